@@ -1,0 +1,271 @@
+"""A toolkit for broker emulators: a threaded HTTP server on loopback with routes, a
+injectable clock (it also drives the ``Date`` header, so clients can learn a skew), and call
+counts tests can assert on.
+
+A plugin subclasses :class:`SandboxServer` and marks handlers with :func:`route`::
+
+    class AcmeSandbox(SandboxServer):
+        @route("POST", "/token")
+        def token(self, request: SandboxRequest) -> SandboxResponse:
+            return SandboxResponse.json({"access_token": ...})
+"""
+
+from __future__ import annotations
+
+import collections
+import email.utils
+import json
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import parse_qsl, urlsplit
+
+import attrs
+
+from brokerauth.clock import Clock, SystemClock
+
+log = logging.getLogger("brokerauth.sandbox")
+
+_MAX_BODY = 1 << 20
+
+
+@attrs.frozen
+class SandboxRequest:
+    method: str
+    path: str
+    query: str
+    """The raw query string as received."""
+    params: tuple[tuple[str, str], ...]
+    """The query decoded, in order."""
+    headers: Mapping[str, str]
+    """Lower-cased header names."""
+    body: bytes
+    host: str
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name.lower(), default)
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+    def form(self) -> dict[str, str]:
+        return dict(parse_qsl(self.body.decode("utf-8"), keep_blank_values=True))
+
+    def param(self, name: str) -> str | None:
+        for key, value in self.params:
+            if key == name:
+                return value
+        return None
+
+
+@attrs.frozen
+class SandboxResponse:
+    status: int = 200
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def json(
+        cls, payload: Any, status: int = 200, headers: tuple[tuple[str, str], ...] = ()
+    ) -> SandboxResponse:
+        body = json.dumps(payload).encode()
+        return cls(status, body, (("Content-Type", "application/json"), *headers))
+
+    @classmethod
+    def html(cls, text: str, status: int = 200) -> SandboxResponse:
+        return cls(
+            status,
+            text.encode(),
+            (("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")),
+        )
+
+    @classmethod
+    def redirect(cls, location: str) -> SandboxResponse:
+        return cls(302, b"", (("Location", location), ("Cache-Control", "no-store")))
+
+
+Handler = Callable[[Any, SandboxRequest], SandboxResponse]
+H = TypeVar("H", bound=Handler)
+
+
+def route(method: str, path: str) -> Callable[[H], H]:
+    """Mark a method as the handler of ``method path``; a path ending in ``*`` is a prefix."""
+
+    def mark(fn: H) -> H:
+        routes = getattr(fn, "_sandbox_routes", [])
+        routes.append((method.upper(), path))
+        fn._sandbox_routes = routes  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+class SandboxServer:
+    """Base class of every sandbox: start on a free loopback port, serve, stop."""
+
+    _routes: ClassVar[dict[tuple[str, str], str]] = {}
+    #: Shown by ``brokerauth sandbox``; subclasses set it.
+    broker: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        routes: dict[tuple[str, str], str] = {}
+        for base in reversed(cls.__mro__):
+            for name, member in vars(base).items():
+                for key in getattr(member, "_sandbox_routes", ()):
+                    routes[key] = name
+        cls._routes = routes
+
+    def __init__(self, clock: Clock | None = None, *, host: str = "127.0.0.1", port: int = 0):
+        self.clock: Clock = clock or SystemClock()
+        self._bind = (host, port)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.calls: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._calls_lock = threading.Lock()
+        #: Seconds added to the clock for the ``Date`` header and the server's own checks, to
+        #: play a server whose clock differs from the client's.
+        self.clock_offset: float = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("sandbox not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def host(self) -> str:
+        """The ``Host`` a client sends: ``127.0.0.1:PORT``."""
+        return f"{self._bind[0]}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}"
+
+    def start(self) -> SandboxServer:
+        if self._server is not None:
+            return self
+        server = ThreadingHTTPServer(self._bind, _make_handler(self))
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+            name=f"sandbox-{type(self).__name__}",
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- helpers for subclasses ------------------------------------------------------------
+    def server_now(self) -> float:
+        """The server's time as a Unix timestamp (its clock plus ``clock_offset``)."""
+        return self.clock.now().timestamp() + self.clock_offset
+
+    def count(self, method: str, path: str) -> int:
+        with self._calls_lock:
+            return self.calls[(method.upper(), path)]
+
+    def profile_settings(self) -> dict[str, Any]:
+        """Broker settings that point a profile here; subclasses extend."""
+        return {"base_url": self.base_url}
+
+    # -- dispatch --------------------------------------------------------------------------
+    def dispatch(self, request: SandboxRequest) -> SandboxResponse:
+        with self._calls_lock:
+            self.calls[(request.method, request.path)] += 1
+        name = self._routes.get((request.method, request.path))
+        if name is None:
+            for (method, pattern), candidate in self._routes.items():
+                if (
+                    method == request.method
+                    and pattern.endswith("*")
+                    and request.path.startswith(pattern[:-1])
+                ):
+                    name = candidate
+                    break
+        if name is None:
+            return self.not_found(request)
+        handler: Handler = getattr(type(self), name)
+        return handler(self, request)
+
+    def not_found(self, request: SandboxRequest) -> SandboxResponse:
+        return SandboxResponse.json(
+            {"error_code": "NOT_FOUND", "message": f"no route {request.method} {request.path}"},
+            status=404,
+        )
+
+
+def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "brokerauth-sandbox"
+        sys_version = ""
+
+        def _handle(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > _MAX_BODY:
+                self._send(SandboxResponse.json({"message": "body too large"}, status=413))
+                self.close_connection = True
+                return
+            body = self.rfile.read(length) if length else b""
+            request = SandboxRequest(
+                method=self.command,
+                path=parts.path,
+                query=parts.query,
+                params=tuple(parse_qsl(parts.query, keep_blank_values=True)),
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=body,
+                host=self.headers.get("Host", ""),
+            )
+            try:
+                response = sandbox.dispatch(request)
+            except Exception:
+                log.exception("sandbox handler failed for %s %s", self.command, parts.path)
+                response = SandboxResponse.json(
+                    {"error_code": "INTERNAL", "message": "sandbox error"}, status=500
+                )
+            self._send(response)
+
+        def _send(self, response: SandboxResponse) -> None:
+            self.send_response(response.status)
+            for key, value in response.headers:
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            return email.utils.formatdate(sandbox.server_now(), usegmt=True)
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            # The path only: a query may carry codes or states that must not reach a log.
+            log.debug(
+                "sandbox %s: %s %s -> %s",
+                type(sandbox).__name__, self.command, urlsplit(self.path).path, code,
+            )
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("sandbox %s: " + format, type(sandbox).__name__, *args)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
+
+    return _Handler

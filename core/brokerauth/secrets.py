@@ -1,0 +1,104 @@
+"""Secret references: profiles name where a secret lives, never the secret itself.
+
+A :class:`Secret` is resolved late, on first use, so listing or validating profiles needs no
+secret, and its ``repr`` and ``str`` only ever say where it comes from.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import attrs
+
+from brokerauth.errors import SecretUnavailableError
+
+_resolve_lock = threading.Lock()
+
+
+@attrs.frozen(eq=False, repr=False)
+class Secret:
+    """A secret value referenced by environment variable, file, or (from code only) value."""
+
+    env: str | None = None
+    file: str | None = None
+    _value: str | None = attrs.field(default=None, alias="value")
+    _cache: list[str] = attrs.field(factory=list, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        given = [x for x in (self.env, self.file, self._value) if x is not None]
+        if len(given) != 1:
+            raise ValueError("a secret takes exactly one of env=, file= or value=")
+
+    @classmethod
+    def from_value(cls, value: str) -> Secret:
+        """A secret given directly by code (tests, sandboxes, platforms with their own vault)."""
+        return cls(value=value)
+
+    @property
+    def source(self) -> str:
+        """Where the secret comes from, safe to show: ``env:NAME``, ``file:PATH`` or ``value``."""
+        if self.env is not None:
+            return f"env:{self.env}"
+        if self.file is not None:
+            return f"file:{self.file}"
+        return "value"
+
+    def reveal(self) -> str:
+        """The secret itself. Resolved once, then cached for the life of this object."""
+        if self._cache:
+            return self._cache[0]
+        with _resolve_lock:
+            if not self._cache:
+                self._cache.append(self._resolve())
+        return self._cache[0]
+
+    def is_available(self) -> bool:
+        try:
+            self.reveal()
+        except SecretUnavailableError:
+            return False
+        return True
+
+    def _resolve(self) -> str:
+        if self._value is not None:
+            return self._value
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if not value:
+                raise SecretUnavailableError(
+                    f"environment variable {self.env} is not set",
+                    hint=f"export {self.env}=... before running, or point the profile at a file",
+                )
+            return value
+        assert self.file is not None
+        path = Path(os.path.expanduser(self.file))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SecretUnavailableError(
+                f"secret file {str(path)!r} cannot be read ({exc.strerror or type(exc).__name__})",
+                hint="create the file (mode 0600) or fix the profile's path",
+            ) from None
+        value = text.strip()
+        if not value:
+            raise SecretUnavailableError(
+                f"secret file {str(path)!r} is empty", hint="write the secret into the file"
+            )
+        return value
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return (self.env, self.file, self._value) == (other.env, other.file, other._value)
+
+    def __hash__(self) -> int:
+        return hash((self.env, self.file, self._value))
+
+    def __repr__(self) -> str:
+        if self._value is not None:
+            return "Secret(<hidden>)"
+        return f"Secret({self.source})"
+
+    __str__ = __repr__

@@ -1,0 +1,81 @@
+"""The token value type and the key it is stored under.
+
+A :class:`Token` is immutable: a refresh makes a new one, so a request signed with one token
+can never carry a mix of two generations.  Secrets (access and refresh token) never appear in
+``repr``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+DEFAULT_IDENTITY = "default"
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("token times must be aware datetimes (UTC)")
+    return value
+
+
+def _frozen_mapping(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    return MappingProxyType(dict(value or {}))
+
+
+@attrs.frozen(repr=False)
+class Token:
+    """One generation of credentials issued by a broker."""
+
+    access_token: str
+    broker: str
+    expires_at: datetime | None = attrs.field(default=None, converter=_aware)
+    refresh_token: str | None = None
+    refresh_expires_at: datetime | None = attrs.field(default=None, converter=_aware)
+    token_type: str = "Bearer"
+    scope: str | None = None
+    identity: str | None = None
+    issued_at: datetime | None = attrs.field(default=None, converter=_aware)
+    #: Broker-specific, non-secret facts (a 2FA status, a client id).
+    extra: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping, eq=False)
+
+    def expired(self, now: datetime, margin: timedelta = timedelta(0)) -> bool:
+        """True when the token is expired at ``now`` (or within ``margin`` of it)."""
+        return self.expires_at is not None and now >= self.expires_at - margin
+
+    def refresh_expired(self, now: datetime) -> bool:
+        """True when the refresh token is known to be past its own expiry, or absent."""
+        if self.refresh_token is None:
+            return True
+        return self.refresh_expires_at is not None and now >= self.refresh_expires_at
+
+    def seconds_left(self, now: datetime) -> float | None:
+        if self.expires_at is None:
+            return None
+        return (self.expires_at - now).total_seconds()
+
+    def replace(self, **changes: Any) -> Token:
+        return attrs.evolve(self, **changes)
+
+    def __repr__(self) -> str:
+        expiry = self.expires_at.isoformat() if self.expires_at else "never"
+        refresh = "yes" if self.refresh_token else "no"
+        ident = f", identity={self.identity!r}" if self.identity else ""
+        return f"Token(broker={self.broker!r}{ident}, expires_at={expiry}, refresh_token={refresh})"
+
+    __str__ = __repr__
+
+
+@attrs.frozen
+class TokenKey:
+    """Where a token lives in a store: one per profile and identity (a user of a platform)."""
+
+    profile: str
+    identity: str = DEFAULT_IDENTITY
+
+    def __str__(self) -> str:
+        return f"{self.profile}/{self.identity}"

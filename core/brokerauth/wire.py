@@ -1,0 +1,190 @@
+"""What goes over the wire: an immutable request as it will be sent, and the answer.
+
+Signers see a :class:`Request` whose ``body`` holds the exact bytes that will be sent, and
+whose ``params`` hold the raw (undecoded) query values in order, so the bytes hashed are
+the bytes sent and a signer never parses a URL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import attrs
+
+from brokerauth.errors import ResponseError
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _freeze_headers(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    return MappingProxyType(dict(value or {}))
+
+
+def _params_tuple(value: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    return tuple((str(k), str(v)) for k, v in value)
+
+
+def normalize_params(
+    params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None,
+) -> tuple[tuple[str, str], ...]:
+    """Query parameters as ordered ``(key, raw value)`` pairs; booleans as ``true``/``false``."""
+    if not params:
+        return ()
+    items = params.items() if isinstance(params, Mapping) else params
+    out: list[tuple[str, str]] = []
+    for key, value in items:
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out.append((key, "true" if value else "false"))
+        elif isinstance(value, list | tuple):
+            out.extend((key, str(v)) for v in value)
+        else:
+            out.append((key, str(value)))
+    return tuple(out)
+
+
+def netloc(scheme: str, host: str, port: int | None) -> str:
+    """``host`` or ``host:port``; the port only when it is not the scheme's default."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    if port is None or _DEFAULT_PORTS.get(scheme) == port:
+        return host
+    return f"{host}:{port}"
+
+
+@attrs.frozen
+class Request:
+    """One HTTP request, fully built, before signing."""
+
+    method: str = attrs.field(converter=str.upper)
+    scheme: str
+    host: str
+    """The endpoint host as configured, with ``:port`` only for a non-default port."""
+    path: str
+    params: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_params_tuple)
+    headers: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_headers)
+    body: bytes | None = None
+
+    @classmethod
+    def from_url(
+        cls,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> Request:
+        """Build from an absolute URL; its query (decoded) comes first, then ``params``."""
+        parts = urlsplit(url)
+        if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+            raise ValueError(f"not an absolute http(s) URL: {url!r}")
+        query = tuple(parse_qsl(parts.query, keep_blank_values=True))
+        return cls(
+            method=method,
+            scheme=parts.scheme,
+            host=netloc(parts.scheme, parts.hostname, parts.port),
+            path=parts.path or "/",
+            params=query + normalize_params(params),
+            headers=headers or {},
+            body=body,
+        )
+
+    @property
+    def query_string(self) -> str:
+        """The query as sent on the wire (``urlencode``: space becomes ``+``)."""
+        return urlencode(self.params) if self.params else ""
+
+    @property
+    def url(self) -> str:
+        query = self.query_string
+        base = f"{self.scheme}://{self.host}{self.path}"
+        return f"{base}?{query}" if query else base
+
+    def with_headers(self, extra: Mapping[str, str]) -> Request:
+        merged = dict(self.headers)
+        merged.update(extra)
+        return attrs.evolve(self, headers=merged)
+
+
+class Response:
+    """A complete HTTP answer. The body is read in full (up to the transport's limit)."""
+
+    __slots__ = ("_json", "content", "headers", "request", "status")
+
+    def __init__(
+        self, status: int, headers: Mapping[str, str], content: bytes, request: Request
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.content = content
+        self.request = request
+        self._json: Any = _UNSET
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON; a :class:`ResponseError` names what is wrong if it is not."""
+        if self._json is _UNSET:
+            try:
+                self._json = json.loads(self.content)
+            except (ValueError, UnicodeDecodeError):
+                kind = _describe_body(self.content, self.headers)
+                raise ResponseError(
+                    f"{self.request.method} {self.request.path}: expected JSON, got {kind}",
+                    status=self.status,
+                ) from None
+        return self._json
+
+    def json_object(self) -> dict[str, Any]:
+        """The body as a JSON object (``{...}``), or a :class:`ResponseError`."""
+        data = self.json()
+        if not isinstance(data, dict):
+            raise ResponseError(
+                f"{self.request.method} {self.request.path}: expected a JSON object, "
+                f"got {type(data).__name__}",
+                status=self.status,
+            )
+        return data
+
+    def raise_for_status(self) -> Response:
+        """Raise a :class:`~brokerauth.errors.BrokerError` unless the status is 2xx."""
+        if not self.ok:
+            from brokerauth.verdicts import default_error
+
+            raise default_error(self)
+        return self
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.request.method} {self.request.path}>"
+
+
+class _Unset:
+    pass
+
+
+_UNSET: Any = _Unset()
+
+
+def _describe_body(content: bytes, headers: Mapping[str, str]) -> str:
+    if not content:
+        return "an empty body"
+    ctype = ""
+    for key, value in headers.items():
+        if key.lower() == "content-type":
+            ctype = value
+    head = content[:200].lstrip().lower()
+    if "html" in ctype or head.startswith((b"<!doctype", b"<html")):
+        return f"an HTML page ({len(content)} bytes)"
+    return f"{len(content)} bytes of {ctype or 'unknown content'}"
