@@ -87,10 +87,11 @@ class PluginLoadError(PluginError):
 class UnknownStrategyError(PluginError):
     """No installed plugin provides a strategy of that kind and name."""
 
-    def __init__(self, kind: str, name: str, available: Sequence[str]) -> None:
+    def __init__(self, kind: str, name: str, available: Sequence[str], note: str = "") -> None:
         known = ", ".join(sorted(available)) or "none"
         super().__init__(
-            f"no installed plugin provides a {kind} strategy named {name!r} (available: {known})",
+            f"no installed plugin provides a {kind} strategy named {name!r} "
+            f"(available: {known}){note}",
             hint="check the spelling, or install the plugin that provides it",
         )
         self.kind = kind

@@ -13,10 +13,11 @@ How strategies are called
 -------------------------
 Strategies are chosen by name.  A profile names a broker; the plugin that declares that broker
 in :func:`describe_plugin` supplies its default signer, flow and store, and the profile may
-override each with a strategy of any installed plugin.  The core calls a strategy hook **only
-on the plugin that declared the strategy**, passing the strategy's name, so a plugin with
-several strategies of one kind tells them apart by that argument.  An implementation may
-declare only the arguments it uses.
+override each with a strategy of any installed plugin.  Every strategy hook receives the
+strategy's name as its first argument: an implementation answers only for the names its plugin
+declared and returns ``None`` for any other, so the declaring plugin's answer is the one used
+(names are unique per kind across installed plugins; the core refuses a duplicate).  An
+implementation may declare only the arguments it uses.
 
 Errors
 ------

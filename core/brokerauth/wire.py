@@ -28,6 +28,10 @@ def _params_tuple(value: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ..
     return tuple((str(k), str(v)) for k, v in value)
 
 
+def _upper(value: str) -> str:
+    return value.upper()
+
+
 def normalize_params(
     params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None,
 ) -> tuple[tuple[str, str], ...]:
@@ -61,7 +65,7 @@ def netloc(scheme: str, host: str, port: int | None) -> str:
 class Request:
     """One HTTP request, fully built, before signing."""
 
-    method: str = attrs.field(converter=str.upper)
+    method: str = attrs.field(converter=_upper)
     scheme: str
     host: str
     """The endpoint host as configured, with ``:port`` only for a non-default port."""

@@ -1,0 +1,60 @@
+"""The entry point users call: ``brokerauth.session("profile")``."""
+
+from __future__ import annotations
+
+import os
+
+from brokerauth.binding import ProfileBinding, check_secrets
+from brokerauth.clock import Clock, SystemClock
+from brokerauth.interaction import Interaction, LogInteraction
+from brokerauth.pluginhost import PluginHost
+from brokerauth.profiles import Profile, load_profiles
+from brokerauth.resolve import ResolvedProfile, resolve_profile
+from brokerauth.session import Session
+from brokerauth.transport import Transport
+
+
+def resolve(
+    profile: str | Profile,
+    *,
+    profiles: str | os.PathLike[str] | None = None,
+    host: PluginHost | None = None,
+) -> tuple[ResolvedProfile, PluginHost]:
+    """Find a profile by name (or take one built in code) and bind it to its plugins."""
+    if isinstance(profile, str):
+        profile = load_profiles(profiles).get(profile)
+    host = host or PluginHost.create()
+    return resolve_profile(profile, host), host
+
+
+def session(
+    profile: str | Profile,
+    *,
+    user: str | None = None,
+    profiles: str | os.PathLike[str] | None = None,
+    clock: Clock | None = None,
+    interaction: Interaction | None = None,
+    host: PluginHost | None = None,
+    transport: Transport | None = None,
+) -> Session:
+    """An authenticated session for ``profile`` (a name, or a :class:`Profile` built in code).
+
+    :param user: the identity to act for (a platform's user); the profile's ``identity`` if
+        not given.
+    :param profiles: a profiles file; else ``$BROKERAUTH_PROFILES``, ``./brokerauth.toml``,
+        then the user config folder.
+    :raises ~brokerauth.errors.ConfigError: the profile is wrong or a secret is missing; raised
+        before any network call.
+    """
+    resolved, host = resolve(profile, profiles=profiles, host=host)
+    check_secrets(resolved)
+    options = resolved.profile.options
+    binding = ProfileBinding(
+        resolved,
+        host,
+        clock=clock or SystemClock(),
+        transport=transport or Transport(timeout=options.timeout),
+        interaction=interaction or LogInteraction(),
+        identity=user or options.identity,
+    )
+    return Session(binding, options)

@@ -1,0 +1,223 @@
+"""One resolved profile bound to its plugins: builds, signs and sends requests, and gives the
+token manager its flow and store.
+
+This is where strategy names become calls; the session and the token manager never touch
+pluggy or a plugin directly.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import secrets
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode, urljoin
+
+from brokerauth.clock import Clock
+from brokerauth.errors import ConfigError, ProfileError, SecretUnavailableError
+from brokerauth.flowcontext import FlowContext
+from brokerauth.interaction import Interaction
+from brokerauth.pluginhost import PluginHost
+from brokerauth.resolve import ResolvedProfile
+from brokerauth.secrets import Secret
+from brokerauth.tokens import Token, TokenKey
+from brokerauth.transport import TOKEN_RESPONSE_LIMIT, Transport
+from brokerauth.verdicts import Verdict, default_verdict
+from brokerauth.wire import Request, Response, normalize_params
+
+
+def new_nonce() -> str:
+    """128 random bits from the OS: safe across forks, unlike a seeded generator."""
+    return secrets.token_hex(16)
+
+
+def encode_body(
+    json: Any, data: Mapping[str, Any] | bytes | str | None
+) -> tuple[bytes | None, str | None]:
+    """The exact bytes to send and their content type. JSON is compact and keeps non-ASCII
+    characters, as broker SDKs serialise it, so a signature over it matches theirs."""
+    if json is not None and data is not None:
+        raise ValueError("give json= or data=, not both")
+    if json is not None:
+        text = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":"))
+        return text.encode("utf-8"), "application/json"
+    if data is None:
+        return None, None
+    if isinstance(data, bytes):
+        return data, None
+    if isinstance(data, str):
+        return data.encode("utf-8"), None
+    return urlencode(list(normalize_params(data))).encode("ascii"), (
+        "application/x-www-form-urlencoded"
+    )
+
+
+def check_secrets(resolved: ResolvedProfile) -> None:
+    """Resolve every secret the profile references now, so a missing one is reported with
+    its profile and key before any request."""
+    settings = resolved.settings
+    fields = getattr(type(settings), "__attrs_attrs__", ())
+    for field in fields:
+        value = getattr(settings, field.name)
+        if isinstance(value, Secret):
+            try:
+                value.reveal()
+            except SecretUnavailableError as exc:
+                raise ProfileError(
+                    exc.message,
+                    profile=resolved.name,
+                    key=field.alias or field.name,
+                    file=resolved.profile.source,
+                    hint=exc.hint,
+                ) from None
+
+
+class ProfileBinding:
+    """A resolved profile for one identity, with its clock, transport and interaction."""
+
+    def __init__(
+        self,
+        resolved: ResolvedProfile,
+        host: PluginHost,
+        *,
+        clock: Clock,
+        transport: Transport,
+        interaction: Interaction,
+        identity: str,
+    ) -> None:
+        self.resolved = resolved
+        self.host = host
+        self.clock = clock
+        self.transport = transport
+        self.interaction = interaction
+        self.identity = identity
+        self.key = TokenKey(resolved.name, identity)
+        self.label = str(self.key)
+        #: Server time minus ours, learned from a ``Date`` header after a timestamp rejection.
+        self.skew = timedelta(0)
+        base = getattr(resolved.settings, "api_base_url", None)
+        if not isinstance(base, str) or not base.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"broker {resolved.broker.id!r} gave no api_base_url for profile "
+                f"{resolved.name!r}",
+                hint="set base_url or environment in the profile",
+            )
+        self.base_url = base.rstrip("/") + "/"
+
+    @property
+    def settings(self) -> Any:
+        return self.resolved.settings
+
+    # -- requests --------------------------------------------------------------------------
+    def build(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
+        json: Any = None,
+        data: Mapping[str, Any] | bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Request:
+        body, content_type = encode_body(json, data)
+        merged = {"Accept": "application/json"}
+        if content_type:
+            merged["Content-Type"] = content_type
+        if headers:
+            merged.update(headers)
+        absolute = url if url.startswith(("http://", "https://")) else urljoin(
+            self.base_url, url.lstrip("/")
+        )
+        return Request.from_url(method, absolute, params=params, headers=merged, body=body)
+
+    def sign(self, request: Request, token: Token | None) -> Request:
+        signer = self.resolved.signer
+        headers = self.host.sign_request(
+            signer.name,
+            request,
+            self.settings,
+            token,
+            self.clock.now() + self.skew,
+            new_nonce(),
+            owner=signer.owner,
+        )
+        return request.with_headers(headers)
+
+    def interpret(self, response: Response) -> Verdict:
+        verdict = self.host.interpret_response(
+            self.resolved.broker.id, self.settings, response.request, response
+        )
+        return verdict if verdict is not None else default_verdict(response)
+
+    # -- the token manager's source --------------------------------------------------------
+    def _store_call(self) -> tuple[str, Any, str]:
+        store = self.resolved.store
+        return store.name, store.options, store.owner
+
+    def load(self) -> Token | None:
+        name, options, owner = self._store_call()
+        return self.host.load_token(name, self.key, options, owner=owner)
+
+    def save(self, token: Token) -> None:
+        name, options, owner = self._store_call()
+        self.host.store_token(name, self.key, token, options, owner=owner)
+
+    def delete(self) -> bool:
+        name, options, owner = self._store_call()
+        return self.host.delete_token(name, self.key, options, owner=owner)
+
+    def lock(self, timeout: float) -> AbstractContextManager[bool]:
+        name, options, owner = self._store_call()
+        return self.host.lock_token(name, self.key, options, timeout, owner=owner)
+
+    def flow_context(self, stored: Token | None) -> FlowContext:
+        return FlowContext(
+            profile=self.resolved.name,
+            broker=self.resolved.broker.id,
+            identity=self.identity,
+            settings=self.settings,
+            options=self.resolved.flow.options,
+            clock=self.clock,
+            http=FlowHttpClient(self),
+            interaction=self.interaction,
+            stored=stored,
+        )
+
+    def acquire(self, stored: Token | None) -> Token | None:
+        flow = self.resolved.flow
+        return self.host.acquire_token(flow.name, self.flow_context(stored), owner=flow.owner)
+
+    def refresh(self, token: Token) -> Token | None:
+        flow = self.resolved.flow
+        return self.host.refresh_token(
+            flow.name, self.flow_context(token), token, owner=flow.owner
+        )
+
+
+class FlowHttpClient:
+    """The :class:`~brokerauth.flowcontext.HttpClient` flows get: signs with the profile's
+    signer, caps answers at 1 MiB (a token answer is never larger), never retries."""
+
+    def __init__(self, binding: ProfileBinding) -> None:
+        self._binding = binding
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
+        json: Any = None,
+        data: Mapping[str, Any] | bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        sign: bool = True,
+        token: Token | None = None,
+        timeout: float | None = None,
+    ) -> Response:
+        binding = self._binding
+        request = binding.build(method, url, params=params, json=json, data=data, headers=headers)
+        if sign:
+            request = binding.sign(request, token)
+        return binding.transport.send(request, timeout=timeout, max_bytes=TOKEN_RESPONSE_LIMIT)

@@ -1,0 +1,306 @@
+"""Finding, loading and calling plugins: the one typed facade over pluggy.
+
+Plugins are entry points in the group ``brokerauth``; the entry-point name is the plugin's id
+(for a broker plugin, its broker id).  Nothing is imported until needed: a profile loads the
+built-in plugin and its broker's plugin, and only a strategy found nowhere else makes the host
+load the rest.  A plugin that fails to load is recorded with its traceback and does not stop
+the others.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+import attrs
+import pluggy
+
+from brokerauth import hookspecs
+from brokerauth.clock import Clock
+from brokerauth.descriptions import BrokerSpec, PluginInfo, StrategyKind, StrategySpec
+from brokerauth.errors import BrokerAuthError, PluginError, PluginLoadError, UnknownStrategyError
+from brokerauth.flowcontext import FlowContext
+from brokerauth.sandboxes import Sandbox
+from brokerauth.tokens import Token, TokenKey
+from brokerauth.verdicts import Verdict
+from brokerauth.wire import Request, Response
+
+ENTRY_POINT_GROUP = "brokerauth"
+BUILTIN = "builtin"
+
+_HOOKS_BY_KIND: dict[StrategyKind, tuple[str, ...]] = {
+    "signer": ("sign_request",),
+    "flow": ("acquire_token", "refresh_token"),
+    "store": ("load_token", "store_token", "delete_token", "lock_token"),
+}
+
+
+@attrs.frozen
+class LoadedPlugin:
+    name: str
+    distribution: str
+    version: str
+    info: PluginInfo
+    plugin: Any = attrs.field(repr=False, eq=False)
+
+
+@attrs.frozen
+class PluginFailure:
+    name: str
+    distribution: str
+    version: str
+    error: PluginLoadError
+
+
+def _dist_of(entry_point: importlib.metadata.EntryPoint) -> tuple[str, str]:
+    dist = entry_point.dist
+    if dist is None:
+        return entry_point.value.split(":")[0].split(".")[0], "?"
+    return dist.name, dist.version
+
+
+class PluginHost:
+    """Owns one pluggy manager; made by :meth:`create`, never a module global."""
+
+    def __init__(self, entry_points: Mapping[str, importlib.metadata.EntryPoint]) -> None:
+        self._pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self._pm.add_hookspecs(hookspecs)
+        self._entry_points = dict(entry_points)
+        self.loaded: dict[str, LoadedPlugin] = {}
+        self.failures: dict[str, PluginFailure] = {}
+        self._strategies: dict[tuple[StrategyKind, str], tuple[StrategySpec, str]] = {}
+        self._brokers: dict[str, tuple[BrokerSpec, str]] = {}
+
+    @classmethod
+    def create(
+        cls, entry_points: Iterable[importlib.metadata.EntryPoint] | None = None
+    ) -> PluginHost:
+        """A host over the installed entry points (or the given ones, for embedding)."""
+        if entry_points is None:
+            entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        found: dict[str, importlib.metadata.EntryPoint] = {}
+        for ep in entry_points:
+            found.setdefault(ep.name, ep)
+        return cls(found)
+
+    # -- discovery -------------------------------------------------------------------------
+    @property
+    def available(self) -> list[str]:
+        """Ids of every installed plugin, loaded or not."""
+        return sorted(self._entry_points)
+
+    def load(self, name: str) -> LoadedPlugin:
+        """Import and register one plugin by id; raises :class:`PluginLoadError` on failure."""
+        if name in self.loaded:
+            return self.loaded[name]
+        if name in self.failures:
+            raise self.failures[name].error
+        ep = self._entry_points.get(name)
+        if ep is None:
+            raise PluginError(
+                f"no plugin named {name!r} is installed "
+                f"(installed: {', '.join(self.available) or 'none'})",
+                hint=f"pip install brokerauth-{name.replace('_', '-')}",
+            )
+        distribution, version = _dist_of(ep)
+        try:
+            loaded = self._register(ep, distribution, version)
+        except Exception as exc:
+            error = PluginLoadError(name, distribution, exc)
+            error.__cause__ = exc
+            self.failures[name] = PluginFailure(name, distribution, version, error)
+            raise error from exc
+        self.loaded[name] = loaded
+        return loaded
+
+    def load_all(self) -> None:
+        """Load every installed plugin; failures are recorded in :attr:`failures`."""
+        for name in self.available:
+            if name not in self.loaded and name not in self.failures:
+                try:
+                    self.load(name)
+                except PluginLoadError:
+                    pass
+
+    def _register(
+        self, ep: importlib.metadata.EntryPoint, distribution: str, version: str
+    ) -> LoadedPlugin:
+        obj = ep.load()
+        if inspect.isclass(obj):
+            obj = obj()
+        self._pm.register(obj, name=ep.name)
+        try:
+            # A misspelled hook or argument fails here, loudly, naming the plugin.
+            self._pm.check_pending()
+            info = self._describe(obj, ep.name)
+            self._index(info, ep.name, obj)
+        except BaseException:
+            self._pm.unregister(obj)
+            raise
+        return LoadedPlugin(ep.name, distribution, version, info, obj)
+
+    def _describe(self, obj: Any, name: str) -> PluginInfo:
+        impls = [
+            impl for impl in self._pm.hook.describe_plugin.get_hookimpls() if impl.plugin is obj
+        ]
+        if not impls:
+            return PluginInfo()
+        info = impls[0].function()
+        if not isinstance(info, PluginInfo):
+            raise PluginError(f"plugin {name!r}: describe_plugin() must return a PluginInfo")
+        return info
+
+    def _index(self, info: PluginInfo, owner: str, obj: Any) -> None:
+        for strategy in info.strategies:
+            key = (strategy.kind, strategy.name)
+            if key in self._strategies and self._strategies[key][1] != owner:
+                raise PluginError(
+                    f"{strategy.kind} strategy {strategy.name!r} is declared by both "
+                    f"{self._strategies[key][1]!r} and {owner!r}"
+                )
+            for hook in _HOOKS_BY_KIND[strategy.kind]:
+                caller = getattr(self._pm.hook, hook)
+                if not any(impl.plugin is obj for impl in caller.get_hookimpls()):
+                    raise PluginError(
+                        f"plugin {owner!r} declares {strategy.kind} strategy "
+                        f"{strategy.name!r} but does not implement the {hook} hook"
+                    )
+        for strategy in info.strategies:
+            self._strategies[(strategy.kind, strategy.name)] = (strategy, owner)
+        for broker in info.brokers:
+            if broker.id in self._brokers and self._brokers[broker.id][1] != owner:
+                raise PluginError(
+                    f"broker {broker.id!r} is declared by both "
+                    f"{self._brokers[broker.id][1]!r} and {owner!r}"
+                )
+            self._brokers[broker.id] = (broker, owner)
+
+    # -- lookup ----------------------------------------------------------------------------
+    def broker(self, broker_id: str) -> tuple[BrokerSpec, str]:
+        """The broker's spec and the id of the plugin declaring it, loading as little as can be."""
+        self.load(BUILTIN)
+        if broker_id not in self._brokers and broker_id in self._entry_points:
+            self.load(broker_id)
+        if broker_id not in self._brokers:
+            self.load_all()
+        if broker_id not in self._brokers:
+            raise PluginError(
+                f"no installed plugin provides broker {broker_id!r} "
+                f"(brokers: {', '.join(sorted(self._brokers)) or 'none'})"
+                + self._failure_note(),
+                hint=f"pip install brokerauth-{broker_id.replace('_', '-')}",
+            )
+        return self._brokers[broker_id]
+
+    def strategy(self, kind: StrategyKind, name: str) -> tuple[StrategySpec, str]:
+        """The strategy's spec and owner; loads every plugin only if it is not already known."""
+        self.load(BUILTIN)
+        if (kind, name) not in self._strategies:
+            self.load_all()
+        found = self._strategies.get((kind, name))
+        if found is None:
+            available = [n for (k, n) in self._strategies if k == kind]
+            raise UnknownStrategyError(kind, name, available, note=self._failure_note())
+        return found
+
+    def _failure_note(self) -> str:
+        if not self.failures:
+            return ""
+        names = ", ".join(f"{f.name} ({f.distribution})" for f in self.failures.values())
+        return f"; plugins that failed to load: {names} (see `brokerauth plugins`)"
+
+    @property
+    def brokers(self) -> dict[str, tuple[BrokerSpec, str]]:
+        return dict(self._brokers)
+
+    @property
+    def strategies(self) -> dict[tuple[StrategyKind, str], tuple[StrategySpec, str]]:
+        return dict(self._strategies)
+
+    # -- typed hook calls ------------------------------------------------------------------
+    def _call(self, hook: str, owner: str, **kwargs: Any) -> Any:
+        caller = getattr(self._pm.hook, hook)
+        try:
+            return caller(**kwargs)
+        except BrokerAuthError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"plugin {owner!r} failed in {hook}: {type(exc).__name__}",
+                hint="this is a bug in the plugin; report it with the traceback above",
+            ) from exc
+
+    def sign_request(
+        self,
+        signer: str,
+        request: Request,
+        settings: Any,
+        token: Token | None,
+        now: datetime,
+        nonce: str,
+        *,
+        owner: str,
+    ) -> Mapping[str, str]:
+        headers = self._call(
+            "sign_request", owner, signer=signer, request=request, settings=settings,
+            token=token, now=now, nonce=nonce,
+        )
+        if headers is None:
+            raise PluginError(f"plugin {owner!r} did not sign with its signer {signer!r}")
+        return headers  # type: ignore[no-any-return]
+
+    def acquire_token(self, flow: str, context: FlowContext, *, owner: str) -> Token | None:
+        return self._checked_token(self._call("acquire_token", owner, flow=flow, context=context), owner)
+
+    def refresh_token(
+        self, flow: str, context: FlowContext, token: Token, *, owner: str
+    ) -> Token | None:
+        result = self._call("refresh_token", owner, flow=flow, context=context, token=token)
+        return self._checked_token(result, owner)
+
+    def load_token(self, store: str, key: TokenKey, options: Any, *, owner: str) -> Token | None:
+        return self._checked_token(
+            self._call("load_token", owner, store=store, key=key, options=options), owner
+        )
+
+    def store_token(
+        self, store: str, key: TokenKey, token: Token, options: Any, *, owner: str
+    ) -> None:
+        self._call("store_token", owner, store=store, key=key, token=token, options=options)
+
+    def delete_token(self, store: str, key: TokenKey, options: Any, *, owner: str) -> bool:
+        return bool(self._call("delete_token", owner, store=store, key=key, options=options))
+
+    def lock_token(
+        self, store: str, key: TokenKey, options: Any, timeout: float, *, owner: str
+    ) -> AbstractContextManager[bool]:
+        lock = self._call(
+            "lock_token", owner, store=store, key=key, options=options, timeout=timeout
+        )
+        if lock is None:
+            raise PluginError(f"plugin {owner!r} returned no lock for store {store!r}")
+        return lock  # type: ignore[no-any-return]
+
+    def interpret_response(
+        self, broker: str, settings: Any, request: Request, response: Response
+    ) -> Verdict | None:
+        verdict = self._call(
+            "interpret_response", broker, broker=broker, settings=settings, request=request,
+            response=response,
+        )
+        return verdict  # type: ignore[no-any-return]
+
+    def make_sandbox(self, broker: str, clock: Clock) -> Sandbox | None:
+        return self._call("make_sandbox", broker, broker=broker, clock=clock)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _checked_token(result: Any, owner: str) -> Token | None:
+        if result is not None and not isinstance(result, Token):
+            raise PluginError(
+                f"plugin {owner!r} returned {type(result).__name__} where a Token was expected"
+            )
+        return result

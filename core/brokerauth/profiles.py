@@ -1,0 +1,275 @@
+"""TOML profiles: where they are found, how they are read, and the core's keys.
+
+A profile names a broker and may override its signer, flow and store; every other key belongs
+to the broker plugin's settings class, structured later (see :mod:`brokerauth.resolve`).
+Secrets are references resolved on first use, so reading and validating profiles needs none.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from brokerauth.descriptions import STRATEGY_KINDS, StrategyKind
+from brokerauth.errors import ConfigError, ProfileError
+from brokerauth.tokens import DEFAULT_IDENTITY
+
+ENV_PROFILES = "BROKERAUTH_PROFILES"
+LOCAL_FILE = "brokerauth.toml"
+
+
+def user_config_dir() -> Path:
+    """The per-user folder brokerauth reads ``profiles.toml`` from."""
+    if sys.platform == "win32":
+        base = os.environ.get("APPDATA") or str(Path.home() / "AppData" / "Roaming")
+        return Path(base) / "brokerauth"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "brokerauth"
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "brokerauth"
+
+
+def candidate_files(explicit: str | os.PathLike[str] | None = None) -> list[tuple[str, Path]]:
+    """Where profiles are looked for, in order, each with the reason it is a candidate."""
+    found: list[tuple[str, Path]] = []
+    if explicit:
+        found.append(("--profiles", Path(explicit)))
+    if os.environ.get(ENV_PROFILES):
+        found.append((f"${ENV_PROFILES}", Path(os.environ[ENV_PROFILES])))
+    found.append(("working folder", Path.cwd() / LOCAL_FILE))
+    found.append(("user config", user_config_dir() / "profiles.toml"))
+    return found
+
+
+def find_profiles_file(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The first profiles file that exists; an explicitly named one must exist."""
+    for reason, path in candidate_files(explicit):
+        if reason in ("--profiles", f"${ENV_PROFILES}"):
+            if not path.is_file():
+                raise ConfigError(
+                    f"profiles file {str(path)!r} (from {reason}) does not exist",
+                    hint="create it with `brokerauth init`, or fix the path",
+                )
+            return path
+        if path.is_file():
+            return path
+    return None
+
+
+@attrs.frozen
+class StrategyChoice:
+    """A strategy named in a profile, with its options (``store = { name = "file", ... }``)."""
+
+    name: str
+    options: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class ProfileOptions:
+    """Tunables every profile has, whatever its broker."""
+
+    #: Seconds before expiry from which one caller refreshes while others use the token.
+    refresh_advisory: float = 300.0
+    #: Seconds before expiry from which every caller waits for a refresh (or gets an error).
+    refresh_mandatory: float = 60.0
+    #: Seconds to wait for an answer.
+    timeout: float = 10.0
+    #: Times an idempotent request (GET, HEAD, OPTIONS) is re-sent after a connection error.
+    retries: int = 2
+    #: Seconds to wait for another process's refresh before giving up.
+    lock_timeout: float = 30.0
+    #: The identity (platform user) tokens are kept under when none is given.
+    identity: str = DEFAULT_IDENTITY
+
+
+_OPTION_FIELDS = {f.name: f for f in attrs.fields(ProfileOptions)}
+CORE_KEYS = ("broker", *STRATEGY_KINDS, "description", *_OPTION_FIELDS)
+
+
+@attrs.frozen
+class Profile:
+    """One profile as written: the core's keys parsed, the broker's keys kept raw."""
+
+    name: str
+    broker: str
+    settings: Mapping[str, Any] = attrs.field(factory=dict)
+    signer: StrategyChoice | None = None
+    flow: StrategyChoice | None = None
+    store: StrategyChoice | None = None
+    options: ProfileOptions = ProfileOptions()
+    description: str = ""
+    #: The file it came from, for error messages; ``None`` for a profile built in code.
+    source: str | None = None
+
+    def strategy(self, kind: StrategyKind) -> StrategyChoice | None:
+        choice: StrategyChoice | None = getattr(self, kind)
+        return choice
+
+    @classmethod
+    def from_mapping(
+        cls, name: str, table: Mapping[str, Any], *, source: str | None = None
+    ) -> Profile:
+        """Parse one ``[profiles.NAME]`` table (also usable from code, with ``Secret`` values)."""
+        if not isinstance(table, Mapping):
+            raise ProfileError(
+                f"must be a table, not {type(table).__name__}",
+                profile=name,
+                file=source,
+                hint=f"write it as [profiles.{name}] followed by key = value lines",
+            )
+        broker = table.get("broker")
+        if not isinstance(broker, str) or not broker:
+            raise ProfileError(
+                "has no broker",
+                profile=name,
+                key="broker",
+                file=source,
+                hint='add broker = "webull" (or another installed broker; see `brokerauth plugins`)',
+            )
+        choices: dict[str, StrategyChoice | None] = {}
+        for kind in STRATEGY_KINDS:
+            choices[kind] = _strategy_choice(name, kind, table.get(kind), source)
+        options: dict[str, Any] = {}
+        for key, field in _OPTION_FIELDS.items():
+            if key in table:
+                options[key] = _option_value(name, key, field.type, table[key], source)
+        description = table.get("description", "")
+        if not isinstance(description, str):
+            raise ProfileError(
+                "must be a string", profile=name, key="description", file=source
+            )
+        settings = {k: v for k, v in table.items() if k not in CORE_KEYS}
+        return cls(
+            name=name,
+            broker=broker,
+            settings=settings,
+            signer=choices["signer"],
+            flow=choices["flow"],
+            store=choices["store"],
+            options=ProfileOptions(**options),
+            description=description,
+            source=source,
+        )
+
+    def to_mapping(self) -> dict[str, Any]:
+        """The profile as a TOML-ready table (inverse of :meth:`from_mapping`)."""
+        table: dict[str, Any] = {"broker": self.broker}
+        if self.description:
+            table["description"] = self.description
+        for kind in STRATEGY_KINDS:
+            choice = self.strategy(kind)
+            if choice is not None:
+                table[kind] = {"name": choice.name, **choice.options} if choice.options else choice.name
+        defaults = ProfileOptions()
+        for key in _OPTION_FIELDS:
+            value = getattr(self.options, key)
+            if value != getattr(defaults, key):
+                table[key] = value
+        table.update(self.settings)
+        return table
+
+
+def _strategy_choice(
+    profile: str, kind: str, value: Any, source: str | None
+) -> StrategyChoice | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value:
+        return StrategyChoice(value)
+    if isinstance(value, Mapping) and isinstance(value.get("name"), str) and value["name"]:
+        return StrategyChoice(value["name"], {k: v for k, v in value.items() if k != "name"})
+    raise ProfileError(
+        f"must be a strategy name or a table with a name, not {value!r}"
+        if not isinstance(value, Mapping)
+        else "the table needs a name",
+        profile=profile,
+        key=kind,
+        file=source,
+        hint=f'write {kind} = "NAME" or {kind} = {{ name = "NAME", ... }}; '
+        "`brokerauth plugins` lists the strategies",
+    )
+
+
+def _option_value(profile: str, key: str, kind: Any, value: Any, source: str | None) -> Any:
+    expected = {"float": (int, float), "int": (int,), "str": (str,)}[
+        kind if isinstance(kind, str) else kind.__name__
+    ]
+    if isinstance(value, bool) or not isinstance(value, expected):
+        raise ProfileError(
+            f"must be {'a number' if float in expected else 'an integer' if int in expected else 'a string'}"
+            f", not {type(value).__name__}",
+            profile=profile,
+            key=key,
+            file=source,
+        )
+    if isinstance(value, int | float) and value < 0:
+        raise ProfileError("must not be negative", profile=profile, key=key, file=source)
+    return float(value) if float in expected else value
+
+
+@attrs.frozen
+class ProfileSet:
+    """Every profile of one file."""
+
+    profiles: Mapping[str, Profile]
+    source: str | None = None
+
+    def get(self, name: str) -> Profile:
+        try:
+            return self.profiles[name]
+        except KeyError:
+            known = ", ".join(sorted(self.profiles)) or "none"
+            where = f" in {self.source}" if self.source else ""
+            raise ProfileError(
+                f"no profile named {name!r}{where} (profiles: {known})",
+                hint="run `brokerauth profiles` to list them, or `brokerauth init` to add one",
+            ) from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.profiles
+
+
+def parse_profiles(text: str, *, source: str | None = None) -> ProfileSet:
+    """Parse a profiles document; every mistake names the file, profile and key."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(
+            f"is not valid TOML: {exc}", file=source, hint="fix the syntax at that line"
+        ) from None
+    unknown = sorted(set(document) - {"profiles"})
+    if unknown:
+        raise ProfileError(
+            f"unknown top-level table or key {unknown[0]!r}",
+            file=source,
+            key=unknown[0],
+            hint="profiles live under [profiles.NAME]",
+        )
+    tables = document.get("profiles", {})
+    if not isinstance(tables, dict):
+        raise ProfileError("'profiles' must be a table", file=source, key="profiles")
+    profiles = {
+        name: Profile.from_mapping(name, table, source=source) for name, table in tables.items()
+    }
+    return ProfileSet(profiles, source)
+
+
+def load_profiles(explicit: str | os.PathLike[str] | None = None) -> ProfileSet:
+    """Find and read the profiles file; an empty set when there is none."""
+    path = find_profiles_file(explicit)
+    if path is None:
+        return ProfileSet({}, None)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ProfileError(
+            f"cannot be read ({reason})", file=str(path), hint="check the file's permissions"
+        ) from None
+    return parse_profiles(text, source=str(path))

@@ -1,0 +1,209 @@
+"""The authenticated session users call: every request signed, the token attached, refreshed.
+
+Rules a user can rely on:
+
+* every attempt is signed anew (new nonce and timestamp);
+* a 401 the broker marks as an invalid token causes one refresh and one resend;
+* a timestamp rejection teaches the session the server's clock offset (from ``Date``) and
+  causes one resend;
+* after a connection error only GET, HEAD and OPTIONS are re-sent: a request that places or
+  changes an order is never retried automatically;
+* a revoked credential raises at once: no refresh, no retry loop.
+
+A resend after a 401 or a timestamp rejection is safe for every method: the broker refused the
+request before acting on it.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import UTC, timedelta
+from typing import Any
+
+from brokerauth.binding import ProfileBinding
+from brokerauth.errors import AuthenticationError, ClockSkewError, TransportError
+from brokerauth.profiles import ProfileOptions
+from brokerauth.refresh import TokenManager
+from brokerauth.tokens import Token
+from brokerauth.verdicts import Outcome, default_error
+from brokerauth.wire import Response
+
+log = logging.getLogger("brokerauth.session")
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+
+Params = Mapping[str, Any] | Iterable[tuple[str, Any]] | None
+Body = Mapping[str, Any] | bytes | str | None
+
+
+class Session:
+    """An authenticated HTTP session for one profile and identity. Thread-safe."""
+
+    def __init__(self, binding: ProfileBinding, options: ProfileOptions) -> None:
+        self.binding = binding
+        self.options = options
+        self.tokens = TokenManager(
+            binding,
+            binding.clock,
+            advisory=options.refresh_advisory,
+            mandatory=options.refresh_mandatory,
+            lock_timeout=options.lock_timeout,
+        )
+
+    @property
+    def profile(self) -> str:
+        return self.binding.resolved.name
+
+    @property
+    def identity(self) -> str:
+        return self.binding.identity
+
+    @property
+    def base_url(self) -> str:
+        return self.binding.base_url
+
+    # -- requests --------------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Params = None,
+        json: Any = None,
+        data: Body = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Response:
+        """Send an authenticated request and return the answer, whatever its status.
+
+        ``url`` is a path resolved against the profile's base URL, or absolute.  Call
+        ``raise_for_status()`` on the answer to turn an error status into a typed error.
+        """
+        binding = self.binding
+        request = binding.build(method, url, params=params, json=json, data=data, headers=headers)
+        timeout = self.options.timeout if timeout is None else timeout
+        retries_left = self.options.retries if request.method in IDEMPOTENT else 0
+        refreshed = skew_fixed = False
+        attempt = 0
+        while True:
+            token = self.tokens.current()
+            signed = binding.sign(request, token)
+            try:
+                response = binding.transport.send(signed, timeout=timeout)
+            except TransportError:
+                if retries_left <= 0:
+                    raise
+                retries_left -= 1
+                attempt += 1
+                log.info("%s %s: connection failed, retry %d", request.method, request.path,
+                         attempt)
+                binding.clock.sleep(min(0.2 * 2 ** (attempt - 1), 2.0))
+                continue
+            verdict = binding.interpret(response)
+            outcome = verdict.outcome
+            if outcome is Outcome.OK or outcome is Outcome.ERROR:
+                return response
+            if outcome is Outcome.TOKEN_INVALID and token is not None and not refreshed:
+                refreshed = True
+                log.info("%s: token rejected, refreshing once", binding.label)
+                self.tokens.invalidate(token)
+                continue
+            if outcome is Outcome.CLOCK_SKEW and not skew_fixed and self._learn_skew(response):
+                skew_fixed = True
+                continue
+            raise self._auth_error(response, outcome, verdict.code, verdict.message)
+
+    def get(self, url: str, *, params: Params = None, **kwargs: Any) -> Response:
+        return self.request("GET", url, params=params, **kwargs)
+
+    def post(self, url: str, *, json: Any = None, data: Body = None, **kwargs: Any) -> Response:
+        return self.request("POST", url, json=json, data=data, **kwargs)
+
+    def put(self, url: str, *, json: Any = None, data: Body = None, **kwargs: Any) -> Response:
+        return self.request("PUT", url, json=json, data=data, **kwargs)
+
+    def patch(self, url: str, *, json: Any = None, data: Body = None, **kwargs: Any) -> Response:
+        return self.request("PATCH", url, json=json, data=data, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> Response:
+        return self.request("DELETE", url, **kwargs)
+
+    # -- tokens ----------------------------------------------------------------------------
+    @property
+    def token(self) -> Token | None:
+        """The current token (refreshed or obtained if needed)."""
+        return self.tokens.current()
+
+    def login(self) -> Token | None:
+        """Run the profile's flow now, replacing any stored token."""
+        return self.tokens.login()
+
+    def refresh(self) -> Token | None:
+        """Refresh now, whatever the windows say."""
+        return self.tokens.refresh_now()
+
+    def logout(self) -> bool:
+        """Forget the token here and in the store. Returns whether one was stored."""
+        removed = self.binding.delete()
+        self.tokens.forget()
+        return removed
+
+    def close(self) -> None:
+        self.binding.transport.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Session profile={self.profile!r} identity={self.identity!r}>"
+
+    # -- internals -------------------------------------------------------------------------
+    def _learn_skew(self, response: Response) -> bool:
+        date = response.headers.get("Date")
+        if not date:
+            return False
+        try:
+            server = email.utils.parsedate_to_datetime(date)
+        except (TypeError, ValueError):
+            return False
+        if server.tzinfo is None:
+            server = server.replace(tzinfo=UTC)
+        offset = server - self.binding.clock.now()
+        # ``Date`` has whole seconds; the extra half-second centres the error on zero.
+        self.binding.skew = timedelta(seconds=round(offset.total_seconds()))
+        log.warning("%s: server clock differs by %+.0f s; correcting", self.binding.label,
+                    offset.total_seconds())
+        return True
+
+    def _auth_error(
+        self, response: Response, outcome: Outcome, code: str | None, message: str | None
+    ) -> Exception:
+        label = self.binding.label
+        profile = self.profile
+        if outcome is Outcome.CLOCK_SKEW:
+            return ClockSkewError(
+                message or "the broker rejected the request's timestamp",
+                status=response.status,
+                code=code,
+                hint="synchronise this machine's clock (e.g. enable NTP)",
+            )
+        if outcome is Outcome.REVOKED:
+            return AuthenticationError(
+                message or f"{label}: the credential was revoked",
+                status=response.status,
+                code=code,
+                hint=f"create new credentials, then run `brokerauth login {profile}`",
+            )
+        if outcome is Outcome.TOKEN_INVALID:
+            return AuthenticationError(
+                message or f"{label}: the broker rejected the token even after a refresh",
+                status=response.status,
+                code=code,
+                hint=f"run `brokerauth login {profile}`",
+            )
+        return default_error(response)

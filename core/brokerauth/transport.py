@@ -1,0 +1,104 @@
+"""Sending a built request over urllib3 and reading the whole answer, within limits.
+
+Connection failures become :class:`~brokerauth.errors.TransportError` whose message names the
+method, host and path only (a query may carry values that must not reach a log).  Nothing is
+retried here: retrying, and re-signing each attempt, is the session's decision.
+"""
+
+from __future__ import annotations
+
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from brokerauth.errors import ResponseError, TransportError
+from brokerauth.wire import Request, Response
+
+#: Token endpoints never answer with more than this; a larger answer is refused, not parsed.
+TOKEN_RESPONSE_LIMIT = 1 << 20
+
+
+class Transport:
+    """A urllib3 pool plus the rules above. Thread-safe; share one per session."""
+
+    def __init__(
+        self, pool: urllib3.PoolManager | None = None, *, timeout: float = 10.0
+    ) -> None:
+        self.pool = pool or urllib3.PoolManager(maxsize=16, block=False)
+        self.timeout = timeout
+
+    def send(
+        self, request: Request, *, timeout: float | None = None, max_bytes: int | None = None
+    ) -> Response:
+        """Send ``request``; with ``max_bytes``, refuse an answer larger than that."""
+        try:
+            raw = self.pool.request(
+                request.method,
+                request.url,
+                body=request.body,
+                headers=dict(request.headers),
+                timeout=timeout if timeout is not None else self.timeout,
+                retries=False,
+                redirect=False,
+                preload_content=max_bytes is None,
+            )
+        except Urllib3Error as exc:
+            raise TransportError(
+                f"{request.method} {request.scheme}://{request.host}{request.path} failed: "
+                f"{_reason(exc)}",
+                hint="check the profile's environment or base_url, and that the server is up",
+            ) from None
+        if max_bytes is None:
+            content = raw.data
+        else:
+            content = _read_limited(raw, max_bytes, request)
+        return Response(raw.status, raw.headers, content, request)
+
+    def close(self) -> None:
+        self.pool.clear()
+
+
+def _read_limited(raw: urllib3.BaseHTTPResponse, limit: int, request: Request) -> bytes:
+    complete = False
+    try:
+        declared = int(raw.headers.get("Content-Length") or 0)
+        if declared > limit:
+            raise ResponseError(
+                f"{request.method} {request.path}: answer of {declared} bytes is over the "
+                f"{limit}-byte limit",
+                status=raw.status,
+            )
+        content = raw.read(limit + 1)
+        if len(content) > limit:
+            raise ResponseError(
+                f"{request.method} {request.path}: answer is over the {limit}-byte limit",
+                status=raw.status,
+            )
+        complete = True
+        return content
+    except Urllib3Error as exc:
+        raise TransportError(
+            f"{request.method} {request.scheme}://{request.host}{request.path}: reading the "
+            f"answer failed: {_reason(exc)}"
+        ) from None
+    finally:
+        # A body read to its end frees the connection for reuse; an over-long one is dropped
+        # with its connection rather than drained.
+        if complete:
+            raw.release_conn()
+        else:
+            raw.close()
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    inner = reason if isinstance(reason, BaseException) else exc
+    name = type(inner).__name__
+    text = {
+        "NewConnectionError": "connection refused or host unreachable",
+        "ConnectTimeoutError": "timed out connecting",
+        "ReadTimeoutError": "timed out waiting for the answer",
+        "NameResolutionError": "host name could not be resolved",
+        "ProtocolError": "connection broken",
+        "SSLError": "TLS handshake failed",
+    }.get(name)
+    return text or name
