@@ -82,6 +82,11 @@ class SandboxResponse:
         )
 
     @classmethod
+    def drop(cls) -> SandboxResponse:
+        """Close the connection without answering (a crashed server, a broken network)."""
+        return cls(status=0)
+
+    @classmethod
     def redirect(cls, location: str) -> SandboxResponse:
         return cls(302, b"", (("Location", location), ("Cache-Control", "no-store")))
 
@@ -245,6 +250,9 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
             self._send(response)
 
         def _send(self, response: SandboxResponse) -> None:
+            if response.status == 0:
+                self.close_connection = True
+                return
             self.send_response(response.status)
             for key, value in response.headers:
                 self.send_header(key, value)

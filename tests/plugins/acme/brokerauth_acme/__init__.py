@@ -1,0 +1,1 @@
+"""Acme: a fictional broker, written the way a third-party brokerauth plugin is written."""

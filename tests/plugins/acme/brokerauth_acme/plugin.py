@@ -1,0 +1,96 @@
+"""Acme's hook implementations: one broker, one signer, one flow, one sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from brokerauth import hookimpl
+from brokerauth.clock import Clock
+from brokerauth.descriptions import BrokerSpec, PluginInfo, StrategySpec
+from brokerauth.flowcontext import FlowContext
+from brokerauth.tokens import Token
+from brokerauth.verdicts import Outcome, Verdict, error_fields
+from brokerauth.wire import Request, Response
+from brokerauth_acme.settings import AcmeSettings
+from brokerauth_acme.signing import signature, string_to_sign
+
+BROKER = "acme"
+SIGNER = "acme-hmac"
+FLOW = "acme-client-credentials"
+
+
+@hookimpl
+def describe_plugin() -> PluginInfo:
+    return PluginInfo(
+        description="Acme, a fictional broker (example plugin)",
+        brokers=(BrokerSpec(BROKER, AcmeSettings, signer=SIGNER, flow=FLOW),),
+        strategies=(
+            StrategySpec("signer", SIGNER, "HMAC-SHA256 over the request, Bearer token",
+                         needs=("client_id", "client_secret")),
+            StrategySpec("flow", FLOW, "client credentials with rotating refresh tokens"),
+        ),
+    )
+
+
+@hookimpl
+def sign_request(
+    signer: str, request: Request, settings: Any, token: Token | None, now: datetime, nonce: str
+) -> Mapping[str, str] | None:
+    if signer != SIGNER:
+        return None
+    timestamp = str(int(now.timestamp()))
+    message = string_to_sign(
+        request.method, request.host, request.path, request.query_string, timestamp, nonce,
+        request.body,
+    )
+    headers = {
+        "X-Acme-Client": settings.client_id,
+        "X-Acme-Timestamp": timestamp,
+        "X-Acme-Nonce": nonce,
+        "X-Acme-Signature": signature(settings.client_secret.reveal(), message),
+    }
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token.access_token}"
+    return headers
+
+
+@hookimpl
+def acquire_token(flow: str, context: FlowContext) -> Token | None:
+    if flow != FLOW:
+        return None
+    from brokerauth_acme import flow as acme_flow
+
+    return acme_flow.acquire(context)
+
+
+@hookimpl
+def refresh_token(flow: str, context: FlowContext, token: Token) -> Token | None:
+    if flow != FLOW:
+        return None
+    from brokerauth_acme import flow as acme_flow
+
+    return acme_flow.refresh(context, token)
+
+
+@hookimpl
+def interpret_response(broker: str, response: Response) -> Verdict | None:
+    if broker != BROKER or response.ok:
+        return None
+    code, message = error_fields(response)
+    if code == "stale_request":
+        return Verdict(Outcome.CLOCK_SKEW, code, message)
+    if code == "revoked":
+        return Verdict(Outcome.REVOKED, code, message)
+    return None
+
+
+@hookimpl
+def make_sandbox(broker: str, clock: Clock) -> Any:
+    if broker != BROKER:
+        return None
+    from brokerauth_acme.sandbox import AcmeSandbox
+
+    return AcmeSandbox(clock)
+
