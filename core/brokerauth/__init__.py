@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from brokerauth.hookspecs import hookimpl
     from brokerauth.profiles import Profile
     from brokerauth.secrets import Secret
-    from brokerauth.session import Session
+    from brokerauth.sessions import Session
     from brokerauth.tokens import Token, TokenKey
 
 _LAZY = {
@@ -22,7 +22,7 @@ _LAZY = {
     "hookimpl": "brokerauth.hookspecs",
     "Profile": "brokerauth.profiles",
     "Secret": "brokerauth.secrets",
-    "Session": "brokerauth.session",
+    "Session": "brokerauth.sessions",
     "Token": "brokerauth.tokens",
     "TokenKey": "brokerauth.tokens",
 }

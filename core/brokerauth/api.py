@@ -10,7 +10,7 @@ from brokerauth.interaction import Interaction, LogInteraction
 from brokerauth.pluginhost import PluginHost
 from brokerauth.profiles import Profile, load_profiles
 from brokerauth.resolve import ResolvedProfile, resolve_profile
-from brokerauth.session import Session
+from brokerauth.sessions import Session
 from brokerauth.transport import Transport
 
 

@@ -7,11 +7,13 @@ pluggy or a plugin directly.
 
 from __future__ import annotations
 
+import email.utils
 import json as jsonlib
+import logging
 import secrets
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 from urllib.parse import urlencode, urljoin
 
@@ -24,8 +26,10 @@ from brokerauth.resolve import ResolvedProfile
 from brokerauth.secrets import Secret
 from brokerauth.tokens import Token, TokenKey
 from brokerauth.transport import TOKEN_RESPONSE_LIMIT, Transport
-from brokerauth.verdicts import Verdict, default_verdict
+from brokerauth.verdicts import Outcome, Verdict, default_verdict
 from brokerauth.wire import Request, Response, normalize_params
+
+log = logging.getLogger("brokerauth.binding")
 
 
 def new_nonce() -> str:
@@ -145,6 +149,24 @@ class ProfileBinding:
         )
         return request.with_headers(headers)
 
+    def learn_skew(self, response: Response) -> bool:
+        """Adopt the server's clock offset from its ``Date`` header; False if it has none."""
+        date = response.headers.get("Date")
+        if not date:
+            return False
+        try:
+            server = email.utils.parsedate_to_datetime(date)
+        except (TypeError, ValueError):
+            return False
+        if server.tzinfo is None:
+            server = server.replace(tzinfo=UTC)
+        offset = (server - self.clock.now()).total_seconds()
+        # ``Date`` has whole seconds, so the learned offset is good to about one second.
+        self.skew = timedelta(seconds=round(offset))
+        log.warning("%s: the server's clock differs from ours by %+.0f s; correcting",
+                    self.label, offset)
+        return True
+
     def interpret(self, response: Response) -> Verdict:
         verdict = self.host.interpret_response(
             self.resolved.broker.id, self.settings, response.request, response
@@ -198,7 +220,8 @@ class ProfileBinding:
 
 class FlowHttpClient:
     """The :class:`~brokerauth.flowcontext.HttpClient` flows get: signs with the profile's
-    signer, caps answers at 1 MiB (a token answer is never larger), never retries."""
+    signer, caps answers at 1 MiB (a token answer is never larger), and re-sends only after a
+    timestamp rejection it could correct (the server refused before acting)."""
 
     def __init__(self, binding: ProfileBinding) -> None:
         self._binding = binding
@@ -218,6 +241,17 @@ class FlowHttpClient:
     ) -> Response:
         binding = self._binding
         request = binding.build(method, url, params=params, json=json, data=data, headers=headers)
-        if sign:
-            request = binding.sign(request, token)
-        return binding.transport.send(request, timeout=timeout, max_bytes=TOKEN_RESPONSE_LIMIT)
+        if not sign:
+            return binding.transport.send(request, timeout=timeout, max_bytes=TOKEN_RESPONSE_LIMIT)
+        response = binding.transport.send(
+            binding.sign(request, token), timeout=timeout, max_bytes=TOKEN_RESPONSE_LIMIT
+        )
+        if (
+            not response.ok
+            and binding.interpret(response).outcome is Outcome.CLOCK_SKEW
+            and binding.learn_skew(response)
+        ):
+            response = binding.transport.send(
+                binding.sign(request, token), timeout=timeout, max_bytes=TOKEN_RESPONSE_LIMIT
+            )
+        return response

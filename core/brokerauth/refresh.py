@@ -133,8 +133,12 @@ class TokenManager:
             with self._lock:
                 if self._state is None:
                     self._obtain(force=False)
-            return self._current_or_raise()
+                state = self._state
+            if not isinstance(state, _State):
+                return None
         now = self._clock.now()
+        if state.advisory_at is None or now < state.advisory_at:
+            return state.token
         assert state.mandatory_at is not None
         if now < state.mandatory_at:
             if self._lock.acquire(blocking=False):

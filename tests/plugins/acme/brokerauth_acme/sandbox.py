@@ -51,6 +51,7 @@ class AcmeSandbox(SandboxServer):
         self.drop_flaky = 0
         self.refresh_delay = 0.0
         self.orders: list[Any] = []
+        self.flaky_nonces: list[str | None] = []
         self.seen_tokens: list[str | None] = []
 
     def profile_settings(self) -> dict[str, Any]:
@@ -199,6 +200,7 @@ class AcmeSandbox(SandboxServer):
     @route("POST", "/api/flaky")
     def flaky(self, request: SandboxRequest) -> SandboxResponse:
         with self._lock:
+            self.flaky_nonces.append(request.header("x-acme-nonce"))
             if self.drop_flaky > 0:
                 self.drop_flaky -= 1
                 return SandboxResponse.drop()

@@ -16,10 +16,8 @@ request before acting on it.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import UTC, timedelta
 from typing import Any
 
 from brokerauth.binding import ProfileBinding
@@ -30,7 +28,7 @@ from brokerauth.tokens import Token
 from brokerauth.verdicts import Outcome, default_error
 from brokerauth.wire import Response
 
-log = logging.getLogger("brokerauth.session")
+log = logging.getLogger("brokerauth.sessions")
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -110,7 +108,7 @@ class Session:
                 log.info("%s: token rejected, refreshing once", binding.label)
                 self.tokens.invalidate(token)
                 continue
-            if outcome is Outcome.CLOCK_SKEW and not skew_fixed and self._learn_skew(response):
+            if outcome is Outcome.CLOCK_SKEW and not skew_fixed and binding.learn_skew(response):
                 skew_fixed = True
                 continue
             raise self._auth_error(response, outcome, verdict.code, verdict.message)
@@ -163,23 +161,6 @@ class Session:
         return f"<Session profile={self.profile!r} identity={self.identity!r}>"
 
     # -- internals -------------------------------------------------------------------------
-    def _learn_skew(self, response: Response) -> bool:
-        date = response.headers.get("Date")
-        if not date:
-            return False
-        try:
-            server = email.utils.parsedate_to_datetime(date)
-        except (TypeError, ValueError):
-            return False
-        if server.tzinfo is None:
-            server = server.replace(tzinfo=UTC)
-        offset = server - self.binding.clock.now()
-        # ``Date`` has whole seconds; the extra half-second centres the error on zero.
-        self.binding.skew = timedelta(seconds=round(offset.total_seconds()))
-        log.warning("%s: server clock differs by %+.0f s; correcting", self.binding.label,
-                    offset.total_seconds())
-        return True
-
     def _auth_error(
         self, response: Response, outcome: Outcome, code: str | None, message: str | None
     ) -> Exception:

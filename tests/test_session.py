@@ -1,0 +1,153 @@
+"""The session over real HTTP against the Acme sandbox: refresh, resend, retry, skew."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from typing import Any
+
+import pytest
+
+from brokerauth.clock import SystemClock
+from brokerauth.errors import AuthenticationError, TransportError
+from brokerauth.profiles import Profile
+
+
+def test_request_is_signed_and_carries_the_token(acme: Any, acme_session: Any) -> None:
+    response = acme_session.get("/api/me")
+    assert response.status == 200
+    assert response.json()["generation"] == 1
+    assert acme.seen_tokens[-1] == acme_session.token.access_token
+
+
+def test_64_threads_on_an_expired_token_refresh_once(acme: Any, acme_session: Any,
+                                                     manual_clock: Any) -> None:
+    assert acme_session.get("/api/me").ok
+    manual_clock.advance(acme.token_lifetime + 1)
+    acme.refresh_delay = 0.05  # keep the refresh in flight while the others arrive
+    barrier = threading.Barrier(64)
+    statuses: list[int] = []
+
+    def call() -> None:
+        barrier.wait()
+        statuses.append(acme_session.get("/api/me").status)
+
+    threads = [threading.Thread(target=call) for _ in range(64)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 64
+    assert acme.refresh_calls == 1
+    assert acme.invalid_grants == 0
+
+
+def test_401_invalid_token_refreshes_once_and_resends(acme: Any, acme_session: Any) -> None:
+    assert acme_session.get("/api/me").ok
+    old = acme_session.token
+    acme.expire_access_tokens()  # the server forgets the token before its announced expiry
+    response = acme_session.get("/api/me")
+    assert response.status == 200
+    assert acme.refresh_calls == 1
+    assert acme.count("GET", "/api/me") == 3
+    assert acme.seen_tokens[-2:] == [old.access_token, acme_session.token.access_token]
+
+
+def test_second_401_after_refresh_is_an_error_not_a_loop(acme: Any, acme_session: Any,
+                                                         monkeypatch: Any) -> None:
+    assert acme_session.get("/api/me").ok
+    monkeypatch.setattr(type(acme), "_bearer", lambda self, request: (None, None))
+    with pytest.raises(AuthenticationError) as info:
+        acme_session.get("/api/me")
+    assert acme.refresh_calls == 1
+    assert "brokerauth login" in str(info.value)
+
+
+def test_post_is_never_retried_after_a_connection_error(acme: Any, acme_session: Any) -> None:
+    assert acme_session.get("/api/me").ok
+    acme.drop_flaky = 1
+    with pytest.raises(TransportError):
+        acme_session.post("/api/flaky", json={"symbol": "AAPL", "qty": 1})
+    assert acme.count("POST", "/api/flaky") == 1
+
+
+def test_get_is_retried_and_each_attempt_signed_anew(acme: Any, acme_session: Any) -> None:
+    acme.drop_flaky = 2
+    assert acme_session.get("/api/flaky").status == 200
+    assert acme.count("GET", "/api/flaky") == 3
+    assert len(set(acme.flaky_nonces)) == 3
+
+
+def test_get_gives_up_after_its_retries(acme: Any, acme_session: Any) -> None:
+    acme.drop_flaky = 10
+    with pytest.raises(TransportError):
+        acme_session.get("/api/flaky")
+    assert acme.count("GET", "/api/flaky") == 3
+
+
+def test_clock_skew_is_learned_from_date_and_costs_one_rejection(acme: Any,
+                                                                 acme_session: Any) -> None:
+    acme.clock_offset = 400  # the server's clock runs 400 s ahead; its window is 300 s
+    assert acme_session.get("/api/me").status == 200
+    rejected_first = acme.count("POST", "/oauth/token")
+    assert acme_session.get("/api/me").status == 200
+    assert acme_session.get("/api/me").status == 200
+    assert acme.count("POST", "/oauth/token") == rejected_first
+    # one rejected token request, then every request accepted
+    assert rejected_first == 2
+    assert acme.count("GET", "/api/me") == 3
+
+
+def test_revoked_credential_is_a_clear_error_without_refresh(acme: Any,
+                                                             acme_session: Any) -> None:
+    assert acme_session.get("/api/me").ok
+    acme.revoke_all()
+    with pytest.raises(AuthenticationError, match="revoked"):
+        acme_session.get("/api/me")
+    assert acme.refresh_calls == 0
+
+
+def test_error_answers_are_returned_and_raise_typed_errors(acme: Any, acme_session: Any) -> None:
+    response = acme_session.get("/api/unknown")
+    assert response.status == 404
+    with pytest.raises(Exception, match="no route") as info:
+        response.raise_for_status()
+    assert info.type.__name__ == "BrokerError"
+
+
+def test_4_processes_x_8_threads_share_one_refresh(sandbox_factory: Any, token_home: Any,
+                                                   tmp_path: Any) -> None:
+    acme = sandbox_factory("acme", clock=SystemClock())
+    acme.refresh_delay = 0.1
+    profile = Profile.from_mapping("fleet", {"broker": "acme", **acme.profile_settings()})
+    import brokerauth
+
+    first = brokerauth.session(profile)
+    assert first.get("/api/me").ok
+    token = first.token
+    # Expire it for every process: in the store and on the server.
+    first.binding.save(token.replace(expires_at=token.issued_at))
+    acme.expire_access_tokens()
+
+    from _workers import hammer
+
+    context = multiprocessing.get_context("spawn")
+    ready, results = context.Queue(), context.Queue()
+    go = tmp_path / "go"
+    processes = [
+        context.Process(target=hammer,
+                        args=(profile, str(token_home), str(go), 8, ready, results))
+        for _ in range(4)
+    ]
+    for process in processes:
+        process.start()
+    for _ in processes:
+        ready.get(timeout=60)
+    go.touch()
+    statuses = [s for _ in processes for s in results.get(timeout=60)]
+    for process in processes:
+        process.join(timeout=30)
+    assert statuses == ["200"] * 32
+    assert acme.refresh_calls == 1
+    assert acme.invalid_grants == 0
+    assert acme.family_valid(first.binding.load().refresh_token)
