@@ -51,9 +51,24 @@ def _structure_datetime(value: Any, _: type) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def _strict(kind: type, accepted: tuple[type, ...], name: str) -> Any:
+    def structure(value: Any, _: type) -> Any:
+        # TOML already types its values: a number where text belongs is a mistake to report,
+        # not something to coerce.
+        if isinstance(value, bool) and kind is not bool or not isinstance(value, accepted):
+            raise ValueError(f"expected {name}, got {type(value).__name__}")
+        return kind(value)
+
+    return structure
+
+
 def make_converter() -> cattrs.Converter:
     """A converter that forbids unknown keys and reports every error with its path."""
     converter = make_json_converter(forbid_extra_keys=True, detailed_validation=True)
+    converter.register_structure_hook(str, _strict(str, (str,), "text"))
+    converter.register_structure_hook(int, _strict(int, (int,), "an integer"))
+    converter.register_structure_hook(float, _strict(float, (int, float), "a number"))
+    converter.register_structure_hook(bool, _strict(bool, (bool,), "true or false"))
     converter.register_structure_hook(Secret, _structure_secret)
     converter.register_unstructure_hook(Secret, _unstructure_secret)
     converter.register_structure_hook(datetime, _structure_datetime)

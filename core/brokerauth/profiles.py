@@ -200,16 +200,21 @@ def _option_value(profile: str, key: str, kind: Any, value: Any, source: str | N
     expected = {"float": (int, float), "int": (int,), "str": (str,)}[
         kind if isinstance(kind, str) else kind.__name__
     ]
+    wanted = "a number" if float in expected else "an integer" if int in expected else "text"
+    example = '"..."' if wanted == "text" else "30"
     if isinstance(value, bool) or not isinstance(value, expected):
         raise ProfileError(
-            f"must be {'a number' if float in expected else 'an integer' if int in expected else 'a string'}"
-            f", not {type(value).__name__}",
+            f"must be {wanted}, not {type(value).__name__}",
             profile=profile,
             key=key,
             file=source,
+            hint=f"write {key} = {example}",
         )
     if isinstance(value, int | float) and value < 0:
-        raise ProfileError("must not be negative", profile=profile, key=key, file=source)
+        raise ProfileError(
+            "must not be negative", profile=profile, key=key, file=source,
+            hint=f"give {key} a value of 0 or more",
+        )
     return float(value) if float in expected else value
 
 

@@ -165,6 +165,8 @@ def _describe(exc: BaseException, expected: Any) -> tuple[str, str | None]:
             "must be a secret reference",
             'use { env = "NAME" } or { file = "path" }: never the secret itself',
         )
+    if isinstance(exc, ValueError) and str(exc).startswith("expected "):
+        return f"has the wrong type: {exc}", f"give it a value of type {type_name}"
     if isinstance(exc, ValueError) and str(exc):
-        return f"is invalid: {exc}", None
-    return f"must be of type {type_name}", None
+        return f"is invalid: {exc}", "see `brokerauth plugins` for the broker's settings"
+    return f"must be of type {type_name}", f"give it a value of type {type_name}"

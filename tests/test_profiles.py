@@ -1,0 +1,153 @@
+"""Profiles: lookup order, and one clear error for every mistake, before any network call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import brokerauth
+from brokerauth.errors import ConfigError, ProfileError
+from brokerauth.profiles import Profile, find_profiles_file, load_profiles, parse_profiles
+
+GOOD = """
+[profiles.acme-dev]
+broker = "acme"
+client_id = "cid"
+client_secret = { env = "ACME_SECRET" }
+base_url = "http://127.0.0.1:9"
+refresh_advisory = 120
+store = { name = "file", path = "/tmp/x" }
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "profiles.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def open_profile(tmp_path: Path, text: str, name: str = "p") -> Any:
+    return brokerauth.session(name, profiles=write(tmp_path, text))
+
+
+def test_good_profile_parses(tmp_path: Path) -> None:
+    profiles = load_profiles(write(tmp_path, GOOD))
+    profile = profiles.get("acme-dev")
+    assert profile.broker == "acme"
+    assert profile.options.refresh_advisory == 120.0
+    assert profile.store is not None and profile.store.options == {"path": "/tmp/x"}
+    assert profile.settings["client_id"] == "cid"
+    assert Profile.from_mapping("acme-dev", profile.to_mapping()) == Profile.from_mapping(
+        "acme-dev", profile.to_mapping()
+    )
+
+
+def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BROKERAUTH_PROFILES", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    assert find_profiles_file() is None
+    user = tmp_path / "cfg" / "brokerauth" / "profiles.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text(GOOD)
+    assert find_profiles_file() == user
+    local = write(tmp_path, GOOD, "brokerauth.toml")
+    assert find_profiles_file() == local
+    env = write(tmp_path, GOOD, "env.toml")
+    monkeypatch.setenv("BROKERAUTH_PROFILES", str(env))
+    assert find_profiles_file() == env
+    explicit = write(tmp_path, GOOD, "explicit.toml")
+    assert find_profiles_file(explicit) == explicit
+
+
+def test_named_file_that_does_not_exist(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        find_profiles_file(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "words"),
+    [
+        ('[profiles.p]\nbroker = "acme"\nclient_id = "c"\nclient_secret = { env = "S" }\n'
+         'colour = "red"\n', "colour", "unknown key"),
+        ('[profiles.p]\nbroker = "acme"\nclient_id = 3\nclient_secret = { env = "S" }\n',
+         "client_id", "wrong type"),
+        ('[profiles.p]\nbroker = "acme"\nclient_id = "c"\nclient_secret = "hunter2"\n',
+         "client_secret", "secret reference"),
+        ('[profiles.p]\nbroker = "acme"\nclient_secret = { env = "S" }\n',
+         "client_id", "required"),
+        ('[profiles.p]\nbroker = "nobroker"\n', "broker", "no installed plugin provides broker"),
+        ('[profiles.p]\nclient_id = "c"\n', "broker", "has no broker"),
+        ('[profiles.p]\nbroker = "acme"\nclient_id = "c"\nclient_secret = { env = "S" }\n'
+         'store = "vault"\n', "store", "no installed plugin provides a store strategy"),
+        ('[profiles.p]\nbroker = "acme"\nclient_id = "c"\nclient_secret = { env = "S" }\n'
+         'store = { name = "file", colour = 1 }\n', "store.colour", "unknown key"),
+        ('[profiles.p]\nbroker = "acme"\nclient_id = "c"\nclient_secret = { env = "S" }\n'
+         'store = { name = "memory", path = "x" }\n', "store", "takes no options"),
+        ('[profiles.p]\nbroker = "acme"\nclient_id = "c"\nclient_secret = { env = "S" }\n'
+         'timeout = "soon"\n', "timeout", "must be a number"),
+        ('[profiles.p]\nbroker = "acme"\nclient_id = "c"\nclient_secret = { env = "S" }\n'
+         'signer = 5\n', "signer", "strategy name"),
+    ],
+)
+def test_profile_mistakes_name_file_profile_key_and_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, key: str, words: str
+) -> None:
+    monkeypatch.setenv("S", "secret-value")
+    with pytest.raises(ProfileError) as info:
+        open_profile(tmp_path, text)
+    error = info.value
+    message = str(error)
+    assert error.key == key
+    assert error.profile == "p"
+    assert error.file is not None and error.file.endswith("profiles.toml")
+    assert words in message
+    assert "fix:" in message
+    assert "secret-value" not in message and "hunter2" not in message
+
+
+def test_unset_secret_is_reported_before_any_request(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ACME_SECRET_UNSET", raising=False)
+    text = ('[profiles.p]\nbroker = "acme"\nclient_id = "c"\n'
+            'client_secret = { env = "ACME_SECRET_UNSET" }\nbase_url = "http://127.0.0.1:9"\n')
+    with pytest.raises(ProfileError) as info:
+        open_profile(tmp_path, text)
+    assert info.value.key == "client_secret"
+    assert "ACME_SECRET_UNSET is not set" in str(info.value)
+    assert "export ACME_SECRET_UNSET" in str(info.value)
+
+
+def test_unreadable_secret_file(tmp_path: Path) -> None:
+    text = ('[profiles.p]\nbroker = "acme"\nclient_id = "c"\n'
+            f'client_secret = {{ file = "{tmp_path}/missing" }}\n')
+    with pytest.raises(ProfileError, match="cannot be read") as info:
+        open_profile(tmp_path, text)
+    assert info.value.key == "client_secret"
+
+
+def test_bad_toml_names_the_file_and_line(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError) as info:
+        open_profile(tmp_path, '[profiles.p]\nbroker = "acme\n')
+    assert "is not valid TOML" in str(info.value)
+    assert "line 2" in str(info.value)
+    assert info.value.file and info.value.file.endswith("profiles.toml")
+
+
+def test_unknown_profile_lists_the_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match="no profile named 'nope'.*acme-dev"):
+        brokerauth.session("nope", profiles=write(tmp_path, GOOD))
+
+
+def test_unknown_top_level_table(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match="unknown top-level"):
+        parse_profiles("[profile.p]\nbroker='acme'\n", source="x.toml")
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "\xff\xfe garbage".encode("latin-1").decode("latin-1"))
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ProfileError, match="cannot be read|not valid TOML"):
+        load_profiles(path)

@@ -1,0 +1,112 @@
+"""Advisory and mandatory refresh windows, and what happens when the refresh fails."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from brokerauth.errors import LoginRequiredError, RefreshError
+
+# Acme tokens live 600 s: advisory window from 300 s before expiry, mandatory from 60 s.
+
+
+def test_fresh_token_is_used_without_refreshing(acme: Any, acme_session: Any,
+                                                manual_clock: Any) -> None:
+    token = acme_session.token
+    manual_clock.advance(299)
+    assert acme_session.token is token
+    assert acme.refresh_calls == 0
+
+
+def test_advisory_window_refreshes_once(acme: Any, acme_session: Any, manual_clock: Any) -> None:
+    old = acme_session.token
+    manual_clock.advance(400)
+    new = acme_session.token
+    assert new.access_token != old.access_token
+    assert acme.refresh_calls == 1
+    assert acme_session.token is new
+
+
+def test_failed_refresh_in_advisory_window_is_not_the_callers_error(
+    acme: Any, acme_session: Any, manual_clock: Any, caplog: Any
+) -> None:
+    old = acme_session.token
+    manual_clock.advance(400)
+    acme.fail_refresh = [503]
+    response = acme_session.get("/api/me")
+    assert response.status == 200
+    assert acme.seen_tokens[-1] == old.access_token
+    assert acme.refresh_calls == 1
+    assert "early refresh failed" in caplog.text
+
+
+def test_failed_refresh_in_mandatory_window_is_a_typed_error(
+    acme: Any, acme_session: Any, manual_clock: Any
+) -> None:
+    acme_session.token
+    manual_clock.advance(560)
+    acme.fail_refresh = [503]
+    with pytest.raises(RefreshError, match="refreshing the token failed"):
+        acme_session.get("/api/me")
+    assert acme.count("GET", "/api/me") == 0
+
+
+def test_an_expired_token_is_never_sent(acme: Any, acme_session: Any,
+                                        manual_clock: Any) -> None:
+    acme_session.token
+    manual_clock.advance(700)
+    acme.fail_refresh = [503, 503]
+    for _ in range(2):
+        with pytest.raises(RefreshError):
+            acme_session.get("/api/me")
+    assert acme.count("GET", "/api/me") == 0
+
+
+def test_refresh_recovers_after_the_server_does(acme: Any, acme_session: Any,
+                                                manual_clock: Any) -> None:
+    acme_session.token
+    manual_clock.advance(700)
+    acme.fail_refresh = [503]
+    with pytest.raises(RefreshError):
+        acme_session.get("/api/me")
+    assert acme_session.get("/api/me").status == 200
+
+
+def test_rotated_refresh_token_is_stored_and_the_old_one_dies(
+    acme: Any, acme_session: Any, manual_clock: Any
+) -> None:
+    first = acme_session.token
+    manual_clock.advance(700)
+    second = acme_session.token
+    assert second.refresh_token != first.refresh_token
+    assert acme_session.binding.load() == second
+    assert acme.family_valid(second.refresh_token)
+
+
+def test_invalid_grant_rereads_the_store_once_then_asks_for_login(
+    acme: Any, acme_session: Any, manual_clock: Any
+) -> None:
+    token = acme_session.token
+    # Another tool, outside our store and lock, uses the refresh token first.
+    acme._refresh_grant(token.refresh_token)
+    manual_clock.advance(700)
+    with pytest.raises(LoginRequiredError, match="refused the refresh token") as info:
+        acme_session.get("/api/me")
+    assert "brokerauth login" in str(info.value)
+    assert acme.refresh_calls == 2  # the other tool's, and ours: no loop
+    assert acme.count("GET", "/api/me") == 0
+
+
+def test_login_replaces_the_stored_token(acme: Any, acme_session: Any) -> None:
+    first = acme_session.token
+    second = acme_session.login()
+    assert second.access_token != first.access_token
+    assert acme_session.binding.load() == second
+
+
+def test_logout_forgets_the_token(acme: Any, acme_session: Any) -> None:
+    acme_session.token
+    assert acme_session.logout() is True
+    assert acme_session.binding.load() is None
+    assert acme_session.logout() is False
