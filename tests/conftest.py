@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from brokerauth.clock import ManualClock
 from brokerauth.sessions import Session
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import brokerauth
+import pytest
 from brokerauth.errors import ConfigError, ProfileError
 from brokerauth.profiles import Profile, find_profiles_file, load_profiles, parse_profiles
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from brokerauth.errors import LoginRequiredError, RefreshError
 
 # Acme tokens live 600 s: advisory window from 300 s before expiry, mandatory from 60 s.

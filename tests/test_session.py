@@ -7,7 +7,6 @@ import threading
 from typing import Any
 
 import pytest
-
 from brokerauth.clock import SystemClock
 from brokerauth.errors import AuthenticationError, TransportError
 from brokerauth.profiles import Profile

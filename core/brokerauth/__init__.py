@@ -27,7 +27,9 @@ _LAZY = {
     "TokenKey": "brokerauth.tokens",
 }
 
-__all__ = ["Profile", "Secret", "Session", "Token", "TokenKey", "__version__", "hookimpl", "session"]
+__all__ = [
+    "Profile", "Secret", "Session", "Token", "TokenKey", "__version__", "hookimpl", "session",
+]
 
 
 def __getattr__(name: str) -> Any:

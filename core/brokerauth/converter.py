@@ -55,7 +55,7 @@ def _strict(kind: type, accepted: tuple[type, ...], name: str) -> Any:
     def structure(value: Any, _: type) -> Any:
         # TOML already types its values: a number where text belongs is a mistake to report,
         # not something to coerce.
-        if isinstance(value, bool) and kind is not bool or not isinstance(value, accepted):
+        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, accepted):
             raise ValueError(f"expected {name}, got {type(value).__name__}")
         return kind(value)
 

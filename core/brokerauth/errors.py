@@ -113,7 +113,9 @@ class TokenError(BrokerAuthError):
 class LoginRequiredError(TokenError):
     """No usable token and none can be obtained without the user: log in (again)."""
 
-    def __init__(self, message: str, *, login_url: str | None = None, hint: str | None = None):
+    def __init__(
+        self, message: str, *, login_url: str | None = None, hint: str | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
         #: Where the user can authorize again, when the flow knows it.
         self.login_url = login_url
@@ -134,7 +136,9 @@ class TransportError(BrokerAuthError):
 class ResponseError(BrokerAuthError):
     """The server's answer is malformed: not JSON, missing fields, wrong types, too large."""
 
-    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None):
+    def __init__(
+        self, message: str, *, status: int | None = None, hint: str | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
         self.status = status
 

@@ -58,7 +58,10 @@ def describe_plugin() -> PluginInfo:  # type: ignore[empty-body]
         brokers' defaults must be declared here or by another plugin.  A strategy declared here
         obliges the plugin to implement that kind's hooks: ``sign_request`` for a signer;
         ``acquire_token`` and ``refresh_token`` for a flow; ``load_token``, ``store_token``,
-        ``delete_token`` and ``lock_token`` for a store.
+        ``delete_token`` and ``lock_token`` for a store.  Never ``None``: a plugin with nothing
+        to declare returns an empty ``PluginInfo()`` (or omits this hook).
+    :raises Exception: anything raised here makes the plugin fail to load, with the traceback
+        kept and shown by ``brokerauth plugins``; other plugins are unaffected.
     """
 
 
@@ -149,7 +152,8 @@ def store_token(store: str, key: TokenKey, token: Token, options: Any) -> None:
 def delete_token(store: str, key: TokenKey, options: Any) -> bool | None:
     """Remove what is stored under ``key`` (logout, or a way out of a corrupt store).
 
-    :return: ``True`` if something was removed, ``False`` if nothing was there.
+    :return: ``True`` if something was removed, ``False`` if nothing was there; ``None``
+        only for a store name this plugin did not declare.
     :raises ~brokerauth.errors.StoreError: it could not be removed.
     """
 
@@ -166,7 +170,8 @@ def lock_token(
     second (file locks die with their process; a server lock needs a short TTL).
 
     :return: the context manager.  A store that cannot lock across processes returns one that
-        only locks within the process, and says so in its description.
+        only locks within the process, and says so in its description.  ``None`` only for a
+        store name this plugin did not declare.
     """
 
 

@@ -9,9 +9,10 @@ the others.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import inspect
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -121,10 +122,8 @@ class PluginHost:
         """Load every installed plugin; failures are recorded in :attr:`failures`."""
         for name in self.available:
             if name not in self.loaded and name not in self.failures:
-                try:
+                with contextlib.suppress(PluginLoadError):
                     self.load(name)
-                except PluginLoadError:
-                    pass
 
     def _register(
         self, ep: importlib.metadata.EntryPoint, distribution: str, version: str
@@ -144,15 +143,23 @@ class PluginHost:
         return LoadedPlugin(ep.name, distribution, version, info, obj)
 
     def _describe(self, obj: Any, name: str) -> PluginInfo:
-        impls = [
-            impl for impl in self._pm.hook.describe_plugin.get_hookimpls() if impl.plugin is obj
-        ]
-        if not impls:
+        others = [p for p in self._pm.get_plugins() if p is not obj]
+        results = self._pm.subset_hook_caller("describe_plugin", remove_plugins=others)()
+        if not results:
             return PluginInfo()
-        info = impls[0].function()
+        info = results[0]
         if not isinstance(info, PluginInfo):
             raise PluginError(f"plugin {name!r}: describe_plugin() must return a PluginInfo")
         return info
+
+    def monitor(self, before: Callable[[str, Mapping[str, Any]], None]) -> Callable[[], None]:
+        """Call ``before(hook_name, kwargs)`` ahead of every hook call (for debugging and
+        tracing); returns a function that stops it."""
+
+        def on_call(hook_name: str, _impls: Any, kwargs: Mapping[str, Any]) -> None:
+            before(hook_name, kwargs)
+
+        return self._pm.add_hookcall_monitoring(on_call, lambda *args: None)
 
     def _index(self, info: PluginInfo, owner: str, obj: Any) -> None:
         for strategy in info.strategies:
@@ -254,7 +261,8 @@ class PluginHost:
         return headers  # type: ignore[no-any-return]
 
     def acquire_token(self, flow: str, context: FlowContext, *, owner: str) -> Token | None:
-        return self._checked_token(self._call("acquire_token", owner, flow=flow, context=context), owner)
+        result = self._call("acquire_token", owner, flow=flow, context=context)
+        return self._checked_token(result, owner)
 
     def refresh_token(
         self, flow: str, context: FlowContext, token: Token, *, owner: str
@@ -295,7 +303,8 @@ class PluginHost:
         return verdict  # type: ignore[no-any-return]
 
     def make_sandbox(self, broker: str, clock: Clock) -> Sandbox | None:
-        return self._call("make_sandbox", broker, broker=broker, clock=clock)  # type: ignore[no-any-return]
+        sandbox: Sandbox | None = self._call("make_sandbox", broker, broker=broker, clock=clock)
+        return sandbox
 
     @staticmethod
     def _checked_token(result: Any, owner: str) -> Token | None:

@@ -130,7 +130,7 @@ class Profile:
                 profile=name,
                 key="broker",
                 file=source,
-                hint='add broker = "webull" (or another installed broker; see `brokerauth plugins`)',
+                hint='add broker = "webull" (or another broker; see `brokerauth plugins`)',
             )
         choices: dict[str, StrategyChoice | None] = {}
         for kind in STRATEGY_KINDS:
@@ -165,7 +165,9 @@ class Profile:
         for kind in STRATEGY_KINDS:
             choice = self.strategy(kind)
             if choice is not None:
-                table[kind] = {"name": choice.name, **choice.options} if choice.options else choice.name
+                table[kind] = (
+                    {"name": choice.name, **choice.options} if choice.options else choice.name
+                )
         defaults = ProfileOptions()
         for key in _OPTION_FIELDS:
             value = getattr(self.options, key)

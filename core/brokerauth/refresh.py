@@ -248,11 +248,14 @@ class TokenManager:
                         )
                     return
                 stored = self._source.load()
-                if stored is not None and stored.access_token != seen.access_token:
-                    if not stored.expired(self._clock.now(), self._window(stored, force)):
-                        # Another process refreshed while we waited for the lock.
-                        self._set(stored)
-                        return
+                if (
+                    stored is not None
+                    and stored.access_token != seen.access_token
+                    and not stored.expired(self._clock.now(), self._window(stored, force))
+                ):
+                    # Another process refreshed while we waited for the lock.
+                    self._set(stored)
+                    return
                 base = stored if stored is not None else seen
                 token, refreshed = self._refresh_with_reread(base)
                 if refreshed:

@@ -123,7 +123,9 @@ class SandboxServer:
                     routes[key] = name
         cls._routes = routes
 
-    def __init__(self, clock: Clock | None = None, *, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self, clock: Clock | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.clock: Clock = clock or SystemClock()
         self._bind = (host, port)
         self._server: ThreadingHTTPServer | None = None

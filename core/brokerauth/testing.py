@@ -25,7 +25,7 @@ import pytest
 
 from brokerauth.api import session as open_session
 from brokerauth.clock import Clock, ManualClock
-from brokerauth.descriptions import PluginInfo
+from brokerauth.descriptions import STRATEGY_KINDS, PluginInfo
 from brokerauth.pluginhost import PluginHost
 from brokerauth.profiles import Profile
 from brokerauth.resolve import resolve_profile
@@ -128,8 +128,8 @@ class BrokerContract:
         info = plugin_host.loaded[owner].info
         assert isinstance(info, PluginInfo)
         assert attrs.has(spec.settings), "broker settings must be an attrs class"
-        for kind in ("signer", "flow", "store"):
-            plugin_host.strategy(kind, getattr(spec, kind))  # type: ignore[arg-type]
+        for kind in STRATEGY_KINDS:
+            plugin_host.strategy(kind, getattr(spec, kind))
 
     def test_profile_resolves_against_sandbox(
         self, plugin_host: PluginHost, contract_sandbox: Any

@@ -47,10 +47,7 @@ class Transport:
                 f"{_reason(exc)}",
                 hint="check the profile's environment or base_url, and that the server is up",
             ) from None
-        if max_bytes is None:
-            content = raw.data
-        else:
-            content = _read_limited(raw, max_bytes, request)
+        content = raw.data if max_bytes is None else _read_limited(raw, max_bytes, request)
         return Response(raw.status, raw.headers, content, request)
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from brokerauth.flowcontext import FlowContext
 from brokerauth.tokens import Token
 from brokerauth.verdicts import Outcome, Verdict, error_fields
 from brokerauth.wire import Request, Response
+
 from brokerauth_acme.settings import AcmeSettings
 from brokerauth_acme.signing import signature, string_to_sign
 

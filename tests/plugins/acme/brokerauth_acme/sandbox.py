@@ -10,10 +10,10 @@ import time
 from typing import Any
 
 import attrs
-
 from brokerauth.clock import Clock
 from brokerauth.sandbox import SandboxRequest, SandboxResponse, SandboxServer, route
 from brokerauth.secrets import Secret
+
 from brokerauth_acme.signing import signature, string_to_sign
 
 TIMESTAMP_WINDOW = 300

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import attrs
-
 from brokerauth.secrets import Secret
 
 
