@@ -1,0 +1,184 @@
+"""The core's own strategies, registered exactly like a third-party plugin.
+
+Entry point ``builtin = "brokerauth.builtin:BuiltinPlugin"`` in the group ``brokerauth``;
+the core instantiates :class:`BuiltinPlugin` once per plugin manager.  It provides:
+
+* store ``file`` (:mod:`brokerauth.filestore`) and store ``memory``
+  (:mod:`brokerauth.memorystore`, whose tokens belong to the plugin instance);
+* signer ``bearer``: ``Authorization: <token_type> <access_token>``;
+* flow ``none``: requests are signed without a token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from typing import Any
+
+from brokerauth import filestore
+from brokerauth.descriptions import PluginInfo, StrategySpec
+from brokerauth.errors import ConfigError, TokenError
+from brokerauth.filestore import FileStoreOptions
+from brokerauth.hookspecs import hookimpl
+from brokerauth.memorystore import MemoryStore
+from brokerauth.tokens import Token, TokenKey
+
+__all__ = ["BuiltinPlugin"]
+
+FILE_STORE = "file"
+MEMORY_STORE = "memory"
+BEARER_SIGNER = "bearer"
+NO_FLOW = "none"
+
+# RFC 7230 "token": the characters an auth scheme name may use.
+_SCHEME_CHARS = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+
+
+class BuiltinPlugin:
+    """The ``file`` and ``memory`` stores, the ``bearer`` signer and the ``none`` flow."""
+
+    def __init__(self) -> None:
+        # One memory store per plugin instance, so two plugin managers (two tests) never share
+        # tokens.
+        self.memory = MemoryStore()
+
+    def __repr__(self) -> str:
+        return f"BuiltinPlugin(memory={self.memory!r})"
+
+    @hookimpl
+    def describe_plugin(self) -> PluginInfo:
+        return PluginInfo(
+            description="brokerauth's built-in strategies",
+            strategies=(
+                StrategySpec(
+                    kind="store",
+                    name=FILE_STORE,
+                    description=(
+                        "one JSON file per profile and identity in your state folder "
+                        "(or path = ...), mode 0600, atomic writes, locked across processes"
+                    ),
+                    options=FileStoreOptions,
+                ),
+                StrategySpec(
+                    kind="store",
+                    name=MEMORY_STORE,
+                    description=(
+                        "process-local, for tests: tokens live in memory and are lost on exit; "
+                        "locks only within the process"
+                    ),
+                ),
+                StrategySpec(
+                    kind="signer",
+                    name=BEARER_SIGNER,
+                    description=(
+                        "OAuth 2.0 bearer token (RFC 6750): Authorization: <token_type> "
+                        "<access_token>; adds nothing when the flow uses no token"
+                    ),
+                ),
+                StrategySpec(
+                    kind="flow",
+                    name=NO_FLOW,
+                    description="no token: requests are signed without one",
+                ),
+            ),
+        )
+
+    # --- signer -------------------------------------------------------------------------
+
+    @hookimpl
+    def sign_request(self, signer: str, token: Token | None) -> Mapping[str, str] | None:
+        if signer != BEARER_SIGNER:
+            return None
+        if token is None:
+            return {}
+        return {"Authorization": f"{_scheme(token)} {_access_token(token)}"}
+
+    # --- flow ---------------------------------------------------------------------------
+
+    @hookimpl
+    def acquire_token(self, flow: str) -> Token | None:
+        # For ``none`` the answer is "no token", which is also what a strategy this plugin
+        # does not own gets: the core asks only the plugin that declared the flow.
+        return None
+
+    @hookimpl
+    def refresh_token(self, flow: str) -> Token | None:
+        # ``none`` has nothing to refresh; None makes the core ask for a login, which never
+        # happens as this flow never hands out a token.
+        return None
+
+    # --- stores -------------------------------------------------------------------------
+
+    @hookimpl
+    def load_token(self, store: str, key: TokenKey, options: Any) -> Token | None:
+        if store == FILE_STORE:
+            return filestore.load(key, _file_options(options))
+        if store == MEMORY_STORE:
+            return self.memory.load(key)
+        return None
+
+    @hookimpl
+    def store_token(self, store: str, key: TokenKey, token: Token, options: Any) -> None:
+        if store == FILE_STORE:
+            filestore.save(key, token, _file_options(options))
+        elif store == MEMORY_STORE:
+            self.memory.save(key, token)
+
+    @hookimpl
+    def delete_token(self, store: str, key: TokenKey, options: Any) -> bool | None:
+        if store == FILE_STORE:
+            return filestore.delete(key, _file_options(options))
+        if store == MEMORY_STORE:
+            return self.memory.delete(key)
+        return None
+
+    @hookimpl
+    def lock_token(
+        self, store: str, key: TokenKey, options: Any, timeout: float
+    ) -> AbstractContextManager[bool] | None:
+        if store == FILE_STORE:
+            return filestore.lock(key, _file_options(options), timeout)
+        if store == MEMORY_STORE:
+            return self.memory.lock(key, timeout)
+        return None
+
+
+def _file_options(options: Any) -> FileStoreOptions:
+    if options is None:
+        return FileStoreOptions()
+    if isinstance(options, FileStoreOptions):
+        return options
+    raise ConfigError(
+        f"the file store's options must be FileStoreOptions, not {type(options).__name__}",
+        hint='in a profile: store = { name = "file", path = "..." }',
+    )
+
+
+def _scheme(token: Token) -> str:
+    scheme = token.token_type or "Bearer"
+    # Schemes are case-insensitive (RFC 7235) and servers commonly answer "bearer"; sending
+    # the canonical spelling spares the rare server that compares it exactly.
+    if scheme.lower() == "bearer":
+        return "Bearer"
+    if not set(scheme) <= _SCHEME_CHARS:
+        raise TokenError(
+            f"the {token.broker!r} token's type is not a valid HTTP auth scheme; it was not sent",
+            hint="log in again; if it persists, report it to the broker plugin's authors",
+        )
+    return scheme
+
+
+def _access_token(token: Token) -> str:
+    value = token.access_token
+    # Printable ASCII without spaces: wider than RFC 6750's b64token, as brokers issue opaque
+    # tokens, but a space, CR, LF or non-ASCII character would split or corrupt the header,
+    # and http.client would quote the whole value, token included, in its error.
+    if not (value and value.isascii() and value.isprintable() and " " not in value):
+        raise TokenError(
+            f"the {token.broker!r} access token is empty or holds characters an HTTP header "
+            "cannot carry; it was not sent",
+            hint="log in again; if it persists, report it to the broker plugin's authors",
+        )
+    return value
