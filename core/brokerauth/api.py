@@ -46,10 +46,29 @@ def session(
     :raises ~brokerauth.errors.ConfigError: the profile is wrong or a secret is missing; raised
         before any network call.
     """
+    binding = open_binding(
+        profile, profiles=profiles, user=user, clock=clock, host=host, transport=transport,
+        interaction=interaction,
+    )
+    return Session(binding, binding.resolved.profile.options)
+
+
+def open_binding(
+    profile: str | Profile,
+    *,
+    profiles: str | os.PathLike[str] | None = None,
+    user: str | None = None,
+    clock: Clock | None = None,
+    host: PluginHost | None = None,
+    transport: Transport | None = None,
+    interaction: Interaction | None = None,
+) -> ProfileBinding:
+    """A profile bound to its plugins, checked, before any network call (what a session
+    runs on; also used alone for offline work such as ``brokerauth sign``)."""
     resolved, host = resolve(profile, profiles=profiles, host=host)
     check_secrets(resolved)
     options = resolved.profile.options
-    binding = ProfileBinding(
+    return ProfileBinding(
         resolved,
         host,
         clock=clock or SystemClock(),
@@ -57,4 +76,3 @@ def session(
         interaction=interaction or LogInteraction(),
         identity=user or options.identity,
     )
-    return Session(binding, options)

@@ -13,7 +13,7 @@ import logging
 import secrets
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urljoin
 
@@ -136,15 +136,24 @@ class ProfileBinding:
         )
         return Request.from_url(method, absolute, params=params, headers=merged, body=body)
 
-    def sign(self, request: Request, token: Token | None) -> Request:
+    def sign(
+        self,
+        request: Request,
+        token: Token | None,
+        *,
+        now: datetime | None = None,
+        nonce: str | None = None,
+    ) -> Request:
+        """``request`` with the signer's headers added; ``now`` and ``nonce`` are fixed only to
+        reproduce a signature (``brokerauth sign --timestamp --nonce``)."""
         signer = self.resolved.signer
         headers = self.host.sign_request(
             signer.name,
             request,
             self.settings,
             token,
-            self.clock.now() + self.skew,
-            new_nonce(),
+            now if now is not None else self.clock.now() + self.skew,
+            nonce if nonce is not None else new_nonce(),
             owner=signer.owner,
         )
         return request.with_headers(headers)

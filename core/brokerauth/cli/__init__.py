@@ -1,0 +1,100 @@
+"""The ``brokerauth`` command line.
+
+Each command lives in its own module and is imported only when run, so a command that needs
+no network starts fast.  Exit codes: 0 success, 1 unexpected failure, 2 a usage or profile
+mistake, 3 a token or login problem, 4 the broker or the network failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from brokerauth.cli.output import Output
+
+#: command name -> (module under brokerauth.cli, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "plugins": ("plugins_cmd", "list installed plugins, their brokers and strategies"),
+    "profiles": ("profiles_cmd", "list profiles and check each one"),
+    "init": ("init_cmd", "write a profile, from flags or interactively"),
+    "sign": ("sign_cmd", "print the headers a request would carry (debug signatures)"),
+}
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_TOKEN, EXIT_REMOTE = 0, 1, 2, 3, 4
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="brokerauth",
+        description="Sign, obtain, refresh and store credentials for broker APIs.",
+    )
+    _add_common(parser, None)
+    # The same options after the command; SUPPRESS keeps a subcommand from resetting what was
+    # given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    _add_common(common, argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+        importlib.import_module(f"brokerauth.cli.{module}").add_arguments(command)
+    return parser
+
+
+def _add_common(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("--profiles", metavar="FILE", help="profiles file to use",
+                        default=default)
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts",
+                        default=default if default is argparse.SUPPRESS else False)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level",
+                        default=default if default is argparse.SUPPRESS else False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_CONFIG
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    out = Output(json_mode=args.json)
+    module = importlib.import_module(f"brokerauth.cli.{COMMANDS[args.command][0]}")
+    try:
+        code: int = module.run(args, out)
+    except KeyboardInterrupt:
+        out.error("interrupted", None, kind="Interrupted")
+        return 130
+    except Exception as exc:
+        return _report(exc, out, verbose=args.verbose)
+    return code
+
+
+def _report(exc: Exception, out: Output, *, verbose: bool) -> int:
+    from brokerauth import errors
+
+    if not isinstance(exc, errors.BrokerAuthError):
+        if verbose:
+            raise exc
+        out.error(f"unexpected {type(exc).__name__}: {exc}",
+                  "run again with --verbose for the traceback, and report it",
+                  kind=type(exc).__name__)
+        return EXIT_FAILURE
+    out.error(exc.message, exc.hint, kind=type(exc).__name__,
+              login_url=getattr(exc, "login_url", None))
+    if isinstance(exc, errors.ConfigError | errors.PluginError):
+        return EXIT_CONFIG
+    if isinstance(exc, errors.TokenError | errors.AuthenticationError):
+        return EXIT_TOKEN
+    if isinstance(exc, errors.StoreError):
+        return EXIT_CONFIG
+    return EXIT_REMOTE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

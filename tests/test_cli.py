@@ -1,0 +1,135 @@
+"""The command line, driven as a user drives it: a subprocess per command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BROKERAUTH = str(Path(sys.executable).with_name("brokerauth"))
+
+
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+        stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([BROKERAUTH, *args], capture_output=True, text=True, env=full_env,
+                          cwd=cwd, input=stdin, timeout=60)
+
+
+@pytest.fixture
+def profiles(tmp_path: Path, token_home: Path) -> Path:
+    path = tmp_path / "profiles.toml"
+    result = run("--profiles", str(path), "init", "acme1", "--broker", "acme",
+                 "--set", "client_id=cid", "--secret", "client_secret=ACME_SECRET_CLI",
+                 "--set", "base_url=http://127.0.0.1:9")
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def test_plugins_lists_installed_plugins_as_json() -> None:
+    result = run("plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    names = {p["name"]: p for p in data["plugins"]}
+    assert names["builtin"]["distribution"] == "brokerauth"
+    assert {"kind": "store", "name": "file"}.items() <= names["builtin"]["strategies"][0].items()
+    assert names["acme"]["brokers"][0]["id"] == "acme"
+    assert "client_secret" in names["acme"]["brokers"][0]["settings"]
+
+
+def test_init_writes_references_never_values(profiles: Path) -> None:
+    text = profiles.read_text()
+    assert 'env = "ACME_SECRET_CLI"' in text
+    again = run("--profiles", str(profiles), "init", "acme1", "--broker", "acme",
+                "--set", "client_id=cid", "--secret", "client_secret=X")
+    assert again.returncode == 2
+    assert "already exists" in again.stderr
+    assert "--force" in again.stderr
+
+
+def test_init_refuses_an_invalid_profile_before_writing(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    result = run("--profiles", str(path), "init", "x", "--broker", "acme",
+                 "--set", "client_id=cid", "--set", "colour=red",
+                 "--secret", "client_secret=S")
+    assert result.returncode == 2
+    assert "unknown key" in result.stderr
+    assert "colour" in result.stderr
+    assert not path.exists()
+
+
+def test_init_asks_at_a_terminal_only(tmp_path: Path) -> None:
+    result = run("--profiles", str(tmp_path / "p.toml"), "init", stdin="")
+    assert result.returncode == 2
+    assert "needs a NAME and --broker" in result.stderr
+
+
+def test_profiles_checks_each_profile(profiles: Path) -> None:
+    bad = run("profiles", "--profiles", str(profiles), env={"ACME_SECRET_CLI": ""})
+    assert bad.returncode == 2
+    assert "ACME_SECRET_CLI is not set" in bad.stdout
+    good = run("profiles", "--profiles", str(profiles), "--json",
+               env={"ACME_SECRET_CLI": "s3cret"})
+    assert good.returncode == 0
+    row = json.loads(good.stdout)["profiles"][0]
+    assert row["ok"] is True
+    assert row["signer"] == "acme-hmac"
+
+
+def test_sign_is_reproducible_and_matches_the_plugin(profiles: Path) -> None:
+    from brokerauth_acme.signing import signature, string_to_sign
+
+    args = ["sign", "--profiles", str(profiles), "-p", "acme1", "POST", "/api/orders?b=2",
+            "--data", '{"qty":1}', "--timestamp", "2024-01-02T03:04:05Z", "--nonce", "n1",
+            "--json"]
+    first = run(*args, env={"ACME_SECRET_CLI": "s3cret"})
+    second = run(*args, env={"ACME_SECRET_CLI": "s3cret"})
+    assert first.returncode == 0, first.stderr
+    headers = json.loads(first.stdout)["headers"]
+    assert headers == json.loads(second.stdout)["headers"]
+    expected = signature("s3cret", string_to_sign(
+        "POST", "127.0.0.1:9", "/api/orders", "b=2", "1704164645", "n1", b'{"qty":1}'))
+    assert headers["X-Acme-Signature"] == expected
+    assert "s3cret" not in first.stdout
+
+
+def test_sign_masks_a_stored_token_unless_revealed(profiles: Path, token_home: Path) -> None:
+    from brokerauth.api import open_binding
+    from brokerauth.tokens import Token
+
+    os.environ["ACME_SECRET_CLI"] = "s3cret"
+    try:
+        binding = open_binding("acme1", profiles=profiles)
+        binding.save(Token(access_token="tok-" + "a" * 20, broker="acme"))
+    finally:
+        del os.environ["ACME_SECRET_CLI"]
+    masked = run("sign", "--profiles", str(profiles), "-p", "acme1", "GET", "/api/me",
+                 env={"ACME_SECRET_CLI": "s3cret"})
+    assert "tok-aaaa" not in masked.stdout
+    assert "Authorization: Bearer <hidden, 24 characters" in masked.stdout
+    shown = run("sign", "--profiles", str(profiles), "-p", "acme1", "GET", "/api/me",
+                "--reveal", env={"ACME_SECRET_CLI": "s3cret"})
+    assert "Bearer tok-aaaa" in shown.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (["sign", "-p", "nope", "GET", "/"], 2, "no profile named 'nope'"),
+        (["profiles", "--profiles", "/nonexistent/p.toml"], 2, "does not exist"),
+    ],
+)
+def test_errors_say_what_to_do(args: list[str], code: int, words: str, profiles: Path) -> None:
+    full = [args[0], "--profiles", str(profiles), *args[1:]] if "--profiles" not in args else args
+    result = run(*full)
+    assert result.returncode == code
+    assert words in result.stderr
+    assert "fix:" in result.stderr
+    json_result = run(*full, "--json")
+    error: dict[str, Any] = json.loads(json_result.stdout)["error"]
+    assert words in error["message"]
