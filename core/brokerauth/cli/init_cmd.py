@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from brokerauth.cli.output import Output
+from brokerauth.errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +33,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, out: Output) -> int:
     import attrs
 
-    from brokerauth.errors import ConfigError
     from brokerauth.pluginhost import PluginHost
     from brokerauth.profiles import Profile, candidate_files, find_profiles_file
     from brokerauth.resolve import resolve_profile
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
 def _pair(item: str, flag: str) -> tuple[str, str]:
     key, sep, value = item.partition("=")
     if not sep or not key.strip():
-        raise SystemExit(f"error: {flag} {item!r} is not KEY=VALUE")
+        raise ConfigError(f"{flag} {item!r} is not KEY=VALUE", hint=f"e.g. {flag} key=value")
     return key.strip(), value
 
 

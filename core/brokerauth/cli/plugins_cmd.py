@@ -60,7 +60,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         if failure["hint"]:
             out.line(f"  fix: {failure['hint']}")
         if args.traceback:
-            out.line(failure["traceback"].rstrip())
+            out.line(str(failure["traceback"]).rstrip())
         else:
             out.line("  (run `brokerauth plugins --traceback` for the traceback)")
     return 0

@@ -10,6 +10,7 @@ import argparse
 from datetime import UTC, datetime
 
 from brokerauth.cli.output import Output
+from brokerauth.errors import ConfigError
 
 _TOKEN_HEADERS = ("authorization", "x-access-token")
 
@@ -37,7 +38,10 @@ def parse_time(text: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise SystemExit(f"error: --timestamp {text!r} is neither ISO 8601 nor Unix seconds")
+        raise ConfigError(
+            f"--timestamp {text!r} is neither ISO 8601 nor Unix seconds",
+            hint="e.g. --timestamp 2024-01-02T03:04:05Z or --timestamp 1704164645",
+        ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -48,7 +52,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
     for item in args.header:
         name, sep, value = item.partition(":")
         if not sep or not name.strip():
-            raise SystemExit(f"error: --header {item!r} is not NAME:VALUE")
+            raise ConfigError(f"--header {item!r} is not NAME:VALUE",
+                              hint="e.g. --header 'x-version: v3'")
         headers[name.strip()] = value.strip()
     binding = open_binding(args.profile, profiles=args.profiles, user=args.user)
     request = binding.build(
