@@ -18,7 +18,7 @@ $(STAMP): $(BIN)/python pyproject.toml $(PLUGIN_DIRS) $(EXAMPLE_DIRS)
 venv: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check core plugins tests
+	$(BIN)/ruff check .
 	$(BIN)/mypy core/brokerauth
 
 test: lint
