@@ -18,9 +18,10 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import attrs
 
@@ -222,6 +223,9 @@ class SandboxServer:
 def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes; with Nagle on, each keep-alive answer
+        # waits ~40 ms for the client's delayed ACK.
+        disable_nagle_algorithm = True
         server_version = "brokerauth-sandbox"
         sys_version = ""
 
@@ -279,3 +283,49 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
 
     return _Handler
+
+
+class HeadlessBrowser:
+    """An :class:`~brokerauth.interaction.Interaction` that "visits" authorization URLs itself,
+    following redirects, as a browser would after a person approved: for tests and the demo
+    against sandboxes whose login page approves at once. Never for a real broker."""
+
+    def __init__(self, *, max_redirects: int = 5) -> None:
+        self.max_redirects = max_redirects
+        self.visited: list[str] = []
+        self.messages: list[str] = []
+        #: The status of the last page reached (200 once the loopback listener accepted).
+        self.final_status: int | None = None
+
+    def say(self, message: str) -> None:
+        self.messages.append(message)
+
+    def open_url(self, url: str) -> None:
+        import urllib3
+
+        pool = urllib3.PoolManager()
+        for _ in range(self.max_redirects + 1):
+            self.visited.append(url)
+            response = pool.request("GET", url, redirect=False, retries=False, timeout=10)
+            location = response.headers.get("Location")
+            if response.status in (301, 302, 303, 307, 308) and location:
+                url = urljoin(url, location)
+                continue
+            self.final_status = response.status
+            return
+        raise RuntimeError("too many redirects")
+
+    def waiting(self, message: str, *, deadline: datetime | None = None) -> _Quiet:
+        self.messages.append(message)
+        return _Quiet()
+
+
+class _Quiet:
+    def update(self, status: str, *, deadline: datetime | None = None) -> None:
+        return None
+
+    def __enter__(self) -> _Quiet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None

@@ -10,14 +10,16 @@ from typing import Any, Protocol, runtime_checkable
 class Sandbox(Protocol):
     """A local emulator of a broker's server, listening on loopback once started."""
 
-    #: ``http://127.0.0.1:PORT`` once started.
-    base_url: str
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT`` once started."""
+        ...
 
     def start(self) -> Any: ...
 
     def stop(self) -> None: ...
 
     def profile_settings(self) -> dict[str, Any]:
-        """Profile keys (broker settings) that point a profile at this sandbox. Secret keys are
-        given as ``{ "value": ... }`` references that only code, never TOML, may use."""
+        """Broker settings that point a profile here; secrets as
+        :meth:`~brokerauth.secrets.Secret.from_value` objects, which only code may use."""
         ...
