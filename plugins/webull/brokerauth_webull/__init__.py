@@ -1,0 +1,12 @@
+"""brokerauth plugin for Webull OpenAPI: HMAC request signing (``webull-hmac``), the 2FA
+access token (``webull-2fa``), the named environments, and a local sandbox of the server.
+
+Modules: :mod:`~brokerauth_webull.signing` (pure signer), :mod:`~brokerauth_webull.settings`,
+:mod:`~brokerauth_webull.environments`, :mod:`~brokerauth_webull.endpoints`,
+:mod:`~brokerauth_webull.codes` (Webull's errors and token statuses),
+:mod:`~brokerauth_webull.sdk_token` (import the official SDK's token file),
+:mod:`~brokerauth_webull.verifier` and :mod:`~brokerauth_webull.sandbox` (the emulator),
+:mod:`~brokerauth_webull.plugin` (the hooks).
+"""
+
+__version__ = "0.1.0"

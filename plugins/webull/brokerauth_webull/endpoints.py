@@ -1,0 +1,38 @@
+"""Webull's paths for the 2FA token and the calls around it, in one place.
+
+Two generations exist (PROTOCOLS.md §2): SDK 3.x calls ``/auth/tokens/...`` with
+``x-version: v3``; older SDKs called ``/openapi/auth/token/...`` with ``v2``.  The profile's
+``token_api`` setting chooses one.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Final, Literal
+
+import attrs
+
+TokenApi = Literal["v3", "v2"]
+
+
+@attrs.frozen
+class TokenEndpoints:
+    create: str
+    check: str
+    #: The ``x-version`` header these endpoints are called with.
+    version: str
+
+
+TOKEN_ENDPOINTS: Final = MappingProxyType(
+    {
+        "v3": TokenEndpoints("/auth/tokens/create", "/auth/tokens/check", "v3"),
+        "v2": TokenEndpoints("/openapi/auth/token/create", "/openapi/auth/token/check", "v2"),
+    }
+)
+
+#: ``GET``: whether the account requires a 2FA token (``token_check_enabled``).
+CONFIG: Final = "/openapi/config"
+#: ``GET``: the accounts of the app's user; a cheap authenticated call.
+ACCOUNT_LIST: Final = "/openapi/account/list"
+#: ``POST {"token": ...}``: sandbox only, stands for the user entering the SMS code in the app.
+SANDBOX_VERIFY: Final = "/sandbox/2fa/verify"

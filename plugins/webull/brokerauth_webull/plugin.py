@@ -1,0 +1,149 @@
+"""The hooks of the Webull OpenAPI plugin (entry point ``brokerauth: webull``).
+
+Provides the broker ``webull``, the signer ``webull-hmac`` (usable by any broker whose
+settings carry ``app_key``, ``app_secret`` and ``signature_algorithm``, e.g. Webull Connect)
+and declares the flow ``webull-2fa``.  Only what signing needs is imported eagerly; the
+sandbox (an HTTP server) is imported when one is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from brokerauth.descriptions import BrokerSpec, PluginInfo, StrategySpec
+from brokerauth.errors import ConfigError
+from brokerauth.hookspecs import hookimpl
+from brokerauth.secrets import Secret
+from brokerauth.tokens import Token
+from brokerauth.verdicts import Outcome, Verdict, error_fields
+from brokerauth.wire import Request, Response
+
+from brokerauth_webull import codes, signing
+from brokerauth_webull.environments import ENVIRONMENTS
+from brokerauth_webull.settings import WebullSettings
+
+if TYPE_CHECKING:
+    from brokerauth.clock import Clock
+    from brokerauth.sandboxes import Sandbox
+
+BROKER: Final = "webull"
+SIGNER: Final = "webull-hmac"
+FLOW: Final = "webull-2fa"
+
+_INFO: Final = PluginInfo(
+    brokers=(
+        BrokerSpec(
+            id=BROKER,
+            settings=WebullSettings,
+            signer=SIGNER,
+            flow=FLOW,
+            store="file",
+            description="Webull OpenAPI (HMAC-signed requests, optional 2FA access token)",
+            environments=ENVIRONMENTS,
+        ),
+    ),
+    strategies=(
+        StrategySpec(
+            kind="signer",
+            name=SIGNER,
+            description="Webull OpenAPI HMAC signature headers (SDK 3.x compatible)",
+            needs=("app_key", "app_secret", "signature_algorithm"),
+        ),
+        StrategySpec(
+            kind="flow",
+            name=FLOW,
+            description="Webull 2FA access token: create, wait for the SMS code, reuse",
+            needs=(
+                "app_key",
+                "app_secret",
+                "token_api",
+                "two_factor",
+                "poll_interval",
+                "verification_timeout",
+                "import_sdk_token",
+                "sdk_token_dir",
+            ),
+        ),
+    ),
+    description="Webull OpenAPI: request signing, 2FA token, local sandbox",
+)
+
+
+@hookimpl
+def describe_plugin() -> PluginInfo:
+    return _INFO
+
+
+@hookimpl
+def sign_request(
+    signer: str,
+    request: Request,
+    settings: Any,
+    token: Token | None,
+    now: datetime,
+    nonce: str,
+) -> Mapping[str, str] | None:
+    if signer != SIGNER:
+        return None
+    try:
+        app_key = _reveal(settings.app_key)
+        app_secret = _reveal(settings.app_secret)
+        algorithm = settings.signature_algorithm
+    except AttributeError as exc:
+        raise ConfigError(
+            f"the {SIGNER} signer needs the setting {exc.name!r}",
+            hint="use it with Webull settings (app_key, app_secret, signature_algorithm)",
+        ) from None
+    if algorithm not in signing.ALGORITHMS:
+        raise ConfigError(
+            f"signature_algorithm must be one of {', '.join(signing.ALGORITHMS)}, not {algorithm!r}"
+        )
+    return signing.signature_headers(
+        request,
+        app_key,
+        app_secret,
+        _timestamp(now),
+        nonce,
+        algorithm,
+        None if token is None else token.access_token,
+    )
+
+
+@hookimpl
+def interpret_response(broker: str, response: Response) -> Verdict | None:
+    if 200 <= response.status < 300 or broker != BROKER:
+        return None
+    code, message = error_fields(response)
+    if code in codes.TOKEN_INVALID_CODES:
+        return Verdict(Outcome.TOKEN_INVALID, code, message)
+    if code in codes.CLOCK_SKEW_CODES:
+        return Verdict(Outcome.CLOCK_SKEW, code, message)
+    if code == "UNAUTHORIZED" and message:
+        lowered = message.lower()
+        if any(word in lowered for word in codes.REVOKED_WORDS):
+            return Verdict(Outcome.REVOKED, code, message)
+    return Verdict(Outcome.ERROR, code, message)
+
+
+@hookimpl
+def make_sandbox(broker: str, clock: Clock) -> Sandbox | None:
+    if broker != BROKER:
+        return None
+    from brokerauth_webull.sandbox import WebullSandbox
+
+    return WebullSandbox(clock)
+
+
+def _reveal(value: Secret | str) -> str:
+    return value.reveal() if isinstance(value, Secret) else value
+
+
+def _timestamp(now: datetime) -> str:
+    offset = now.utcoffset()
+    if offset is None:
+        raise ValueError("sign_request needs an aware datetime (UTC)")
+    if offset:
+        now = now.astimezone(UTC)
+    return now.strftime(signing.TIMESTAMP_FORMAT)

@@ -1,0 +1,122 @@
+"""The broker settings of a ``broker = "webull"`` profile.
+
+Structured from the profile's TOML table by the core's converter (unknown keys rejected);
+secrets are references (``{ env = "..." }`` / ``{ file = "..." }``), never literals.  Each
+field's ``metadata["help"]`` is the one-line explanation ``brokerauth init`` shows.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import attrs
+from attrs import validators
+from brokerauth.secrets import Secret
+
+from brokerauth_webull import environments
+from brokerauth_webull.endpoints import TOKEN_ENDPOINTS, TokenApi, TokenEndpoints
+from brokerauth_webull.signing import ALGORITHMS, Algorithm
+
+TwoFactor = Literal["auto", "on", "off"]
+
+
+def _known_environment(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
+    if value not in environments.BY_NAME:
+        raise ValueError(environments.unknown_environment_message(value))
+
+
+def _strip_slash(value: str | None) -> str | None:
+    return value.rstrip("/") if isinstance(value, str) else value
+
+
+def _http_url(_: Any, attribute: attrs.Attribute[str | None], value: str | None) -> None:
+    if value is None:
+        return
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise ValueError(
+            f"base_url must be an absolute http(s) URL without a query, like "
+            f"'https://api.webull.com', not {value!r}"
+        )
+
+
+def _positive(_: Any, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{attribute.name} must be a positive number of seconds, not {value!r}")
+
+
+@attrs.frozen
+class WebullSettings:
+    """Everything the ``webull-hmac`` signer and the ``webull-2fa`` flow read."""
+
+    app_key: Secret = attrs.field(
+        validator=validators.instance_of(Secret),
+        metadata={"help": "the app key from Webull's API management page (a secret reference)"},
+    )
+    app_secret: Secret = attrs.field(
+        validator=validators.instance_of(Secret),
+        metadata={"help": "the app secret; used only as the HMAC key, never sent"},
+    )
+    environment: str = attrs.field(
+        default=environments.DEFAULT_ENVIRONMENT,
+        validator=_known_environment,
+        metadata={
+            "help": "named environment: "
+            + ", ".join(environments.BY_NAME)
+            + " (production regions, then test hosts)"
+        },
+    )
+    base_url: str | None = attrs.field(
+        default=None,
+        converter=_strip_slash,
+        validator=_http_url,
+        metadata={"help": "overrides the environment's host, e.g. a local sandbox URL"},
+    )
+    signature_algorithm: Algorithm = attrs.field(
+        default="HMAC-SHA256",
+        validator=validators.in_(ALGORITHMS),
+        metadata={"help": "HMAC-SHA256 (what SDK 3.x sends) or HMAC-SHA1 (older SDKs)"},
+    )
+    token_api: TokenApi = attrs.field(
+        default="v3",
+        validator=validators.in_(tuple(TOKEN_ENDPOINTS)),
+        metadata={"help": "2FA token endpoints: v3 (/auth/tokens/*) or v2 (/openapi/auth/token/*)"},
+    )
+    two_factor: TwoFactor = attrs.field(
+        default="auto",
+        validator=validators.in_(("auto", "on", "off")),
+        metadata={"help": "2FA token: auto (ask GET /openapi/config), on, or off"},
+    )
+    poll_interval: float = attrs.field(
+        default=5.0,
+        validator=_positive,
+        metadata={"help": "seconds between token status checks while waiting for the SMS code"},
+    )
+    verification_timeout: float = attrs.field(
+        default=300.0,
+        validator=_positive,
+        metadata={"help": "seconds to wait for the SMS code to be entered in the Webull app"},
+    )
+    import_sdk_token: bool = attrs.field(
+        default=False,
+        metadata={"help": "reuse a token saved by the official SDK (conf/token.txt), read-only"},
+    )
+    sdk_token_dir: str | None = attrs.field(
+        default=None,
+        metadata={
+            "help": "folder of the SDK's token.txt (default: $WEBULL_OPENAPI_TOKEN_DIR or ./conf)"
+        },
+    )
+
+    @property
+    def api_base_url(self) -> str:
+        """``https://host`` of the environment, or ``base_url`` when given."""
+        if self.base_url is not None:
+            return self.base_url
+        return f"https://{environments.api_host(self.environment)}"
+
+    @property
+    def token_endpoints(self) -> TokenEndpoints:
+        """The create / check paths and ``x-version`` of the chosen token API generation."""
+        return TOKEN_ENDPOINTS[self.token_api]

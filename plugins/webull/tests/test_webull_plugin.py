@@ -1,0 +1,223 @@
+"""The hooks: registration against the core's hookspecs, signing, judging answers, sandbox."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pluggy
+import pytest
+from brokerauth import hookspecs
+from brokerauth.clock import ManualClock
+from brokerauth.errors import ConfigError
+from brokerauth.sandboxes import Sandbox
+from brokerauth.secrets import Secret
+from brokerauth.tokens import Token
+from brokerauth.verdicts import Outcome
+from brokerauth.wire import Request, Response
+from brokerauth_webull import codes, plugin
+from brokerauth_webull.sandbox import WebullSandbox
+from brokerauth_webull.settings import WebullSettings
+from webull_helpers import CANARY_KEY, CANARY_SECRET, load_vectors
+
+VECTOR = next(c for c in load_vectors() if c["name"] == "get_query_3_params")
+NOW = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+@pytest.fixture
+def pm() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    manager.register(plugin, name="webull")
+    manager.check_pending()
+    return manager
+
+
+def vector_settings(**changes: Any) -> WebullSettings:
+    return WebullSettings(
+        app_key=Secret.from_value(VECTOR["app_key"]),
+        app_secret=Secret.from_value(VECTOR["app_secret"]),
+        **changes,
+    )
+
+
+def vector_request() -> Request:
+    return Request.from_url(
+        "GET", f"https://{VECTOR['host']}{VECTOR['path']}", params=VECTOR["query"]
+    )
+
+
+def test_entry_point() -> None:
+    (entry,) = [
+        ep for ep in importlib.metadata.entry_points(group="brokerauth") if ep.name == "webull"
+    ]
+    assert entry.value == "brokerauth_webull.plugin"
+    assert entry.load() is plugin
+
+
+def test_describe_plugin(pm: pluggy.PluginManager) -> None:
+    (info,) = pm.hook.describe_plugin()
+    (broker,) = info.brokers
+    assert broker.id == "webull"
+    assert broker.settings is WebullSettings
+    assert (broker.signer, broker.flow, broker.store) == ("webull-hmac", "webull-2fa", "file")
+    assert {env.name for env in broker.environments} >= {"us", "hk", "jp", "sandbox", "uat"}
+    strategies = {(s.kind, s.name): s for s in info.strategies}
+    signer = strategies[("signer", "webull-hmac")]
+    assert signer.needs == ("app_key", "app_secret", "signature_algorithm")
+    assert ("flow", "webull-2fa") in strategies
+    for strategy in info.strategies:
+        for name in strategy.needs:
+            assert hasattr(broker.settings, "__attrs_attrs__")
+            assert name in {f.name for f in broker.settings.__attrs_attrs__}
+
+
+def test_sign_request_reproduces_the_vector(pm: pluggy.PluginManager) -> None:
+    headers = pm.hook.sign_request(
+        signer="webull-hmac",
+        request=vector_request(),
+        settings=vector_settings(),
+        token=None,
+        now=NOW,
+        nonce=VECTOR["nonce"],
+    )
+    assert dict(headers) == VECTOR["signature_headers"]
+
+
+def test_sign_request_attaches_the_token_and_converts_time(pm: pluggy.PluginManager) -> None:
+    token = Token(access_token="tok-123", broker="webull")
+    tokyo = NOW.astimezone(timezone(timedelta(hours=9)))
+    headers = pm.hook.sign_request(
+        signer="webull-hmac",
+        request=vector_request(),
+        settings=vector_settings(),
+        token=token,
+        now=tokyo,
+        nonce=VECTOR["nonce"],
+    )
+    assert headers["x-access-token"] == "tok-123"
+    assert headers["x-timestamp"] == VECTOR["timestamp"]
+    assert headers["x-signature"] == VECTOR["signature"]
+    assert "x-version" not in headers
+
+
+def test_sign_request_other_signer_and_bad_settings() -> None:
+    args: dict[str, Any] = {"request": vector_request(), "token": None, "now": NOW, "nonce": "n"}
+    assert plugin.sign_request(signer="other", settings=vector_settings(), **args) is None
+    with pytest.raises(ConfigError, match="app_secret"):
+        plugin.sign_request(signer="webull-hmac", settings=_NoSecret(), **args)
+    bad = _NoSecret()
+    bad.app_secret = "s"
+    bad.signature_algorithm = "HMAC-MD5"
+    with pytest.raises(ConfigError, match="signature_algorithm"):
+        plugin.sign_request(signer="webull-hmac", settings=bad, **args)
+    with pytest.raises(ValueError, match="aware"):
+        plugin.sign_request(
+            signer="webull-hmac",
+            settings=vector_settings(),
+            **{**args, "now": NOW.replace(tzinfo=None)},
+        )
+
+
+class _NoSecret:
+    """Settings of some other broker, composed with this signer by mistake."""
+
+    def __init__(self) -> None:
+        self.app_key = "plain-string-key"
+
+
+def answer(status: int, body: Any, content_type: str = "application/json") -> Response:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return Response(status, {"Content-Type": content_type}, content, vector_request())
+
+
+@pytest.mark.parametrize(
+    ("response", "outcome", "code"),
+    [
+        (answer(401, codes.INVALID_TOKEN.body()), Outcome.TOKEN_INVALID, "INVALID_TOKEN"),
+        (answer(401, codes.CLOCK_SKEW_EXCEEDED.body()), Outcome.CLOCK_SKEW, "CLOCK_SKEW_EXCEEDED"),
+        (answer(401, codes.INCORRECT_SIGNATURE.body()), Outcome.ERROR, "UNAUTHORIZED"),
+        (answer(401, codes.UNKNOWN_APP_KEY.body()), Outcome.ERROR, "UNAUTHORIZED"),
+        (answer(401, codes.DUPLICATE_NONCE.body()), Outcome.ERROR, "DUPLICATE_NONCE"),
+        (answer(429, codes.TOO_MANY_REQUESTS.body()), Outcome.ERROR, "TOO_MANY_REQUESTS"),
+        (
+            answer(
+                401, {"error_code": "UNAUTHORIZED", "message": "Your app key has been disabled."}
+            ),
+            Outcome.REVOKED,
+            "UNAUTHORIZED",
+        ),
+        (
+            answer(401, {"error_code": "INCORRECT_SIGN", "message": "x"}),
+            Outcome.ERROR,
+            "INCORRECT_SIGN",
+        ),
+        (answer(502, b"<html>bad gateway</html>", "text/html"), Outcome.ERROR, None),
+        (answer(500, b""), Outcome.ERROR, None),
+    ],
+)
+def test_interpret_response(
+    pm: pluggy.PluginManager, response: Response, outcome: Outcome, code: str | None
+) -> None:
+    verdict = pm.hook.interpret_response(
+        broker="webull", settings=vector_settings(), request=response.request, response=response
+    )
+    assert verdict.outcome is outcome
+    assert verdict.code == code
+    if code is not None:
+        assert verdict.message == response.json()["message"]
+
+
+def test_interpret_response_passes_on_success_and_other_brokers(pm: pluggy.PluginManager) -> None:
+    ok = answer(200, [{"account_id": "1"}])
+    kwargs = {"settings": None, "request": ok.request, "response": ok}
+    assert pm.hook.interpret_response(broker="webull", **kwargs) is None
+    bad = answer(401, codes.INVALID_TOKEN.body())
+    kwargs = {"settings": None, "request": bad.request, "response": bad}
+    assert pm.hook.interpret_response(broker="futu", **kwargs) is None
+
+
+def test_make_sandbox(pm: pluggy.PluginManager) -> None:
+    clock = ManualClock()
+    sandbox = pm.hook.make_sandbox(broker="webull", clock=clock)
+    assert isinstance(sandbox, WebullSandbox)
+    assert sandbox.clock is clock
+    assert pm.hook.make_sandbox(broker="futu", clock=clock) is None
+    with sandbox:
+        # Only once started: the protocol check reads base_url, which needs a port.
+        assert isinstance(sandbox, Sandbox)
+        settings = sandbox.profile_settings()
+        assert settings["base_url"] == sandbox.base_url
+        assert settings["app_key"].reveal() == sandbox.app_key
+        assert settings["app_secret"].reveal() == sandbox.app_secret
+        assert sandbox.app_secret not in repr(settings)
+
+
+def test_sign_through_the_hook_then_the_sandbox(pm: pluggy.PluginManager) -> None:
+    """The hook's headers, sent over HTTP, pass the sandbox (profile built from the sandbox)."""
+    import urllib3
+
+    clock = ManualClock()
+    with WebullSandbox(clock, app_key=CANARY_KEY, app_secret=CANARY_SECRET) as sandbox:
+        settings = make_settings(sandbox.profile_settings())
+        request = Request.from_url(
+            "GET", settings.api_base_url + "/openapi/account/list", params={"a": "b c"}
+        )
+        headers = pm.hook.sign_request(
+            signer="webull-hmac",
+            request=request,
+            settings=settings,
+            token=None,
+            now=clock.now(),
+            nonce="0f" * 16,
+        )
+        response = urllib3.request("GET", request.url, headers=dict(headers), retries=False)
+        assert response.status == 200, response.data
+
+
+def make_settings(profile: dict[str, Any]) -> WebullSettings:
+    from brokerauth.converter import make_converter
+
+    return make_converter().structure(profile, WebullSettings)
