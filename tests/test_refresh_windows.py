@@ -104,8 +104,21 @@ def test_login_replaces_the_stored_token(acme: Any, acme_session: Any) -> None:
     assert acme_session.binding.load() == second
 
 
-def test_logout_forgets_the_token(acme: Any, acme_session: Any) -> None:
-    acme_session.token
-    assert acme_session.logout() is True
+def test_logout_revokes_then_forgets_the_token(acme: Any, acme_session: Any) -> None:
+    token = acme_session.token
+    result = acme_session.logout()
+    assert result.removed is True
+    assert result.revoked is True
     assert acme_session.binding.load() is None
-    assert acme_session.logout() is False
+    assert not acme.family_valid(token.refresh_token)
+    assert acme_session.logout().removed is False
+
+
+def test_logout_deletes_even_when_revocation_fails(acme: Any, acme_session: Any) -> None:
+    acme_session.token
+    acme.fail_revoke = 503
+    result = acme_session.logout()
+    assert result.removed is True
+    assert result.revoked is None
+    assert result.problem is not None
+    assert acme_session.binding.load() is None

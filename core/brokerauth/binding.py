@@ -220,6 +220,10 @@ class ProfileBinding:
         flow = self.resolved.flow
         return self.host.acquire_token(flow.name, self.flow_context(stored), owner=flow.owner)
 
+    def revoke(self, token: Token) -> bool:
+        flow = self.resolved.flow
+        return self.host.revoke_token(flow.name, self.flow_context(token), token, owner=flow.owner)
+
     def refresh(self, token: Token) -> Token | None:
         flow = self.resolved.flow
         return self.host.refresh_token(

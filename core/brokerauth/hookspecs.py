@@ -125,6 +125,20 @@ def refresh_token(flow: str, context: FlowContext, token: Token) -> Token | None
 
 
 @hookspec(firstresult=True)
+def revoke_token(flow: str, context: FlowContext, token: Token) -> bool | None:
+    """Tell the broker to revoke ``token`` (logout), where the broker offers revocation.
+
+    Called before the token is deleted from the store; a failure here does not stop the
+    deletion (the user asked to log out), it is reported as a warning.
+
+    :return: ``True`` if the broker confirmed the revocation, ``False`` if this flow's broker
+        has no revocation (the token then simply expires).  ``None`` only for a flow name this
+        plugin did not declare.
+    :raises ~brokerauth.errors.BrokerError: the broker refused the revocation.
+    """
+
+
+@hookspec(firstresult=True)
 def load_token(store: str, key: TokenKey, options: Any) -> Token | None:
     """Read the token stored under ``key``.
 

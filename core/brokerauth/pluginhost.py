@@ -270,6 +270,12 @@ class PluginHost:
         result = self._call("refresh_token", owner, flow=flow, context=context, token=token)
         return self._checked_token(result, owner)
 
+    def revoke_token(
+        self, flow: str, context: FlowContext, token: Token, *, owner: str
+    ) -> bool:
+        result = self._call("revoke_token", owner, flow=flow, context=context, token=token)
+        return bool(result)
+
     def load_token(self, store: str, key: TokenKey, options: Any, *, owner: str) -> Token | None:
         return self._checked_token(
             self._call("load_token", owner, store=store, key=key, options=options), owner

@@ -20,8 +20,15 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import attrs
+
 from brokerauth.binding import ProfileBinding
-from brokerauth.errors import AuthenticationError, ClockSkewError, TransportError
+from brokerauth.errors import (
+    AuthenticationError,
+    BrokerAuthError,
+    ClockSkewError,
+    TransportError,
+)
 from brokerauth.profiles import ProfileOptions
 from brokerauth.refresh import TokenManager
 from brokerauth.tokens import Token
@@ -34,6 +41,19 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 
 Params = Mapping[str, Any] | Iterable[tuple[str, Any]] | None
 Body = Mapping[str, Any] | bytes | str | None
+
+
+@attrs.frozen
+class LogoutResult:
+    #: Whether a token was stored (and is now deleted).
+    removed: bool
+    #: True: the broker revoked it; False: the broker has no revocation; None: not attempted.
+    revoked: bool | None = None
+    #: Why revocation (or reading the store) failed, if it did.
+    problem: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.removed
 
 
 class Session:
@@ -142,11 +162,25 @@ class Session:
         """Refresh now, whatever the windows say."""
         return self.tokens.refresh_now()
 
-    def logout(self) -> bool:
-        """Forget the token here and in the store. Returns whether one was stored."""
+    def logout(self, *, revoke: bool = True) -> LogoutResult:
+        """Revoke the token where the broker can (unless ``revoke=False``), then forget it here
+        and in the store. A failed revocation is reported, and the token deleted anyway."""
+        revoked: bool | None = None
+        problem: str | None = None
+        try:
+            stored = self.binding.load()
+        except BrokerAuthError as exc:
+            stored, problem = None, exc.message  # a corrupt store: deleting it is the way out
+        if revoke and stored is not None:
+            try:
+                revoked = self.binding.revoke(stored)
+            except BrokerAuthError as exc:
+                problem = exc.message
+                log.warning("%s: revocation failed, deleting the token anyway: %s",
+                            self.binding.label, exc.message)
         removed = self.binding.delete()
         self.tokens.forget()
-        return removed
+        return LogoutResult(removed=removed, revoked=revoked, problem=problem)
 
     def close(self) -> None:
         self.binding.transport.close()

@@ -37,6 +37,17 @@ def refresh(context: FlowContext, token: Token) -> Token:
     return _token(context, response, previous=token)
 
 
+def revoke(context: FlowContext, token: Token) -> bool:
+    response = context.http.request(
+        "POST", "/oauth/revoke", data={"token": token.refresh_token or token.access_token}
+    )
+    if not response.ok:
+        body = _json_or_empty(response)
+        raise BrokerError("Acme refused the revocation", status=response.status,
+                          code=str(body["error"]) if "error" in body else None)
+    return True
+
+
 def _token(context: FlowContext, response: Response, previous: Token | None) -> Token:
     if response.status in (400, 401):
         body = _json_or_empty(response)

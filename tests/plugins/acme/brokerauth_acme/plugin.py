@@ -76,6 +76,15 @@ def refresh_token(flow: str, context: FlowContext, token: Token) -> Token | None
 
 
 @hookimpl
+def revoke_token(flow: str, context: FlowContext, token: Token) -> bool | None:
+    if flow != FLOW:
+        return None
+    from brokerauth_acme import flow as acme_flow
+
+    return acme_flow.revoke(context, token)
+
+
+@hookimpl
 def interpret_response(broker: str, response: Response) -> Verdict | None:
     if broker != BROKER or response.ok:
         return None

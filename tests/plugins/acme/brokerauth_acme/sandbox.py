@@ -49,6 +49,7 @@ class AcmeSandbox(SandboxServer):
         #: /api/flaky; sleep this long (real seconds) inside a refresh to widen races.
         self.fail_refresh: list[int] = []
         self.drop_flaky = 0
+        self.fail_revoke = 0
         self.refresh_delay = 0.0
         self.orders: list[Any] = []
         self.flaky_nonces: list[str | None] = []
@@ -143,6 +144,23 @@ class AcmeSandbox(SandboxServer):
             self._refresh[refresh] = _Grant(family, generation, expires + 86400)
             body["refresh_token"] = refresh
         return SandboxResponse.json(body)
+
+    @route("POST", "/oauth/revoke")
+    def revoke(self, request: SandboxRequest) -> SandboxResponse:
+        refused = self._verify(request)
+        if refused is not None:
+            return refused
+        if self.fail_revoke:
+            return _error(self.fail_revoke, "temporarily_unavailable", "try later")
+        presented = request.form().get("token", "")
+        with self._lock:
+            grant = self._refresh.get(presented) or self._access.get(presented)
+            if grant is not None:
+                self._revoked_families.add(grant.family)
+                for access in self._access.values():
+                    if access.family == grant.family:
+                        access.revoked = True
+        return SandboxResponse.json({})
 
     # -- knobs -----------------------------------------------------------------------------
     def family_valid(self, refresh_token: str) -> bool:
