@@ -86,6 +86,26 @@ def validate_token(token: Token, label: str) -> Token:
     return token
 
 
+def token_state(
+    token: Token | None, now: datetime, *, advisory: float, mandatory: float
+) -> tuple[str, float | None]:
+    """``(state, seconds left)`` for display: ``needs login``, ``expired`` (a refresh token
+    can renew it), ``refreshing soon`` (inside the advisory window), or ``fresh``."""
+    if token is None:
+        return "needs login", None
+    left = token.seconds_left(now)
+    if left is None:
+        return "fresh", None
+    if left <= 0:
+        renewable = token.refresh_token is not None and not token.refresh_expired(now)
+        return ("expired" if renewable else "needs login"), left
+    start = token.issued_at or now
+    lifetime = (token.expires_at - start).total_seconds() if token.expires_at else 0.0
+    if left <= min(advisory, lifetime / 2) or left <= mandatory:
+        return "refreshing soon", left
+    return "fresh", left
+
+
 class TokenManager:
     """The current token of one profile and identity, refreshed as described above."""
 

@@ -153,6 +153,12 @@ class SandboxServer:
     def base_url(self) -> str:
         return f"http://{self.host}"
 
+    def listen_on(self, port: int) -> None:
+        """Use this port on 127.0.0.1 instead of a free one (before :meth:`start`)."""
+        if self._server is not None:
+            raise RuntimeError("the sandbox is already listening")
+        self._bind = (self._bind[0], port)
+
     def start(self) -> SandboxServer:
         if self._server is not None:
             return self

@@ -21,6 +21,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "profiles": ("profiles_cmd", "list profiles and check each one"),
     "init": ("init_cmd", "write a profile, from flags or interactively"),
     "sign": ("sign_cmd", "print the headers a request would carry (debug signatures)"),
+    "login": ("login_cmd", "run the profile's login flow now and store the token"),
+    "status": ("status_cmd", "each profile's token state and time left"),
+    "refresh": ("refresh_cmd", "refresh the profile's token now"),
+    "logout": ("logout_cmd", "revoke (where possible) and delete the profile's token"),
+    "request": ("request_cmd", "send one authenticated request and print the answer"),
+    "sandbox": ("sandbox_cmd", "run one broker's sandbox for manual testing"),
 }
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_TOKEN, EXIT_REMOTE = 0, 1, 2, 3, 4

@@ -1,0 +1,30 @@
+"""``brokerauth login PROFILE``: run the profile's flow now and store the token."""
+
+from __future__ import annotations
+
+import argparse
+
+from brokerauth.cli.common import add_profile_argument, open_session, seconds_text
+from brokerauth.cli.output import Output
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_profile_argument(parser)
+    parser.add_argument("--no-browser", action="store_true",
+                        help="print the authorization URL instead of opening a browser")
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    with open_session(args, browser=not args.no_browser) as session:
+        token = session.login()
+        now = session.binding.clock.now()
+        left = token.seconds_left(now) if token else None
+        out.data({"profile": session.profile, "identity": session.identity,
+                  "token": token is not None, "expires_at": token.expires_at if token else None,
+                  "seconds_left": left})
+        if token is None:
+            out.line(f"{session.profile}: this profile needs no token; requests are signed only")
+        else:
+            out.line(f"{session.profile}: logged in as {session.identity}; token valid for "
+                     f"{seconds_text(left) if left is not None else 'an unknown time'}")
+    return 0

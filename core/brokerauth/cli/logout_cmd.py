@@ -1,0 +1,32 @@
+"""``brokerauth logout PROFILE``: revoke the token where the broker can, then delete it."""
+
+from __future__ import annotations
+
+import argparse
+
+from brokerauth.cli.common import add_profile_argument, open_session
+from brokerauth.cli.output import Output
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_profile_argument(parser)
+    parser.add_argument("--no-revoke", action="store_true",
+                        help="only delete the stored token; do not ask the broker to revoke it")
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    with open_session(args, browser=False) as session:
+        result = session.logout(revoke=not args.no_revoke)
+    out.data({"profile": args.profile, "removed": result.removed, "revoked": result.revoked,
+              "problem": result.problem})
+    if not result.removed:
+        out.line(f"{args.profile}: no token was stored")
+        return 0
+    if result.revoked:
+        out.line(f"{args.profile}: token revoked by the broker and deleted")
+    elif result.problem:
+        out.line(f"{args.profile}: token deleted; revocation failed: {result.problem}")
+    else:
+        out.line(f"{args.profile}: token deleted (the broker offers no revocation; it will "
+                 "expire on its own)")
+    return 0

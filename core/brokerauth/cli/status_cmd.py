@@ -1,0 +1,60 @@
+"""``brokerauth status [PROFILE]``: each profile's token state and time left, offline."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from brokerauth.cli.common import seconds_text
+from brokerauth.cli.output import Output
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("profile", nargs="?", help="only this profile")
+    parser.add_argument("--user", help="the identity (platform user) to look at")
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    from brokerauth.api import open_binding
+    from brokerauth.errors import BrokerAuthError
+    from brokerauth.pluginhost import PluginHost
+    from brokerauth.profiles import load_profiles
+    from brokerauth.refresh import token_state
+
+    profiles = load_profiles(args.profiles)
+    names = [args.profile] if args.profile else sorted(profiles.profiles)
+    host = PluginHost.create()
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        profile = profiles.get(name)
+        row: dict[str, Any] = {"profile": name, "broker": profile.broker}
+        try:
+            binding = open_binding(profile, user=args.user, host=host)
+            token = binding.load()
+            options = profile.options
+            state, left = token_state(token, binding.clock.now(),
+                                      advisory=options.refresh_advisory,
+                                      mandatory=options.refresh_mandatory)
+            row.update(identity=binding.identity, state=state, seconds_left=left,
+                       expires_at=token.expires_at if token else None,
+                       refresh_token=bool(token and token.refresh_token))
+        except BrokerAuthError as exc:
+            row.update(identity=args.user or profile.options.identity, state="error",
+                       error=exc.message, hint=exc.hint)
+        rows.append(row)
+    out.data({"profiles": rows})
+    if not rows:
+        out.line("no profiles; create one with `brokerauth init`")
+    out.table(["profile", "broker", "identity", "state", "time left"],
+              [[r["profile"], r["broker"], r["identity"], r["state"],
+                seconds_text(r.get("seconds_left"))] for r in rows])
+    for row in rows:
+        if row["state"] == "error":
+            out.line(f"\n{row['profile']}: {row['error']}")
+            if row.get("hint"):
+                out.line(f"  fix: {row['hint']}")
+        elif row["state"] in ("needs login", "expired") and not args.json:
+            action = "login" if row["state"] == "needs login" else "refresh"
+            out.line(f"\n{row['profile']}: run `brokerauth {action} {row['profile']}`")
+    states = {r["state"] for r in rows}
+    return 2 if "error" in states else 3 if states & {"needs login"} else 0

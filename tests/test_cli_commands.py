@@ -1,0 +1,87 @@
+"""login, status, refresh, logout and request, driven as a user would, against a real
+sandbox on loopback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from brokerauth.clock import SystemClock
+from test_cli import run
+
+
+@pytest.fixture
+def live(sandbox_factory: Any, token_home: Path, tmp_path: Path) -> dict[str, Any]:
+    acme = sandbox_factory("acme", clock=SystemClock())
+    path = tmp_path / "profiles.toml"
+    path.write_text(
+        "[profiles.live]\n"
+        'broker = "acme"\n'
+        f'base_url = "{acme.base_url}"\n'
+        f'client_id = "{acme.client_id}"\n'
+        'client_secret = { env = "ACME_LIVE_SECRET" }\n'
+    )
+    env = {"ACME_LIVE_SECRET": acme.client_secret, "BROKERAUTH_PROFILES": str(path)}
+    return {"acme": acme, "env": env, "path": path}
+
+
+def test_status_login_request_refresh_logout(live: dict[str, Any]) -> None:
+    env, acme = live["env"], live["acme"]
+    before = run("status", "--json", env=env)
+    assert before.returncode == 3
+    assert json.loads(before.stdout)["profiles"][0]["state"] == "needs login"
+
+    login = run("login", "live", env=env)
+    assert login.returncode == 0, login.stderr
+    assert "logged in" in login.stdout
+
+    status = run("status", env=env)
+    assert status.returncode == 0
+    assert "fresh" in status.stdout
+
+    request = run("request", "live", "GET", "/api/me", "--json", env=env)
+    assert request.returncode == 0, request.stderr
+    assert json.loads(request.stdout) == {"status": 200,
+                                          "body": {"client_id": acme.client_id, "generation": 1}}
+
+    refresh = run("refresh", "live", "--json", env=env)
+    assert refresh.returncode == 0, refresh.stderr
+    assert json.loads(refresh.stdout)["refresh_token_rotated"] is True
+    assert acme.refresh_calls == 1
+
+    logout = run("logout", "live", env=env)
+    assert logout.returncode == 0
+    assert "revoked by the broker and deleted" in logout.stdout
+    assert run("status", env=env).returncode == 3
+    secret = acme.client_secret
+    for result in (login, status, request, refresh, logout):
+        assert secret not in result.stdout + result.stderr
+
+
+def test_request_error_status_exits_4(live: dict[str, Any]) -> None:
+    result = run("request", "live", "GET", "/api/nothing-here", env=live["env"])
+    assert result.returncode == 4
+    assert "HTTP 404" in result.stderr
+
+
+def test_sandbox_down_says_what_to_do(live: dict[str, Any]) -> None:
+    live["acme"].stop()
+    result = run("login", "live", env=live["env"])
+    assert result.returncode == 4
+    assert "connection refused" in result.stderr
+    assert "fix:" in result.stderr
+
+
+def test_unknown_profile(live: dict[str, Any]) -> None:
+    result = run("login", "nope", env=live["env"])
+    assert result.returncode == 2
+    assert "no profile named 'nope'" in result.stderr
+
+
+def test_bad_request_flags(live: dict[str, Any]) -> None:
+    result = run("request", "live", "POST", "/api/orders", "--data", "{not json", env=live["env"])
+    assert result.returncode == 2
+    assert "--data is not JSON" in result.stderr
