@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from brokerauth.clock import SystemClock
 from test_cli import run
 
