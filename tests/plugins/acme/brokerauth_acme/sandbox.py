@@ -8,6 +8,7 @@ import secrets
 import threading
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 import attrs
 from brokerauth.clock import Clock
@@ -75,8 +76,10 @@ class AcmeSandbox(SandboxServer):
             return _error(401, "bad_request", "timestamp missing")
         if age > TIMESTAMP_WINDOW:
             return _error(401, "stale_request", "timestamp outside the server's window")
+        # Acme signs the query in its canonical form, whatever encoding the client chose.
         message = string_to_sign(
-            request.method, request.host, request.path, request.query, timestamp, nonce,
+            request.method, request.host, request.path, urlencode(request.params), timestamp,
+            nonce,
             request.body or None,
         )
         if not hmac.compare_digest(given, signature(self.client_secret, message)):

@@ -1,0 +1,89 @@
+"""requests and httpx adapters pass the native session's end-to-end checks."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+import requests
+from brokerauth.adapters import httpx_auth, requests_auth
+from brokerauth.profiles import Profile
+
+
+@pytest.fixture
+def profile(acme: Any, token_home: Any) -> Profile:
+    return Profile.from_mapping("adapted", {"broker": "acme", **acme.profile_settings()})
+
+
+@pytest.fixture(params=["requests", "httpx"])
+def get(request: Any, profile: Profile, manual_clock: Any, acme: Any) -> Any:
+    if request.param == "requests":
+        auth = requests_auth(profile, clock=manual_clock)
+        http = requests.Session()
+        return lambda path, **kw: http.get(acme.base_url + path, auth=auth, **kw)
+    client = httpx.Client(auth=httpx_auth(profile, clock=manual_clock))
+    request.addfinalizer(client.close)
+    return lambda path, **kw: client.get(acme.base_url + path, **kw)
+
+
+def status(response: Any) -> int:
+    return getattr(response, "status_code", 0)
+
+
+def test_signed_with_token_attached(get: Any, acme: Any) -> None:
+    response = get("/api/me", params={"q": "a b,c"})
+    assert status(response) == 200
+    assert acme.seen_tokens[-1] is not None
+
+
+def test_401_refreshes_once_and_resends(get: Any, acme: Any) -> None:
+    assert status(get("/api/me")) == 200
+    acme.expire_access_tokens()
+    assert status(get("/api/me")) == 200
+    assert acme.refresh_calls == 1
+    assert acme.count("GET", "/api/me") == 3
+
+
+def test_second_401_is_returned_not_looped(get: Any, acme: Any, monkeypatch: Any) -> None:
+    assert status(get("/api/me")) == 200
+    monkeypatch.setattr(type(acme), "_bearer", lambda self, request: (None, None))
+    assert status(get("/api/me")) == 401
+    assert acme.refresh_calls == 1
+
+
+def test_expired_token_refreshed_before_sending(get: Any, acme: Any, manual_clock: Any) -> None:
+    assert status(get("/api/me")) == 200
+    manual_clock.advance(acme.token_lifetime + 1)
+    assert status(get("/api/me")) == 200
+    assert acme.refresh_calls == 1
+    assert acme.count("GET", "/api/me") == 2
+
+
+def test_clock_skew_learned(get: Any, acme: Any) -> None:
+    assert status(get("/api/me")) == 200
+    acme.clock_offset = 400
+    assert status(get("/api/me")) == 200
+    assert status(get("/api/me")) == 200
+    assert acme.count("GET", "/api/me") == 4  # one rejection, then accepted
+
+
+def test_post_body_signed_exactly(profile: Profile, acme: Any, manual_clock: Any) -> None:
+    auth = requests_auth(profile, clock=manual_clock)
+    response = requests.post(acme.base_url + "/api/orders", json={"symbol": "ÄAPL", "q": 1},
+                             auth=auth)
+    assert response.status_code == 200
+    assert acme.orders == [{"symbol": "ÄAPL", "q": 1}]
+
+
+def test_httpx_async_client(profile: Profile, acme: Any, manual_clock: Any) -> None:
+    async def main() -> list[int]:
+        async with httpx.AsyncClient(auth=httpx_auth(profile, clock=manual_clock)) as client:
+            first = await client.get(acme.base_url + "/api/me")
+            acme.expire_access_tokens()
+            second = await client.post(acme.base_url + "/api/orders", json={"q": 2})
+            return [first.status_code, second.status_code]
+
+    assert asyncio.run(main()) == [200, 200]
+    assert acme.refresh_calls == 1
