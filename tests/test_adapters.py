@@ -21,11 +21,11 @@ def profile(acme: Any, token_home: Any) -> Profile:
 def get(request: Any, profile: Profile, manual_clock: Any, acme: Any) -> Any:
     if request.param == "requests":
         auth = requests_auth(profile, clock=manual_clock)
-        http = requests.Session()
-        return lambda path, **kw: http.get(acme.base_url + path, auth=auth, **kw)
-    client = httpx.Client(auth=httpx_auth(profile, clock=manual_clock))
-    request.addfinalizer(client.close)
-    return lambda path, **kw: client.get(acme.base_url + path, **kw)
+        with requests.Session() as http:
+            yield lambda path, **kw: http.get(acme.base_url + path, auth=auth, **kw)
+        return
+    with httpx.Client(auth=httpx_auth(profile, clock=manual_clock)) as client:
+        yield lambda path, **kw: client.get(acme.base_url + path, **kw)
 
 
 def status(response: Any) -> int:

@@ -25,7 +25,8 @@ class BrokerAuthRequests(AuthBase):
         self.core = AdapterCore(profile, **session_options)
 
     def _sign(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        assert request.method is not None and request.url is not None
+        assert request.method is not None
+        assert request.url is not None
         headers, token = self.core.sign(request.method, request.url, {},
                                         _body_bytes(request.body))
         request.headers.update(headers)
@@ -40,7 +41,8 @@ class BrokerAuthRequests(AuthBase):
 
     def _maybe_resend(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         request = response.request
-        assert request.method is not None and request.url is not None
+        assert request.method is not None
+        assert request.url is not None
         token = getattr(request, "_brokerauth_token", None)
         retried = getattr(request, "_brokerauth_retried", False)
         if not self.core.retry_after(request.method, request.url, response.status_code,
