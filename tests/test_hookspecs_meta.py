@@ -35,6 +35,7 @@ def test_every_hookspec_is_exercised(acme: Any, session_factory: Any, plugin_hos
     undo = plugin_host.monitor(lambda name, kwargs: called.add(name))
     try:
         plugin_host.make_sandbox("acme", manual_clock)
+        assert plugin_host.demo_scenario("acme") is not None
         session = session_factory(acme)
         assert session.get("/api/me").ok
         manual_clock.advance(acme.token_lifetime + 1)

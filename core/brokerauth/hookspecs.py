@@ -36,6 +36,7 @@ from typing import Any
 import pluggy
 
 from brokerauth.clock import Clock
+from brokerauth.demo import DemoScenario
 from brokerauth.descriptions import PluginInfo
 from brokerauth.flowcontext import FlowContext
 from brokerauth.sandboxes import Sandbox
@@ -211,4 +212,18 @@ def make_sandbox(broker: str, clock: Clock) -> Sandbox | None:
     :param clock: the server's clock; tests pass a manual clock they also give the client.
     :return: an unstarted :class:`~brokerauth.sandboxes.Sandbox`, or ``None`` if this plugin
         has no sandbox for ``broker``.
+    """
+
+
+@hookspec(firstresult=True)
+def demo_scenario(broker: str) -> DemoScenario | None:
+    """Describe the walkthrough ``brokerauth demo`` runs for ``broker`` against its sandbox.
+
+    Each step receives a :class:`~brokerauth.demo.DemoContext` (the started sandbox, a manual
+    clock shared with it, a session factory, a temporary token store) and returns one line
+    saying what happened; it raises to fail.  Must not touch the network beyond loopback or
+    the user's real token folders.
+
+    :return: a :class:`~brokerauth.demo.DemoScenario`, or ``None`` if this plugin has no
+        walkthrough for ``broker``.
     """

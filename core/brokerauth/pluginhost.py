@@ -22,6 +22,7 @@ import pluggy
 
 from brokerauth import hookspecs
 from brokerauth.clock import Clock
+from brokerauth.demo import DemoScenario
 from brokerauth.descriptions import BrokerSpec, PluginInfo, StrategyKind, StrategySpec
 from brokerauth.errors import BrokerAuthError, PluginError, PluginLoadError, UnknownStrategyError
 from brokerauth.flowcontext import FlowContext
@@ -311,6 +312,10 @@ class PluginHost:
     def make_sandbox(self, broker: str, clock: Clock) -> Sandbox | None:
         sandbox: Sandbox | None = self._call("make_sandbox", broker, broker=broker, clock=clock)
         return sandbox
+
+    def demo_scenario(self, broker: str) -> DemoScenario | None:
+        scenario: DemoScenario | None = self._call("demo_scenario", broker, broker=broker)
+        return scenario
 
     @staticmethod
     def _checked_token(result: Any, owner: str) -> Token | None:

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logout": ("logout_cmd", "revoke (where possible) and delete the profile's token"),
     "request": ("request_cmd", "send one authenticated request and print the answer"),
     "sandbox": ("sandbox_cmd", "run one broker's sandbox for manual testing"),
+    "demo": ("demo_cmd", "walk through every installed broker's flow against its sandbox"),
 }
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_TOKEN, EXIT_REMOTE = 0, 1, 2, 3, 4

@@ -97,6 +97,15 @@ def interpret_response(broker: str, response: Response) -> Verdict | None:
 
 
 @hookimpl
+def demo_scenario(broker: str) -> Any:
+    if broker != BROKER:
+        return None
+    from brokerauth_acme.demo import scenario
+
+    return scenario()
+
+
+@hookimpl
 def make_sandbox(broker: str, clock: Clock) -> Any:
     if broker != BROKER:
         return None
