@@ -2,10 +2,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PLUGIN_DIRS := $(wildcard plugins/*/pyproject.toml)
-EXAMPLE_DIRS := $(wildcard tests/plugins/*/pyproject.toml)
+EXAMPLE_DIRS := $(wildcard examples/*/pyproject.toml)
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-stress lint typecheck venv clean
+.PHONY: demo test test-stress lint venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,16 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml $(PLUGIN_DIRS) $(EXAMPLE_DIRS)
 	$(BIN)/pip install --quiet -e '.[test]' $(foreach d,$(PLUGIN_DIRS) $(EXAMPLE_DIRS),-e $(dir $(d)))
 	touch $(STAMP)
+
+DEMO_STAMP := $(VENV)/.installed-demo
+
+# The demo needs the core and the broker plugins only.
+$(DEMO_STAMP): $(BIN)/python pyproject.toml $(PLUGIN_DIRS)
+	$(BIN)/pip install --quiet -e . $(foreach d,$(PLUGIN_DIRS),-e $(dir $(d)))
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
+	$(BIN)/brokerauth demo
 
 venv: $(STAMP)
 
