@@ -77,7 +77,7 @@ def validate_token(token: Token, label: str) -> Token:
             or not value
             or len(value) > _MAX_TOKEN_LENGTH
             or not value.isprintable()
-            or value != value.strip()
+            or any(character.isspace() for character in value)
         ):
             raise ResponseError(
                 f"{label}: the broker's answer holds an unusable {name.replace('_', ' ')}; "

@@ -42,9 +42,10 @@ def sign_request(
     if signer != SIGNER:
         return None
     timestamp = str(int(now.timestamp()))
+    authorization = f"Bearer {token.access_token}" if token is not None else ""
     message = string_to_sign(
         request.method, request.host, request.path, request.query_string, timestamp, nonce,
-        request.body,
+        request.body, authorization,
     )
     headers = {
         "X-Acme-Client": settings.client_id,
@@ -52,8 +53,8 @@ def sign_request(
         "X-Acme-Nonce": nonce,
         "X-Acme-Signature": signature(settings.client_secret.reveal(), message),
     }
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token.access_token}"
+    if authorization:
+        headers["Authorization"] = authorization
     return headers
 
 

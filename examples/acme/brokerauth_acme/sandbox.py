@@ -37,6 +37,7 @@ class AcmeSandbox(SandboxServer):
         self.client_secret = secrets.token_urlsafe(24)
         self.token_lifetime = token_lifetime
         self.rotate = True
+        self.timestamp_window = TIMESTAMP_WINDOW
         self._lock = threading.Lock()
         self._access: dict[str, _Grant] = {}
         self._refresh: dict[str, _Grant] = {}
@@ -49,6 +50,8 @@ class AcmeSandbox(SandboxServer):
         #: Knobs: answer the next N refreshes with this status; drop the next N connections to
         #: /api/flaky; sleep this long (real seconds) inside a refresh to widen races.
         self.fail_refresh: list[int] = []
+        #: Answer the next refreshes with these raw (status, content type, body) triples.
+        self.bad_refresh_answers: list[tuple[int, str, bytes]] = []
         self.drop_flaky = 0
         self.fail_revoke = 0
         self.refresh_delay = 0.0
@@ -74,13 +77,12 @@ class AcmeSandbox(SandboxServer):
             age = abs(self.server_now() - int(timestamp))
         except ValueError:
             return _error(401, "bad_request", "timestamp missing")
-        if age > TIMESTAMP_WINDOW:
+        if age > self.timestamp_window:
             return _error(401, "stale_request", "timestamp outside the server's window")
         # Acme signs the query in its canonical form, whatever encoding the client chose.
         message = string_to_sign(
             request.method, request.host, request.path, urlencode(request.params), timestamp,
-            nonce,
-            request.body or None,
+            nonce, request.body or None, request.header("authorization") or "",
         )
         if not hmac.compare_digest(given, signature(self.client_secret, message)):
             return _error(401, "bad_signature", "signature does not match")
@@ -119,6 +121,11 @@ class AcmeSandbox(SandboxServer):
             time.sleep(self.refresh_delay)
         if failing is not None:
             return _error(failing, "temporarily_unavailable", "try later")
+        with self._lock:
+            bad = self.bad_refresh_answers.pop(0) if self.bad_refresh_answers else None
+        if bad is not None:
+            status, content_type, body = bad
+            return SandboxResponse(status, body, (("Content-Type", content_type),))
         with self._lock:
             grant = self._refresh.get(presented)
             if grant is None or grant.family in self._revoked_families:

@@ -1,0 +1,170 @@
+"""Reliability guarantees of QUALITY.md that the core provides for every broker, proved
+against the example broker's sandbox over loopback."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from brokerauth.errors import BrokerAuthError, RefreshError
+from brokerauth.tokens import Token
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "body"),
+    [
+        (200, "application/json", b"not json at all"),
+        (200, "application/json", b""),
+        (200, "application/json", b"{}"),
+        (200, "application/json", b'{"access_token": 5, "expires_in": 600}'),
+        (200, "application/json", b'{"access_token": "ok", "expires_in": "soon"}'),
+        (200, "application/json", b'{"access_token": "has space", "expires_in": 600}'),
+        (200, "application/json", b'{"access_token": "ok", "expires_in": 600'),
+        (502, "text/html", b"<html><body>Bad gateway</body></html>"),
+        (200, "application/json", b'{"access_token": "' + b"a" * (10 << 20) + b'"}'),
+    ],
+    ids=["non-json", "empty", "empty-object", "wrong-type", "bad-expiry", "bad-token",
+         "truncated", "html", "10MB"],
+)
+def test_a_bad_token_answer_is_never_stored(acme: Any, acme_session: Any, manual_clock: Any,
+                                            status: int, content_type: str, body: bytes) -> None:
+    good = acme_session.token
+    manual_clock.advance(acme.token_lifetime + 1)
+    acme.bad_refresh_answers = [(status, content_type, body)]
+    with pytest.raises(RefreshError) as info:
+        acme_session.get("/api/me")
+    assert len(str(info.value)) < 500
+    assert acme_session.binding.load() == good
+    assert acme.count("GET", "/api/me") == 0
+    # and the next attempt, with a sane server, recovers
+    assert acme_session.get("/api/me").status == 200
+
+
+def test_20_threads_never_send_a_mix_of_token_generations(acme: Any, acme_session: Any,
+                                                          manual_clock: Any) -> None:
+    """Acme signs the token it carries, so a request whose signature and token came from two
+    generations is refused by the sandbox."""
+    acme_session.token
+    # The test jumps the shared clock by minutes while requests are in flight; a wide window
+    # keeps those jumps from reading as clock skew.
+    acme.timestamp_window = 3600
+    stop = threading.Event()
+    failures: list[str] = []
+    sent = [0]
+    lock = threading.Lock()
+
+    def caller() -> None:
+        while not stop.is_set():
+            try:
+                response = acme_session.get("/api/me")
+            except BrokerAuthError as exc:
+                failures.append(type(exc).__name__)
+                continue
+            with lock:
+                sent[0] += 1
+            if response.status != 200:
+                failures.append(response.text)
+
+    threads = [threading.Thread(target=caller) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(10):  # ten refreshes while the callers run
+            before = acme_session.tokens.peek()
+            manual_clock.advance(acme.token_lifetime - 30)
+            deadline = time.monotonic() + 20
+            # Wait for the client to hold the new token, not just for the server to count
+            # the refresh: the next jump must not land while the answer is being read.
+            while acme_session.tokens.peek() is before and not failures:
+                assert time.monotonic() < deadline, "no refresh happened"
+                threading.Event().wait(0.005)
+    finally:
+        stop.set()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert acme.refresh_calls == 10
+    assert sent[0] > 20
+
+
+def _nonces(count: int, out: Any) -> None:
+    from brokerauth.binding import new_nonce
+
+    out.put([new_nonce() for _ in range(count)])
+
+
+def test_a_million_nonces_across_forked_processes_are_unique() -> None:
+    from brokerauth.binding import new_nonce
+
+    new_nonce()  # the parent draws first, so children inherit any state it has
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    workers = [context.Process(target=_nonces, args=(250_000, queue)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    seen: set[str] = set()
+    total = 0
+    for _ in workers:
+        batch = queue.get(timeout=120)
+        total += len(batch)
+        seen.update(batch)
+    for worker in workers:
+        worker.join()
+    assert total == 1_000_000
+    assert len(seen) == total
+    assert all(len(n) == 32 for n in list(seen)[:10])  # 128 bits, hex
+
+
+def test_corrupt_store_gives_a_clear_error_and_logout_is_the_way_out(
+    acme: Any, acme_session: Any, token_home: Path
+) -> None:
+    acme_session.token
+    from brokerauth.filestore import token_path
+
+    path = token_path(acme_session.binding.key, None)
+    path.write_bytes(b"{ torn")
+    fresh = type(acme_session)(acme_session.binding, acme_session.options)
+    with pytest.raises(BrokerAuthError) as info:
+        fresh.get("/api/me")
+    text = str(info.value)
+    assert str(path) in text
+    assert "logout" in text or "delete" in text
+    assert fresh.logout().removed is True
+    assert fresh.get("/api/me").status == 200
+
+
+def test_secrets_never_reach_reprs(acme: Any, acme_session: Any) -> None:
+    token: Token = acme_session.token
+    for text in (repr(token), str(token), repr(acme_session), repr(acme_session.binding.settings),
+                 repr(acme_session.binding.resolved)):
+        assert token.access_token not in text
+        assert token.refresh_token not in text
+        assert acme.client_secret not in text
+
+
+def test_fresh_token_read_takes_no_lock(acme_session: Any, monkeypatch: Any) -> None:
+    acme_session.token
+    manager = acme_session.tokens
+
+    class Refusing:
+        def acquire(self, *args: Any) -> bool:
+            raise AssertionError("the fast path took the lock")
+
+        __enter__ = acquire
+
+        def __exit__(self, *args: Any) -> None:
+            return None
+
+    monkeypatch.setattr(manager, "_lock", Refusing())
+    for _ in range(1000):
+        assert manager.current() is not None
+
+
+def test_nonce_has_128_random_bits() -> None:
+    from brokerauth.binding import new_nonce
+
+    assert len(bytes.fromhex(new_nonce())) == 16
