@@ -56,6 +56,17 @@ ENVIRONMENTS: Final[tuple[Environment, ...]] = (
 
 BY_NAME: Final = MappingProxyType({env.name: env for env in ENVIRONMENTS})
 
+#: Where ``two_factor = "auto"`` means "on" without asking ``GET /openapi/config``: SDK 3.x
+#: (``ClientInitializer.init_token``) never asks for region ``hk`` and always uses a token
+#: there, so Hong Kong accounts are treated the same here (including the HK test host, which
+#: the SDK reaches with the same region id).
+TOKEN_ALWAYS_REQUIRED: Final = frozenset({"hk", "hk-sandbox"})
+
+#: Test environments: Webull issues 2FA tokens there already verified (seed 000: "Tokens
+#: created in the Test Environment are valid by default"), so a new token needs no person and
+#: the flow may create one on its own when the old one lapses.
+AUTO_VERIFIED: Final = frozenset({"sandbox", "uat", "hk-sandbox"})
+
 
 def names() -> tuple[str, ...]:
     return tuple(BY_NAME)

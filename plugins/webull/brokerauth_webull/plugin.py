@@ -2,8 +2,9 @@
 
 Provides the broker ``webull``, the signer ``webull-hmac`` (usable by any broker whose
 settings carry ``app_key``, ``app_secret`` and ``signature_algorithm``, e.g. Webull Connect)
-and declares the flow ``webull-2fa``.  Only what signing needs is imported eagerly; the
-sandbox (an HTTP server) is imported when one is made.
+and the flow ``webull-2fa`` (:mod:`~brokerauth_webull.twofactor`).  Only what signing needs
+is imported eagerly: the flow is imported when a token is needed, and the sandbox (an HTTP
+server) when one is made, so ``brokerauth sign`` starts fast.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from brokerauth_webull.settings import WebullSettings
 
 if TYPE_CHECKING:
     from brokerauth.clock import Clock
+    from brokerauth.flowcontext import FlowContext
     from brokerauth.sandboxes import Sandbox
 
 BROKER: Final = "webull"
@@ -58,6 +60,7 @@ _INFO: Final = PluginInfo(
             needs=(
                 "app_key",
                 "app_secret",
+                "environment",
                 "token_api",
                 "two_factor",
                 "poll_interval",
@@ -109,6 +112,24 @@ def sign_request(
         algorithm,
         None if token is None else token.access_token,
     )
+
+
+@hookimpl
+def acquire_token(flow: str, context: FlowContext) -> Token | None:
+    if flow != FLOW:
+        return None
+    from brokerauth_webull import twofactor
+
+    return twofactor.acquire(context)
+
+
+@hookimpl
+def refresh_token(flow: str, context: FlowContext, token: Token) -> Token | None:
+    if flow != FLOW:
+        return None
+    from brokerauth_webull import twofactor
+
+    return twofactor.refresh(context, token)
 
 
 @hookimpl

@@ -124,6 +124,12 @@ class WebullSandbox(SandboxServer):
         #: Error codes answered, for tests to assert on (``rejections["DUPLICATE_NONCE"]``).
         self.rejections: collections.Counter[str] = collections.Counter()
         self.tokens_created = 0
+        #: Every signed create and check call as ``(server time, path, x-version)``, so tests
+        #: can count what a client sends per 30 s.
+        self.token_requests: list[tuple[float, str, str | None]] = []
+        #: Knob: the next create or check calls (once past the gateway) get these answers
+        #: instead, to play a misbehaving server (HTML error pages, wrong fields, 500s).
+        self.token_faults: list[SandboxResponse] = []
         self._apps: dict[str, str] = {self.app_key: self.app_secret}
         self._state = threading.Lock()
         self._nonces: dict[tuple[str, str], float] = {}
@@ -232,6 +238,9 @@ class WebullSandbox(SandboxServer):
     @route("POST", _V2.create)
     @_signed()
     def create_token(self, request: SandboxRequest) -> SandboxResponse:
+        fault = self._token_call(request)
+        if fault is not None:
+            return fault
         body = _json_object(request.body)
         old = body.get("token") if body is not None else None
         if body is None or not (old is None or isinstance(old, str)):
@@ -249,6 +258,9 @@ class WebullSandbox(SandboxServer):
     @route("POST", _V2.check)
     @_signed()
     def check_token(self, request: SandboxRequest) -> SandboxResponse:
+        fault = self._token_call(request)
+        if fault is not None:
+            return fault
         body = _json_object(request.body)
         token = body.get("token") if body is not None else None
         if not isinstance(token, str) or not token:
@@ -298,6 +310,14 @@ class WebullSandbox(SandboxServer):
         return SandboxResponse.json({"status": codes.NORMAL})
 
     # -- internals (called with self._state held where they touch state) ---------------------
+    def _token_call(self, request: SandboxRequest) -> SandboxResponse | None:
+        """Record a create or check call; the planted fault to answer it with, if any."""
+        with self._state:
+            self.token_requests.append(
+                (self.server_now(), request.path, request.headers.get("x-version"))
+            )
+            return self.token_faults.pop(0) if self.token_faults else None
+
     def _secret_for(self, app_key: str) -> str | None:
         with self._state:
             return self._apps.get(app_key)

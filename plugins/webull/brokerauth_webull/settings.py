@@ -86,12 +86,17 @@ class WebullSettings:
     two_factor: TwoFactor = attrs.field(
         default="auto",
         validator=validators.in_(("auto", "on", "off")),
-        metadata={"help": "2FA token: auto (ask GET /openapi/config), on, or off"},
+        metadata={
+            "help": "2FA token: auto (ask GET /openapi/config; always on in hk), on, or off"
+        },
     )
     poll_interval: float = attrs.field(
         default=5.0,
         validator=_positive,
-        metadata={"help": "seconds between token status checks while waiting for the SMS code"},
+        metadata={
+            "help": "seconds between token status checks while waiting for the SMS code "
+            "(at least 3: Webull allows 10 token requests per 30 s)"
+        },
     )
     verification_timeout: float = attrs.field(
         default=300.0,

@@ -221,3 +221,31 @@ def make_settings(profile: dict[str, Any]) -> WebullSettings:
     from brokerauth.converter import make_converter
 
     return make_converter().structure(profile, WebullSettings)
+
+
+def test_loads_through_the_plugin_host() -> None:
+    """Every declared strategy has its hooks: the core's host loads the plugin."""
+    from brokerauth.pluginhost import PluginHost
+
+    host = PluginHost.create()
+    loaded = host.load("webull")
+    assert loaded.distribution == "brokerauth-webull"
+    assert host.strategy("flow", "webull-2fa")[1] == "webull"
+    assert host.strategy("signer", "webull-hmac")[1] == "webull"
+    assert "webull" not in host.failures
+
+
+def test_signing_does_not_import_the_flow_or_the_sandbox() -> None:
+    """``brokerauth sign`` starts fast: the flow and the sandbox are imported on first use."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, brokerauth_webull.plugin\n"
+        "print(sorted(m for m in sys.modules if m.startswith('brokerauth_webull')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "twofactor" not in out
+    assert "sandbox" not in out
+    assert "brokerauth_webull.signing" in out

@@ -23,7 +23,8 @@ CANARY_KEY = "canary-app-key-0001"
 
 
 def load_vectors() -> list[dict[str, Any]]:
-    return json.loads(VECTORS_FILE.read_text(encoding="utf-8"))
+    cases: list[dict[str, Any]] = json.loads(VECTORS_FILE.read_text(encoding="utf-8"))
+    return cases
 
 
 def timestamp(when: datetime) -> str:
@@ -88,3 +89,62 @@ class Client:
     def check(self, token: str, api: str = "v3") -> urllib3.BaseHTTPResponse:
         path = "/auth/tokens/check" if api == "v3" else "/openapi/auth/token/check"
         return self.call("POST", path, json_body={"token": token}, headers={"x-version": api})
+
+
+class _SmsWaiting:
+    def __init__(self, user: SmsUser) -> None:
+        self.user = user
+
+    def __enter__(self) -> _SmsWaiting:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.user.closed += 1
+
+    def update(self, status: str, *, deadline: datetime | None = None) -> None:
+        user = self.user
+        user.updates.append((status, deadline))
+        if user.enter_at is not None and len(user.updates) == user.enter_at:
+            user.sandbox.enter_sms_code()
+
+
+class SmsUser:
+    """An :class:`~brokerauth.interaction.Interaction` playing the person with the phone: it
+    keeps every message it is shown and "enters the SMS code" in the sandbox at its
+    ``enter_at``-th status update (never, with ``None``)."""
+
+    def __init__(self, sandbox: WebullSandbox, enter_at: int | None = 2) -> None:
+        self.sandbox = sandbox
+        self.enter_at = enter_at
+        self.said: list[str] = []
+        self.waits: list[tuple[str, datetime | None]] = []
+        self.updates: list[tuple[str, datetime | None]] = []
+        self.closed = 0
+
+    def say(self, message: str) -> None:
+        self.said.append(message)
+
+    def open_url(self, url: str) -> None:
+        raise AssertionError("the Webull 2FA flow has no URL to open")
+
+    def waiting(self, message: str, *, deadline: datetime | None = None) -> _SmsWaiting:
+        self.waits.append((message, deadline))
+        return _SmsWaiting(self)
+
+    def shown(self) -> str:
+        """Everything the user was shown, as one text."""
+        lines = self.said + [m for m, _ in self.waits] + [s for s, _ in self.updates]
+        return "\n".join(lines)
+
+
+class NobodyThere(SmsUser):
+    """An interaction that must not be used: a flow that needs the person fails the test."""
+
+    def __init__(self, sandbox: WebullSandbox) -> None:
+        super().__init__(sandbox, enter_at=None)
+
+    def say(self, message: str) -> None:
+        raise AssertionError(f"nobody is there to read: {message}")
+
+    def waiting(self, message: str, *, deadline: datetime | None = None) -> _SmsWaiting:
+        raise AssertionError(f"nobody is there to wait: {message}")
