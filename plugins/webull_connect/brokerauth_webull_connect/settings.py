@@ -1,0 +1,188 @@
+"""The broker settings of a ``broker = "webull_connect"`` profile.
+
+Structured from the profile's TOML table by the core's converter (unknown keys rejected);
+secrets are references (``{ env = "..." }`` / ``{ file = "..." }``), never literals.  Each
+field's ``metadata["help"]`` is the one-line explanation ``brokerauth init`` shows.
+
+Webull issues a platform five values (client id and secret for OAuth, app key and secret for
+the HMAC signature the token endpoint also requires, and a scope) and registers one redirect
+URI; everything else has a default taken from the named environment.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import attrs
+from attrs import validators
+from brokerauth.secrets import Secret
+from brokerauth_webull.signing import ALGORITHMS, Algorithm
+
+from brokerauth_webull_connect import environments
+
+TokenBody = Literal["form", "json"]
+TOKEN_BODIES: tuple[TokenBody, ...] = ("form", "json")
+
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def _known_environment(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
+    if value not in environments.BY_NAME:
+        raise ValueError(environments.unknown_environment_message(value))
+
+
+def _strip_slash(value: str | None) -> str | None:
+    return value.rstrip("/") if isinstance(value, str) else value
+
+
+def _not_empty(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
+    if not value.strip():
+        raise ValueError(f"{attribute.name} must not be empty")
+
+
+def _absolute_url(*, query: bool) -> Any:
+    def check(_: Any, attribute: attrs.Attribute[str | None], value: str | None) -> None:
+        if value is None:
+            return
+        parts = urlsplit(value)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.fragment
+            or (parts.query and not query)
+        ):
+            raise ValueError(
+                f"{attribute.name} must be an absolute http(s) URL"
+                + ("" if query else " without a query")
+                + f" and without a fragment, not {value!r}"
+            )
+
+    return check
+
+
+def _token_path(_: Any, attribute: attrs.Attribute[str | None], value: str | None) -> None:
+    if value is None or value.startswith("/"):
+        return
+    _absolute_url(query=False)(_, attribute, value)
+
+
+def _positive(_: Any, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{attribute.name} must be a positive number of seconds, not {value!r}")
+
+
+def is_loopback(uri: str) -> bool:
+    """Whether ``uri`` is an ``http`` redirect to this machine (RFC 8252 §7.3), which the
+    built-in loopback listener can receive."""
+    parts = urlsplit(uri)
+    return parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
+
+
+@attrs.frozen
+class ConnectSettings:
+    """Everything the ``webull-connect`` signer and the ``webull-connect-oauth`` flow read."""
+
+    client_id: str = attrs.field(
+        validator=[validators.instance_of(str), _not_empty],
+        metadata={"help": "the client id Webull issued to your platform"},
+    )
+    client_secret: Secret = attrs.field(
+        validator=validators.instance_of(Secret),
+        metadata={"help": "the client secret (a secret reference); sent only to the token "
+                          "endpoint"},
+    )
+    app_key: Secret = attrs.field(
+        validator=validators.instance_of(Secret),
+        metadata={"help": "the app key for Webull's HMAC request signature (a secret reference)"},
+    )
+    app_secret: Secret = attrs.field(
+        validator=validators.instance_of(Secret),
+        metadata={"help": "the app secret; used only as the HMAC key, never sent"},
+    )
+    scope: str = attrs.field(
+        validator=[validators.instance_of(str), _not_empty],
+        metadata={"help": "the scope Webull issued to your app, e.g. user:trade:wr"},
+    )
+    redirect_uri: str = attrs.field(
+        validator=_absolute_url(query=True),
+        metadata={
+            "help": "the redirect URI registered with Webull, exactly; an http://127.0.0.1:PORT/"
+            "... or http://localhost:PORT/... URI lets this program receive the login itself"
+        },
+    )
+    environment: str = attrs.field(
+        default=environments.DEFAULT_ENVIRONMENT,
+        validator=_known_environment,
+        metadata={"help": "named environment: " + ", ".join(environments.BY_NAME)
+                  + f" (default {environments.DEFAULT_ENVIRONMENT})"},
+    )
+    base_url: str | None = attrs.field(
+        default=None,
+        converter=_strip_slash,
+        validator=_absolute_url(query=False),
+        metadata={"help": "overrides the environment's API host, e.g. a local sandbox URL"},
+    )
+    login_url: str | None = attrs.field(
+        default=None,
+        validator=_absolute_url(query=True),
+        metadata={"help": "overrides the environment's browser login (authorization) page"},
+    )
+    token_path: str | None = attrs.field(
+        default=None,
+        validator=_token_path,
+        metadata={"help": "overrides the token endpoint: a path on the API host "
+                          "(/oauth2/tokens/create, /openapi/oauth2/token) or an absolute URL"},
+    )
+    token_body: TokenBody = attrs.field(
+        default="form",
+        validator=validators.in_(TOKEN_BODIES),
+        metadata={"help": "token request body: form (documented) or json (seen in some of "
+                          "Webull's scripts)"},
+    )
+    signature_algorithm: Algorithm = attrs.field(
+        default="HMAC-SHA256",
+        validator=validators.in_(ALGORITHMS),
+        metadata={"help": "HMAC-SHA256 (what SDK 3.x sends) or HMAC-SHA1 (older SDKs)"},
+    )
+    login_timeout: float = attrs.field(
+        default=300.0,
+        validator=_positive,
+        metadata={"help": "seconds a started login stays valid (and the loopback listener "
+                          "waits for the browser)"},
+    )
+    send_redirect_uri: bool = attrs.field(
+        default=False,
+        metadata={"help": "also send redirect_uri in the code exchange (not documented by "
+                          "Webull; RFC 6749 asks for it)"},
+    )
+    pkce: bool = attrs.field(
+        default=False,
+        metadata={"help": "add PKCE S256 to the login (not documented by Webull)"},
+    )
+
+    @property
+    def env(self) -> environments.ConnectEnvironment:
+        return environments.get(self.environment)
+
+    @property
+    def api_base_url(self) -> str:
+        """``https://host`` of the environment's API, or ``base_url`` when given."""
+        if self.base_url is not None:
+            return self.base_url
+        return f"https://{self.env.api_host}"
+
+    @property
+    def authorize_url(self) -> str:
+        """The browser login page the authorization request is sent to."""
+        return self.login_url if self.login_url is not None else self.env.login_url
+
+    @property
+    def token_url(self) -> str:
+        """The token endpoint: a path on :attr:`api_base_url`, or an absolute URL."""
+        return self.token_path if self.token_path is not None else self.env.token_path
+
+    @property
+    def loopback(self) -> bool:
+        """Whether the registered redirect comes back to this machine."""
+        return is_loopback(self.redirect_uri)
