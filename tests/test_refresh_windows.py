@@ -122,3 +122,17 @@ def test_logout_deletes_even_when_revocation_fails(acme: Any, acme_session: Any)
     assert result.revoked is None
     assert result.problem is not None
     assert acme_session.binding.load() is None
+
+
+def test_failed_early_refresh_is_retried_after_a_pause_not_every_request(
+    acme: Any, acme_session: Any, manual_clock: Any
+) -> None:
+    acme_session.token
+    manual_clock.advance(400)
+    acme.fail_refresh = [503, 503, 503]
+    for _ in range(5):
+        assert acme_session.get("/api/me").status == 200
+    assert acme.refresh_calls == 1
+    manual_clock.advance(31)
+    assert acme_session.get("/api/me").status == 200
+    assert acme.refresh_calls == 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,7 +37,9 @@ class LoginTimeoutError(LoginRequiredError):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    allow_reuse_address = False
+    # On POSIX, SO_REUSEADDR only lets a new login bind over the last one's TIME_WAIT
+    # connections, never over a live listener; on Windows it would allow stealing the port.
+    allow_reuse_address = os.name != "nt"
 
 
 class _Server6(_Server):

@@ -36,6 +36,8 @@ from brokerauth.tokens import Token
 log = logging.getLogger("brokerauth.refresh")
 
 _MAX_TOKEN_LENGTH = 16 * 1024
+#: After a failed early refresh, how long callers use the current token before trying again.
+ADVISORY_RETRY = timedelta(seconds=30)
 
 
 class TokenSource(Protocol):
@@ -127,6 +129,7 @@ class TokenManager:
         self._lock_timeout = lock_timeout
         self._lock = threading.Lock()
         self._state: _State | object | None = None
+        self._advisory_quiet_until: datetime | None = None
         #: Refreshes this manager performed (not adopted from another process).
         self.refreshes = 0
 
@@ -161,10 +164,15 @@ class TokenManager:
             return state.token
         assert state.mandatory_at is not None
         if now < state.mandatory_at:
-            if self._lock.acquire(blocking=False):
+            quiet = self._advisory_quiet_until
+            if (quiet is None or now >= quiet) and self._lock.acquire(blocking=False):
                 try:
                     if self._state is state:
                         self._refresh(state, wait=False, force=False)
+                        if self._state is state:
+                            # The early refresh failed or was deferred: let the next try wait,
+                            # so a failing server is not asked on every request.
+                            self._advisory_quiet_until = now + ADVISORY_RETRY
                 finally:
                     self._lock.release()
             return self._current_or_raise()

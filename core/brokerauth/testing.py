@@ -7,8 +7,8 @@ Registered under ``pytest11``, so any project with brokerauth installed gets:
 * ``plugin_host`` — a fresh :class:`~brokerauth.pluginhost.PluginHost` over installed plugins;
 * ``sandbox_factory`` — ``sandbox_factory("broker", clock=...)`` starts that broker's sandbox
   (from its plugin's ``make_sandbox`` hook) and stops it after the test;
-* ``session_factory`` — ``session_factory(sandbox, **profile_keys)`` opens a session on a
-  profile pointed at the sandbox.
+* ``session_factory`` — ``session_factory(sandbox, interaction=..., **profile_keys)`` opens a
+  session on a profile pointed at the sandbox.
 
 and :class:`BrokerContract`, a test class a broker plugin subclasses to check itself against
 the contract of :mod:`brokerauth.hookspecs`.
@@ -26,6 +26,7 @@ import pytest
 from brokerauth.api import session as open_session
 from brokerauth.clock import Clock, ManualClock
 from brokerauth.descriptions import STRATEGY_KINDS, PluginInfo
+from brokerauth.interaction import Interaction
 from brokerauth.pluginhost import PluginHost
 from brokerauth.profiles import Profile
 from brokerauth.resolve import resolve_profile
@@ -83,6 +84,7 @@ def session_factory(token_home: Path, plugin_host: PluginHost) -> Iterator[Sessi
         name: str = "test",
         clock: Clock | None = None,
         user: str | None = None,
+        interaction: Interaction | None = None,
         **keys: Any,
     ) -> Session:
         table = {"broker": sandbox.broker, **sandbox.profile_settings(), **keys}
@@ -91,6 +93,7 @@ def session_factory(token_home: Path, plugin_host: PluginHost) -> Iterator[Sessi
             user=user,
             clock=clock or getattr(sandbox, "clock", None),
             host=plugin_host,
+            interaction=interaction,
         )
         opened.append(session)
         return session
@@ -113,12 +116,18 @@ class BrokerContract:
     broker: str = ""
     #: A request the sandbox accepts only when signed (and, if the flow has tokens, with one).
     protected: tuple[str, str] = ("GET", "/")
+    #: Secret-referenced settings the protocol itself sends (an app key in ``x-app-key``):
+    #: they must appear in the headers, every other secret must not.
+    sent_in_clear: tuple[str, ...] = ()
 
     def prepare_sandbox(self, sandbox: Any) -> None:
         """Override to set the sandbox up so a login needs no person (e.g. auto-verify 2FA)."""
 
     @pytest.fixture
-    def contract_sandbox(self, sandbox_factory: SandboxFactory, manual_clock: ManualClock) -> Any:
+    def contract_sandbox(
+        self, sandbox_factory: SandboxFactory, manual_clock: ManualClock, token_home: Path
+    ) -> Any:
+        # token_home first: a login in prepare_sandbox must never reach the real token store.
         sandbox = sandbox_factory(self.broker, clock=manual_clock)
         self.prepare_sandbox(sandbox)
         return sandbox
@@ -161,9 +170,16 @@ class BrokerContract:
         first = sign("0" * 32)
         assert first == sign("0" * 32), "same inputs must give the same headers"
         assert first != sign("1" * 32), "the nonce must change the signature"
-        secret_values = [v.reveal() for v in settings.values() if isinstance(v, Secret)]
+        sent_values = set(first.values())
+        for key in self.sent_in_clear:
+            assert settings[key].reveal() in sent_values, f"{key} should be sent as is"
+        never_sent = [
+            value.reveal()
+            for key, value in settings.items()
+            if isinstance(value, Secret) and key not in self.sent_in_clear
+        ]
         for value in first.values():
-            for secret in secret_values:
+            for secret in never_sent:
                 assert secret not in value, "a secret was sent in a header"
 
     def test_signed_request_accepted_by_sandbox(
