@@ -21,6 +21,7 @@ import attrs
 from brokerauth.clock import ManualClock, SystemClock
 
 if TYPE_CHECKING:
+    from brokerauth.interaction import Interaction
     from brokerauth.pluginhost import PluginHost
     from brokerauth.profiles import Profile
     from brokerauth.sandbox import HeadlessBrowser
@@ -60,15 +61,15 @@ class DemoContext:
         )
 
     def session(self, profile: Profile | None = None, *, user: str | None = None,
-                **keys: Any) -> Session:
+                interaction: Interaction | None = None, **keys: Any) -> Session:
         """A session on ``profile`` (default: the sandbox's profile with ``keys`` added),
-        sharing the demo's clock, plugins and interaction."""
+        sharing the demo's clock and plugins, and its interaction unless one is given."""
         from brokerauth.api import session
 
         if profile is None:
             profile = self.profile(f"{self.broker}-demo", **keys)
-        return session(profile, user=user, clock=self.clock, interaction=self.interaction,
-                       host=self.host)
+        return session(profile, user=user, clock=self.clock,
+                       interaction=interaction or self.interaction, host=self.host)
 
 
 @attrs.frozen

@@ -27,6 +27,7 @@ from brokerauth_webull.settings import WebullSettings
 
 if TYPE_CHECKING:
     from brokerauth.clock import Clock
+    from brokerauth.demo import DemoScenario
     from brokerauth.flowcontext import FlowContext
     from brokerauth.sandboxes import Sandbox
 
@@ -168,3 +169,12 @@ def _timestamp(now: datetime) -> str:
     if offset:
         now = now.astimezone(UTC)
     return now.strftime(signing.TIMESTAMP_FORMAT)
+
+
+@hookimpl
+def demo_scenario(broker: str) -> DemoScenario | None:
+    if broker != BROKER:
+        return None
+    from brokerauth_webull.demo import scenario
+
+    return scenario()
