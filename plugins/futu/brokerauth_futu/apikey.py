@@ -1,0 +1,138 @@
+"""The ``futu-api-key`` flow: Futu's legacy credentials (PROTOCOLS.md §4.2).
+
+The token is the access token from Futu's developer portal, configured in the profile (by
+default ``FUTU_ACCESS_TOKEN``).  It has no known expiry until it is refreshed:
+``GET /v1/token/refresh?expired_at=<RFC 3339>`` (signed like every request, with the current
+token) returns a new one, which replaces the stored token; from then on the store's token is
+used, and the session refreshes it again before its expiry like any other token.
+
+Where that token is kept: in the profile's store (by default the ``futu-file`` store, in the
+core's format under ``<token folder>/.brokerauth/``, since the SDK has no file for these).
+While a refreshed token is stored it wins over the configured one, which is probably the one
+it replaced; ``brokerauth logout`` (or :func:`brokerauth_futu.logout`) drops it, and the
+configured token is used again.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from brokerauth.errors import (
+    AuthenticationError,
+    BrokerError,
+    ConfigError,
+    LoginRequiredError,
+    ResponseError,
+)
+from brokerauth.flowcontext import FlowContext, HttpClient
+from brokerauth.secrets import Secret
+from brokerauth.tokens import Token
+from brokerauth.verdicts import error_fields
+
+from brokerauth_futu import codes, sdkformat
+
+REFRESH_PATH: Final = "/v1/token/refresh"
+#: Futu's default lifetime of a refreshed legacy token.
+DEFAULT_VALIDITY: Final = timedelta(days=90)
+_MODE: Final = "api_key"
+
+
+def api_key_token(access_token: str, *, identity: str | None,
+                  expires_at: datetime | None = None, issued_at: datetime | None = None) -> Token:
+    return Token(
+        access_token=access_token,
+        broker=sdkformat.BROKER,
+        expires_at=expires_at,
+        identity=identity,
+        issued_at=issued_at,
+        extra={sdkformat.EXTRA_MODE: _MODE},
+    )
+
+
+def acquire(context: FlowContext) -> Token:
+    configured = getattr(context.settings, "access_token", None)
+    if not isinstance(configured, Secret):
+        raise ConfigError(
+            f"profile {context.profile!r}: the futu-api-key flow needs access_token",
+            hint='set mode = "api_key" and access_token = { env = "FUTU_ACCESS_TOKEN" }',
+        )
+    return api_key_token(configured.reveal(), identity=context.identity)
+
+
+def refresh(context: FlowContext, token: Token) -> Token:
+    if token.extra.get(sdkformat.EXTRA_MODE) != _MODE:
+        raise LoginRequiredError(
+            f"{context.profile}: the stored token is an OAuth login, not an API-key token",
+            hint=f"run `brokerauth logout {context.profile}`",
+        )
+    return refresh_access_token(
+        context.http, token, context.clock.now() + DEFAULT_VALIDITY, identity=context.identity,
+        path=getattr(context.settings, "access_token_refresh_path", REFRESH_PATH),
+        now=context.clock.now(),
+    )
+
+
+def rfc3339(when: datetime) -> str:
+    """``when`` in UTC with second precision; a naive time is taken as local time, as the
+    SDK's users write ``datetime.now() + timedelta(...)``."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def refresh_access_token(
+    http: HttpClient, token: Token, expired_at: datetime, *, identity: str | None,
+    path: str = REFRESH_PATH, now: datetime | None = None,
+) -> Token:
+    """Ask Futu for a new legacy access token valid until ``expired_at``.
+
+    ``now`` becomes the token's issue time, so a session that loads it later still refreshes
+    it inside the usual window before expiry rather than one shrunk to what is left.
+
+    :raises ~brokerauth.errors.AuthenticationError: the credential was revoked or the token
+        is no longer valid; a new one must come from the developer portal.
+    :raises ~brokerauth.errors.BrokerError: any other refusal; the stored token is kept.
+    """
+    until = expired_at.astimezone(UTC).replace(microsecond=0)
+    response = http.request("GET", path, params={"expired_at": rfc3339(until)}, token=token)
+    if not response.ok:
+        raise _refusal(response)
+    body = response.json_object()
+    data = body.get("data", body)
+    code = body.get("code")
+    if code not in (None, 0, "0") or not isinstance(data, dict):
+        raise BrokerError(
+            str(body.get("message") or "Futu refused to refresh the access token")[:300],
+            status=response.status,
+            code=None if code is None else str(code),
+        )
+    new = data.get("token")
+    if not isinstance(new, str) or not new:
+        raise ResponseError("Futu's token refresh answer holds no token", status=response.status)
+    return api_key_token(new, identity=identity, expires_at=_expiry(data.get("expired_at"), until),
+                         issued_at=now)
+
+
+def _expiry(given: Any, requested: datetime) -> datetime:
+    # The server's own word on the expiry wins when it gives one we can read.
+    if isinstance(given, str):
+        try:
+            parsed = datetime.fromisoformat(given.replace("Z", "+00:00"))
+        except ValueError:
+            return requested
+        if parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+    return requested
+
+
+def _refusal(response: Any) -> BrokerError:
+    code, message = error_fields(response)
+    if code in codes.REVOKED_CODES or code in codes.TOKEN_INVALID_CODES:
+        return AuthenticationError(
+            message or "Futu refused the access token",
+            status=response.status,
+            code=code,
+            hint="create new credentials in Futu's developer portal (User Center), then "
+            "update FUTU_ACCESS_TOKEN (or the profile's access_token)",
+        )
+    return BrokerError(message or "Futu refused to refresh the access token",
+                       status=response.status, code=code)

@@ -1,0 +1,384 @@
+"""The ``futu-oauth`` flow: Futu's OAuth 2.0 public client (PROTOCOLS.md §4.1 and §5).
+
+A login:
+
+1. reuses a login the Futu SDK already saved for the configured client id, if any;
+2. listens on the loopback redirect (127.0.0.1 and ::1; a port in use fails at once);
+3. finds the endpoints: explicit profile paths, else RFC 8414 metadata when the server
+   publishes it (and names the expected issuer), else the environment's defaults;
+4. uses the configured client id, or a saved registration, or registers one (RFC 7591);
+5. sends the browser to the authorization endpoint with PKCE S256 and a 256-bit ``state``,
+   and waits for the redirect;
+6. exchanges the code with its verifier.
+
+Refresh sends the refresh token with the client id the token was issued to, and keeps the old
+refresh token when the server does not rotate it.  Revocation (RFC 7009) revokes the refresh
+token (which ends the grant) and then the access token.
+
+No value that is a secret (codes, verifier, tokens, the registration answer) ever reaches a
+message or a log line here; endpoint URLs and client ids are public and may.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from datetime import timedelta
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import attrs
+from brokerauth.errors import (
+    BrokerError,
+    ConfigError,
+    LoginRequiredError,
+    ResponseError,
+    TransportError,
+)
+from brokerauth.flowcontext import FlowContext, HttpClient
+from brokerauth.loopback import LoopbackListener
+from brokerauth.oauth import (
+    Pkce,
+    authorization_url,
+    new_state,
+    parse_token_answer,
+    token_body,
+    token_error,
+)
+from brokerauth.tokens import DEFAULT_IDENTITY, Token, TokenKey
+from brokerauth.verdicts import error_fields
+from brokerauth.wire import Response
+
+from brokerauth_futu import environments, registration, sdkformat, tokenfile
+from brokerauth_futu.settings import FutuSettings
+
+log = logging.getLogger("brokerauth.futu.oauth")
+
+WELL_KNOWN: Final = "/.well-known/oauth-authorization-server"
+#: Futu's access tokens live about two hours (PROTOCOLS.md §4.1); assumed when an answer
+#: gives no ``expires_in``, since the SDK's file must hold an expiry.
+DEFAULT_LIFETIME: Final = timedelta(seconds=7200)
+_LOOPBACK: Final = ("127.0.0.1", "localhost", "::1")
+
+
+class _Listener(LoopbackListener):
+    """The core's loopback listener, able to listen again on a port it just used.
+
+    The core binds without ``SO_REUSEADDR``; the listener closes each callback connection
+    first, which leaves that connection in TIME_WAIT for a minute, and on Linux and macOS a
+    new bind to the port then fails as "in use" — so a second login within a minute of the
+    first (log out, log in) would fail.  With ``SO_REUSEADDR`` a POSIX system still refuses
+    a port another socket *listens* on, so "port in use" keeps its meaning.  Windows is left
+    alone: there the option would let two programs share a listening port.  To be dropped once
+    the core sets it (see the plugin's report).
+    """
+
+    def _bind(self, cls: Any, address: str, port: int) -> Any:
+        if sys.platform != "win32" and not cls.allow_reuse_address:
+            cls = _reusing(cls)
+        return super()._bind(cls, address, port)
+
+
+@functools.cache
+def _reusing(cls: type[Any]) -> type[Any]:
+    return type(cls.__name__, (cls,), {"allow_reuse_address": True})
+
+
+@attrs.frozen
+class Endpoints:
+    """The four OAuth endpoints a login, refresh or logout uses."""
+
+    issuer: str
+    authorize: str
+    token: str
+    revoke: str
+    register: str
+
+
+# --- endpoints -------------------------------------------------------------------------------
+
+
+def endpoints(settings: FutuSettings, http: HttpClient) -> Endpoints:
+    """Explicit profile paths first, then RFC 8414 metadata, then the environment's table."""
+    base = settings.oauth_base
+    metadata = discover(http, base) if settings.discovery else {}
+    default_authorize = environments.value(settings.environment, environments.AUTHORIZE_PATH)
+
+    def pick(explicit: str | None, field: str, default_path: str) -> str:
+        if explicit is not None:
+            return base + explicit
+        found = metadata.get(field)
+        if isinstance(found, str) and _acceptable_endpoint(found):
+            return found
+        return base + default_path
+
+    return Endpoints(
+        issuer=base,
+        authorize=pick(settings.authorize_path, "authorization_endpoint", default_authorize),
+        token=pick(settings.token_path, "token_endpoint", environments.TOKEN_PATH),
+        revoke=pick(settings.revoke_path, "revocation_endpoint", environments.REVOKE_PATH),
+        register=pick(settings.register_path, "registration_endpoint", environments.REGISTER_PATH),
+    )
+
+
+def discover(http: HttpClient, issuer: str) -> dict[str, Any]:
+    """The server's RFC 8414 metadata, or ``{}`` when it publishes none (or none we trust).
+
+    Tried at the RFC's location for an issuer with a path (``/.well-known/...`` inserted
+    before the path), then at the host's root, where many servers publish it.
+    """
+    parts = urlsplit(issuer)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    candidates = [origin + WELL_KNOWN + parts.path] if parts.path not in ("", "/") else []
+    candidates.append(origin + WELL_KNOWN)
+    for url in candidates:
+        try:
+            response = http.request("GET", url, sign=False)
+        except TransportError:
+            log.debug("no OAuth metadata at %s (unreachable); using the configured endpoints", url)
+            return {}
+        if response.status != 200:
+            continue
+        try:
+            document = response.json_object()
+        except ResponseError:
+            continue  # an HTML page or other non-metadata answer
+        if document.get("issuer") != issuer:
+            # RFC 8414 §3.3: metadata naming another issuer must not be used (mix-up attacks).
+            log.warning("OAuth metadata at %s names another issuer; ignoring it", url)
+            return {}
+        methods = document.get("code_challenge_methods_supported")
+        if isinstance(methods, list) and "S256" not in methods:
+            raise BrokerError(
+                "the Futu authorization server does not offer PKCE S256, which this client "
+                "requires",
+                hint="check oauth_base_url; this client never uses PKCE 'plain'",
+            )
+        return document
+    return {}
+
+
+def _acceptable_endpoint(url: str) -> bool:
+    # Endpoints from a server's metadata must be absolute, and https unless on loopback.
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)
+
+
+# --- login -----------------------------------------------------------------------------------
+
+
+def acquire(context: FlowContext) -> Token:
+    settings: FutuSettings = context.settings
+    key = TokenKey(context.profile, context.identity)
+    adopted = _adopt_sdk_login(context, settings, key)
+    if adopted is not None:
+        return adopted
+    state = new_state()
+    listener = _Listener(
+        settings.redirect_uri, expected_state=state, timeout=settings.login_timeout
+    )
+    # Bound before any network call: a port in use fails at once, not after a registration.
+    listener.start()
+    try:
+        ends = endpoints(settings, context.http)
+        redirect_uri = listener.redirect_uri
+        client_id, registered = _client_id(context, settings, ends, redirect_uri, key)
+        pkce = Pkce.create()
+        params = {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "code_challenge": pkce.challenge,
+            "code_challenge_method": pkce.method,
+            "state": state,
+        }
+        if settings.scope:
+            params["scope"] = settings.scope
+        url = authorization_url(ends.authorize, params)
+        deadline = context.clock.now() + timedelta(seconds=settings.login_timeout)
+        with context.interaction.waiting("waiting for the Futu login in your browser",
+                                         deadline=deadline):
+            context.interaction.open_url(url)
+            code = listener.wait()
+    finally:
+        listener.close()
+    response = context.http.request(
+        "POST",
+        ends.token,
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "client_id": client_id,
+            "code_verifier": pkce.verifier,
+        },
+        sign=False,
+    )
+    if not response.ok:
+        _forget_dead_registration(response, registered, settings, ends, redirect_uri)
+        raise token_error(response, what="exchanging the Futu authorization code",
+                          login_url=ends.authorize, profile=context.profile)
+    return _token_from(context, response, client_id=client_id, previous=None)
+
+
+def _adopt_sdk_login(context: FlowContext, settings: FutuSettings, key: TokenKey) -> Token | None:
+    """A login the SDK saved for the configured client, unless this is a forced re-login."""
+    if not settings.client_id or context.stored is not None or key.identity != DEFAULT_IDENTITY:
+        return None
+    found = tokenfile.load_sdk_file(settings.token_folder, settings.client_id, key)
+    if found is None:
+        return None
+    if found.refresh_token is None and found.expired(context.clock.now()):
+        return None
+    log.info("%s: reusing the Futu SDK's saved login for client %s", key, settings.client_id)
+    return found
+
+
+def _client_id(
+    context: FlowContext, settings: FutuSettings, ends: Endpoints, redirect_uri: str,
+    key: TokenKey,
+) -> tuple[str, bool]:
+    """The client id to log in with, and whether it came from a registration."""
+    if settings.client_id:
+        return settings.client_id, False
+    path = registration.record_path(
+        settings.token_folder, ends.register, redirect_uri, settings.client_name
+    )
+    saved = registration.load(path, key, redirect_uri)
+    if saved is not None:
+        return saved, True
+    answer = registration.register(context.http, ends.register, redirect_uri, settings.client_name)
+    registration.save(path, key, answer)
+    return str(answer["client_id"]), True
+
+
+def _forget_dead_registration(
+    response: Response, registered: bool, settings: FutuSettings, ends: Endpoints,
+    redirect_uri: str,
+) -> None:
+    # A server that forgot a registered client answers invalid_client; the saved
+    # registration is then useless, and the next login should register anew.
+    code, _ = error_fields(response)
+    if registered and code == "invalid_client":
+        registration.forget(registration.record_path(
+            settings.token_folder, ends.register, redirect_uri, settings.client_name
+        ))
+
+
+# --- refresh ---------------------------------------------------------------------------------
+
+
+def refresh(context: FlowContext, token: Token) -> Token:
+    settings: FutuSettings = context.settings
+    if token.extra.get(sdkformat.EXTRA_MODE, "oauth") != "oauth":
+        raise LoginRequiredError(
+            f"{context.profile}: the stored token is an API-key token, not an OAuth login",
+            hint=f"run `brokerauth login {context.profile}`",
+        )
+    if not token.refresh_token:
+        raise LoginRequiredError(
+            f"{context.profile}: the Futu login has no refresh token; log in again",
+            hint=f"run `brokerauth login {context.profile}`",
+        )
+    client_id = _token_client_id(token, settings)
+    ends = endpoints(settings, context.http)
+    response = context.http.request(
+        "POST",
+        ends.token,
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": token.refresh_token,
+            "client_id": client_id,
+        },
+        sign=False,
+    )
+    if not response.ok:
+        raise token_error(response, what="refreshing the Futu token", login_url=ends.authorize,
+                          profile=context.profile)
+    return _token_from(context, response, client_id=client_id, previous=token)
+
+
+def _token_client_id(token: Token, settings: FutuSettings) -> str:
+    # The client a refresh token was issued to is the one that must present it.
+    client_id = token.extra.get(sdkformat.EXTRA_CLIENT_ID) or settings.client_id
+    if not client_id:
+        raise LoginRequiredError(
+            "the stored Futu login does not say which OAuth client it belongs to",
+            hint="log in again",
+        )
+    return client_id
+
+
+def _token_from(
+    context: FlowContext, response: Response, *, client_id: str, previous: Token | None
+) -> Token:
+    now = context.clock.now()
+    parsed = parse_token_answer(
+        token_body(response, what="the Futu token answer"),
+        broker=sdkformat.BROKER,
+        now=now,
+        status=response.status,
+        previous=previous,
+        identity=context.identity,
+    )
+    return sdkformat.oauth_token(
+        access_token=parsed.access_token,
+        refresh_token=parsed.refresh_token,
+        expires_at=parsed.expires_at or now + DEFAULT_LIFETIME,
+        client_id=client_id,
+        identity=context.identity,
+    )
+
+
+# --- revocation ------------------------------------------------------------------------------
+
+
+def revoke_token(settings: FutuSettings, http: HttpClient, token: Token) -> bool:
+    """Revoke ``token`` at the revocation endpoint (RFC 7009).
+
+    The refresh token goes first: revoking it ends the grant, and RFC 7009 asks servers to
+    end its access tokens too; the access token is revoked next for servers that do not.
+
+    :return: ``True`` when the server accepted; ``False`` for a token that is not an OAuth
+        login (legacy API-key tokens are revoked in Futu's developer portal only).
+    :raises ~brokerauth.errors.BrokerError: the server refused.
+    :raises ~brokerauth.errors.TransportError: it could not be reached.
+    """
+    if token.extra.get(sdkformat.EXTRA_MODE, "oauth") != "oauth":
+        return False
+    client_id = _token_client_id(token, settings)
+    ends = endpoints(settings, http)
+    for value, hint in ((token.refresh_token, "refresh_token"), (token.access_token,
+                                                                  "access_token")):
+        if not value:
+            continue
+        response = http.request(
+            "POST",
+            ends.revoke,
+            data={"token": value, "token_type_hint": hint, "client_id": client_id},
+            sign=False,
+        )
+        if response.status == 200:
+            continue
+        code, message = error_fields(response)
+        if code == "unsupported_token_type":
+            continue  # this server cannot revoke that kind; the other one still counts
+        raise BrokerError(
+            message or "the Futu server refused to revoke the token",
+            status=response.status,
+            code=code,
+            hint="revoke the app's access in your Futu account settings",
+        )
+    return True
+
+
+def require_oauth(settings: Any) -> FutuSettings:
+    if not isinstance(settings, FutuSettings):
+        raise ConfigError(
+            "the futu-oauth flow needs Futu settings (broker = \"futu\")",
+            hint="use it with a futu profile",
+        )
+    return settings

@@ -1,0 +1,319 @@
+"""The hooks of the Futu OpenAPI plugin (entry point ``brokerauth: futu``).
+
+Provides the broker ``futu`` and these strategies:
+
+* signer ``futu`` (the broker's default): a Bearer token in ``oauth`` mode, the legacy API-key
+  signature in ``api_key`` mode — a profile's ``mode`` picks, since a broker has one default;
+* signer ``futu-api-key``: always the legacy signature (another broker may reuse it);
+* flow ``futu`` (default), dispatching on ``mode`` to flow ``futu-oauth`` (public client,
+  PKCE, dynamic registration) or flow ``futu-api-key`` (the portal's token, refreshable);
+* store ``futu-file`` (default): OAuth logins in the Futu SDK's own token file.
+
+Only what signing needs is imported eagerly; flows, the store and the sandbox (an HTTP
+server) are imported when first used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from brokerauth.descriptions import BrokerSpec, PluginInfo, StrategySpec
+from brokerauth.errors import ConfigError, TokenError
+from brokerauth.hookspecs import hookimpl
+from brokerauth.secrets import Secret
+from brokerauth.tokens import Token, TokenKey
+from brokerauth.verdicts import Outcome, Verdict, error_fields
+from brokerauth.wire import Request, Response
+
+from brokerauth_futu import codes, signing
+from brokerauth_futu.environments import ENVIRONMENTS
+from brokerauth_futu.settings import FutuFileOptions, FutuSettings
+
+if TYPE_CHECKING:
+    from brokerauth.clock import Clock
+    from brokerauth.demo import DemoScenario
+    from brokerauth.flowcontext import FlowContext
+    from brokerauth.sandboxes import Sandbox
+
+BROKER: Final = "futu"
+SIGNER: Final = "futu"
+SIGNER_API_KEY: Final = "futu-api-key"
+FLOW: Final = "futu"
+FLOW_OAUTH: Final = "futu-oauth"
+FLOW_API_KEY: Final = "futu-api-key"
+STORE: Final = "futu-file"
+
+_FLOWS: Final = frozenset({FLOW, FLOW_OAUTH, FLOW_API_KEY})
+
+
+_INFO: Final = PluginInfo(
+    brokers=(
+        BrokerSpec(
+            id=BROKER,
+            settings=FutuSettings,
+            signer=SIGNER,
+            flow=FLOW,
+            store=STORE,
+            description="Futu OpenAPI (OAuth 2.0 public client, or legacy API-key signing)",
+            environments=ENVIRONMENTS,
+        ),
+    ),
+    strategies=(
+        StrategySpec(
+            kind="signer",
+            name=SIGNER,
+            description="Futu: Authorization: Bearer (mode oauth) or the legacy X-Api-* "
+            "HMAC-SHA256 signature (mode api_key)",
+            needs=("mode", "app_key", "app_secret", "signature_path"),
+        ),
+        StrategySpec(
+            kind="signer",
+            name=SIGNER_API_KEY,
+            description="Futu legacy API key: X-Api-Key, X-Api-Timestamp, X-Api-Signature "
+            "(hex HMAC-SHA256 of METHOD, PATH, TIMESTAMP, BODY), Authorization: Bearer",
+            needs=("app_key", "app_secret", "signature_path"),
+        ),
+        StrategySpec(
+            kind="flow",
+            name=FLOW,
+            description="Futu: futu-oauth or futu-api-key, as the profile's mode says",
+            needs=("mode",),
+        ),
+        StrategySpec(
+            kind="flow",
+            name=FLOW_OAUTH,
+            description="Futu OAuth 2.0 public client: RFC 7591 registration, PKCE S256 login "
+            "through a loopback redirect, refresh (rotating or not), RFC 7009 revocation",
+            needs=("client_id", "redirect_uri", "oauth_base", "token_folder", "discovery"),
+        ),
+        StrategySpec(
+            kind="flow",
+            name=FLOW_API_KEY,
+            description="Futu legacy access token from the developer portal; refreshed with "
+            "GET /v1/token/refresh before its expiry",
+            needs=("access_token",),
+        ),
+        StrategySpec(
+            kind="store",
+            name=STORE,
+            description="OAuth logins in the Futu SDK's token file (~/.futu/openapi/tokens/"
+            "<client_id>, or path = ...), shared with the SDK; 0600, atomic, locked across "
+            "processes",
+            options=FutuFileOptions,
+        ),
+    ),
+    description="Futu OpenAPI: OAuth public client, legacy API-key signing, SDK token file",
+)
+
+
+@hookimpl
+def describe_plugin() -> PluginInfo:
+    return _INFO
+
+
+# --- signing ---------------------------------------------------------------------------------
+
+
+@hookimpl
+def sign_request(
+    signer: str, request: Request, settings: Any, token: Token | None, now: datetime
+) -> Mapping[str, str] | None:
+    if signer == SIGNER:
+        if getattr(settings, "mode", "oauth") == "api_key":
+            return _api_key_headers(request, settings, token, now)
+        return _bearer(token)
+    if signer == SIGNER_API_KEY:
+        return _api_key_headers(request, settings, token, now)
+    return None
+
+
+def _api_key_headers(
+    request: Request, settings: Any, token: Token | None, now: datetime
+) -> dict[str, str]:
+    app_key = _secret(settings, "app_key")
+    app_secret = _secret(settings, "app_secret")
+    mode = getattr(settings, "signature_path", "target")
+    if mode not in ("target", "path"):
+        raise ConfigError(f"signature_path must be 'target' or 'path', not {mode!r}")
+    path = signing.signed_path(request.path, request.query_string,
+                               "target" if mode == "target" else "path")
+    return signing.headers(
+        method=request.method,
+        path=path,
+        body=request.body,
+        timestamp=int(now.timestamp()),
+        app_key=app_key,
+        app_secret=app_secret,
+        access_token=None if token is None else _header_safe(token),
+    )
+
+
+def _bearer(token: Token | None) -> dict[str, str]:
+    if token is None:
+        return {}
+    return {signing.HEADER_AUTHORIZATION: f"Bearer {_header_safe(token)}"}
+
+
+def _header_safe(token: Token) -> str:
+    value = token.access_token
+    # A space, CR, LF or non-ASCII character would split or corrupt the header, and the HTTP
+    # library would quote the whole value, token included, in its error.
+    if not (value and value.isascii() and value.isprintable() and " " not in value):
+        raise TokenError(
+            "the Futu access token holds characters an HTTP header cannot carry; it was not sent",
+            hint="log in again (or fix access_token); if it persists, report it",
+        )
+    return value
+
+
+def _secret(settings: Any, name: str) -> str:
+    value = getattr(settings, name, None)
+    if isinstance(value, Secret):
+        return value.reveal()
+    raise ConfigError(
+        f"the Futu API-key signature needs {name}",
+        hint='set mode = "api_key" (app_key, app_secret and access_token then default to '
+        "FUTU_APP_KEY, FUTU_APP_SECRET and FUTU_ACCESS_TOKEN)",
+    )
+
+
+# --- flows -----------------------------------------------------------------------------------
+
+
+def _which(flow: str, settings: Any) -> str:
+    if flow == FLOW:
+        return FLOW_API_KEY if getattr(settings, "mode", "oauth") == "api_key" else FLOW_OAUTH
+    return flow
+
+
+@hookimpl
+def acquire_token(flow: str, context: FlowContext) -> Token | None:
+    if flow not in _FLOWS:
+        return None
+    if _which(flow, context.settings) == FLOW_API_KEY:
+        from brokerauth_futu import apikey
+
+        return apikey.acquire(context)
+    from brokerauth_futu import oauthflow
+
+    oauthflow.require_oauth(context.settings)
+    return oauthflow.acquire(context)
+
+
+@hookimpl
+def refresh_token(flow: str, context: FlowContext, token: Token) -> Token | None:
+    if flow not in _FLOWS:
+        return None
+    if _which(flow, context.settings) == FLOW_API_KEY:
+        from brokerauth_futu import apikey
+
+        return apikey.refresh(context, token)
+    from brokerauth_futu import oauthflow
+
+    oauthflow.require_oauth(context.settings)
+    return oauthflow.refresh(context, token)
+
+
+# ``optionalhook``: the core's logout calls this where its hookspec exists; an older core
+# without the spec still loads the plugin (pluggy would otherwise refuse an unknown hook).
+@hookimpl(optionalhook=True)
+def revoke_token(flow: str, context: FlowContext, token: Token) -> bool | None:
+    if flow not in _FLOWS:
+        return None
+    if _which(flow, context.settings) == FLOW_API_KEY:
+        return False  # legacy credentials are revoked in the developer portal only
+    from brokerauth_futu import oauthflow
+
+    return oauthflow.revoke_token(oauthflow.require_oauth(context.settings), context.http, token)
+
+
+# --- store -----------------------------------------------------------------------------------
+
+
+@hookimpl
+def load_token(store: str, key: TokenKey, options: Any) -> Token | None:
+    if store != STORE:
+        return None
+    from brokerauth_futu import tokenfile
+
+    return tokenfile.load(key, options)
+
+
+@hookimpl
+def store_token(store: str, key: TokenKey, token: Token, options: Any) -> None:
+    if store != STORE:
+        return None
+    from brokerauth_futu import tokenfile
+
+    tokenfile.save(key, token, options)
+    return None
+
+
+@hookimpl
+def delete_token(store: str, key: TokenKey, options: Any) -> bool | None:
+    if store != STORE:
+        return None
+    from brokerauth_futu import tokenfile
+
+    return tokenfile.delete(key, options)
+
+
+@hookimpl
+def lock_token(
+    store: str, key: TokenKey, options: Any, timeout: float
+) -> AbstractContextManager[bool] | None:
+    if store != STORE:
+        return None
+    from brokerauth_futu import tokenfile
+
+    return tokenfile.lock(key, options, timeout)
+
+
+# --- answers ---------------------------------------------------------------------------------
+
+
+@hookimpl
+def interpret_response(broker: str, response: Response) -> Verdict | None:
+    if 200 <= response.status < 300 or broker != BROKER:
+        return None
+    if "invalid_token" in (response.headers.get("WWW-Authenticate", "") or ""):
+        return None  # RFC 6750 (OAuth mode): the core refreshes once
+    code, message = error_fields(response)
+    text = (message or "").lower()
+    if code in codes.CLOCK_SKEW_CODES or (
+        response.status == 401 and any(word in text for word in codes.CLOCK_SKEW_WORDS)
+    ):
+        return Verdict(Outcome.CLOCK_SKEW, code, message)
+    if code in codes.REVOKED_CODES or (
+        response.status in (401, 403) and any(word in text for word in codes.REVOKED_WORDS)
+    ):
+        return Verdict(Outcome.REVOKED, code, message)
+    if code in codes.TOKEN_INVALID_CODES:
+        return Verdict(Outcome.TOKEN_INVALID, code, message)
+    # RFC 6750 answers (OAuth mode) are the core's to judge.
+    return None
+
+
+# --- sandbox ---------------------------------------------------------------------------------
+
+
+@hookimpl
+def make_sandbox(broker: str, clock: Clock) -> Sandbox | None:
+    if broker != BROKER:
+        return None
+    from brokerauth_futu.sandbox import FutuSandbox
+
+    return FutuSandbox(clock)
+
+
+# ``optionalhook``, like revoke_token: a core without the demo still loads the plugin.
+@hookimpl(optionalhook=True)
+def demo_scenario(broker: str) -> DemoScenario | None:
+    if broker != BROKER:
+        return None
+    from brokerauth_futu.demo import scenario
+
+    return scenario()

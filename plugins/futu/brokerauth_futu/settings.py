@@ -1,0 +1,324 @@
+"""The broker settings of a ``broker = "futu"`` profile.
+
+Structured from the profile's TOML table by the core's converter (unknown keys rejected);
+secrets are references (``{ env = "..." }`` / ``{ file = "..." }``), never literals.  Each
+field's ``metadata["help"]`` is the one-line explanation ``brokerauth init`` shows.
+
+Two modes share one settings class, as they share one broker: ``oauth`` (Futu's recommended
+public-client login) and ``api_key`` (the legacy app key, app secret and access token).  In
+``api_key`` mode the three secrets default to the variables Futu's SDK reads
+(``FUTU_APP_KEY``, ``FUTU_APP_SECRET``, ``FUTU_ACCESS_TOKEN``), so a profile needs no more
+than ``mode = "api_key"`` on a machine set up for the SDK; a missing variable is reported with
+the profile and key when a session opens.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Final, Literal
+from urllib.parse import urlsplit
+
+import attrs
+from attrs import validators
+from brokerauth.secrets import Secret
+
+from brokerauth_futu import environments
+
+Mode = Literal["oauth", "api_key"]
+Language = Literal["zh-CN", "zh-HK", "en"]
+SignaturePath = Literal["target", "path"]
+
+MODES: Final = ("oauth", "api_key")
+LANGUAGES: Final = ("zh-CN", "zh-HK", "en")
+
+DEFAULT_REDIRECT_URI: Final = "http://localhost:60355/callback"
+DEFAULT_CLIENT_NAME: Final = "brokerauth"
+
+#: The variables Futu's SDK reads (seed 003), and the one this plugin adds for tests.
+ENV_APP_KEY: Final = "FUTU_APP_KEY"
+ENV_APP_SECRET: Final = "FUTU_APP_SECRET"
+ENV_ACCESS_TOKEN: Final = "FUTU_ACCESS_TOKEN"
+ENV_HTTP_URL: Final = "FUTU_HTTP_URL"
+ENV_QUOTE_WS_URL: Final = "FUTU_QUOTE_WS_URL"
+ENV_TRADE_WS_URL: Final = "FUTU_TRADE_WS_URL"
+ENV_LANGUAGE: Final = "FUTU_LANGUAGE"
+ENV_REGION: Final = "FUTU_REGION"
+ENV_LOG_PATH: Final = "FUTU_LOG_PATH"
+ENV_TOKEN_DIR: Final = "FUTU_TOKEN_DIR"
+
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def default_token_dir() -> Path:
+    """Where the Futu SDK keeps OAuth tokens: ``$FUTU_TOKEN_DIR`` when set, else
+    ``~/.futu/openapi/tokens`` (``%USERPROFILE%\\.futu\\openapi\\tokens`` on Windows, which is
+    what ``Path.home()`` gives there)."""
+    override = os.environ.get(ENV_TOKEN_DIR)
+    if override:
+        return Path(os.path.expanduser(override)).absolute()
+    return Path.home() / ".futu" / "openapi" / "tokens"
+
+
+def token_dir_of(configured: str | None) -> Path:
+    """A configured token folder (``~`` expanded), else :func:`default_token_dir`."""
+    if configured:
+        return Path(os.path.expanduser(configured)).absolute()
+    return default_token_dir()
+
+
+@attrs.frozen
+class FutuFileOptions:
+    """Options of the ``futu-file`` store: ``store = { name = "futu-file", path = "..." }``."""
+
+    #: The folder of the SDK's token files instead of ``$FUTU_TOKEN_DIR`` or
+    #: ``~/.futu/openapi/tokens``; ``~`` is expanded.
+    path: str | None = None
+
+
+# --- validators -----------------------------------------------------------------------------
+
+
+def _strip_slash(value: Any) -> Any:
+    return value.rstrip("/") if isinstance(value, str) else value
+
+
+def _url(_: Any, attribute: attrs.Attribute[str | None], value: str | None) -> None:
+    if value is None:
+        return
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise ValueError(
+            f"{attribute.name} must be an absolute http(s) URL without a query, like "
+            f"'https://openapi.futunn.com', not {value!r}"
+        )
+
+
+def _ws_url(_: Any, attribute: attrs.Attribute[str | None], value: str | None) -> None:
+    if value is not None and urlsplit(value).scheme not in ("ws", "wss"):
+        raise ValueError(f"{attribute.name} must be a ws:// or wss:// URL, not {value!r}")
+
+
+def _path(_: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and (not value.startswith("/") or "?" in value or "#" in value):
+        raise ValueError(f"{attribute.name} must be a path starting with '/', not {value!r}")
+
+
+def _known_environment(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
+    if value not in environments.BY_NAME:
+        raise ValueError(environments.unknown_environment_message(value))
+
+
+def _loopback_redirect(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
+    # RFC 8252 §7.3: a native app receives the code on a loopback address; any other host
+    # would send the code somewhere this program does not listen.
+    parts = urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if (
+        parts.scheme != "http"
+        or parts.hostname not in _LOOPBACK_HOSTS
+        or port is None
+        or port < 0
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError(
+            "redirect_uri must be a loopback http URI with a port, like "
+            f"{DEFAULT_REDIRECT_URI!r} or 'http://127.0.0.1:8765/callback', not {value!r}"
+        )
+
+
+def _positive(_: Any, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{attribute.name} must be a positive number of seconds, not {value!r}")
+
+
+def _optional_secret(_: Any, attribute: attrs.Attribute[Secret | None], value: Any) -> None:
+    if value is not None and not isinstance(value, Secret):
+        raise ValueError(f"{attribute.name} must be a secret reference")
+
+
+def _api_key_default(variable: str) -> Any:
+    def default(self: FutuSettings) -> Secret | None:
+        return Secret(env=variable) if self.mode == "api_key" else None
+
+    return attrs.Factory(default, takes_self=True)
+
+
+@attrs.frozen
+class FutuSettings:
+    """Everything the ``futu`` strategies read; see the module docstring for the two modes."""
+
+    mode: Mode = attrs.field(
+        default="oauth",
+        validator=validators.in_(MODES),
+        metadata={"help": "oauth (recommended: browser login, no shared secret) or api_key"},
+    )
+    environment: str = attrs.field(
+        default=environments.DEFAULT_ENVIRONMENT,
+        validator=_known_environment,
+        metadata={
+            "help": "named environment: "
+            + ", ".join(f"{e.name} ({e.description})" for e in environments.ENVIRONMENTS)
+        },
+    )
+    base_url: str | None = attrs.field(
+        default=None,
+        converter=_strip_slash,
+        validator=_url,
+        metadata={"help": "API root instead of the environment's (e.g. a local sandbox URL)"},
+    )
+    http_url: str | None = attrs.field(
+        default=None,
+        converter=_strip_slash,
+        validator=_url,
+        metadata={"help": "the SDK's name for base_url (FUTU_HTTP_URL); give one of the two"},
+    )
+    # --- OAuth ---------------------------------------------------------------------------
+    client_id: str | None = attrs.field(
+        default=None,
+        metadata={"help": "OAuth client id; leave out to register one (RFC 7591) and reuse it"},
+    )
+    client_name: str = attrs.field(
+        default=DEFAULT_CLIENT_NAME,
+        metadata={"help": "client_name sent when registering an OAuth client"},
+    )
+    redirect_uri: str = attrs.field(
+        default=DEFAULT_REDIRECT_URI,
+        validator=_loopback_redirect,
+        metadata={"help": "loopback redirect the login returns to (any 127.0.0.1/localhost port)"},
+    )
+    login_timeout: float = attrs.field(
+        default=300.0,
+        validator=_positive,
+        metadata={"help": "seconds to wait for the browser login to finish"},
+    )
+    scope: str | None = attrs.field(
+        default=None, metadata={"help": "OAuth scope to request (Futu needs none by default)"}
+    )
+    oauth_base_url: str | None = attrs.field(
+        default=None,
+        converter=_strip_slash,
+        validator=_url,
+        metadata={"help": "OAuth server root (issuer) instead of the environment's"},
+    )
+    authorize_path: str | None = attrs.field(
+        default=None,
+        validator=_path,
+        metadata={"help": "authorization path under oauth_base_url (default per environment)"},
+    )
+    token_path: str | None = attrs.field(
+        default=None, validator=_path, metadata={"help": "token path (default /token)"}
+    )
+    revoke_path: str | None = attrs.field(
+        default=None, validator=_path, metadata={"help": "revocation path (default /revoke)"}
+    )
+    register_path: str | None = attrs.field(
+        default=None, validator=_path, metadata={"help": "registration path (default /register)"}
+    )
+    discovery: bool = attrs.field(
+        default=True,
+        metadata={"help": "read RFC 8414 server metadata when served (explicit paths still win)"},
+    )
+    token_dir: str | None = attrs.field(
+        default=None,
+        metadata={
+            "help": "folder of the SDK's token files (default $FUTU_TOKEN_DIR or "
+            "~/.futu/openapi/tokens); OAuth client registrations are kept there too"
+        },
+    )
+    # --- legacy API key ------------------------------------------------------------------
+    app_key: Secret | None = attrs.field(
+        default=_api_key_default(ENV_APP_KEY),
+        validator=_optional_secret,
+        metadata={"help": "api_key mode: the app key (default { env = \"FUTU_APP_KEY\" })"},
+    )
+    app_secret: Secret | None = attrs.field(
+        default=_api_key_default(ENV_APP_SECRET),
+        validator=_optional_secret,
+        metadata={
+            "help": "api_key mode: the app secret, only ever the HMAC key "
+            '(default { env = "FUTU_APP_SECRET" })'
+        },
+    )
+    access_token: Secret | None = attrs.field(
+        default=_api_key_default(ENV_ACCESS_TOKEN),
+        validator=_optional_secret,
+        metadata={
+            "help": "api_key mode: the portal's access token "
+            '(default { env = "FUTU_ACCESS_TOKEN" })'
+        },
+    )
+    access_token_refresh_path: str = attrs.field(
+        default="/v1/token/refresh",
+        validator=_path,
+        metadata={"help": "api_key mode: path of the access token refresh (GET, signed)"},
+    )
+    signature_path: SignaturePath = attrs.field(
+        default="target",
+        validator=validators.in_(("target", "path")),
+        metadata={
+            "help": "what PATH means in the API-key signature: target (path?query as sent) "
+            "or path (without the query)"
+        },
+    )
+    # --- carried for SDK parity (not used by authentication) ------------------------------
+    quote_ws_url: str | None = attrs.field(
+        default=None,
+        validator=_ws_url,
+        metadata={"help": "quote WebSocket URL (FUTU_QUOTE_WS_URL)"},
+    )
+    trade_ws_url: str | None = attrs.field(
+        default=None,
+        validator=_ws_url,
+        metadata={"help": "trade WebSocket URL (FUTU_TRADE_WS_URL)"},
+    )
+    language: Language = attrs.field(
+        default="en",
+        validator=validators.in_(LANGUAGES),
+        metadata={"help": "zh-CN, zh-HK or en (FUTU_LANGUAGE)"},
+    )
+    region: str | None = attrs.field(
+        default=None, metadata={"help": "access point override (FUTU_REGION)"}
+    )
+    log_path: str | None = attrs.field(
+        default=None, metadata={"help": "SDK log file path (FUTU_LOG_PATH); not used here"}
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.base_url and self.http_url and self.base_url != self.http_url:
+            raise ValueError(
+                "base_url and http_url name the same thing and differ; keep one of them"
+            )
+        if self.mode == "oauth":
+            given = [n for n in ("app_key", "app_secret", "access_token") if getattr(self, n)]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} belong to mode = 'api_key'; remove them, or set "
+                    "mode = 'api_key'"
+                )
+
+    # --- derived -------------------------------------------------------------------------
+    @property
+    def api_base_url(self) -> str:
+        """The API root requests are resolved against."""
+        return (
+            self.base_url
+            or self.http_url
+            or environments.value(self.environment, environments.HTTP_URL)
+        )
+
+    @property
+    def oauth_base(self) -> str:
+        """The OAuth server root: the issuer identifier of RFC 8414."""
+        return self.oauth_base_url or environments.value(
+            self.environment, environments.OAUTH_BASE_URL
+        )
+
+    @property
+    def token_folder(self) -> Path:
+        """The folder holding ``<client_id>`` token files and this plugin's records."""
+        return token_dir_of(self.token_dir)

@@ -1,0 +1,188 @@
+"""The ``futu-file`` store: OAuth tokens in the Futu SDK's own file, so both share one login.
+
+Layout, with ``T`` the token folder (the store's ``path`` option, else ``$FUTU_TOKEN_DIR``,
+else ``~/.futu/openapi/tokens``, which is ``%USERPROFILE%\\.futu\\openapi\\tokens`` on
+Windows)::
+
+    T/<client_id>                              the SDK's file: {"client_id", "access_token",
+                                               "refresh_token", "expires_at"}
+    T/.brokerauth/<profile>/<identity>.json.client
+                                               which client id that profile's login uses
+    T/.brokerauth/<profile>/<identity>.json    a token the SDK's format cannot hold, in the
+                                               core's format (legacy API-key tokens, and
+                                               OAuth tokens of identities other than the
+                                               default: the SDK has one login per client id)
+    T/.brokerauth/@locks/<client_id>.lock      the cross-process lock of that login
+    T/.brokerauth/@registrations/<hash>.json   OAuth client registrations (see registration.py)
+
+Why a pointer file: the store is asked for "the token of profile P, identity I", but the SDK
+names its file after the client id, which is a setting of the profile (or is issued by a
+registration during the first login), and stores are not given settings.  The pointer holds
+no secret; it is written like everything else here (0600, atomic, never through a link).
+
+Everything is written with the core file store's primitives (see :mod:`brokerauth_futu.files`):
+temp file, fsync, rename, folder fsync, 0600/0700 whatever the umask, links refused, and an OS
+file lock that dies with its holder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, Final
+
+from brokerauth import filestore
+from brokerauth.errors import ConfigError, StoreError
+from brokerauth.filestore import FileStoreOptions
+from brokerauth.tokens import DEFAULT_IDENTITY, Token, TokenKey
+
+from brokerauth_futu import files, sdkformat
+from brokerauth_futu.settings import FutuFileOptions, token_dir_of
+
+RECORDS: Final = ".brokerauth"
+LOCKS: Final = "@locks"  # '@' never appears in an encoded profile name, so no clash
+_POINTER_SUFFIX: Final = ".client"
+_POINTER_LIMIT: Final = 4096
+
+
+def _options(options: Any) -> FutuFileOptions:
+    if options is None:
+        return FutuFileOptions()
+    if isinstance(options, FutuFileOptions):
+        return options
+    raise ConfigError(
+        f"the futu-file store's options must be FutuFileOptions, not {type(options).__name__}",
+        hint='in a profile: store = { name = "futu-file", path = "..." }',
+    )
+
+
+def folder(options: Any = None) -> Path:
+    """The token folder ``T`` for these store options."""
+    return token_dir_of(_options(options).path)
+
+
+def sdk_token_path(client_id: str, options: Any = None) -> Path:
+    """Where the SDK keeps the login of ``client_id``."""
+    return folder(options) / sdkformat.check_client_id(client_id)
+
+
+def records_folder(top: Path) -> Path:
+    return top / RECORDS
+
+
+def _core(top: Path) -> FileStoreOptions:
+    # Tokens the SDK's format cannot hold go to the core's own file store, rooted in T.
+    return FileStoreOptions(path=str(records_folder(top)))
+
+
+def _pointer_path(top: Path, key: TokenKey) -> Path:
+    path = filestore.token_path(key, _core(top))
+    return path.with_name(path.name + _POINTER_SUFFIX)
+
+
+# --- pointer ---------------------------------------------------------------------------------
+
+
+def _read_pointer(top: Path, key: TokenKey) -> str | None:
+    path = _pointer_path(top, key)
+    if not files.ensure_folders(top, path.parent, key, create=False):
+        return None
+    data = files.read_private(path, key, "login pointer", limit=_POINTER_LIMIT)
+    if data is None:
+        return None
+    try:
+        client_id = json.loads(data).get("client_id")
+    except (ValueError, AttributeError):
+        client_id = None
+    if not isinstance(client_id, str) or not sdkformat.valid_client_id(client_id):
+        raise StoreError(
+            f"login pointer {path} is damaged",
+            hint=f"delete {path} (or log out), then log in again",
+        )
+    return client_id
+
+
+def _write_pointer(top: Path, key: TokenKey, client_id: str) -> None:
+    path = _pointer_path(top, key)
+    files.ensure_folders(top, path.parent, key, create=True)
+    files.write_private(
+        path, json.dumps({"client_id": client_id}).encode("ascii"), key, "login pointer"
+    )
+
+
+# --- the store's operations -------------------------------------------------------------------
+
+
+def load(key: TokenKey, options: Any = None) -> Token | None:
+    """The token of ``key``: the SDK's file of its client id, else a core-format token."""
+    top = folder(options)
+    client_id = _read_pointer(top, key)
+    if client_id is not None:
+        return load_sdk_file(top, client_id, key)
+    return filestore.load(key, _core(top))
+
+
+def load_sdk_file(top: Path, client_id: str, key: TokenKey) -> Token | None:
+    """The SDK's token of ``client_id`` in ``top``, or ``None`` (also used to adopt a login
+    the SDK made before brokerauth was set up)."""
+    path = top / sdkformat.check_client_id(client_id)
+    if not files.ensure_folders(top, top, key, create=False):
+        return None
+    data = files.read_private(
+        path, key, "Futu token file", limit=sdkformat.MAX_BYTES, tighten_readable=True
+    )
+    if data is None:
+        return None
+    return sdkformat.decode(data, source=str(path), client_id=client_id, identity=key.identity)
+
+
+def save(key: TokenKey, token: Token, options: Any = None) -> None:
+    """Store ``token``: in the SDK's file when it fits and ``key`` is the default identity,
+    else in the core's format; the other place is cleared so a load finds this one."""
+    top = folder(options)
+    if key.identity == DEFAULT_IDENTITY and sdkformat.fits_sdk_file(token):
+        client_id = token.extra[sdkformat.EXTRA_CLIENT_ID]
+        files.ensure_folders(top, top, key, create=True)
+        # Token first, pointer second: a crash between leaves the old pointer (or none),
+        # never a pointer to a file that was not written.
+        files.write_private(top / client_id, sdkformat.encode(token), key, "Futu token file")
+        if _read_pointer(top, key) != client_id:
+            _write_pointer(top, key, client_id)
+        if os.path.lexists(filestore.token_path(key, _core(top))):
+            filestore.delete(key, _core(top))
+        return
+    filestore.save(key, token, _core(top))
+    pointer = _pointer_path(top, key)
+    if os.path.lexists(pointer):
+        files.remove(pointer, "login pointer")
+
+
+def delete(key: TokenKey, options: Any = None) -> bool:
+    """Remove ``key``'s token (the SDK's file too: logging out ends that login for both)."""
+    top = folder(options)
+    removed = False
+    try:
+        client_id = _read_pointer(top, key)
+    except StoreError:
+        client_id = None  # a damaged pointer is removed below; it is the way out
+    if client_id is not None:
+        removed = files.remove(top / client_id, "Futu token file") or removed
+    pointer = _pointer_path(top, key)
+    if os.path.lexists(pointer):
+        removed = files.remove(pointer, "login pointer") or removed
+    if os.path.lexists(records_folder(top)):
+        removed = filestore.delete(key, _core(top)) or removed
+    return removed
+
+
+def lock(key: TokenKey, options: Any = None, timeout: float = 0.0) -> AbstractContextManager[bool]:
+    """One lock per login: per client id once the login is known (profiles sharing a client
+    id share its file, so they must share its lock), else per profile and identity."""
+    top = folder(options)
+    client_id = _read_pointer(top, key)
+    if client_id is None:
+        return filestore.lock(key, _core(top), timeout)
+    files.ensure_folders(top, records_folder(top) / LOCKS, key, create=True)
+    return files.lock(records_folder(top) / LOCKS / client_id, key, timeout)

@@ -1,0 +1,61 @@
+"""Single-flight refresh across processes through the Futu SDK's token file."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import time
+from pathlib import Path
+
+import brokerauth
+from brokerauth.clock import SystemClock
+from brokerauth.profiles import Profile
+from brokerauth_futu.sandbox import FutuSandbox
+from futu_helpers import free_port, read_json, redirect_for
+
+
+def test_4_processes_x_8_threads_refresh_an_expired_login_once(
+    futu_tokens: Path, tmp_path: Path
+) -> None:
+    sandbox = FutuSandbox(SystemClock(), profile_mode="oauth")
+    sandbox.token_dir = str(futu_tokens)
+    with sandbox:
+        sandbox.profile_redirect_uri = redirect_for(free_port())
+        client_id = sandbox.register_client([sandbox.profile_redirect_uri])
+        sandbox.profile_client_id = client_id
+        futu_tokens.mkdir(parents=True)
+        path = futu_tokens / client_id
+        issued = sandbox.issue_tokens(client_id)
+        path.write_text(json.dumps(issued), encoding="utf-8")
+        path.chmod(0o600)
+        profile = Profile.from_mapping("fleet", {"broker": "futu", **sandbox.profile_settings()})
+        with brokerauth.session(profile) as first:
+            assert first.get("/v1/quote/snapshot").ok  # adopts the SDK's login
+        # The login expires for everyone (the SDK's file says so).
+        path.write_text(json.dumps({**issued, "expires_at": int(time.time()) - 5}),
+                        encoding="utf-8")
+
+        from futu_workers import hammer
+
+        context = multiprocessing.get_context("spawn")
+        ready, results = context.Queue(), context.Queue()
+        go = tmp_path / "go"
+        processes = [
+            context.Process(target=hammer,
+                            args=(profile, str(futu_tokens), str(go), 8, ready, results))
+            for _ in range(4)
+        ]
+        for process in processes:
+            process.start()
+        for _ in processes:
+            ready.get(timeout=60)
+        go.touch()
+        statuses = [s for _ in processes for s in results.get(timeout=60)]
+        for process in processes:
+            process.join(timeout=30)
+        assert statuses == ["200"] * 32
+        assert sandbox.stats["refresh"] == 1
+        assert sandbox.stats["invalid_grant"] == 0
+        final = read_json(path)
+        assert final["refresh_token"] != issued["refresh_token"]
+        assert sandbox.refresh_token_valid(final["refresh_token"])
