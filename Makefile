@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/mypy core/brokerauth
 
 test: lint
-	$(BIN)/python -m pytest -q -m "not stress"
+	$(BIN)/python -m pytest -q -m "not stress" --secret-canary
 
 test-stress: $(STAMP)
 	$(BIN)/python -m pytest -q -m stress

@@ -16,3 +16,5 @@ def acme(sandbox_factory: Any, manual_clock: ManualClock) -> Any:
 @pytest.fixture
 def acme_session(acme: Any, session_factory: Any) -> Session:
     return session_factory(acme)
+
+pytest_plugins = ["pytester"]

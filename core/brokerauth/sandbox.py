@@ -307,17 +307,27 @@ class HeadlessBrowser:
         self.messages.append(message)
 
     def open_url(self, url: str) -> None:
-        import urllib3
+        # http.client, not urllib3: urllib3 logs every URL at DEBUG, and these carry the
+        # authorization code and state.
+        import http.client
 
-        pool = urllib3.PoolManager()
         for _ in range(self.max_redirects + 1):
             self.visited.append(url)
-            response = pool.request("GET", url, redirect=False, retries=False, timeout=10)
-            location = response.headers.get("Location")
-            if response.status in (301, 302, 303, 307, 308) and location:
+            parts = urlsplit(url)
+            connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+            try:
+                target = parts.path + (f"?{parts.query}" if parts.query else "")
+                connection.request("GET", target or "/")
+                response = connection.getresponse()
+                response.read()
+                location = response.getheader("Location")
+                status = response.status
+            finally:
+                connection.close()
+            if status in (301, 302, 303, 307, 308) and location:
                 url = urljoin(url, location)
                 continue
-            self.final_status = response.status
+            self.final_status = status
             return
         raise RuntimeError("too many redirects")
 

@@ -35,6 +35,9 @@ from brokerauth.secrets import Secret
 from brokerauth.sessions import Session
 from brokerauth.wire import Request
 
+# The suite-wide secret-leak check rides along with the fixtures: ``pytest --secret-canary``.
+pytest_plugins = ["brokerauth.canary"]
+
 SandboxFactory = Callable[..., Any]
 SessionFactory = Callable[..., Session]
 

@@ -61,7 +61,7 @@ def netloc(scheme: str, host: str, port: int | None) -> str:
     return f"{host}:{port}"
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Request:
     """One HTTP request, fully built, before signing."""
 
@@ -109,6 +109,14 @@ class Request:
         query = self.query_string
         base = f"{self.scheme}://{self.host}{self.path}"
         return f"{base}?{query}" if query else base
+
+    def __repr__(self) -> str:
+        # Header values and the body may carry tokens and signatures: names and sizes only.
+        size = len(self.body) if self.body is not None else 0
+        return (f"<Request {self.method} {self.scheme}://{self.host}{self.path} "
+                f"params={len(self.params)} headers={sorted(self.headers)} body={size}B>")
+
+    __str__ = __repr__
 
     def with_headers(self, extra: Mapping[str, str]) -> Request:
         merged = dict(self.headers)

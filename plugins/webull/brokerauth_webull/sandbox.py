@@ -49,7 +49,7 @@ _V2: Final = endpoints.TOKEN_ENDPOINTS["v2"]
 @attrs.define
 class _IssuedToken:
     value: str = attrs.field(repr=False)
-    app_key: str
+    app_key: str = attrs.field(repr=False)  # configured as a secret reference
     created: float
     last_used: float
     status: str

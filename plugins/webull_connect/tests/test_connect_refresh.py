@@ -80,7 +80,10 @@ def test_advisory_window_refreshes_once_and_tolerates_failure(
     assert session.get(ACCOUNTS).status == 200  # the still-valid token was used
     assert session.tokens.peek().access_token == old.access_token
     assert "early refresh failed" in caplog.text
-    assert session.get(ACCOUNTS).ok  # the next request refreshes
+    assert session.get(ACCOUNTS).ok  # still the old token: early refreshes pause 30 s
+    assert connect.refresh_calls == 1
+    manual_clock.advance(31)
+    assert session.get(ACCOUNTS).ok  # the next try refreshes
     assert session.tokens.peek().access_token != old.access_token
     assert connect.refresh_calls == 2
 
