@@ -1,7 +1,7 @@
 """The secret-leak check run over a whole test suite (``pytest --secret-canary``).
 
-Every secret the suite handles becomes a canary: each value a :class:`~brokerauth.secrets.Secret`
-reveals, each access and refresh token a :class:`~brokerauth.tokens.Token` is made with, each
+Every secret the suite handles becomes a canary: each value a
+:class:`~brokerauth.secrets.Secret` reveals, each access and refresh token a :class:`~brokerauth.tokens.Token` is made with, each
 PKCE verifier and authorization code.  While the suite runs at DEBUG, the check keeps every log record (with its
 traceback), every brokerauth error's text and traceback, and every failure report; at the end it
 adds the ``repr`` and ``str`` of every live brokerauth object and the content of every file the
@@ -150,9 +150,10 @@ class SecretCanary:
                 continue
             for render in (repr, str):
                 try:
-                    yield f"{render.__name__}() of {type(obj).__qualname__}", render(obj)
-                except Exception:
+                    text = render(obj)
+                except Exception:  # noqa: S112 - an object that cannot render shows nothing
                     continue
+                yield f"{render.__name__}() of {type(obj).__qualname__}", text
 
     def written_files(self, root: Path) -> Iterator[tuple[str, str]]:
         for folder, _dirs, files in os.walk(root):
