@@ -1,11 +1,12 @@
 """The secret-leak check run over a whole test suite (``pytest --secret-canary``).
 
 Every secret the suite handles becomes a canary: each value a
-:class:`~brokerauth.secrets.Secret` reveals, each access and refresh token a :class:`~brokerauth.tokens.Token` is made with, each
-PKCE verifier and authorization code.  While the suite runs at DEBUG, the check keeps every log record (with its
-traceback), every brokerauth error's text and traceback, and every failure report; at the end it
-adds the ``repr`` and ``str`` of every live brokerauth object and the content of every file the
-tests wrote outside a token store.  A canary found in any of them fails the run, naming where.
+:class:`~brokerauth.secrets.Secret` reveals, each access and refresh token a
+:class:`~brokerauth.tokens.Token` is made with, each PKCE verifier and authorization code.
+While the suite runs at DEBUG, the check keeps every log record (with its traceback), every
+brokerauth error's text and traceback, and every failure report; at the end it adds the
+``repr`` and ``str`` of every live brokerauth object and the content of every file the tests
+wrote outside a token store.  A canary found in any of them fails the run, naming where.
 """
 
 from __future__ import annotations
