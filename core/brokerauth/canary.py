@@ -49,6 +49,9 @@ class SecretCanary:
         self.canaries: dict[str, str] = {}
         #: the test running now, to say where a leak happened
         self.current = "(collection)"
+        #: True while a property-based test runs: hypothesis draws its text from the code's
+        #: own string constants (error codes...), which are not secrets.
+        self.generated = False
         self.texts: list[tuple[str, str]] = []
         self.logs: list[str] = []
         self._lock = threading.Lock()
@@ -56,6 +59,8 @@ class SecretCanary:
         self.handler = _Collector(self)
 
     def add(self, value: object) -> None:
+        if self.generated:
+            return
         if isinstance(value, str) and len(value) >= MIN_CANARY_LENGTH:
             with self._lock:
                 self.canaries.setdefault(value, self.current)
@@ -231,6 +236,8 @@ _KEY = pytest.StashKey[SecretCanary]()
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if _ACTIVE:
         _ACTIVE[0].current = item.nodeid
+        _ACTIVE[0].generated = bool(getattr(getattr(item, "obj", None), "is_hypothesis_test",
+                                            False))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
