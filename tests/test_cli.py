@@ -133,3 +133,35 @@ def test_errors_say_what_to_do(args: list[str], code: int, words: str, profiles:
     json_result = run(*full, "--json")
     error: dict[str, Any] = json.loads(json_result.stdout)["error"]
     assert words in error["message"]
+
+
+def test_init_asks_for_each_setting_at_a_terminal(tmp_path: Path) -> None:
+    import pty
+
+    path = tmp_path / "p.toml"
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [BROKERAUTH, "--profiles", str(path), "init"], stdin=secondary, stdout=secondary,
+        stderr=secondary, close_fds=True,
+    )
+    os.close(secondary)
+    # profile name, broker, client_id, the secret's environment variable, base_url (default)
+    os.write(primary, b"mine\nacme\nmy-client\nMY_ACME_SECRET\n\n")
+    output = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert process.wait(timeout=30) == 0, output.decode()
+    os.close(primary)
+    text = output.decode()
+    assert "client_secret" in text
+    assert "environment variable" in text
+    written = path.read_text()
+    assert 'client_id = "my-client"' in written
+    assert 'env = "MY_ACME_SECRET"' in written
+    assert "base_url" not in written  # the default was kept, so it is not written
