@@ -36,3 +36,11 @@ def hammer(profile: Any, home: str, go_file: str, threads: int, ready: Any, resu
     for worker in workers:
         worker.join()
     results.put(statuses)
+
+
+def refresh_forever(profile: Any, home: str) -> None:
+    """Start a refresh (the sandbox holds it open) while holding the store's lock."""
+    os.environ["BROKERAUTH_HOME"] = home
+    import brokerauth
+
+    brokerauth.session(profile).get("/api/me")

@@ -168,3 +168,41 @@ def test_nonce_has_128_random_bits() -> None:
     from brokerauth.binding import new_nonce
 
     assert len(bytes.fromhex(new_nonce())) == 16
+
+
+def test_a_lock_holder_killed_mid_refresh_frees_the_lock_within_a_second(
+    sandbox_factory: Any, token_home: Path
+) -> None:
+    import os
+    import signal
+
+    from brokerauth.clock import SystemClock
+    from brokerauth.profiles import Profile
+
+    acme = sandbox_factory("acme", clock=SystemClock())
+    profile = Profile.from_mapping("killed", {"broker": "acme", **acme.profile_settings()})
+    import brokerauth
+
+    session = brokerauth.session(profile)
+    token = session.token
+    session.binding.save(token.replace(expires_at=token.issued_at))
+    acme.expire_access_tokens()
+    acme.refresh_delay = 30.0  # the child's refresh hangs while it holds the lock
+
+    from _workers import refresh_forever
+
+    child = multiprocessing.get_context("spawn").Process(
+        target=refresh_forever, args=(profile, str(token_home)))
+    child.start()
+    deadline = time.monotonic() + 30
+    while acme.refresh_calls == 0:
+        assert time.monotonic() < deadline, "the child never started its refresh"
+        time.sleep(0.01)
+    os.kill(child.pid, signal.SIGKILL)
+    child.join()
+    acme.refresh_delay = 0.0
+    fresh = type(session)(session.binding, session.options)  # a new process's view
+    fresh.tokens.forget()
+    started = time.monotonic()
+    assert fresh.get("/api/me").status == 200
+    assert time.monotonic() - started < 1.0

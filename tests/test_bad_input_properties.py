@@ -1,0 +1,161 @@
+"""Bad input, property-based (QUALITY.md item 16): whatever a profile file or a server
+answer holds, the result is a value or one typed brokerauth error — never an unhandled
+exception from deep inside."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+import tomli_w
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from brokerauth.clock import ManualClock
+from brokerauth.errors import BrokerAuthError
+from brokerauth.flowcontext import FlowContext
+from brokerauth.interaction import LogInteraction
+from brokerauth.oauth import parse_token_answer, token_error
+from brokerauth.pluginhost import PluginHost
+from brokerauth.profiles import parse_profiles
+from brokerauth.resolve import resolve_profile
+from brokerauth.tokens import Token
+from brokerauth.verdicts import default_verdict
+from brokerauth.wire import Request, Response
+
+NOW = datetime(2026, 1, 2, tzinfo=UTC)
+HOST = PluginHost.create()
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=12,
+)
+token_fields = st.sampled_from([
+    "access_token", "refresh_token", "expires_in", "rt_expires_in", "token_type", "scope",
+    "created_at", "identity_id", "error", "error_code", "message", "token", "expires_at",
+    "status", "data", "code",
+])
+answer_objects = st.dictionaries(token_fields, json_values, max_size=8)
+bodies = st.one_of(
+    answer_objects.map(lambda d: json.dumps(d).encode()),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.binary(max_size=200),
+    st.sampled_from([b"", b"<html><body>502 Bad Gateway</body></html>", b'{"access_token": "a',
+                     b"\xff\xfe\x00", b"null", b"[]"]),
+)
+statuses = st.sampled_from([200, 201, 400, 401, 403, 417, 429, 500, 502, 503])
+
+
+def response(status: int, body: bytes, content_type: str = "application/json") -> Response:
+    return Response(status, {"Content-Type": content_type}, body,
+                    Request.from_url("POST", "http://127.0.0.1:9/token"))
+
+
+def context(broker: str, settings_obj: Any = None) -> FlowContext:
+    return FlowContext(profile="p", broker=broker, identity="default", settings=settings_obj,
+                       options=None, clock=ManualClock(NOW), http=None,  # type: ignore[arg-type]
+                       interaction=LogInteraction(), stored=None)
+
+
+def typed_or_value(call: Any) -> Any:
+    try:
+        return call()
+    except BrokerAuthError as error:
+        assert str(error)  # a message a person can read
+        return error
+
+
+@given(answer_objects, statuses)
+def test_token_answers_give_a_token_or_a_typed_error(body: dict[str, Any], status: int) -> None:
+    result = typed_or_value(lambda: parse_token_answer(body, broker="b", now=NOW, status=status,
+                                                       refresh_lifetime_field="rt_expires_in"))
+    if isinstance(result, Token):
+        assert result.access_token
+        assert result.expires_at is None or result.expires_at > NOW
+
+
+@given(statuses, bodies)
+def test_any_answer_parses_or_is_a_typed_error(status: int, body: bytes) -> None:
+    answer = response(status, body)
+    typed_or_value(answer.json_object)
+    default_verdict(answer)
+    assert isinstance(token_error(answer, what="refresh"), BrokerAuthError)
+
+
+@given(statuses, bodies)
+def test_webull_2fa_answers(status: int, body: bytes) -> None:
+    from brokerauth_webull.twofactor import _parse_answer
+
+    typed_or_value(lambda: _parse_answer(response(status, body), "create token", sent=None))
+
+
+@given(statuses, bodies)
+def test_webull_connect_token_answers(status: int, body: bytes) -> None:
+    from brokerauth_webull_connect.flow import parse_answer
+
+    typed_or_value(lambda: parse_answer(context("webull_connect"), response(status, body),
+                                        previous=None))
+
+
+@given(statuses, bodies)
+def test_futu_token_answers(status: int, body: bytes) -> None:
+    from brokerauth_futu.oauthflow import _token_from
+
+    typed_or_value(lambda: _token_from(context("futu"), response(status, body),
+                                       client_id="c", previous=None))
+
+
+@given(statuses, bodies)
+def test_broker_verdicts(status: int, body: bytes) -> None:
+    answer = response(status, body)
+    for broker in ("webull", "webull_connect", "futu", "acme"):
+        HOST.broker(broker)
+        HOST.interpret_response(broker, None, answer.request, answer)
+
+
+profile_values = st.one_of(
+    json_values.filter(lambda v: v is not None and not isinstance(v, float)),
+    st.sampled_from([{"env": "X"}, {"file": "/nonexistent"}, {"name": "file"}, "acme", "webull",
+                     "futu", "webull_connect", "file", "memory", {"name": "memory", "x": 1}]),
+)
+profile_tables = st.dictionaries(
+    st.sampled_from(["broker", "signer", "flow", "store", "timeout", "retries", "identity",
+                     "client_id", "client_secret", "base_url", "app_key", "app_secret",
+                     "environment", "mode", "two_factor", "colour", "refresh_advisory"]),
+    profile_values, max_size=8,
+)
+
+
+def _toml_safe(value: Any) -> bool:
+    try:
+        tomli_w.dumps({"v": value})
+    except Exception:
+        return False
+    return True
+
+
+@settings(suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+          max_examples=150)
+@given(st.dictionaries(st.text(min_size=1, max_size=8), profile_tables, min_size=1, max_size=3))
+def test_any_profile_document_resolves_or_is_one_profile_error(
+    document: dict[str, dict[str, Any]],
+) -> None:
+    doc = {"profiles": {name: {k: v for k, v in table.items() if _toml_safe(v)}
+                        for name, table in document.items()}}
+    text = tomli_w.dumps(doc)
+    result = typed_or_value(lambda: parse_profiles(text, source="p.toml"))
+    if isinstance(result, BrokerAuthError):
+        return
+    for profile in result.profiles.values():
+        resolved = typed_or_value(lambda profile=profile: resolve_profile(profile, HOST))
+        if not isinstance(resolved, BrokerAuthError):
+            assert attrs.has(type(resolved.settings))
+
+
+@given(st.text(max_size=300))
+def test_any_text_as_a_profiles_file(text: str) -> None:
+    typed_or_value(lambda: parse_profiles(text, source="p.toml"))
