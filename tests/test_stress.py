@@ -1,0 +1,79 @@
+"""Long soak variants of the reliability tests (``make test-stress``; not in ``make test``)."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from brokerauth import filestore
+from brokerauth.filestore import FileStoreOptions
+from test_filestore import KEY, WRITER
+
+pytestmark = pytest.mark.stress
+
+
+@pytest.mark.parametrize("run", range(25))
+def test_kill_9_at_random_points_never_tears_a_token(tmp_path: Path, run: int) -> None:
+    store = tmp_path / "tokens"
+    stop_after = random.Random(run).randrange(1, 990)
+    child = subprocess.Popen([sys.executable, "-c", WRITER, str(store)],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    written = 0
+    try:
+        while written < stop_after:
+            line = child.stdout.readline()
+            if not line:
+                break
+            written = int(line)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+        child.stdout.close()
+    token = filestore.load(KEY, FileStoreOptions(path=str(store)))
+    assert token is not None
+    n = int(token.extra["n"])
+    assert token.refresh_token == f"refresh-{n:04d}"
+
+
+@pytest.mark.parametrize("processes", [8])
+def test_8_processes_x_16_threads_share_one_refresh(sandbox_factory: Any, token_home: Path,
+                                                    tmp_path: Path, processes: int) -> None:
+    import multiprocessing
+
+    import brokerauth
+    from _workers import hammer
+    from brokerauth.clock import SystemClock
+    from brokerauth.profiles import Profile
+
+    acme = sandbox_factory("acme", clock=SystemClock())
+    acme.refresh_delay = 0.2
+    profile = Profile.from_mapping("soak", {"broker": "acme", **acme.profile_settings()})
+    first = brokerauth.session(profile)
+    token = first.token
+    first.binding.save(token.replace(expires_at=token.issued_at))
+    acme.expire_access_tokens()
+    context = multiprocessing.get_context("spawn")
+    ready, results = context.Queue(), context.Queue()
+    go = tmp_path / "go"
+    workers = [context.Process(target=hammer,
+                               args=(profile, str(token_home), str(go), 16, ready, results))
+               for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    for _ in workers:
+        ready.get(timeout=120)
+    go.touch()
+    statuses = [s for _ in workers for s in results.get(timeout=120)]
+    for worker in workers:
+        worker.join(timeout=60)
+    assert statuses == ["200"] * (processes * 16)
+    assert acme.refresh_calls == 1
+    assert acme.invalid_grants == 0
