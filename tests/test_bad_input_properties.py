@@ -1,4 +1,4 @@
-"""Bad input, property-based (QUALITY.md item 16): whatever a profile file or a server
+"""Bad input, property-based (the README's guarantee 16): whatever a profile file or a server
 answer holds, the result is a value or one typed brokerauth error — never an unhandled
 exception from deep inside."""
 

@@ -1,4 +1,4 @@
-"""Reliability guarantees of QUALITY.md that the core provides for every broker, proved
+"""Reliability guarantees (README, Guarantees) that the core provides for every broker, proved
 against the example broker's sandbox over loopback."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ``futu-api-key`` flow: Futu's legacy credentials (PROTOCOLS.md §4.2).
+"""The ``futu-api-key`` flow: Futu's legacy credentials.
 
 The token is the access token from Futu's developer portal, configured in the profile (by
 default ``FUTU_ACCESS_TOKEN``).  It has no known expiry until it is refreshed:

@@ -1,7 +1,7 @@
 """The one table of Futu's named environments a profile selects with ``environment = ...``.
 
 ``openapi`` is what Futu's docs and SDK use; ``webapi`` is the authorization server of Futu's
-live MCP server, which confirms logins at ``/authorize/confirm`` (PROTOCOLS.md §4.1).  Every
+live MCP server, which confirms logins at ``/authorize/confirm``.  Every
 value here is only a default: a profile overrides each one (``base_url``, ``oauth_base_url``,
 ``authorize_path``, ...), and RFC 8414 metadata, when the server publishes it, beats the table.
 """
@@ -43,7 +43,7 @@ ENVIRONMENTS: Final[tuple[Environment, ...]] = (
 
 BY_NAME: Final = MappingProxyType({env.name: env for env in ENVIRONMENTS})
 
-#: Paths under the OAuth base that no environment changes (PROTOCOLS.md §4.1).
+#: Paths under the OAuth base that no environment changes.
 TOKEN_PATH: Final = "/token"
 REVOKE_PATH: Final = "/revoke"
 REGISTER_PATH: Final = "/register"

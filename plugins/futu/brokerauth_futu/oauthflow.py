@@ -1,4 +1,4 @@
-"""The ``futu-oauth`` flow: Futu's OAuth 2.0 public client (PROTOCOLS.md §4.1 and §5).
+"""The ``futu-oauth`` flow: Futu's OAuth 2.0 public client.
 
 A login:
 
@@ -56,7 +56,7 @@ from brokerauth_futu.settings import FutuSettings
 log = logging.getLogger("brokerauth.futu.oauth")
 
 WELL_KNOWN: Final = "/.well-known/oauth-authorization-server"
-#: Futu's access tokens live about two hours (PROTOCOLS.md §4.1); assumed when an answer
+#: Futu's access tokens live about two hours; assumed when an answer
 #: gives no ``expires_in``, since the SDK's file must hold an expiry.
 DEFAULT_LIFETIME: Final = timedelta(seconds=7200)
 _LOOPBACK: Final = ("127.0.0.1", "localhost", "::1")

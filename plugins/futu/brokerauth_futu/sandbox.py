@@ -1,6 +1,6 @@
 """A local emulator of Futu OpenAPI's authentication, for tests and the demo.
 
-It plays the server side of PROTOCOLS.md §4, strictly:
+It plays the server side of Futu's OAuth and API-key authentication, strictly:
 
 * ``POST /oauth2/register`` — RFC 7591 registration of public clients, answered like the
   example in Futu's docs (``registration_access_token``, ``registration_client_uri``...);

@@ -35,7 +35,7 @@ LANGUAGES: Final = ("zh-CN", "zh-HK", "en")
 DEFAULT_REDIRECT_URI: Final = "http://localhost:60355/callback"
 DEFAULT_CLIENT_NAME: Final = "brokerauth"
 
-#: The variables Futu's SDK reads (seed 003), and the one this plugin adds for tests.
+#: The variables Futu's SDK reads (per Futu's docs), and the one this plugin adds for tests.
 ENV_APP_KEY: Final = "FUTU_APP_KEY"
 ENV_APP_SECRET: Final = "FUTU_APP_SECRET"
 ENV_ACCESS_TOKEN: Final = "FUTU_ACCESS_TOKEN"

@@ -1,6 +1,6 @@
 """Futu's legacy API-key signature: pure functions shared by the signer and the sandbox.
 
-Each request carries (seed 003, PROTOCOLS.md §4.2)::
+Each request carries (Futu's authentication docs)::
 
     X-Api-Key:       <app key>
     X-Api-Timestamp: <Unix seconds>

@@ -26,7 +26,7 @@ def _signing_is_pure_without_nonce(
     plugin_host: PluginHost, sandbox: Any, clock: ManualClock, token: Token | None
 ) -> None:
     # The contract's version demands that the nonce change the signature, and that no secret
-    # reference's value appear in a header.  Futu's scheme (seed 003) signs METHOD, PATH,
+    # reference's value appear in a header.  Futu's scheme (per Futu's docs) signs METHOD, PATH,
     # TIMESTAMP and BODY only, so here the nonce must NOT matter while the timestamp must; and
     # the app key, kept as a reference so it stays out of shared profiles, is sent by protocol
     # in X-Api-Key (it names the app; the app secret is the key that matters).

@@ -1,6 +1,6 @@
 """Webull's paths for the 2FA token and the calls around it, in one place.
 
-Two generations exist (PROTOCOLS.md §2): SDK 3.x calls ``/auth/tokens/...`` with
+Two generations exist: SDK 3.x calls ``/auth/tokens/...`` with
 ``x-version: v3``; older SDKs called ``/openapi/auth/token/...`` with ``v2``.  The profile's
 ``token_api`` setting chooses one.
 """

@@ -2,8 +2,8 @@
 
 Production regions follow the official SDK's ``webull/core/data/endpoints.json`` (its ``api``,
 ``quotes-api`` and ``events-api`` hosts); the SDK maps ``br`` and ``mx`` onto the US hosts, so
-they are not repeated here.  The sandbox / UAT hosts are the ones seen in public (PROTOCOLS.md
-§1); only their trading host is known.  A profile's ``base_url`` overrides any of them.
+they are not repeated here.  The sandbox / UAT hosts are the ones seen in public;
+only their trading host is known.  A profile's ``base_url`` overrides any of them.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ BY_NAME: Final = MappingProxyType({env.name: env for env in ENVIRONMENTS})
 #: the SDK reaches with the same region id).
 TOKEN_ALWAYS_REQUIRED: Final = frozenset({"hk", "hk-sandbox"})
 
-#: Test environments: Webull issues 2FA tokens there already verified (seed 000: "Tokens
+#: Test environments: Webull issues 2FA tokens there already verified (Webull's 2FA docs: "Tokens
 #: created in the Test Environment are valid by default"), so a new token needs no person and
 #: the flow may create one on its own when the old one lapses.
 AUTO_VERIFIED: Final = frozenset({"sandbox", "uat", "hk-sandbox"})

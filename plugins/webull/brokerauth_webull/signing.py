@@ -2,7 +2,7 @@
 
 Pure functions, no I/O, no clock and no randomness: the timestamp and nonce come in.
 
-The scheme (PROTOCOLS.md §1)::
+The scheme::
 
     params    = {host, x-app-key, x-signature-algorithm, x-signature-nonce,
                  x-signature-version, x-timestamp} + query pairs (key case kept, raw value;

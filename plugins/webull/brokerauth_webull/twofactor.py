@@ -1,4 +1,4 @@
-"""The ``webull-2fa`` token flow: Webull's optional 2FA access token (PROTOCOLS.md §2).
+"""The ``webull-2fa`` token flow: Webull's optional 2FA access token.
 
 Acquiring a token:
 

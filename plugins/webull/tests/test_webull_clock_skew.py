@@ -1,5 +1,5 @@
 """A clock 90 s off: at most one rejected request, the offset learned from the server's
-``Date`` header, and every later request accepted (QUALITY.md, item 11)."""
+``Date`` header, and every later request accepted (the README's guarantee 11)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The one table of Webull Connect's named environments (``environment = ...`` in a profile).
 
-Two generations of Webull's docs disagree on hosts and the token path (PROTOCOLS.md §3):
+Two generations of Webull's docs disagree on hosts and the token path:
 
 * ``uat`` — the seeds' test environment: API ``us-oauth-open-api.uat.webullbroker.com``,
   login page on ``passport.uat.webullbroker.com``, token endpoint ``/openapi/oauth2/token``;

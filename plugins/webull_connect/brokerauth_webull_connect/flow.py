@@ -1,6 +1,6 @@
 """The ``webull-connect-oauth`` flow: authorization code, code exchange, rotating refresh.
 
-Webull Connect is OAuth 2.0 for a confidential client (PROTOCOLS.md §3):
+Webull Connect is OAuth 2.0 for a confidential client:
 
 * the login page gets ``response_type=code``, ``client_id``, ``scope``, ``state`` and the
   registered ``redirect_uri``; the code it redirects back with lives 60 s and works once;

@@ -19,7 +19,7 @@ class TestConnectContract(BrokerContract):
     broker = "webull_connect"
     protected = ("GET", ACCOUNTS)
     # The app key is a secret reference by the webull plugin's convention, and x-app-key
-    # carries it by design (PROTOCOLS.md §1).
+    # carries it by design.
     sent_in_clear = ("app_key",)
 
     def prepare_sandbox(self, sandbox: Any) -> None:

@@ -1,0 +1,190 @@
+"""The refresh lock: a lease in Redis with a fencing token, renewed while its holder lives.
+
+Why a lease with renewal rather than a long TTL: a holder that dies must free the lock within
+about ``lock_ttl`` (the hookspec asks for a second), yet a refresh may take longer than that
+(a slow broker).  So the lease is short and a daemon thread of the holder extends it every
+third of ``lock_ttl``; a killed or frozen process stops extending it, and Redis drops it.
+
+Why a fence: a process frozen past its lease (a VM pause, ``SIGSTOP``, a long GC) wakes up
+still believing it holds the lock.  Each acquisition is numbered, and the write script
+refuses a token from a holder numbered lower than the one that last wrote, so the frozen
+process cannot overwrite a newer token (see :mod:`brokerauth_redis.scripts`).
+
+How ``store_token`` finds the fence: the core calls ``lock_token``, enters it, then calls
+``store_token`` in the same thread (``TokenManager``: re-read, refresh, store).  Entering the
+lock records its fence in a :class:`~contextvars.ContextVar` under (store, lock key), and
+leaving removes it; ``store_token`` looks it up there.  A context variable is per thread (and
+per asyncio task), so another thread of the same process writing meanwhile is an ordinary,
+unfenced write, exactly as if it came from another process without the lock.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from types import MappingProxyType, TracebackType
+
+__all__ = ["LeaseLock", "held_fence"]
+
+log = logging.getLogger("brokerauth.store.redis")
+
+#: First and longest pause between two attempts of a waiting process, in seconds: short
+#: enough that a waiter picks up the new token a few ms after the holder is done, long
+#: enough that a fleet of waiters costs Redis little.
+FIRST_POLL = 0.005
+MAX_POLL = 0.05
+
+_Held = Mapping[tuple[str, str], int]
+_HELD: contextvars.ContextVar[_Held] = contextvars.ContextVar(
+    "brokerauth_redis_held_fences", default=MappingProxyType({})
+)
+
+
+def held_fence(store_id: str, lock_key: str) -> int | None:
+    """The fence of the lock on ``lock_key`` that store ``store_id`` holds in this thread (or
+    asyncio task), if any."""
+    return _HELD.get().get((store_id, lock_key))
+
+
+class LeaseLock(AbstractContextManager[bool]):
+    """One attempt to hold the lock, used once as a context manager.
+
+    ``acquire()`` returns the fence (> 0) or 0 when another holder has the lock, ``renew()``
+    and ``release()`` return whether the lock was still this holder's; each raises what the
+    store raises when Redis cannot be reached (a :class:`~brokerauth.errors.StoreError`).
+    """
+
+    def __init__(
+        self,
+        *,
+        store_id: str,
+        lock_key: str,
+        label: str,
+        ttl: float,
+        timeout: float,
+        acquire: Callable[[str, int], int],
+        renew: Callable[[str, int], bool],
+        release: Callable[[str], bool],
+    ) -> None:
+        self._store_id = store_id
+        self._lock_key = lock_key
+        self._label = label
+        self._ttl_ms = max(1, round(ttl * 1000))
+        self._timeout = timeout
+        self._acquire = acquire
+        self._renew = renew
+        self._release = release
+        # No ':' in it: the lock's value is "<holder>:<fence>".
+        self._holder = secrets.token_hex(16)
+        self._value: str | None = None
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+        self._context_token: contextvars.Token[_Held] | None = None
+
+    def __repr__(self) -> str:
+        state = "held" if self._value is not None else "not held"
+        return f"LeaseLock({self._label}, {state})"
+
+    # -- entering and leaving ------------------------------------------------------------
+    def __enter__(self) -> bool:
+        if self._value is not None:
+            raise RuntimeError("a LeaseLock is entered once")
+        fence = self._wait_for_lock()
+        if not fence:
+            return False
+        self._value = f"{self._holder}:{fence}"
+        held = dict(_HELD.get())
+        held[(self._store_id, self._lock_key)] = fence
+        self._context_token = _HELD.set(MappingProxyType(held))
+        self._renewer = threading.Thread(
+            target=self._keep_alive, name=f"brokerauth-redis-lease {self._label}", daemon=True
+        )
+        self._renewer.start()
+        log.debug("%s: holding the refresh lock (fence %d)", self._label, fence)
+        return True
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._value is None:
+            return
+        self._forget_fence()
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join(timeout=1.0)
+        try:
+            released = self._release(self._value)
+        except Exception as problem:
+            # The lease runs out by itself within lock_ttl; failing the caller's refresh,
+            # which is done and stored, would only hide the result.
+            log.warning("%s: could not release the refresh lock (%s); it frees itself "
+                        "within the lease", self._label, _reason(problem))
+            return
+        if not released:
+            log.warning("%s: the refresh lock had already expired when released: this "
+                        "process was paused or cut off from Redis for longer than lock_ttl",
+                        self._label)
+
+    # -- internals -----------------------------------------------------------------------
+    def _wait_for_lock(self) -> int:
+        deadline = None if self._timeout < 0 else time.monotonic() + self._timeout
+        pause = FIRST_POLL
+        longest = min(MAX_POLL, self._ttl_ms / 4000)
+        while True:
+            fence = self._acquire(self._holder, self._ttl_ms)
+            if fence:
+                return fence
+            wait = pause * (0.5 + random.random())  # noqa: S311 - jitter, not a secret
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return 0
+                wait = min(wait, left)
+            time.sleep(wait)
+            pause = min(pause * 2, longest)
+
+    def _keep_alive(self) -> None:
+        value = self._value
+        assert value is not None
+        interval = self._ttl_ms / 3000
+        while not self._stop.wait(interval):
+            try:
+                if not self._renew(value, self._ttl_ms):
+                    log.warning(
+                        "%s: the refresh lock expired before it could be renewed (this process "
+                        "was paused or cut off from Redis for longer than lock_ttl); a token "
+                        "it stores now is refused if a newer holder stored one",
+                        self._label,
+                    )
+                    return
+            except Exception as problem:
+                # Keep trying: Redis may answer again before the lease runs out.
+                log.warning("%s: could not renew the refresh lock: %s", self._label,
+                            _reason(problem))
+
+    def _forget_fence(self) -> None:
+        token, self._context_token = self._context_token, None
+        if token is None:
+            return
+        try:
+            _HELD.reset(token)
+        except ValueError:
+            # Left from another context than the one that entered (a context manager handed
+            # to another thread): remove just this lock's entry there.
+            held = dict(_HELD.get())
+            held.pop((self._store_id, self._lock_key), None)
+            _HELD.set(MappingProxyType(held))
+
+
+def _reason(problem: BaseException) -> str:
+    message = getattr(problem, "message", None)
+    return message if isinstance(message, str) else type(problem).__name__
