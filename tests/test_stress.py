@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from brokerauth import filestore
 from brokerauth.filestore import FileStoreOptions
 from test_filestore import KEY, WRITER

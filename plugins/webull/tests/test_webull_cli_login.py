@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from brokerauth.clock import SystemClock
 
 BROKERAUTH = str(Path(sys.executable).with_name("brokerauth"))
