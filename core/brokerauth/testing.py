@@ -17,6 +17,7 @@ the contract of :mod:`brokerauth.hookspecs`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,10 @@ class BrokerContract:
     #: Secret-referenced settings the protocol itself sends (an app key in ``x-app-key``):
     #: they must appear in the headers, every other secret must not.
     sent_in_clear: tuple[str, ...] = ()
+    #: What the signer's headers vary with: ``"nonce"`` (a signature over a nonce and the
+    #: time, as Webull's), ``"time"`` (no nonce, as Futu's API key), ``"none"`` (a bearer token
+    #: only: no signature at all).
+    signature_covers: str = "nonce"
 
     def prepare_sandbox(self, sandbox: Any) -> None:
         """Override to set the sandbox up so a login needs no person (e.g. auto-verify 2FA)."""
@@ -165,14 +170,20 @@ class BrokerContract:
         )
         now = manual_clock.now()
 
-        def sign(nonce: str) -> dict[str, str]:
+        def sign(nonce: str, seconds: float = 0) -> dict[str, str]:
             return dict(plugin_host.sign_request(
-                signer.name, request, resolved.settings, None, now, nonce, owner=signer.owner
+                signer.name, request, resolved.settings, None,
+                now + timedelta(seconds=seconds), nonce, owner=signer.owner,
             ))
 
         first = sign("0" * 32)
         assert first == sign("0" * 32), "same inputs must give the same headers"
-        assert first != sign("1" * 32), "the nonce must change the signature"
+        if self.signature_covers == "nonce":
+            assert first != sign("1" * 32), "the nonce must change the signature"
+        else:
+            assert first == sign("1" * 32), "a scheme without a nonce must ignore it"
+        if self.signature_covers != "none":
+            assert first != sign("0" * 32, seconds=1), "the time must change the signature"
         sent_values = set(first.values())
         for key in self.sent_in_clear:
             assert settings[key].reveal() in sent_values, f"{key} should be sent as is"
