@@ -24,12 +24,13 @@ import logging
 from pathlib import Path
 from typing import Any, Final
 
+from brokerauth import privatefiles as files
 from brokerauth.errors import BrokerError, ResponseError, StoreError
 from brokerauth.flowcontext import HttpClient
 from brokerauth.tokens import TokenKey
 from brokerauth.verdicts import error_fields
 
-from brokerauth_futu import files, sdkformat
+from brokerauth_futu import sdkformat
 from brokerauth_futu.tokenfile import records_folder
 
 log = logging.getLogger("brokerauth.futu.registration")

@@ -20,7 +20,7 @@ names its file after the client id, which is a setting of the profile (or is iss
 registration during the first login), and stores are not given settings.  The pointer holds
 no secret; it is written like everything else here (0600, atomic, never through a link).
 
-Everything is written with the core file store's primitives (see :mod:`brokerauth_futu.files`):
+Everything is written with the core file store's primitives (see :mod:`brokerauth.privatefiles`):
 temp file, fsync, rename, folder fsync, 0600/0700 whatever the umask, links refused, and an OS
 file lock that dies with its holder.
 """
@@ -34,11 +34,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from brokerauth import filestore
+from brokerauth import privatefiles as files
 from brokerauth.errors import ConfigError, StoreError
 from brokerauth.filestore import FileStoreOptions
 from brokerauth.tokens import DEFAULT_IDENTITY, Token, TokenKey
 
-from brokerauth_futu import files, sdkformat
+from brokerauth_futu import sdkformat
 from brokerauth_futu.settings import FutuFileOptions, token_dir_of
 
 RECORDS: Final = ".brokerauth"

@@ -1,13 +1,11 @@
-"""Safe private files for the Futu token folder, built from the core file store's primitives.
+"""Private files for plugins that keep secrets in files of their own format.
 
-The Futu SDK's token file (``<folder>/<client_id>``) and this plugin's records beside it
-(client registrations, which hold a ``registration_access_token``, and small pointers) must
-be written the way the core writes tokens: a fresh temp file (``O_EXCL|O_NOFOLLOW``), mode
-0600 whatever the umask, fsync, rename over the old file, fsync of the folder; folders 0700,
-owned by the user, never reached through a symbolic link.  Rather than a second copy of that
-code, this module calls the core's own primitives in :mod:`brokerauth.filestore`.  They are
-private there, so every use is gathered here: if the core renames one, this is the one file
-to change (and the report asks the core to make them public).
+A plugin store whose files are not brokerauth's token JSON (the Futu SDK's token file, client
+registrations holding a ``registration_access_token``, small pointers) must still write them
+the way the core writes tokens: a fresh temp file (``O_EXCL|O_NOFOLLOW``), mode 0600 whatever
+the umask, fsync, rename over the old file, fsync of the folder; folders 0700, owned by the
+user, never reached through a symbolic link.  This module is that, as a public API built on
+the file store's own primitives, so no plugin needs a second copy or the store's internals.
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ from brokerauth import filestore as _fs
 from brokerauth.errors import StoreError
 from brokerauth.tokens import TokenKey
 
-log = logging.getLogger("brokerauth.store.futu")
+log = logging.getLogger("brokerauth.privatefiles")
 
 _POSIX: Final = sys.platform != "win32"
 _FILE_MODE: Final = 0o600
@@ -88,9 +86,9 @@ def read_private(
     """The bytes of ``path`` (at most ``limit`` + 1), or ``None`` when it does not exist.
 
     A file others can write is refused.  One others can only read is refused too, unless
-    ``tighten_readable``: the Futu SDK writes its token file with the default umask (0644 on
-    most systems), and refusing every file the SDK wrote would make sharing it impossible; such
-    a file is set to 0600 and the user is warned, once, that others may have read it.
+    ``tighten_readable``: for a file another program writes with the default umask (0644 on
+    most systems, as a broker SDK may), refusing it would make sharing it impossible; such a
+    file is set to 0600 and the user is warned, once, that others may have read it.
     """
     flags = os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC | _O_BINARY
     try:
@@ -152,8 +150,8 @@ def _check_file(
     if mode & 0o077:
         os.fchmod(fd, _FILE_MODE)
         log.warning(
-            "%s %s was readable by other users (mode %04o, as the Futu SDK writes it); it is "
-            "now 0600. If others could have read it, log out to revoke it.", what, path, mode,
+            "%s %s was readable by other users (mode %04o); it is now 0600. If others could "
+            "have read it, log out to revoke it.", what, path, mode,
         )
 
 
