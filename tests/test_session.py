@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 from typing import Any
 
 import pytest
 from brokerauth.clock import SystemClock
 from brokerauth.errors import AuthenticationError, TransportError
+from brokerauth.fleet_check import run_fleet
 from brokerauth.profiles import Profile
 
 
@@ -129,24 +129,8 @@ def test_4_processes_share_one_refresh(sandbox_factory: Any, token_home: Any, tm
     first.binding.save(token.replace(expires_at=token.issued_at))
     acme.expire_access_tokens()
 
-    from _workers import hammer
-
-    context = multiprocessing.get_context("spawn")
-    ready, results = context.Queue(), context.Queue()
-    go = tmp_path / "go"
-    processes = [
-        context.Process(target=hammer,
-                        args=(profile, str(token_home), str(go), threads, ready, results))
-        for _ in range(4)
-    ]
-    for process in processes:
-        process.start()
-    for _ in processes:
-        ready.get(timeout=60)
-    go.touch()
-    statuses = [s for _ in processes for s in results.get(timeout=60)]
-    for process in processes:
-        process.join(timeout=30)
+    statuses = run_fleet(profile, path="/api/me", processes=4, threads=threads,
+                         env={"BROKERAUTH_HOME": str(token_home)})
     assert statuses == ["200"] * (4 * threads)
     assert acme.refresh_calls == 1
     assert acme.invalid_grants == 0

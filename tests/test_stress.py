@@ -44,12 +44,10 @@ def test_kill_9_at_random_points_never_tears_a_token(tmp_path: Path, run: int) -
 
 @pytest.mark.parametrize("processes", [8])
 def test_8_processes_x_16_threads_share_one_refresh(sandbox_factory: Any, token_home: Path,
-                                                    tmp_path: Path, processes: int) -> None:
-    import multiprocessing
-
+                                                    processes: int) -> None:
     import brokerauth
-    from _workers import hammer
     from brokerauth.clock import SystemClock
+    from brokerauth.fleet_check import run_fleet
     from brokerauth.profiles import Profile
 
     acme = sandbox_factory("acme", clock=SystemClock())
@@ -59,20 +57,8 @@ def test_8_processes_x_16_threads_share_one_refresh(sandbox_factory: Any, token_
     token = first.token
     first.binding.save(token.replace(expires_at=token.issued_at))
     acme.expire_access_tokens()
-    context = multiprocessing.get_context("spawn")
-    ready, results = context.Queue(), context.Queue()
-    go = tmp_path / "go"
-    workers = [context.Process(target=hammer,
-                               args=(profile, str(token_home), str(go), 16, ready, results))
-               for _ in range(processes)]
-    for worker in workers:
-        worker.start()
-    for _ in workers:
-        ready.get(timeout=120)
-    go.touch()
-    statuses = [s for _ in workers for s in results.get(timeout=120)]
-    for worker in workers:
-        worker.join(timeout=60)
+    statuses = run_fleet(profile, path="/api/me", processes=processes, threads=16,
+                         env={"BROKERAUTH_HOME": str(token_home)})
     assert statuses == ["200"] * (processes * 16)
     assert acme.refresh_calls == 1
     assert acme.invalid_grants == 0

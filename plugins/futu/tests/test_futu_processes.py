@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import time
 from pathlib import Path
 
 import brokerauth
 from brokerauth.clock import SystemClock
+from brokerauth.fleet_check import run_fleet
 from brokerauth.profiles import Profile
 from brokerauth_futu.sandbox import FutuSandbox
 from futu_helpers import free_port, read_json, redirect_for
 
 
-def test_4_processes_x_8_threads_refresh_an_expired_login_once(
-    futu_tokens: Path, tmp_path: Path
-) -> None:
+def test_4_processes_x_8_threads_refresh_an_expired_login_once(futu_tokens: Path) -> None:
     sandbox = FutuSandbox(SystemClock(), profile_mode="oauth")
     sandbox.token_dir = str(futu_tokens)
     with sandbox:
@@ -35,24 +33,8 @@ def test_4_processes_x_8_threads_refresh_an_expired_login_once(
         path.write_text(json.dumps({**issued, "expires_at": int(time.time()) - 5}),
                         encoding="utf-8")
 
-        from futu_workers import hammer
-
-        context = multiprocessing.get_context("spawn")
-        ready, results = context.Queue(), context.Queue()
-        go = tmp_path / "go"
-        processes = [
-            context.Process(target=hammer,
-                            args=(profile, str(futu_tokens), str(go), 8, ready, results))
-            for _ in range(4)
-        ]
-        for process in processes:
-            process.start()
-        for _ in processes:
-            ready.get(timeout=60)
-        go.touch()
-        statuses = [s for _ in processes for s in results.get(timeout=60)]
-        for process in processes:
-            process.join(timeout=30)
+        statuses = run_fleet(profile, path="/v1/quote/snapshot", processes=4, threads=8,
+                             env={"FUTU_TOKEN_DIR": str(futu_tokens)})
         assert statuses == ["200"] * 32
         assert sandbox.stats["refresh"] == 1
         assert sandbox.stats["invalid_grant"] == 0

@@ -3,17 +3,22 @@ rotating server never sees a rotated refresh token again (the family stays valid
 
 from __future__ import annotations
 
-import multiprocessing
 from typing import Any
 
 import brokerauth
 from brokerauth.clock import SystemClock
+from brokerauth.fleet_check import run_fleet
 from brokerauth_webull_connect import begin_login, complete
 from connect_helpers import ACCOUNTS, PLATFORM_REDIRECT, approve, profile_for
 
 
-def test_4_processes_x_8_threads_share_one_refresh(sandbox_factory: Any, token_home: Any,
-                                                   tmp_path: Any) -> None:
+def status_and_account(response: Any) -> str:
+    """Which user's token answered: the sandbox names the account after the identity."""
+    return f"{response.status} {response.json()[0]['account_id']}"
+
+
+def test_4_processes_x_8_threads_share_one_refresh(sandbox_factory: Any,
+                                                   token_home: Any) -> None:
     sandbox = sandbox_factory("webull_connect", clock=SystemClock())
     sandbox.redirect_uri = PLATFORM_REDIRECT
     sandbox.auto_approve = True
@@ -31,24 +36,8 @@ def test_4_processes_x_8_threads_share_one_refresh(sandbox_factory: Any, token_h
     sandbox.expire_access_tokens()
     first.close()
 
-    from connect_workers import hammer
-
-    context = multiprocessing.get_context("spawn")
-    ready, results = context.Queue(), context.Queue()
-    go = tmp_path / "go"
-    processes = [
-        context.Process(target=hammer, args=(profile, "ID-FLEET", str(token_home), str(go), 8,
-                                             ready, results))
-        for _ in range(4)
-    ]
-    for process in processes:
-        process.start()
-    for _ in processes:
-        ready.get(timeout=60)
-    go.touch()
-    outcomes = [o for _ in processes for o in results.get(timeout=60)]
-    for process in processes:
-        process.join(timeout=30)
+    outcomes = run_fleet(profile, path=ACCOUNTS, processes=4, threads=8, user="ID-FLEET",
+                         env={"BROKERAUTH_HOME": str(token_home)}, describe=status_and_account)
     assert outcomes == ["200 ID-FLEET-1"] * 32
     assert sandbox.refresh_calls == 1
     assert sandbox.invalid_grants == 0
