@@ -10,20 +10,20 @@ server) when one is made, so ``brokerauth sign`` starts fast.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from brokerauth.descriptions import BrokerSpec, PluginInfo, StrategySpec
-from brokerauth.errors import ConfigError
 from brokerauth.hookspecs import hookimpl
-from brokerauth.secrets import Secret
 from brokerauth.tokens import Token
 from brokerauth.verdicts import Outcome, Verdict, error_fields
 from brokerauth.wire import Request, Response
 
-from brokerauth_webull import codes, signing
+from brokerauth_webull import codes
 from brokerauth_webull.environments import ENVIRONMENTS
 from brokerauth_webull.settings import WebullSettings
+from brokerauth_webull.signer import NEEDS as SIGNER_NEEDS
+from brokerauth_webull.signer import hmac_headers
 
 if TYPE_CHECKING:
     from brokerauth.clock import Clock
@@ -52,7 +52,7 @@ _INFO: Final = PluginInfo(
             kind="signer",
             name=SIGNER,
             description="Webull OpenAPI HMAC signature headers (SDK 3.x compatible)",
-            needs=("app_key", "app_secret", "signature_algorithm"),
+            needs=SIGNER_NEEDS,
         ),
         StrategySpec(
             kind="flow",
@@ -91,28 +91,9 @@ def sign_request(
 ) -> Mapping[str, str] | None:
     if signer != SIGNER:
         return None
-    try:
-        app_key = _reveal(settings.app_key)
-        app_secret = _reveal(settings.app_secret)
-        algorithm = settings.signature_algorithm
-    except AttributeError as exc:
-        raise ConfigError(
-            f"the {SIGNER} signer needs the setting {exc.name!r}",
-            hint="use it with Webull settings (app_key, app_secret, signature_algorithm)",
-        ) from None
-    if algorithm not in signing.ALGORITHMS:
-        raise ConfigError(
-            f"signature_algorithm must be one of {', '.join(signing.ALGORITHMS)}, not {algorithm!r}"
-        )
-    return signing.signature_headers(
-        request,
-        app_key,
-        app_secret,
-        _timestamp(now),
-        nonce,
-        algorithm,
-        None if token is None else token.access_token,
-    )
+    access_token = None if token is None else token.access_token
+    return hmac_headers(request, settings, now, nonce, access_token=access_token,
+                        strategy=SIGNER)
 
 
 @hookimpl
@@ -156,19 +137,6 @@ def make_sandbox(broker: str, clock: Clock) -> Sandbox | None:
     from brokerauth_webull.sandbox import WebullSandbox
 
     return WebullSandbox(clock)
-
-
-def _reveal(value: Secret | str) -> str:
-    return value.reveal() if isinstance(value, Secret) else value
-
-
-def _timestamp(now: datetime) -> str:
-    offset = now.utcoffset()
-    if offset is None:
-        raise ValueError("sign_request needs an aware datetime (UTC)")
-    if offset:
-        now = now.astimezone(UTC)
-    return now.strftime(signing.TIMESTAMP_FORMAT)
 
 
 @hookimpl

@@ -13,19 +13,18 @@ So a request signed with a token gets the Bearer header, and one signed without 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from brokerauth.errors import ConfigError
-from brokerauth.secrets import Secret
 from brokerauth.tokens import Token
 from brokerauth.wire import Request
-from brokerauth_webull import signing as webull_signing
+from brokerauth_webull.signer import NEEDS as WEBULL_NEEDS
+from brokerauth_webull.signer import hmac_headers
 
 NAME = "webull-connect"
 #: The settings attributes this signer reads (``StrategySpec.needs``): the same as the
 #: ``webull-hmac`` signer's, so either can sign a Webull Connect profile's token requests.
-NEEDS = ("app_key", "app_secret", "signature_algorithm")
+NEEDS = WEBULL_NEEDS
 
 
 def sign(
@@ -34,35 +33,4 @@ def sign(
     """The headers for ``request``: Bearer with a token, Webull HMAC without one."""
     if token is not None:
         return {"Authorization": f"Bearer {token.access_token}"}
-    try:
-        app_key = _reveal(settings.app_key)
-        app_secret = _reveal(settings.app_secret)
-        algorithm = settings.signature_algorithm
-    except AttributeError as exc:
-        raise ConfigError(
-            f"the {NAME} signer needs the setting {exc.name!r}",
-            hint="use it with settings that carry app_key, app_secret and signature_algorithm",
-        ) from None
-    if algorithm not in webull_signing.ALGORITHMS:
-        raise ConfigError(
-            "signature_algorithm must be one of "
-            f"{', '.join(webull_signing.ALGORITHMS)}, not {algorithm!r}"
-        )
-    return webull_signing.signature_headers(
-        request, app_key, app_secret, timestamp(now), nonce, algorithm
-    )
-
-
-def timestamp(now: datetime) -> str:
-    """``x-timestamp``: UTC, second precision."""
-    if now.utcoffset() is None:
-        raise ValueError("signing needs an aware datetime (UTC)")
-    return now.astimezone(UTC).strftime(webull_signing.TIMESTAMP_FORMAT)
-
-
-def _reveal(value: object) -> str:
-    if isinstance(value, Secret):
-        return value.reveal()
-    if isinstance(value, str):
-        return value
-    raise ConfigError(f"the {NAME} signer needs app_key and app_secret as secrets")
+    return hmac_headers(request, settings, now, nonce, strategy=NAME)

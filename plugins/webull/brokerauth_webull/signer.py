@@ -1,0 +1,66 @@
+"""Webull's HMAC signature from a profile's settings: the ``webull-hmac`` signer's body, also
+used by other plugins that sign Webull requests (Webull Connect's token endpoint).
+
+Pure: reads the settings and the time and nonce it is given, nothing else.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from brokerauth.errors import ConfigError
+from brokerauth.secrets import Secret
+from brokerauth.wire import Request
+
+from brokerauth_webull import signing
+
+#: The settings attributes these headers need (``StrategySpec.needs`` of every Webull signer).
+NEEDS = ("app_key", "app_secret", "signature_algorithm")
+
+
+def hmac_headers(
+    request: Request,
+    settings: Any,
+    now: datetime,
+    nonce: str,
+    *,
+    access_token: str | None = None,
+    strategy: str = "webull-hmac",
+) -> dict[str, str]:
+    """The signature headers for ``request`` (and ``x-access-token`` when given)."""
+    try:
+        app_key = _reveal(settings.app_key, strategy)
+        app_secret = _reveal(settings.app_secret, strategy)
+        algorithm = settings.signature_algorithm
+    except AttributeError as exc:
+        raise ConfigError(
+            f"the {strategy} signer needs the setting {exc.name!r}",
+            hint="use it with settings that carry app_key, app_secret and signature_algorithm",
+        ) from None
+    if algorithm not in signing.ALGORITHMS:
+        raise ConfigError(
+            f"signature_algorithm must be one of {', '.join(signing.ALGORITHMS)}, "
+            f"not {algorithm!r}"
+        )
+    return signing.signature_headers(
+        request, app_key, app_secret, timestamp(now), nonce, algorithm, access_token
+    )
+
+
+def timestamp(now: datetime) -> str:
+    """``x-timestamp``: UTC, second precision."""
+    offset = now.utcoffset()
+    if offset is None:
+        raise ValueError("signing needs an aware datetime (UTC)")
+    if offset:
+        now = now.astimezone(UTC)
+    return now.strftime(signing.TIMESTAMP_FORMAT)
+
+
+def _reveal(value: object, strategy: str) -> str:
+    if isinstance(value, Secret):
+        return value.reveal()
+    if isinstance(value, str):
+        return value
+    raise ConfigError(f"the {strategy} signer needs app_key and app_secret as secrets")
