@@ -5,7 +5,7 @@ PLUGIN_DIRS := $(wildcard plugins/*/pyproject.toml)
 EXAMPLE_DIRS := $(wildcard examples/*/pyproject.toml)
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-stress lint venv clean
+.PHONY: demo test test-stress lint venv bench clean redis-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,13 +29,37 @@ venv: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy core/brokerauth
+	$(BIN)/mypy core/brokerauth $(dir $(wildcard plugins/*/brokerauth_*/__init__.py examples/*/brokerauth_*/__init__.py))
 
-test: lint
+# The redis store's tests run a real redis-server on loopback: install Debian's package when it
+# is missing (CI runs as root; elsewhere, run `sudo apt-get install redis-server` once).
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "redis-server is missing: installing Debian's package for the redis store's tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
+
+test: lint redis-server
 	$(BIN)/python -m pytest -q -m "not stress" --secret-canary
 
 test-stress: $(STAMP)
 	$(BIN)/python -m pytest -q -m stress
 
+# The benchmark's own environment: the project plus the official Webull SDK it is measured
+# against. The SDK is installed here only, never as a dependency of brokerauth.
+BENCH_VENV := .bench-venv
+BENCH_BIN := $(BENCH_VENV)/bin
+BENCH_STAMP := $(BENCH_VENV)/.installed
+BENCH_SDK := webull-openapi-python-sdk==3.0.4
+
+$(BENCH_STAMP): pyproject.toml $(PLUGIN_DIRS) $(EXAMPLE_DIRS)
+	test -x $(BENCH_BIN)/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_BIN)/python -m pip install --quiet --upgrade pip
+	$(BENCH_BIN)/pip install --quiet -e . $(foreach d,$(PLUGIN_DIRS) $(EXAMPLE_DIRS),-e $(dir $(d))) '$(BENCH_SDK)'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH_BIN)/python bench/run.py
+
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(BENCH_VENV)

@@ -216,7 +216,7 @@ class AcmeSandbox(SandboxServer):
         return SandboxResponse.json({"client_id": self.client_id, "generation": grant.generation})
 
     @route("POST", "/api/orders")
-    def orders(self, request: SandboxRequest) -> SandboxResponse:
+    def place_order(self, request: SandboxRequest) -> SandboxResponse:
         refused, _ = self._authorized(request)
         if refused is not None:
             return refused
