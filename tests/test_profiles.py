@@ -150,3 +150,13 @@ def test_unreadable_file(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(ProfileError, match="cannot be read|not valid TOML"):
         load_profiles(path)
+
+
+def test_a_value_refused_by_a_plugins_validator_names_its_key(tmp_path: Path) -> None:
+    text = ('[profiles.p]\nbroker = "webull"\nenvironment = "mars"\n'
+            'app_key = { env = "K" }\napp_secret = { env = "S" }\n')
+    with pytest.raises(ProfileError) as info:
+        open_profile(tmp_path, text)
+    assert info.value.key == "environment"
+    assert "mars" in str(info.value)
+    assert "hk" in str(info.value)  # the valid names are listed

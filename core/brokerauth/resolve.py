@@ -120,6 +120,8 @@ def structure_settings(
         return converter.structure(raw, cls)
     except Exception as exc:
         key, problem, hint = _first_problem(exc, cls)
+        if key is None:
+            key = _field_refusing(converter, raw, cls)
         raise ProfileError(
             problem,
             profile=profile.name,
@@ -127,6 +129,27 @@ def structure_settings(
             file=profile.source,
             hint=hint,
         ) from None
+
+
+def _field_refusing(converter: cattrs.Converter, raw: dict[str, Any], cls: type[Any]) -> str | None:
+    """The key whose own validator refuses its value, when the class as a whole was refused
+    (an attrs validator's error carries no field name)."""
+    if not attrs.has(cls):
+        return None
+    try:
+        fields = attrs.fields(attrs.resolve_types(cls))
+    except Exception:  # unresolvable annotations: keep the message without a key
+        return None
+    for field in fields:
+        key: str = field.alias or field.name
+        if key not in raw or field.validator is None:
+            continue
+        try:
+            value = converter.structure(raw[key], field.type)
+            field.validator(None, field, value)
+        except Exception:
+            return key
+    return None
 
 
 def _field_names(cls: type[Any]) -> list[str]:
