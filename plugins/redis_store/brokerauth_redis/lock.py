@@ -156,20 +156,27 @@ class LeaseLock(AbstractContextManager[bool]):
         value = self._value
         assert value is not None
         interval = self._ttl_ms / 3000
+        failures = 0
         while not self._stop.wait(interval):
             try:
-                if not self._renew(value, self._ttl_ms):
-                    log.warning(
-                        "%s: the refresh lock expired before it could be renewed (this process "
-                        "was paused or cut off from Redis for longer than lock_ttl); a token "
-                        "it stores now is refused if a newer holder stored one",
-                        self._label,
-                    )
-                    return
+                renewed = self._renew(value, self._ttl_ms)
             except Exception as problem:
-                # Keep trying: Redis may answer again before the lease runs out.
-                log.warning("%s: could not renew the refresh lock: %s", self._label,
-                            _reason(problem))
+                # Keep trying: Redis may answer again before the lease runs out.  One warning
+                # per outage is news; one every third of lock_ttl would be noise.
+                failures += 1
+                log.log(logging.WARNING if failures == 1 else logging.DEBUG,
+                        "%s: could not renew the refresh lock: %s", self._label,
+                        _reason(problem))
+                continue
+            failures = 0
+            if not renewed:
+                log.warning(
+                    "%s: the refresh lock expired before it could be renewed (this process "
+                    "was paused or cut off from Redis for longer than lock_ttl); a token it "
+                    "stores now is refused if a newer holder stored one",
+                    self._label,
+                )
+                return
 
     def _forget_fence(self) -> None:
         token, self._context_token = self._context_token, None

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from brokerauth.clock import ManualClock
+from brokerauth.pluginhost import PluginHost
+from brokerauth.tokens import TokenKey
+from brokerauth_redis.options import RedisStoreOptions
+from brokerauth_redis.plugin import RedisPlugin
+from cryptography.fernet import Fernet
+from redis_helpers import RedisServer
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A fresh redis-server on a free loopback port, stopped after the test."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def options(redis_server: RedisServer) -> RedisStoreOptions:
+    return RedisStoreOptions(url=redis_server.url)
+
+
+@pytest.fixture
+def plugin() -> Iterator[RedisPlugin]:
+    made = RedisPlugin()
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def host() -> PluginHost:
+    return PluginHost.create()
+
+
+@pytest.fixture
+def key() -> TokenKey:
+    return TokenKey("fleet", "default")
+
+
+@pytest.fixture
+def fernet_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A Fernet key in $BROKERAUTH_TEST_REDIS_KEY (inherited by spawned processes)."""
+    value = Fernet.generate_key().decode()
+    monkeypatch.setenv("BROKERAUTH_TEST_REDIS_KEY", value)
+    return value
+
+
+@pytest.fixture
+def acme(sandbox_factory: Any, manual_clock: ManualClock) -> Any:
+    return sandbox_factory("acme", clock=manual_clock)
