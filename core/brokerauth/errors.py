@@ -102,6 +102,11 @@ class StoreError(BrokerAuthError):
     """The token store cannot be read or written safely."""
 
 
+class StaleTokenError(StoreError):
+    """A store refused a write because a newer token was stored meanwhile (a lock holder whose
+    lease lapsed); the newer token is kept, and callers adopt it."""
+
+
 class CorruptStoreError(StoreError):
     """A stored token cannot be parsed; the file is left untouched for inspection."""
 

@@ -29,6 +29,7 @@ from brokerauth.errors import (
     LoginRequiredError,
     RefreshError,
     ResponseError,
+    StaleTokenError,
     TokenError,
 )
 from brokerauth.tokens import Token
@@ -287,7 +288,15 @@ class TokenManager:
                 base = stored if stored is not None else seen
                 token, refreshed = self._refresh_with_reread(base)
                 if refreshed:
-                    self._source.save(token)
+                    try:
+                        self._source.save(token)
+                    except StaleTokenError:
+                        # Our lease lapsed mid-refresh and a newer holder stored its token:
+                        # that one wins, and is the one to use.
+                        newer = self._source.load()
+                        if newer is None:
+                            raise
+                        token = newer
                     self.refreshes += 1
                 self._set(token)
         except BrokerAuthError as exc:

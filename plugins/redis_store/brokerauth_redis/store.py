@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 import redis
-from brokerauth.errors import ConfigError, StoreError
+from brokerauth.errors import ConfigError, StaleTokenError, StoreError
 from brokerauth.secrets import Secret
 from brokerauth.tokens import Token, TokenKey
 from redis.backoff import NoBackoff
@@ -47,7 +47,7 @@ _REASON_LIMIT = 200
 _store_ids = itertools.count(1)
 
 
-class StaleWriteError(StoreError):
+class StaleWriteError(StaleTokenError):
     """A lock holder whose lease lapsed tried to store a token after a newer holder stored
     one; the newer token is kept."""
 
