@@ -32,7 +32,7 @@ log = logging.getLogger("brokerauth.sandbox")
 _MAX_BODY = 1 << 20
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class SandboxRequest:
     method: str
     path: str
@@ -44,6 +44,13 @@ class SandboxRequest:
     """Lower-cased header names."""
     body: bytes
     host: str
+
+    def __repr__(self) -> str:
+        # Headers, query and body carry tokens, codes and signatures: names and sizes only.
+        return (f"<SandboxRequest {self.method} {self.path} headers={sorted(self.headers)} "
+                f"body={len(self.body)}B>")
+
+    __str__ = __repr__
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name.lower(), default)
