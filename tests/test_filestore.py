@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from brokerauth import filestore
+from brokerauth import filestore, privatefiles
 from brokerauth.errors import CorruptStoreError, StoreError
 from brokerauth.filestore import FileStoreOptions
 from brokerauth.tokencodec import MAX_TOKEN_BYTES, encode_token
@@ -310,7 +310,7 @@ def test_a_link_at_the_temp_path_is_never_followed(
     root: Path, victim: Path, tmp_path: Path, monkeypatch, dangling: bool
 ):
     filestore.save(KEY, make_token(1))
-    monkeypatch.setattr(filestore, "_random_suffix", lambda: "pinned")
+    monkeypatch.setattr(privatefiles, "_random_suffix", lambda: "pinned")
     path = filestore.token_path(KEY)
     temp = path.with_name(f".{path.name}.pinned.tmp")
     target = tmp_path / "nowhere" if dangling else victim

@@ -1,69 +1,215 @@
-"""Private files for plugins that keep secrets in files of their own format.
+"""Private files: how brokerauth keeps a secret in a file, for the core and for plugins.
 
-A plugin store whose files are not brokerauth's token JSON (the Futu SDK's token file, client
-registrations holding a ``registration_access_token``, small pointers) must still write them
-the way the core writes tokens: a fresh temp file (``O_EXCL|O_NOFOLLOW``), mode 0600 whatever
-the umask, fsync, rename over the old file, fsync of the folder; folders 0700, owned by the
-user, never reached through a symbolic link.  This module is that, as a public API built on
-the file store's own primitives, so no plugin needs a second copy or the store's internals.
+The core's ``file`` store (:mod:`brokerauth.filestore`) keeps its token JSON with these
+functions, and so does a plugin store whose files have a format of its own (the Futu SDK's
+token file, client registrations holding a ``registration_access_token``, small pointers).
+There is one implementation, so every such file gets the same guarantees:
+
+* Writes go to a fresh temp file in the same folder (``O_EXCL``, ``O_NOFOLLOW``), are
+  fsync'd, renamed over the old file and the folder is fsync'd: a reader sees the old content
+  or the new, never a torn file, even after ``kill -9`` or a power cut.
+* Nothing here follows a symbolic link: a link planted at a file, temp or lock path, or a
+  linked folder, could redirect a secret to a place another user reads.  Every such case is
+  refused with :class:`~brokerauth.errors.StoreError`.
+* Folders are 0700 and files 0600 whatever the umask; a file that others could read is
+  refused rather than used (see :func:`read_private` for the one exception).
+* The lock is an OS lock (``flock`` through the ``filelock`` library), so it dies with its
+  holder: a process killed mid-refresh never leaves a stale lock behind.
+
+``what`` names the file in messages ("token file", "login pointer"); no message ever quotes a
+file's content.  ``key`` is whose file it is; with ``removed_by_logout`` the hints offer
+``brokerauth logout <profile>`` as the way out, which is only right for a file that logging
+out removes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
 import stat
 import sys
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from brokerauth import filestore as _fs
 from brokerauth.errors import StoreError
 from brokerauth.tokens import TokenKey
 
+if TYPE_CHECKING:
+    import filelock
+
+__all__ = [
+    "LOCK_POLL_INTERVAL",
+    "ensure_folders",
+    "lock",
+    "lock_path",
+    "read_private",
+    "remove",
+    "write_private",
+]
+
 log = logging.getLogger("brokerauth.privatefiles")
 
-_POSIX: Final = sys.platform != "win32"
+#: How often a process waiting for a :func:`lock` retries, in seconds.
+LOCK_POLL_INTERVAL: Final = 0.05
+
 _FILE_MODE: Final = 0o600
+_FOLDER_MODE: Final = 0o700
+_LOCK_SUFFIX: Final = ".lock"
 _TEMP_SUFFIX: Final = ".tmp"
+_POSIX: Final = sys.platform != "win32"
+# Flags missing on a platform are 0, so one spelling serves everywhere; Windows has no links
+# to refuse in the POSIX sense and relies on the folder checks alone.
 _O_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
 _O_BINARY: Final = getattr(os, "O_BINARY", 0)
-# A FIFO planted at the path would block a plain open forever.
+# A FIFO planted at a file's path would block a plain open forever.
 _O_NONBLOCK: Final = getattr(os, "O_NONBLOCK", 0)
+_O_DIRECTORY: Final = getattr(os, "O_DIRECTORY", 0)
+_FOLDER_FLAGS: Final = os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC
+
+
+# --- folders -------------------------------------------------------------------------------
 
 
 def ensure_folders(top: Path, folder: Path, key: TokenKey, *, create: bool) -> bool:
     """Vet ``top`` and every folder between it and ``folder`` (0700, ours, no links),
-    creating missing ones when ``create``; ``False`` when one is missing and not ``create``."""
+    creating missing ones when ``create``; ``False`` when one is missing and not ``create``.
+
+    Folders are tightened to 0700 only when ``create``: writing is when it matters that
+    nobody else can list or add files there, and a read should change nothing.  (``key`` is
+    taken like in every call here, though no folder message names a profile.)
+    """
     chain = [top]
     if folder != top:
         for part in folder.relative_to(top).parts:
             chain.append(chain[-1] / part)
-    return all(_fs._check_folder(each, key, create=create) for each in chain)
+    # Outermost first: a folder is only worth checking inside a vetted one.
+    return all(_check_folder(each, create=create) for each in chain)
 
 
-def write_private(path: Path, data: bytes, key: TokenKey, what: str) -> None:
-    """Replace ``path`` with ``data`` atomically, mode 0600 (folders must be ready).
+def _check_folder(folder: Path, *, create: bool) -> bool:
+    if not os.path.lexists(folder):
+        if not create:
+            return False
+        _make_folders(folder)
+    if not _POSIX:
+        if os.path.islink(folder):
+            raise _link_refused(folder, "token folder", None)
+        if not os.path.isdir(folder):
+            raise _not_a_folder(folder)
+        return True
+    # Opening the folder itself with O_NOFOLLOW, then checking what was opened, leaves no
+    # gap between the check and the chmod for a link to be swapped in.
+    try:
+        fd = os.open(folder, _FOLDER_FLAGS)
+    except FileNotFoundError:
+        if create:
+            raise _cannot("create token folder", folder, None) from None
+        return False
+    except OSError as exc:
+        if os.path.islink(folder):
+            raise _link_refused(folder, "token folder", None) from None
+        if exc.errno == errno.ENOTDIR:
+            raise _not_a_folder(folder) from None
+        raise _cannot("open token folder", folder, exc) from None
+    try:
+        found = os.fstat(fd)
+        if found.st_uid != os.geteuid():
+            raise StoreError(
+                f"token folder {folder} belongs to another user (uid {found.st_uid}); "
+                "brokerauth keeps tokens only in folders you own",
+                hint="point the store at a folder of your own (BROKERAUTH_HOME or the "
+                "store's path option), or fix the folder's owner",
+            )
+        if create and stat.S_IMODE(found.st_mode) != _FOLDER_MODE:
+            # The folder is ours, so tightening it is safe.
+            os.fchmod(fd, _FOLDER_MODE)
+    except OSError as exc:
+        raise _cannot("secure token folder", folder, exc) from None
+    finally:
+        os.close(fd)
+    return True
+
+
+def _make_folders(folder: Path) -> None:
+    missing: list[Path] = []
+    here = folder
+    while not os.path.lexists(here) and here.parent != here:
+        missing.append(here)
+        here = here.parent
+    # Created one by one: os.makedirs gives parents the umask's mode, and with umask 000 a
+    # world-writable parent would let anyone swap the folder for their own.
+    for new in reversed(missing):
+        try:
+            os.mkdir(new, _FOLDER_MODE)
+        except FileExistsError:
+            continue  # another process made it; _check_folder vets the ones that matter
+        except OSError as exc:
+            raise _cannot("create token folder", new, exc) from None
+        if _POSIX:
+            _chmod_new_folder(new)
+
+
+def _chmod_new_folder(folder: Path) -> None:
+    # The mkdir mode is filtered by the umask; this makes it exactly 0700.
+    try:
+        fd = os.open(folder, _FOLDER_FLAGS)
+    except OSError as exc:
+        raise _cannot("secure token folder", folder, exc) from None
+    try:
+        os.fchmod(fd, _FOLDER_MODE)
+    except OSError as exc:
+        raise _cannot("secure token folder", folder, exc) from None
+    finally:
+        os.close(fd)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename or unlink in ``folder`` durable."""
+    if not _POSIX:
+        return  # Windows cannot open a folder to sync it; NTFS journals the rename.
+    try:
+        fd = os.open(folder, _FOLDER_FLAGS)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        if exc.errno in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+            return  # the file system cannot sync folders; there is nothing more to do
+        raise StoreError(
+            f"the token was written but {folder} could not be synced to disk: {_reason(exc)}",
+            hint="check the disk",
+        ) from None
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def write_private(
+    path: Path, data: bytes, key: TokenKey, what: str, *, removed_by_logout: bool = False
+) -> None:
+    """Replace ``path`` with ``data`` atomically, mode 0600 (folders must be ready: see
+    :func:`ensure_folders`).
 
     :raises ~brokerauth.errors.StoreError: nothing was written; the old file is intact.
     """
-    # os.replace replaces a link rather than writing through it; refusing one here turns a
-    # planted link into an error someone will look at.
-    _fs._refuse_special(path, what, key)
-    temp = path.with_name(f".{path.name}.{_fs._random_suffix()}{_TEMP_SUFFIX}")
-    fd = _fs._create_temp(temp)
+    # os.replace would replace a link rather than write through it, so this check is not what
+    # keeps the secret safe; it turns a planted link into an error someone will look at.
+    _refuse_special(path, what, _logout(key, removed_by_logout))
+    temp = path.with_name(f".{path.name}.{_random_suffix()}{_TEMP_SUFFIX}")
+    fd = _create_temp(temp, path, what)
     try:
         try:
             if _POSIX:
                 # The create mode is filtered by the umask; this makes it exactly 0600.
                 os.fchmod(fd, _FILE_MODE)
-            _fs._write_all(fd, data)
-            _fs._sync(fd)
+            _write_all(fd, data)
+            _sync(fd)
         finally:
             os.close(fd)
         os.replace(temp, path)
@@ -72,24 +218,98 @@ def write_private(path: Path, data: bytes, key: TokenKey, what: str) -> None:
             os.unlink(temp)
         if isinstance(exc, OSError):
             raise StoreError(
-                f"cannot write {what} {path}: {exc.strerror or type(exc).__name__}; "
-                "the previous one is intact",
+                f"cannot write {what} {path}: {_reason(exc)}; the previous one is intact",
                 hint="check the disk and the folder's permissions",
             ) from None
         raise
-    _fs._sync_folder(path.parent)
+    _sync_folder(path.parent)
+
+
+def _random_suffix() -> str:
+    """The random part of a temp file's name (a separate function so tests can pin it).
+
+    :func:`remove` recognises a killed writer's leftovers by this shape: 32 hex digits.
+    """
+    return os.urandom(16).hex()  # secrets.token_hex(16), without importing secrets and random
+
+
+def _leftover_temp_name(path: Path) -> re.Pattern[str]:
+    # Exactly the shape write_private gives, matched on whole names: another file whose name
+    # starts like this one's (an identity called "alice.json.<hex>") keeps its temp files.
+    return re.compile(re.escape(f".{path.name}.") + r"[0-9a-f]{32}" + re.escape(_TEMP_SUFFIX))
+
+
+def _create_temp(temp: Path, path: Path, what: str) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC | _O_BINARY
+    try:
+        return os.open(temp, flags, _FILE_MODE)
+    except FileExistsError:
+        # 128 random bits do not collide: something was put there on purpose.
+        kind = "a link" if os.path.islink(temp) else "a file"
+        raise StoreError(
+            f"cannot write {what} {path}: {kind} already exists at the temp path {temp}; "
+            "nothing was written and the previous one is intact",
+            hint=f"remove {temp}, and find out who put it there",
+        ) from None
+    except OSError as exc:
+        raise _cannot(f"create a temp file for {what}", temp, exc) from None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    # os.write may write less than asked (a signal, a full pipe of a FUSE file system).
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _sync(fd: int) -> None:
+    if sys.platform == "darwin":
+        import fcntl
+
+        # On macOS fsync stops at the drive's cache; F_FULLFSYNC reaches the medium.
+        with contextlib.suppress(OSError):  # not every file system has it
+            fcntl.fcntl(fd, fcntl.F_FULLFSYNC)
+            return
+    os.fsync(fd)
+
+
+def _refuse_special(path: Path, what: str, logout: str | None) -> None:
+    """Refuse a link or a non-file at a path about to be written."""
+    try:
+        found = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise _cannot(f"reach {what}", path, exc) from None
+    if stat.S_ISLNK(found.st_mode):
+        raise _link_refused(path, what, logout)
+    if not stat.S_ISREG(found.st_mode):
+        raise _not_a_file(path, what, logout)
+
+
+# --- reading -------------------------------------------------------------------------------
 
 
 def read_private(
-    path: Path, key: TokenKey, what: str, *, limit: int, tighten_readable: bool = False
+    path: Path,
+    key: TokenKey,
+    what: str,
+    *,
+    limit: int,
+    tighten_readable: bool = False,
+    removed_by_logout: bool = False,
 ) -> bytes | None:
     """The bytes of ``path`` (at most ``limit`` + 1), or ``None`` when it does not exist.
 
-    A file others can write is refused.  One others can only read is refused too, unless
-    ``tighten_readable``: for a file another program writes with the default umask (0644 on
-    most systems, as a broker SDK may), refusing it would make sharing it impossible; such a
-    file is set to 0600 and the user is warned, once, that others may have read it.
+    The byte past ``limit`` is read so the caller can refuse an oversized file by its size
+    without reading all of it.  A file others can write is refused.  One others can only read
+    is refused too, unless ``tighten_readable``: for a file another program writes with the
+    default umask (0644 on most systems, as a broker SDK may), refusing it would make sharing
+    it impossible; such a file is set to 0600 and the user is warned, once, that others may
+    have read it.
     """
+    logout = _logout(key, removed_by_logout)
     flags = os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC | _O_BINARY
     try:
         fd = os.open(path, flags)
@@ -97,15 +317,10 @@ def read_private(
         return None
     except OSError as exc:
         if os.path.islink(path):
-            raise StoreError(
-                f"{what} {path} is a symbolic link; brokerauth never follows links in a token "
-                "folder, since one could send a token where other users can read it",
-                hint=f"remove {path}, and find out who created it",
-            ) from None
-        raise _cannot_read(what, path, exc) from None
+            raise _link_refused(path, what, logout) from None
+        raise _cannot(f"read {what}", path, exc) from None
     try:
-        found = os.fstat(fd)
-        _check_file(path, found, fd, what, tighten_readable=tighten_readable)
+        _check_file(path, fd, what, logout, tighten_readable=tighten_readable)
         chunks: list[bytes] = []
         left = limit + 1
         while left > 0:
@@ -116,36 +331,39 @@ def read_private(
             left -= len(chunk)
         return b"".join(chunks)
     except OSError as exc:
-        raise _cannot_read(what, path, exc) from None
+        raise _cannot(f"read {what}", path, exc) from None
     finally:
         os.close(fd)
 
 
-def _cannot_read(what: str, path: Path, exc: OSError) -> StoreError:
-    # strerror only: str(exc) repeats the path, and the message already names it.
-    return StoreError(f"cannot read {what} {path}: {exc.strerror or type(exc).__name__}")
-
-
 def _check_file(
-    path: Path, found: os.stat_result, fd: int, what: str, *, tighten_readable: bool
+    path: Path, fd: int, what: str, logout: str | None, *, tighten_readable: bool
 ) -> None:
+    # Checked on the open descriptor, so what is vetted is what is read.
+    found = os.fstat(fd)
     if not stat.S_ISREG(found.st_mode):
-        raise StoreError(f"{path} is not a regular file, where a {what} belongs",
-                         hint="move it away")
+        raise _not_a_file(path, what, logout)
     if not _POSIX:
         return
     if found.st_uid != os.geteuid():
         raise StoreError(
             f"{what} {path} belongs to another user (uid {found.st_uid}); it will not be used",
-            hint=f"remove {path} and log in again",
+            hint=f"remove it and {_log_in_again(logout)}",
         )
     mode = stat.S_IMODE(found.st_mode)
     if mode & 0o022 or (mode & 0o077 and not tighten_readable):
+        # Refused rather than quietly fixed: while it was open, someone may have copied the
+        # secret, and only the user can tell whether to keep it or log out and revoke it.
+        # write_private always writes 0600, so for its files this takes a hand-made change.
+        if logout:
+            way_out = f"{_log_in_again(logout)}, and revoke the old token"
+        else:
+            # Nothing removes it for the user, and the next login may read it again first.
+            way_out = "delete it, log in again and revoke the old token"
         raise StoreError(
             f"{what} {path} has mode {mode:04o}: other users may have read or changed it, "
-            "so it will not be used",
-            hint=f"if nobody else could have, run `chmod 600 {path}`; otherwise delete it, "
-            "log in again and revoke the old token",
+            "so brokerauth will not use it",
+            hint=f"if nobody else could have, run `chmod 600 {path}`; otherwise {way_out}",
         )
     if mode & 0o077:
         os.fchmod(fd, _FILE_MODE)
@@ -155,32 +373,164 @@ def _check_file(
         )
 
 
+# --- removing ------------------------------------------------------------------------------
+
+
 def remove(path: Path, what: str) -> bool:
-    """Remove ``path`` (a link is removed, never followed) and a killed writer's temp files
-    for it; ``True`` if anything was removed."""
-    removed = _fs._remove(path, what)
-    pattern = re.compile(re.escape(f".{path.name}.") + r"[0-9a-f]{32}" + re.escape(_TEMP_SUFFIX))
+    """Remove ``path`` and a killed writer's temp files for it; ``True`` if anything was
+    removed.
+
+    Leftover temp files go too, since they may hold the secret and a removal should leave
+    none behind.  A link is removed itself (never followed), so removing is also the way out
+    of a tampered folder.
+    """
+    removed = _remove_one(path, what)
+    leftover = _leftover_temp_name(path)
     try:
-        leftovers = [e.name for e in os.scandir(path.parent) if pattern.fullmatch(e.name)]
+        names = [entry.name for entry in os.scandir(path.parent) if leftover.fullmatch(entry.name)]
     except FileNotFoundError:
-        leftovers = []
+        names = []
     except OSError as exc:
-        raise StoreError(
-            f"cannot list {path.parent}: {exc.strerror or type(exc).__name__}"
-        ) from None
-    for name in leftovers:
-        removed = _fs._remove(path.parent / name, "temp file") or removed
+        raise _cannot("list token folder", path.parent, exc) from None
+    for name in names:
+        removed = _remove_one(path.parent / name, "temp file") or removed
     if removed:
-        _fs._sync_folder(path.parent)
+        _sync_folder(path.parent)
     return removed
 
 
-def lock(path: Path, key: TokenKey, timeout: float) -> AbstractContextManager[bool]:
-    """The core's OS file lock at ``path.lock`` (dies with its holder; never a soft lock)."""
-    return _held(path, key, timeout)
+def _remove_one(path: Path, what: str) -> bool:
+    try:
+        found = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise _cannot(f"reach {what}", path, exc) from None
+    if stat.S_ISDIR(found.st_mode):
+        raise StoreError(
+            f"{path} is a folder, where brokerauth keeps a {what}", hint="move that folder away"
+        )
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise _cannot(f"remove {what}", path, exc) from None
+    return True
+
+
+# --- the lock ------------------------------------------------------------------------------
+
+
+def lock_path(path: Path) -> Path:
+    """The lock file :func:`lock` uses for ``path``."""
+    return path.with_name(path.name + _LOCK_SUFFIX)
 
 
 @contextlib.contextmanager
-def _held(path: Path, key: TokenKey, timeout: float) -> Iterator[bool]:
-    with _fs._held(path, key, timeout) as acquired:
+def lock(
+    path: Path,
+    key: TokenKey,
+    timeout: float,
+    *,
+    top: Path | None = None,
+    removed_by_logout: bool = False,
+) -> Iterator[bool]:
+    """An OS file lock at :func:`lock_path` of ``path``, shared by every process.
+
+    Entering vets (and creates) ``top`` and the folders down to ``path``'s (see
+    :func:`ensure_folders`; by default only ``path``'s own folder), then yields ``True`` once
+    the lock is held, ``False`` if ``timeout`` seconds passed first (``0``: one attempt;
+    negative: wait as long as it takes).  The lock is released the moment its holder exits,
+    however it dies, and is never a soft lock.  It is not re-entrant: a second lock on the
+    same path in the same process waits like any other.
+    """
+    # Imported here: filelock costs tens of milliseconds and only refreshes need it.
+    import filelock
+
+    ensure_folders(path.parent if top is None else top, path.parent, key, create=True)
+    logout = _logout(key, removed_by_logout)
+    where = lock_path(path)
+    _refuse_special(where, "lock file", logout)
+    file_lock = filelock.FileLock(
+        str(where),
+        mode=_FILE_MODE,
+        poll_interval=LOCK_POLL_INTERVAL,
+        # A soft lock is a marker file that outlives a killed holder; failing is better than
+        # a refresh stuck behind a dead process.
+        fallback_to_soft=False,
+    )
+    acquired = _acquire(file_lock, where, timeout, logout)
+    try:
         yield acquired
+    finally:
+        if acquired:
+            file_lock.release()
+
+
+def _acquire(
+    file_lock: filelock.FileLock, where: Path, timeout: float, logout: str | None
+) -> bool:
+    import filelock
+
+    try:
+        file_lock.acquire(timeout=timeout if timeout >= 0 else -1)
+    except filelock.Timeout:
+        return False
+    except OSError as exc:
+        if os.path.islink(where):
+            raise _link_refused(where, "lock file", logout) from None
+        if exc.errno == errno.ENOSYS:
+            raise StoreError(
+                f"the file system holding {where} cannot lock files",
+                hint="keep tokens on a local disk: set BROKERAUTH_HOME or the store's path",
+            ) from None
+        raise _cannot("lock", where, exc) from None
+    except RuntimeError as exc:
+        # filelock's own refusals (waiting forever on a lock this thread holds, a lock
+        # inherited across fork) name only the lock's path.
+        raise StoreError(f"cannot lock {where}: {exc}") from None
+    return True
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+def _logout(key: TokenKey, removed_by_logout: bool) -> str | None:
+    """The command that removes a bad file for the user, when there is one."""
+    return f"brokerauth logout {key.profile}" if removed_by_logout else None
+
+
+def _log_in_again(logout: str | None) -> str:
+    return f"run `{logout}` and log in again" if logout else "log in again"
+
+
+def _link_refused(path: Path, what: str, logout: str | None) -> StoreError:
+    way_out = f"`{logout}` removes it" if logout else f"remove {path}"
+    return StoreError(
+        f"{what} {path} is a symbolic link; brokerauth never follows links in its token store, "
+        "since one could send a token where other users can read it",
+        hint=f"{way_out}; find out who created it; to keep tokens elsewhere, set "
+        "BROKERAUTH_HOME or the store's path option to the real folder",
+    )
+
+
+def _not_a_file(path: Path, what: str, logout: str | None) -> StoreError:
+    return StoreError(
+        f"{path} is not a regular file, where brokerauth keeps a {what}",
+        hint=f"remove it, then {_log_in_again(logout)}",
+    )
+
+
+def _not_a_folder(path: Path) -> StoreError:
+    return StoreError(f"{path} is not a folder, where brokerauth keeps tokens", hint="move it away")
+
+
+def _cannot(action: str, path: Path, exc: OSError | None) -> StoreError:
+    detail = f": {_reason(exc)}" if exc is not None else ""
+    return StoreError(f"cannot {action} {path}{detail}")
+
+
+def _reason(exc: OSError) -> str:
+    # strerror only: str(exc) repeats the path, and the message already names it.
+    return exc.strerror or type(exc).__name__
