@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from brokerauth.binding import ProfileBinding, check_secrets
 from brokerauth.clock import Clock, SystemClock
@@ -10,8 +11,10 @@ from brokerauth.interaction import Interaction, LogInteraction
 from brokerauth.pluginhost import PluginHost
 from brokerauth.profiles import Profile, load_profiles
 from brokerauth.resolve import ResolvedProfile, resolve_profile
-from brokerauth.sessions import Session
 from brokerauth.transport import Transport
+
+if TYPE_CHECKING:
+    from brokerauth.sessions import Session
 
 
 def resolve(
@@ -46,6 +49,8 @@ def session(
     :raises ~brokerauth.errors.ConfigError: the profile is wrong or a secret is missing; raised
         before any network call.
     """
+    from brokerauth.sessions import Session  # offline work (open_binding) does without it
+
     binding = open_binding(
         profile, profiles=profiles, user=user, clock=clock, host=host, transport=transport,
         interaction=interaction,

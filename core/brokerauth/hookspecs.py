@@ -28,21 +28,24 @@ Never put a secret (app secret, access or refresh token, code) in a message or a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from contextlib import AbstractContextManager
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from brokerauth.clock import Clock
-from brokerauth.demo import DemoScenario
-from brokerauth.descriptions import PluginInfo
-from brokerauth.flowcontext import FlowContext
-from brokerauth.sandboxes import Sandbox
-from brokerauth.tokens import Token, TokenKey
-from brokerauth.verdicts import Verdict
-from brokerauth.wire import Request, Response
+if TYPE_CHECKING:
+    # Named in annotations only: a plugin importing ``hookimpl`` does not pay for these.
+    from collections.abc import Mapping
+    from contextlib import AbstractContextManager
+    from datetime import datetime
+
+    from brokerauth.clock import Clock
+    from brokerauth.demo import DemoScenario
+    from brokerauth.descriptions import PluginInfo
+    from brokerauth.flowcontext import FlowContext
+    from brokerauth.sandboxes import Sandbox
+    from brokerauth.tokens import Token, TokenKey
+    from brokerauth.verdicts import Verdict
+    from brokerauth.wire import Request, Response
 
 PROJECT = "brokerauth"
 hookspec = pluggy.HookspecMarker(PROJECT)

@@ -7,7 +7,6 @@ draws countdowns and opens browsers; scripts and servers get :class:`LogInteract
 from __future__ import annotations
 
 import logging
-import webbrowser
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -70,6 +69,8 @@ class LogInteraction:
     def open_url(self, url: str) -> None:
         log.warning("open this URL to continue: %s", url)
         if self.open_browser:
+            import webbrowser  # only here: it is slow to import and rarely used
+
             webbrowser.open(url)
 
     def waiting(self, message: str, *, deadline: datetime | None = None) -> _LogWaiting:

@@ -10,26 +10,29 @@ the others.
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import inspect
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import AbstractContextManager
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
 
-from brokerauth import hookspecs
-from brokerauth.clock import Clock
-from brokerauth.demo import DemoScenario
+from brokerauth import entrypoints, hookspecs
 from brokerauth.descriptions import BrokerSpec, PluginInfo, StrategyKind, StrategySpec
 from brokerauth.errors import BrokerAuthError, PluginError, PluginLoadError, UnknownStrategyError
-from brokerauth.flowcontext import FlowContext
-from brokerauth.sandboxes import Sandbox
 from brokerauth.tokens import Token, TokenKey
-from brokerauth.verdicts import Verdict
-from brokerauth.wire import Request, Response
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+    from datetime import datetime
+
+    from brokerauth.clock import Clock
+    from brokerauth.demo import DemoScenario
+    from brokerauth.entrypoints import EntryPointLike
+    from brokerauth.flowcontext import FlowContext
+    from brokerauth.sandboxes import Sandbox
+    from brokerauth.verdicts import Verdict
+    from brokerauth.wire import Request, Response
 
 ENTRY_POINT_GROUP = "brokerauth"
 BUILTIN = "builtin"
@@ -58,7 +61,14 @@ class PluginFailure:
     error: PluginLoadError
 
 
-def _dist_of(entry_point: importlib.metadata.EntryPoint) -> tuple[str, str]:
+def _plugin_bug(hook: str, owner: str, exc: Exception) -> PluginError:
+    return PluginError(
+        f"plugin {owner!r} failed in {hook}: {type(exc).__name__}",
+        hint="this is a bug in the plugin; report it with the traceback above",
+    )
+
+
+def _dist_of(entry_point: EntryPointLike) -> tuple[str, str]:
     dist = entry_point.dist
     if dist is None:
         return entry_point.value.split(":")[0].split(".")[0], "?"
@@ -68,7 +78,7 @@ def _dist_of(entry_point: importlib.metadata.EntryPoint) -> tuple[str, str]:
 class PluginHost:
     """Owns one pluggy manager; made by :meth:`create`, never a module global."""
 
-    def __init__(self, entry_points: Mapping[str, importlib.metadata.EntryPoint]) -> None:
+    def __init__(self, entry_points: Mapping[str, EntryPointLike]) -> None:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
         self._entry_points = dict(entry_points)
@@ -76,15 +86,16 @@ class PluginHost:
         self.failures: dict[str, PluginFailure] = {}
         self._strategies: dict[tuple[StrategyKind, str], tuple[StrategySpec, str]] = {}
         self._brokers: dict[str, tuple[BrokerSpec, str]] = {}
+        #: (hook, plugin) -> that plugin's implementation, for :meth:`_call_owner`.
+        self._owned: dict[tuple[str, str], pluggy.HookImpl | None] = {}
+        self._monitors = 0
 
     @classmethod
-    def create(
-        cls, entry_points: Iterable[importlib.metadata.EntryPoint] | None = None
-    ) -> PluginHost:
+    def create(cls, entry_points: Iterable[EntryPointLike] | None = None) -> PluginHost:
         """A host over the installed entry points (or the given ones, for embedding)."""
         if entry_points is None:
-            entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-        found: dict[str, importlib.metadata.EntryPoint] = {}
+            entry_points = entrypoints.entry_points(ENTRY_POINT_GROUP)
+        found: dict[str, EntryPointLike] = {}
         for ep in entry_points:
             found.setdefault(ep.name, ep)
         return cls(found)
@@ -126,9 +137,7 @@ class PluginHost:
                 with contextlib.suppress(PluginLoadError):
                     self.load(name)
 
-    def _register(
-        self, ep: importlib.metadata.EntryPoint, distribution: str, version: str
-    ) -> LoadedPlugin:
+    def _register(self, ep: EntryPointLike, distribution: str, version: str) -> LoadedPlugin:
         obj = ep.load()
         if inspect.isclass(obj):
             obj = obj()
@@ -160,7 +169,14 @@ class PluginHost:
         def on_call(hook_name: str, _impls: Any, kwargs: Mapping[str, Any]) -> None:
             before(hook_name, kwargs)
 
-        return self._pm.add_hookcall_monitoring(on_call, lambda *args: None)
+        undo = self._pm.add_hookcall_monitoring(on_call, lambda *args: None)
+        self._monitors += 1
+
+        def stop() -> None:
+            self._monitors -= 1
+            undo()
+
+        return stop
 
     def _index(self, info: PluginInfo, owner: str, obj: Any) -> None:
         for strategy in info.strategies:
@@ -237,10 +253,34 @@ class PluginHost:
         except BrokerAuthError:
             raise
         except Exception as exc:
-            raise PluginError(
-                f"plugin {owner!r} failed in {hook}: {type(exc).__name__}",
-                hint="this is a bug in the plugin; report it with the traceback above",
-            ) from exc
+            raise _plugin_bug(hook, owner, exc) from exc
+
+    def _call_owner(self, hook: str, owner: str, **kwargs: Any) -> Any:
+        """Call ``hook`` on ``owner`` alone: the plugin that declared the strategy (or broker)
+        the call names.
+
+        Every other implementation answers ``None`` for a strategy or broker it did not declare,
+        so the owner's answer is the one pluggy's broadcast would return; calling it directly
+        skips pluggy's per-call machinery, about a tenth of the cost of signing a request.
+        While a :meth:`monitor` is attached, calls go through pluggy, so the monitor sees them.
+        """
+        if self._monitors:
+            return self._call(hook, owner, **kwargs)
+        try:
+            impl = self._owned[(hook, owner)]
+        except KeyError:
+            impl = next((i for i in getattr(self._pm.hook, hook).get_hookimpls()
+                         if i.plugin_name == owner), None)
+            self._owned[(hook, owner)] = impl
+        if impl is None:
+            return None  # the owner does not implement the hook: nobody answers
+        try:
+            # As pluggy calls it: an implementation may declare only the arguments it uses.
+            return impl.function(*[kwargs[name] for name in impl.argnames])
+        except BrokerAuthError:
+            raise
+        except Exception as exc:
+            raise _plugin_bug(hook, owner, exc) from exc
 
     def sign_request(
         self,
@@ -253,7 +293,7 @@ class PluginHost:
         *,
         owner: str,
     ) -> Mapping[str, str]:
-        headers = self._call(
+        headers = self._call_owner(
             "sign_request", owner, signer=signer, request=request, settings=settings,
             token=token, now=now, nonce=nonce,
         )
@@ -303,9 +343,11 @@ class PluginHost:
     def interpret_response(
         self, broker: str, settings: Any, request: Request, response: Response
     ) -> Verdict | None:
-        verdict = self._call(
-            "interpret_response", broker, broker=broker, settings=settings, request=request,
-            response=response,
+        declared = self._brokers.get(broker)
+        call = self._call if declared is None else self._call_owner
+        verdict = call(
+            "interpret_response", broker if declared is None else declared[1], broker=broker,
+            settings=settings, request=request, response=response,
         )
         return verdict  # type: ignore[no-any-return]
 

@@ -7,17 +7,18 @@ Everything here happens before any network call, so every profile mistake surfac
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import cattrs
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
-from brokerauth.converter import make_converter
+from brokerauth.converter import make_converter, structure_plain
 from brokerauth.descriptions import STRATEGY_KINDS, BrokerSpec, StrategyKind, StrategySpec
 from brokerauth.errors import PluginError, ProfileError
 from brokerauth.pluginhost import PluginHost
 from brokerauth.profiles import Profile
+
+if TYPE_CHECKING:
+    import cattrs
 
 
 @attrs.frozen
@@ -51,7 +52,6 @@ class ResolvedProfile:
 def resolve_profile(
     profile: Profile, host: PluginHost, converter: cattrs.Converter | None = None
 ) -> ResolvedProfile:
-    converter = converter or make_converter()
     try:
         broker, broker_plugin = host.broker(profile.broker)
     except PluginError as exc:
@@ -108,14 +108,21 @@ def resolve_profile(
 
 
 def structure_settings(
-    converter: cattrs.Converter,
+    converter: cattrs.Converter | None,
     raw: dict[str, Any],
     cls: type[Any],
     profile: Profile,
     *,
     prefix: str,
 ) -> Any:
-    """Structure ``raw`` into ``cls``; the first problem becomes a :class:`ProfileError`."""
+    """Structure ``raw`` into ``cls``; the first problem becomes a :class:`ProfileError`.
+
+    A converter is made only when ``raw`` is not plain (see :func:`structure_plain`), which is
+    also the case whenever something is wrong with it."""
+    plain = structure_plain(raw, cls)
+    if plain is not None:
+        return plain
+    converter = converter or make_converter()
     try:
         return converter.structure(raw, cls)
     except Exception as exc:
@@ -158,6 +165,8 @@ def _field_names(cls: type[Any]) -> list[str]:
 
 def _first_problem(exc: BaseException, cls: type[Any]) -> tuple[str | None, str, str | None]:
     """``(key, problem, hint)`` for the first error cattrs found."""
+    from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+
     if isinstance(exc, ForbiddenExtraKeysError):
         extra = sorted(exc.extra_fields)[0]
         known = ", ".join(_field_names(cls))

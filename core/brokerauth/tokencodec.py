@@ -10,17 +10,17 @@ may still hold a live access or refresh token.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cattrs
-
-from brokerauth.converter import make_converter
+from brokerauth.converter import make_converter, structure_plain
 from brokerauth.errors import CorruptStoreError, StoreError
 from brokerauth.tokens import Token
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = ["FORMAT_VERSION", "MAX_TOKEN_BYTES", "decode_token", "encode_token"]
 
@@ -61,6 +61,8 @@ def encode_token(token: Token) -> bytes:
             "it was not stored",
             hint="this is a bug in the broker plugin or the broker's answer; report it",
         ) from None
+    import json  # here, not at import: the store imports this module to look for a token
+
     # ASCII-only output: a token holding an unpaired surrogate still encodes, and the file
     # stays readable in any editor a user opens it with.
     text = json.dumps({"version": FORMAT_VERSION, **fields}, sort_keys=True, ensure_ascii=True)
@@ -101,8 +103,14 @@ def decode_token(data: bytes, *, source: str, profile: str | None = None) -> Tok
     trouble = _field_problem(fields)
     if trouble is not None:
         raise _corrupt(source, profile, trouble)
+    # Reading a token is part of most commands' start: cattrs only when the plain way fails.
+    token: Token | None = structure_plain(fields, Token)
+    if token is not None:
+        return token
+    import cattrs
+
     try:
-        token: Token = _converter().structure(fields, Token)
+        token = _converter().structure(fields, Token)
     except (cattrs.BaseValidationError, ValueError, TypeError):
         # The checks above should leave nothing for the converter to refuse; cattrs'
         # own messages can quote values, so they are never shown.
@@ -120,6 +128,8 @@ def _check_size_and_parse(data: bytes) -> dict[str, Any] | str:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return "it is not UTF-8 text"
+    import json
+
     try:
         parsed = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:

@@ -7,17 +7,20 @@ the bytes sent and a signer never parses a URL.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote_plus, urlsplit
 
 import attrs
 
 from brokerauth.errors import ResponseError
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+# Query keys and values repeat from request to request: each is encoded once.
+_quote_plus: Callable[[str], str] = lru_cache(maxsize=4096)(quote_plus)
 
 
 def _freeze_headers(value: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -101,8 +104,9 @@ class Request:
 
     @property
     def query_string(self) -> str:
-        """The query as sent on the wire (``urlencode``: space becomes ``+``)."""
-        return urlencode(self.params) if self.params else ""
+        """The query as sent on the wire: ``urlencode(params)`` (a space becomes ``+``)."""
+        q = _quote_plus
+        return "&".join([f"{q(key)}={q(value)}" for key, value in self.params])
 
     @property
     def url(self) -> str:
@@ -121,7 +125,10 @@ class Request:
     def with_headers(self, extra: Mapping[str, str]) -> Request:
         merged = dict(self.headers)
         merged.update(extra)
-        return attrs.evolve(self, headers=merged)
+        # The constructor, not attrs.evolve: this runs once per request sent, and evolve's
+        # generic copy costs half as much again.
+        return Request(self.method, self.scheme, self.host, self.path, self.params, merged,
+                       self.body)
 
 
 class Response:
@@ -149,6 +156,8 @@ class Response:
     def json(self) -> Any:
         """The body parsed as JSON; a :class:`ResponseError` names what is wrong if it is not."""
         if self._json is _UNSET:
+            import json  # not at start-up: commands that parse no answer never need it
+
             try:
                 self._json = json.loads(self.content)
             except (ValueError, UnicodeDecodeError):

@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from brokerauth.cli.output import Output
 
@@ -33,21 +35,68 @@ COMMANDS: dict[str, tuple[str, str]] = {
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_TOKEN, EXIT_REMOTE = 0, 1, 2, 3, 4
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``command``, only that command (the others' modules are
+    not imported, nor their parsers built), so one command starts without the rest."""
     parser = argparse.ArgumentParser(
         prog="brokerauth",
         description="Sign, obtain, refresh and store credentials for broker APIs.",
+        formatter_class=_HelpFormatter,
     )
     _add_common(parser, None)
     # The same options after the command; SUPPRESS keeps a subcommand from resetting what was
     # given before it.
-    common = argparse.ArgumentParser(add_help=False)
+    common = argparse.ArgumentParser(add_help=False, formatter_class=_HelpFormatter)
     _add_common(common, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
-        importlib.import_module(f"brokerauth.cli.{module}").add_arguments(command)
+        if command is None or command == name:
+            subparser = sub.add_parser(name, help=help_text, description=help_text,
+                                       parents=[common], formatter_class=_HelpFormatter)
+            importlib.import_module(f"brokerauth.cli.{module}").add_arguments(subparser)
     return parser
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, as wide as the terminal just as argparse makes it, but without
+    importing ``shutil`` for that (argparse makes a formatter for every argument added, and
+    ``shutil`` loads three compression modules: a twentieth of ``brokerauth sign``'s start)."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None, **kwargs: Any) -> None:
+        if width is None:
+            width = _terminal_columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width, **kwargs)
+
+
+def _terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns``: ``$COLUMNS``, else the terminal's, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        stdout = sys.__stdout__
+        try:
+            columns = os.get_terminal_size(stdout.fileno()).columns if stdout else 0
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+def command_in(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` runs: its first word that is not an option or the value of
+    ``--profiles`` (which argparse also accepts abbreviated); ``None`` if it names none, or
+    asks for the general help first (which lists every command)."""
+    words = iter(argv)
+    for word in words:
+        if word in ("-h", "--help"):
+            return None
+        if len(word) > 2 and "--profiles".startswith(word):
+            next(words, None)
+        elif not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
 
 
 def _add_common(parser: argparse.ArgumentParser, default: object) -> None:
@@ -61,7 +110,7 @@ def _add_common(parser: argparse.ArgumentParser, default: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser(command_in(argv))
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
@@ -23,6 +22,8 @@ class Output:
     def data(self, payload: Any) -> None:
         """The command's result for scripts; nothing outside JSON mode."""
         if self.json_mode:
+            import json  # only in JSON mode: kept out of every command's start-up
+
             json.dump(payload, self.stream, indent=2, default=str)
             self.stream.write("\n")
 
@@ -47,6 +48,8 @@ class Output:
                 "error": {"type": kind, "message": message, "hint": hint,
                           **{k: v for k, v in extra.items() if v is not None}}
             }
+            import json
+
             json.dump(payload, self.stream, indent=2)
             self.stream.write("\n")
             return

@@ -16,10 +16,8 @@ from typing import TYPE_CHECKING, Any, Final
 from brokerauth.descriptions import BrokerSpec, PluginInfo, StrategySpec
 from brokerauth.hookspecs import hookimpl
 from brokerauth.tokens import Token
-from brokerauth.verdicts import Outcome, Verdict, error_fields
 from brokerauth.wire import Request, Response
 
-from brokerauth_webull import codes
 from brokerauth_webull.environments import ENVIRONMENTS
 from brokerauth_webull.settings import WebullSettings
 from brokerauth_webull.signer import NEEDS as SIGNER_NEEDS
@@ -30,6 +28,7 @@ if TYPE_CHECKING:
     from brokerauth.demo import DemoScenario
     from brokerauth.flowcontext import FlowContext
     from brokerauth.sandboxes import Sandbox
+    from brokerauth.verdicts import Verdict
 
 BROKER: Final = "webull"
 SIGNER: Final = "webull-hmac"
@@ -118,6 +117,11 @@ def refresh_token(flow: str, context: FlowContext, token: Token) -> Token | None
 def interpret_response(broker: str, response: Response) -> Verdict | None:
     if 200 <= response.status < 300 or broker != BROKER:
         return None
+    # Only an error answer needs these: they stay out of the start of `brokerauth sign`.
+    from brokerauth.verdicts import Outcome, Verdict, error_fields
+
+    from brokerauth_webull import codes
+
     code, message = error_fields(response)
     if code in codes.TOKEN_INVALID_CODES:
         return Verdict(Outcome.TOKEN_INVALID, code, message)

@@ -55,7 +55,9 @@ def timestamp(now: datetime) -> str:
         raise ValueError("signing needs an aware datetime (UTC)")
     if offset:
         now = now.astimezone(UTC)
-    return now.strftime(signing.TIMESTAMP_FORMAT)
+    # The text of strftime(TIMESTAMP_FORMAT): a UTC time's isoformat is it followed by
+    # "+00:00", at half strftime's cost (this runs for every request signed).
+    return now.isoformat(timespec="seconds")[:19] + "Z"
 
 
 def _reveal(value: object, strategy: str) -> str:

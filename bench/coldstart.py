@@ -1,0 +1,69 @@
+"""Cold start: ``brokerauth sign`` for a Webull profile (no network) against
+``python -c "import webull.core.client"``, each a new process of the same interpreter.
+
+Runs are interleaved (bare interpreter, SDK import, ``brokerauth sign``), after warm-up runs,
+and each one's median is taken.  The target compares the times over a bare interpreter
+(``python -c pass``): the SDK's import time, as the quality table defines its anchor, against
+what ``brokerauth sign`` adds to the interpreter's start (import, profile, plugin, sign).  The
+ratio of whole process times is printed as well.  Every source file is byte-compiled first,
+as an installed package is, so neither side pays for compiling.
+"""
+
+from __future__ import annotations
+
+import compileall
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import Report, ms
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _time(argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def run(report: Report, profiles: Path, env: dict[str, str], quick: bool) -> None:
+    print("\n== Cold start: `brokerauth sign` vs `python -c \"import webull.core.client\"`",
+          flush=True)
+    for folder in ("core", "plugins", "examples"):
+        compileall.compile_dir(ROOT / folder, quiet=1)
+    brokerauth = str(Path(sys.executable).with_name("brokerauth"))
+    commands = {
+        "bare interpreter": [sys.executable, "-c", "pass"],
+        "SDK import": [sys.executable, "-c", "import webull.core.client"],
+        "brokerauth sign": [
+            brokerauth, "sign", "--profiles", str(profiles), "-p", "bench-webull", "GET",
+            "/market-data/stocks/snapshots/list?symbols=AAPL,TSLA&category=US_STOCK",
+            "--timestamp", "2024-01-02T03:04:05Z", "--nonce", "7c9e6679",
+        ],
+    }
+    env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    output = subprocess.run(commands["brokerauth sign"], env=env, check=True,
+                            capture_output=True, text=True).stdout
+    assert "x-signature: " in output, output
+    for _ in range(3):
+        for argv in commands.values():
+            _time(argv, env)
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(15 if quick else 40):
+        for name, argv in commands.items():
+            samples[name].append(_time(argv, env))
+    median = {name: statistics.median(values) for name, values in samples.items()}
+    bare, sdk, ours = median["bare interpreter"], median["SDK import"], median["brokerauth sign"]
+    print(f"  bare interpreter {ms(bare)}, SDK import {ms(sdk)}, brokerauth sign {ms(ours)}")
+    over_bare = (ours - bare) / (sdk - bare)
+    report.add("cold start of `brokerauth sign` (webull profile), time over a bare interpreter",
+               f"{ms(ours - bare)} (+{ms(bare)} interpreter)",
+               f"SDK import {ms(sdk - bare)}", over_bare, "≤ 0.6× its time", over_bare <= 0.6)
+    report.notes.append(
+        f"Cold start medians of {len(samples['bare interpreter'])} interleaved runs: bare "
+        f"interpreter {ms(bare)}, `import webull.core.client` {ms(sdk)}, `brokerauth sign` "
+        f"{ms(ours)}; whole processes, interpreter start included: {ours / sdk:.2f}×."
+    )

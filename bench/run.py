@@ -1,0 +1,144 @@
+"""brokerauth's benchmark: every performance target of the quality table, measured against its
+anchor in one run, with medians of several interleaved runs after a warm-up.
+
+Run it with ``make bench``: that makes ``.bench-venv`` (the project plus the official Webull
+SDK 3.0.4, which is never a dependency of brokerauth) and runs this file there.  Exits 1 when
+a target is not met.  ``--quick`` takes fewer samples (for trying things out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from common import Report, table
+
+WEBULL_KEY = "test_app_key_0123456789abcdef"
+WEBULL_SECRET = "test_app_secret_fedcba9876543210"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()} ({sys.executable}); load average {load} "
+            f"at start")
+
+
+def write_profiles(folder: Path, server_url: str, sandbox_url: str) -> Path:
+    path = folder / "profiles.toml"
+    path.write_text(f"""
+[profiles.bench-webull]
+broker = "webull"
+app_key = {{ env = "BENCH_WEBULL_APP_KEY" }}
+app_secret = {{ env = "BENCH_WEBULL_APP_SECRET" }}
+
+[profiles.vectors]
+broker = "webull"
+app_key = {{ env = "BENCH_WEBULL_APP_KEY" }}
+app_secret = {{ env = "BENCH_WEBULL_APP_SECRET" }}
+
+[profiles.bench-session]
+broker = "webull"
+base_url = "{server_url}"
+two_factor = "on"
+app_key = {{ env = "BENCH_WEBULL_APP_KEY" }}
+app_secret = {{ env = "BENCH_WEBULL_APP_SECRET" }}
+
+[profiles.bench-sandbox]
+broker = "webull"
+base_url = "{sandbox_url}"
+app_key = {{ env = "BROKERAUTH_SANDBOX_APP_KEY" }}
+app_secret = {{ env = "BROKERAUTH_SANDBOX_APP_SECRET" }}
+
+[profiles.bench-futu]
+broker = "futu"
+mode = "api_key"
+app_key = {{ env = "BENCH_FUTU_APP_KEY" }}
+app_secret = {{ env = "BENCH_FUTU_APP_SECRET" }}
+access_token = {{ env = "BENCH_FUTU_ACCESS_TOKEN" }}
+""")
+    return path
+
+
+def store_token(profiles: Path) -> None:
+    """A fresh 2FA access token for the session profile, in its (temporary) file store."""
+    from brokerauth.api import open_binding
+    from brokerauth.tokens import Token
+
+    now = datetime.now(UTC)
+    binding = open_binding("bench-session", profiles=profiles)
+    binding.save(Token(access_token="bench-access-token-0123456789", broker="webull",
+                       issued_at=now, expires_at=now + timedelta(days=7)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer samples")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    print("brokerauth benchmark (make bench)")
+    print(f"machine: {machine()}")
+    print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="brokerauth-bench-") as tmp:
+        folder = Path(tmp)
+        os.environ.update({
+            "BROKERAUTH_HOME": str(folder / "home"),
+            "BENCH_WEBULL_APP_KEY": WEBULL_KEY,
+            "BENCH_WEBULL_APP_SECRET": WEBULL_SECRET,
+            "BENCH_FUTU_APP_KEY": "bench-futu-app-key",
+            "BENCH_FUTU_APP_SECRET": "bench-futu-app-secret",
+            "BENCH_FUTU_ACCESS_TOKEN": "bench-futu-access-token",
+        })
+        import coldstart
+        import session as session_bench
+        import signing
+        import tokens
+        from brokerauth.api import open_binding, session
+
+        server = session_bench.LoopbackServer()
+        sandbox = session_bench.SandboxProcess()
+        try:
+            os.environ.update(sandbox.info["env"])
+            profiles = write_profiles(folder, server.url, sandbox.url)
+            store_token(profiles)
+            report = Report()
+            coldstart.run(report, profiles, dict(os.environ), args.quick)
+            signing.run(report, open_binding, profiles, args.quick)
+            session_bench.run(report, session, profiles, args.quick)
+            tokens.run(report, session, profiles, args.quick)
+        finally:
+            sandbox.close()
+            server.close()
+
+    print("\n== Results (ratios are brokerauth against its anchor, medians, one run)\n")
+    rows = [[t.what, t.ours, t.anchor, f"{t.ratio:.2f}×", t.target, "yes" if t.met else "NO"]
+            for t in report.targets]
+    print(table(["what", "brokerauth", "anchor", "ratio", "target", "met"], rows))
+    print("\nRatios: throughput (anchor time / brokerauth time) for signing against the SDK; "
+          "brokerauth time / anchor time otherwise; for token access, how many plain attribute "
+          "reads fit in the time of one TokenManager.current() read.")
+    for note in report.notes:
+        print(f"\n{note}")
+    missed = [t.what for t in report.targets if not t.met]
+    print(f"\nfinished in {time.perf_counter() - started:.0f} s; "
+          + (f"NOT MET: {'; '.join(missed)}" if missed else "every target met"))
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
