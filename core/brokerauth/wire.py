@@ -24,10 +24,17 @@ _quote_plus: Callable[[str], str] = lru_cache(maxsize=4096)(quote_plus)
 
 
 def _freeze_headers(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    # A proxy is what another Request (or with_headers, over a dict it just made) holds:
+    # already a private, read-only copy, so building a signed request copies nothing again.
+    if type(value) is MappingProxyType:
+        return value
     return MappingProxyType(dict(value or {}))
 
 
 def _params_tuple(value: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    # A tuple is what normalize_params and another Request hold: already (str, str) pairs.
+    if type(value) is tuple:
+        return value
     return tuple((str(k), str(v)) for k, v in value)
 
 
@@ -127,8 +134,8 @@ class Request:
         merged.update(extra)
         # The constructor, not attrs.evolve: this runs once per request sent, and evolve's
         # generic copy costs half as much again.
-        return Request(self.method, self.scheme, self.host, self.path, self.params, merged,
-                       self.body)
+        return Request(self.method, self.scheme, self.host, self.path, self.params,
+                       MappingProxyType(merged), self.body)
 
 
 class Response:
