@@ -76,20 +76,26 @@ def _is_plain_path(relative: str) -> bool:
 
 
 def check_secrets(resolved: ResolvedProfile) -> None:
-    """Resolve every secret the profile references now, so a missing one is reported with
+    """Resolve every secret the profile references now — in the broker's settings and in each
+    strategy's options (a store's URL or encryption key) — so a missing one is reported with
     its profile and key before any request."""
-    settings = resolved.settings
-    fields = getattr(type(settings), "__attrs_attrs__", ())
-    for field in fields:
-        value = getattr(settings, field.name)
-        if isinstance(value, Secret):
+    places: list[tuple[Any, str]] = [(resolved.settings, "")]
+    for kind in ("signer", "flow", "store"):
+        options = resolved.bound(kind).options
+        if options is not None:
+            places.append((options, f"{kind}."))
+    for holder, prefix in places:
+        for field in getattr(type(holder), "__attrs_attrs__", ()):
+            value = getattr(holder, field.name)
+            if not isinstance(value, Secret):
+                continue
             try:
                 value.reveal()
             except SecretUnavailableError as exc:
                 raise ProfileError(
                     exc.message,
                     profile=resolved.name,
-                    key=field.alias or field.name,
+                    key=prefix + (field.alias or field.name),
                     file=resolved.profile.source,
                     hint=exc.hint,
                 ) from None

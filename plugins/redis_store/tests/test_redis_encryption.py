@@ -156,3 +156,21 @@ def test_an_encrypted_fleet_session_end_to_end(
     assert second.token == first.token
     assert acme.count("POST", "/oauth/token") == 1
     assert raw_entry(redis_server).startswith(ENCRYPTED_MARK)
+
+
+def test_an_unset_key_is_reported_when_the_session_opens(monkeypatch: Any,
+                                                         token_home: Any) -> None:
+    import brokerauth
+    from brokerauth.errors import ProfileError
+    from brokerauth.profiles import Profile
+
+    monkeypatch.delenv("NO_SUCH_REDIS_KEY", raising=False)
+    profile = Profile.from_mapping("fleet", {
+        "broker": "acme", "client_id": "c", "client_secret": Secret.from_value("s" * 16),
+        "store": {"name": "redis", "url": "redis://127.0.0.1:1/0",
+                  "encryption_key": {"env": "NO_SUCH_REDIS_KEY"}},
+    })
+    with pytest.raises(ProfileError) as info:
+        brokerauth.session(profile)
+    assert info.value.key == "store.encryption_key"
+    assert "NO_SUCH_REDIS_KEY" in str(info.value)
