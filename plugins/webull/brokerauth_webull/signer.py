@@ -48,16 +48,28 @@ def hmac_headers(
     )
 
 
+#: The last second formatted and its text: requests signed within one second share it, and
+#: formatting costs more than the rest of the header assembly.
+_last_second: tuple[int, str] = (-1, "")
+
+
 def timestamp(now: datetime) -> str:
     """``x-timestamp``: UTC, second precision."""
+    global _last_second
     offset = now.utcoffset()
     if offset is None:
         raise ValueError("signing needs an aware datetime (UTC)")
+    second = int(now.timestamp())
+    cached = _last_second  # one read: another thread may replace it meanwhile
+    if cached[0] == second:
+        return cached[1]
     if offset:
         now = now.astimezone(UTC)
     # The text of strftime(TIMESTAMP_FORMAT): a UTC time's isoformat is it followed by
-    # "+00:00", at half strftime's cost (this runs for every request signed).
-    return now.isoformat(timespec="seconds")[:19] + "Z"
+    # "+00:00", at half strftime's cost.
+    text = now.isoformat(timespec="seconds")[:19] + "Z"
+    _last_second = (second, text)
+    return text
 
 
 def _reveal(value: object, strategy: str) -> str:
