@@ -20,4 +20,4 @@ def test_utc_second_precision_and_any_offset() -> None:
 
 def test_naive_time_is_refused() -> None:
     with pytest.raises(ValueError, match="aware"):
-        timestamp(datetime(2024, 1, 2, 3, 4, 5))  # noqa: DTZ001 - the point of the test
+        timestamp(datetime(2024, 1, 2, 3, 4, 5))
