@@ -33,6 +33,7 @@ class Transport:
         self._pool = pool
         self._pool_lock = threading.Lock()
         self.timeout = timeout
+        self._options: _SendOptions | None = None
 
     @property
     def pool(self) -> urllib3.PoolManager:
@@ -46,24 +47,29 @@ class Transport:
                 pool = self._pool
         return pool
 
+    def _send_options(self) -> _SendOptions:
+        options = self._options
+        if options is None:
+            options = self._options = _SendOptions(self.timeout)
+        return options
+
     def send(
         self, request: Request, *, timeout: float | None = None, max_bytes: int | None = None
     ) -> Response:
         """Send ``request``; with ``max_bytes``, refuse an answer larger than that."""
-        from urllib3.exceptions import HTTPError as Urllib3Error
-
+        options = self._send_options()
         try:
             raw = self.pool.request(
                 request.method,
                 request.url,
                 body=request.body,
                 headers=dict(request.headers),
-                timeout=timeout if timeout is not None else self.timeout,
-                retries=False,
+                timeout=options.timeout if timeout is None else timeout,
+                retries=options.no_retries,
                 redirect=False,
                 preload_content=max_bytes is None,
             )
-        except Urllib3Error as exc:
+        except options.error as exc:
             raise TransportError(
                 f"{request.method} {request.scheme}://{request.host}{request.path} failed: "
                 f"{_reason(exc)}",
@@ -75,6 +81,21 @@ class Transport:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.clear()
+
+
+class _SendOptions:
+    """urllib3 objects every send passes: made once, as urllib3 would otherwise build a new
+    ``Retry`` and ``Timeout`` for every request (they are immutable, so sharing is safe)."""
+
+    def __init__(self, timeout: float) -> None:
+        import urllib3
+        from urllib3.exceptions import HTTPError
+
+        # The same object urllib3 makes from ``retries=False, redirect=False``: no retry, no
+        # redirect, the underlying error raised as is.
+        self.no_retries = urllib3.Retry(False, redirect=False)
+        self.timeout = urllib3.Timeout(connect=timeout, read=timeout)
+        self.error: type[Exception] = HTTPError
 
 
 def _read_limited(raw: urllib3.BaseHTTPResponse, limit: int, request: Request) -> bytes:
