@@ -6,10 +6,11 @@ What is timed on each side
 * The SDK: its signer (``AppKeySigner``, made by ``SignerFactory`` as the SDK's client makes
   it) signing an ``ApiRequest``, as the client does before sending: it makes its own timestamp
   and nonce, JSON-encodes the body to hash it, and writes the headers into the request.
-* brokerauth: ``ProfileBinding.sign`` — what a session does for every attempt: read the clock,
-  draw a nonce, call the profile's signer through the plugin host, and return the request
-  carrying the headers.  The request is built beforehand (the body is the bytes that will be
-  sent), as the SDK's request object is.
+* brokerauth: what a session does for every attempt — ``ProfileBinding.signature_headers``
+  (read the clock, draw a nonce, call the profile's signer through the plugin host), merged
+  into the header dict the transport sends, as the SDK writes its headers into its request.
+  The request is built beforehand (the body is the bytes that will be sent), as the SDK's
+  request object is.
 
 Before anything is timed, both sides sign every HTTP vector of ``webull_signing_vectors.json``
 and the benchmark's own inputs with a fixed timestamp and nonce, and must agree byte for byte.
@@ -131,7 +132,11 @@ def webull_contenders(binding: Any, method: str, path: str, query: dict[str, str
         return sdk.sign(sdk_request)
 
     def brokerauth() -> object:
-        return binding.sign(request, None)
+        # A session's work per attempt: the signer's headers, merged into the header dict the
+        # transport sends (as the SDK writes them into its request).
+        headers = dict(request.headers)
+        headers.update(binding.signature_headers(request, None))
+        return headers
 
     return {"sdk": sdk_sign, "brokerauth": brokerauth}
 
@@ -204,7 +209,8 @@ def futu(report: Report, open_binding: Callable[..., Any], profiles: Path) -> No
 
 def growth(report: Report, binding: Any, quick: bool) -> None:
     """brokerauth's signing time (and the SDK's) against body size and query size."""
-    print("\n== How signing time grows (brokerauth ProfileBinding.sign; the SDK alongside)",
+    print("\n== How signing time grows (brokerauth, a session's signing per attempt; the SDK "
+          "alongside)",
           flush=True)
     sizes = [0, 1 << 10, 10 << 10, 100 << 10, 1 << 20]
     rows = []

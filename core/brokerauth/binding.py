@@ -171,6 +171,32 @@ class ProfileBinding:
         )
         return Request.from_url(method, absolute, params=params, headers=merged, body=body)
 
+    def signature_headers(
+        self,
+        request: Request,
+        token: Token | None,
+        *,
+        now: datetime | None = None,
+        nonce: str | None = None,
+    ) -> Mapping[str, str]:
+        """The headers the profile's signer adds to ``request`` (attaching ``token``), signed
+        now with a fresh nonce; ``now`` and ``nonce`` are fixed only to reproduce a signature
+        (``brokerauth sign --timestamp --nonce``)."""
+        signer = self.resolved.signer
+        if now is None:
+            now = self.clock.now()
+            if self.skew:  # almost always zero: skip the datetime arithmetic then
+                now += self.skew
+        return self.host.sign_request(
+            signer.name,
+            request,
+            self.settings,
+            token,
+            now,
+            nonce if nonce is not None else new_nonce(),
+            owner=signer.owner,
+        )
+
     def sign(
         self,
         request: Request,
@@ -179,19 +205,8 @@ class ProfileBinding:
         now: datetime | None = None,
         nonce: str | None = None,
     ) -> Request:
-        """``request`` with the signer's headers added; ``now`` and ``nonce`` are fixed only to
-        reproduce a signature (``brokerauth sign --timestamp --nonce``)."""
-        signer = self.resolved.signer
-        headers = self.host.sign_request(
-            signer.name,
-            request,
-            self.settings,
-            token,
-            now if now is not None else self.clock.now() + self.skew,
-            nonce if nonce is not None else new_nonce(),
-            owner=signer.owner,
-        )
-        return request.with_headers(headers)
+        """``request`` with :meth:`signature_headers` added, as one immutable request."""
+        return request.with_headers(self.signature_headers(request, token, now=now, nonce=nonce))
 
     def learn_skew(self, response: Response) -> bool:
         """Adopt the server's clock offset from its ``Date`` header; False if it has none."""
@@ -302,7 +317,8 @@ class FlowHttpClient:
         if not sign:
             return binding.transport.send(request, timeout=timeout, max_bytes=TOKEN_RESPONSE_LIMIT)
         response = binding.transport.send(
-            binding.sign(request, token), timeout=timeout, max_bytes=TOKEN_RESPONSE_LIMIT
+            request, signature=binding.signature_headers(request, token), timeout=timeout,
+            max_bytes=TOKEN_RESPONSE_LIMIT,
         )
         if (
             not response.ok
@@ -310,6 +326,7 @@ class FlowHttpClient:
             and binding.learn_skew(response)
         ):
             response = binding.transport.send(
-                binding.sign(request, token), timeout=timeout, max_bytes=TOKEN_RESPONSE_LIMIT
+                request, signature=binding.signature_headers(request, token), timeout=timeout,
+                max_bytes=TOKEN_RESPONSE_LIMIT,
             )
         return response

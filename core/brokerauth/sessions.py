@@ -107,9 +107,10 @@ class Session:
         attempt = 0
         while True:
             token = self.tokens.current()
-            signed = binding.sign(request, token)
+            signature = binding.signature_headers(request, token)
             try:
-                response = binding.transport.send(signed, timeout=timeout)
+                response = binding.transport.send(request, signature=signature,
+                                                  timeout=timeout)
             except TransportError:
                 if retries_left <= 0:
                     raise

@@ -8,6 +8,7 @@ retried here: retrying, and re-signing each attempt, is the session's decision.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from brokerauth.errors import ResponseError, TransportError
@@ -54,16 +55,26 @@ class Transport:
         return options
 
     def send(
-        self, request: Request, *, timeout: float | None = None, max_bytes: int | None = None
+        self,
+        request: Request,
+        *,
+        signature: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        max_bytes: int | None = None,
     ) -> Response:
-        """Send ``request``; with ``max_bytes``, refuse an answer larger than that."""
+        """Send ``request`` with the ``signature`` headers added (merged into the one header
+        dict urllib3 needs, rather than into a second immutable request); with ``max_bytes``,
+        refuse an answer larger than that."""
         options = self._send_options()
+        headers = dict(request.headers)
+        if signature:
+            headers.update(signature)
         try:
             raw = self.pool.request(
                 request.method,
                 request.url,
                 body=request.body,
-                headers=dict(request.headers),
+                headers=headers,
                 timeout=options.timeout if timeout is None else timeout,
                 retries=options.no_retries,
                 redirect=False,

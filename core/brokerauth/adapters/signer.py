@@ -26,7 +26,7 @@ class AdapterCore:
         binding = self.session.binding
         request = Request.from_url(method, url, headers=headers, body=body)
         token = self.session.tokens.current()
-        return dict(binding.sign(request, token).headers), token
+        return dict(binding.signature_headers(request, token)), token
 
     def retry_after(
         self, method: str, url: str, status: int, headers: Mapping[str, str], content: bytes,
