@@ -121,6 +121,7 @@ class ProfileBinding:
         self.interaction = interaction
         self.identity = identity
         self.key = TokenKey(resolved.name, identity)
+        self._sign = host.signer(resolved.signer.name, owner=resolved.signer.owner)
         self.label = str(self.key)
         #: Server time minus ours, learned from a ``Date`` header after a timestamp rejection.
         self.skew = timedelta(0)
@@ -182,20 +183,12 @@ class ProfileBinding:
         """The headers the profile's signer adds to ``request`` (attaching ``token``), signed
         now with a fresh nonce; ``now`` and ``nonce`` are fixed only to reproduce a signature
         (``brokerauth sign --timestamp --nonce``)."""
-        signer = self.resolved.signer
         if now is None:
             now = self.clock.now()
             if self.skew:  # almost always zero: skip the datetime arithmetic then
                 now += self.skew
-        return self.host.sign_request(
-            signer.name,
-            request,
-            self.settings,
-            token,
-            now,
-            nonce if nonce is not None else new_nonce(),
-            owner=signer.owner,
-        )
+        return self._sign(request, self.settings, token, now,
+                          nonce if nonce is not None else new_nonce())
 
     def sign(
         self,

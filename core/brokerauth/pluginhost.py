@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 import pluggy
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from brokerauth.wire import Request, Response
 
 ENTRY_POINT_GROUP = "brokerauth"
+#: The arguments of ``sign_request`` in the hookspec's order.
+_SIGN_ARGS = ("signer", "request", "settings", "token", "now", "nonce")
+SignFunction = Callable[["Request", Any, "Token | None", "datetime", str], Mapping[str, str]]
 BUILTIN = "builtin"
 
 _HOOKS_BY_KIND: dict[StrategyKind, tuple[str, ...]] = {
@@ -255,6 +258,15 @@ class PluginHost:
         except Exception as exc:
             raise _plugin_bug(hook, owner, exc) from exc
 
+    def _owned_impl(self, hook: str, owner: str) -> pluggy.HookImpl | None:
+        try:
+            return self._owned[(hook, owner)]
+        except KeyError:
+            impl = next((i for i in getattr(self._pm.hook, hook).get_hookimpls()
+                         if i.plugin_name == owner), None)
+            self._owned[(hook, owner)] = impl
+            return impl
+
     def _call_owner(self, hook: str, owner: str, **kwargs: Any) -> Any:
         """Call ``hook`` on ``owner`` alone: the plugin that declared the strategy (or broker)
         the call names.
@@ -266,12 +278,7 @@ class PluginHost:
         """
         if self._monitors:
             return self._call(hook, owner, **kwargs)
-        try:
-            impl = self._owned[(hook, owner)]
-        except KeyError:
-            impl = next((i for i in getattr(self._pm.hook, hook).get_hookimpls()
-                         if i.plugin_name == owner), None)
-            self._owned[(hook, owner)] = impl
+        impl = self._owned_impl(hook, owner)
         if impl is None:
             return None  # the owner does not implement the hook: nobody answers
         try:
@@ -300,6 +307,33 @@ class PluginHost:
         if headers is None:
             raise PluginError(f"plugin {owner!r} did not sign with its signer {signer!r}")
         return headers  # type: ignore[no-any-return]
+
+    def signer(self, signer: str, *, owner: str) -> SignFunction:
+        """``sign_request`` of ``signer`` as a plain function of ``(request, settings, token,
+        now, nonce)``, resolved once: a session signs every request through it, so the
+        per-call dispatch is paid here instead (while a :meth:`monitor` is attached, calls go
+        through pluggy as always)."""
+        impl = self._owned_impl("sign_request", owner)
+        direct: Callable[..., Any] | None = None
+        if impl is not None and tuple(impl.argnames) == _SIGN_ARGS:
+            direct = impl.function
+
+        def sign(request: Request, settings: Any, token: Token | None, now: datetime,
+                 nonce: str) -> Mapping[str, str]:
+            if direct is None or self._monitors:
+                return self.sign_request(signer, request, settings, token, now, nonce,
+                                         owner=owner)
+            try:
+                headers = direct(signer, request, settings, token, now, nonce)
+            except BrokerAuthError:
+                raise
+            except Exception as exc:
+                raise _plugin_bug("sign_request", owner, exc) from exc
+            if headers is None:
+                raise PluginError(f"plugin {owner!r} did not sign with its signer {signer!r}")
+            return cast("Mapping[str, str]", headers)
+
+        return sign
 
     def acquire_token(self, flow: str, context: FlowContext, *, owner: str) -> Token | None:
         result = self._call("acquire_token", owner, flow=flow, context=context)
