@@ -7,7 +7,6 @@ pluggy or a plugin directly.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -19,6 +18,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 from brokerauth.clock import Clock
 from brokerauth.errors import ConfigError, ProfileError, SecretUnavailableError
 from brokerauth.interaction import Interaction
+from brokerauth.logs import logger
 from brokerauth.pluginhost import PluginHost
 from brokerauth.resolve import ResolvedProfile
 from brokerauth.secrets import Secret
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from brokerauth.flowcontext import FlowContext
     from brokerauth.verdicts import Verdict
 
-log = logging.getLogger("brokerauth.binding")
+LOGGER = "brokerauth.binding"
 
 
 def new_nonce() -> str:
@@ -217,7 +217,7 @@ class ProfileBinding:
         offset = (server - self.clock.now()).total_seconds()
         # ``Date`` has whole seconds, so the learned offset is good to about one second.
         self.skew = timedelta(seconds=round(offset))
-        log.warning("%s: the server's clock differs from ours by %+.0f s; correcting",
+        logger(LOGGER).warning("%s: the server's clock differs from ours by %+.0f s; correcting",
                     self.label, offset)
         return True
 

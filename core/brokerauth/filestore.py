@@ -16,7 +16,6 @@ that name ``brokerauth logout``, since logging out removes a token file.
 
 from __future__ import annotations
 
-import logging
 import os
 import string
 import sys
@@ -27,6 +26,7 @@ import attrs
 
 from brokerauth import privatefiles as files
 from brokerauth.errors import StoreError
+from brokerauth.logs import logger
 from brokerauth.tokens import Token, TokenKey
 
 __all__ = [
@@ -41,7 +41,7 @@ __all__ = [
     "token_path",
 ]
 
-log = logging.getLogger("brokerauth.store.file")
+LOGGER = "brokerauth.store.file"
 
 #: How often a waiting process retries the lock, in seconds.  A copy of
 #: :data:`brokerauth.privatefiles.LOCK_POLL_INTERVAL`, kept so the name stays importable;
@@ -182,7 +182,7 @@ def save(key: TokenKey, token: Token, options: FileStoreOptions | None = None) -
     data = encode_token(token)
     _folders_ready(path, key, create=True)
     files.write_private(path, data, key, _WHAT, removed_by_logout=True)
-    log.debug("stored the token for %s in %s", key, path)
+    logger(LOGGER).debug("stored the token for %s in %s", key, path)
 
 
 def delete(key: TokenKey, options: FileStoreOptions | None = None) -> bool:
@@ -197,7 +197,7 @@ def delete(key: TokenKey, options: FileStoreOptions | None = None) -> bool:
         return False
     removed = files.remove(path, _WHAT)
     if removed:
-        log.debug("removed the token for %s from %s", key, path)
+        logger(LOGGER).debug("removed the token for %s from %s", key, path)
     return removed
 
 

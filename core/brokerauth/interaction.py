@@ -6,11 +6,12 @@ draws countdowns and opens browsers; scripts and servers get :class:`LogInteract
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-log = logging.getLogger("brokerauth.interaction")
+from brokerauth.logs import logger
+
+LOGGER = "brokerauth.interaction"
 
 
 @runtime_checkable
@@ -46,10 +47,10 @@ class _LogWaiting:
         self.message = message
 
     def update(self, status: str, *, deadline: datetime | None = None) -> None:
-        log.info("%s: %s", self.message, status)
+        logger(LOGGER).info("%s: %s", self.message, status)
 
     def __enter__(self) -> _LogWaiting:
-        log.info("%s", self.message)
+        logger(LOGGER).info("%s", self.message)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -64,10 +65,10 @@ class LogInteraction:
         self.open_browser = open_browser
 
     def say(self, message: str) -> None:
-        log.warning("%s", message)
+        logger(LOGGER).warning("%s", message)
 
     def open_url(self, url: str) -> None:
-        log.warning("open this URL to continue: %s", url)
+        logger(LOGGER).warning("open this URL to continue: %s", url)
         if self.open_browser:
             import webbrowser  # only here: it is slow to import and rarely used
 

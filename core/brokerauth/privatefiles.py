@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
 import re
 import stat
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from brokerauth.errors import StoreError
+from brokerauth.logs import logger
 from brokerauth.tokens import TokenKey
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ __all__ = [
     "write_private",
 ]
 
-log = logging.getLogger("brokerauth.privatefiles")
+LOGGER = "brokerauth.privatefiles"
 
 #: How often a process waiting for a :func:`lock` retries, in seconds.
 LOCK_POLL_INTERVAL: Final = 0.05
@@ -367,7 +367,7 @@ def _check_file(
         )
     if mode & 0o077:
         os.fchmod(fd, _FILE_MODE)
-        log.warning(
+        logger(LOGGER).warning(
             "%s %s was readable by other users (mode %04o); it is now 0600. If others could "
             "have read it, log out to revoke it.", what, path, mode,
         )

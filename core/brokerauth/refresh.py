@@ -15,7 +15,6 @@ refresh across every thread and process sharing the store.
 
 from __future__ import annotations
 
-import logging
 import threading
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
@@ -32,9 +31,10 @@ from brokerauth.errors import (
     StaleTokenError,
     TokenError,
 )
+from brokerauth.logs import logger
 from brokerauth.tokens import Token
 
-log = logging.getLogger("brokerauth.refresh")
+LOGGER = "brokerauth.refresh"
 
 _MAX_TOKEN_LENGTH = 16 * 1024
 #: After a failed early refresh, how long callers use the current token before trying again.
@@ -308,7 +308,7 @@ class TokenManager:
                     hint=exc.hint,
                 ) from exc
             # Advisory window: the current token is still valid, so the failure is only news.
-            log.warning("%s: early refresh failed, using the current token: %s",
+            logger(LOGGER).warning("%s: early refresh failed, using the current token: %s",
                         self._source.label, exc.message)
 
     def _window(self, token: Token, force: bool) -> timedelta:

@@ -16,7 +16,6 @@ request before acting on it.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -29,13 +28,14 @@ from brokerauth.errors import (
     ClockSkewError,
     TransportError,
 )
+from brokerauth.logs import logger
 from brokerauth.profiles import ProfileOptions
 from brokerauth.refresh import TokenManager
 from brokerauth.tokens import Token
 from brokerauth.verdicts import Outcome, default_error
 from brokerauth.wire import Response
 
-log = logging.getLogger("brokerauth.sessions")
+LOGGER = "brokerauth.sessions"
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -116,8 +116,8 @@ class Session:
                     raise
                 retries_left -= 1
                 attempt += 1
-                log.info("%s %s: connection failed, retry %d", request.method, request.path,
-                         attempt)
+                logger(LOGGER).info("%s %s: connection failed, retry %d", request.method,
+                                    request.path, attempt)
                 binding.clock.sleep(min(0.2 * 2 ** (attempt - 1), 2.0))
                 continue
             verdict = binding.interpret(response)
@@ -126,7 +126,7 @@ class Session:
                 return response
             if outcome is Outcome.TOKEN_INVALID and token is not None and not refreshed:
                 refreshed = True
-                log.info("%s: token rejected, refreshing once", binding.label)
+                logger(LOGGER).info("%s: token rejected, refreshing once", binding.label)
                 self.tokens.invalidate(token)
                 continue
             if outcome is Outcome.CLOCK_SKEW and not skew_fixed and binding.learn_skew(response):
@@ -177,7 +177,7 @@ class Session:
                 revoked = self.binding.revoke(stored)
             except BrokerAuthError as exc:
                 problem = exc.message
-                log.warning("%s: revocation failed, deleting the token anyway: %s",
+                logger(LOGGER).warning("%s: revocation failed, deleting the token anyway: %s",
                             self.binding.label, exc.message)
         removed = self.binding.delete()
         self.tokens.forget()

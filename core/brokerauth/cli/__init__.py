@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -115,10 +114,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_CONFIG
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    if args.verbose:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+    # Without -v, logging is not even imported unless something logs: Python's last-resort
+    # handler then prints warnings and errors to stderr, which is all a command needs.
     out = Output(json_mode=args.json)
     module = importlib.import_module(f"brokerauth.cli.{COMMANDS[args.command][0]}")
     try:
