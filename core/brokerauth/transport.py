@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from brokerauth.errors import ResponseError, TransportError
 from brokerauth.wire import Request, Response
@@ -35,6 +35,7 @@ class Transport:
         self._pool_lock = threading.Lock()
         self.timeout = timeout
         self._options: _SendOptions | None = None
+        self._host_pools: dict[tuple[str, str], Any] = {}
 
     @property
     def pool(self) -> urllib3.PoolManager:
@@ -69,17 +70,23 @@ class Transport:
         headers = dict(request.headers)
         if signature:
             headers.update(signature)
+        arguments: dict[str, Any] = {
+            "body": request.body,
+            "headers": headers,
+            "timeout": options.timeout if timeout is None else timeout,
+            "retries": options.no_retries,
+            "redirect": False,
+            "preload_content": max_bytes is None,
+        }
         try:
-            raw = self.pool.request(
-                request.method,
-                request.url,
-                body=request.body,
-                headers=headers,
-                timeout=options.timeout if timeout is None else timeout,
-                retries=options.no_retries,
-                redirect=False,
-                preload_content=max_bytes is None,
-            )
+            if type(self.pool) is options.plain_manager:
+                query = request.query_string
+                target = f"{request.path}?{query}" if query else request.path
+                raw = self._host_pool(request, options).urlopen(
+                    request.method, target, assert_same_host=False, **arguments
+                )
+            else:  # a proxy manager, or another the caller gave: its own routing applies
+                raw = self.pool.request(request.method, request.url, **arguments)
         except options.error as exc:
             raise TransportError(
                 f"{request.method} {request.scheme}://{request.host}{request.path} failed: "
@@ -89,7 +96,24 @@ class Transport:
         content = raw.data if max_bytes is None else _read_limited(raw, max_bytes, request)
         return Response(raw.status, raw.headers, content, request)
 
+    def _host_pool(self, request: Request, options: _SendOptions) -> Any:
+        """The connection pool of the request's host. A session talks to one or two hosts:
+        remembering their pools skips the URL parsing and pool-key lookup the manager would
+        redo for every request (a pool the manager has since closed is fetched anew)."""
+        key = (request.scheme, request.host)
+        host_pool = self._host_pools.get(key)
+        if host_pool is None or host_pool.pool is None:
+            where = options.parse_url(f"{request.scheme}://{request.host}")
+            host_pool = self.pool.connection_from_host(
+                where.host, port=where.port, scheme=where.scheme
+            )
+            self._host_pools[key] = host_pool
+        return host_pool
+
     def close(self) -> None:
+        host_pools, self._host_pools = self._host_pools, {}
+        for host_pool in host_pools.values():
+            host_pool.close()
         if self._pool is not None:
             self._pool.clear()
 
@@ -107,6 +131,8 @@ class _SendOptions:
         self.no_retries = urllib3.Retry(False, redirect=False)
         self.timeout = urllib3.Timeout(connect=timeout, read=timeout)
         self.error: type[Exception] = HTTPError
+        self.parse_url = urllib3.util.parse_url
+        self.plain_manager: type[Any] = urllib3.PoolManager
 
 
 def _read_limited(raw: urllib3.BaseHTTPResponse, limit: int, request: Request) -> bytes:
