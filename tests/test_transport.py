@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import urllib3
-
 from brokerauth.transport import Transport
 from brokerauth.wire import Request
 
