@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import attrs
 from attrs import validators
 from brokerauth.secrets import Secret
+from brokerauth.settings_checks import http_url, positive_seconds, strip_slash
 
 from brokerauth_futu import environments
 
@@ -79,19 +80,7 @@ class FutuFileOptions:
 # --- validators -----------------------------------------------------------------------------
 
 
-def _strip_slash(value: Any) -> Any:
-    return value.rstrip("/") if isinstance(value, str) else value
-
-
-def _url(_: Any, attribute: attrs.Attribute[str | None], value: str | None) -> None:
-    if value is None:
-        return
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
-        raise ValueError(
-            f"{attribute.name} must be an absolute http(s) URL without a query, like "
-            f"'https://openapi.futunn.com', not {value!r}"
-        )
+_url = http_url(example="https://openapi.futunn.com")
 
 
 def _ws_url(_: Any, attribute: attrs.Attribute[str | None], value: str | None) -> None:
@@ -131,11 +120,6 @@ def _loopback_redirect(_: Any, attribute: attrs.Attribute[str], value: str) -> N
         )
 
 
-def _positive(_: Any, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{attribute.name} must be a positive number of seconds, not {value!r}")
-
-
 def _optional_secret(_: Any, attribute: attrs.Attribute[Secret | None], value: Any) -> None:
     if value is not None and not isinstance(value, Secret):
         raise ValueError(f"{attribute.name} must be a secret reference")
@@ -167,13 +151,13 @@ class FutuSettings:
     )
     base_url: str | None = attrs.field(
         default=None,
-        converter=_strip_slash,
+        converter=strip_slash,
         validator=_url,
         metadata={"help": "API root instead of the environment's (e.g. a local sandbox URL)"},
     )
     http_url: str | None = attrs.field(
         default=None,
-        converter=_strip_slash,
+        converter=strip_slash,
         validator=_url,
         metadata={"help": "the SDK's name for base_url (FUTU_HTTP_URL); give one of the two"},
     )
@@ -193,7 +177,7 @@ class FutuSettings:
     )
     login_timeout: float = attrs.field(
         default=300.0,
-        validator=_positive,
+        validator=positive_seconds,
         metadata={"help": "seconds to wait for the browser login to finish"},
     )
     scope: str | None = attrs.field(
@@ -201,7 +185,7 @@ class FutuSettings:
     )
     oauth_base_url: str | None = attrs.field(
         default=None,
-        converter=_strip_slash,
+        converter=strip_slash,
         validator=_url,
         metadata={"help": "OAuth server root (issuer) instead of the environment's"},
     )

@@ -8,11 +8,11 @@ field's ``metadata["help"]`` is the one-line explanation ``brokerauth init`` sho
 from __future__ import annotations
 
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import attrs
 from attrs import validators
 from brokerauth.secrets import Secret
+from brokerauth.settings_checks import http_url, positive_seconds, strip_slash
 
 from brokerauth_webull import environments
 from brokerauth_webull.endpoints import TOKEN_ENDPOINTS, TokenApi, TokenEndpoints
@@ -26,24 +26,7 @@ def _known_environment(_: Any, attribute: attrs.Attribute[str], value: str) -> N
         raise ValueError(environments.unknown_environment_message(value))
 
 
-def _strip_slash(value: str | None) -> str | None:
-    return value.rstrip("/") if isinstance(value, str) else value
-
-
-def _http_url(_: Any, attribute: attrs.Attribute[str | None], value: str | None) -> None:
-    if value is None:
-        return
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
-        raise ValueError(
-            f"base_url must be an absolute http(s) URL without a query, like "
-            f"'https://api.webull.com', not {value!r}"
-        )
-
-
-def _positive(_: Any, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{attribute.name} must be a positive number of seconds, not {value!r}")
+_http_url = http_url(example="https://api.webull.com")
 
 
 @attrs.frozen
@@ -69,7 +52,7 @@ class WebullSettings:
     )
     base_url: str | None = attrs.field(
         default=None,
-        converter=_strip_slash,
+        converter=strip_slash,
         validator=_http_url,
         metadata={"help": "overrides the environment's host, e.g. a local sandbox URL"},
     )
@@ -92,7 +75,7 @@ class WebullSettings:
     )
     poll_interval: float = attrs.field(
         default=5.0,
-        validator=_positive,
+        validator=positive_seconds,
         metadata={
             "help": "seconds between token status checks while waiting for the SMS code "
             "(at least 3: Webull allows 10 token requests per 30 s)"
@@ -100,7 +83,7 @@ class WebullSettings:
     )
     verification_timeout: float = attrs.field(
         default=300.0,
-        validator=_positive,
+        validator=positive_seconds,
         metadata={"help": "seconds to wait for the SMS code to be entered in the Webull app"},
     )
     import_sdk_token: bool = attrs.field(

@@ -17,6 +17,13 @@ from urllib.parse import urlsplit
 import attrs
 from attrs import validators
 from brokerauth.secrets import Secret
+from brokerauth.settings_checks import (
+    Validator,
+    http_url,
+    not_empty,
+    positive_seconds,
+    strip_slash,
+)
 from brokerauth_webull.signing import ALGORITHMS, Algorithm
 
 from brokerauth_webull_connect import environments
@@ -32,44 +39,14 @@ def _known_environment(_: Any, attribute: attrs.Attribute[str], value: str) -> N
         raise ValueError(environments.unknown_environment_message(value))
 
 
-def _strip_slash(value: str | None) -> str | None:
-    return value.rstrip("/") if isinstance(value, str) else value
-
-
-def _not_empty(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
-    if not value.strip():
-        raise ValueError(f"{attribute.name} must not be empty")
-
-
-def _absolute_url(*, query: bool) -> Any:
-    def check(_: Any, attribute: attrs.Attribute[str | None], value: str | None) -> None:
-        if value is None:
-            return
-        parts = urlsplit(value)
-        if (
-            parts.scheme not in ("http", "https")
-            or not parts.hostname
-            or parts.fragment
-            or (parts.query and not query)
-        ):
-            raise ValueError(
-                f"{attribute.name} must be an absolute http(s) URL"
-                + ("" if query else " without a query")
-                + f" and without a fragment, not {value!r}"
-            )
-
-    return check
+def _absolute_url(*, query: bool) -> Validator:
+    return http_url(query=query, example="https://us-oauth-open-api.webull.com")
 
 
 def _token_path(_: Any, attribute: attrs.Attribute[str | None], value: str | None) -> None:
     if value is None or value.startswith("/"):
         return
     _absolute_url(query=False)(_, attribute, value)
-
-
-def _positive(_: Any, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{attribute.name} must be a positive number of seconds, not {value!r}")
 
 
 def is_loopback(uri: str) -> bool:
@@ -84,7 +61,7 @@ class ConnectSettings:
     """Everything the ``webull-connect`` signer and the ``webull-connect-oauth`` flow read."""
 
     client_id: str = attrs.field(
-        validator=[validators.instance_of(str), _not_empty],
+        validator=[validators.instance_of(str), not_empty],
         metadata={"help": "the client id Webull issued to your platform"},
     )
     client_secret: Secret = attrs.field(
@@ -101,7 +78,7 @@ class ConnectSettings:
         metadata={"help": "the app secret; used only as the HMAC key, never sent"},
     )
     scope: str = attrs.field(
-        validator=[validators.instance_of(str), _not_empty],
+        validator=[validators.instance_of(str), not_empty],
         metadata={"help": "the scope Webull issued to your app, e.g. user:trade:wr"},
     )
     redirect_uri: str = attrs.field(
@@ -119,7 +96,7 @@ class ConnectSettings:
     )
     base_url: str | None = attrs.field(
         default=None,
-        converter=_strip_slash,
+        converter=strip_slash,
         validator=_absolute_url(query=False),
         metadata={"help": "overrides the environment's API host, e.g. a local sandbox URL"},
     )
@@ -147,7 +124,7 @@ class ConnectSettings:
     )
     login_timeout: float = attrs.field(
         default=300.0,
-        validator=_positive,
+        validator=positive_seconds,
         metadata={"help": "seconds a started login stays valid (and the loopback listener "
                           "waits for the browser)"},
     )
