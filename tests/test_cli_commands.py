@@ -84,3 +84,42 @@ def test_bad_request_flags(live: dict[str, Any]) -> None:
     result = run("request", "live", "POST", "/api/orders", "--data", "{not json", env=live["env"])
     assert result.returncode == 2
     assert "--data is not JSON" in result.stderr
+
+
+def test_sandbox_command_prints_a_working_profile_and_stops_on_ctrl_c(tmp_path: Path,
+                                                                    token_home: Path) -> None:
+    import signal
+    import subprocess
+
+    from test_cli import BROKERAUTH
+
+    process = subprocess.Popen([BROKERAUTH, "--json", "sandbox", "acme"],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        text = ""
+        while True:
+            line = process.stdout.readline()
+            assert line, "the sandbox stopped before describing itself"
+            text += line
+            try:
+                info = json.loads(text)
+                break
+            except ValueError:
+                continue
+        table = info["table"]
+        assert table["client_secret"] == {"env": "BROKERAUTH_SANDBOX_CLIENT_SECRET"}
+        profile = tmp_path / "p.toml"
+        profile.write_text(
+            "[profiles.sb]\n" + "".join(
+                f'{k} = {json.dumps(v) if not isinstance(v, dict) else "{ env = " + json.dumps(v["env"]) + " }"}\n'  # noqa: E501
+                for k, v in table.items()))
+        result = run("request", "sb", "GET", "/api/me", "--profiles", str(profile),
+                     env={**info["env"], "BROKERAUTH_HOME": str(token_home)})
+        assert result.returncode == 0, result.stderr
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+    assert code == 0

@@ -16,11 +16,12 @@ import collections
 import email.utils
 import json
 import logging
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TextIO, TypeVar
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import attrs
@@ -296,6 +297,28 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
 
     return _Handler
+
+
+def serve_until_interrupted(
+    sandbox: SandboxServer,
+    *,
+    on_line: Callable[[], str] | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """Serve a started sandbox until Ctrl-C, then stop it (``python -m ...sandbox`` and
+    ``brokerauth sandbox``). With ``on_line``, each line typed on standard input calls it and
+    prints what it returns; once input closes (run in the background) it keeps serving."""
+    out = out or sys.stdout
+    try:
+        if on_line is not None:
+            for _ in sys.stdin:
+                print(on_line(), file=out, flush=True)
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()
+    return 0
 
 
 class HeadlessBrowser:

@@ -5,7 +5,6 @@ them, as a real profile would."""
 from __future__ import annotations
 
 import argparse
-import threading
 from typing import Any
 
 from brokerauth.cli.output import Output
@@ -23,6 +22,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     from brokerauth.clock import SystemClock
     from brokerauth.errors import PluginError
     from brokerauth.pluginhost import PluginHost
+    from brokerauth.sandbox import serve_until_interrupted
     from brokerauth.secrets import Secret
 
     host = PluginHost.create()
@@ -54,9 +54,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         out.line(tomli_w.dumps({"profiles": {name: table}}).rstrip())
         if out.json_mode:
             out.stream.flush()
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
+    except BaseException:
         sandbox.stop()
-    return 0
+        raise
+    return serve_until_interrupted(sandbox, out=out.stream)

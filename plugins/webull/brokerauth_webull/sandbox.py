@@ -32,7 +32,13 @@ from typing import Any, ClassVar, Final, Literal
 
 import attrs
 from brokerauth.clock import Clock
-from brokerauth.sandbox import SandboxRequest, SandboxResponse, SandboxServer, route
+from brokerauth.sandbox import (
+    SandboxRequest,
+    SandboxResponse,
+    SandboxServer,
+    route,
+    serve_until_interrupted,
+)
 from brokerauth.secrets import Secret
 
 from brokerauth_webull import codes, endpoints
@@ -438,20 +444,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         file=out,
         flush=True,
     )
-    try:
-        for _ in sys.stdin:
-            try:
-                sandbox.enter_sms_code()
-                print("verified the latest pending token", file=out, flush=True)
-            except LookupError as exc:
-                print(str(exc), file=out, flush=True)
-        # stdin closed (run in the background): keep serving until interrupted.
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sandbox.stop()
-    return 0
+
+    def enter_code() -> str:
+        try:
+            sandbox.enter_sms_code()
+        except LookupError as exc:
+            return str(exc)
+        return "verified the latest pending token"
+
+    return serve_until_interrupted(sandbox, on_line=enter_code, out=out)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,13 @@ from urllib.parse import urlencode
 import attrs
 from brokerauth.clock import Clock
 from brokerauth.oauth import s256
-from brokerauth.sandbox import SandboxRequest, SandboxResponse, SandboxServer, route
+from brokerauth.sandbox import (
+    SandboxRequest,
+    SandboxResponse,
+    SandboxServer,
+    route,
+    serve_until_interrupted,
+)
 from brokerauth.secrets import Secret
 from brokerauth_webull.codes import DUPLICATE_NONCE
 from brokerauth_webull.verifier import check_request
@@ -667,13 +673,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         file=out,
     )
     print("Ctrl-C stops.", file=out, flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sandbox.stop()
-    return 0
+    return serve_until_interrupted(sandbox, out=out)
 
 
 if __name__ == "__main__":
