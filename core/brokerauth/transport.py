@@ -94,7 +94,7 @@ class Transport:
                 hint="check the profile's environment or base_url, and that the server is up",
             ) from None
         content = raw.data if max_bytes is None else _read_limited(raw, max_bytes, request)
-        return Response(raw.status, raw.headers, content, request)
+        return Response(raw.status, raw.headers, content, request, signature)
 
     def _host_pool(self, request: Request, options: _SendOptions) -> Any:
         """The connection pool of the request's host. A session talks to one or two hosts:

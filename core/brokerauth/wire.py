@@ -141,15 +141,24 @@ class Request:
 class Response:
     """A complete HTTP answer. The body is read in full (up to the transport's limit)."""
 
-    __slots__ = ("_json", "content", "headers", "request", "status")
+    __slots__ = ("_json", "content", "headers", "request", "signature", "status")
 
     def __init__(
-        self, status: int, headers: Mapping[str, str], content: bytes, request: Request
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        content: bytes,
+        request: Request,
+        signature: Mapping[str, str] | None = None,
     ) -> None:
         self.status = status
         self.headers = headers
         self.content = content
+        #: The request as built, before signing.
         self.request = request
+        #: The headers the signer added to ``request`` when it was sent (tokens, signatures):
+        #: what a server echoing the request could quote back, and so what error texts mask.
+        self.signature: Mapping[str, str] = signature or {}
         self._json: Any = _UNSET
 
     @property
