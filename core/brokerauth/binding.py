@@ -28,6 +28,7 @@ from brokerauth.wire import Request, Response, netloc, normalize_params
 
 if TYPE_CHECKING:
     from brokerauth.flowcontext import FlowContext
+    from brokerauth.origins import Origins
     from brokerauth.verdicts import Verdict
 
 LOGGER = "brokerauth.binding"
@@ -133,6 +134,7 @@ class ProfileBinding:
                 hint="set base_url or environment in the profile",
             )
         self.base_url = base.rstrip("/") + "/"
+        self.origins = profile_origins(resolved, self.base_url)
         parts = urlsplit(self.base_url)
         #: scheme, host and path of ``base_url``, for :meth:`build`'s plain paths.
         self._base = (parts.scheme, netloc(parts.scheme, parts.hostname or "", parts.port),
@@ -171,6 +173,30 @@ class ProfileBinding:
             self.base_url, relative
         )
         return Request.from_url(method, absolute, params=params, headers=merged, body=body)
+
+    def check_origin(self, request: Request) -> None:
+        """Refuse ``request`` unless it goes to one of the profile's origins."""
+        if self.origins.allows(request.scheme, request.host):
+            return
+        from brokerauth.errors import OriginError
+        from brokerauth.origins import cleartext_refused, origin_text
+
+        origin = origin_text((request.scheme, request.host))
+        where = f" in {self.resolved.profile.source}" if self.resolved.profile.source else ""
+        if cleartext_refused((request.scheme, request.host)):
+            raise OriginError(
+                f"{self.label}: refused to send credentials over plain http to {origin}",
+                origin=origin, hint="use https://; plain http is only for a sandbox on loopback",
+            )
+        allowed = ", ".join(origin_text(o) for o in self.origins.ordered)
+        raise OriginError(
+            f"{self.label}: {request.method} {origin}{request.path} is outside the profile's "
+            f"origins ({allowed}); nothing was sent",
+            origin=origin,
+            hint=f'if {origin} should receive this profile\'s credentials, add it to '
+            f'allowed_origins = ["{origin}"] in profile {self.resolved.name!r}{where}; '
+            "otherwise give a path on the broker's API instead of a full URL",
+        )
 
     def signature_headers(
         self,
@@ -283,9 +309,10 @@ class ProfileBinding:
 
 
 class FlowHttpClient:
-    """The :class:`~brokerauth.flowcontext.HttpClient` flows get: signs with the profile's
-    signer, caps answers at 1 MiB (a token answer is never larger), and re-sends only after a
-    timestamp rejection it could correct (the server refused before acting)."""
+    """The :class:`~brokerauth.flowcontext.HttpClient` flows get: the one auth flow
+    (:mod:`brokerauth.authflow`) without the token manager — signed with the profile's signer
+    and the token given, answers capped at 1 MiB (a token answer is never larger), re-sent only
+    after a timestamp rejection it could correct (the server refused before acting)."""
 
     def __init__(self, binding: ProfileBinding) -> None:
         self._binding = binding
@@ -303,23 +330,43 @@ class FlowHttpClient:
         token: Token | None = None,
         timeout: float | None = None,
     ) -> Response:
-        from brokerauth.verdicts import Outcome  # as in interpret: not at start-up
+        from brokerauth import authflow  # as in interpret: not at start-up
 
         binding = self._binding
         request = binding.build(method, url, params=params, json=json, data=data, headers=headers)
-        if not sign:
-            return binding.transport.send(request, timeout=timeout, max_bytes=TOKEN_RESPONSE_LIMIT)
-        response = binding.transport.send(
-            request, signature=binding.signature_headers(request, token), timeout=timeout,
-            max_bytes=TOKEN_RESPONSE_LIMIT,
-        )
-        if (
-            not response.ok
-            and binding.interpret(response).outcome is Outcome.CLOCK_SKEW
-            and binding.learn_skew(response)
-        ):
-            response = binding.transport.send(
-                request, signature=binding.signature_headers(request, token), timeout=timeout,
-                max_bytes=TOKEN_RESPONSE_LIMIT,
+        transport = binding.transport
+
+        def send(attempt: authflow.Attempt) -> Response:
+            return transport.send(attempt.request, signature=attempt.signature,
+                                  timeout=timeout, max_bytes=TOKEN_RESPONSE_LIMIT)
+
+        flow = authflow.auth_flow(binding, request, authflow.Policy(sign=sign, refresh=False),
+                                  token=token)
+        return authflow.run(flow, send).response
+
+
+def profile_origins(resolved: ResolvedProfile, base_url: str) -> Origins:
+    """The profile's origins: the API base, what the broker's plugin declares for the
+    environment (``credential_origins`` on its settings), and ``allowed_origins``."""
+    from brokerauth.origins import Origins, cleartext_refused, parse_origin
+
+    declared = getattr(resolved.settings, "credential_origins", ())
+    urls = [base_url, *declared, *resolved.profile.options.allowed_origins]
+    for url in urls:
+        try:
+            refused = cleartext_refused(parse_origin(url))
+        except ValueError as exc:
+            raise ProfileError(
+                f"broker {resolved.broker.id!r} gave an unusable origin: {exc}",
+                profile=resolved.name, file=resolved.profile.source,
+                hint="check base_url and the other URL settings of the profile",
+            ) from None
+        if refused:
+            raise ProfileError(
+                f"credentials would go over plain http to {url.split('?')[0]!r}, which is not "
+                "a loopback host",
+                profile=resolved.name, file=resolved.profile.source,
+                hint="use https:// (http:// is only for a sandbox on 127.0.0.1, ::1 or "
+                "localhost)",
             )
-        return response
+    return Origins(urls)

@@ -17,8 +17,9 @@ from typing import Any
 
 from brokerauth import filestore
 from brokerauth.descriptions import PluginInfo, StrategySpec
-from brokerauth.errors import ConfigError, TokenError
+from brokerauth.errors import ConfigError
 from brokerauth.filestore import FileStoreOptions
+from brokerauth.headers import bearer_authorization
 from brokerauth.hookspecs import hookimpl
 from brokerauth.memorystore import MemoryStore
 from brokerauth.tokens import Token, TokenKey
@@ -29,12 +30,6 @@ FILE_STORE = "file"
 MEMORY_STORE = "memory"
 BEARER_SIGNER = "bearer"
 NO_FLOW = "none"
-
-# RFC 7230 "token": the characters an auth scheme name may use.
-_SCHEME_CHARS = frozenset(
-    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-)
-
 
 class BuiltinPlugin:
     """The ``file`` and ``memory`` stores, the ``bearer`` signer and the ``none`` flow."""
@@ -93,7 +88,7 @@ class BuiltinPlugin:
             return None
         if token is None:
             return {}
-        return {"Authorization": f"{_scheme(token)} {_access_token(token)}"}
+        return {"Authorization": bearer_authorization(token)}
 
     # --- flow ---------------------------------------------------------------------------
 
@@ -154,31 +149,3 @@ def _file_options(options: Any) -> FileStoreOptions:
         f"the file store's options must be FileStoreOptions, not {type(options).__name__}",
         hint='in a profile: store = { name = "file", path = "..." }',
     )
-
-
-def _scheme(token: Token) -> str:
-    scheme = token.token_type or "Bearer"
-    # Schemes are case-insensitive (RFC 7235) and servers commonly answer "bearer"; sending
-    # the canonical spelling spares the rare server that compares it exactly.
-    if scheme.lower() == "bearer":
-        return "Bearer"
-    if not set(scheme) <= _SCHEME_CHARS:
-        raise TokenError(
-            f"the {token.broker!r} token's type is not a valid HTTP auth scheme; it was not sent",
-            hint="log in again; if it persists, report it to the broker plugin's authors",
-        )
-    return scheme
-
-
-def _access_token(token: Token) -> str:
-    value = token.access_token
-    # Printable ASCII without spaces: wider than RFC 6750's b64token, as brokers issue opaque
-    # tokens, but a space, CR, LF or non-ASCII character would split or corrupt the header,
-    # and http.client would quote the whole value, token included, in its error.
-    if not (value and value.isascii() and value.isprintable() and " " not in value):
-        raise TokenError(
-            f"the {token.broker!r} access token is empty or holds characters an HTTP header "
-            "cannot carry; it was not sent",
-            hint="log in again; if it persists, report it to the broker plugin's authors",
-        )
-    return value

@@ -134,6 +134,20 @@ class VerificationTimeoutError(TokenError):
     """A pending token was not verified by the user in time."""
 
 
+class RequestError(BrokerAuthError):
+    """The request cannot be sent as given; nothing was sent."""
+
+
+class OriginError(RequestError):
+    """A request, or a redirect, would take the profile's credentials to an origin outside the
+    profile's origins; nothing was sent there."""
+
+    def __init__(self, message: str, *, origin: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        #: The refused origin, ``scheme://host[:port]``.
+        self.origin = origin
+
+
 class TransportError(BrokerAuthError):
     """The request could not be sent or no answer arrived (connection, timeout)."""
 

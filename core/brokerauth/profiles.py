@@ -86,6 +86,8 @@ class ProfileOptions:
     lock_timeout: float = 30.0
     #: The identity (platform user) tokens are kept under when none is given.
     identity: str = DEFAULT_IDENTITY
+    #: Origins besides the broker's own that may receive this profile's credentials.
+    allowed_origins: tuple[str, ...] = ()
 
 
 _OPTION_FIELDS = {f.name: f for f in attrs.fields(ProfileOptions)}
@@ -172,7 +174,7 @@ class Profile:
         for key in _OPTION_FIELDS:
             value = getattr(self.options, key)
             if value != getattr(defaults, key):
-                table[key] = value
+                table[key] = list(value) if isinstance(value, tuple) else value
         table.update(self.settings)
         return table
 
@@ -199,6 +201,8 @@ def _strategy_choice(
 
 
 def _option_value(profile: str, key: str, kind: Any, value: Any, source: str | None) -> Any:
+    if key == "allowed_origins":
+        return _origins_value(profile, value, source)
     expected = {"float": (int, float), "int": (int,), "str": (str,)}[
         kind if isinstance(kind, str) else kind.__name__
     ]
@@ -218,6 +222,20 @@ def _option_value(profile: str, key: str, kind: Any, value: Any, source: str | N
             hint=f"give {key} a value of 0 or more",
         )
     return float(value) if float in expected else value
+
+
+def _origins_value(profile: str, value: Any, source: str | None) -> tuple[str, ...]:
+    from brokerauth.origins import check_allowed_origin
+
+    hint = 'write allowed_origins = ["https://host.example.com"]'
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ProfileError("must be a list of origins (text)", profile=profile,
+                           key="allowed_origins", file=source, hint=hint)
+    try:
+        return tuple(check_allowed_origin(v) for v in value)
+    except ValueError as exc:
+        raise ProfileError(str(exc), profile=profile, key="allowed_origins", file=source,
+                           hint=hint) from None
 
 
 @attrs.frozen

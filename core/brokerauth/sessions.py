@@ -1,17 +1,9 @@
 """The authenticated session users call: every request signed, the token attached, refreshed.
 
-Rules a user can rely on:
-
-* every attempt is signed anew (new nonce and timestamp);
-* a 401 the broker marks as an invalid token causes one refresh and one resend;
-* a timestamp rejection teaches the session the server's clock offset (from ``Date``) and
-  causes one resend;
-* after a connection error only GET, HEAD and OPTIONS are re-sent: a request that places or
-  changes an order is never retried automatically;
-* a revoked credential raises at once: no refresh, no retry loop.
-
-A resend after a 401 or a timestamp rejection is safe for every method: the broker refused the
-request before acting on it.
+Each request goes through the one auth flow (:mod:`brokerauth.authflow`, which lists the rules):
+only to the profile's origins, signed anew on every attempt, one refresh after a rejected token,
+one resend after a timestamp rejection, connection errors re-sent for GET, HEAD and OPTIONS
+only.  The session never follows a redirect: the answer is returned as it is.
 """
 
 from __future__ import annotations
@@ -21,12 +13,12 @@ from typing import Any
 
 import attrs
 
+from brokerauth.authflow import Attempt, Policy, auth_flow, run
 from brokerauth.binding import ProfileBinding
 from brokerauth.errors import (
     AuthenticationError,
     BrokerAuthError,
     ClockSkewError,
-    TransportError,
 )
 from brokerauth.logs import logger
 from brokerauth.profiles import ProfileOptions
@@ -37,7 +29,6 @@ from brokerauth.wire import Response
 
 LOGGER = "brokerauth.sessions"
 
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 
 Params = Mapping[str, Any] | Iterable[tuple[str, Any]] | None
 Body = Mapping[str, Any] | bytes | str | None
@@ -69,6 +60,7 @@ class Session:
             mandatory=options.refresh_mandatory,
             lock_timeout=options.lock_timeout,
         )
+        self._policy = Policy(retries=options.retries)
 
     @property
     def profile(self) -> str:
@@ -102,37 +94,17 @@ class Session:
         binding = self.binding
         request = binding.build(method, url, params=params, json=json, data=data, headers=headers)
         timeout = self.options.timeout if timeout is None else timeout
-        retries_left = self.options.retries if request.method in IDEMPOTENT else 0
-        refreshed = skew_fixed = False
-        attempt = 0
-        while True:
-            token = self.tokens.current()
-            signature = binding.signature_headers(request, token)
-            try:
-                response = binding.transport.send(request, signature=signature,
-                                                  timeout=timeout)
-            except TransportError:
-                if retries_left <= 0:
-                    raise
-                retries_left -= 1
-                attempt += 1
-                logger(LOGGER).info("%s %s: connection failed, retry %d", request.method,
-                                    request.path, attempt)
-                binding.clock.sleep(min(0.2 * 2 ** (attempt - 1), 2.0))
-                continue
-            verdict = binding.interpret(response)
-            outcome = verdict.outcome
-            if outcome is Outcome.OK or outcome is Outcome.ERROR:
-                return response
-            if outcome is Outcome.TOKEN_INVALID and token is not None and not refreshed:
-                refreshed = True
-                logger(LOGGER).info("%s: token rejected, refreshing once", binding.label)
-                self.tokens.invalidate(token)
-                continue
-            if outcome is Outcome.CLOCK_SKEW and not skew_fixed and binding.learn_skew(response):
-                skew_fixed = True
-                continue
-            raise self._auth_error(response, outcome, verdict.code, verdict.message)
+        transport = binding.transport
+
+        def send(attempt: Attempt) -> Response:
+            return transport.send(attempt.request, signature=attempt.signature, timeout=timeout)
+
+        result = run(auth_flow(binding, request, self._policy, tokens=self.tokens), send)
+        outcome = result.verdict.outcome
+        if outcome is Outcome.OK or outcome is Outcome.ERROR:
+            return result.response
+        raise self._auth_error(result.response, outcome, result.verdict.code,
+                               result.verdict.message)
 
     def get(self, url: str, *, params: Params = None, **kwargs: Any) -> Response:
         return self.request("GET", url, params=params, **kwargs)

@@ -2,54 +2,144 @@
 
 Obtaining or refreshing a token is blocking I/O (the token manager's locks and store); the
 async flow runs it in a worker thread so the event loop never blocks.
+
+A client with ``follow_redirects=True`` follows redirects inside httpx, past the auth flow, with
+every header but ``Authorization`` copied and, on 307 and 308, the body.  So each request this
+adapter signs carries a ``trace`` extension (httpx hands it to the transport on every hop) that
+looks at each hop just before its headers are written: the hop the flow signed passes; a hop
+httpx made by following a redirect is signed anew when it stays on the origin, and refused
+with :class:`~brokerauth.errors.OriginError` when it leaves it, before a byte is sent there.
+The extension is called by httpx's own HTTP transport (httpcore); a custom transport that does
+not call it gets the refusal of cross-origin requests the flow makes, not this per-hop check.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any
 
 import anyio.to_thread
 import httpx
 
 from brokerauth.adapters.signer import AdapterCore
-from brokerauth.tokens import Token
+from brokerauth.authflow import Attempt, Flow
+from brokerauth.wire import netloc
+
+_HopKey = tuple[str, str, str]
+
+
+def _hop_of(method: bytes | str, scheme: bytes, host: bytes, port: int | None,
+            target: bytes) -> tuple[_HopKey, str]:
+    """A hop's identity (method, origin, target) and its absolute URL."""
+    if target[:4].lower() == b"http":  # absolute-form, to a forward proxy
+        url = target.decode("ascii")
+        parsed = httpx.URL(url)
+        origin = f"{parsed.scheme}://{netloc(parsed.scheme, parsed.host, parsed.port)}"
+        path = parsed.raw_path.decode("ascii")
+    else:
+        text = scheme.decode("ascii")
+        origin = f"{text}://{netloc(text, host.decode('ascii'), port)}"
+        path = target.decode("ascii")
+    verb = method.decode("ascii") if isinstance(method, bytes) else method
+    return (verb.upper(), origin, path), origin + path
+
+
+class _Hops:
+    """The signature of one request across the hops httpx sends it on."""
+
+    def __init__(self, core: AdapterCore, request: httpx.Request, attempt: Attempt) -> None:
+        self.core = core
+        self.method = request.method
+        self.content = request.content
+        url = request.url
+        self.first, _ = _hop_of(request.method, url.raw_scheme, url.raw_host, url.port,
+                                url.raw_path)
+        self.attempt = attempt
+        self.signed_first = False
+        self.previous_trace: Callable[..., Any] | None = request.extensions.get("trace")
+
+    def apply(self, request: httpx.Request, attempt: Attempt, previous: Attempt | None) -> None:
+        if previous is not None:
+            for name in previous.signature:
+                request.headers.pop(name, None)
+        request.headers.update(attempt.signature)
+        self.attempt = attempt
+        self.signed_first = True
+
+    def check(self, event: str, info: dict[str, Any]) -> None:
+        if not event.endswith(".send_request_headers.started"):
+            return
+        hop = info["request"]
+        url = hop.url
+        key, absolute = _hop_of(hop.method, url.scheme, url.host, url.port, url.target)
+        if key == self.first and self.signed_first:
+            self.signed_first = False  # the request as the flow signed it
+            return
+        # A hop httpx made itself, by following a redirect: the body goes along only when
+        # the method stayed (httpx drops it when it turns the request into a GET).
+        body = self.content if key[0] == self.method else None
+        attempt = self.core.resign(self.attempt, key[0], absolute, body)
+        stale = {name.lower().encode("ascii") for name in self.attempt.signature}
+        hop.headers[:] = [(k, v) for k, v in hop.headers if k.lower() not in stale] + [
+            (k.encode("ascii"), v.encode("latin-1")) for k, v in attempt.signature.items()
+        ]
+        self.attempt = attempt
+
+    def sync_trace(self, event: str, info: dict[str, Any]) -> None:
+        self.check(event, info)
+        if self.previous_trace is not None:
+            self.previous_trace(event, info)
+
+    async def async_trace(self, event: str, info: dict[str, Any]) -> None:
+        self.check(event, info)
+        if self.previous_trace is not None:
+            await self.previous_trace(event, info)
 
 
 class BrokerAuthHttpx(httpx.Auth):
     def __init__(self, profile: Any, **session_options: Any) -> None:
-        self.core = AdapterCore(profile, **session_options)
+        # httpx follows redirects past the flow; the trace extension above guards those hops.
+        self.core = AdapterCore(profile, follow_redirects=False, **session_options)
 
-    def _apply(self, request: httpx.Request) -> Token | None:
-        headers, token = self.core.sign(request.method, str(request.url), {}, request.content)
-        request.headers.update(headers)
-        return token
+    def _start(self, request: httpx.Request) -> tuple[Flow, _Hops]:
+        flow, attempt = self.core.start(request.method, str(request.url), request.content)
+        hops = _Hops(self.core, request, attempt)
+        hops.apply(request, attempt, None)
+        return flow, hops
 
-    def _again(self, request: httpx.Request, response: httpx.Response, token: Token | None,
-               retried: bool) -> bool:
-        return self.core.retry_after(request.method, str(request.url), response.status_code,
-                                     response.headers, response.content, token,
-                                     already_retried=retried)
+    def _judge(self, flow: Flow, hops: _Hops, response: httpx.Response) -> Attempt | None:
+        ok = response.is_success
+        answer = self.core.answer(hops.attempt, response.status_code, response.headers,
+                                  b"" if ok else response.content)
+        try:
+            return flow.send(answer)
+        except StopIteration:
+            return None
 
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
-        token = self._apply(request)
-        response = yield request
-        if not response.is_success:
-            response.read()
-        if not response.is_success and self._again(request, response, token, False):
-            self._apply(request)
-            yield request
+        flow, hops = self._start(request)
+        request.extensions["trace"] = hops.sync_trace
+        while True:
+            response = yield request
+            if not response.is_success:
+                response.read()
+            following = self._judge(flow, hops, response)
+            if following is None:
+                return
+            hops.apply(request, following, hops.attempt)
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        token = await anyio.to_thread.run_sync(self._apply, request)
-        response = yield request
-        if response.is_success:
-            return
-        await response.aread()
-        if await anyio.to_thread.run_sync(self._again, request, response, token, False):
-            await anyio.to_thread.run_sync(self._apply, request)
-            yield request
+        flow, hops = await anyio.to_thread.run_sync(self._start, request)
+        request.extensions["trace"] = hops.async_trace
+        while True:
+            response = yield request
+            if not response.is_success:
+                await response.aread()
+            following = await anyio.to_thread.run_sync(self._judge, flow, hops, response)
+            if following is None:
+                return
+            hops.apply(request, following, hops.attempt)

@@ -1,4 +1,10 @@
-"""brokerauth as a ``requests.auth.AuthBase``."""
+"""brokerauth as a ``requests.auth.AuthBase``.
+
+requests follows redirects by itself, copying every header but ``Authorization`` to the next
+host, and a 307 or 308 re-sends the body.  So this adapter follows redirects of the requests it
+signs itself, before requests sees them: within the origin, each hop signed anew; a redirect to
+another origin raises :class:`~brokerauth.errors.OriginError`, and nothing is sent there.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,9 @@ import requests
 from requests.auth import AuthBase
 
 from brokerauth.adapters.signer import AdapterCore
+from brokerauth.authflow import Attempt, Flow
+
+_BODY_HEADERS = ("Content-Length", "Content-Type", "Transfer-Encoding")
 
 
 def _body_bytes(body: Any) -> bytes | None:
@@ -20,41 +29,59 @@ def _body_bytes(body: Any) -> bytes | None:
     raise TypeError("brokerauth signs the exact body bytes: streamed bodies cannot be signed")
 
 
+def _apply(request: requests.PreparedRequest, attempt: Attempt,
+           previous: Attempt | None) -> None:
+    if previous is not None:
+        for name in previous.signature:
+            request.headers.pop(name, None)
+        if attempt.request is not previous.request:  # a redirect: another target
+            request.method = attempt.request.method
+            request.url = attempt.request.url
+            if attempt.request.body is None and request.body is not None:
+                request.body = None
+                for name in _BODY_HEADERS:
+                    request.headers.pop(name, None)
+    request.headers.update(attempt.signature)
+
+
 class BrokerAuthRequests(AuthBase):
     def __init__(self, profile: Any, **session_options: Any) -> None:
-        self.core = AdapterCore(profile, **session_options)
-
-    def _sign(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        assert request.method is not None
-        assert request.url is not None
-        headers, token = self.core.sign(request.method, request.url, {},
-                                        _body_bytes(request.body))
-        request.headers.update(headers)
-        # The token used is remembered on the request so a 401 refreshes that generation.
-        request._brokerauth_token = token  # type: ignore[attr-defined]
-        return request
+        self.core = AdapterCore(profile, follow_redirects=True, **session_options)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        # types-requests leaves register_hook unannotated.
-        request.register_hook("response", self._maybe_resend)  # type: ignore[no-untyped-call]
-        return self._sign(request)
-
-    def _maybe_resend(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        request = response.request
         assert request.method is not None
         assert request.url is not None
-        token = getattr(request, "_brokerauth_token", None)
-        retried = getattr(request, "_brokerauth_retried", False)
-        if not self.core.retry_after(request.method, request.url, response.status_code,
-                                     response.headers, response.content, token,
-                                     already_retried=retried):
+        flow, attempt = self.core.start(request.method, request.url, _body_bytes(request.body))
+        _apply(request, attempt, None)
+        request._brokerauth = (flow, attempt)  # type: ignore[attr-defined]
+        # types-requests leaves register_hook unannotated.
+        request.register_hook("response", self._drive)  # type: ignore[no-untyped-call]
+        return request
+
+    def _drive(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        """Run the flow on each answer: resend after a refresh or a learned clock, follow a
+        same-origin redirect, until the flow is done."""
+        state: tuple[Flow, Attempt] | None = getattr(response.request, "_brokerauth", None)
+        if state is None:  # a request requests made itself (it follows no redirect of ours)
             return response
-        again = request.copy()
-        again._brokerauth_retried = True  # type: ignore[attr-defined]
-        self._sign(again)
-        response.close()
-        assert response.connection is not None
-        resent: requests.Response = response.connection.send(again, **kwargs)
-        resent.history.append(response)
-        resent.request = again
-        return resent
+        flow, attempt = state
+        current = response
+        while True:
+            ok = 200 <= current.status_code < 300
+            answer = self.core.answer(attempt, current.status_code, current.headers,
+                                      b"" if ok else current.content)
+            try:
+                following = flow.send(answer)
+            except StopIteration:
+                return current
+            except BaseException:
+                current.close()
+                raise
+            again = current.request.copy()
+            _apply(again, following, attempt)
+            current.close()
+            assert current.connection is not None
+            resent: requests.Response = current.connection.send(again, **kwargs)
+            resent.history = [*current.history, current]
+            resent.request = again
+            current, attempt = resent, following

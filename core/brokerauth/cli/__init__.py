@@ -117,7 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verbose:
         import logging
 
+        from brokerauth.logs import quiet_urllib3
+
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+        # urllib3 logs each request target, query (signatures, tokens, parameters) included.
+        quiet_urllib3()
     # Without -v, logging is not even imported unless something logs: Python's last-resort
     # handler then prints warnings and errors to stderr, which is all a command needs.
     out = Output(json_mode=args.json)
@@ -144,7 +148,7 @@ def _report(exc: Exception, out: Output, *, verbose: bool) -> int:
         return EXIT_FAILURE
     out.error(exc.message, exc.hint, kind=type(exc).__name__,
               login_url=getattr(exc, "login_url", None))
-    if isinstance(exc, errors.ConfigError | errors.PluginError):
+    if isinstance(exc, errors.ConfigError | errors.PluginError | errors.RequestError):
         return EXIT_CONFIG
     if isinstance(exc, errors.TokenError | errors.AuthenticationError):
         return EXIT_TOKEN

@@ -1,0 +1,276 @@
+"""A credential reaches its broker's origins and no one else (QUALITY items 17 and 18).
+
+"Another host" is a recording server on a second loopback port: every test asserts it saw
+nothing at all — no request, so no header and no body byte — whatever the session, the command
+line or an adapter was asked to do, and that a same-origin redirect arrives signed anew (the
+Acme sandbox verifies the signature, the nonce and the token of every hop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import requests
+from brokerauth.adapters import httpx_auth, requests_auth
+from brokerauth.clock import ManualClock, SystemClock
+from brokerauth.errors import OriginError, ProfileError
+from brokerauth.profiles import Profile
+from brokerauth.sandbox import SandboxRequest, SandboxResponse, route
+from brokerauth_acme.sandbox import AcmeSandbox, _error
+from test_cli import run
+
+
+class Recorder:
+    """Another origin: records every request that reaches it, answers 200."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                recorder.seen.append((self.command, self.path, dict(self.headers), body))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            do_GET = do_POST = do_PUT = do_DELETE = _any
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class RedirectingAcme(AcmeSandbox):
+    """Acme with a ``/hop`` that redirects (status and target set by the test) and a
+    ``/api/landing`` that accepts only a correctly signed request with a valid token."""
+
+    def __init__(self, clock: Any) -> None:
+        super().__init__(clock)
+        self.status = 302
+        self.location = "/api/landing"
+        self.landed: list[tuple[str, bytes]] = []
+
+    @route("GET", "/hop")
+    @route("POST", "/hop")
+    def hop(self, request: SandboxRequest) -> SandboxResponse:
+        return SandboxResponse(self.status, b"", (("Location", self.location),))
+
+    @route("GET", "/api/landing")
+    @route("POST", "/api/landing")
+    def landing(self, request: SandboxRequest) -> SandboxResponse:
+        refused = self._verify(request)
+        if refused is not None:
+            return refused
+        grant, _ = self._bearer(request)
+        if grant is None:
+            return _error(401, "invalid_token", "no valid token")
+        self.landed.append((request.method, request.body))
+        return SandboxResponse.json({"landed": request.method})
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    server = Recorder()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def acme(manual_clock: ManualClock) -> Iterator[RedirectingAcme]:
+    sandbox = RedirectingAcme(manual_clock)
+    sandbox.start()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def profile(acme: RedirectingAcme, token_home: Path) -> Profile:
+    return Profile.from_mapping("boundary", {"broker": "acme", **acme.profile_settings()})
+
+
+# -- the session -------------------------------------------------------------------------
+
+
+def test_session_refuses_an_absolute_url_to_another_origin(
+    session_factory: Any, acme: RedirectingAcme, recorder: Recorder
+) -> None:
+    session = session_factory(acme)
+    assert session.get("/api/me").status == 200  # a token exists and would be attached
+    for method in ("GET", "POST"):
+        with pytest.raises(OriginError) as caught:
+            session.request(method, recorder.base_url + "/x", json={"symbol": "AAPL"})
+        assert caught.value.origin == recorder.base_url
+        assert "allowed_origins" in (caught.value.hint or "")
+    assert recorder.seen == []
+
+
+def test_session_sends_to_an_origin_the_profile_allows(
+    session_factory: Any, acme: RedirectingAcme, recorder: Recorder
+) -> None:
+    session = session_factory(acme, allowed_origins=[recorder.base_url])
+    assert session.get(recorder.base_url + "/x").status == 200
+    assert len(recorder.seen) == 1
+
+
+def test_session_returns_redirects_unfollowed(
+    session_factory: Any, acme: RedirectingAcme, recorder: Recorder
+) -> None:
+    session = session_factory(acme)
+    acme.location = recorder.base_url + "/steal"
+    for status in (301, 302, 303, 307, 308):
+        acme.status = status
+        assert session.post("/hop", json={"order": 1}).status == status
+    assert recorder.seen == []
+
+
+def test_allowed_origins_are_checked_in_the_profile() -> None:
+    table = {"broker": "acme", "allowed_origins": ["http://data.example.com"]}
+    with pytest.raises(ProfileError) as caught:
+        Profile.from_mapping("p", table)
+    assert caught.value.key == "allowed_origins"
+    assert "https://" in str(caught.value)
+    for bad in (["https://host.example/path"], "https://x.example", [1]):
+        with pytest.raises(ProfileError):
+            Profile.from_mapping("p", {"broker": "acme", "allowed_origins": bad})
+    fine = Profile.from_mapping("p", {"broker": "acme", "allowed_origins": [
+        "https://Data.Example.com:443", "http://127.0.0.1:9"]})
+    assert fine.options.allowed_origins == ("https://data.example.com", "http://127.0.0.1:9")
+
+
+def test_cli_request_refuses_another_origin(
+    acme: RedirectingAcme, recorder: Recorder, tmp_path: Path, token_home: Path
+) -> None:
+    acme.clock = SystemClock()
+    path = tmp_path / "profiles.toml"
+    path.write_text(
+        "[profiles.live]\n"
+        'broker = "acme"\n'
+        f'base_url = "{acme.base_url}"\n'
+        f'client_id = "{acme.client_id}"\n'
+        'client_secret = { env = "ACME_LIVE_SECRET" }\n'
+    )
+    env = {"ACME_LIVE_SECRET": acme.client_secret, "BROKERAUTH_PROFILES": str(path)}
+    assert run("request", "live", "GET", "/api/me", env=env).returncode == 0
+    result = run("request", "live", "GET", recorder.base_url + "/x", env=env)
+    assert result.returncode == 2, result.stderr
+    assert "outside the profile's origins" in result.stderr
+    assert "allowed_origins" in result.stderr
+    assert recorder.seen == []
+
+
+# -- the adapters: redirects -------------------------------------------------------------
+
+STATUSES = (301, 302, 303, 307, 308)
+METHODS = ("GET", "POST")
+ADAPTERS = ("requests", "httpx", "httpx-async")
+BODY = b'{"symbol":"AAPL","qty":1}'
+
+
+def send(adapter: str, profile: Profile, clock: ManualClock, method: str, url: str) -> int:
+    """One request through ``adapter`` with its library following redirects."""
+    content = BODY if method == "POST" else None
+    headers = {"Content-Type": "application/json"} if content else {}
+    if adapter == "requests":
+        auth = requests_auth(profile, clock=clock)
+        return requests.request(method, url, data=content, headers=headers, auth=auth,
+                                timeout=5).status_code
+    if adapter == "httpx":
+        with httpx.Client(auth=httpx_auth(profile, clock=clock), follow_redirects=True,
+                          timeout=5) as client:
+            return client.request(method, url, content=content, headers=headers).status_code
+
+    async def go() -> int:
+        async with httpx.AsyncClient(auth=httpx_auth(profile, clock=clock),
+                                     follow_redirects=True, timeout=5) as client:
+            response = await client.request(method, url, content=content, headers=headers)
+            return response.status_code
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("status", STATUSES)
+def test_a_redirect_to_another_origin_is_refused_and_nothing_reaches_it(
+    adapter: str, method: str, status: int, profile: Profile, acme: RedirectingAcme,
+    recorder: Recorder, manual_clock: ManualClock,
+) -> None:
+    acme.status = status
+    acme.location = recorder.base_url + "/steal"
+    with pytest.raises(OriginError) as caught:
+        send(adapter, profile, manual_clock, method, acme.base_url + "/hop")
+    assert caught.value.origin == recorder.base_url
+    assert recorder.seen == []
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("status", STATUSES)
+def test_a_same_origin_redirect_is_signed_anew(
+    adapter: str, method: str, status: int, profile: Profile, acme: RedirectingAcme,
+    manual_clock: ManualClock,
+) -> None:
+    acme.status = status
+    acme.location = "/api/landing"
+    assert send(adapter, profile, manual_clock, method, acme.base_url + "/hop") == 200
+    keeps_body = status in (307, 308)
+    expected_method = method if keeps_body else "GET"
+    expected_body = BODY if keeps_body and method == "POST" else b""
+    assert acme.landed == [(expected_method, expected_body)]
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_an_adapter_refuses_an_absolute_url_to_another_origin(
+    adapter: str, profile: Profile, recorder: Recorder, manual_clock: ManualClock
+) -> None:
+    for method in METHODS:
+        with pytest.raises(OriginError):
+            send(adapter, profile, manual_clock, method, recorder.base_url + "/x")
+    assert recorder.seen == []
+
+
+def test_httpx_next_request_to_another_origin_is_refused(
+    profile: Profile, acme: RedirectingAcme, recorder: Recorder, manual_clock: ManualClock
+) -> None:
+    acme.location = recorder.base_url + "/steal"
+    with httpx.Client(auth=httpx_auth(profile, clock=manual_clock)) as client:
+        response = client.post(acme.base_url + "/hop", content=BODY)
+        assert response.status_code == 302  # not followed: the caller decides
+        assert response.next_request is not None
+        with pytest.raises(OriginError):
+            client.send(response.next_request)
+    assert recorder.seen == []
+
+
+def test_a_caller_trace_extension_still_runs(
+    profile: Profile, acme: RedirectingAcme, manual_clock: ManualClock
+) -> None:
+    events: list[str] = []
+    trace: Callable[[str, dict[str, Any]], None] = lambda name, info: events.append(name)
+    with httpx.Client(auth=httpx_auth(profile, clock=manual_clock),
+                      follow_redirects=True) as client:
+        response = client.get(acme.base_url + "/hop", extensions={"trace": trace})
+    assert response.status_code == 200
+    assert events.count("http11.send_request_headers.started") == 2
