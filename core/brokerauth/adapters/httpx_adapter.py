@@ -56,7 +56,13 @@ class _Hops:
                                 url.raw_path)
         self.attempt = attempt
         self.signed_first = False
-        self.previous_trace: Callable[..., Any] | None = request.extensions.get("trace")
+        previous = request.extensions.get("trace")
+        owner = getattr(previous, "__self__", None)
+        if isinstance(owner, _Hops):
+            # A request httpx built from an earlier one (``response.next_request``) carries
+            # that request's guard: this one replaces it, keeping the caller's own trace.
+            previous = owner.previous_trace
+        self.previous_trace: Callable[..., Any] | None = previous
 
     def apply(self, request: httpx.Request, attempt: Attempt, previous: Attempt | None) -> None:
         if previous is not None:
