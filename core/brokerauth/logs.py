@@ -1,4 +1,4 @@
-"""Loggers made on first use.
+"""Loggers made on first use, and urllib3's own log lines kept free of query strings.
 
 Importing :mod:`logging` costs several milliseconds of start-up (it brings in threading and
 string formatting); a command that never logs, such as ``brokerauth sign``, need not pay it.
@@ -12,8 +12,75 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import logging
 
+#: urllib3's loggers that write a request target or URL into a record (urllib3 2.x): the
+#: ``"GET /path?query HTTP/1.1" 200`` line, retries and redirects.  A filter on a logger sees
+#: only the records made on that very logger, so each one gets it.
+URLLIB3_LOGGERS = (
+    "urllib3.connectionpool",
+    "urllib3.poolmanager",
+    "urllib3.util.retry",
+    "urllib3.connection",
+)
+
+#: What a query string is replaced by.
+QUERY_MARK = "?<query>"
+
 
 def logger(name: str) -> logging.Logger:
     import logging
 
     return logging.getLogger(name)
+
+
+def quiet_urllib3() -> None:
+    """Make urllib3's log records leave out query strings (they carry signatures, tokens and
+    whatever a caller put in a parameter), whoever turns DEBUG on: ``brokerauth -v`` or an
+    application's own ``logging`` set-up.
+
+    The filter goes on urllib3's loggers themselves, not on a handler, so it holds for every
+    handler added later.  Idempotent and cheap: call it whenever a urllib3 pool is made.
+    """
+    import logging
+
+    for name in URLLIB3_LOGGERS:
+        target = logging.getLogger(name)
+        if redact_urllib3_record not in target.filters:
+            target.addFilter(redact_urllib3_record)
+
+
+def redact_urllib3_record(record: logging.LogRecord) -> bool:
+    """A :mod:`logging` filter: ``record`` with every query string replaced by ``?<query>``.
+
+    Never raises: a record that cannot be made safe is dropped (``False``), because logging's
+    own error report for a record it fails to format prints the record's arguments.
+    """
+    try:
+        args = record.args
+        if isinstance(args, tuple) and args:
+            # The usual form: the method, target and URLs are separate %s arguments.
+            record.args = tuple(
+                without_query(arg) if isinstance(arg, str) else arg for arg in args
+            )
+        # Whatever form is left (a dict of arguments, a message formatted beforehand, an
+        # exception whose text names the URL): what gets printed holds no query either.
+        message = record.getMessage()
+        if "?" in message:
+            record.msg = _text_without_queries(message)
+            record.args = ()
+        return True
+    except Exception:
+        return False
+
+
+def without_query(target: str) -> str:
+    """``target`` (a request target or URL) with its query replaced by ``?<query>``; the
+    fragment goes too, as nothing after ``?`` is kept."""
+    head, mark, _ = target.partition("?")
+    return head + QUERY_MARK if mark else target
+
+
+def _text_without_queries(text: str) -> str:
+    import re  # already loaded whenever logging is
+
+    # Up to the next blank, quote or bracket: the end of a URL inside a log line.
+    return re.sub(r"\?(?!<query>)[^\s\"'<>()\[\]{}]*", QUERY_MARK, text)

@@ -79,8 +79,10 @@ def validate_token(token: Token, label: str) -> Token:
             not isinstance(value, str)
             or not value
             or len(value) > _MAX_TOKEN_LENGTH
-            or not value.isprintable()
-            or any(character.isspace() for character in value)
+            # Visible ASCII only (0x21-0x7E, a superset of RFC 6750's b64token): what a header
+            # can carry. A stored "令牌" would fail every request, untyped, until a logout.
+            or not (value.isascii() and value.isprintable())
+            or " " in value
         ):
             raise ResponseError(
                 f"{label}: the broker's answer holds an unusable {name.replace('_', ' ')}; "

@@ -30,24 +30,117 @@ def not_empty(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
         raise ValueError(f"{attribute.name} must not be empty")
 
 
-def http_url(*, query: bool = False, example: str = "https://api.example.com") -> Validator:
+#: Why a plain-http URL was refused, for errors elsewhere to say it the same way.
+PLAIN_HTTP_ONLY_LOCAL = "plain http is only for a local sandbox on 127.0.0.1/::1/localhost"
+
+# The loopback spellings sandboxes use, answered without importing ipaddress.
+_LOOPBACK_FAST = frozenset(("127.0.0.1", "::1", "localhost"))
+# The characters of a DNS label (RFC 1123): a ``*.localhost`` name made of anything else (a
+# percent-escape, a NUL, a backslash) might be read differently by the resolver.
+_LDH = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def _is_label(label: str) -> bool:
+    return 0 < len(label) <= 63 and label[0] != "-" and label[-1] != "-" and set(label) <= _LDH
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a URL's host, as ``urlsplit(url).hostname`` gives it; ``[::1]`` with
+    brackets is accepted too) names this machine: an address in 127.0.0.0/8, ``::1``, an
+    IPv4-mapped ``::ffff:127.x.y.z``, or ``localhost`` and names under it (``*.localhost``,
+    RFC 6761 §6.3), case-insensitive, with or without one trailing dot.
+
+    Anything else is not: ``0.0.0.0`` and ``::`` (unspecified, not loopback), names that only
+    start with a loopback spelling (``127.0.0.1.evil.com``, ``localhost.evil.com``), and
+    abbreviated or numeric IPv4 forms (``127.1``, ``2130706433``, ``0x7f.1``): resolvers
+    disagree on those, and refusing a sandbox spelled oddly costs less than trusting one.
+    Never raises.
+    """
+    host = host.lower()
+    if host.startswith("[") and host.endswith("]") and ":" in host:
+        host = host[1:-1]  # brackets belong around an IPv6 address only
+    if host in _LOOPBACK_FAST:
+        return True
+    name = host[:-1] if host.endswith(".") else host
+    if name == "localhost" or (
+        name.endswith(".localhost") and all(_is_label(label) for label in name.split("."))
+    ):
+        return True
+    import ipaddress  # only for hosts other than the sandboxes' usual spellings
+
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        # Python 3.13 started calling these loopback; decide it here, the same on every version.
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def plain_http_allowed(url: str) -> bool:
+    """The rule for any URL credentials may be sent to: ``True`` for ``https://`` with a host
+    (any host), and for ``http://`` only when the host is loopback (:func:`is_loopback_host`:
+    a local sandbox); ``False`` for ``http://`` elsewhere, any other scheme, or no host.
+
+    ``url`` is an absolute URL or an origin (``scheme://host[:port]``); the scheme is compared
+    case-insensitively.  Never raises.
+    """
+    try:
+        parts = urlsplit(url)
+    except (ValueError, TypeError):
+        return False
+    host = parts.hostname
+    if not host:
+        return False
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and is_loopback_host(host)
+
+
+def _shown(url: str) -> str:
+    """``url`` as an error may show it: without a password someone put in its user part."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+
+
+def http_url(*, query: bool = False, example: str = "https://api.example.com",
+             any_http_host: bool = False) -> Validator:
     """An absolute ``http(s)`` URL (or ``None``), without a fragment, and without a query
-    unless ``query``."""
+    unless ``query``.  ``http://`` only on a loopback host (:func:`plain_http_allowed`):
+    keys, signatures and tokens must not cross a network in clear.  ``any_http_host`` keeps
+    the old leniency (any http host, any port text) for a URL this program sends no
+    credential to and that has rules of its own (a registered OAuth redirect)."""
 
     def check(_: Any, attribute: attrs.Attribute[str | None], value: str | None) -> None:
         if value is None:
             return
         parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number in range
+            port_ok = True
+        except ValueError:
+            port_ok = any_http_host  # a redirect's port is checked by its own rules
         if (
             parts.scheme not in ("http", "https")
             or not parts.hostname
+            or not port_ok
             or parts.fragment
             or (parts.query and not query)
         ):
             raise ValueError(
                 f"{attribute.name} must be an absolute http(s) URL"
                 + ("" if query else " without a query")
-                + f", like {example!r}, not {value!r}"
+                + f", like {example!r}, not {_shown(value)!r}"
+            )
+        if not any_http_host and not plain_http_allowed(value):
+            secure = "https://" + value[len("http://"):]
+            raise ValueError(
+                f"{attribute.name} must not be plain http to {parts.hostname!r}: keys, "
+                f"signatures and tokens would cross the network in clear; use "
+                f"{_shown(secure)!r}, {PLAIN_HTTP_ONLY_LOCAL}"
             )
 
     return check

@@ -39,8 +39,9 @@ def _known_environment(_: Any, attribute: attrs.Attribute[str], value: str) -> N
         raise ValueError(environments.unknown_environment_message(value))
 
 
-def _absolute_url(*, query: bool) -> Validator:
-    return http_url(query=query, example="https://us-oauth-open-api.webull.com")
+def _absolute_url(*, query: bool, any_http_host: bool = False) -> Validator:
+    return http_url(query=query, example="https://us-oauth-open-api.webull.com",
+                    any_http_host=any_http_host)
 
 
 def _token_path(_: Any, attribute: attrs.Attribute[str | None], value: str | None) -> None:
@@ -82,7 +83,9 @@ class ConnectSettings:
         metadata={"help": "the scope Webull issued to your app, e.g. user:trade:wr"},
     )
     redirect_uri: str = attrs.field(
-        validator=_absolute_url(query=True),
+        # Its own rules (the URI registered with Webull; a loopback one is received here):
+        # the plain-http rule of the URLs this program sends credentials to is not one of them.
+        validator=_absolute_url(query=True, any_http_host=True),
         metadata={
             "help": "the redirect URI registered with Webull, exactly; an http://127.0.0.1:PORT/"
             "... or http://localhost:PORT/... URI lets this program receive the login itself"

@@ -1,0 +1,151 @@
+"""Debug logs never show a query string or a header value (README, Guarantees; QUALITY item
+21): not urllib3's own ``"GET /path?query HTTP/1.1" 200`` line, neither under ``brokerauth -v``
+nor when an application turns DEBUG on itself.  Over real HTTP against the Acme sandbox."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from brokerauth.clock import SystemClock
+from brokerauth.logs import URLLIB3_LOGGERS, quiet_urllib3, redact_urllib3_record
+from brokerauth.sandbox import SandboxRequest, SandboxResponse
+from test_cli import run
+
+CANARY = "CANARY123456"
+HEADER_CANARY = "HDRCANARY987654"
+
+
+@pytest.fixture
+def live(sandbox_factory: Any, token_home: Path, tmp_path: Path) -> dict[str, Any]:
+    acme = sandbox_factory("acme", clock=SystemClock())
+    path = tmp_path / "profiles.toml"
+    path.write_text(
+        "[profiles.live]\n"
+        'broker = "acme"\n'
+        f'base_url = "{acme.base_url}"\n'
+        f'client_id = "{acme.client_id}"\n'
+        'client_secret = { env = "ACME_DEBUG_SECRET" }\n'
+    )
+    env = {"ACME_DEBUG_SECRET": acme.client_secret, "BROKERAUTH_PROFILES": str(path)}
+    return {"acme": acme, "env": env}
+
+
+def _headers_received(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str]]:
+    """Every request's headers as the sandbox received them (signatures, token, nonce...)."""
+    received: list[dict[str, str]] = []
+    dispatch = sandbox.dispatch
+
+    def recording(request: SandboxRequest) -> SandboxResponse:
+        received.append(dict(request.headers))
+        response: SandboxResponse = dispatch(request)
+        return response
+
+    monkeypatch.setattr(sandbox, "dispatch", recording)
+    return received
+
+
+def _secret_header_values(received: list[dict[str, str]]) -> set[str]:
+    # What a header carries that is not the same on every request from every client: the
+    # signature, nonce, timestamp, token, client id.  Host, lengths and types are no secret.
+    public = {"host", "content-length", "content-type", "accept-encoding", "accept",
+              "user-agent", "connection"}
+    values = {value for headers in received for name, value in headers.items()
+              if name not in public and len(value) >= 8}
+    return values | {value.partition(" ")[2] for value in values if value.startswith("Bearer ")}
+
+
+def test_cli_verbose_shows_neither_query_nor_header_values(
+    live: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    received = _headers_received(live["acme"], monkeypatch)
+    result = run("-v", "request", "live", "GET", f"/api/me?secretparam={CANARY}",
+                 "--param", f"other={CANARY}x", env=live["env"])
+    assert result.returncode == 0, result.stderr
+    # urllib3 did log the request line; only its query is gone
+    assert '"GET /api/me?<query> HTTP/1.1" 200' in result.stderr
+    assert CANARY not in result.stderr
+    secrets = _secret_header_values(received) | {live["acme"].client_secret}
+    assert any(h.get("authorization", "").startswith("Bearer ") for h in received)
+    # stdout is the answer's body, which names the client id: the logs are on stderr
+    leaked = [value for value in secrets if value in result.stderr]
+    assert not leaked
+
+
+def test_library_debug_shows_neither_query_nor_header_values(
+    acme: Any, session_factory: Any, caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As an application that never ran the CLI: no filter yet, until the transport makes its
+    # pool (earlier tests in this process may have installed it).
+    for name in URLLIB3_LOGGERS:
+        logging.getLogger(name).removeFilter(redact_urllib3_record)
+    received = _headers_received(acme, monkeypatch)
+    caplog.set_level(logging.DEBUG)
+    session = session_factory(acme)
+    response = session.get("/api/me", params={"secretparam": CANARY},
+                           headers={"X-Trace": HEADER_CANARY})
+    assert response.status == 200
+    assert session.post("/api/orders?secretparam=" + CANARY, json={"q": 1}).status == 200
+    lines = [record.getMessage() for record in caplog.records]
+    assert any('"GET /api/me?<query> HTTP/1.1" 200' in line for line in lines), lines
+    secrets = _secret_header_values(received) | {CANARY, acme.client_secret}
+    assert HEADER_CANARY in secrets and session.token.access_token in secrets
+    for record in caplog.records:
+        shown = record.getMessage() + repr(record.args) + str(record.msg)
+        assert not [value for value in secrets if value in shown], shown
+
+
+# --- the filter alone -----------------------------------------------------------------------
+
+
+def _record(msg: Any, args: Any) -> logging.LogRecord:
+    return logging.LogRecord("urllib3.connectionpool", logging.DEBUG, __file__, 1, msg, args,
+                             None)
+
+
+@pytest.mark.parametrize(("msg", "args"), [
+    ('%s://%s:%s "%s %s %s" %s %s',
+     ("http", "127.0.0.1", 80, "GET", f"/x?s={CANARY}&t=1", "HTTP/1.1", 200, 12)),
+    ("Redirecting %s -> %s", (f"/a?s={CANARY}", f"http://h/b?s={CANARY}#frag")),
+    ("Retrying (%r) after connection broken by '%r': %s",
+     ("Retry(total=1)", ValueError(f"for /x?s={CANARY}"), f"/x?s={CANARY}")),
+    ("Incremented Retry for (url='%s'): %r", (f"/x?s={CANARY}", "Retry(total=0)")),
+    ("%(url)s answered", ({"url": f"/x?s={CANARY}"},)),
+    (f'"GET /x?s={CANARY} HTTP/1.1" 200', ()),
+    (ValueError(f"/x?s={CANARY}"), None),
+])
+def test_every_form_of_record_loses_its_query(msg: Any, args: Any) -> None:
+    record = _record(msg, args)
+    assert redact_urllib3_record(record) is True
+    assert CANARY not in record.getMessage()
+    assert "?<query>" in record.getMessage()
+    # twice is the same as once
+    again = record.getMessage()
+    assert redact_urllib3_record(record) is True
+    assert record.getMessage() == again
+
+
+def test_the_request_line_keeps_everything_but_the_query() -> None:
+    record = _record('%s://%s:%s "%s %s %s" %s %s',
+                     ("http", "127.0.0.1", 80, "GET", f"/x?s={CANARY}", "HTTP/1.1", 200, 12))
+    redact_urllib3_record(record)
+    assert record.getMessage() == 'http://127.0.0.1:80 "GET /x?<query> HTTP/1.1" 200 12'
+    plain = _record("Starting new HTTP connection (%d): %s:%s", (1, "127.0.0.1", 80))
+    redact_urllib3_record(plain)
+    assert plain.getMessage() == "Starting new HTTP connection (1): 127.0.0.1:80"
+
+
+def test_a_record_that_cannot_be_formatted_is_dropped_not_raised() -> None:
+    # logging's own report of a formatting error prints the arguments: drop it instead.
+    record = _record("%s %s %d", (f"/x?s={CANARY}", "only two"))
+    assert redact_urllib3_record(record) is False
+
+
+def test_quiet_urllib3_is_idempotent() -> None:
+    quiet_urllib3()
+    quiet_urllib3()
+    for name in URLLIB3_LOGGERS:
+        assert logging.getLogger(name).filters.count(redact_urllib3_record) == 1
