@@ -9,9 +9,7 @@ Acme sandbox verifies the signature, the nonce and the token of every hop).
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,44 +20,9 @@ from brokerauth.adapters import httpx_auth, requests_auth
 from brokerauth.clock import ManualClock, SystemClock
 from brokerauth.errors import OriginError, ProfileError
 from brokerauth.profiles import Profile
-from brokerauth.sandbox import SandboxRequest, SandboxResponse, route
+from brokerauth.sandbox import RecordingServer, SandboxRequest, SandboxResponse, route
 from brokerauth_acme.sandbox import AcmeSandbox, _error
 from test_cli import run
-
-
-class Recorder:
-    """Another origin: records every request that reaches it, answers 200."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _any(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                recorder.seen.append((self.command, self.path, dict(self.headers), body))
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            do_GET = do_POST = do_PUT = do_DELETE = _any
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class RedirectingAcme(AcmeSandbox):
@@ -91,10 +54,9 @@ class RedirectingAcme(AcmeSandbox):
 
 
 @pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    server = Recorder()
-    yield server
-    server.close()
+def recorder() -> Iterator[RecordingServer]:
+    with RecordingServer() as server:
+        yield server
 
 
 @pytest.fixture
@@ -114,7 +76,7 @@ def profile(acme: RedirectingAcme, token_home: Path) -> Profile:
 
 
 def test_session_refuses_an_absolute_url_to_another_origin(
-    session_factory: Any, acme: RedirectingAcme, recorder: Recorder
+    session_factory: Any, acme: RedirectingAcme, recorder: RecordingServer
 ) -> None:
     session = session_factory(acme)
     assert session.get("/api/me").status == 200  # a token exists and would be attached
@@ -127,7 +89,7 @@ def test_session_refuses_an_absolute_url_to_another_origin(
 
 
 def test_session_sends_to_an_origin_the_profile_allows(
-    session_factory: Any, acme: RedirectingAcme, recorder: Recorder
+    session_factory: Any, acme: RedirectingAcme, recorder: RecordingServer
 ) -> None:
     session = session_factory(acme, allowed_origins=[recorder.base_url])
     assert session.get(recorder.base_url + "/x").status == 200
@@ -135,7 +97,7 @@ def test_session_sends_to_an_origin_the_profile_allows(
 
 
 def test_session_returns_redirects_unfollowed(
-    session_factory: Any, acme: RedirectingAcme, recorder: Recorder
+    session_factory: Any, acme: RedirectingAcme, recorder: RecordingServer
 ) -> None:
     session = session_factory(acme)
     acme.location = recorder.base_url + "/steal"
@@ -160,7 +122,7 @@ def test_allowed_origins_are_checked_in_the_profile() -> None:
 
 
 def test_cli_request_refuses_another_origin(
-    acme: RedirectingAcme, recorder: Recorder, tmp_path: Path, token_home: Path
+    acme: RedirectingAcme, recorder: RecordingServer, tmp_path: Path, token_home: Path
 ) -> None:
     acme.clock = SystemClock()
     path = tmp_path / "profiles.toml"
@@ -215,7 +177,7 @@ def send(adapter: str, profile: Profile, clock: ManualClock, method: str, url: s
 @pytest.mark.parametrize("status", STATUSES)
 def test_a_redirect_to_another_origin_is_refused_and_nothing_reaches_it(
     adapter: str, method: str, status: int, profile: Profile, acme: RedirectingAcme,
-    recorder: Recorder, manual_clock: ManualClock,
+    recorder: RecordingServer, manual_clock: ManualClock,
 ) -> None:
     acme.status = status
     acme.location = recorder.base_url + "/steal"
@@ -243,7 +205,7 @@ def test_a_same_origin_redirect_is_signed_anew(
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_an_adapter_refuses_an_absolute_url_to_another_origin(
-    adapter: str, profile: Profile, recorder: Recorder, manual_clock: ManualClock
+    adapter: str, profile: Profile, recorder: RecordingServer, manual_clock: ManualClock
 ) -> None:
     for method in METHODS:
         with pytest.raises(OriginError):
@@ -252,7 +214,7 @@ def test_an_adapter_refuses_an_absolute_url_to_another_origin(
 
 
 def test_httpx_next_request_to_another_origin_is_refused(
-    profile: Profile, acme: RedirectingAcme, recorder: Recorder, manual_clock: ManualClock
+    profile: Profile, acme: RedirectingAcme, recorder: RecordingServer, manual_clock: ManualClock
 ) -> None:
     acme.location = recorder.base_url + "/steal"
     with httpx.Client(auth=httpx_auth(profile, clock=manual_clock)) as client:
@@ -268,7 +230,10 @@ def test_a_caller_trace_extension_still_runs(
     profile: Profile, acme: RedirectingAcme, manual_clock: ManualClock
 ) -> None:
     events: list[str] = []
-    trace: Callable[[str, dict[str, Any]], None] = lambda name, info: events.append(name)
+
+    def trace(name: str, info: dict[str, Any]) -> None:
+        events.append(name)
+
     with httpx.Client(auth=httpx_auth(profile, clock=manual_clock),
                       follow_redirects=True) as client:
         response = client.get(acme.base_url + "/hop", extensions={"trace": trace})

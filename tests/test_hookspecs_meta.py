@@ -38,6 +38,7 @@ def test_every_hookspec_is_exercised(acme: Any, session_factory: Any, plugin_hos
         assert plugin_host.demo_scenario("acme") is not None
         session = session_factory(acme)
         assert session.get("/api/me").ok
+        assert session.get("/api/nothing-here").status == 404  # judged by the plugin
         manual_clock.advance(acme.token_lifetime + 1)
         assert session.get("/api/me").ok
         assert session.logout()

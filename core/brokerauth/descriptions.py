@@ -46,7 +46,10 @@ class BrokerSpec:
 
     ``settings`` is an attrs class; the profile's broker keys are structured into it with
     unknown keys rejected.  It must offer an ``api_base_url`` attribute (``https://host``) that
-    sessions resolve paths against.
+    sessions resolve paths against, and may offer ``credential_origins``: the URLs of the other
+    origins the profile's credentials may be sent to (a quotes host, a token endpoint on a host
+    of its own).  Requests to any origin outside these and the profile's ``allowed_origins``
+    are refused before they are signed.
     """
 
     id: str

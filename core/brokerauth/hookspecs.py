@@ -200,8 +200,11 @@ def interpret_response(
     """Judge an answer in the broker's own dialect: fine, token invalid, clock skew, revoked,
     or an error with the broker's code and message.
 
-    Called on the plugin that declares ``broker``, for every answer a session receives.  Must
-    be cheap for 2xx answers.
+    Called on the plugin that declares ``broker``, for every answer that is not a 2xx (a 2xx
+    is fine, by definition) and is not a redirect the flow follows itself, from sessions, the
+    token flows' HTTP client and the adapters alike.  The answer's text is the server's: put
+    its message in a verdict through :func:`brokerauth.verdicts.error_fields`, which masks every
+    secret the request carried.
 
     :return: a :class:`~brokerauth.verdicts.Verdict`, or ``None`` to let the core judge by
         RFC 6750 / RFC 6749 rules (a 401 with ``error="invalid_token"`` means refresh once).

@@ -234,6 +234,22 @@ class SandboxServer:
         )
 
 
+class RecordingServer(SandboxServer):
+    """Another origin, for tests of where credentials go: it answers every request with 200 and
+    ``{}``, and keeps each one in :attr:`seen`."""
+
+    def __init__(
+        self, clock: Clock | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        super().__init__(clock, host=host, port=port)
+        self.seen: list[SandboxRequest] = []
+
+    def dispatch(self, request: SandboxRequest) -> SandboxResponse:
+        with self._calls_lock:
+            self.seen.append(request)
+        return SandboxResponse.json({})
+
+
 def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

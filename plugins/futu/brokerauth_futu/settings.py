@@ -296,6 +296,12 @@ class FutuSettings:
         )
 
     @property
+    def credential_origins(self) -> tuple[str, ...]:
+        """The OAuth server (issuer) besides the API root: token, revocation and registration
+        requests go there. Endpoints that server metadata names on other origins are refused."""
+        return (self.oauth_base,) if self.mode == "oauth" else ()
+
+    @property
     def oauth_base(self) -> str:
         """The OAuth server root: the issuer identifier of RFC 8414."""
         return self.oauth_base_url or environments.value(

@@ -105,6 +105,16 @@ class WebullSettings:
         return f"https://{environments.api_host(self.environment)}"
 
     @property
+    def credential_origins(self) -> tuple[str, ...]:
+        """The environment's quotes and events hosts besides its API host; none when
+        ``base_url`` points elsewhere (a sandbox serves everything on one origin)."""
+        if self.base_url is not None:
+            return ()
+        hosts = environments.BY_NAME[self.environment].hosts
+        return tuple(f"https://{hosts[name]}" for name in ("quotes-api", "events-api")
+                     if name in hosts)
+
+    @property
     def token_endpoints(self) -> TokenEndpoints:
         """The create / check paths and ``x-version`` of the chosen token API generation."""
         return TOKEN_ENDPOINTS[self.token_api]
