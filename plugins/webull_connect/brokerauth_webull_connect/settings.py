@@ -163,6 +163,13 @@ class ConnectSettings:
         return self.token_path if self.token_path is not None else self.env.token_path
 
     @property
+    def credential_origins(self) -> tuple[str, ...]:
+        """A token endpoint given as an absolute URL on a host of its own: the client secret
+        and refresh tokens go there."""
+        url = self.token_url
+        return (url,) if url.startswith(("https://", "http://")) else ()
+
+    @property
     def loopback(self) -> bool:
         """Whether the registered redirect comes back to this machine."""
         return is_loopback(self.redirect_uri)
