@@ -13,6 +13,7 @@ import errno
 import logging
 import os
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -40,6 +41,13 @@ class _Server(ThreadingHTTPServer):
     # On POSIX, SO_REUSEADDR only lets a new login bind over the last one's TIME_WAIT
     # connections, never over a live listener; on Windows it would allow stealing the port.
     allow_reuse_address = os.name != "nt"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver would print the traceback to stderr, and with it whatever a crafted
+        # request put in the exception's text: the name of what failed is enough.
+        failed = sys.exc_info()[0]
+        log.debug("a login callback connection failed: %s",
+                  failed.__name__ if failed is not None else "unknown error")
 
 
 class _Server6(_Server):
@@ -155,7 +163,10 @@ class LoopbackListener:
 
     # -- called by the handler -------------------------------------------------------------
     def _judge(self, host: str, target: str) -> tuple[int, str]:
-        parts = urlsplit(target)
+        try:
+            parts = urlsplit(target)
+        except ValueError:  # a target no browser sends ("//[x"): no callback of ours
+            return self._refuse("this is not the login callback path")
         allowed_hosts = {f"{name}:{self._port}" for name in _LOOPBACK_NAMES}
         if host.lower() not in allowed_hosts:
             return self._refuse("the Host header does not name this listener")

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import attrs
 
 from brokerauth.errors import BrokerAuthError, BrokerError, LoginRequiredError, ResponseError
+from brokerauth.scrub import MAX_CODE, scrub
 from brokerauth.tokens import Token
 from brokerauth.verdicts import error_fields
 from brokerauth.wire import Response
@@ -75,10 +76,13 @@ def parse_callback(callback: str, *, expected_state: str) -> str:
     query = urlsplit(callback).query if "://" in callback else callback.lstrip("?")
     params = dict(parse_qsl(query, keep_blank_values=True))
     if "error" in params:
-        description = params.get("error_description", "")
+        # Whoever can reach the redirect URI writes these (a web page can aim a browser at a
+        # loopback listener): they reach the terminal only masked, on one line, cut.
+        hidden = (expected_state, params.get("code") or "")
+        error = scrub(params["error"], hidden, limit=MAX_CODE) or "unknown error"
+        description = scrub(params.get("error_description", ""), hidden)
         raise AuthorizationError(
-            f"authorization failed: {params['error']}"
-            + (f" ({description[:200]})" if description else ""),
+            f"authorization failed: {error}" + (f" ({description})" if description else ""),
             hint="start the login again; if you denied access by mistake, approve it this time",
         )
     if not states_match(expected_state, params.get("state")):

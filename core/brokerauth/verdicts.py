@@ -7,7 +7,6 @@ dialect; :func:`default_verdict` covers RFC 6750 and RFC 6749 style answers.
 from __future__ import annotations
 
 import enum
-from typing import Any
 
 import attrs
 
@@ -36,18 +35,13 @@ class Verdict:
 
 OK = Verdict(Outcome.OK)
 
-_MAX_MESSAGE = 300
-
-
-def _short(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value)
-    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + "…"
-
 
 def error_fields(response: Response) -> tuple[str | None, str | None]:
-    """``(code, message)`` from a JSON error body in the common dialects, else ``(None, None)``."""
+    """``(code, message)`` from a JSON error body in the common dialects, else ``(None, None)``.
+
+    Both are fit to show (:mod:`brokerauth.scrub`): a server quoting the request it refuses
+    gets every secret of that request masked, its control characters removed, its length cut.
+    """
     try:
         body = response.json()
     except Exception:
@@ -56,7 +50,13 @@ def error_fields(response: Response) -> tuple[str | None, str | None]:
         return None, None
     code = body.get("error_code", body.get("error", body.get("code")))
     message = body.get("message", body.get("error_description", body.get("msg")))
-    return _short(code), _short(message)
+    if code is None and message is None:
+        return None, None
+    from brokerauth import scrub  # an error path: never paid by a request that succeeds
+
+    secrets = scrub.response_secrets(response)
+    return (scrub.scrub(code, secrets, limit=scrub.MAX_CODE),
+            scrub.scrub(message, secrets))
 
 
 def default_verdict(response: Response) -> Verdict:

@@ -26,6 +26,7 @@ from brokerauth.errors import (
     ResponseError,
 )
 from brokerauth.flowcontext import FlowContext, HttpClient
+from brokerauth.scrub import MAX_CODE, response_secrets, scrub
 from brokerauth.secrets import Secret
 from brokerauth.tokens import Token
 from brokerauth.verdicts import error_fields
@@ -100,10 +101,12 @@ def refresh_access_token(
     data = body.get("data", body)
     code = body.get("code")
     if code not in (None, 0, "0") or not isinstance(data, dict):
+        # A refusal inside a 200: its text is the server's, like any error body's.
+        sent = response_secrets(response)
         raise BrokerError(
-            str(body.get("message") or "Futu refused to refresh the access token")[:300],
+            scrub(body.get("message"), sent) or "Futu refused to refresh the access token",
             status=response.status,
-            code=None if code is None else str(code),
+            code=scrub(code, sent, limit=MAX_CODE),
         )
     new = data.get("token")
     if not isinstance(new, str) or not new:

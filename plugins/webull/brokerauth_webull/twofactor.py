@@ -309,12 +309,12 @@ class TokenApi:
     def create(self, previous: str | None) -> TokenAnswer:
         body: dict[str, str] = {} if previous is None else {"token": previous}
         response = self._send("POST", self._endpoints.create, body, self._endpoints.version,
-                              "creating a 2FA token", secret=previous)
+                              "creating a 2FA token")
         return _parse_answer(response, "create", sent=None)
 
     def check(self, token: str) -> TokenAnswer:
         response = self._send("POST", self._endpoints.check, {"token": token},
-                              self._endpoints.version, "checking the 2FA token", secret=token)
+                              self._endpoints.version, "checking the 2FA token")
         return _parse_answer(response, "check", sent=token)
 
     def _send(
@@ -325,7 +325,6 @@ class TokenApi:
         version: str,
         what: str,
         *,
-        secret: str | None = None,
         limited: bool = True,
     ) -> Response:
         throttled = 0
@@ -346,6 +345,7 @@ class TokenApi:
             self._context.clock.sleep(delay)
         if response.ok:
             return response
+        # Scrubbed: the token sent in the body, the signer's headers, all masked if echoed.
         code, message = error_fields(response)
         hint = None
         if response.status == 429:
@@ -356,7 +356,7 @@ class TokenApi:
             hint = ("check app_key, app_secret and the profile's environment (the app must "
                     "belong to that environment)")
         raise BrokerError(
-            _scrub(message, secret) or f"Webull refused {what}",
+            message or f"Webull refused {what}",
             status=response.status,
             code=code,
             hint=hint,
@@ -521,13 +521,6 @@ def _timed_out(context: FlowContext, seconds: float) -> VerificationTimeoutError
 
 def _label(context: FlowContext) -> str:
     return f"{context.profile}/{context.identity}"
-
-
-def _scrub(text: str | None, secret: str | None) -> str | None:
-    """The broker's message with the token we sent blanked out, should it be echoed."""
-    if text and secret:
-        return text.replace(secret, "<token>")
-    return text
 
 
 def _duration(seconds: float) -> str:

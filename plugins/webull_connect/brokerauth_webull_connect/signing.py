@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from brokerauth.headers import bearer_authorization
 from brokerauth.tokens import Token
 from brokerauth.wire import Request
 from brokerauth_webull.signer import NEEDS as WEBULL_NEEDS
@@ -32,5 +33,5 @@ def sign(
 ) -> dict[str, str]:
     """The headers for ``request``: Bearer with a token, Webull HMAC without one."""
     if token is not None:
-        return {"Authorization": f"Bearer {token.access_token}"}
+        return {"Authorization": bearer_authorization(token)}
     return hmac_headers(request, settings, now, nonce, strategy=NAME)
