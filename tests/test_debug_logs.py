@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from brokerauth.clock import SystemClock
-from brokerauth.logs import URLLIB3_LOGGERS, quiet_urllib3, redact_urllib3_record
+from brokerauth.logs import HTTP_LOGGERS, QUERY_MARK, quiet_http_logs, redact_query_record
 from brokerauth.sandbox import SandboxRequest, SandboxResponse
 from test_cli import run
 
@@ -80,8 +80,8 @@ def test_library_debug_shows_neither_query_nor_header_values(
 ) -> None:
     # As an application that never ran the CLI: no filter yet, until the transport makes its
     # pool (earlier tests in this process may have installed it).
-    for name in URLLIB3_LOGGERS:
-        logging.getLogger(name).removeFilter(redact_urllib3_record)
+    for name in HTTP_LOGGERS:
+        logging.getLogger(name).removeFilter(redact_query_record)
     received = _headers_received(acme, monkeypatch)
     caplog.set_level(logging.DEBUG)
     session = session_factory(acme)
@@ -96,6 +96,24 @@ def test_library_debug_shows_neither_query_nor_header_values(
     for record in caplog.records:
         shown = record.getMessage() + repr(record.args) + str(record.msg)
         assert not [value for value in secrets if value in shown], shown
+
+
+def test_httpx_adapter_logs_no_query(
+    acme: Any, token_home: Any, manual_clock: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import httpx
+    from brokerauth.adapters import httpx_auth
+    from brokerauth.profiles import Profile
+
+    for name in HTTP_LOGGERS:
+        logging.getLogger(name).removeFilter(redact_query_record)
+    caplog.set_level(logging.DEBUG)
+    profile = Profile.from_mapping("adapted", {"broker": "acme", **acme.profile_settings()})
+    with httpx.Client(auth=httpx_auth(profile, clock=manual_clock)) as client:
+        assert client.get(acme.base_url + "/api/me", params={"secretparam": CANARY}).is_success
+    lines = [record.getMessage() for record in caplog.records if record.name == "httpx"]
+    assert any("HTTP Request: GET" in line and QUERY_MARK in line for line in lines), lines
+    assert not [line for line in lines if CANARY in line]
 
 
 # --- the filter alone -----------------------------------------------------------------------
@@ -119,33 +137,33 @@ def _record(msg: Any, args: Any) -> logging.LogRecord:
 ])
 def test_every_form_of_record_loses_its_query(msg: Any, args: Any) -> None:
     record = _record(msg, args)
-    assert redact_urllib3_record(record) is True
+    assert redact_query_record(record) is True
     assert CANARY not in record.getMessage()
     assert "?<query>" in record.getMessage()
     # twice is the same as once
     again = record.getMessage()
-    assert redact_urllib3_record(record) is True
+    assert redact_query_record(record) is True
     assert record.getMessage() == again
 
 
 def test_the_request_line_keeps_everything_but_the_query() -> None:
     record = _record('%s://%s:%s "%s %s %s" %s %s',
                      ("http", "127.0.0.1", 80, "GET", f"/x?s={CANARY}", "HTTP/1.1", 200, 12))
-    redact_urllib3_record(record)
+    redact_query_record(record)
     assert record.getMessage() == 'http://127.0.0.1:80 "GET /x?<query> HTTP/1.1" 200 12'
     plain = _record("Starting new HTTP connection (%d): %s:%s", (1, "127.0.0.1", 80))
-    redact_urllib3_record(plain)
+    redact_query_record(plain)
     assert plain.getMessage() == "Starting new HTTP connection (1): 127.0.0.1:80"
 
 
 def test_a_record_that_cannot_be_formatted_is_dropped_not_raised() -> None:
     # logging's own report of a formatting error prints the arguments: drop it instead.
     record = _record("%s %s %d", (f"/x?s={CANARY}", "only two"))
-    assert redact_urllib3_record(record) is False
+    assert redact_query_record(record) is False
 
 
-def test_quiet_urllib3_is_idempotent() -> None:
-    quiet_urllib3()
-    quiet_urllib3()
-    for name in URLLIB3_LOGGERS:
-        assert logging.getLogger(name).filters.count(redact_urllib3_record) == 1
+def test_quiet_http_logs_is_idempotent() -> None:
+    quiet_http_logs()
+    quiet_http_logs()
+    for name in HTTP_LOGGERS:
+        assert logging.getLogger(name).filters.count(redact_query_record) == 1

@@ -1,4 +1,4 @@
-"""Loggers made on first use, and urllib3's own log lines kept free of query strings.
+"""Loggers made on first use, and the HTTP libraries' own log lines kept free of query strings.
 
 Importing :mod:`logging` costs several milliseconds of start-up (it brings in threading and
 string formatting); a command that never logs, such as ``brokerauth sign``, need not pay it.
@@ -12,14 +12,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import logging
 
-#: urllib3's loggers that write a request target or URL into a record (urllib3 2.x): the
-#: ``"GET /path?query HTTP/1.1" 200`` line, retries and redirects.  A filter on a logger sees
-#: only the records made on that very logger, so each one gets it.
-URLLIB3_LOGGERS = (
+#: The HTTP libraries' loggers that write a request target or URL into a record: urllib3 2.x's
+#: ``"GET /path?query HTTP/1.1" 200`` line, retries and redirects, and httpx's INFO line
+#: ``HTTP Request: GET https://host/path?query``.  A filter on a logger sees only the records
+#: made on that very logger, so each one gets it.
+HTTP_LOGGERS = (
     "urllib3.connectionpool",
     "urllib3.poolmanager",
     "urllib3.util.retry",
     "urllib3.connection",
+    "httpx",
 )
 
 #: What a query string is replaced by.
@@ -32,23 +34,23 @@ def logger(name: str) -> logging.Logger:
     return logging.getLogger(name)
 
 
-def quiet_urllib3() -> None:
-    """Make urllib3's log records leave out query strings (they carry signatures, tokens and
+def quiet_http_logs() -> None:
+    """Make urllib3's and httpx's log records leave out query strings (they carry signatures, tokens and
     whatever a caller put in a parameter), whoever turns DEBUG on: ``brokerauth -v`` or an
     application's own ``logging`` set-up.
 
     The filter goes on urllib3's loggers themselves, not on a handler, so it holds for every
-    handler added later.  Idempotent and cheap: call it whenever a urllib3 pool is made.
+    handler added later.  Idempotent and cheap: call it whenever a pool or an adapter is made.
     """
     import logging
 
-    for name in URLLIB3_LOGGERS:
+    for name in HTTP_LOGGERS:
         target = logging.getLogger(name)
-        if redact_urllib3_record not in target.filters:
-            target.addFilter(redact_urllib3_record)
+        if redact_query_record not in target.filters:
+            target.addFilter(redact_query_record)
 
 
-def redact_urllib3_record(record: logging.LogRecord) -> bool:
+def redact_query_record(record: logging.LogRecord) -> bool:
     """A :mod:`logging` filter: ``record`` with every query string replaced by ``?<query>``.
 
     Never raises: a record that cannot be made safe is dropped (``False``), because logging's

@@ -45,10 +45,10 @@ class Transport:
                 if self._pool is None:
                     import urllib3
 
-                    from brokerauth.logs import quiet_urllib3
+                    from brokerauth.logs import quiet_http_logs
 
                     self._pool = urllib3.PoolManager(maxsize=16, block=False)
-                    quiet_urllib3()  # urllib3's own DEBUG lines would show the query
+                    quiet_http_logs()  # urllib3's own DEBUG lines would show the query
                 pool = self._pool
         return pool
 

@@ -16,7 +16,10 @@ class AdapterCore:
     the foreign library, which drives the flow."""
 
     def __init__(self, profile: Any, *, follow_redirects: bool, **session_options: Any) -> None:
+        from brokerauth.logs import quiet_http_logs
+
         self.session: Session = open_session(profile, **session_options)
+        quiet_http_logs()  # the foreign library logs each URL, query and all
         self.policy = Policy(follow_redirects=follow_redirects)
 
     def start(self, method: str, url: str, body: bytes | None) -> tuple[Flow, Attempt]:

@@ -117,11 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verbose:
         import logging
 
-        from brokerauth.logs import quiet_urllib3
+        from brokerauth.logs import quiet_http_logs
 
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
         # urllib3 logs each request target, query (signatures, tokens, parameters) included.
-        quiet_urllib3()
+        quiet_http_logs()
     # Without -v, logging is not even imported unless something logs: Python's last-resort
     # handler then prints warnings and errors to stderr, which is all a command needs.
     out = Output(json_mode=args.json)
