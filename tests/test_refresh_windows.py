@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from brokerauth import failures
 from brokerauth.errors import LoginRequiredError, RefreshError
 
 # Acme tokens live 600 s: advisory window from 300 s before expiry, mandatory from 60 s.
@@ -69,7 +70,13 @@ def test_refresh_recovers_after_the_server_does(acme: Any, acme_session: Any,
     acme.fail_refresh = [503]
     with pytest.raises(RefreshError):
         acme_session.get("/api/me")
+    # Inside the back-off the failure is shared, not tried again; after it, recovery.
+    with pytest.raises(RefreshError):
+        acme_session.get("/api/me")
+    assert acme.refresh_calls == 1
+    manual_clock.advance(failures.backoff(1))
     assert acme_session.get("/api/me").status == 200
+    assert acme.refresh_calls == 2
 
 
 def test_rotated_refresh_token_is_stored_and_the_old_one_dies(

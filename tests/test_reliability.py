@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from brokerauth import failures
 from brokerauth.errors import BrokerAuthError, RefreshError
 from brokerauth.tokens import Token
 
@@ -40,7 +41,8 @@ def test_a_bad_token_answer_is_never_stored(acme: Any, acme_session: Any, manual
     assert len(str(info.value)) < 500
     assert acme_session.binding.load() == good
     assert acme.count("GET", "/api/me") == 0
-    # and the next attempt, with a sane server, recovers
+    # and the next attempt after the back-off, with a sane server, recovers
+    manual_clock.advance(failures.backoff(1))
     assert acme_session.get("/api/me").status == 200
 
 

@@ -22,6 +22,7 @@ from typing import Protocol
 
 import attrs
 
+from brokerauth import failures
 from brokerauth.clock import Clock
 from brokerauth.errors import (
     BrokerAuthError,
@@ -67,6 +68,11 @@ class _State:
 
 
 _TOKENLESS = object()
+
+
+def _same_token(current: object, seen: _State) -> bool:
+    # A failed refresh records itself on the token: the same token, with a record.
+    return isinstance(current, _State) and current.token.access_token == seen.token.access_token
 
 
 def validate_token(token: Token, label: str) -> Token:
@@ -172,7 +178,7 @@ class TokenManager:
                 try:
                     if self._state is state:
                         self._refresh(state, wait=False, force=False)
-                        if self._state is state:
+                        if _same_token(self._state, state):
                             # The early refresh failed or was deferred: let the next try wait,
                             # so a failing server is not asked on every request.
                             self._advisory_quiet_until = now + ADVISORY_RETRY
@@ -190,6 +196,9 @@ class TokenManager:
             return None
         assert isinstance(state, _State)
         if state.token.expired(self._clock.now()):
+            failure = failures.failure_of(state.token)
+            if failure is not None:
+                raise failure.error(self._source.label)
             raise RefreshError(
                 f"{self._source.label}: the token has expired and could not be refreshed",
                 hint=f"run `brokerauth login {self._source.label.split('/')[0]}`",
@@ -219,7 +228,7 @@ class TokenManager:
                 self._obtain(force=False)
                 state = self._state
             if isinstance(state, _State):
-                self._refresh(state, wait=True, force=True)
+                self._refresh(state, wait=True, force=True, explicit=True)
         return self._current_or_raise()
 
     def forget(self) -> None:
@@ -261,12 +270,18 @@ class TokenManager:
             if token is None:
                 self._state = _TOKENLESS
                 return
-            validate_token(token, self._source.label)
+            token = failures.cleared(validate_token(token, self._source.label))
             self._source.save(token)
             self._set(token)
 
-    def _refresh(self, state: _State, *, wait: bool, force: bool) -> None:
-        """Refresh ``state``'s token (caller holds _lock); raise only when ``wait``."""
+    def _refresh(
+        self, state: _State, *, wait: bool, force: bool, explicit: bool = False
+    ) -> None:
+        """Refresh ``state``'s token (caller holds _lock); raise only when ``wait``.
+
+        A failure recorded with the stored token by another caller is that caller's outcome
+        for everyone: it is adopted, not tried again, until its back-off has passed (never, for
+        a dead refresh token) — unless ``explicit``, a person asking for a refresh now."""
         seen = state.token
         try:
             with self._source.lock(self._lock_timeout if wait else 0) as held:
@@ -288,7 +303,22 @@ class TokenManager:
                     self._set(stored)
                     return
                 base = stored if stored is not None else seen
-                token, refreshed = self._refresh_with_reread(base)
+                failure = failures.failure_of(base)
+                if (
+                    failure is not None and not explicit
+                    and not failure.allows_retry(self._clock.now())
+                ):
+                    self._set(base)
+                    if wait:
+                        raise failure.error(self._source.label)
+                    logger(LOGGER).debug("%s: the last refresh failed; not trying again yet",
+                                         self._source.label)
+                    return
+                try:
+                    token, refreshed = self._refresh_with_reread(base)
+                except BrokerAuthError as exc:
+                    self._record_failure(base, exc)
+                    raise
                 if refreshed:
                     try:
                         self._source.save(token)
@@ -312,6 +342,17 @@ class TokenManager:
             # Advisory window: the current token is still valid, so the failure is only news.
             logger(LOGGER).warning("%s: early refresh failed, using the current token: %s",
                         self._source.label, exc.message)
+
+    def _record_failure(self, token: Token, exc: BrokerAuthError) -> None:
+        """Keep ``exc`` with ``token`` in the store and here, for every caller to share."""
+        failed = failures.record(token, exc, self._clock.now())
+        try:
+            self._source.save(failed)
+        except BrokerAuthError as problem:
+            # This process still shares the outcome among its threads.
+            logger(LOGGER).warning("%s: could not record the failed refresh in the store: %s",
+                                   self._source.label, problem.message)
+        self._set(failed)
 
     def _window(self, token: Token, force: bool) -> timedelta:
         if force:
@@ -339,4 +380,4 @@ class TokenManager:
                 f"{self._source.label}: the token cannot be refreshed without you",
                 hint=f"run `brokerauth login {self._source.label.split('/')[0]}`",
             )
-        return validate_token(token, self._source.label), True
+        return failures.cleared(validate_token(token, self._source.label)), True

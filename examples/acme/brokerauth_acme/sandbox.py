@@ -184,6 +184,11 @@ class AcmeSandbox(SandboxServer):
             for grant in self._access.values():
                 grant.revoked = True
 
+    def kill_refresh_tokens(self) -> None:
+        """Revoke every refresh token family: each refresh from now on is ``invalid_grant``."""
+        with self._lock:
+            self._revoked_families.update(grant.family for grant in self._refresh.values())
+
     def expire_access_tokens(self) -> None:
         with self._lock:
             for grant in self._access.values():
