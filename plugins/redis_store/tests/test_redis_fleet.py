@@ -59,6 +59,28 @@ def test_16_processes_x_8_threads_share_one_refresh(
     assert acme.family_valid(stored.refresh_token)
 
 
+def test_a_dead_refresh_token_costs_one_call_for_4_processes_x_16_threads(
+    sandbox_factory: Any, redis_server: RedisServer, fernet_key: str
+) -> None:
+    acme = sandbox_factory("acme", clock=SystemClock())
+    acme.refresh_delay = 0.1
+    store = redis_store(redis_server.url, encryption_key={"env": "BROKERAUTH_TEST_REDIS_KEY"})
+    profile = Profile.from_mapping("fleet", {"broker": "acme", **acme.profile_settings(),
+                                             "store": store})
+    with brokerauth.session(profile) as first:
+        assert first.get("/api/me").ok
+        token = first.token
+        first.binding.save(token.replace(expires_at=token.issued_at))
+    acme.expire_access_tokens()
+    acme.kill_refresh_tokens()
+
+    outcomes = run_fleet(profile, path="/api/me", processes=4, threads=16)
+    assert len(outcomes) == 64
+    assert all(o.startswith(("LoginRequiredError", "AuthorizationError")) for o in outcomes), {
+        o.split(":")[0] for o in outcomes}
+    assert acme.refresh_calls == 1
+
+
 def test_a_killed_lock_holder_is_replaced_within_the_lease(
     sandbox_factory: Any, redis_server: RedisServer
 ) -> None:
