@@ -165,7 +165,7 @@ class LoopbackListener:
     def _judge(self, host: str, target: str) -> tuple[int, str]:
         try:
             parts = urlsplit(target)
-        except ValueError:  # a target no browser sends ("//[x"): no callback of ours
+        except ValueError:  # a target no browser sends ("http://[x"): no callback of ours
             return self._refuse("this is not the login callback path")
         allowed_hosts = {f"{name}:{self._port}" for name in _LOOPBACK_NAMES}
         if host.lower() not in allowed_hosts:
