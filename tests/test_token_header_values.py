@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from brokerauth import failures
 from brokerauth.errors import RefreshError, ResponseError
 from brokerauth.tokens import Token
 
@@ -42,6 +43,19 @@ def _store_bytes(home: Path) -> dict[str, bytes]:
             if p.is_file() and not p.name.endswith(".lock")}
 
 
+def _assert_old_token_kept(session: Any, good: Token, before: dict[str, bytes], home: Path,
+                           refused: str) -> None:
+    stored = session.binding.load()
+    assert stored == good
+    assert failures.failure_of(stored) is not None
+    assert failures.cleared(stored).extra == good.extra
+    after = _store_bytes(home)
+    assert after.keys() == before.keys()
+    for content in after.values():
+        assert refused.encode() not in content
+        assert json.dumps(refused).encode() not in content
+
+
 CASES = [(field, name, ascii_json)
          for field in ("access_token", "refresh_token")
          for name in BAD_VALUES
@@ -66,10 +80,11 @@ def test_a_token_that_cannot_be_a_header_is_never_stored(
     assert BAD_VALUES[name] not in str(info.value)
     assert acme.refresh_calls == 1
     assert acme.count("GET", "/api/me") == 0
-    # the store still holds the old token, byte for byte
-    assert _store_bytes(token_home) == before
-    assert acme_session.binding.load() == good
-    # and with the server sane again, the next request refreshes and succeeds
+    # the store still holds the old token: only the failure, for other callers to share, is
+    # recorded with it (and never the refused value)
+    _assert_old_token_kept(acme_session, good, before, token_home, BAD_VALUES[name])
+    # and with the server sane again, the next request after the back-off refreshes
+    manual_clock.advance(failures.backoff(1))
     response = acme_session.get("/api/me")
     assert response.status == 200
     assert acme.refresh_calls == 2
@@ -87,7 +102,7 @@ def test_in_the_advisory_window_the_old_token_keeps_working(
     assert acme.seen_tokens[-1] == good.access_token
     assert "early refresh failed" in caplog.text
     assert BAD_VALUES["cjk"] not in caplog.text
-    assert _store_bytes(token_home) == before
+    _assert_old_token_kept(acme_session, good, before, token_home, BAD_VALUES["cjk"])
 
 
 def test_every_visible_ascii_character_is_accepted(acme: Any, acme_session: Any,
