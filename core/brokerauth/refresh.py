@@ -308,7 +308,7 @@ class TokenManager:
                     failure is not None and not explicit
                     and not failure.allows_retry(self._clock.now())
                 ):
-                    self._set(base)
+                    self._set_failed(base)
                     if wait:
                         raise failure.error(self._source.label)
                     logger(LOGGER).debug("%s: the last refresh failed; not trying again yet",
@@ -352,7 +352,17 @@ class TokenManager:
             # This process still shares the outcome among its threads.
             logger(LOGGER).warning("%s: could not record the failed refresh in the store: %s",
                                    self._source.label, problem.message)
-        self._set(failed)
+        self._set_failed(failed)
+
+    def _set_failed(self, token: Token) -> None:
+        """Hold ``token``, which carries a failure record, keeping the refresh points of the
+        token it is: a token without ``issued_at`` would otherwise get its windows measured
+        from now, and look fresh again."""
+        state = self._state
+        if isinstance(state, _State) and state.token.access_token == token.access_token:
+            self._state = _State(token, state.advisory_at, state.mandatory_at)
+        else:
+            self._set(token)
 
     def _window(self, token: Token, force: bool) -> timedelta:
         if force:

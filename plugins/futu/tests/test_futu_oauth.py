@@ -364,6 +364,7 @@ def test_core_logout_revokes_through_the_hook(
 def test_failed_refreshes_keep_the_old_token_and_say_why(
     oauth_sandbox: FutuSandbox, open_futu: Any, clock: Any, futu_tokens: Path
 ) -> None:
+    from brokerauth import failures
     from brokerauth.errors import RefreshError
     from brokerauth.sandbox import SandboxResponse
 
@@ -384,13 +385,15 @@ def test_failed_refreshes_keep_the_old_token_and_say_why(
         SandboxResponse.json({"access_token": "x" * 2_000_000, "token_type": "Bearer"}),
         SandboxResponse.json({"access_token": "ok", "token_type": "mac"}),
     ]
-    for answer, words in zip(broken, ("HTML page", "no access_token", "limit", "Bearer"),
-                             strict=True):
+    for tries, (answer, words) in enumerate(
+        zip(broken, ("HTML page", "no access_token", "limit", "Bearer"), strict=True), 1
+    ):
         oauth_sandbox.token_failures.append(answer)
         with pytest.raises(RefreshError) as info:
             session.get("/v1/quote/snapshot")
         assert words in str(info.value)
         assert path.read_bytes() == before
+        clock.advance(failures.backoff(tries))  # the next try waits for the back-off
     # The server recovers: the next call refreshes normally.
     assert session.get("/v1/quote/snapshot").ok
     assert session.token.access_token != token.access_token

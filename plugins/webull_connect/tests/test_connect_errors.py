@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from brokerauth import failures
 from brokerauth.errors import BrokerError, RefreshError, ResponseError
 from brokerauth.oauth import AuthorizationError
 from brokerauth.sandbox import SandboxResponse
@@ -207,6 +208,7 @@ def test_malformed_refresh_answers_keep_the_old_token(
     with pytest.raises(RefreshError):
         session.get(ACCOUNTS)
     assert session.binding.load() == before
+    manual_clock.advance(failures.backoff(1))  # the next try waits for the back-off
     assert session.get(ACCOUNTS).ok  # the old refresh token still works
     assert connect.invalid_grants == 0
 

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from brokerauth import failures
 from brokerauth.errors import AuthenticationError, LoginRequiredError, RefreshError
 from brokerauth.flowcontext import FlowContext
 from brokerauth.interaction import LogInteraction
@@ -97,6 +98,7 @@ def test_mandatory_window_failure_is_a_typed_error_and_keeps_the_token(
     with pytest.raises(RefreshError, match="temporarily unavailable"):
         session.get(ACCOUNTS)
     assert session.binding.load() == old
+    manual_clock.advance(failures.backoff(1))  # the next try waits for the back-off
     assert session.get(ACCOUNTS).ok
 
 
