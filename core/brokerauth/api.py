@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from brokerauth.binding import ProfileBinding, check_secrets
 from brokerauth.clock import Clock, SystemClock
-from brokerauth.interaction import Interaction, LogInteraction
+from brokerauth.interaction import Interaction, LogInteraction, NoOneThere, has_terminal
 from brokerauth.pluginhost import PluginHost
 from brokerauth.profiles import Profile, load_profiles
 from brokerauth.resolve import ResolvedProfile, resolve_profile
@@ -39,6 +39,7 @@ def session(
     interaction: Interaction | None = None,
     host: PluginHost | None = None,
     transport: Transport | None = None,
+    interactive: bool | None = None,
 ) -> Session:
     """An authenticated session for ``profile`` (a name, or a :class:`Profile` built in code).
 
@@ -46,6 +47,12 @@ def session(
         not given.
     :param profiles: a profiles file; else ``$BROKERAUTH_PROFILES``, ``./brokerauth.toml``,
         then the user config folder.
+    :param interaction: how token flows talk to the person (the command line's draws
+        countdowns); by default their messages are logged.
+    :param interactive: whether a person can act in this run. ``False``: a flow that needs one
+        (a browser login, an SMS code) raises :class:`~brokerauth.errors.LoginRequiredError`
+        at once, naming the command to run. ``True``: flows wait for the person. ``None`` (the
+        default): ``True`` when ``interaction`` is given or standard input is a terminal.
     :raises ~brokerauth.errors.ConfigError: the profile is wrong or a secret is missing; raised
         before any network call.
     """
@@ -53,7 +60,7 @@ def session(
 
     binding = open_binding(
         profile, profiles=profiles, user=user, clock=clock, host=host, transport=transport,
-        interaction=interaction,
+        interaction=interaction, interactive=interactive,
     )
     return Session(binding, binding.resolved.profile.options)
 
@@ -67,17 +74,24 @@ def open_binding(
     host: PluginHost | None = None,
     transport: Transport | None = None,
     interaction: Interaction | None = None,
+    interactive: bool | None = None,
 ) -> ProfileBinding:
     """A profile bound to its plugins, checked, before any network call (what a session
     runs on; also used alone for offline work such as ``brokerauth sign``)."""
     resolved, host = resolve(profile, profiles=profiles, host=host)
     check_secrets(resolved)
     options = resolved.profile.options
+    identity = user or options.identity
+    if interactive is None:
+        interactive = interaction is not None or has_terminal()
+    if not interactive:
+        interaction = NoOneThere(profile=resolved.name, identity=identity,
+                                 default_identity=options.identity)
     return ProfileBinding(
         resolved,
         host,
         clock=clock or SystemClock(),
         transport=transport or Transport(timeout=options.timeout),
         interaction=interaction or LogInteraction(),
-        identity=user or options.identity,
+        identity=identity,
     )

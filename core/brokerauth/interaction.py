@@ -1,7 +1,10 @@
 """How a token flow talks to the person at the keyboard, if there is one.
 
 A flow never prints: it calls an :class:`Interaction`.  The command line supplies one that
-draws countdowns and opens browsers; scripts and servers get :class:`LogInteraction`.
+draws countdowns and opens browsers; scripts run at a terminal get :class:`LogInteraction`;
+a process no one can act in (no terminal, or ``interactive=False``) gets :class:`NoOneThere`,
+so a flow that needs a person fails at once instead of waiting for one.  A flow that needs a
+person asks :func:`someone_present` before it does anything at the broker.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from brokerauth.errors import LoginRequiredError
 from brokerauth.logs import logger
 
 LOGGER = "brokerauth.interaction"
@@ -29,6 +33,9 @@ class Waiting(Protocol):
 
 @runtime_checkable
 class Interaction(Protocol):
+    """What a flow may ask of the person. An implementation may also have ``present = False``
+    to say that no one can act (see :func:`someone_present`)."""
+
     def say(self, message: str) -> None:
         """Tell the user something they must read or act on (never a secret)."""
         ...
@@ -76,3 +83,60 @@ class LogInteraction:
 
     def waiting(self, message: str, *, deadline: datetime | None = None) -> _LogWaiting:
         return _LogWaiting(message)
+
+
+class NoOneThere:
+    """For a run in which no one can act: messages are logged, and a flow that needs a person
+    (a URL to open, a code to wait for) gets :class:`LoginRequiredError` at once, naming the
+    command that logs in."""
+
+    present = False
+
+    def __init__(self, *, profile: str, identity: str, default_identity: str) -> None:
+        self.profile = profile
+        self.identity = identity
+        self.default_identity = default_identity
+
+    def error(self) -> LoginRequiredError:
+        user = f" --user {self.identity}" if self.identity != self.default_identity else ""
+        return LoginRequiredError(
+            f"{self.profile}/{self.identity}: logging in needs a person, and no one can act in "
+            "this run (no terminal, or interactive=False)",
+            hint=f"run `brokerauth login {self.profile}{user}` at a terminal, then run this again",
+        )
+
+    def say(self, message: str) -> None:
+        logger(LOGGER).warning("%s", message)
+
+    def open_url(self, url: str) -> None:
+        raise self.error()
+
+    def waiting(self, message: str, *, deadline: datetime | None = None) -> Waiting:
+        raise self.error()
+
+
+def someone_present(interaction: Interaction) -> bool:
+    """Whether a person can act through ``interaction`` (an interaction that does not say is
+    taken to have one)."""
+    return bool(getattr(interaction, "present", True))
+
+
+def require_person(interaction: Interaction) -> None:
+    """Raise at once, before anything is sent, when no one can act through ``interaction``."""
+    if not someone_present(interaction):
+        error = getattr(interaction, "error", None)
+        raise error() if callable(error) else LoginRequiredError(
+            "logging in needs a person, and no one can act in this run",
+            hint="run `brokerauth login PROFILE` at a terminal",
+        )
+
+
+def has_terminal() -> bool:
+    """Whether this process has a person at a terminal: its standard input is one."""
+    import sys
+
+    stdin = sys.stdin
+    try:
+        return stdin is not None and stdin.isatty()
+    except (AttributeError, ValueError):  # replaced or closed
+        return False

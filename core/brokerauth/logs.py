@@ -35,9 +35,9 @@ def logger(name: str) -> logging.Logger:
 
 
 def quiet_http_logs() -> None:
-    """Make urllib3's and httpx's log records leave out query strings (they carry signatures, tokens and
-    whatever a caller put in a parameter), whoever turns DEBUG on: ``brokerauth -v`` or an
-    application's own ``logging`` set-up.
+    """Make urllib3's and httpx's log records leave out query strings (they carry signatures,
+    tokens and whatever a caller put in a parameter), whoever turns DEBUG on: ``brokerauth -v``
+    or an application's own ``logging`` set-up.
 
     The filter goes on urllib3's loggers themselves, not on a handler, so it holds for every
     handler added later.  Idempotent and cheap: call it whenever a pool or an adapter is made.

@@ -14,15 +14,22 @@ def add_profile_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", help="the identity (platform user) to act for")
 
 
-def open_session(args: argparse.Namespace, *, browser: bool = True) -> Session:
+def open_session(
+    args: argparse.Namespace, *, browser: bool = True, login: bool = False
+) -> Session:
+    """A session for the command's profile. Only ``brokerauth login`` (``login``), or a
+    command run at a terminal, may start a login that needs the person; any other run (cron,
+    a service, a pipe) fails at once with the command to run instead of waiting for no one."""
     from brokerauth.api import session
     from brokerauth.cli.terminal import TerminalInteraction
+    from brokerauth.interaction import has_terminal
 
     return session(
         args.profile,
         user=args.user,
         profiles=args.profiles,
         interaction=TerminalInteraction(open_browser=browser),
+        interactive=login or has_terminal(),
     )
 
 

@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    with open_session(args, browser=not args.no_browser) as session:
+    with open_session(args, browser=not args.no_browser, login=True) as session:
         token = session.login()
         now = session.binding.clock.now()
         left = token.seconds_left(now) if token else None

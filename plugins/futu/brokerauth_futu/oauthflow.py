@@ -37,6 +37,7 @@ from brokerauth.errors import (
     TransportError,
 )
 from brokerauth.flowcontext import FlowContext, HttpClient
+from brokerauth.interaction import require_person
 from brokerauth.loopback import LoopbackListener
 from brokerauth.oauth import (
     Pkce,
@@ -176,6 +177,7 @@ def acquire(context: FlowContext) -> Token:
     adopted = _adopt_sdk_login(context, settings, key)
     if adopted is not None:
         return adopted
+    require_person(context.interaction)  # the user must log in in a browser
     state = new_state()
     listener = _Listener(
         settings.redirect_uri, expected_state=state, timeout=settings.login_timeout

@@ -39,6 +39,7 @@ from brokerauth.errors import (
     VerificationTimeoutError,
 )
 from brokerauth.flowcontext import FlowContext
+from brokerauth.interaction import require_person
 from brokerauth.tokens import Token
 from brokerauth.verdicts import error_fields
 from brokerauth.wire import Response
@@ -108,6 +109,10 @@ def acquire(context: FlowContext) -> Token | None:
         imported = _import_sdk_token(context, api)
         if imported is not None:
             return imported
+    if context.settings.environment not in environments.AUTO_VERIFIED:
+        # A new token is verified by SMS: with no one to enter the code, creating one would
+        # only text a phone nobody is watching.
+        require_person(context.interaction)
     return _create_verified(context, api, stored)
 
 

@@ -33,7 +33,7 @@ from brokerauth.errors import (
     ResponseError,
 )
 from brokerauth.flowcontext import FlowContext
-from brokerauth.interaction import Interaction
+from brokerauth.interaction import Interaction, require_person
 from brokerauth.loopback import LoopbackListener
 from brokerauth.oauth import AuthorizationError, parse_token_answer, token_body
 from brokerauth.tokens import DEFAULT_IDENTITY, Token
@@ -98,6 +98,7 @@ def acquire(context: FlowContext) -> Token:
             "redirect, call brokerauth_webull_connect.complete(error.pending, callback_url) "
             "(or start logins yourself with begin_login())",
         )
+    require_person(context.interaction)  # the user must approve in a browser
     code = wait_for_code(settings, pending, context.interaction)
     token = exchange_code(context, code, pending)
     admit_identity(context.identity, context.stored, token, explicit=False)
