@@ -157,11 +157,16 @@ class WebullSandbox(SandboxServer):
             self._apps[app_key] = app_secret
 
     def profile_settings(self) -> dict[str, Any]:
-        return {
+        settings: dict[str, Any] = {
             "base_url": self.base_url,
             "app_key": Secret.from_value(self.app_key),
             "app_secret": Secret.from_value(self.app_secret),
         }
+        if self.auto_verify:
+            # Tokens verified at once are what Webull's test environment does: a profile for
+            # it says so, and its logins need no person.
+            settings["environment"] = "sandbox"
+        return settings
 
     # -- the user's side ---------------------------------------------------------------------
     def enter_sms_code(self, token: str | None = None) -> None:
