@@ -57,7 +57,7 @@ def test_cli_request_without_a_terminal_fails_at_once(
     connect: Any, token_home: Path, tmp_path: Path
 ) -> None:
     settings = connect.profile_settings()
-    lines = ["[profiles.connect]", 'broker = "webull_connect"']
+    lines = ["[profiles.connect]", 'broker = "webull_connect"', "login_timeout = 2"]
     env = dict(os.environ, BROKERAUTH_HOME=str(token_home))
     for key, value in settings.items():
         if hasattr(value, "reveal"):
