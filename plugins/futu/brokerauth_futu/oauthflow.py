@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -52,6 +52,7 @@ from brokerauth.verdicts import error_fields
 from brokerauth.wire import Response
 
 from brokerauth_futu import environments, registration, sdkformat, tokenfile
+from brokerauth_futu import metadata as kept_metadata
 from brokerauth_futu.settings import FutuSettings
 
 log = logging.getLogger("brokerauth.futu.oauth")
@@ -100,10 +101,24 @@ class Endpoints:
 # --- endpoints -------------------------------------------------------------------------------
 
 
-def endpoints(settings: FutuSettings, http: HttpClient) -> Endpoints:
-    """Explicit profile paths first, then RFC 8414 metadata, then the environment's table."""
+def endpoints(
+    settings: FutuSettings,
+    http: HttpClient,
+    *,
+    now: datetime | None = None,
+    key: TokenKey | None = None,
+) -> Endpoints:
+    """Explicit profile paths first, then RFC 8414 metadata, then the environment's table.
+
+    With ``now`` and ``key`` the metadata is the kept copy (:mod:`brokerauth_futu.metadata`),
+    read from the server at most daily; without (a revocation), it is read now."""
     base = settings.oauth_base
-    metadata = discover(http, base) if settings.discovery else {}
+    metadata: dict[str, Any] = {}
+    if settings.discovery and now is not None and key is not None:
+        metadata = kept_metadata.cached(base, lambda: discover(http, base), now=now,
+                                        top=settings.token_folder, key=key)
+    elif settings.discovery:
+        metadata = discover(http, base)
     default_authorize = environments.value(settings.environment, environments.AUTHORIZE_PATH)
 
     def pick(explicit: str | None, field: str, default_path: str) -> str:
@@ -185,7 +200,7 @@ def acquire(context: FlowContext) -> Token:
     # Bound before any network call: a port in use fails at once, not after a registration.
     listener.start()
     try:
-        ends = endpoints(settings, context.http)
+        ends = endpoints(settings, context.http, now=context.clock.now(), key=key)
         redirect_uri = listener.redirect_uri
         client_id, registered = _client_id(context, settings, ends, redirect_uri, key)
         pkce = Pkce.create()
@@ -286,21 +301,34 @@ def refresh(context: FlowContext, token: Token) -> Token:
             hint=f"run `brokerauth login {context.profile}`",
         )
     client_id = _token_client_id(token, settings)
-    ends = endpoints(settings, context.http)
-    response = context.http.request(
-        "POST",
-        ends.token,
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": token.refresh_token,
-            "client_id": client_id,
-        },
-        sign=False,
-    )
+    key = TokenKey(context.profile, context.identity)
+    ends = endpoints(settings, context.http, now=context.clock.now(), key=key)
+    try:
+        response = context.http.request(
+            "POST",
+            ends.token,
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": token.refresh_token,
+                "client_id": client_id,
+            },
+            sign=False,
+        )
+    except TransportError:
+        _endpoint_failed(settings, key)
+        raise
+    if response.status in (404, 405, 410):
+        _endpoint_failed(settings, key)
     if not response.ok:
         raise token_error(response, what="refreshing the Futu token", login_url=ends.authorize,
                           profile=context.profile)
     return _token_from(context, response, client_id=client_id, previous=token)
+
+
+def _endpoint_failed(settings: FutuSettings, key: TokenKey) -> None:
+    # The endpoint may have moved: read the metadata again on the next try.
+    if settings.discovery:
+        kept_metadata.forget(settings.oauth_base, top=settings.token_folder, key=key)
 
 
 def _token_client_id(token: Token, settings: FutuSettings) -> str:
