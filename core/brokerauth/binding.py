@@ -278,6 +278,44 @@ class ProfileBinding:
         name, options, owner = self._store_call()
         return self.host.lock_token(name, self.key, options, timeout, owner=owner)
 
+    def spend_call(self) -> None:
+        """Count one token-endpoint call against each of the broker's budgets, in the store
+        (so across processes), waiting for its turn within ``lock_timeout``.
+
+        :raises ~brokerauth.errors.RateLimitError: the next allowed call is further away."""
+        budgets = self.resolved.broker.token_budgets
+        if not budgets:
+            return
+        from brokerauth import budget as kept
+        from brokerauth.errors import RateLimitError
+
+        name, options, owner = self._store_call()
+        bound = self.resolved.profile.options.lock_timeout
+        waited = 0.0
+        for budget in budgets:
+            while True:
+                now = self.clock.now().timestamp()
+                key = kept.budget_key(self.key, budget)
+                wait = self.host.take_call(name, key, options, budget, now, owner=owner)
+                if wait is None:
+                    wait = kept.PROCESS.take(key, budget, now)
+                if wait <= 0:
+                    break
+                if waited + wait > bound:
+                    per_user = " per user" if budget.scope == "identity" else ""
+                    raise RateLimitError(
+                        f"{self.label}: {self.resolved.broker.id} allows {budget.calls} token "
+                        f"requests per {budget.per:g} s{per_user}, and they are used up; the "
+                        f"next is allowed in {wait:.0f} s",
+                        retry_after=wait,
+                        hint="try again then; other programs using the same credentials and "
+                        "token store count too",
+                    )
+                logger(LOGGER).info("%s: waiting %.1f s for the broker's token-request limit",
+                                    self.label, wait)
+                self.clock.sleep(wait)
+                waited += wait
+
     def flow_context(self, stored: Token | None) -> FlowContext:
         from brokerauth.flowcontext import FlowContext  # only flows need it, not signing
 
@@ -337,6 +375,7 @@ class FlowHttpClient:
         transport = binding.transport
 
         def send(attempt: authflow.Attempt) -> Response:
+            binding.spend_call()
             return transport.send(attempt.request, signature=attempt.signature,
                                   timeout=timeout, max_bytes=TOKEN_RESPONSE_LIMIT)
 

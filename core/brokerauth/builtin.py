@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from brokerauth import filestore
-from brokerauth.descriptions import PluginInfo, StrategySpec
+from brokerauth.descriptions import CallBudget, PluginInfo, StrategySpec
 from brokerauth.errors import ConfigError
 from brokerauth.filestore import FileStoreOptions
 from brokerauth.headers import bearer_authorization
@@ -127,6 +127,16 @@ class BuiltinPlugin:
             return filestore.delete(key, _file_options(options))
         if store == MEMORY_STORE:
             return self.memory.delete(key)
+        return None
+
+    @hookimpl
+    def take_call(
+        self, store: str, key: TokenKey, options: Any, budget: CallBudget, now: float
+    ) -> float | None:
+        if store == FILE_STORE:
+            return filestore.take_call(key, budget, now, _file_options(options))
+        if store == MEMORY_STORE:
+            return self.memory.take_call(key, budget, now)
         return None
 
     @hookimpl

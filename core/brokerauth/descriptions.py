@@ -41,6 +41,21 @@ class Environment:
 
 
 @attrs.frozen
+class CallBudget:
+    """A limit a broker puts on its token endpoints: at most ``calls`` requests in any ``per``
+    seconds (see :mod:`brokerauth.budget`)."""
+
+    #: A name for the record the count is kept in, unique within the broker.
+    name: str
+    calls: int
+    per: float
+    #: ``"app"``: one count for every user of the profile's app credentials; ``"identity"``:
+    #: one per user (a platform acting for many users).
+    scope: Literal["app", "identity"] = "app"
+    description: str = ""
+
+
+@attrs.frozen
 class BrokerSpec:
     """A broker a plugin supports and the strategies a profile gets by default.
 
@@ -59,6 +74,8 @@ class BrokerSpec:
     store: str = "file"
     description: str = ""
     environments: tuple[Environment, ...] = ()
+    #: The broker's limits on its token endpoints; every request a token flow sends counts.
+    token_budgets: tuple[CallBudget, ...] = ()
 
 
 @attrs.frozen

@@ -126,6 +126,16 @@ class LoginRequiredError(TokenError):
         self.login_url = login_url
 
 
+class RateLimitError(TokenError):
+    """A token-endpoint call would exceed the broker's limit (its budget, counted across
+    every process sharing the token store); nothing was sent."""
+
+    def __init__(self, message: str, *, retry_after: float, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        #: Seconds until the next call is allowed.
+        self.retry_after = retry_after
+
+
 class RefreshError(TokenError):
     """A refresh was needed and failed; the current token can no longer be used safely."""
 

@@ -21,6 +21,7 @@ import string
 import sys
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -28,6 +29,9 @@ from brokerauth import privatefiles as files
 from brokerauth.errors import StoreError
 from brokerauth.logs import logger
 from brokerauth.tokens import Token, TokenKey
+
+if TYPE_CHECKING:
+    from brokerauth.descriptions import CallBudget
 
 __all__ = [
     "LOCK_POLL_INTERVAL",
@@ -38,6 +42,7 @@ __all__ = [
     "lock",
     "lock_path",
     "save",
+    "take_call",
     "token_path",
 ]
 
@@ -213,6 +218,31 @@ def lock(
     """
     path = token_path(key, options)
     return files.lock(path, key, timeout, top=path.parent.parent, removed_by_logout=True)
+
+
+def take_call(
+    key: TokenKey, budget: CallBudget, now: float, options: FileStoreOptions | None = None
+) -> float:
+    """Count one token-endpoint call against ``budget`` for every process using this folder:
+    the call times live in ``<root>/<profile>/@budget-<name>[-<identity>].json`` (an ``@`` no
+    token file name has), read and rewritten under its own file lock."""
+    from brokerauth import budget as budgets
+
+    token_file = token_path(key, options)
+    suffix = "" if key.identity == budgets.APP else "-" + token_file.stem
+    path = token_file.with_name(f"@budget-{_file_name(budget.name, 'budget')}{suffix}.json")
+    what = "token-endpoint budget"
+    # Waits at most a moment: the lock is held only for a read and a write.
+    with files.lock(path, key, 5.0, top=path.parent.parent) as held:
+        if not held:
+            raise StoreError(f"the {what} file {path} stayed locked for 5 s",
+                             hint="check for a stuck process using the same token folder")
+        kept, wait = budgets.take(
+            budgets.decode(files.read_private(path, key, what, limit=64 * 1024)), now, budget
+        )
+        if wait == 0:
+            files.write_private(path, budgets.encode(kept), key, what)
+    return wait
 
 
 def _folders_ready(path: Path, key: TokenKey, *, create: bool) -> bool:

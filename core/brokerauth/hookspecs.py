@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from brokerauth.clock import Clock
     from brokerauth.demo import DemoScenario
-    from brokerauth.descriptions import PluginInfo
+    from brokerauth.descriptions import CallBudget, PluginInfo
     from brokerauth.flowcontext import FlowContext
     from brokerauth.sandboxes import Sandbox
     from brokerauth.tokens import Token, TokenKey
@@ -190,6 +190,24 @@ def lock_token(
     :return: the context manager.  A store that cannot lock across processes returns one that
         only locks within the process, and says so in its description.  ``None`` only for a
         store name this plugin did not declare.
+    """
+
+
+@hookspec(firstresult=True)
+def take_call(
+    store: str, key: TokenKey, options: Any, budget: CallBudget, now: float
+) -> float | None:
+    """Count one token-endpoint call against ``budget``, shared by every process using this
+    store (see :mod:`brokerauth.budget`).
+
+    ``key`` is the user's for a per-user budget, else the profile's with identity
+    :data:`brokerauth.budget.APP`; ``now`` is a Unix time.  Apply
+    :func:`brokerauth.budget.take` to the kept call times atomically (under a lock or in one
+    server-side script) and keep what it returns.
+
+    :return: ``0.0`` when the call is allowed (and counted), else the seconds until it would
+        be (not counted).  ``None`` only for a store name this plugin did not declare; a store
+        that does not implement this hook gets a count kept within each process.
     """
 
 

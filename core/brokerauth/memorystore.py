@@ -11,6 +11,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 
+from brokerauth.budget import MemoryBudgets
+from brokerauth.descriptions import CallBudget
 from brokerauth.tokens import Token, TokenKey
 
 __all__ = ["MemoryStore"]
@@ -22,6 +24,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._tokens: dict[TokenKey, Token] = {}
         self._locks: dict[TokenKey, threading.Lock] = {}
+        self._budgets = MemoryBudgets()
         # Guards both dicts; held only for a lookup, never while a caller holds a key's lock.
         self._guard = threading.Lock()
 
@@ -43,6 +46,11 @@ class MemoryStore:
         with self._guard:
             key_lock = self._locks.setdefault(key, threading.Lock())
         return _held(key_lock, timeout)
+
+    def take_call(self, key: TokenKey, budget: CallBudget, now: float) -> float:
+        """Count one token-endpoint call against ``budget`` (this process only, like every
+        other thing this store keeps)."""
+        return self._budgets.take(key, budget, now)
 
     def keys(self) -> list[TokenKey]:
         """The keys that hold a token, for tests to inspect."""

@@ -18,7 +18,13 @@ import attrs
 import pluggy
 
 from brokerauth import entrypoints, hookspecs
-from brokerauth.descriptions import BrokerSpec, PluginInfo, StrategyKind, StrategySpec
+from brokerauth.descriptions import (
+    BrokerSpec,
+    CallBudget,
+    PluginInfo,
+    StrategyKind,
+    StrategySpec,
+)
 from brokerauth.errors import BrokerAuthError, PluginError, PluginLoadError, UnknownStrategyError
 from brokerauth.tokens import Token, TokenKey
 
@@ -373,6 +379,14 @@ class PluginHost:
         if lock is None:
             raise PluginError(f"plugin {owner!r} returned no lock for store {store!r}")
         return lock  # type: ignore[no-any-return]
+
+    def take_call(
+        self, store: str, key: TokenKey, options: Any, budget: CallBudget, now: float, *,
+        owner: str,
+    ) -> float | None:
+        wait = self._call("take_call", owner, store=store, key=key, options=options,
+                          budget=budget, now=now)
+        return None if wait is None else float(wait)
 
     def interpret_response(
         self, broker: str, settings: Any, request: Request, response: Response

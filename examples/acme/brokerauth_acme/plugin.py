@@ -8,7 +8,7 @@ from typing import Any
 
 from brokerauth import hookimpl
 from brokerauth.clock import Clock
-from brokerauth.descriptions import BrokerSpec, PluginInfo, StrategySpec
+from brokerauth.descriptions import BrokerSpec, CallBudget, PluginInfo, StrategySpec
 from brokerauth.flowcontext import FlowContext
 from brokerauth.tokens import Token
 from brokerauth.verdicts import Outcome, Verdict, error_fields
@@ -26,7 +26,11 @@ FLOW = "acme-client-credentials"
 def describe_plugin() -> PluginInfo:
     return PluginInfo(
         description="Acme, a fictional broker (example plugin)",
-        brokers=(BrokerSpec(BROKER, AcmeSettings, signer=SIGNER, flow=FLOW),),
+        brokers=(BrokerSpec(
+            BROKER, AcmeSettings, signer=SIGNER, flow=FLOW,
+            # Acme's documented limit on its token endpoint; the core never exceeds it.
+            token_budgets=(CallBudget("token", 600, 60.0, "app"),),
+        ),),
         strategies=(
             StrategySpec("signer", SIGNER, "HMAC-SHA256 over the request, Bearer token",
                          needs=("client_id", "client_secret")),

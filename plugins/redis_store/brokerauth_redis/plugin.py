@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from brokerauth import hookimpl
-from brokerauth.descriptions import PluginInfo, StrategySpec
+from brokerauth.descriptions import CallBudget, PluginInfo, StrategySpec
 from brokerauth.errors import ConfigError
 from brokerauth.tokens import Token, TokenKey
 
@@ -71,6 +71,14 @@ class RedisPlugin:
         if store != REDIS_STORE:
             return None
         return self.store_for(options).delete(key)
+
+    @hookimpl
+    def take_call(
+        self, store: str, key: TokenKey, options: Any, budget: CallBudget, now: float
+    ) -> float | None:
+        if store != REDIS_STORE:
+            return None
+        return self.store_for(options).take_call(key, budget, now)
 
     @hookimpl
     def lock_token(

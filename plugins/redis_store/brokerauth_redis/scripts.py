@@ -18,7 +18,7 @@ may already have rotated the refresh token; but it can never overwrite a newer o
 
 from __future__ import annotations
 
-__all__ = ["ACQUIRE", "DELETE", "RELEASE", "RENEW", "WRITE"]
+__all__ = ["ACQUIRE", "DELETE", "RELEASE", "RENEW", "TAKE_CALL", "WRITE"]
 
 #: KEYS: lock, fence counter.  ARGV: holder id, lease in ms.
 #: Returns the fence (> 0) once held, 0 if another holder has it.  Asking again as the same
@@ -79,4 +79,27 @@ local fence = redis.call('INCR', KEYS[2])
 local removed = redis.call('HDEL', KEYS[1], 'v')
 redis.call('HSET', KEYS[1], 'f', fence)
 return removed
+"""
+
+#: KEYS: the budget's sorted set (``<prefix>:{P:I}:budget:<name>``, call times as scores).
+#: ARGV: now (Unix seconds), the window in seconds, the calls allowed in it, a unique member.
+#: The sliding window of :func:`brokerauth.budget.take`, atomically: returns "0" when the call
+#: is allowed (and counted), else the seconds until it would be, as text (Lua numbers reach
+#: Redis as integers).
+TAKE_CALL = """
+local now = tonumber(ARGV[1])
+local per = tonumber(ARGV[2])
+local calls = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - per)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '(' .. (now + per), '+inf')
+local count = redis.call('ZCARD', KEYS[1])
+if count < calls then
+  redis.call('ZADD', KEYS[1], now, ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(per * 1000) + 1000)
+  return '0'
+end
+local edge = redis.call('ZRANGE', KEYS[1], count - calls, count - calls, 'WITHSCORES')
+local wait = tonumber(edge[2]) + per - now
+if wait < 0.001 then wait = 0.001 end
+return tostring(wait)
 """

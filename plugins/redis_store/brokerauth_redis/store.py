@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import string
 import threading
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from brokerauth_redis.lock import LeaseLock, held_fence
 from brokerauth_redis.options import RedisStoreOptions, check_url, safe_location
 
 if TYPE_CHECKING:
+    from brokerauth.descriptions import CallBudget
     from cryptography.fernet import MultiFernet
 
 __all__ = ["KeyNames", "RedisStore", "StaleWriteError", "key_names"]
@@ -147,6 +149,17 @@ class RedisStore:
             removed = self._script("delete")(keys=[names.token, names.fence])
         return bool(removed)
 
+    def take_call(self, key: TokenKey, budget: CallBudget, now: float) -> float:
+        """Count one token-endpoint call against ``budget`` for every machine of the fleet."""
+        names = key_names(self.options.key_prefix, key)
+        counted = f"{names.token.rsplit(':', 1)[0]}:budget:{_encode(budget.name)}"
+        member = f"{now!r}:{os.urandom(6).hex()}"
+        with self._redis("count a token request of", key):
+            wait = self._script("take_call")(
+                keys=[counted], args=[repr(now), repr(budget.per), budget.calls, member]
+            )
+        return float(wait)
+
     def lock(self, key: TokenKey, timeout: float) -> LeaseLock:
         names = key_names(self.options.key_prefix, key)
 
@@ -222,6 +235,7 @@ class RedisStore:
             "release": client.register_script(scripts.RELEASE),
             "write": client.register_script(scripts.WRITE),
             "delete": client.register_script(scripts.DELETE),
+            "take_call": client.register_script(scripts.TAKE_CALL),
         }
         self._location = location
         return client

@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Final, Literal
 
 import attrs
+from brokerauth.descriptions import CallBudget
 
 TokenApi = Literal["v3", "v2"]
 
@@ -36,3 +37,11 @@ CONFIG: Final = "/openapi/config"
 ACCOUNT_LIST: Final = "/openapi/account/list"
 #: ``POST {"token": ...}``: sandbox only, stands for the user entering the SMS code in the app.
 SANDBOX_VERIFY: Final = "/sandbox/2fa/verify"
+
+#: Webull's limit on the token endpoints (create and check, and the calls around them counted
+#: too, to be safe): 10 requests per 30 s per app key.  The core enforces it across the
+#: processes sharing the token store.
+TOKEN_BUDGET: Final = CallBudget(
+    "token", 10, 30.0, "app",
+    description="Webull allows 10 token create/check requests per 30 s per app key",
+)

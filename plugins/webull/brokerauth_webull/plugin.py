@@ -18,6 +18,7 @@ from brokerauth.hookspecs import hookimpl
 from brokerauth.tokens import Token
 from brokerauth.wire import Request, Response
 
+from brokerauth_webull.endpoints import TOKEN_BUDGET
 from brokerauth_webull.environments import ENVIRONMENTS
 from brokerauth_webull.settings import WebullSettings
 from brokerauth_webull.signer import NEEDS as SIGNER_NEEDS
@@ -44,6 +45,7 @@ _INFO: Final = PluginInfo(
             store="file",
             description="Webull OpenAPI (HMAC-signed requests, optional 2FA access token)",
             environments=ENVIRONMENTS,
+            token_budgets=(TOKEN_BUDGET,),
         ),
     ),
     strategies=(

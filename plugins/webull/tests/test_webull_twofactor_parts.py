@@ -25,30 +25,6 @@ from webull_helpers import SmsUser
 ACCOUNTS = "/openapi/account/list"
 
 
-# -- the limiter ------------------------------------------------------------------------------
-def test_rate_limiter_allows_10_per_30_seconds() -> None:
-    clock = ManualClock()
-    limiter = twofactor.RateLimiter(clock.now, clock.sleep)
-    start = clock.now()
-    sent = []
-    for _ in range(25):
-        limiter.wait()
-        sent.append((clock.now() - start).total_seconds())
-    assert sent[:10] == [0.0] * 10
-    assert sent[10:20] == [30.0] * 10
-    assert sent[20:] == [60.0] * 5
-
-
-def test_rate_limiter_lets_a_slow_poller_through_without_waiting() -> None:
-    clock = ManualClock()
-    limiter = twofactor.RateLimiter(clock.now, clock.sleep)
-    start = clock.now()
-    for _ in range(40):
-        limiter.wait()
-        clock.advance(3)
-    assert clock.now() - start == timedelta(seconds=120)
-
-
 # -- GET /openapi/config, with a scripted HTTP client ----------------------------------------
 class ScriptedHttp:
     """An HttpClient answering from a script, keeping what it was asked."""

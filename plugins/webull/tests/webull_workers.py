@@ -39,3 +39,23 @@ def call_accounts(profile: Any, home: str, now: str, results: Any) -> None:
         results.put((status, digest))
     except BaseException as exc:
         results.put((f"{type(exc).__name__}: {exc}", None))
+
+
+def log_in_repeatedly(profile: Any, home: str, times: int, results: Any) -> None:
+    """Log ``profile`` in ``times`` times (each a token request), reporting each outcome:
+    ``"ok"``, or the error's name and its retry_after."""
+    os.environ["BROKERAUTH_HOME"] = home
+    import brokerauth
+    from brokerauth.errors import RateLimitError
+
+    outcomes: list[str] = []
+    with brokerauth.session(profile, interactive=False) as session:
+        for _ in range(times):
+            try:
+                session.login()
+                outcomes.append("ok")
+            except RateLimitError as exc:
+                outcomes.append(f"RateLimitError {exc.retry_after:.1f}")
+            except BaseException as exc:
+                outcomes.append(f"{type(exc).__name__}: {exc}")
+    results.put(outcomes)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from brokerauth.descriptions import BrokerSpec, PluginInfo, StrategySpec
+from brokerauth.descriptions import BrokerSpec, CallBudget, PluginInfo, StrategySpec
 from brokerauth.hookspecs import hookimpl
 from brokerauth.tokens import Token
 from brokerauth.verdicts import Outcome, Verdict, error_fields
@@ -49,6 +49,9 @@ _INFO: Final = PluginInfo(
             store="file",
             description="Webull Connect (OAuth 2.0 for third-party platforms, many users)",
             environments=ENVIRONMENTS,
+            # Webull Connect: fewer than 90 requests a minute per user.
+            token_budgets=(CallBudget("token", 89, 60.0, "identity",
+                                      description="fewer than 90 requests a minute per user"),),
         ),
     ),
     strategies=(
