@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 LOGGER = "brokerauth.binding"
 
+#: ``Token.extra`` key: the origin a stored token was issued for.
+ISSUED_FOR = "brokerauth.issued_for"
+
 
 def new_nonce() -> str:
     """128 random bits from the OS: safe across forks, unlike a seeded generator.
@@ -262,13 +265,51 @@ class ProfileBinding:
         store = self.resolved.store
         return store.name, store.options, store.owner
 
-    def load(self) -> Token | None:
+    def load(self, *, wherever_issued: bool = False) -> Token | None:
+        """The stored token, if it was issued where this profile now points (or, with
+        ``wherever_issued``, whatever it was issued for: for tools that move tokens).
+
+        :raises ~brokerauth.errors.LoginRequiredError: it was issued by another broker or
+            for another origin (the profile was changed, or a planted profile borrowed the
+            name): it is never sent, or revoked, there."""
         name, options, owner = self._store_call()
-        return self.host.load_token(name, self.key, options, owner=owner)
+        token = self.host.load_token(name, self.key, options, owner=owner)
+        if token is not None and not wherever_issued:
+            self._check_issued_here(token)
+        return token
 
     def save(self, token: Token) -> None:
+        """Store ``token``, recording the origin it was issued for."""
         name, options, owner = self._store_call()
+        if token.extra.get(ISSUED_FOR) != self.home_origin:
+            token = token.replace(extra={**token.extra, ISSUED_FOR: self.home_origin})
         self.host.store_token(name, self.key, token, options, owner=owner)
+
+    @property
+    def home_origin(self) -> str:
+        """The origin tokens of this profile are issued for: its API base's."""
+        scheme, host = self.origins.ordered[0]
+        return f"{scheme}://{host}"
+
+    def _check_issued_here(self, token: Token) -> None:
+        issued_for = token.extra.get(ISSUED_FOR)
+        # A token stored before origins were recorded has none: it is taken, and stamped when
+        # it is next stored.
+        if token.broker == self.resolved.broker.id and issued_for in (None, self.home_origin):
+            return
+        from brokerauth.errors import LoginRequiredError
+
+        where = issued_for if token.broker == self.resolved.broker.id else (
+            f"broker {token.broker!r}")
+        user = "" if self.identity == self.resolved.profile.options.identity else (
+            f" --user {self.identity}")
+        raise LoginRequiredError(
+            f"{self.label}: the stored token was issued for {where}, but the profile now "
+            f"points at {self.home_origin}; it was not sent there",
+            hint=f"if the new address is right, run `brokerauth login {self.resolved.name}"
+            f"{user}` for it; if you did not change the profile, check which profiles file "
+            "is used (`brokerauth profiles`)",
+        )
 
     def delete(self) -> bool:
         name, options, owner = self._store_call()

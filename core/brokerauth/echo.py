@@ -146,3 +146,16 @@ def shown_problems(
             trace = "".join(traceback.format_exception(*record.exc_info))
             problems += [where + problem for problem in leaks(trace, secrets, lines=True)]
     return problems
+
+
+def issued_by_the_echo(session: Any) -> None:
+    """Store ``session``'s stored token again as issued for the session's own origin: the echo
+    tests log in with a sandbox, then point the same profile at an echo server, which a token
+    issued elsewhere would (rightly) never be sent to."""
+    binding = session.binding
+    token = binding.load(wherever_issued=True)
+    if token is not None:
+        from brokerauth.binding import ISSUED_FOR
+
+        binding.save(token.replace(extra={k: v for k, v in token.extra.items()
+                                          if k != ISSUED_FOR}))

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from brokerauth.clock import ManualClock
-from brokerauth.echo import EchoServer, Part, shown_problems
+from brokerauth.echo import EchoServer, Part, issued_by_the_echo, shown_problems
 from brokerauth.errors import RefreshError
 from brokerauth.scrub import MASK
 from brokerauth.sessions import Session
@@ -99,6 +99,7 @@ def test_api_key_refresh_shows_no_secret(
     assert token.access_token != CANARY_TOKEN
     echo = make_echo(dialect, part)
     session = open_futu(sandbox, base_url=echo.base_url)
+    issued_by_the_echo(session)
     refresh_fails_quietly_then_loudly(session, clock, caplog, lambda: [
         CANARY_KEY, CANARY_SECRET, CANARY_TOKEN, token.access_token,
         *(request.header("x-api-signature") or "" for request in echo.received),

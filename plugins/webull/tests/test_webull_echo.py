@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from brokerauth.clock import ManualClock
-from brokerauth.echo import EchoServer, shown_problems
+from brokerauth.echo import EchoServer, issued_by_the_echo, shown_problems
 from brokerauth.errors import BrokerError, RefreshError
 from brokerauth.scrub import MASK
 from brokerauth.sessions import Session
@@ -43,8 +43,10 @@ def verified(webull: WebullSandbox, open_session: OpenSession) -> Session:
 def echo_session(open_session: OpenSession, webull: WebullSandbox, echo: EchoServer,
                  **keys: Any) -> Session:
     # Profile ``wb`` again (the same stored token), its API and token endpoints the echo.
-    return open_session(webull, interaction=NobodyThere(webull), two_factor="on",
-                        base_url=echo.base_url, **keys)
+    session = open_session(webull, interaction=NobodyThere(webull), two_factor="on",
+                           base_url=echo.base_url, **keys)
+    issued_by_the_echo(session)
+    return session
 
 
 def sent(echo: EchoServer, webull: WebullSandbox, *tokens: str) -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from brokerauth.clock import ManualClock
-from brokerauth.echo import EchoServer, shown_problems
+from brokerauth.echo import EchoServer, issued_by_the_echo, shown_problems
 from brokerauth.errors import BrokerError, RefreshError
 from brokerauth.scrub import MASK
 from brokerauth.secrets import Secret
@@ -47,6 +47,7 @@ def echo_session(make_session: Any, echo: EchoServer, token_body: str) -> Sessio
     echo, with a client secret that encodes differently in a form and in JSON."""
     session: Session = make_session(base_url=echo.base_url, token_body=token_body,
                                     client_secret=Secret.from_value(ODD_SECRET))
+    issued_by_the_echo(session)
     return session
 
 

@@ -1,0 +1,69 @@
+"""A stored token is sent only to the origin it was issued for (QUALITY item 27): a profile
+changed, or planted, to point elsewhere does not get it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from brokerauth.binding import ISSUED_FOR
+from brokerauth.errors import LoginRequiredError
+
+
+def test_a_token_issued_for_one_origin_is_not_sent_to_another(
+    sandbox_factory: Any, session_factory: Any, manual_clock: Any
+) -> None:
+    first = sandbox_factory("acme", clock=manual_clock)
+    other = sandbox_factory("acme", clock=manual_clock)
+    session = session_factory(first, name="desk")
+    assert session.get("/api/me").status == 200
+    assert session.binding.load().extra[ISSUED_FOR] == first.base_url
+    # The same profile name, now pointing at another server (keys copied so only the origin
+    # differs).
+    moved = session_factory(other, name="desk", base_url=other.base_url,
+                            client_id=first.client_id,
+                            client_secret=first.profile_settings()["client_secret"])
+    with pytest.raises(LoginRequiredError) as caught:
+        moved.get("/api/me")
+    assert first.base_url in str(caught.value) and other.base_url in str(caught.value)
+    assert "brokerauth login desk" in (caught.value.hint or "")
+    assert sum(other.calls.values()) == 0
+
+
+def test_logout_of_a_moved_profile_deletes_without_revoking_elsewhere(
+    sandbox_factory: Any, session_factory: Any, manual_clock: Any
+) -> None:
+    first = sandbox_factory("acme", clock=manual_clock)
+    other = sandbox_factory("acme", clock=manual_clock)
+    assert session_factory(first, name="desk").get("/api/me").status == 200
+    moved = session_factory(other, name="desk")
+    result = moved.logout()
+    assert result.removed and result.revoked is None
+    assert sum(other.calls.values()) == 0
+
+
+def test_a_token_stored_before_origins_were_recorded_is_taken_and_stamped(
+    acme: Any, session_factory: Any, manual_clock: Any
+) -> None:
+    session = session_factory(acme)
+    assert session.get("/api/me").status == 200
+    token = session.binding.load()
+    old = token.replace(extra={k: v for k, v in token.extra.items() if k != ISSUED_FOR})
+    session.binding.host.store_token("file", session.binding.key, old, None, owner="builtin")
+    session.tokens.forget()
+    assert ISSUED_FOR not in session.binding.load().extra
+    assert session.get("/api/me").status == 200
+    manual_clock.advance(acme.token_lifetime + 1)
+    assert session.get("/api/me").status == 200  # refreshed: stored again, stamped
+    assert session.binding.load().extra[ISSUED_FOR] == acme.base_url
+
+
+def test_a_token_of_another_broker_is_refused(acme: Any, session_factory: Any) -> None:
+    session = session_factory(acme)
+    assert session.get("/api/me").status == 200
+    token = session.binding.load()
+    session.binding.host.store_token("file", session.binding.key,
+                                     token.replace(broker="webull"), None, owner="builtin")
+    session.tokens.forget()
+    with pytest.raises(LoginRequiredError, match="broker 'webull'"):
+        session.get("/api/me")
