@@ -5,21 +5,28 @@ PLUGIN_DIRS := $(wildcard plugins/*/pyproject.toml)
 EXAMPLE_DIRS := $(wildcard examples/*/pyproject.toml)
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-stress lint venv bench clean redis-server
+.PHONY: demo test test-stress lint venv bench clean redis-server constraints
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml $(PLUGIN_DIRS) $(EXAMPLE_DIRS)
-	$(BIN)/pip install --quiet -e '.[test]' $(foreach d,$(PLUGIN_DIRS) $(EXAMPLE_DIRS),-e $(dir $(d)))
+# constraints.txt pins every dependency to the versions the suite was run with, so CI (and a
+# fresh clone) test exactly what was tested; `make constraints` records the current ones.
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt $(PLUGIN_DIRS) $(EXAMPLE_DIRS)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]' $(foreach d,$(PLUGIN_DIRS) $(EXAMPLE_DIRS),-e $(dir $(d)))
 	touch $(STAMP)
+
+constraints: $(STAMP)
+	{ echo "# What \`make test\` (and so CI) installs: the tested versions of every dependency, tools included."; \
+	  echo "# Regenerate with \`make constraints\` after changing a dependency; floors live in each pyproject.toml."; \
+	  $(BIN)/pip freeze --exclude-editable | grep -v '^brokerauth'; } > constraints.txt
 
 DEMO_STAMP := $(VENV)/.installed-demo
 
 # The demo needs the core and the broker plugins only.
-$(DEMO_STAMP): $(BIN)/python pyproject.toml $(PLUGIN_DIRS)
-	$(BIN)/pip install --quiet -e . $(foreach d,$(PLUGIN_DIRS),-e $(dir $(d)))
+$(DEMO_STAMP): $(BIN)/python pyproject.toml constraints.txt $(PLUGIN_DIRS)
+	$(BIN)/pip install --quiet -c constraints.txt -e . $(foreach d,$(PLUGIN_DIRS),-e $(dir $(d)))
 	touch $(DEMO_STAMP)
 
 demo: $(DEMO_STAMP)
