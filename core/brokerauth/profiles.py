@@ -88,6 +88,10 @@ class ProfileOptions:
     identity: str = DEFAULT_IDENTITY
     #: Origins besides the broker's own that may receive this profile's credentials.
     allowed_origins: tuple[str, ...] = ()
+    #: The largest API answer body a session accepts, counted after decompression; a request
+    #: can lift it (``max_bytes=None``). The default is far above any broker's answer (see
+    #: :data:`~brokerauth.transport.DEFAULT_RESPONSE_LIMIT`), and stops a hostile one early.
+    max_response_bytes: int = DEFAULT_RESPONSE_LIMIT
 
 
 _OPTION_FIELDS = {f.name: f for f in attrs.fields(ProfileOptions)}
@@ -285,11 +289,83 @@ def parse_profiles(text: str, *, source: str | None = None) -> ProfileSet:
     return ProfileSet(profiles, source)
 
 
+def check_profiles_file(path: Path) -> None:
+    """Refuse a profiles file another user could have written, as ssh refuses such a config:
+    a profile names where the stored token of its name is sent, so a planted or writable file
+    (``./brokerauth.toml`` in a shared folder) would hand it to whoever wrote it.
+
+    Owned by this user or root, and not writable by group or others; its folder likewise, unless
+    the folder is sticky (as ``/tmp`` is), where others cannot replace a file they do not own.
+    """
+    if not hasattr(os, "getuid"):
+        return  # Windows: access is by ACL, which the user's profile folder already restricts
+    import stat
+
+    try:
+        info = path.stat()
+    except OSError:
+        return  # reading it reports what is wrong
+    me = os.getuid()
+    if info.st_uid not in (me, 0):
+        raise ProfileError(
+            f"is owned by another user (uid {info.st_uid}): a profile in it could send your "
+            "stored tokens anywhere, so it is not read",
+            file=str(path),
+            hint="delete it if you did not write it; if it is yours, "
+            f"`chown {me} {path}` (or run from another folder, or pass --profiles)",
+        )
+    if info.st_mode & 0o022:
+        raise ProfileError(
+            "can be written by group or others: anyone who can change it could send your "
+            "stored tokens anywhere, so it is not read",
+            file=str(path),
+            hint=f"chmod go-w {path}",
+        )
+    folder = path.parent
+    try:
+        above = folder.stat()
+    except OSError:
+        return
+    if above.st_mode & stat.S_ISVTX:
+        return
+    if above.st_uid not in (me, 0) or above.st_mode & 0o022:
+        raise ProfileError(
+            f"is in {folder}, which another user owns or can write to: they could replace the "
+            "file, so it is not read",
+            file=str(path),
+            hint=f"move it to a folder of your own, or `chmod go-w {folder}`",
+        )
+
+
 def load_profiles(explicit: str | os.PathLike[str] | None = None) -> ProfileSet:
-    """Find and read the profiles file; an empty set when there is none."""
+    """Find and read the profiles file (checked: see :func:`check_profiles_file`); an empty
+    set when there is none."""
     path = find_profiles_file(explicit)
     if path is None:
         return ProfileSet({}, None)
+    return _read_profiles(path)
+
+
+def other_definitions(
+    name: str, used: str | None, explicit: str | os.PathLike[str] | None = None
+) -> list[str]:
+    """The other profiles files found that also define profile ``name`` (shadowed by the one
+    used, ``used``): shown so nobody wonders which one applies. Files that cannot be read
+    safely are left out."""
+    others: list[str] = []
+    for _, path in candidate_files(explicit):
+        if not path.is_file() or (used is not None and os.path.samefile(path, used)):
+            continue
+        try:
+            if name in _read_profiles(path):
+                others.append(str(path))
+        except ConfigError:
+            continue
+    return others
+
+
+def _read_profiles(path: Path) -> ProfileSet:
+    check_profiles_file(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

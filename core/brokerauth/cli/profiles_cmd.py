@@ -16,7 +16,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     from brokerauth.binding import check_secrets
     from brokerauth.errors import BrokerAuthError
     from brokerauth.pluginhost import PluginHost
-    from brokerauth.profiles import find_profiles_file, load_profiles
+    from brokerauth.profiles import find_profiles_file, load_profiles, other_definitions
     from brokerauth.resolve import resolve_profile
 
     path = find_profiles_file(args.profiles)
@@ -26,7 +26,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
     rows: list[dict[str, Any]] = []
     for name in names:
         profile = profiles.get(name)
-        row: dict[str, Any] = {"name": name, "broker": profile.broker, "ok": True}
+        row: dict[str, Any] = {"name": name, "broker": profile.broker, "ok": True,
+                               "file": profile.source,
+                               "also_in": other_definitions(name, profile.source, args.profiles)}
         try:
             resolved = resolve_profile(profile, host)
             check_secrets(resolved)
@@ -47,6 +49,11 @@ def run(args: argparse.Namespace, out: Output) -> int:
         [[r["name"], r["broker"], r.get("signer", "-"), r.get("flow", "-"), r.get("store", "-"),
           "ok" if r["ok"] else "ERROR"] for r in rows],
     )
+    for row in rows:
+        if row["also_in"]:
+            out.line()
+            out.line(f"{row['name']}: from {row['file']}; also defined, not used, in "
+                     + ", ".join(row["also_in"]))
     for row in rows:
         if not row["ok"]:
             out.line()

@@ -27,7 +27,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
     rows: list[dict[str, Any]] = []
     for name in names:
         profile = profiles.get(name)
-        row: dict[str, Any] = {"profile": name, "broker": profile.broker}
+        row: dict[str, Any] = {"profile": name, "broker": profile.broker,
+                               "file": profile.source}
         try:
             binding = open_binding(profile, user=args.user, host=host)
             token = binding.load()
@@ -45,6 +46,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
     out.data({"profiles": rows})
     if not rows:
         out.line("no profiles; create one with `brokerauth init`")
+    else:
+        out.line(f"profiles from {profiles.source}")
     out.table(["profile", "broker", "identity", "state", "time left"],
               [[r["profile"], r["broker"], r["identity"], r["state"],
                 seconds_text(r.get("seconds_left"))] for r in rows])

@@ -1,0 +1,100 @@
+"""A planted or loose profiles file is refused, and never gets the user's stored token
+(QUALITY item 27)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from brokerauth.clock import SystemClock
+from brokerauth.errors import ProfileError
+from brokerauth.profiles import check_profiles_file, load_profiles
+from brokerauth.sandbox import RecordingServer
+from test_cli import run
+
+OTHER_UID = 4242
+
+
+def _profile(base_url: str, client_id: str) -> str:
+    return ("[profiles.live]\n"
+            'broker = "acme"\n'
+            f'base_url = "{base_url}"\n'
+            f'client_id = "{client_id}"\n'
+            'client_secret = { env = "ACME_LIVE_SECRET" }\n')
+
+
+@pytest.fixture
+def user(sandbox_factory: Any, token_home: Path, tmp_path: Path) -> dict[str, Any]:
+    """A user whose own profile (in the user config folder) has logged in."""
+    acme = sandbox_factory("acme", clock=SystemClock())
+    config = tmp_path / "config"
+    (config / "brokerauth").mkdir(parents=True)
+    (config / "brokerauth" / "profiles.toml").write_text(_profile(acme.base_url, acme.client_id))
+    env = {"ACME_LIVE_SECRET": acme.client_secret, "XDG_CONFIG_HOME": str(config),
+           "BROKERAUTH_PROFILES": ""}
+    assert run("login", "live", env=env).returncode == 0
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    return {"acme": acme, "env": env, "shared": shared, "config": config}
+
+
+@pytest.fixture
+def recorder() -> Any:
+    with RecordingServer() as server:
+        yield server
+
+
+@pytest.mark.parametrize("planted", ["world-writable", "other user"])
+def test_a_planted_profiles_file_is_refused_and_gets_no_token(
+    user: dict[str, Any], recorder: RecordingServer, planted: str
+) -> None:
+    path = user["shared"] / "brokerauth.toml"
+    path.write_text(_profile(recorder.base_url, user["acme"].client_id))
+    if planted == "world-writable":
+        path.chmod(0o666)
+    else:
+        os.chown(path, OTHER_UID, OTHER_UID)
+    result = run("request", "live", "GET", "/api/me", env=user["env"], cwd=user["shared"])
+    assert result.returncode == 2, result.stderr
+    assert str(path) in result.stderr
+    assert ("chmod go-w" if planted == "world-writable" else "owned by another user") in (
+        result.stderr)
+    assert recorder.seen == []
+
+
+def test_a_file_in_a_folder_others_can_write_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "open"
+    folder.mkdir()
+    folder.chmod(0o777)
+    path = folder / "brokerauth.toml"
+    path.write_text('[profiles.x]\nbroker = "acme"\n')
+    with pytest.raises(ProfileError, match="can write to"):
+        load_profiles(path)
+    folder.chmod(0o1777)  # sticky, like /tmp: others cannot replace our file
+    assert "x" in load_profiles(path)
+
+
+def test_the_users_own_files_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "profiles.toml"
+    path.write_text('[profiles.x]\nbroker = "acme"\n')
+    path.chmod(0o644)
+    check_profiles_file(path)
+    path.chmod(0o600)
+    assert "x" in load_profiles(path)
+
+
+def test_a_profile_defined_twice_says_which_file_is_used(user: dict[str, Any]) -> None:
+    local = user["shared"] / "brokerauth.toml"
+    local.write_text(_profile(user["acme"].base_url, user["acme"].client_id))
+    result = run("profiles", "--json", env=user["env"], cwd=user["shared"])
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)["profiles"]
+    assert row["file"] == str(local)
+    assert row["also_in"] == [str(user["config"] / "brokerauth" / "profiles.toml")]
+    shown = run("profiles", env=user["env"], cwd=user["shared"])
+    assert "also defined, not used, in" in shown.stdout
+    status = run("status", env=user["env"], cwd=user["shared"])
+    assert f"profiles from {local}" in status.stdout
