@@ -10,6 +10,7 @@ from brokerauth import hookimpl
 from brokerauth.clock import Clock
 from brokerauth.descriptions import BrokerSpec, CallBudget, PluginInfo, StrategySpec
 from brokerauth.flowcontext import FlowContext
+from brokerauth.headers import bearer_authorization
 from brokerauth.tokens import Token
 from brokerauth.verdicts import Outcome, Verdict, error_fields
 from brokerauth.wire import Request, Response
@@ -46,7 +47,7 @@ def sign_request(
     if signer != SIGNER:
         return None
     timestamp = str(int(now.timestamp()))
-    authorization = f"Bearer {token.access_token}" if token is not None else ""
+    authorization = bearer_authorization(token) if token is not None else ""
     message = string_to_sign(
         request.method, request.host, request.path, request.query_string, timestamp, nonce,
         request.body, authorization,

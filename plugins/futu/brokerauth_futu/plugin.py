@@ -21,7 +21,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from brokerauth.descriptions import BrokerSpec, PluginInfo, StrategySpec
-from brokerauth.errors import ConfigError, TokenError
+from brokerauth.errors import ConfigError
+from brokerauth.headers import bearer_authorization, header_token
 from brokerauth.hookspecs import hookimpl
 from brokerauth.secrets import Secret
 from brokerauth.tokens import Token, TokenKey
@@ -147,26 +148,14 @@ def _api_key_headers(
         timestamp=int(now.timestamp()),
         app_key=app_key,
         app_secret=app_secret,
-        access_token=None if token is None else _header_safe(token),
+        access_token=None if token is None else header_token(token),
     )
 
 
 def _bearer(token: Token | None) -> dict[str, str]:
     if token is None:
         return {}
-    return {signing.HEADER_AUTHORIZATION: f"Bearer {_header_safe(token)}"}
-
-
-def _header_safe(token: Token) -> str:
-    value = token.access_token
-    # A space, CR, LF or non-ASCII character would split or corrupt the header, and the HTTP
-    # library would quote the whole value, token included, in its error.
-    if not (value and value.isascii() and value.isprintable() and " " not in value):
-        raise TokenError(
-            "the Futu access token holds characters an HTTP header cannot carry; it was not sent",
-            hint="log in again (or fix access_token); if it persists, report it",
-        )
-    return value
+    return {signing.HEADER_AUTHORIZATION: bearer_authorization(token)}
 
 
 def _secret(settings: Any, name: str) -> str:
