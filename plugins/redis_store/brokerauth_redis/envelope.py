@@ -1,12 +1,26 @@
-"""The bytes a token becomes in Redis, in clear or encrypted.
+"""The bytes a token becomes in Redis, in clear or encrypted, and what an entry says about
+itself.
 
-* In clear: exactly :func:`brokerauth.tokencodec.encode_token`'s JSON, so a stored token
-  looks the same in Redis as in a token file.
-* Encrypted: ``fernet1:`` followed by a Fernet token (AES-128-CBC with HMAC-SHA256, from the
-  ``cryptography`` library).  The plaintext is the JSON array ``[profile, identity]``, a
-  newline, then the token's JSON: binding the entry to its profile and identity means a
-  person who can write to Redis but lacks the key cannot move one profile's token into
-  another's place — Fernet authenticates the whole plaintext.
+An entry is a Redis hash: ``v`` the stored bytes, ``g`` its generation, ``f`` the fence of
+the lock holder that wrote it (see :mod:`brokerauth_redis.scripts`).
+
+* In clear (no ``encryption_key``): ``v`` is exactly
+  :func:`brokerauth.tokencodec.encode_token`'s JSON, so a stored token looks the same in
+  Redis as in a token file; ``g`` and ``f`` exist only as the hash's fields.  Nothing is
+  authenticated: anyone able to write to Redis can change anything.
+* Encrypted: ``v`` is ``fernet2:`` followed by a Fernet token (AES-128-CBC with
+  HMAC-SHA256, from the ``cryptography`` library) over a header line and the token's JSON.
+  The header is ``{"entry": <the Redis key>, "f": <fence>, "g": <generation>}``: binding
+  the entry to its key (key prefix, profile and identity) means a person who can write to
+  Redis but lacks the key cannot move one fleet's or profile's token into another's place,
+  and sealing generation and fence means the copies in ``g`` and ``f`` can be checked
+  (:class:`ReplayedEntryError` when an older value was put back) and that the fence a write
+  is compared against is the one its writer sealed, not one someone raised by hand.  A
+  logout leaves a sealed record with an empty body (a *logout record*), so the fence that
+  keeps a still-running refresh from bringing the token back is sealed as well.
+* ``fernet1:`` is the previous envelope (binding line, token; no generation, no fence).  It
+  is still read, as generation 0, so a fleet upgrades without logging in again; the next
+  write replaces it with ``fernet2:``.
 
 A store given an encryption key refuses an entry in clear: someone able to write to Redis
 could otherwise plant a token of their choosing.  No message quotes stored data.
@@ -17,21 +31,65 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+import attrs
 from brokerauth.errors import ConfigError, CorruptStoreError, StoreError
 from brokerauth.secrets import Secret
-from brokerauth.tokencodec import decode_token, encode_token
+from brokerauth.tokencodec import MAX_TOKEN_BYTES, decode_token, encode_token
 from brokerauth.tokens import Token, TokenKey
 
 if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet
 
-__all__ = ["ENCRYPTED_MARK", "make_cipher", "open_token", "seal_token"]
+__all__ = [
+    "ENCRYPTED_MARK", "LEGACY_MARK", "MAX_NUMBER", "Entry", "ForgedEntryError",
+    "ReplayedEntryError", "TamperedEntryError", "clear_number", "make_cipher", "open_entry",
+    "seal_entry",
+]
 
 #: What an encrypted entry starts with; the digit is the envelope's version.
-ENCRYPTED_MARK = b"fernet1:"
+ENCRYPTED_MARK = b"fernet2:"
+#: The first version: ``[profile, identity]``, a newline, the token; nothing else sealed.
+LEGACY_MARK = b"fernet1:"
+#: Generations and fences above this are not numbers this store writes: a clear field
+#: holding one was set by hand (and Lua, which reads fences, is exact only below 2**53).
+MAX_NUMBER = 2**53 - 1
+# Fernet adds about a third (base64) plus its header to the header and token it seals.
+_MAX_ENTRY_BYTES = 2 * MAX_TOKEN_BYTES
 _GENERATE = (
     "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
 )
+
+
+class TamperedEntryError(CorruptStoreError):
+    """An entry was changed by someone able to write to Redis who lacks the encryption key.
+    The entry is left as it is, for inspection; a logout removes it."""
+
+
+class ForgedEntryError(TamperedEntryError):
+    """The entry was not sealed for this key: planted in clear where a key is expected, or
+    copied from another key prefix, profile or identity."""
+
+
+class ReplayedEntryError(TamperedEntryError):
+    """An older sealed value of this very entry was put back: its generation is lower than
+    the entry's own generation record, or than one this process has already seen."""
+
+
+@attrs.frozen
+class Entry:
+    """What one entry says about itself."""
+
+    #: The token, or ``None`` for a logout record.
+    token: Token | None
+    #: Larger for every write; sealed (``authenticated``) or only the clear ``g`` field.
+    generation: int
+    #: The fence of the lock holder that wrote it (or the latest one, for a write outside
+    #: the lock or a logout); sealed or only the clear ``f`` field.
+    fence: int
+    #: Whether generation and fence come from inside the Fernet envelope.
+    authenticated: bool
+    #: A ``fernet1:`` entry: the token is authenticated, generation and fence are not.
+    legacy: bool = False
 
 
 def make_cipher(secret: Secret) -> MultiFernet:
@@ -64,42 +122,81 @@ def make_cipher(secret: Secret) -> MultiFernet:
     return MultiFernet(ciphers)
 
 
-def seal_token(token: Token, key: TokenKey, cipher: MultiFernet | None) -> bytes:
-    """The bytes to store for ``token`` under ``key``."""
-    data = encode_token(token)
+def clear_number(raw: object) -> int | None:
+    """A clear ``g`` or ``f`` field as a number, or ``None`` if missing or not one this store
+    could have written."""
+    if isinstance(raw, bytes):
+        raw = raw.decode("ascii", "replace")
+    if not isinstance(raw, str) or not raw.isascii() or not raw.isdigit() or len(raw) > 16:
+        return None
+    number = int(raw)
+    return number if number <= MAX_NUMBER else None
+
+
+def seal_entry(
+    token: Token | None, entry: str, *, generation: int, fence: int, cipher: MultiFernet | None
+) -> bytes:
+    """The bytes to store as ``v`` for ``token`` (``None``: a logout record) under the Redis
+    key ``entry``.  In clear, a logout record is no bytes at all: ``v`` is removed."""
+    data = encode_token(token) if token is not None else b""
     if cipher is None:
         return data
-    return ENCRYPTED_MARK + cipher.encrypt(_binding(key) + data)
+    return ENCRYPTED_MARK + cipher.encrypt(_header(entry, generation, fence) + data)
 
 
-def open_token(
-    data: bytes, key: TokenKey, cipher: MultiFernet | None, *, source: str, key_source: str
-) -> Token:
-    """The token stored as ``data`` under ``key``.
+def open_entry(
+    data: bytes | None,
+    key: TokenKey,
+    entry: str,
+    cipher: MultiFernet | None,
+    *,
+    clear_generation: int | None,
+    clear_fence: int | None,
+    source: str,
+    key_source: str,
+) -> Entry | None:
+    """What the hash fields of ``entry`` (the Redis key) say, ``None`` if there is nothing
+    there at all.  Only authenticity is checked here; whether the generation is current is
+    the store's business (it knows what this process has seen).
 
     :param source: the entry's name and server, for messages.
     :param key_source: where the encryption key comes from (``env:NAME``), for messages.
     :raises ~brokerauth.errors.CorruptStoreError: the entry cannot be decrypted or parsed.
-    :raises ~brokerauth.errors.StoreError: the entry is encrypted and no key was given, or
-        in clear where a key was given.
+    :raises ForgedEntryError: in clear where a key was given, or sealed for another entry.
+    :raises ~brokerauth.errors.StoreError: the entry is encrypted and no key was given.
     """
     logout = f"`brokerauth logout {key.profile}`"
-    if not data.startswith(ENCRYPTED_MARK):
-        if cipher is not None:
-            raise StoreError(
-                f"stored token {source} is not encrypted, but the store has an encryption_key; "
-                "it is not used, since anyone able to write to Redis could have planted it",
-                hint=f"run {logout} and log in again: the new token is stored encrypted",
-            )
-        return decode_token(data, source=source, profile=key.profile)
     if cipher is None:
-        raise StoreError(
-            f"stored token {source} is encrypted, and the profile's redis store has no "
-            "encryption_key",
-            hint='add the key the rest of the fleet uses: encryption_key = { env = "NAME" }',
+        if data is None:
+            if clear_generation is None and clear_fence is None:
+                return None
+            return Entry(None, clear_generation or 0, clear_fence or 0, authenticated=False)
+        if data.startswith((ENCRYPTED_MARK, LEGACY_MARK)):
+            raise StoreError(
+                f"stored token {source} is encrypted, and the profile's redis store has no "
+                "encryption_key",
+                hint='add the key the rest of the fleet uses: encryption_key = { env = "NAME" }',
+            )
+        token = decode_token(data, source=source, profile=key.profile)
+        return Entry(token, clear_generation or 0, clear_fence or 0, authenticated=False)
+    if data is None:
+        # Nothing sealed: a clear g or f without a value was left by an older version's
+        # logout or written by hand, and proves nothing either way.
+        return None
+    if not data.startswith((ENCRYPTED_MARK, LEGACY_MARK)):
+        raise ForgedEntryError(
+            f"stored token {source} is not encrypted, but the store has an encryption_key; "
+            "it is not used, since anyone able to write to Redis could have planted it",
+            hint=f"run {logout} and log in again: the new token is stored encrypted",
+        )
+    if len(data) > _MAX_ENTRY_BYTES:
+        raise CorruptStoreError(
+            f"stored token {source} is {len(data)} bytes, more than this store ever writes",
+            hint=f"run {logout} and log in again",
         )
     from cryptography.fernet import InvalidToken
 
+    legacy = data.startswith(LEGACY_MARK)
     try:
         plain = cipher.decrypt(data[len(ENCRYPTED_MARK):])
     except InvalidToken:
@@ -109,16 +206,56 @@ def open_token(
             hint="give the key the rest of the fleet uses; if the key is lost or the entry "
             f"damaged, {logout} removes it, then log in again",
         ) from None
-    binding, separator, body = plain.partition(b"\n")
-    if not separator or binding + separator != _binding(key):
+    header, separator, body = plain.partition(b"\n")
+    moved = ForgedEntryError(
+        f"stored token {source} was encrypted for another profile or identity (or key_prefix), "
+        "so it was moved there by hand or by someone with write access to Redis",
+        hint=f"run {logout} and log in again",
+    )
+    if legacy:
+        if not separator or header + separator != _legacy_binding(key):
+            raise moved
+        legacy_token = decode_token(body, source=source, profile=key.profile)
+        # Nothing sealed but the token: the fence is the clear one, as before the upgrade.
+        return Entry(legacy_token, 0, clear_fence or 0, authenticated=False, legacy=True)
+    generation, fence = _read_header(header, entry, moved, source=source, logout=logout)
+    if not separator:
+        raise moved
+    sealed = decode_token(body, source=source, profile=key.profile) if body else None
+    return Entry(sealed, generation, fence, authenticated=True)
+
+
+def _header(entry: str, generation: int, fence: int) -> bytes:
+    # JSON keeps the key unambiguous whatever characters it holds; sorted keys make the
+    # header one fixed text for one entry, generation and fence.
+    return json.dumps({"entry": entry, "f": fence, "g": generation}, sort_keys=True,
+                      ensure_ascii=True).encode("ascii") + b"\n"
+
+
+def _read_header(
+    header: bytes, entry: str, moved: ForgedEntryError, *, source: str, logout: str
+) -> tuple[int, int]:
+    try:
+        fields = json.loads(header)
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict) or set(fields) != {"entry", "f", "g"}:
+        # Sealed with the key, yet not a header this store writes: a bug, not an attack.
         raise CorruptStoreError(
-            f"stored token {source} was encrypted for another profile or identity, so it was "
-            "moved there by hand or by someone with write access to Redis",
-            hint=f"run {logout} and log in again",
+            f"stored token {source} has an envelope this version cannot read",
+            hint=f"use the same brokerauth-redis version on every machine, or run {logout}",
         )
-    return decode_token(body, source=source, profile=key.profile)
+    if fields["entry"] != entry:
+        raise moved
+    numbers = fields["g"], fields["f"]
+    if not all(type(n) is int and 0 <= n <= MAX_NUMBER for n in numbers):
+        raise CorruptStoreError(
+            f"stored token {source} has an envelope this version cannot read",
+            hint=f"use the same brokerauth-redis version on every machine, or run {logout}",
+        )
+    return numbers[0], numbers[1]
 
 
-def _binding(key: TokenKey) -> bytes:
+def _legacy_binding(key: TokenKey) -> bytes:
     # A JSON array keeps the pair unambiguous whatever characters the names hold.
     return json.dumps([key.profile, key.identity], ensure_ascii=True).encode("ascii") + b"\n"

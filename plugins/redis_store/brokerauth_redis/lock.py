@@ -6,9 +6,10 @@ about ``lock_ttl`` (the hookspec asks for a second), yet a refresh may take long
 third of ``lock_ttl``; a killed or frozen process stops extending it, and Redis drops it.
 
 Why a fence: a process frozen past its lease (a VM pause, ``SIGSTOP``, a long GC) wakes up
-still believing it holds the lock.  Each acquisition is numbered, and the write script
-refuses a token from a holder numbered lower than the one that last wrote, so the frozen
-process cannot overwrite a newer token (see :mod:`brokerauth_redis.scripts`).
+still believing it holds the lock.  Each acquisition is numbered, and the store refuses a
+token from a holder numbered lower than the one that last wrote (the number sealed in the
+stored value, with an encryption key), so the frozen process cannot overwrite a newer token
+(see :mod:`brokerauth_redis.scripts` and :mod:`brokerauth_redis.store`).
 
 How ``store_token`` finds the fence: the core calls ``lock_token``, enters it, then calls
 ``store_token`` in the same thread (``TokenManager``: re-read, refresh, store).  Entering the

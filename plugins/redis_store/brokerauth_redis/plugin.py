@@ -48,7 +48,9 @@ class RedisPlugin:
                     description=(
                         "tokens in Redis (url = ...), shared by a whole fleet; single-flight "
                         "refresh across machines with a fenced, renewed lease lock (lock_ttl); "
-                        "optionally encrypted at rest with Fernet (encryption_key = ...)"
+                        "encrypted and authenticated at rest with Fernet (encryption_key = ...), "
+                        "which, with TLS (rediss://), a server on another machine needs unless "
+                        "allow_plaintext = true"
                     ),
                     options=RedisStoreOptions,
                 ),

@@ -3,7 +3,8 @@
 Keys of one profile and identity (``P`` and ``I`` percent-encoded, see
 :func:`brokerauth_redis.store.key_names`)::
 
-    <prefix>:{P:I}:token   hash: v = the stored bytes, f = the fence that wrote them
+    <prefix>:{P:I}:token   hash: v = the stored bytes, g = their generation,
+                           f = the fence that wrote them
     <prefix>:{P:I}:lock    string "<holder>:<fence>", with the lease's TTL
     <prefix>:{P:I}:fence   counter: the last fence handed out (never expires)
 
@@ -14,26 +15,61 @@ token entry remembers the number of the holder that wrote it; a write from a hol
 smaller number than that is refused.  A holder whose lease lapsed (a paused process) can
 therefore still store its token if nobody wrote since, which matters because its refresh
 may already have rotated the refresh token; but it can never overwrite a newer one.
+
+Where the rule is decided: with an ``encryption_key`` the generation and fence that count
+are the ones sealed inside ``v`` (:mod:`brokerauth_redis.envelope`), which Lua cannot read.
+So the store reads the entry, opens it, decides in Python, and writes with :data:`WRITE`,
+a compare-and-set on the exact bytes of ``v`` it opened: if anyone wrote meanwhile the
+write is not done and the store starts again from the new value.  The clear ``g`` and
+``f`` are copies, kept for redis-cli and so that a reader can notice them being changed;
+nothing here trusts them.  Without a key nothing is sealed and the clear fields are all
+there is.
 """
 
 from __future__ import annotations
 
-__all__ = ["ACQUIRE", "DELETE", "RELEASE", "RENEW", "TAKE_CALL", "WRITE"]
+__all__ = [
+    "ACQUIRE", "NEXT_FENCE", "RAISE_FENCE", "READ", "RELEASE", "RENEW", "REPAIR", "TAKE_CALL",
+    "WRITE",
+]
 
-#: KEYS: lock, fence counter.  ARGV: holder id, lease in ms.
-#: Returns the fence (> 0) once held, 0 if another holder has it.  Asking again as the same
-#: holder returns the same fence, so a retried call (lost reply) is harmless.
+#: KEYS: lock, fence counter, token hash.  ARGV: holder id, lease in ms.
+#: Returns 0 if another holder has the lock, else ``{fence, v, f}``: the fence (> 0), and
+#: the entry's value and clear fence, so the store can check in the same round trip that
+#: the fence is above the sealed fence of the entry (a counter reset by hand would hand out
+#: numbers that every write is refused for).  Asking again as the same holder returns the
+#: same fence, so a retried call (lost reply) is harmless.
 ACQUIRE = """
+local fence
 local held = redis.call('GET', KEYS[1])
 if held then
   local mine = ARGV[1] .. ':'
-  if string.sub(held, 1, string.len(mine)) == mine then
-    return tonumber(string.sub(held, string.len(mine) + 1))
+  if string.sub(held, 1, string.len(mine)) ~= mine then
+    return 0
   end
+  fence = tonumber(string.sub(held, string.len(mine) + 1))
+else
+  fence = redis.call('INCR', KEYS[2])
+  redis.call('SET', KEYS[1], ARGV[1] .. ':' .. fence, 'PX', ARGV[2])
+end
+local entry = redis.call('HMGET', KEYS[3], 'v', 'f')
+return {fence, entry[1], entry[2]}
+"""
+
+#: KEYS: lock, fence counter.  ARGV: the lock's value, the smallest fence acceptable, the
+#: holder id.  For a holder whose fence is not above the entry's sealed fence (the counter
+#: was lowered or removed by hand): lifts the counter past that fence and gives the holder
+#: a new fence, keeping its lease.  Returns the new fence, or 0 if the lock is not ours.
+RAISE_FENCE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
+local floor = tonumber(ARGV[2])
+if (tonumber(redis.call('GET', KEYS[2]) or '') or -1) < floor then
+  redis.call('SET', KEYS[2], floor)
+end
 local fence = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], ARGV[1] .. ':' .. fence, 'PX', ARGV[2])
+redis.call('SET', KEYS[1], ARGV[3] .. ':' .. fence, 'KEEPTTL')
 return fence
 """
 
@@ -53,32 +89,49 @@ end
 return 0
 """
 
-#: KEYS: token hash, fence counter.  ARGV: the bytes, the writer's fence ('' outside a lock).
-#: 1 if written, 0 if refused because a holder with a larger fence wrote since.  A write
-#: outside the lock is last-writer-wins and counts as new as the latest fence handed out.
+#: KEYS: token hash, fence counter, lock.  Returns ``{v, g, f, counter, lock}`` at one
+#: instant, each nil when missing: what a write or a logout decides on.
+READ = """
+local entry = redis.call('HMGET', KEYS[1], 'v', 'g', 'f')
+return {entry[1], entry[2], entry[3], redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
+"""
+
+#: KEYS: token hash.  ARGV: '1' if a value was read (else '0'), the value read, '1' to
+#: store a value (else '0': remove it, a logout in clear), the value, generation, fence.
+#: 1 if written; 0 if ``v`` is no longer the value read: someone wrote meanwhile, and the
+#: store decides again on what is there now.
 WRITE = """
-local written = tonumber(redis.call('HGET', KEYS[1], 'f') or '0')
-local fence
-if ARGV[2] == '' then
-  fence = math.max(written, tonumber(redis.call('GET', KEYS[2]) or '0'))
-else
-  fence = tonumber(ARGV[2])
-  if fence < written then
+local current = redis.call('HGET', KEYS[1], 'v')
+if ARGV[1] == '1' then
+  if current ~= ARGV[2] then
     return 0
   end
+elseif current then
+  return 0
 end
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'f', fence)
+if ARGV[3] == '1' then
+  redis.call('HSET', KEYS[1], 'v', ARGV[4])
+else
+  redis.call('HDEL', KEYS[1], 'v')
+end
+redis.call('HSET', KEYS[1], 'g', ARGV[5], 'f', ARGV[6])
 return 1
 """
 
-#: KEYS: token hash, fence counter.  Removes the token and advances the fence past every
-#: holder so far, so a refresh still running somewhere cannot bring a logged-out token back.
-#: 1 if a token was removed, 0 if there was none.
-DELETE = """
-local fence = redis.call('INCR', KEYS[2])
-local removed = redis.call('HDEL', KEYS[1], 'v')
-redis.call('HSET', KEYS[1], 'f', fence)
-return removed
+#: KEYS: fence counter.  The next fence, for a logout: larger than every holder's so far,
+#: so a refresh still running somewhere cannot bring a logged-out token back.
+NEXT_FENCE = """
+return redis.call('INCR', KEYS[1])
+"""
+
+#: KEYS: token hash.  ARGV: the value read, its sealed generation and fence.  Puts the clear
+#: copies back when someone changed them, if the value is still the one read; 1 if done.
+REPAIR = """
+if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'g', ARGV[2], 'f', ARGV[3])
+return 1
 """
 
 #: KEYS: the budget's sorted set (``<prefix>:{P:I}:budget:<name>``, call times as scores).

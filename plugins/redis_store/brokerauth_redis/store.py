@@ -10,6 +10,30 @@ refresh ever happens without the lock, since taking the lock needs Redis.
 The client (``redis-py``) keeps a connection pool and opens a new connection on the next
 command after one broke, so the store reconnects by itself when Redis comes back; a command
 on a connection that broke meanwhile is tried once more on a fresh one.
+
+Someone who can write to Redis but lacks the ``encryption_key`` (a leaked Redis password, a
+shared Redis, a compromised neighbour) can still delete an entry, or hold or remove the lock,
+which costs the fleet a login or a refresh token (nothing can prevent that from outside
+Redis).  What they can no longer do, with a key:
+
+* put back an older sealed value of an entry (:class:`ReplayedEntryError`): every value
+  seals a generation, larger for each write; a reader refuses one below the entry's clear
+  generation record, or below the highest generation this process has read or written.
+  A process that never saw the newer value, shown a complete older copy of the hash (value
+  and clear fields alike), cannot tell: Redis holds nothing the attacker cannot also roll
+  back, so that last case stays undetected until the next write;
+* block writes by raising the clear fence (``f``) or the fence counter: the fence a write
+  is compared against is the one sealed in the value it replaces, clear copies that differ
+  are put back with a warning, and a holder whose fence is not above the sealed one (a
+  lowered or removed counter) is given a larger one when it takes the lock;
+* let a lapsed holder overwrite a newer token, or bring back a logged-out one, by lowering
+  ``f``: a logout leaves a sealed record with its fence;
+* move an entry to another key prefix, profile or identity, or plant one in clear
+  (:class:`ForgedEntryError`).
+
+Without a key nothing is authenticated and none of this holds (the fields are still
+maintained, so honest processes behave the same); which is why a server on another machine
+needs a key unless ``allow_plaintext`` says otherwise.
 """
 
 from __future__ import annotations
@@ -19,9 +43,11 @@ import logging
 import os
 import string
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import attrs
 import redis
@@ -32,26 +58,68 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from brokerauth_redis import scripts
-from brokerauth_redis.envelope import make_cipher, open_token, seal_token
+from brokerauth_redis.envelope import (
+    Entry,
+    ForgedEntryError,
+    ReplayedEntryError,
+    TamperedEntryError,
+    clear_number,
+    make_cipher,
+    open_entry,
+    seal_entry,
+)
 from brokerauth_redis.lock import LeaseLock, held_fence
-from brokerauth_redis.options import RedisStoreOptions, check_url, safe_location
+from brokerauth_redis.options import (
+    RedisStoreOptions,
+    check_transport,
+    check_url,
+    is_local,
+    safe_location,
+)
 
 if TYPE_CHECKING:
     from brokerauth.descriptions import CallBudget
     from cryptography.fernet import MultiFernet
 
-__all__ = ["KeyNames", "RedisStore", "StaleWriteError", "key_names"]
+__all__ = [
+    "ForgedEntryError", "KeyNames", "RedisStore", "ReplayedEntryError", "StaleWriteError",
+    "TamperedEntryError", "key_names",
+]
 
 log = logging.getLogger("brokerauth.store.redis")
 
 _SAFE_CHARS = frozenset(string.ascii_letters + string.digits + "._-")
 _REASON_LIMIT = 200
 _store_ids = itertools.count(1)
+# A write compares-and-sets the exact value it read; another write in between sends it back
+# to read again.  Writes to one entry are rare and mostly under the lock, so a handful of
+# attempts only runs out when something rewrites the entry in a loop.
+_WRITE_ATTEMPTS = 8
 
 
 class StaleWriteError(StaleTokenError):
     """A lock holder whose lease lapsed tried to store a token after a newer holder stored
     one; the newer token is kept."""
+
+
+@attrs.frozen
+class _Snapshot:
+    """An entry and the fence state around it, read at one instant (:data:`scripts.READ`)."""
+
+    value: bytes | None
+    generation: int | None
+    fence: int | None
+    counter: int | None
+    lock_fence: int | None
+
+    @property
+    def latest_fence(self) -> int:
+        """The fence of the current holder, or else the last one handed out: what a write
+        outside the lock counts as.  The current holder's, when there is one, so a counter
+        raised by hand cannot make such a write refuse that holder's."""
+        if self.lock_fence is not None:
+            return self.lock_fence
+        return self.counter or 0
 
 
 @attrs.frozen
@@ -97,6 +165,10 @@ class RedisStore:
         #: Tells this store's held locks from another store's in the same thread; the
         #: lock and the write of one refresh always go through the same store object.
         self._identity = f"store-{next(_store_ids)}"
+        #: The highest sealed generation this process has read or written, per entry: a
+        #: value below it was put back by someone (the replay check needs no Redis state an
+        #: attacker could roll back along with the value).
+        self._seen: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"RedisStore({self.location}, prefix={self.options.key_prefix!r})"
@@ -116,38 +188,81 @@ class RedisStore:
     def load(self, key: TokenKey) -> Token | None:
         names = key_names(self.options.key_prefix, key)
         with self._redis("read the token of", key):
-            data = self._connect().hget(names.token, "v")
-        if data is None:
-            return None
-        assert isinstance(data, bytes)
-        return open_token(
-            data, key, self._get_cipher(), source=self._source(names), key_source=self._key_source()
+            value, raw_generation, raw_fence = self._connect().hmget(names.token, "v", "g", "f")
+        assert value is None or isinstance(value, bytes)
+        generation, fence = clear_number(raw_generation), clear_number(raw_fence)
+        cipher = self._get_cipher()
+        entry = open_entry(
+            value, key, names.token, cipher, clear_generation=generation, clear_fence=fence,
+            source=self._source(names), key_source=self._key_source(),
         )
+        if entry is None:
+            return None
+        if cipher is not None and value is not None:
+            self._check_current(key, names, entry, value, generation, fence)
+        return entry.token
 
     def save(self, key: TokenKey, token: Token) -> None:
         names = key_names(self.options.key_prefix, key)
-        data = seal_token(token, key, self._get_cipher())
         fence = held_fence(self._identity, names.lock)
-        with self._redis("store the token of", key):
-            written = self._script("write")(
-                keys=[names.token, names.fence], args=[data, "" if fence is None else fence]
-            )
-        if not written:
-            raise StaleWriteError(
-                f"{key}: this process's refresh lock expired while it was refreshing (it was "
-                "paused or cut off from Redis for longer than lock_ttl) and another process has "
-                "stored a newer token since; this one was not stored",
-                hint="nothing to do: the newer token is used from the next request; if this "
-                "happens often, raise the redis store's lock_ttl",
-            )
-        log.debug("stored the token for %s in %s%s", key, self.location,
-                  "" if fence is None else f" (fence {fence})")
+        cipher = self._get_cipher()
+        for _attempt in range(_WRITE_ATTEMPTS):
+            snapshot = self._read(key, names, "store the token of")
+            current, _readable = self._inspect(key, names, snapshot, cipher)
+            if current.authenticated and current.generation < self._seen.get(names.token, 0):
+                # Refusing would lose the token being stored, which may be the only one
+                # with a live refresh token: the older value put back is replaced instead.
+                log.warning("%s: replacing stored token %s, an older value put back (sealed "
+                            "generation %d, this process has seen %d)", key,
+                            self._source(names), current.generation,
+                            self._seen.get(names.token, 0))
+            if fence is not None and fence < current.fence:
+                raise StaleWriteError(
+                    f"{key}: this process's refresh lock expired while it was refreshing (it "
+                    "was paused or cut off from Redis for longer than lock_ttl) and another "
+                    "process has stored a newer token since (or logged out); this one was not "
+                    "stored",
+                    hint="nothing to do: the newer token is used from the next request; if "
+                    "this happens often, raise the redis store's lock_ttl",
+                )
+            # Never lower the fence: a write outside the lock counts as new as the latest
+            # holder, and a holder's write as new as itself.
+            written_fence = max(current.fence,
+                                snapshot.latest_fence if fence is None else fence)
+            generation = self._next_generation(names, current.generation)
+            data = seal_entry(token, names.token, generation=generation, fence=written_fence,
+                              cipher=cipher)
+            if self._write(key, names, snapshot, data, generation, written_fence,
+                           "store the token of"):
+                self._saw(names, generation)
+                log.debug("stored the token for %s in %s (generation %d, fence %d%s)", key,
+                          self.location, generation, written_fence,
+                          "" if fence is None else ", under the lock")
+                return
+        raise self._busy(key, names, "store")
 
     def delete(self, key: TokenKey) -> bool:
         names = key_names(self.options.key_prefix, key)
-        with self._redis("delete the token of", key):
-            removed = self._script("delete")(keys=[names.token, names.fence])
-        return bool(removed)
+        cipher = self._get_cipher()
+        with self._redis("log out", key):
+            # Past every holder so far, so a refresh still running somewhere cannot bring
+            # the logged-out token back (its write is refused for a smaller fence).
+            logout_fence = int(self._script("next_fence")(keys=[names.fence]))
+        for _attempt in range(_WRITE_ATTEMPTS):
+            snapshot = self._read(key, names, "delete the token of")
+            current, readable = self._inspect(key, names, snapshot, cipher)
+            removed = snapshot.value is not None and (not readable or current.token is not None)
+            # The sealed fence and the lock's holder count too: a counter lowered by hand
+            # must not let that holder's refresh undo the logout.
+            fence = max(logout_fence, current.fence + 1, (snapshot.lock_fence or 0) + 1)
+            generation = self._next_generation(names, current.generation)
+            # A sealed logout record (in clear: no value, the fields alone).
+            data = seal_entry(None, names.token, generation=generation, fence=fence,
+                              cipher=cipher)
+            if self._write(key, names, snapshot, data, generation, fence, "delete the token of"):
+                self._saw(names, generation)
+                return removed
+        raise self._busy(key, names, "delete")
 
     def take_call(self, key: TokenKey, budget: CallBudget, now: float) -> float:
         """Count one token-endpoint call against ``budget`` for every machine of the fleet."""
@@ -165,8 +280,25 @@ class RedisStore:
 
         def acquire(holder: str, ttl_ms: int) -> int:
             with self._redis("take the refresh lock of", key):
-                return int(self._script("acquire")(keys=[names.lock, names.fence],
-                                                   args=[holder, ttl_ms]))
+                answer = self._script("acquire")(keys=[names.lock, names.fence, names.token],
+                                                 args=[holder, ttl_ms])
+            if not isinstance(answer, list):
+                return 0
+            fence = int(answer[0])
+            floor = self._sealed_fence(key, names, answer[1], answer[2])
+            if fence > floor:
+                return fence
+            # Never so when every fence came from the counter: a holder's, a logout's and a
+            # write outside the lock are all at most the counter, and it only grows.
+            log.warning(
+                "%s: the fence counter %s gave fence %d, not above the fence %d of the stored "
+                "token: someone with write access to Redis lowered or removed it; raising it",
+                key, names.fence, fence, floor,
+            )
+            with self._redis("take the refresh lock of", key):
+                return int(self._script("raise_fence")(
+                    keys=[names.lock, names.fence], args=[f"{holder}:{fence}", floor, holder]
+                ))
 
         def renew(value: str, ttl_ms: int) -> bool:
             with self._redis("renew the refresh lock of", key):
@@ -188,6 +320,139 @@ class RedisStore:
         if client is not None:
             client.close()
 
+    # -- generations and fences ----------------------------------------------------------
+    def _read(self, key: TokenKey, names: KeyNames, action: str) -> _Snapshot:
+        with self._redis(action, key):
+            value, generation, fence, counter, lock = self._script("read")(
+                keys=[names.token, names.fence, names.lock]
+            )
+        assert value is None or isinstance(value, bytes)
+        lock_fence = None
+        if isinstance(lock, bytes):
+            lock_fence = clear_number(lock.rpartition(b":")[2])
+        return _Snapshot(value, clear_number(generation), clear_number(fence),
+                         clear_number(counter), lock_fence)
+
+    def _inspect(
+        self, key: TokenKey, names: KeyNames, snapshot: _Snapshot, cipher: MultiFernet | None
+    ) -> tuple[Entry, bool]:
+        """What a write decides on: the entry there now, and whether it could be read.  An
+        entry that cannot be read does not stop a write (that is how a logout, or a new
+        login, replaces it); its generation and fence then count as none."""
+        try:
+            entry = open_entry(
+                snapshot.value, key, names.token, cipher,
+                clear_generation=snapshot.generation, clear_fence=snapshot.fence,
+                source=self._source(names), key_source=self._key_source(),
+            )
+        except StoreError as problem:
+            log.warning("%s: replacing stored token %s, which cannot be used: %s", key,
+                        self._source(names), problem.message)
+            if cipher is None:
+                # In clear the fields are all there is, readable value or not.
+                return Entry(None, snapshot.generation or 0, snapshot.fence or 0, False), False
+            return Entry(None, 0, 0, authenticated=False), False
+        if entry is None:
+            return Entry(None, 0, 0, authenticated=False), True
+        return entry, True
+
+    def _sealed_fence(self, key: TokenKey, names: KeyNames, value: Any, fence: Any) -> int:
+        """The fence a new holder must be above: the sealed one (in clear: the field)."""
+        snapshot = _Snapshot(value if isinstance(value, bytes) else None, None,
+                             clear_number(fence), None, None)
+        try:
+            entry = open_entry(
+                snapshot.value, key, names.token, self._get_cipher(), clear_generation=None,
+                clear_fence=snapshot.fence, source=self._source(names),
+                key_source=self._key_source(),
+            )
+        except StoreError:
+            return 0  # reading the entry says what is wrong with it; the lock is not the place
+        return entry.fence if entry is not None else (snapshot.fence or 0)
+
+    def _check_current(
+        self, key: TokenKey, names: KeyNames, entry: Entry, value: bytes,
+        generation: int | None, fence: int | None,
+    ) -> None:
+        """Refuse a sealed value older than what is known to exist; put back clear copies
+        someone changed."""
+        seen = self._seen.get(names.token, 0)
+        logout = f"`brokerauth logout {key.profile}`"
+        replayed_hint = (
+            "the entry is left as it is, and a new login replaces it: run "
+            f"{logout}, then log in again; unless Redis itself was restored or failed over, "
+            "find out who else can write to it (and change its password)"
+        )
+        if entry.legacy:
+            if seen or generation:
+                raise ReplayedEntryError(
+                    f"stored token {self._source(names)} is in the older fernet1 envelope, "
+                    "but a newer fernet2 value was already stored there: someone with write "
+                    "access to Redis put an old value back",
+                    hint=replayed_hint,
+                )
+            return
+        if entry.generation < seen or (generation is not None and generation > entry.generation):
+            newer = max(seen, generation or 0)
+            raise ReplayedEntryError(
+                f"stored token {self._source(names)} is an older value of this entry put back: "
+                f"its sealed generation {entry.generation} is below generation {newer} "
+                + ("that this process has already read or written"
+                   if seen >= (generation or 0) else "in the entry's own generation record (g)")
+                + "; it was replayed by someone with write access to Redis, or Redis lost "
+                "writes (a restore from a backup, a failover to a replica behind)",
+                hint=replayed_hint,
+            )
+        if generation != entry.generation or fence != entry.fence:
+            # The sealed numbers are the writer's; the clear copies only mirror them, so
+            # changed copies are repaired rather than allowed to mislead the next writer.
+            log.warning(
+                "%s: the clear %s of stored token %s did not match the sealed one (someone "
+                "with write access to Redis changed it: a tampered %s); putting it back",
+                key, "fence (f)" if fence != entry.fence else "generation (g)",
+                self._source(names), "fence" if fence != entry.fence else "generation record",
+            )
+            try:
+                with self._redis("repair the token of", key):
+                    self._script("repair")(keys=[names.token],
+                                           args=[value, entry.generation, entry.fence])
+            except StoreError as problem:
+                log.warning("%s: %s", key, problem.message)
+        self._saw(names, entry.generation)
+
+    def _next_generation(self, names: KeyNames, current: int) -> int:
+        # Microseconds of the clock, when that is larger: after Redis lost its data (a
+        # restart without persistence) the first new value is still above everything a
+        # long-running process has seen, so it is not taken for a replay.
+        with self._guard:
+            seen = self._seen.get(names.token, 0)
+        return max(time.time_ns() // 1000, current + 1, seen + 1)
+
+    def _saw(self, names: KeyNames, generation: int) -> None:
+        with self._guard:
+            if generation > self._seen.get(names.token, 0):
+                self._seen[names.token] = generation
+
+    def _write(
+        self, key: TokenKey, names: KeyNames, snapshot: _Snapshot, data: bytes,
+        generation: int, fence: int, action: str,
+    ) -> bool:
+        read = snapshot.value
+        with self._redis(action, key):
+            return bool(self._script("write")(
+                keys=[names.token],
+                args=["0" if read is None else "1", read or b"", "1" if data else "0", data,
+                      generation, fence],
+            ))
+
+    def _busy(self, key: TokenKey, names: KeyNames, what: str) -> StoreError:
+        return StoreError(
+            f"cannot {what} the token of {key} in Redis at {self.location}: "
+            f"{names.token!r} changed under each of {_WRITE_ATTEMPTS} attempts",
+            hint="something rewrites the entry in a loop; if it is not another brokerauth, give "
+            "this fleet its own key_prefix",
+        )
+
     # -- connection, scripts, cipher -----------------------------------------------------
     def _connect(self) -> redis.Redis:
         client = self._client
@@ -204,14 +469,21 @@ class RedisStore:
             url = options.url.reveal()
             try:
                 check_url(url, password_allowed=True)
+                check_transport(url, encrypted=options.encryption_key is not None,
+                                allow_plaintext=options.allow_plaintext)
             except ValueError as exc:
                 raise ConfigError(
                     f"the redis store's url ({options.url.source}) {exc}",
-                    hint="fix the value the reference points to",
+                    hint="fix the value the reference points to, or the store's options",
                 ) from None
         else:
             url = options.url
         location = safe_location(url)
+        tls: dict[str, Any] = {}
+        if urlsplit(url).scheme == "rediss":
+            # What redis-py 5 to 8 default to, said here so that no version's default can
+            # weaken it; the URL cannot either (check_url refuses such query options).
+            tls = {"ssl_cert_reqs": "required", "ssl_check_hostname": True}
         try:
             client = redis.Redis.from_url(
                 url,
@@ -222,6 +494,7 @@ class RedisStore:
                 retry=Retry(NoBackoff(), 1),
                 health_check_interval=0,
                 client_name="brokerauth",
+                **tls,
             )
         except (ValueError, TypeError):
             # redis-py's message may quote parts of the URL.
@@ -229,13 +502,18 @@ class RedisStore:
                 f"the redis store's url ({self._url_source()}) is not a URL redis-py accepts",
                 hint="use redis://host:port/db, rediss://host:port/db or unix:///path",
             ) from None
+        if options.allow_plaintext and not is_local(url):
+            missing = [what for what, present in (
+                ("TLS", tls), ("an encryption_key", options.encryption_key is not None),
+            ) if not present]
+            if missing:
+                log.warning("the redis store at %s is used without %s (allow_plaintext = true): "
+                            "tokens are readable on the network or in Redis", location,
+                            " and ".join(missing))
         self._scripts = {
-            "acquire": client.register_script(scripts.ACQUIRE),
-            "renew": client.register_script(scripts.RENEW),
-            "release": client.register_script(scripts.RELEASE),
-            "write": client.register_script(scripts.WRITE),
-            "delete": client.register_script(scripts.DELETE),
-            "take_call": client.register_script(scripts.TAKE_CALL),
+            name: client.register_script(getattr(scripts, name.upper()))
+            for name in ("acquire", "raise_fence", "renew", "release", "read", "write",
+                         "next_fence", "repair", "take_call")
         }
         self._location = location
         return client

@@ -57,10 +57,13 @@ def test_the_value_in_redis_reveals_nothing_without_the_key(
     assert b"acme" not in value
     with pytest.raises(ValueError, match=r"JSON|Expecting"):
         json.loads(value)
-    # With the key, the plaintext is the profile binding and the token's JSON.
+    # With the key, the plaintext is the header (the entry it belongs to, its generation
+    # and its fence) and the token's JSON.
     plain = Fernet(fernet_key).decrypt(value[len(ENCRYPTED_MARK):])
-    binding, _, body = plain.partition(b"\n")
-    assert json.loads(binding) == ["fleet", "default"]
+    header, _, body = plain.partition(b"\n")
+    sealed = json.loads(header)
+    assert sealed["entry"] == ENTRY
+    assert set(sealed) == {"entry", "g", "f"}
     assert json.loads(body)["access_token"] == token.access_token
     assert plugin.load_token("redis", key, encrypted) == token
 

@@ -53,12 +53,13 @@ def test_the_redis_store_is_installed_and_described(host: PluginHost) -> None:
 
 
 def test_a_profile_structures_its_store_options(host: PluginHost) -> None:
-    profile = acme_profile("redis://10.1.2.3:6380/2", key_prefix="desk-a", lock_ttl=3,
+    # A server on another machine: TLS and a key, as the transport rule asks.
+    profile = acme_profile("rediss://10.1.2.3:6380/2", key_prefix="desk-a", lock_ttl=3,
                            encryption_key={"env": "FLEET_KEY"})
     resolved = resolve_profile(profile, host)
     options = resolved.store.options
     assert options == RedisStoreOptions(
-        url="redis://10.1.2.3:6380/2", key_prefix="desk-a", lock_ttl=3.0,
+        url="rediss://10.1.2.3:6380/2", key_prefix="desk-a", lock_ttl=3.0,
         encryption_key=Secret(env="FLEET_KEY"),
     )
     assert resolved.store.owner == "redis"
