@@ -218,12 +218,14 @@ def test_missing_parents_are_created_private(tmp_path: Path, umask_zero):
         assert mode(folder) == 0o700
 
 
-def test_existing_open_folders_are_tightened_on_write(root: Path):
+def test_existing_readable_folders_are_tightened_on_write(root: Path):
+    # Others may list these but not change them: tightened.  (Folders others can write are
+    # refused instead: tests/test_folder_modes.py.)
     (root / "prod").mkdir(parents=True)
     root.chmod(0o755)
-    (root / "prod").chmod(0o777)
+    (root / "prod").chmod(0o750)
     assert filestore.load(KEY) is None  # reading changes nothing
-    assert mode(root / "prod") == 0o777
+    assert mode(root / "prod") == 0o750
     filestore.save(KEY, make_token())
     assert mode(root) == 0o700
     assert mode(root / "prod") == 0o700

@@ -1,7 +1,10 @@
 """The ``file`` store: one JSON file per profile and identity, readable by the user only.
 
 Layout: ``<root>/<profile>/<identity>.json``, with ``<identity>.json.lock`` beside each token
-for the cross-process lock.  The root is the store's ``path`` option, else
+for the cross-process lock; names are percent-encoded so that distinct names stay distinct
+files where case is ignored and under Windows' rules (see :func:`file_name`).  A token kept
+under the names of before (``Alice.json`` where ``%41lice.json`` is meant) is still read, and
+moved by the next save.  The root is the store's ``path`` option, else
 ``$BROKERAUTH_HOME/tokens``, else the platform's per-user state folder (see
 :func:`default_root`).
 
@@ -38,6 +41,8 @@ __all__ = [
     "FileStoreOptions",
     "default_root",
     "delete",
+    "file_name",
+    "legacy_token_path",
     "load",
     "lock",
     "lock_path",
@@ -55,7 +60,16 @@ LOCK_POLL_INTERVAL = files.LOCK_POLL_INTERVAL
 
 _WHAT = "token file"
 _JSON_SUFFIX = ".json"
-_SAFE_CHARS = frozenset(string.ascii_letters + string.digits + "._-")
+# Kept as they are; everything else is percent-encoded.  No capital letters: APFS and NTFS
+# ignore case, so "Alice" and "alice" must not differ only in case once mapped.
+_LITERAL_CHARS = frozenset(string.ascii_lowercase + string.digits + "._-")
+# What the mapping before names were case-fold safe kept as it was (see _legacy_file_name).
+_LEGACY_SAFE_CHARS = frozenset(string.ascii_letters + string.digits + "._-")
+# Windows opens a device for these, whatever the case and whatever follows a dot ("nul.json").
+_RESERVED_NAMES = frozenset(
+    ["con", "prn", "aux", "nul"]
+    + [f"{device}{n}" for device in ("com", "lpt") for n in range(10)]
+)
 # File names are limited to 255 bytes; the temp name adds 43 characters to an identity's.
 _MAX_NAME = 200
 
@@ -99,13 +113,56 @@ def default_root() -> Path:
 def token_path(key: TokenKey, options: FileStoreOptions | None = None) -> Path:
     """The file the token for ``key`` is kept in (which may not exist yet).
 
-    Profile and identity are percent-encoded (everything outside ``A-Za-z0-9._-``, and the
-    names ``.`` and ``..``), so any name maps to exactly one file inside the root.
+    Profile and identity are percent-encoded (see :func:`file_name`), so any name maps to
+    exactly one file inside the root, and distinct names to files that stay distinct on file
+    systems that ignore case and under Windows' rules.
 
     :raises ~brokerauth.errors.StoreError: a name is empty or too long for a file name.
     """
-    folder = _root(options) / _file_name(key.profile, "profile")
-    return folder / (_file_name(key.identity, "identity") + _JSON_SUFFIX)
+    folder = _root(options) / file_name(key.profile, "profile")
+    return folder / (file_name(key.identity, "identity") + _JSON_SUFFIX)
+
+
+def legacy_token_path(key: TokenKey, options: FileStoreOptions | None = None) -> Path | None:
+    """Where a brokerauth before case-fold safe names kept the token for ``key``, when that
+    differs from :func:`token_path` (a name with capitals, a leading or trailing dot, or a
+    Windows device name); ``None`` otherwise.
+
+    :func:`load` falls back to it, :func:`save` moves it, :func:`delete` removes it; a plugin
+    that names its own files after :func:`token_path` can do the same.  On a file system that
+    ignores case, such a file may be the very file the same name in small letters now uses
+    (``Alice.json`` is ``alice.json`` there), so it is nobody's old file: ``None`` then, and
+    the capitalised name logs in again rather than read or remove a token that may be
+    another's.
+    """
+    new = token_path(key, options)
+    try:
+        profile = _legacy_file_name(key.profile, "profile")
+        identity = _legacy_file_name(key.identity, "identity")
+    except StoreError:
+        return None  # a name the old mapping could not store: there is no old file
+    old = _root(options) / profile / (identity + _JSON_SUFFIX)
+    if old == new:
+        return None
+    if sys.platform == "win32" and not all(map(_windows_safe, (profile, identity))):
+        return None  # such a name opens a device there: nothing was ever stored under it
+    folded = old.parent.with_name(profile.lower()) / old.name.lower()
+    if folded != old and _same_file(old, folded):
+        return None
+    return old
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    """Whether two paths name one file (a separate function so tests can play a file system
+    that ignores case)."""
+    try:
+        return os.path.samefile(one, other)
+    except OSError:
+        return False
+
+
+def _windows_safe(name: str) -> bool:
+    return name.split(".", 1)[0].lower() not in _RESERVED_NAMES and not name.endswith((".", " "))
 
 
 def lock_path(key: TokenKey, options: FileStoreOptions | None = None) -> Path:
@@ -130,26 +187,72 @@ def _user_home() -> Path:
         ) from None
 
 
-def _file_name(name: str, what: str) -> str:
+def file_name(name: str, what: str) -> str:
+    """The file (or folder) name a profile or identity ``name`` is kept under.
+
+    Small letters, digits and ``._-`` stay as they are; every other character, capitals
+    included, becomes ``%XX`` per byte of its UTF-8, in capital hex digits; so does a leading
+    or trailing dot, and the first letter of a Windows device name (``con``, ``nul.json``,
+    ``lpt1``...).  ``Alice`` is ``%41lice``, ``alice`` stays ``alice``, ``CON`` is
+    ``%43%4F%4E``, ``con`` is ``%63on``, ``..`` is ``%2E%2E``.
+
+    The mapping is one-to-one, since ``%`` itself is always encoded, so percent-decoding
+    gives the name back.  It stays one-to-one under case folding: the only capitals in a
+    result are the hex digits after a ``%``, so a result is its folded form with the two
+    characters after each ``%`` capitalised, and two results that fold alike are equal.
+    Results are ASCII, so Unicode normalisation (APFS) cannot merge them either.  None ends
+    in a dot or a space, or is a Windows device name, or starts with a dot.
+
+    :raises ~brokerauth.errors.StoreError: ``name`` is empty or too long for a file name.
+    """
     if not name:
         raise StoreError(f"a token cannot be stored under an empty {what} name")
     parts: list[str] = []
     for char in name:
-        if char in _SAFE_CHARS:
+        if char in _LITERAL_CHARS:
             parts.append(char)
         else:
             # surrogatepass keeps the mapping one-to-one even for strings Python allows but
             # UTF-8 does not (a lone surrogate).
             parts.extend(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
+    # A leading dot would hide the file and could look like a temp file; Windows drops a
+    # trailing one.  (A trailing space is encoded already: it is not a literal character.)
+    if parts[0] == ".":
+        parts[0] = "%2E"
+    if parts[-1] == ".":
+        parts[-1] = "%2E"
     encoded = "".join(parts)
-    if encoded in (".", ".."):
-        encoded = encoded.replace(".", "%2E")
+    if encoded.split(".", 1)[0] in _RESERVED_NAMES:
+        # Every device name starts with a small letter kept as it is: encode that one.
+        encoded = f"%{ord(encoded[0]):02X}{encoded[1:]}"
     if len(encoded) > _MAX_NAME:
         raise StoreError(
             f"the {what} name is too long to be used as a file name "
             f"({len(encoded)} characters once encoded, at most {_MAX_NAME})",
             hint=f"choose a shorter {what} name",
         )
+    return encoded
+
+
+# The name take_call's budget files are made with.
+_file_name = file_name
+
+
+def _legacy_file_name(name: str, what: str) -> str:
+    """The mapping of brokerauth before :func:`file_name`: kept to find old token files."""
+    if not name:
+        raise StoreError(f"a token cannot be stored under an empty {what} name")
+    parts: list[str] = []
+    for char in name:
+        if char in _LEGACY_SAFE_CHARS:
+            parts.append(char)
+        else:
+            parts.extend(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
+    encoded = "".join(parts)
+    if encoded in (".", ".."):
+        encoded = encoded.replace(".", "%2E")
+    if len(encoded) > _MAX_NAME:
+        raise StoreError(f"the {what} name is too long to be used as a file name")
     return encoded
 
 
@@ -164,16 +267,30 @@ def load(key: TokenKey, options: FileStoreOptions | None = None) -> Token | None
         owned by another user) or cannot be read.
     """
     # Imported here: commands that never read a token should not pay for cattrs.
-    from brokerauth.tokencodec import MAX_TOKEN_BYTES, decode_token
+    from brokerauth.tokencodec import decode_token
 
     path = token_path(key, options)
+    data = _read(path, key)
+    if data is None:
+        # A token saved before names were case-fold safe is used where it is, until the next
+        # save moves it (a read changes nothing).
+        legacy = legacy_token_path(key, options)
+        if legacy is None:
+            return None
+        path = legacy
+        data = _read(path, key)
+        if data is None:
+            return None
+    return decode_token(data, source=str(path), profile=key.profile)
+
+
+def _read(path: Path, key: TokenKey) -> bytes | None:
+    from brokerauth.tokencodec import MAX_TOKEN_BYTES
+
     if not _folders_ready(path, key, create=False):
         return None
     # read_private reads one byte past the limit: enough for the codec to refuse it by size.
-    data = files.read_private(path, key, _WHAT, limit=MAX_TOKEN_BYTES, removed_by_logout=True)
-    if data is None:
-        return None
-    return decode_token(data, source=str(path), profile=key.profile)
+    return files.read_private(path, key, _WHAT, limit=MAX_TOKEN_BYTES, removed_by_logout=True)
 
 
 def save(key: TokenKey, token: Token, options: FileStoreOptions | None = None) -> None:
@@ -188,6 +305,16 @@ def save(key: TokenKey, token: Token, options: FileStoreOptions | None = None) -
     _folders_ready(path, key, create=True)
     files.write_private(path, data, key, _WHAT, removed_by_logout=True)
     logger(LOGGER).debug("stored the token for %s in %s", key, path)
+    legacy = legacy_token_path(key, options)
+    # The new file first, then the old one goes: a crash between leaves both, and load
+    # prefers the new one.  Left behind, the old file would hold a token no one refreshes.
+    if (
+        legacy is not None
+        and os.path.lexists(legacy)  # after the move, a save costs no more than before
+        and _folders_ready(legacy, key, create=False)
+        and files.remove(legacy, _WHAT)
+    ):
+        logger(LOGGER).debug("moved the token for %s from %s", key, legacy)
 
 
 def delete(key: TokenKey, options: FileStoreOptions | None = None) -> bool:
@@ -197,12 +324,13 @@ def delete(key: TokenKey, options: FileStoreOptions | None = None) -> bool:
     out should leave none behind.  A link found at the token path is removed itself (never
     followed), so logging out is also the way out of a tampered store.
     """
-    path = token_path(key, options)
-    if not _folders_ready(path, key, create=False):
-        return False
-    removed = files.remove(path, _WHAT)
-    if removed:
-        logger(LOGGER).debug("removed the token for %s from %s", key, path)
+    removed = False
+    for path in (token_path(key, options), legacy_token_path(key, options)):
+        if path is None or not _folders_ready(path, key, create=False):
+            continue
+        if files.remove(path, _WHAT):
+            removed = True
+            logger(LOGGER).debug("removed the token for %s from %s", key, path)
     return removed
 
 

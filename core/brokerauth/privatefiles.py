@@ -11,10 +11,19 @@ There is one implementation, so every such file gets the same guarantees:
 * Nothing here follows a symbolic link: a link planted at a file, temp or lock path, or a
   linked folder, could redirect a secret to a place another user reads.  Every such case is
   refused with :class:`~brokerauth.errors.StoreError`.
-* Folders are 0700 and files 0600 whatever the umask; a file that others could read is
-  refused rather than used (see :func:`read_private` for the one exception).
+* Folders are 0700 and files 0600 whatever the umask; a file that others could read, or a
+  folder that others could write, is refused rather than used (see :func:`read_private` for
+  the one exception).  The folders above the store's top folder must be the user's or root's
+  and not writable by others unless sticky (as ``/tmp`` is), like ssh's ``StrictModes``:
+  whoever can rename a folder on the way can swap the whole store for their own.
+* A temp file is locked by its writer until it is renamed, and a write removes the temp files
+  of writers that died (older than a minute and unlocked): a crash leaves no copy of a
+  secret behind after the next write.
 * The lock is an OS lock (``flock`` through the ``filelock`` library), so it dies with its
   holder: a process killed mid-refresh never leaves a stale lock behind.
+
+:func:`read_secret_file` reads a file a profile names as a secret (``{ file = "..." }``) with
+the same checks on the file, since its content is sent to a broker just like a token.
 
 ``what`` names the file in messages ("token file", "login pointer"); no message ever quotes a
 file's content.  ``key`` is whose file it is; with ``removed_by_logout`` the hints offer
@@ -30,11 +39,12 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 
-from brokerauth.errors import StoreError
+from brokerauth.errors import SecretUnavailableError, StoreError
 from brokerauth.logs import logger
 from brokerauth.tokens import TokenKey
 
@@ -47,6 +57,7 @@ __all__ = [
     "lock",
     "lock_path",
     "read_private",
+    "read_secret_file",
     "remove",
     "write_private",
 ]
@@ -70,6 +81,16 @@ _O_BINARY: Final = getattr(os, "O_BINARY", 0)
 _O_NONBLOCK: Final = getattr(os, "O_NONBLOCK", 0)
 _O_DIRECTORY: Final = getattr(os, "O_DIRECTORY", 0)
 _FOLDER_FLAGS: Final = os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC
+_READ_FLAGS: Final = os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC | _O_BINARY
+# Group or others may write: they could add, rename or remove entries.
+_WRITABLE_BY_OTHERS: Final = 0o022
+# Like the kernel's SYMLOOP_MAX: a longer chain of links is a loop.
+_MAX_LINKS: Final = 40
+# A temp file lives for the milliseconds between its creation and its rename; one this old
+# whose writer holds no lock on it was left by a writer that died.
+ABANDONED_AFTER: Final = 60.0
+# The shape write_private gives every temp name: "." + the file's name + "." + 32 hex digits.
+_ANY_TEMP_NAME: Final = re.compile(r"\..+\.[0-9a-f]{32}" + re.escape(_TEMP_SUFFIX))
 
 
 # --- folders -------------------------------------------------------------------------------
@@ -88,7 +109,126 @@ def ensure_folders(top: Path, folder: Path, key: TokenKey, *, create: bool) -> b
         for part in folder.relative_to(top).parts:
             chain.append(chain[-1] / part)
     # Outermost first: a folder is only worth checking inside a vetted one.
+    _check_above(top)
     return all(_check_folder(each, create=create) for each in chain)
+
+
+def _check_above(top: Path) -> None:
+    """Refuse ``top`` when a folder on the way to it lets someone else swap it.
+
+    Checked like ssh's ``StrictModes``: each folder is the user's or root's and not writable
+    by group or others, unless sticky (as ``/tmp`` is: there, others cannot rename or remove
+    what is ours).  Links on the way are followed only when the user or root made them, and
+    the folders they lead through are checked too, since the kernel passes through them.
+    Folders that do not exist yet are fine: the store creates them 0700.
+    """
+    if not _POSIX:
+        return  # NTFS has ACLs, not modes; %LOCALAPPDATA% is private by default
+
+    def vet(folder: str, found: os.stat_result) -> None:
+        if found.st_uid not in _trusted_owners():
+            raise StoreError(
+                f"folder {folder}, on the way to the token folder {top}, belongs to another "
+                f"user (uid {found.st_uid}), who could replace the token folder with their own",
+                hint=_ELSEWHERE,
+            )
+        mode = stat.S_IMODE(found.st_mode)
+        if mode & _WRITABLE_BY_OTHERS and not mode & stat.S_ISVTX:
+            raise StoreError(
+                f"folder {folder}, on the way to the token folder {top}, has mode {mode:04o}: "
+                "other users can rename what is in it, so they could replace the token folder "
+                "with their own",
+                hint=f"run `chmod go-w {folder}` (or `chmod +t {folder}`, as /tmp is), "
+                f"or {_ELSEWHERE}",
+            )
+
+    try:
+        _walk(str(top.parent), folders=vet)
+    except FileNotFoundError:
+        return  # the missing folders are made by the store, 0700
+    except _LinkRefused as exc:
+        raise StoreError(
+            f"{exc.link}, on the way to the token folder {top}, is {exc.why}",
+            hint=_ELSEWHERE,
+        ) from None
+    except OSError as exc:
+        raise _cannot("check the folders above", top, exc) from None
+
+
+_ELSEWHERE: Final = (
+    "keep tokens in folders that only you (or root) can change: set BROKERAUTH_HOME or the "
+    "store's path option"
+)
+
+
+def _trusted_owners() -> tuple[int, int]:
+    # root can do anything anyway, so a folder or link of root's takes nothing away.
+    return (os.geteuid(), 0)
+
+
+class _LinkRefused(Exception):
+    """A link :func:`_walk` will not follow, or a chain too long to be anything but a loop."""
+
+    def __init__(self, link: str, why: str) -> None:
+        super().__init__(link)
+        self.link = link
+        self.why = why
+
+
+def _walk(
+    path: str, *, folders: Callable[[str, os.stat_result], None] | None = None
+) -> tuple[str, os.stat_result]:
+    """``path`` with its links resolved, and the ``lstat`` of what it names.
+
+    Like :func:`os.path.realpath`, but a link is followed only if the user or root owns it
+    (a link someone else planted could lead to another of the user's files), and
+    ``folders`` is called with every folder passed through, ``/`` first.
+
+    :raises FileNotFoundError: a part of the path does not exist.
+    :raises _LinkRefused: a link owned by someone else, or a loop.
+    """
+    # (getcwd only when needed: it fails in a removed folder, which an absolute path ignores)
+    pending = (path if path.startswith("/") else os.path.join(os.getcwd(), path)).split("/")
+    pending.reverse()  # a stack: the next part is at the end
+    here = "/"
+    found = os.lstat(here)
+    if folders is not None:
+        folders(here, found)
+    links = 0
+    while pending:
+        part = pending.pop()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            # ``here`` holds no link, so this is its real parent, and it was vetted already.
+            here = os.path.dirname(here)
+            found = os.lstat(here)
+            continue
+        there = os.path.join(here, part)
+        found = os.lstat(there)
+        if not stat.S_ISLNK(found.st_mode):
+            here = there
+            if folders is not None and stat.S_ISDIR(found.st_mode):
+                folders(here, found)
+            continue
+        if found.st_uid not in _trusted_owners():
+            raise _LinkRefused(there, f"a symbolic link owned by another user (uid {found.st_uid})")
+        links += 1
+        if links > _MAX_LINKS:
+            raise _LinkRefused(there, "one link in a chain of too many (a loop?)")
+        target = os.readlink(there)
+        again = os.lstat(there)
+        # Renaming the link away, planting another and renaming it back would change its
+        # ctime: so what was read is the target of the link that was vetted.
+        if (again.st_ino, again.st_dev, again.st_ctime_ns) != (
+            found.st_ino, found.st_dev, found.st_ctime_ns
+        ):
+            raise _LinkRefused(there, "a symbolic link that changed while it was read")
+        if target.startswith("/"):
+            here = "/"
+        found = os.lstat(here)
+        pending.extend(reversed(target.split("/")))
+    return here, found
 
 
 def _check_folder(folder: Path, *, create: bool) -> bool:
@@ -125,7 +265,17 @@ def _check_folder(folder: Path, *, create: bool) -> bool:
                 hint="point the store at a folder of your own (BROKERAUTH_HOME or the "
                 "store's path option), or fix the folder's owner",
             )
-        if create and stat.S_IMODE(found.st_mode) != _FOLDER_MODE:
+        mode = stat.S_IMODE(found.st_mode)
+        if mode & _WRITABLE_BY_OTHERS:
+            # Refused rather than tightened, even on a write: while it was open, anyone could
+            # have added or swapped files in it, and only the user can judge what is there.
+            raise StoreError(
+                f"token folder {folder} has mode {mode:04o}: other users can add, replace or "
+                "remove files in it, so brokerauth will not use it",
+                hint=f"if nobody else could have changed what is in it, run `chmod 700 "
+                f"{folder}`; otherwise remove the folder and log in again",
+            )
+        if create and mode != _FOLDER_MODE:
             # The folder is ours, so tightening it is safe.
             os.fchmod(fd, _FOLDER_MODE)
     except OSError as exc:
@@ -203,26 +353,111 @@ def write_private(
     _refuse_special(path, what, _logout(key, removed_by_logout))
     temp = path.with_name(f".{path.name}.{_random_suffix()}{_TEMP_SUFFIX}")
     fd = _create_temp(temp, path, what)
+    replaced = False
     try:
         try:
             if _POSIX:
                 # The create mode is filtered by the umask; this makes it exactly 0600.
                 os.fchmod(fd, _FILE_MODE)
+                # Held until the rename: a sweep (see _sweep_abandoned) removes only temp
+                # files nobody holds, so a writer that is merely slow keeps its file.
+                _hold(fd)
             _write_all(fd, data)
             _sync(fd)
+            if _POSIX:
+                os.replace(temp, path)  # still open, so still held
+                replaced = True
         finally:
             os.close(fd)
-        os.replace(temp, path)
+        if not replaced:
+            os.replace(temp, path)  # Windows cannot rename a file that is open
+            replaced = True
     except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        if isinstance(exc, OSError):
+        if not replaced:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+        if isinstance(exc, OSError) and not replaced:
             raise StoreError(
                 f"cannot write {what} {path}: {_reason(exc)}; the previous one is intact",
                 hint="check the disk and the folder's permissions",
             ) from None
+        if isinstance(exc, OSError):
+            # Only closing failed: the new content is in place.
+            raise StoreError(
+                f"{what} {path} was written but could not be closed: {_reason(exc)}",
+                hint="check the disk",
+            ) from None
         raise
     _sync_folder(path.parent)
+    _sweep_abandoned(path.parent)
+
+
+def _hold(fd: int) -> None:
+    import fcntl  # POSIX only; a built-in module, so importing it costs nothing
+
+    # A file made a moment ago with O_EXCL: nobody else can hold it yet.  A file system that
+    # cannot lock leaves the file to the age rule alone, which is no reason to fail a write.
+    with contextlib.suppress(OSError):
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _sweep_abandoned(folder: Path) -> None:
+    """Remove temp files in ``folder`` whose writers died (``kill -9``, a power cut).
+
+    Such a file may hold a whole secret.  One is removed only if it is older than
+    :data:`ABANDONED_AFTER` by its mtime and no process holds its lock, so a live writer,
+    however slow, keeps its file.  (On Windows, without the lock, the age alone decides.)
+    Housekeeping: the write itself has succeeded, so a failure here is not an error.
+    """
+    now = time.time()
+    try:
+        with os.scandir(folder) as entries:
+            old = [
+                entry.name
+                for entry in entries
+                if _ANY_TEMP_NAME.fullmatch(entry.name) and _is_old_file(entry, now)
+            ]
+    except OSError:
+        return
+    removed = sum(_remove_abandoned(folder / name) for name in old)
+    if removed:
+        logger(LOGGER).debug(
+            "removed %d temp file(s) left in %s by writers that died", removed, folder
+        )
+
+
+def _is_old_file(entry: os.DirEntry[str], now: float) -> bool:
+    try:
+        found = entry.stat(follow_symlinks=False)
+    except OSError:
+        return False
+    # A future mtime (a clock set back) counts as young: never remove a file that may be live.
+    return stat.S_ISREG(found.st_mode) and now - found.st_mtime > ABANDONED_AFTER
+
+
+def _remove_abandoned(temp: Path) -> bool:
+    try:
+        fd = os.open(temp, _READ_FLAGS)
+    except OSError:
+        return False  # gone already (another sweep), or swapped for a link: leave it
+    try:
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode) or (_POSIX and found.st_uid != os.geteuid()):
+            return False
+        if _POSIX:
+            import fcntl
+
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return False  # its writer is alive (stopped, or on a very slow disk)
+        # Unlinked while held, so no writer can have taken it over in between.
+        os.unlink(temp)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _random_suffix() -> str:
@@ -310,9 +545,8 @@ def read_private(
     have read it.
     """
     logout = _logout(key, removed_by_logout)
-    flags = os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC | _O_BINARY
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path, _READ_FLAGS)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -321,15 +555,7 @@ def read_private(
         raise _cannot(f"read {what}", path, exc) from None
     try:
         _check_file(path, fd, what, logout, tighten_readable=tighten_readable)
-        chunks: list[bytes] = []
-        left = limit + 1
-        while left > 0:
-            chunk = os.read(fd, left)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
+        return _read_up_to(fd, limit + 1)
     except OSError as exc:
         raise _cannot(f"read {what}", path, exc) from None
     finally:
@@ -341,17 +567,16 @@ def _check_file(
 ) -> None:
     # Checked on the open descriptor, so what is vetted is what is read.
     found = os.fstat(fd)
-    if not stat.S_ISREG(found.st_mode):
+    problem = _problem(found, owners=(os.geteuid(),))
+    if problem == "kind":
         raise _not_a_file(path, what, logout)
-    if not _POSIX:
-        return
-    if found.st_uid != os.geteuid():
+    if problem == "owner":
         raise StoreError(
             f"{what} {path} belongs to another user (uid {found.st_uid}); it will not be used",
             hint=f"remove it and {_log_in_again(logout)}",
         )
     mode = stat.S_IMODE(found.st_mode)
-    if mode & 0o022 or (mode & 0o077 and not tighten_readable):
+    if problem == "writable" or (problem == "readable" and not tighten_readable):
         # Refused rather than quietly fixed: while it was open, someone may have copied the
         # secret, and only the user can tell whether to keep it or log out and revoke it.
         # write_private always writes 0600, so for its files this takes a hand-made change.
@@ -365,12 +590,143 @@ def _check_file(
             "so brokerauth will not use it",
             hint=f"if nobody else could have, run `chmod 600 {path}`; otherwise {way_out}",
         )
-    if mode & 0o077:
+    if problem == "readable":
         os.fchmod(fd, _FILE_MODE)
         logger(LOGGER).warning(
             "%s %s was readable by other users (mode %04o); it is now 0600. If others could "
             "have read it, log out to revoke it.", what, path, mode,
         )
+
+
+_Problem = Literal["kind", "owner", "writable", "readable"]
+
+
+def _problem(found: os.stat_result, *, owners: tuple[int, ...]) -> _Problem | None:
+    """What makes a file unfit to hold a secret, the one rule for every private file: not a
+    regular file (a FIFO, a device, a folder), owned by someone not in ``owners``, writable
+    by group or others, or readable by them."""
+    if not stat.S_ISREG(found.st_mode):
+        return "kind"
+    if not _POSIX:
+        return None  # NTFS has ACLs, not modes
+    if found.st_uid not in owners:
+        return "owner"
+    mode = stat.S_IMODE(found.st_mode)
+    if mode & _WRITABLE_BY_OTHERS:
+        return "writable"
+    if mode & 0o077:
+        return "readable"
+    return None
+
+
+# --- secret files --------------------------------------------------------------------------
+
+
+def read_secret_file(path: Path, *, limit: int) -> bytes:
+    """The bytes of a file a profile names as a secret, checked like a token file.
+
+    It must be a regular file (a FIFO or a device is refused without blocking on it) of at
+    most ``limit`` bytes, owned by the user or root, and neither readable nor writable by
+    group or others.  Links are followed, as ssh follows them for its keys, but only links
+    the user or root owns: a link someone else planted (in a shared folder, say) could turn
+    ``{ file = "/shared/app-secret" }`` into the user's ``~/.ssh/id_ed25519``, which passes
+    every check on the file itself and would then be sent to the broker.
+
+    :raises ~brokerauth.errors.SecretUnavailableError: naming the path and the fix, never
+        the content.
+    """
+    shown = repr(str(path))
+    try:
+        if _POSIX:
+            real, seen = _walk(str(path))
+            fd = os.open(real, _READ_FLAGS)
+        else:
+            seen = None
+            fd = os.open(path, _READ_FLAGS)
+    except _LinkRefused as exc:
+        raise SecretUnavailableError(
+            f"secret file {shown} is not read: {exc.link} is {exc.why}; brokerauth follows "
+            "only links you or root own, since another user's link could point the profile "
+            "at any file of yours",
+            hint="point the profile at the real file, and find out who made the link",
+        ) from None
+    except OSError as exc:
+        raise SecretUnavailableError(
+            f"secret file {shown} cannot be read ({_reason(exc)})",
+            hint="create the file (mode 0600) or fix the profile's path",
+        ) from None
+    try:
+        found = os.fstat(fd)
+        if seen is not None and (found.st_ino, found.st_dev) != (seen.st_ino, seen.st_dev):
+            raise SecretUnavailableError(
+                f"secret file {shown} was replaced while it was being opened",
+                hint="try again, and find out who else changes that file",
+            )
+        _check_secret(shown, str(path), found, limit)
+        data = _read_up_to(fd, limit + 1)
+    except OSError as exc:
+        raise SecretUnavailableError(
+            f"secret file {shown} cannot be read ({_reason(exc)})",
+            hint="check the file and the disk",
+        ) from None
+    finally:
+        os.close(fd)
+    if len(data) > limit:  # it grew after the check
+        raise _too_big(shown, limit)
+    return data
+
+
+def _check_secret(shown: str, path: str, found: os.stat_result, limit: int) -> None:
+    problem = _problem(found, owners=_trusted_owners())
+    if problem == "kind":
+        kind = (
+            "a folder" if stat.S_ISDIR(found.st_mode)
+            else "a FIFO" if stat.S_ISFIFO(found.st_mode)
+            else "a device" if stat.S_ISCHR(found.st_mode) or stat.S_ISBLK(found.st_mode)
+            else "not a regular file"
+        )
+        raise SecretUnavailableError(
+            f"secret file {shown} is {kind}, not a regular file holding a secret",
+            hint="point the profile at a regular file (mode 0600) that holds only the secret",
+        )
+    if problem == "owner":
+        raise SecretUnavailableError(
+            f"secret file {shown} belongs to another user (uid {found.st_uid}); brokerauth "
+            "reads secrets only from files you (or root) own, since their owner could change "
+            "them at will",
+            hint="copy the secret into a file of your own, `chmod 600` it, and point the "
+            "profile at that file",
+        )
+    if problem is not None:
+        mode = stat.S_IMODE(found.st_mode)
+        # Never tightened quietly: the user must judge whether the secret leaked.
+        raise SecretUnavailableError(
+            f"secret file {shown} has mode {mode:04o}: other users can "
+            f"{'change' if problem == 'writable' else 'read'} it, so brokerauth will not use it",
+            hint=f"run `chmod 600 {path}`; if others could have read the secret, replace it "
+            "with a new one at the broker",
+        )
+    if found.st_size > limit:
+        raise _too_big(shown, limit)
+
+
+def _too_big(shown: str, limit: int) -> SecretUnavailableError:
+    return SecretUnavailableError(
+        f"secret file {shown} is larger than {limit // 1024} KiB, more than any secret",
+        hint="point the profile at a file that holds only the secret",
+    )
+
+
+def _read_up_to(fd: int, size: int) -> bytes:
+    chunks: list[bytes] = []
+    left = size
+    while left > 0:
+        chunk = os.read(fd, left)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 # --- removing ------------------------------------------------------------------------------

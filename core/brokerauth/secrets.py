@@ -1,7 +1,10 @@
 """Secret references: profiles name where a secret lives, never the secret itself.
 
 A :class:`Secret` is resolved late, on first use, so listing or validating profiles needs no
-secret, and its ``repr`` and ``str`` only ever say where it comes from.
+secret, and its ``repr`` and ``str`` only ever say where it comes from.  A secret file is
+checked like a token file before it is read (see :func:`brokerauth.privatefiles.read_secret_file`):
+a regular file of at most 64 KiB, owned by the user or root, 0600 or stricter, reached through
+no link another user owns.  Surrounding whitespace (the trailing newline) is stripped.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import attrs
 from brokerauth.errors import SecretUnavailableError
 
 _resolve_lock = threading.Lock()
+
+#: The largest secret file read; anything bigger is a wrong path, not a secret.
+MAX_SECRET_FILE_BYTES = 64 * 1024
 
 
 @attrs.frozen(eq=False, repr=False)
@@ -73,13 +79,20 @@ class Secret:
                 )
             return value
         assert self.file is not None
+        # Imported here: only file secrets need it, and signing with env secrets should not pay.
+        from brokerauth.privatefiles import read_secret_file
+
         path = Path(os.path.expanduser(self.file))
+        # Checked like a token file (owner, mode, a regular file, size): the content is sent
+        # to a broker, so a file others can read, change or point elsewhere must not be used.
+        data = read_secret_file(path, limit=MAX_SECRET_FILE_BYTES)
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            # The codec's message quotes a byte of the content; this names only the file.
             raise SecretUnavailableError(
-                f"secret file {str(path)!r} cannot be read ({exc.strerror or type(exc).__name__})",
-                hint="create the file (mode 0600) or fix the profile's path",
+                f"secret file {str(path)!r} is not UTF-8 text",
+                hint="write the secret into the file as text",
             ) from None
         value = text.strip()
         if not value:

@@ -83,11 +83,40 @@ def _pointer_path(top: Path, key: TokenKey) -> Path:
     return path.with_name(path.name + _POINTER_SUFFIX)
 
 
+def _legacy_pointer_path(top: Path, key: TokenKey) -> Path | None:
+    # Named after the core's token file, so it moved when the core's names became case-fold
+    # safe; a pointer under the old name still says which SDK file holds the login.
+    path = filestore.legacy_token_path(key, _core(top))
+    return None if path is None else path.with_name(path.name + _POINTER_SUFFIX)
+
+
+def _core_token_exists(top: Path, key: TokenKey) -> bool:
+    legacy = filestore.legacy_token_path(key, _core(top))
+    return os.path.lexists(filestore.token_path(key, _core(top))) or (
+        legacy is not None and os.path.lexists(legacy)
+    )
+
+
 # --- pointer ---------------------------------------------------------------------------------
 
 
 def _read_pointer(top: Path, key: TokenKey) -> str | None:
-    path = _pointer_path(top, key)
+    client_id = _read_pointer_at(top, key, _pointer_path(top, key))
+    if client_id is None:
+        legacy = _legacy_pointer_path(top, key)
+        if legacy is not None:
+            client_id = _read_pointer_at(top, key, legacy)
+    return client_id
+
+
+def _remove_legacy_pointer(top: Path, key: TokenKey) -> bool:
+    legacy = _legacy_pointer_path(top, key)
+    if legacy is None or not os.path.lexists(legacy):
+        return False
+    return files.remove(legacy, "login pointer")
+
+
+def _read_pointer_at(top: Path, key: TokenKey, path: Path) -> str | None:
     if not files.ensure_folders(top, path.parent, key, create=False):
         return None
     data = files.read_private(path, key, "login pointer", limit=_POINTER_LIMIT)
@@ -149,15 +178,17 @@ def save(key: TokenKey, token: Token, options: Any = None) -> None:
         # Token first, pointer second: a crash between leaves the old pointer (or none),
         # never a pointer to a file that was not written.
         files.write_private(top / client_id, sdkformat.encode(token), key, "Futu token file")
-        if _read_pointer(top, key) != client_id:
+        if _read_pointer_at(top, key, _pointer_path(top, key)) != client_id:
             _write_pointer(top, key, client_id)
-        if os.path.lexists(filestore.token_path(key, _core(top))):
+        _remove_legacy_pointer(top, key)  # after the new one is written
+        if _core_token_exists(top, key):
             filestore.delete(key, _core(top))
         return
     filestore.save(key, token, _core(top))
     pointer = _pointer_path(top, key)
     if os.path.lexists(pointer):
         files.remove(pointer, "login pointer")
+    _remove_legacy_pointer(top, key)
 
 
 def delete(key: TokenKey, options: Any = None) -> bool:
@@ -173,6 +204,7 @@ def delete(key: TokenKey, options: Any = None) -> bool:
     pointer = _pointer_path(top, key)
     if os.path.lexists(pointer):
         removed = files.remove(pointer, "login pointer") or removed
+    removed = _remove_legacy_pointer(top, key) or removed
     if os.path.lexists(records_folder(top)):
         removed = filestore.delete(key, _core(top)) or removed
     return removed
