@@ -126,14 +126,15 @@ def _check_above(top: Path) -> None:
         return  # NTFS has ACLs, not modes; %LOCALAPPDATA% is private by default
 
     def vet(folder: str, found: os.stat_result) -> None:
-        if found.st_uid not in _trusted_owners():
+        problem = folder_problem(found)
+        if problem == "owner":
             raise StoreError(
                 f"folder {folder}, on the way to the token folder {top}, belongs to another "
                 f"user (uid {found.st_uid}), who could replace the token folder with their own",
                 hint=_ELSEWHERE,
             )
         mode = stat.S_IMODE(found.st_mode)
-        if mode & _WRITABLE_BY_OTHERS and not mode & stat.S_ISVTX:
+        if problem == "mode":
             raise StoreError(
                 f"folder {folder}, on the way to the token folder {top}, has mode {mode:04o}: "
                 "other users can rename what is in it, so they could replace the token folder "
@@ -159,6 +160,18 @@ _ELSEWHERE: Final = (
     "keep tokens in folders that only you (or root) can change: set BROKERAUTH_HOME or the "
     "store's path option"
 )
+
+
+def folder_problem(found: os.stat_result) -> Literal["owner", "mode"] | None:
+    """Why someone else could swap what is in a folder (ssh's ``StrictModes``): it is not the
+    user's or root's (``"owner"``), or group or others can write it and it is not sticky
+    (``"mode"``, a sticky folder such as ``/tmp`` lets no one rename what is not theirs)."""
+    if found.st_uid not in _trusted_owners():
+        return "owner"
+    mode = stat.S_IMODE(found.st_mode)
+    if mode & _WRITABLE_BY_OTHERS and not mode & stat.S_ISVTX:
+        return "mode"
+    return None
 
 
 def _trusted_owners() -> tuple[int, int]:

@@ -299,8 +299,6 @@ def check_profiles_file(path: Path) -> None:
     """
     if not hasattr(os, "getuid"):
         return  # Windows: access is by ACL, which the user's profile folder already restricts
-    import stat
-
     try:
         info = path.stat()
     except OSError:
@@ -321,14 +319,14 @@ def check_profiles_file(path: Path) -> None:
             file=str(path),
             hint=f"chmod go-w {path}",
         )
+    from brokerauth.privatefiles import folder_problem
+
     folder = path.parent
     try:
         above = folder.stat()
     except OSError:
         return
-    if above.st_mode & stat.S_ISVTX:
-        return
-    if above.st_uid not in (me, 0) or above.st_mode & 0o022:
+    if folder_problem(above) is not None:
         raise ProfileError(
             f"is in {folder}, which another user owns or can write to: they could replace the "
             "file, so it is not read",
