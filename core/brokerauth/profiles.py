@@ -19,6 +19,7 @@ import attrs
 from brokerauth.descriptions import STRATEGY_KINDS, StrategyKind
 from brokerauth.errors import ConfigError, ProfileError
 from brokerauth.tokens import DEFAULT_IDENTITY
+from brokerauth.transport import DEFAULT_RESPONSE_LIMIT
 
 ENV_PROFILES = "BROKERAUTH_PROFILES"
 LOCAL_FILE = "brokerauth.toml"

@@ -16,7 +16,8 @@ refresh across every thread and process sharing the store.
 from __future__ import annotations
 
 import threading
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -142,6 +143,22 @@ class TokenManager:
         #: Refreshes this manager performed (not adopted from another process).
         self.refreshes = 0
 
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The thread lock, waited for at most ``lock_timeout``: one thread refreshing slowly
+        (a token endpoint that trickles, a login) must not hold up every other thread."""
+        if not self._lock.acquire(timeout=min(self._lock_timeout, threading.TIMEOUT_MAX)):
+            raise RefreshError(
+                f"{self._source.label}: another thread of this process has been refreshing "
+                f"(or logging in) for {self._lock_timeout:g} s",
+                hint="the broker's token endpoint is slow: try again, or raise the profile's "
+                "lock_timeout",
+            )
+        try:
+            yield
+        finally:
+            self._lock.release()
+
     # -- reading ---------------------------------------------------------------------------
     def current(self) -> Token | None:
         """The token to sign with now, or ``None`` when the profile's flow uses none."""
@@ -162,7 +179,7 @@ class TokenManager:
 
     def _slow(self, state: _State | object | None) -> Token | None:
         if not isinstance(state, _State):
-            with self._lock:
+            with self._locked():
                 if self._state is None:
                     self._obtain(force=False)
                 state = self._state
@@ -185,7 +202,7 @@ class TokenManager:
                 finally:
                     self._lock.release()
             return self._current_or_raise()
-        with self._lock:
+        with self._locked():
             if self._state is state:
                 self._refresh(state, wait=True, force=False)
         return self._current_or_raise()
@@ -208,7 +225,7 @@ class TokenManager:
     # -- changing --------------------------------------------------------------------------
     def invalidate(self, seen: Token) -> None:
         """The broker rejected ``seen``: refresh once, unless another caller already did."""
-        with self._lock:
+        with self._locked():
             state = self._state
             if not isinstance(state, _State) or state.token.access_token != seen.access_token:
                 return
@@ -216,13 +233,13 @@ class TokenManager:
 
     def login(self) -> Token | None:
         """Obtain a token from the flow even if one is stored (``brokerauth login``)."""
-        with self._lock:
+        with self._locked():
             self._obtain(force=True)
         return self._current_or_raise()
 
     def refresh_now(self) -> Token | None:
         """Refresh at once, whatever the windows say (``brokerauth refresh``)."""
-        with self._lock:
+        with self._locked():
             state = self._state
             if not isinstance(state, _State):
                 self._obtain(force=False)
@@ -233,7 +250,7 @@ class TokenManager:
 
     def forget(self) -> None:
         """Drop the in-memory token (after a logout); the next use reads the store again."""
-        with self._lock:
+        with self._locked():
             self._state = None
 
     def _set(self, token: Token) -> None:

@@ -9,7 +9,7 @@ only.  The session never follows a redirect: the answer is returned as it is.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -26,6 +26,9 @@ from brokerauth.refresh import TokenManager
 from brokerauth.tokens import Token
 from brokerauth.verdicts import Outcome, default_error
 from brokerauth.wire import Response
+
+if TYPE_CHECKING:
+    from types import EllipsisType
 
 LOGGER = "brokerauth.sessions"
 
@@ -85,19 +88,34 @@ class Session:
         data: Body = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        max_bytes: int | EllipsisType | None = ...,
     ) -> Response:
         """Send an authenticated request and return the answer, whatever its status.
 
         ``url`` is a path resolved against the profile's base URL, or absolute.  Call
         ``raise_for_status()`` on the answer to turn an error status into a typed error.
+
+        :param timeout: seconds for each exchange with the server, the whole of it: connect,
+            send and the complete answer, however slowly it arrives (the profile's
+            ``timeout`` if not given); past it, :class:`~brokerauth.errors.TransportError`.
+        :param max_bytes: the largest answer body accepted, counted after decompression; by
+            default the profile's ``max_response_bytes``.  Give a number for this request, or
+            ``None`` for no limit at all: only for a large download you expect, as the whole
+            body is held in memory.  An answer over it is a
+            :class:`~brokerauth.errors.ResponseError`.
         """
         binding = self.binding
         request = binding.build(method, url, params=params, json=json, data=data, headers=headers)
         timeout = self.options.timeout if timeout is None else timeout
         transport = binding.transport
+        limit: int | None = self.options.max_response_bytes
+        limit_name = "the profile's max_response_bytes"
+        if max_bytes is not ...:
+            limit, limit_name = max_bytes, "max_bytes"
 
         def send(attempt: Attempt) -> Response:
-            return transport.send(attempt.request, signature=attempt.signature, timeout=timeout)
+            return transport.send(attempt.request, signature=attempt.signature, timeout=timeout,
+                                  max_bytes=limit, limit_name=limit_name)
 
         result = run(auth_flow(binding, request, self._policy, tokens=self.tokens), send)
         outcome = result.verdict.outcome

@@ -1,0 +1,86 @@
+"""Waiters on a lock are released within ``lock_timeout`` (QUALITY 22): while one thread
+refreshes slowly, every other thread of the process waits on the token manager's thread lock at
+most that long, then gets a typed :class:`RefreshError` naming the profile; the refreshing
+thread still completes.  The Acme sandbox holds each refresh open for ``refresh_delay`` real
+seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from brokerauth.errors import BrokerAuthError, RefreshError
+
+LOCK_TIMEOUT = 0.3
+#: How long the sandbox holds the refresh: well over LOCK_TIMEOUT.
+HELD = 1.2
+#: Scheduling slack on a busy two-core machine.
+MARGIN = 0.5
+
+
+def _race(calls: list[Any]) -> list[tuple[str, float, Any]]:
+    """Run each call in its own thread, all released at once: (outcome, seconds, detail)."""
+    barrier = threading.Barrier(len(calls))
+    results: list[tuple[str, float, Any]] = [("not finished", 0.0, None)] * len(calls)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        start = time.monotonic()
+        try:
+            detail = calls[i]()
+            results[i] = ("ok", time.monotonic() - start, detail)
+        except BrokerAuthError as exc:
+            results[i] = (type(exc).__name__, time.monotonic() - start, str(exc))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=HELD + 10)
+    return results
+
+
+@pytest.mark.parametrize("waiter", ["request", "refresh"])
+def test_waiters_get_a_typed_error_within_lock_timeout_and_the_refresher_completes(
+    acme: Any, session_factory: Any, manual_clock: Any, waiter: str
+) -> None:
+    api = session_factory(acme, name="desk", lock_timeout=LOCK_TIMEOUT)
+    old = api.token
+    manual_clock.advance(acme.token_lifetime + 1)  # expired: every caller needs the refresh
+    acme.refresh_delay = HELD
+
+    def request() -> int:
+        return int(api.get("/api/me").status)
+
+    def refresh() -> int:
+        return 200 if api.refresh() is not None else 0
+
+    results = _race([request if waiter == "request" else refresh for _ in range(8)])
+    done = [r for r in results if r[0] == "ok"]
+    released = [r for r in results if r[0] != "ok"]
+    assert [r[2] for r in done] == [200], results
+    assert done[0][1] >= HELD * 0.9
+    assert len(released) == 7, results
+    for outcome, seconds, text in released:
+        assert outcome == RefreshError.__name__, text
+        assert seconds < LOCK_TIMEOUT + MARGIN, seconds
+        assert text.startswith("desk/default: another thread of this process has been "
+                               f"refreshing (or logging in) for {LOCK_TIMEOUT:g} s")
+    assert acme.refresh_calls == 1
+    assert api.token.access_token != old.access_token
+
+
+def test_once_the_refresh_is_done_the_next_callers_use_its_token(
+    acme: Any, session_factory: Any, manual_clock: Any
+) -> None:
+    api = session_factory(acme, lock_timeout=LOCK_TIMEOUT)
+    api.token
+    manual_clock.advance(acme.token_lifetime + 1)
+    acme.refresh_delay = HELD
+    _race([lambda: api.get("/api/me").status for _ in range(4)])
+    acme.refresh_delay = 0
+    assert [api.get("/api/me").status for _ in range(3)] == [200] * 3
+    assert acme.refresh_calls == 1
