@@ -26,7 +26,7 @@ from _hostile import (
     trickling_status_line,
 )
 from brokerauth import failures
-from brokerauth.errors import RefreshError, TransportError
+from brokerauth.errors import DeadlineError, RefreshError, TransportError
 from brokerauth.transport import Transport
 from brokerauth.wire import Request
 
@@ -123,6 +123,23 @@ def test_a_get_whose_answer_trickles_ends_within_the_timeout_without_retries(
     trickle["/api/me"] = trickling_headers()
     elapsed, error = measure(lambda: api.get("/api/me", params={"q": "SECRET"}))
     _assert_deadline_error(error, elapsed, T, "GET", server.url + "/api/me")
+
+
+def test_a_get_whose_answer_trickles_is_not_resent(
+    acme: Any, session_factory: Any, proxy: Any
+) -> None:
+    # retries (2 by default) resend a GET after a broken connection, not after a deadline:
+    # a slow server would cost the whole timeout again each time.
+    server, trickle = proxy
+    api = session_factory(acme, base_url=server.url, timeout=T)
+    assert api.get("/api/me").status == 200
+    trickle["/api/me"] = trickling_headers()
+    before = len(server.requests)
+    elapsed, error = measure(lambda: api.get("/api/me"))
+    assert isinstance(error, DeadlineError)
+    _assert_deadline_error(error, elapsed, T, "GET", server.url + "/api/me")
+    assert elapsed < 1.5 * T
+    assert server.requests[before:] == [("GET", "/api/me")]  # sent once, not resent
 
 
 @pytest.mark.parametrize("trickle", [trickling_headers, trickling_body],

@@ -11,7 +11,8 @@ its verdict.  Sending is the driver's; every decision is made here:
 * header safety: the caller's headers and the signer's are checked before anything is sent;
 * a 401 the broker marks as an invalid token: one refresh, one resend;
 * a timestamp rejection: the clock offset learned from ``Date``, one resend;
-* after a connection error only GET, HEAD and OPTIONS are re-sent, each signed anew;
+* after a connection error only GET, HEAD and OPTIONS are re-sent, each signed anew; never
+  after a :class:`~brokerauth.errors.DeadlineError` (the server is there, only slow);
 * redirects: followed only where the driver asks (an adapter whose library would otherwise
   forward the credentials), and only within the origin, signed anew; a redirect to another
   origin is refused.
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from brokerauth.errors import OriginError, ResponseError, TransportError
+from brokerauth.errors import DeadlineError, OriginError, ResponseError, TransportError
 from brokerauth.headers import check_headers
 from brokerauth.logs import logger
 from brokerauth.tokens import Token
@@ -115,8 +116,8 @@ def auth_flow(
             check_headers(signature, made_by=f"{binding.resolved.signer.name!r} signer")
         try:
             response = yield Attempt(request, signature, token)
-        except TransportError:
-            if retries_left <= 0:
+        except TransportError as failure:
+            if retries_left <= 0 or isinstance(failure, DeadlineError):
                 raise
             retries_left -= 1
             connection_failures += 1

@@ -162,6 +162,12 @@ class TransportError(BrokerAuthError):
     """The request could not be sent or no answer arrived (connection, timeout)."""
 
 
+class DeadlineError(TransportError):
+    """No complete answer arrived within the request's ``timeout`` (the whole exchange); the
+    connection was dropped.  Never resent automatically: a slow server would only cost the
+    same wait again."""
+
+
 class ResponseError(BrokerAuthError):
     """The server's answer is malformed: not JSON, missing fields, wrong types, too large."""
 

@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from brokerauth.errors import ResponseError, TransportError
+from brokerauth.errors import DeadlineError, ResponseError, TransportError
 from brokerauth.wire import Request, Response
 
 if TYPE_CHECKING:
@@ -269,8 +269,8 @@ def _too_large(
     )
 
 
-def _late(request: Request, seconds: float, why: str = "") -> TransportError:
-    return TransportError(
+def _late(request: Request, seconds: float, why: str = "") -> DeadlineError:
+    return DeadlineError(
         f"{request.method} {request.scheme}://{request.host}{request.path}: no complete answer "
         f"within {seconds:g} s{why}",
         hint="the server is slow or trickles its answer; if its answers take longer, raise "
