@@ -5,7 +5,7 @@ exception from deep inside."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -27,8 +27,17 @@ from hypothesis import strategies as st
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 HOST = PluginHost.create()
 
+# Numbers a server can send that Python's date arithmetic and int() cannot take: each must
+# end in a typed error (QUALITY item 26), never an OverflowError or ValueError.
+hostile_numbers = st.sampled_from([
+    10**12, 10**13, 10**30, -1, 0, 2**63, "\u00b2", "9" * 5000, "\u0661\u0662\u0660",
+    "\u0661\u0667\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0660",
+    1.5, 1e300, "1e3", " 60", "+60", "", "0", str(10**12), "9999-12-31T23:59:59-01:00",
+    "0001-01-01T00:00:00+01:00",
+])
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)
+    | hostile_numbers,
     lambda children: st.lists(children, max_size=4)
     | st.dictionaries(st.text(max_size=12), children, max_size=4),
     max_leaves=12,
@@ -39,8 +48,20 @@ token_fields = st.sampled_from([
     "status", "data", "code",
 ])
 answer_objects = st.dictionaries(token_fields, json_values, max_size=8)
+
+
+def _with_a_key_twice(fields: dict[str, Any]) -> bytes:
+    # json.dumps cannot write a key twice: the first field is repeated by hand.
+    text = json.dumps(fields)
+    first = json.dumps(dict([next(iter(fields.items()))]))[1:-1]
+    return ("{" + first + ", " + text[1:]).encode()
+
+
 bodies = st.one_of(
     answer_objects.map(lambda d: json.dumps(d).encode()),
+    answer_objects.filter(bool).map(_with_a_key_twice),
+    st.sampled_from([65, 1000, 100_000]).flatmap(lambda n: st.sampled_from([
+        b"[" * n + b"]" * n, b'{"a":' * n + b"1" + b"}" * n, b"[" * n])),
     json_values.map(lambda v: json.dumps(v).encode()),
     st.binary(max_size=200),
     st.sampled_from([b"", b"<html><body>502 Bad Gateway</body></html>", b'{"access_token": "a',
@@ -74,7 +95,10 @@ def test_token_answers_give_a_token_or_a_typed_error(body: dict[str, Any], statu
                                                        refresh_lifetime_field="rt_expires_in"))
     if isinstance(result, Token):
         assert result.access_token
-        assert result.expires_at is None or result.expires_at > NOW
+        # Never a token that never expires (a missing expires_in takes the default), never
+        # one past the 10-year bound.
+        assert result.expires_at is not None
+        assert NOW < result.expires_at <= NOW + timedelta(days=3650)
 
 
 @given(statuses, bodies)
@@ -106,6 +130,68 @@ def test_futu_token_answers(status: int, body: bytes) -> None:
 
     typed_or_value(lambda: _token_from(context("futu"), response(status, body),
                                        client_id="c", previous=None))
+
+
+@given(statuses, bodies)
+def test_acme_token_answers(status: int, body: bytes) -> None:
+    from brokerauth_acme.flow import _token
+
+    typed_or_value(lambda: _token(context("acme"), response(status, body), previous=None))
+
+
+@given(statuses, bodies)
+def test_futu_legacy_refresh_answers(status: int, body: bytes) -> None:
+    from brokerauth_futu.apikey import refresh_access_token
+
+    class Http:
+        def request(self, method: str, url: str, **kw: Any) -> Response:
+            return response(status, body)
+
+    old = Token(access_token="old", broker="futu")
+    until = NOW + timedelta(days=90)
+    typed_or_value(lambda: refresh_access_token(Http(), old, until, identity=None,  # type: ignore[arg-type]
+                                                now=NOW))
+
+
+# Every numeric field any parser reads, with every hostile number (and the ordinary values
+# around it): all 22 x 9 pairs are tried, whatever else the random examples hit.
+numeric_fields = ["expires_in", "rt_expires_in", "created_at", "expires_at", "expires",
+                  "status", "expired_at"]
+
+
+@settings(max_examples=400)
+@given(st.sampled_from(numeric_fields), hostile_numbers, st.sampled_from(["NORMAL", 1, None]))
+def test_hostile_numbers_in_every_token_parser(field: str, value: Any, status: Any) -> None:
+    from brokerauth_acme.flow import _token as acme_token
+    from brokerauth_futu.apikey import refresh_access_token
+    from brokerauth_futu.oauthflow import _token_from
+    from brokerauth_webull.twofactor import _parse_answer
+    from brokerauth_webull_connect.flow import parse_answer
+
+    fields = {"access_token": "a-token", "token": "a-token", "refresh_token": "r-token",
+              "status": status, "expires_at": 1_800_000_000_000, field: value}
+    body = json.dumps(fields).encode()
+
+    class Http:
+        def request(self, method: str, url: str, **kw: Any) -> Response:
+            return response(200, body)
+
+    old = Token(access_token="old", broker="futu")
+    calls = [
+        lambda: parse_token_answer(fields, broker="b", now=NOW, status=200,
+                                   refresh_lifetime_field="rt_expires_in"),
+        lambda: _parse_answer(response(200, body), "check", sent="a-token"),
+        lambda: parse_answer(context("webull_connect"), response(200, body), previous=None),
+        lambda: _token_from(context("futu"), response(200, body), client_id="c", previous=None),
+        lambda: acme_token(context("acme"), response(200, body), previous=None),
+        lambda: refresh_access_token(Http(), old, NOW + timedelta(days=90),  # type: ignore[arg-type]
+                                     identity=None, now=NOW),
+    ]
+    for call in calls:
+        result = typed_or_value(call)
+        expiry = getattr(result, "expires_at", None)
+        if isinstance(expiry, datetime):
+            assert datetime(2000, 1, 1, tzinfo=UTC) <= expiry <= NOW + timedelta(days=3650)
 
 
 @given(statuses, bodies)

@@ -234,7 +234,8 @@ HOSTILE = ("%1B%5B2J%1B%5B31mYour+session+expired.%0D%0A%0D%0A%E2%80%AE"
 def test_a_callback_s_error_is_shown_on_one_line_without_escapes_and_cut() -> None:
     expected = "expected-state-0123456789"
     with pytest.raises(AuthorizationError) as caught:
-        parse_callback(f"?error={HOSTILE}&error_description={HOSTILE}&state=WRONG"
+        # The right state: an error with a wrong one is refused as forged before it is read.
+        parse_callback(f"?error={HOSTILE}&error_description={HOSTILE}&state={expected}"
                        f"&code=leaked-code-4242{expected}", expected_state=expected)
     message = caught.value.message
     clean(message, ("leaked-code-4242", expected))

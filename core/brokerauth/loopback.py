@@ -5,6 +5,11 @@ callback: the redirect URI's path, a ``Host`` naming a loopback address with tha
 DNS-rebinding page cannot forge one), and the expected ``state``.  Anything else gets HTTP 400
 and is ignored; pages carry ``Cache-Control: no-store`` and ``Referrer-Policy: no-referrer``;
 the listener closes after the first good callback or its timeout.
+
+A good callback is either the code or the authorization server's ``error=`` (the user denied):
+both need the state, so an ``<img src="http://127.0.0.1:PORT/callback?error=access_denied">``
+on any page the user has open is refused like any other forged callback, and the login goes
+on.  Only an error carrying this login's state ends it, with its reason masked and cut.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from brokerauth.errors import ConfigError, LoginRequiredError
-from brokerauth.oauth import AuthorizationError, parse_callback
+from brokerauth.oauth import AuthorizationError, ForgedCallbackError, parse_callback
 
 log = logging.getLogger("brokerauth.loopback")
 
@@ -175,16 +180,21 @@ class LoopbackListener:
         with self._lock:
             if self._done.is_set():
                 return self._refuse("the login was already completed")
-            params = dict(parse_qsl(parts.query, keep_blank_values=True))
             try:
                 code = parse_callback(parts.query, expected_state=self.expected_state)
-            except AuthorizationError as exc:
-                if "error" in params:
-                    # The server says the user denied: that ends the wait, with its reason.
-                    self._error = exc
-                    self._done.set()
-                    return 400, "the authorization was not granted"
+            except ForgedCallbackError:
+                # Checked before anything else in the callback, error= included: without
+                # the state it is not the authorization server's answer to this login.
                 return self._refuse("the state is missing or does not match")
+            except AuthorizationError as exc:
+                params = dict(parse_qsl(parts.query, keep_blank_values=True))
+                if "error" not in params:
+                    return self._refuse("the callback carries no authorization code")
+                # The right state and an error: the server's answer is that the user denied
+                # (or it failed), which ends the wait with its (scrubbed) reason.
+                self._error = exc
+                self._done.set()
+                return 400, "the authorization was not granted"
             self._code = code
             self._done.set()
         return 200, ""

@@ -13,21 +13,38 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import attrs
 
 from brokerauth.errors import BrokerAuthError, BrokerError, LoginRequiredError, ResponseError
+from brokerauth.numbers import lifetime
 from brokerauth.scrub import MAX_CODE, scrub
 from brokerauth.tokens import Token
 from brokerauth.verdicts import error_fields
 from brokerauth.wire import Response
 
+__all__ = [
+    "DEAD_GRANT_CODES", "DEFAULT_LIFETIME", "AuthorizationError", "ForgedCallbackError", "Pkce",
+    "authorization_url", "lifetime", "new_state", "parse_callback", "parse_token_answer", "s256",
+    "states_match", "token_body", "token_error",
+]
+
+#: The lifetime assumed when a token answer gives no ``expires_in`` (RFC 6749 §5.1 makes it
+#: only RECOMMENDED) and its plugin names none: an hour, so such a token is still refreshed
+#: early instead of being kept until a request fails.  Plugins pass their broker's own.
+DEFAULT_LIFETIME: Final = timedelta(hours=1)
+
 
 class AuthorizationError(LoginRequiredError):
     """The authorization step failed: the user denied, the state did not match, the code was
     refused or expired. The user must start the login again."""
+
+
+class ForgedCallbackError(AuthorizationError):
+    """A callback without this login's ``state`` (missing or wrong): not an answer to this
+    login, whatever else it carries, so a listener ignores it and keeps waiting."""
 
 
 def new_state() -> str:
@@ -70,14 +87,26 @@ def authorization_url(endpoint: str, params: Mapping[str, str]) -> str:
 def parse_callback(callback: str, *, expected_state: str) -> str:
     """The authorization code from a redirect (a full URL, or its query string).
 
-    :raises AuthorizationError: the user denied access, the state is missing or wrong, or
-        there is no code.
+    The state is checked first, whatever else the callback says (RFC 6749 §4.1.2.1 sends
+    ``error=`` with the request's ``state``): any web page can aim the user's browser at a
+    loopback redirect URI, so an ``error=access_denied`` without this login's state must not
+    end the login.
+
+    :raises ForgedCallbackError: the state is missing or wrong (an error in the callback or
+        not).
+    :raises AuthorizationError: with the right state, the server says the authorization
+        failed (its ``error``, masked and cut), or there is no code.
     """
     query = urlsplit(callback).query if "://" in callback else callback.lstrip("?")
     params = dict(parse_qsl(query, keep_blank_values=True))
+    if not states_match(expected_state, params.get("state")):
+        raise ForgedCallbackError(
+            "the callback's state does not match this login (a forged or stale redirect)",
+            hint="start the login again from the URL this program printed",
+        )
     if "error" in params:
-        # Whoever can reach the redirect URI writes these (a web page can aim a browser at a
-        # loopback listener): they reach the terminal only masked, on one line, cut.
+        # Even with the right state these are text from outside (the browser's URL bar):
+        # they reach the terminal only masked, on one line, cut.
         hidden = (expected_state, params.get("code") or "")
         error = scrub(params["error"], hidden, limit=MAX_CODE) or "unknown error"
         description = scrub(params.get("error_description", ""), hidden)
@@ -85,27 +114,11 @@ def parse_callback(callback: str, *, expected_state: str) -> str:
             f"authorization failed: {error}" + (f" ({description})" if description else ""),
             hint="start the login again; if you denied access by mistake, approve it this time",
         )
-    if not states_match(expected_state, params.get("state")):
-        raise AuthorizationError(
-            "the callback's state does not match this login (a forged or stale redirect)",
-            hint="start the login again from the URL this program printed",
-        )
     code = params.get("code")
     if not code:
         raise AuthorizationError("the callback carries no authorization code",
                                  hint="start the login again")
     return code
-
-
-def _number(value: Any, field: str, status: int) -> int:
-    # Some brokers send every field as a string ("1800").
-    if isinstance(value, bool):
-        raise ResponseError(f"token answer: {field} is not a number", status=status)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    raise ResponseError(f"token answer: {field} is not a number", status=status)
 
 
 def parse_token_answer(
@@ -119,12 +132,20 @@ def parse_token_answer(
     issued_at: datetime | None = None,
     refresh_lifetime_field: str | None = None,
     extra: Mapping[str, str] | None = None,
+    default_lifetime: timedelta = DEFAULT_LIFETIME,
 ) -> Token:
     """A token from an RFC 6749 §5.1 answer, validated field by field.
 
     ``expires_in`` counts from ``issued_at`` (the server's ``created_at`` when it sends one)
-    or else from ``now``.  A missing refresh token keeps ``previous``'s (a server that does not
-    rotate).  Nothing in an error message comes from the answer's values.
+    or else from ``now``; it is a whole number of seconds from 1 to 315,360,000 (10 years),
+    a JSON integer or a string of ASCII digits (:func:`brokerauth.numbers.lifetime`).  A
+    missing (or null) ``expires_in`` means ``default_lifetime`` (:data:`DEFAULT_LIFETIME`, an
+    hour, unless the plugin names its broker's): never a token that never expires.  The
+    refresh token's lifetime (``refresh_lifetime_field``) follows the same rule, except that
+    0 is allowed (the refresh token cannot be used again); missing, it is unknown.  A missing
+    refresh token keeps ``previous``'s (a server that does not rotate).  A token that would
+    already be expired on arrival is refused.  Nothing in an error message comes from the
+    answer's values.
     """
     access = body.get("access_token")
     if not isinstance(access, str) or not access:
@@ -133,19 +154,24 @@ def parse_token_answer(
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
         raise ResponseError("token answer's token_type is not Bearer", status=status)
     start = issued_at or now
-    expires_at = None
-    if body.get("expires_in") is not None:
-        lifetime = _number(body["expires_in"], "expires_in", status)
-        if lifetime <= 0:
-            raise ResponseError("token answer's expires_in is not positive", status=status)
-        expires_at = start + timedelta(seconds=lifetime)
+    given = body.get("expires_in")
+    expires_at = start + (default_lifetime if given is None
+                          else lifetime(given, "expires_in", status))
+    if expires_at <= now:
+        raise ResponseError(
+            "token answer: the token expired before it arrived (its issue time plus "
+            "expires_in is in the past)",
+            status=status,
+        )
     refresh = body.get("refresh_token")
     if refresh is not None and (not isinstance(refresh, str) or not refresh):
         raise ResponseError("token answer's refresh_token is not a string", status=status)
     refresh_expires_at = None
     if refresh and refresh_lifetime_field and body.get(refresh_lifetime_field) is not None:
-        refresh_life = _number(body[refresh_lifetime_field], refresh_lifetime_field, status)
-        refresh_expires_at = start + timedelta(seconds=refresh_life)
+        # 0 is allowed: Webull counts rt_expires_in down across rotations, and an answer
+        # whose refresh token is spent still carries a good access token.
+        refresh_expires_at = start + lifetime(body[refresh_lifetime_field],
+                                              refresh_lifetime_field, status, minimum=0)
     elif not refresh and previous is not None:
         refresh_expires_at = previous.refresh_expires_at
     scope = body.get("scope")
@@ -191,8 +217,10 @@ def token_error(
 
 
 def token_body(response: Response, *, what: str) -> dict[str, Any]:
-    """The JSON object of a successful token answer; anything else is a ResponseError."""
-    body = response.json_object()
+    """The JSON object of a successful token answer, parsed strictly (no key given twice, no
+    NaN, at most :data:`brokerauth.jsontext.MAX_DEPTH` deep); anything else is a
+    ResponseError."""
+    body = response.json_object(strict=True)
     if not body:
         raise ResponseError(f"{what}: the answer is an empty object", status=response.status)
     return body

@@ -130,12 +130,19 @@ def _check_size_and_parse(data: bytes) -> dict[str, Any] | str:
         return "it is not UTF-8 text"
     import json
 
+    from brokerauth.jsontext import DuplicateKeyError, unique_object  # with json: on use
+
     try:
-        parsed = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        # A key given twice means two writers interleaved or a hand edit went wrong; taking
+        # either could pair an access token with another generation's refresh token.  The
+        # rule is the one token answers are read by (brokerauth.jsontext).
+        parsed = json.loads(text, object_pairs_hook=unique_object, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
         # ``exc.msg`` is a fixed phrase ("Expecting value"); ``str(exc)`` is avoided as it
         # is built from the document.
         return f"it is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+    except DuplicateKeyError as exc:
+        return f"it names {_show_names([exc.key])} twice"
     except _Refused as exc:
         return str(exc)
     except ValueError:
@@ -150,17 +157,6 @@ def _check_size_and_parse(data: bytes) -> dict[str, Any] | str:
 
 class _Refused(ValueError):
     """Raised from inside the JSON parser with a description safe to show."""
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # A key given twice means two writers interleaved or a hand edit went wrong; taking the
-    # last one silently could pair an access token with another generation's refresh token.
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _Refused(f"it names {_show_names([key])} twice")
-        result[key] = value
-    return result
 
 
 def _no_constants(name: str) -> Any:

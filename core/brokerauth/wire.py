@@ -141,7 +141,7 @@ class Request:
 class Response:
     """A complete HTTP answer. The body is read in full (up to the transport's limit)."""
 
-    __slots__ = ("_json", "content", "headers", "request", "signature", "status")
+    __slots__ = ("_json", "_json_strict", "content", "headers", "request", "signature", "status")
 
     def __init__(
         self,
@@ -160,6 +160,8 @@ class Response:
         #: what a server echoing the request could quote back, and so what error texts mask.
         self.signature: Mapping[str, str] = signature or {}
         self._json: Any = _UNSET
+        # Whether the cached parse was strict: a strict call after a lenient one parses again.
+        self._json_strict = False
 
     @property
     def ok(self) -> bool:
@@ -169,24 +171,38 @@ class Response:
     def text(self) -> str:
         return self.content.decode("utf-8", errors="replace")
 
-    def json(self) -> Any:
-        """The body parsed as JSON; a :class:`ResponseError` names what is wrong if it is not."""
-        if self._json is _UNSET:
-            import json  # not at start-up: commands that parse no answer never need it
+    def json(self, *, strict: bool = False) -> Any:
+        """The body parsed as JSON; a :class:`ResponseError` names what is wrong if it is not.
+
+        Arrays and objects nested more than :data:`brokerauth.jsontext.MAX_DEPTH` (64) deep
+        are refused, and so are numbers of thousands of digits.  With ``strict`` (token
+        answers) an object naming a key twice and ``NaN``/``Infinity`` are refused too.
+        """
+        if self._json is _UNSET or (strict and not self._json_strict):
+            from brokerauth import jsontext  # not at start-up: most commands parse no answer
 
             try:
-                self._json = json.loads(self.content)
+                self._json = jsontext.loads(self.content, strict=strict)
+            except jsontext.JsonLimitError as exc:
+                # A fixed phrase: the document's own text (a key, a number) is never shown.
+                raise ResponseError(
+                    f"{self.request.method} {self.request.path}: the JSON answer is refused: "
+                    f"{exc}",
+                    status=self.status,
+                ) from None
             except (ValueError, UnicodeDecodeError):
                 kind = _describe_body(self.content, self.headers)
                 raise ResponseError(
                     f"{self.request.method} {self.request.path}: expected JSON, got {kind}",
                     status=self.status,
                 ) from None
+            self._json_strict = strict
         return self._json
 
-    def json_object(self) -> dict[str, Any]:
-        """The body as a JSON object (``{...}``), or a :class:`ResponseError`."""
-        data = self.json()
+    def json_object(self, *, strict: bool = False) -> dict[str, Any]:
+        """The body as a JSON object (``{...}``), or a :class:`ResponseError`; ``strict`` as
+        for :meth:`json`."""
+        data = self.json(strict=strict)
         if not isinstance(data, dict):
             raise ResponseError(
                 f"{self.request.method} {self.request.path}: expected a JSON object, "

@@ -1,15 +1,25 @@
-"""Acme's token flow: client credentials, then rotating refresh tokens."""
+"""Acme's token flow: client credentials, then rotating refresh tokens.
+
+Answers are read by the core's :func:`brokerauth.oauth.parse_token_answer`, as every OAuth
+plugin's should be: one strict reading of ``expires_in`` (whole seconds, 1 s to 10 years) and
+of the JSON (no key given twice, at most 64 levels deep) for every broker.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Final
 
 from brokerauth.errors import BrokerError, LoginRequiredError, ResponseError
 from brokerauth.flowcontext import FlowContext
+from brokerauth.oauth import parse_token_answer, token_body
 from brokerauth.tokens import Token
 from brokerauth.wire import Response
 
 TOKEN_PATH = "/oauth/token"
+#: Acme's tokens live 10 minutes; an answer without ``expires_in`` is taken to mean that,
+#: never a token that does not expire.
+DEFAULT_LIFETIME: Final = timedelta(minutes=10)
 
 
 def acquire(context: FlowContext) -> Token:
@@ -63,24 +73,15 @@ def _token(context: FlowContext, response: Response, previous: Token | None) -> 
             status=response.status,
             code=str(body["error"]) if "error" in body else None,
         )
-    body = response.json_object()
-    access = body.get("access_token")
-    lifetime = body.get("expires_in")
-    if not isinstance(access, str) or not isinstance(lifetime, int) or lifetime <= 0:
-        raise ResponseError("Acme's token answer lacks access_token or expires_in",
-                            status=response.status)
-    refresh_token = body.get("refresh_token")
-    if refresh_token is not None and not isinstance(refresh_token, str):
-        raise ResponseError("Acme's refresh_token is not a string", status=response.status)
-    now = context.clock.now()
-    return Token(
-        access_token=access,
+    # A server that does not rotate sends no refresh token: parse_token_answer keeps ours.
+    return parse_token_answer(
+        token_body(response, what="Acme's token answer"),
         broker="acme",
-        expires_at=now + timedelta(seconds=lifetime),
-        # A server that does not rotate sends no refresh token: keep the one we have.
-        refresh_token=refresh_token or (previous.refresh_token if previous else None),
+        now=context.clock.now(),
+        status=response.status,
+        previous=previous,
         identity=context.identity,
-        issued_at=now,
+        default_lifetime=DEFAULT_LIFETIME,
     )
 
 

@@ -26,6 +26,7 @@ from brokerauth.errors import (
     ResponseError,
 )
 from brokerauth.flowcontext import FlowContext, HttpClient
+from brokerauth.numbers import time_in_range
 from brokerauth.scrub import MAX_CODE, response_secrets, scrub
 from brokerauth.secrets import Secret
 from brokerauth.tokens import Token
@@ -97,7 +98,7 @@ def refresh_access_token(
     response = http.request("GET", path, params={"expired_at": rfc3339(until)}, token=token)
     if not response.ok:
         raise _refusal(response)
-    body = response.json_object()
+    body = response.json_object(strict=True)
     data = body.get("data", body)
     code = body.get("code")
     if code not in (None, 0, "0") or not isinstance(data, dict):
@@ -111,20 +112,34 @@ def refresh_access_token(
     new = data.get("token")
     if not isinstance(new, str) or not new:
         raise ResponseError("Futu's token refresh answer holds no token", status=response.status)
-    return api_key_token(new, identity=identity, expires_at=_expiry(data.get("expired_at"), until),
-                         issued_at=now)
+    expires_at = _expiry(data.get("expired_at"), until, response.status)
+    if now is not None and expires_at <= now:
+        raise ResponseError(
+            "Futu's token refresh answer: expired_at is in the past; nothing was stored",
+            status=response.status,
+        )
+    return api_key_token(new, identity=identity, expires_at=expires_at, issued_at=now)
 
 
-def _expiry(given: Any, requested: datetime) -> datetime:
-    # The server's own word on the expiry wins when it gives one we can read.
-    if isinstance(given, str):
-        try:
-            parsed = datetime.fromisoformat(given.replace("Z", "+00:00"))
-        except ValueError:
-            return requested
-        if parsed.tzinfo is not None:
-            return parsed.astimezone(UTC)
-    return requested
+def _expiry(given: Any, requested: datetime, status: int) -> datetime:
+    """The server's own word on the expiry (an RFC 3339 time between 2000 and 2100, see
+    :mod:`brokerauth.numbers`) when it gives one; ``requested`` when it gives none.
+
+    :raises ~brokerauth.errors.ResponseError: an ``expired_at`` that is not such a time (a
+        number, a date without an offset, year 9999): the server said something about the
+        expiry, and guessing what would store a token whose life nobody knows.
+    """
+    if given is None:
+        return requested
+    what = "Futu's token refresh answer"
+    if not isinstance(given, str):
+        raise ResponseError(f"{what}: expired_at is not an RFC 3339 time", status=status)
+    try:
+        parsed = datetime.fromisoformat(given.replace("Z", "+00:00"))
+    except ValueError:
+        raise ResponseError(f"{what}: expired_at is not an RFC 3339 time",
+                            status=status) from None
+    return time_in_range(parsed, "expired_at", status, what=what)
 
 
 def _refusal(response: Any) -> BrokerError:

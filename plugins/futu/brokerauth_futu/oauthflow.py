@@ -58,8 +58,9 @@ from brokerauth_futu.settings import FutuSettings
 log = logging.getLogger("brokerauth.futu.oauth")
 
 WELL_KNOWN: Final = "/.well-known/oauth-authorization-server"
-#: Futu's access tokens live about two hours; assumed when an answer
-#: gives no ``expires_in``, since the SDK's file must hold an expiry.
+#: Futu's access tokens live about two hours (7200 s seen); assumed when an answer gives no
+#: ``expires_in`` (RFC 6749 makes it only RECOMMENDED), so such a token is still refreshed
+#: before it dies, and the SDK's file, which must hold an expiry, gets one.
 DEFAULT_LIFETIME: Final = timedelta(seconds=7200)
 _LOOPBACK: Final = ("127.0.0.1", "localhost", "::1")
 
@@ -345,6 +346,10 @@ def _token_client_id(token: Token, settings: FutuSettings) -> str:
 def _token_from(
     context: FlowContext, response: Response, *, client_id: str, previous: Token | None
 ) -> Token:
+    """The token of a successful token answer: ``expires_in`` is whole seconds from 1 s to
+    10 years (:func:`brokerauth.numbers.lifetime`), :data:`DEFAULT_LIFETIME` (7200 s) when
+    absent; the answer is parsed strictly (a key given twice, or nesting past 64 levels, is
+    a :class:`~brokerauth.errors.ResponseError`)."""
     now = context.clock.now()
     parsed = parse_token_answer(
         token_body(response, what="the Futu token answer"),
@@ -353,10 +358,13 @@ def _token_from(
         status=response.status,
         previous=previous,
         identity=context.identity,
+        default_lifetime=DEFAULT_LIFETIME,
     )
     return sdkformat.oauth_token(
         access_token=parsed.access_token,
         refresh_token=parsed.refresh_token,
+        # Always set by parse_token_answer (from DEFAULT_LIFETIME when absent); the fallback
+        # only satisfies the type, which allows a token without expiry.
         expires_at=parsed.expires_at or now + DEFAULT_LIFETIME,
         client_id=client_id,
         identity=context.identity,

@@ -14,19 +14,20 @@ Acquiring a token:
    App; ``NORMAL`` is returned, ``EXPIRED`` (5 minutes passed) is a
    :class:`~brokerauth.errors.VerificationTimeoutError`, ``INVALID`` is replaced once.
 
-Webull allows 10 token requests per 30 s per app key: every create and check goes through one
-sliding-window limiter, polling never runs faster than every 3 s, and an HTTP 429 backs off
-and tries again.  No message or log line here contains a token or a secret.
+Webull allows 10 token requests per 30 s per app key: the plugin declares that budget and the
+core counts every request of the flow against it in the token store, so processes sharing the
+store share the count; polling never runs faster than every 3 s, and an HTTP 429 (another
+program using the app key) backs off and tries again.  No message or log line here contains a
+token or a secret.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 import math
 import re
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import attrs
@@ -40,6 +41,7 @@ from brokerauth.errors import (
 )
 from brokerauth.flowcontext import FlowContext
 from brokerauth.interaction import require_person
+from brokerauth.numbers import epoch_time, whole_number
 from brokerauth.tokens import Token
 from brokerauth.verdicts import error_fields
 from brokerauth.wire import Response
@@ -48,9 +50,9 @@ from brokerauth_webull import codes, endpoints, environments, sdk_token
 
 log = logging.getLogger("brokerauth.webull")
 
-#: Webull's limit on the token endpoints: this many requests per period, per app key.
-RATE_LIMIT: Final = 10
-RATE_PERIOD: Final = 30.0
+#: Webull's limit on the token endpoints (the plugin's token budget, which the core enforces).
+RATE_LIMIT: Final = endpoints.TOKEN_BUDGET.calls
+RATE_PERIOD: Final = endpoints.TOKEN_BUDGET.per
 #: Polling faster than this would exhaust the limit within one period.
 MIN_POLL_INTERVAL: Final = 3.0
 #: HTTP 429 answers in a row before giving up on one request.
@@ -78,9 +80,6 @@ SDK_IMPORT: Final = "webull-sdk"
 # SDK 2.x answered statuses as numbers, in this order.
 _NUMERIC_STATUS: Final = dict(enumerate(codes.TOKEN_STATUSES))
 _SHOWABLE = re.compile(r"[A-Za-z_]{1,24}\Z")
-# Below this an expiry cannot be epoch milliseconds of a real date (it would be before 1973),
-# so it is read as epoch seconds, which some gateways send.
-_SECONDS_CUTOFF: Final = 10**11
 
 
 @attrs.frozen
@@ -285,17 +284,15 @@ def _import_sdk_token(context: FlowContext, api: TokenApi) -> Token | None:
 # -- talking to Webull ----------------------------------------------------------------------
 class TokenApi:
     """Webull's token endpoints for one flow run: every request signed by the profile's
-    signer, paced by one rate limiter, HTTP 429 backed off, answers checked."""
+    signer, paced by the broker's token budget, HTTP 429 backed off, answers checked."""
 
     def __init__(self, context: FlowContext) -> None:
         self._context = context
         self._endpoints = endpoints.TOKEN_ENDPOINTS[context.settings.token_api]
-        self._limiter = RateLimiter(context.clock.now, context.clock.sleep)
 
     def token_check_enabled(self) -> bool:
         """``GET /openapi/config``: whether the account requires the 2FA token."""
-        response = self._send("GET", endpoints.CONFIG, None, CONFIG_VERSION, "the 2FA config",
-                              limited=False)
+        response = self._send("GET", endpoints.CONFIG, None, CONFIG_VERSION, "the 2FA config")
         body = response.json_object()
         data = body.get("data")
         if "token_check_enabled" not in body and isinstance(data, Mapping):
@@ -329,13 +326,11 @@ class TokenApi:
         body: dict[str, str] | None,
         version: str,
         what: str,
-        *,
-        limited: bool = True,
     ) -> Response:
         throttled = 0
         while True:
-            if limited:
-                self._limiter.wait()
+            # Paced by the core: the broker's token budget (10 per 30 s) counts every request
+            # a flow sends, across the processes sharing the token store.
             response = self._context.http.request(
                 method, path, json=body, headers={"x-version": version}
             )
@@ -368,38 +363,11 @@ class TokenApi:
         )
 
 
-class RateLimiter:
-    """At most :data:`RATE_LIMIT` requests in any :data:`RATE_PERIOD` seconds of ``now``:
-    waits (with the flow's clock) until the oldest request leaves the window."""
-
-    def __init__(
-        self,
-        now: Callable[[], datetime],
-        sleep: Callable[[float], None],
-        *,
-        limit: int = RATE_LIMIT,
-        period: float = RATE_PERIOD,
-    ) -> None:
-        self._now = now
-        self._sleep = sleep
-        self._limit = limit
-        self._period = timedelta(seconds=period)
-        self._sent: collections.deque[datetime] = collections.deque()
-
-    def wait(self) -> None:
-        while True:
-            now = self._now()
-            while self._sent and now - self._sent[0] >= self._period:
-                self._sent.popleft()
-            if len(self._sent) < self._limit:
-                self._sent.append(now)
-                return
-            self._sleep((self._sent[0] + self._period - now).total_seconds())
-
-
 # -- reading answers ------------------------------------------------------------------------
 def _parse_answer(response: Response, what: str, *, sent: str | None) -> TokenAnswer:
-    body = response.json_object()
+    # Strict: a token answer naming "token" or "status" twice means different things to
+    # different decoders, and one of them may be a proxy's.
+    body = response.json_object(strict=True)
     where = f"{response.request.method} {response.request.path}"
 
     def malformed(problem: str) -> ResponseError:
@@ -417,7 +385,7 @@ def _parse_answer(response: Response, what: str, *, sent: str | None) -> TokenAn
         raise malformed(
             f"has status {shown!r}, not one of {', '.join(codes.TOKEN_STATUSES)}"
         )
-    expires_at = _expiry(body, malformed)
+    expires_at = _expiry(body, f"{where}: Webull's {what} answer", response.status)
     if status == codes.NORMAL and expires_at is None:
         raise malformed("has no expiry (expires_at or expires) for an active token")
     return TokenAnswer(token, status, expires_at)
@@ -430,34 +398,29 @@ def _status(value: Any) -> str | None:
         return _NUMERIC_STATUS.get(value)
     if isinstance(value, str):
         text = value.strip().upper()
-        if text.isdigit():
-            return _NUMERIC_STATUS.get(int(text))
-        return text if text in codes.TOKEN_STATUSES else None
+        try:
+            # ASCII digits only: str.isdigit() also accepts superscripts, which int() refuses,
+            # and Arabic-Indic digits, which it reads.
+            return _NUMERIC_STATUS.get(whole_number(text, low=0, high=len(_NUMERIC_STATUS)))
+        except ValueError:
+            return text if text in codes.TOKEN_STATUSES else None
     return None
 
 
-def _expiry(
-    body: Mapping[str, Any], malformed: Callable[[str], ResponseError]
-) -> datetime | None:
-    """``expires_at`` (Webull's docs) or ``expires`` (what the SDK reads), epoch ms; ``0`` or
-    absent means unknown."""
+def _expiry(body: Mapping[str, Any], what: str, status: int) -> datetime | None:
+    """``expires_at`` (Webull's docs) or ``expires`` (what the SDK reads): a whole number of
+    epoch milliseconds (below 10**11, seconds, which some gateways send), between 2000 and
+    2100 (:func:`brokerauth.numbers.epoch_time`); ``0`` or absent means unknown (a ``PENDING``
+    token has none yet).
+
+    :raises ResponseError: naming the field, for anything else (a float, ``"soon"``,
+        Arabic-Indic digits, a negative number, 10**30).
+    """
     name = "expires_at" if body.get("expires_at") is not None else "expires"
     value = body.get(name)
-    if value is None:
+    if value is None or (type(value) is int and value == 0) or value == "0":
         return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise malformed(f"has a {name} that is not a number of epoch milliseconds")
-    if value < 0:
-        raise malformed(f"has a negative {name}")
-    if value == 0:
-        return None
-    seconds = value if value < _SECONDS_CUTOFF else value / 1000
-    try:
-        return datetime.fromtimestamp(seconds, UTC)
-    except (OverflowError, OSError, ValueError):
-        raise malformed(f"has a {name} out of range") from None
+    return epoch_time(value, name, status, what=what, unit="auto")
 
 
 def _retry_after(response: Response) -> float | None:

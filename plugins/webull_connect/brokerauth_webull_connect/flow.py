@@ -35,6 +35,7 @@ from brokerauth.errors import (
 from brokerauth.flowcontext import FlowContext
 from brokerauth.interaction import Interaction, require_person
 from brokerauth.loopback import LoopbackListener
+from brokerauth.numbers import EARLIEST, LATEST, epoch_time, time_in_range
 from brokerauth.oauth import AuthorizationError, parse_token_answer, token_body
 from brokerauth.tokens import DEFAULT_IDENTITY, Token
 from brokerauth.verdicts import error_fields
@@ -54,6 +55,9 @@ CODE_EXPIRED_MESSAGE: Final = (
     "start the login again"
 )
 _MAX_IDENTITY = 256
+#: The access token's lifetime when an answer gives no ``expires_in``: Webull documents
+#: ``"1800"`` (30 minutes), so a token is never assumed to live longer than that.
+DEFAULT_LIFETIME: Final = timedelta(seconds=1800)
 
 
 class AuthorizationRequired(LoginRequiredError):
@@ -188,6 +192,10 @@ def parse_answer(context: FlowContext, response: Response, *, previous: Token | 
     The expiry counts from ``created_at`` (a token may be older than the answer), moved onto
     this machine's clock with the answer's ``Date`` header, so a server clock that differs
     from ours neither shortens nor stretches the token's life; never later than now.
+    ``expires_in`` and ``rt_expires_in`` are whole seconds (``"1800"`` or ``1800``, up to 10
+    years; :func:`brokerauth.numbers.lifetime`); without ``expires_in`` the token lives
+    :data:`DEFAULT_LIFETIME` (30 minutes, what Webull documents); without ``rt_expires_in``
+    the refresh token's lifetime is unknown (Webull refuses it when it is over).
     """
     body = token_body(response, what="Webull's token answer")
     status = response.status
@@ -206,43 +214,48 @@ def parse_answer(context: FlowContext, response: Response, *, previous: Token | 
         identity=identity,
         issued_at=issued,
         refresh_lifetime_field="rt_expires_in",
+        default_lifetime=DEFAULT_LIFETIME,
     )
 
 
 def parse_created_at(value: Any, status: int) -> datetime | None:
     """``created_at`` as an aware UTC time: ``2024-09-01T19:37:22.532+0000`` (Webull's form),
-    any ISO 8601 form (no offset means UTC), or epoch seconds or milliseconds as digits."""
+    any ISO 8601 form (no offset means UTC), or epoch seconds or milliseconds as ASCII digits
+    (a JSON integer, or a string); in every form between 2000 and 2100
+    (:mod:`brokerauth.numbers`), so no answer can push the expiry past what a date holds."""
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ResponseError("token answer: created_at is not a date-time", status=status)
-    text = str(value).strip()
+    text = value.strip() if isinstance(value, str) else value
+    if isinstance(text, int) or (text.isascii() and text.isdigit()):
+        return epoch_time(text, "created_at", status, unit="auto")
     try:
-        if text.isdigit():
-            number = int(text)
-            # Epoch milliseconds have 13 digits today; seconds have 10.
-            seconds = number / 1000 if number >= 10**11 else float(number)
-            return datetime.fromtimestamp(seconds, UTC)
         parsed = datetime.fromisoformat(text)
-    except (ValueError, OverflowError, OSError):
+    except ValueError:
         raise ResponseError("token answer: created_at is not a date-time",
                             status=status) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return time_in_range(parsed, "created_at", status)
 
 
 def _server_offset(response: Response, now: datetime) -> timedelta:
-    """The server's clock minus ours, from ``Date`` (whole seconds; below 2 s it is noise)."""
+    """The server's clock minus ours, from ``Date`` (whole seconds; below 2 s it is noise).
+
+    A ``Date`` outside 2000..2100 is not a clock reading and counts as no offset: moving
+    ``created_at`` by centuries could take it past what a date holds."""
     date = response.headers.get("Date")
     if not date:
         return timedelta(0)
     try:
         server = email.utils.parsedate_to_datetime(date)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return timedelta(0)
     if server.tzinfo is None:
         server = server.replace(tzinfo=UTC)
+    if not EARLIEST <= server < LATEST:
+        return timedelta(0)
     seconds = round((server - now).total_seconds())
     return timedelta(seconds=seconds) if abs(seconds) >= 2 else timedelta(0)
 
