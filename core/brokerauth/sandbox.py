@@ -69,11 +69,18 @@ class SandboxRequest:
         return None
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class SandboxResponse:
     status: int = 200
     body: bytes = b""
     headers: tuple[tuple[str, str], ...] = ()
+
+    def __repr__(self) -> str:
+        # A body carries tokens and codes: the status, header names and size only.
+        names = sorted({name for name, _ in self.headers})
+        return f"<SandboxResponse {self.status} headers={names} body={len(self.body)}B>"
+
+    __str__ = __repr__
 
     @classmethod
     def json(
