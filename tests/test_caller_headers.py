@@ -10,7 +10,7 @@ from brokerauth.clock import SystemClock
 from brokerauth.errors import BrokerAuthError, RequestError
 from brokerauth.headers import header_problem
 from brokerauth.tokens import Token
-from test_cli import run
+from test_cli import live_profile, run
 
 BAD_VALUES = {
     "CR LF": "a\r\nX-Injected: 1",
@@ -72,15 +72,7 @@ def test_cli_header_with_a_line_break_is_a_usage_error(
     sandbox_factory: Any, token_home: Path, tmp_path: Path
 ) -> None:
     acme = sandbox_factory("acme", clock=SystemClock())
-    path = tmp_path / "profiles.toml"
-    path.write_text(
-        "[profiles.live]\n"
-        'broker = "acme"\n'
-        f'base_url = "{acme.base_url}"\n'
-        f'client_id = "{acme.client_id}"\n'
-        'client_secret = { env = "ACME_LIVE_SECRET" }\n'
-    )
-    env = {"ACME_LIVE_SECRET": acme.client_secret, "BROKERAUTH_PROFILES": str(path)}
+    env = live_profile(acme, tmp_path)
     result = run("request", "live", "GET", "/api/me", "-H", "X-Note:a\rX-Injected: 1", env=env)
     assert result.returncode == 2, result.stderr
     assert "X-Note" in result.stderr

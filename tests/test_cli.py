@@ -14,6 +14,20 @@ import pytest
 BROKERAUTH = str(Path(sys.executable).with_name("brokerauth"))
 
 
+def live_profile(acme: Any, folder: Path, name: str = "live") -> dict[str, str]:
+    """A profiles file in ``folder`` with profile ``name`` on the Acme sandbox ``acme``, its
+    secret a reference: the environment a command needs to use it."""
+    path = folder / "profiles.toml"
+    path.write_text(
+        f"[profiles.{name}]\n"
+        'broker = "acme"\n'
+        f'base_url = "{acme.base_url}"\n'
+        f'client_id = "{acme.client_id}"\n'
+        'client_secret = { env = "ACME_LIVE_SECRET" }\n'
+    )
+    return {"ACME_LIVE_SECRET": acme.client_secret, "BROKERAUTH_PROFILES": str(path)}
+
+
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
         stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}

@@ -22,7 +22,7 @@ from brokerauth.errors import OriginError, ProfileError
 from brokerauth.profiles import Profile
 from brokerauth.sandbox import RecordingServer, SandboxRequest, SandboxResponse, route
 from brokerauth_acme.sandbox import AcmeSandbox, _error
-from test_cli import run
+from test_cli import live_profile, run
 
 
 class RedirectingAcme(AcmeSandbox):
@@ -125,15 +125,7 @@ def test_cli_request_refuses_another_origin(
     acme: RedirectingAcme, recorder: RecordingServer, tmp_path: Path, token_home: Path
 ) -> None:
     acme.clock = SystemClock()
-    path = tmp_path / "profiles.toml"
-    path.write_text(
-        "[profiles.live]\n"
-        'broker = "acme"\n'
-        f'base_url = "{acme.base_url}"\n'
-        f'client_id = "{acme.client_id}"\n'
-        'client_secret = { env = "ACME_LIVE_SECRET" }\n'
-    )
-    env = {"ACME_LIVE_SECRET": acme.client_secret, "BROKERAUTH_PROFILES": str(path)}
+    env = live_profile(acme, tmp_path)
     assert run("request", "live", "GET", "/api/me", env=env).returncode == 0
     result = run("request", "live", "GET", recorder.base_url + "/x", env=env)
     assert result.returncode == 2, result.stderr

@@ -12,7 +12,7 @@ import pytest
 from brokerauth.clock import SystemClock
 from brokerauth.logs import HTTP_LOGGERS, QUERY_MARK, quiet_http_logs, redact_query_record
 from brokerauth.sandbox import SandboxRequest, SandboxResponse
-from test_cli import run
+from test_cli import live_profile, run
 
 CANARY = "CANARY123456"
 HEADER_CANARY = "HDRCANARY987654"
@@ -21,16 +21,7 @@ HEADER_CANARY = "HDRCANARY987654"
 @pytest.fixture
 def live(sandbox_factory: Any, token_home: Path, tmp_path: Path) -> dict[str, Any]:
     acme = sandbox_factory("acme", clock=SystemClock())
-    path = tmp_path / "profiles.toml"
-    path.write_text(
-        "[profiles.live]\n"
-        'broker = "acme"\n'
-        f'base_url = "{acme.base_url}"\n'
-        f'client_id = "{acme.client_id}"\n'
-        'client_secret = { env = "ACME_DEBUG_SECRET" }\n'
-    )
-    env = {"ACME_DEBUG_SECRET": acme.client_secret, "BROKERAUTH_PROFILES": str(path)}
-    return {"acme": acme, "env": env}
+    return {"acme": acme, "env": live_profile(acme, tmp_path)}
 
 
 def _headers_received(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str]]:
