@@ -207,14 +207,7 @@ def file_name(name: str, what: str) -> str:
     """
     if not name:
         raise StoreError(f"a token cannot be stored under an empty {what} name")
-    parts: list[str] = []
-    for char in name:
-        if char in _LITERAL_CHARS:
-            parts.append(char)
-        else:
-            # surrogatepass keeps the mapping one-to-one even for strings Python allows but
-            # UTF-8 does not (a lone surrogate).
-            parts.extend(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
+    parts = _percent_encoded(name, _LITERAL_CHARS)
     # A leading dot would hide the file and could look like a temp file; Windows drops a
     # trailing one.  (A trailing space is encoded already: it is not a literal character.)
     if parts[0] == ".":
@@ -234,21 +227,19 @@ def file_name(name: str, what: str) -> str:
     return encoded
 
 
-# The name take_call's budget files are made with.
-_file_name = file_name
+def _percent_encoded(name: str, literal: frozenset[str]) -> list[str]:
+    """``name`` a character at a time: kept when in ``literal``, else ``%XX`` per UTF-8 byte
+    (surrogatepass keeps it one-to-one even for a lone surrogate, which UTF-8 lacks)."""
+    return [char if char in literal
+            else "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
+            for char in name]
 
 
 def _legacy_file_name(name: str, what: str) -> str:
     """The mapping of brokerauth before :func:`file_name`: kept to find old token files."""
     if not name:
         raise StoreError(f"a token cannot be stored under an empty {what} name")
-    parts: list[str] = []
-    for char in name:
-        if char in _LEGACY_SAFE_CHARS:
-            parts.append(char)
-        else:
-            parts.extend(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
-    encoded = "".join(parts)
+    encoded = "".join(_percent_encoded(name, _LEGACY_SAFE_CHARS))
     if encoded in (".", ".."):
         encoded = encoded.replace(".", "%2E")
     if len(encoded) > _MAX_NAME:
@@ -358,7 +349,7 @@ def take_call(
 
     token_file = token_path(key, options)
     suffix = "" if key.identity == budgets.APP else "-" + token_file.stem
-    path = token_file.with_name(f"@budget-{_file_name(budget.name, 'budget')}{suffix}.json")
+    path = token_file.with_name(f"@budget-{file_name(budget.name, 'budget')}{suffix}.json")
     what = "token-endpoint budget"
     # Waits at most a moment: the lock is held only for a read and a write.
     with files.lock(path, key, 5.0, top=path.parent.parent) as held:
