@@ -88,25 +88,12 @@ def test_bad_request_flags(live: dict[str, Any]) -> None:
 
 def test_sandbox_command_prints_a_working_profile_and_stops_on_ctrl_c(tmp_path: Path,
                                                                     token_home: Path) -> None:
-    import signal
-    import subprocess
-
+    # Every wait bounded; the other moments of a Ctrl-C are in test_cli_sandbox.py.
     from test_cli import BROKERAUTH
+    from test_cli_sandbox import Child, assert_clean_exit
 
-    process = subprocess.Popen([BROKERAUTH, "--json", "sandbox", "acme"],
-                               stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        text = ""
-        while True:
-            line = process.stdout.readline()
-            assert line, "the sandbox stopped before describing itself"
-            text += line
-            try:
-                info = json.loads(text)
-                break
-            except ValueError:
-                continue
+    with Child([BROKERAUTH, "--json", "sandbox", "acme"], tmp_path / "sandbox") as child:
+        info = json.loads(child.until("\n}\n"))  # the document's last line
         table = info["table"]
         assert table["client_secret"] == {"env": "BROKERAUTH_SANDBOX_CLIENT_SECRET"}
         profile = tmp_path / "p.toml"
@@ -117,9 +104,5 @@ def test_sandbox_command_prints_a_working_profile_and_stops_on_ctrl_c(tmp_path: 
         result = run("request", "sb", "GET", "/api/me", "--profiles", str(profile),
                      env={**info["env"], "BROKERAUTH_HOME": str(token_home)})
         assert result.returncode == 0, result.stderr
-    finally:
-        process.send_signal(signal.SIGINT)
-        code = process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
-    assert code == 0
+        child.interrupt()  # right after it served a request
+        assert_clean_exit(child)

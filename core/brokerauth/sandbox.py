@@ -323,24 +323,112 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
 
 
 def serve_until_interrupted(
-    sandbox: SandboxServer,
+    sandbox: SandboxServer | Callable[[], SandboxServer],
     *,
-    on_line: Callable[[], str] | None = None,
+    banner: Callable[[Any], object] | None = None,
+    on_line: Callable[[Any], str] | None = None,
     out: TextIO | None = None,
 ) -> int:
-    """Serve a started sandbox until Ctrl-C, then stop it (``python -m ...sandbox`` and
-    ``brokerauth sandbox``). With ``on_line``, each line typed on standard input calls it and
-    prints what it returns; once input closes (run in the background) it keeps serving."""
-    out = out or sys.stdout
+    """Run a sandbox until Ctrl-C (SIGINT), stop it and return 0: the whole of ``python -m
+    ...sandbox`` and ``brokerauth sandbox``, called first thing in their ``main``.
+
+    ``sandbox`` is a function that reads the command line and builds the sandbox (or a sandbox
+    not started yet); it is called once SIGINT is taken over. Then the sandbox starts and
+    ``banner(sandbox)`` says where it listens. With ``on_line``, each line typed on standard
+    input calls ``on_line(sandbox)`` and what it returns is printed on ``out``; once input
+    closes (run in the background) the sandbox keeps serving.
+
+    From this call on, a Ctrl-C at any moment ends in the same clean stop, exit code 0 (Ctrl-C
+    is how a sandbox is meant to stop): SIGINT only sets a flag, it never raises
+    ``KeyboardInterrupt`` into a print, a bind or a shutdown. One that comes while the sandbox is
+    built, started or described stops it right after (no banner once stopping); later ones are
+    ignored while it stops and the process exits, so SIGINT stays ignored after this returns.
+    A SIGINT blocked or ignored by whoever started the process is taken too: the banner
+    promises that Ctrl-C stops. Before this call (while Python starts and imports the command's
+    modules) a SIGINT is Python's own ``KeyboardInterrupt``. Runs in the main thread only.
+    """
+    import os
+    import signal
+    import time
+
+    interrupted = False
+
+    def on_sigint(signum: int, frame: object) -> None:
+        nonlocal interrupted
+        interrupted = True
+        # One stop is enough: a second Ctrl-C must not interrupt the shutdown, nor (Python puts
+        # SIG_DFL back for a handler of its own at exit) kill the exiting process.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     try:
-        if on_line is not None:
-            for _ in sys.stdin:
-                print(on_line(), file=out, flush=True)
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except KeyboardInterrupt:  # Python's own, just before: nothing was started
+        return 0
+    # After the handler: a pending SIGINT held by a blocked mask arrives now, as a flag.
+    held = (signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+            if sys.platform != "win32" else None)
+
+    out = out or sys.stdout
+    lines_lock = threading.Lock()  # on_line's output: none once the stop begins
+    lines_closed = False
+
+    def read_lines(server: SandboxServer) -> None:
+        # A thread, and os.read, not sys.stdin: a blocking read in the main thread could only be
+        # broken by KeyboardInterrupt, and a daemon thread that holds sys.stdin's buffer lock
+        # at exit aborts the interpreter.
+        assert on_line is not None
+        try:
+            fd = sys.stdin.fileno()
+        except (AttributeError, ValueError, OSError):  # no stdin, or not a file
+            return
+        unterminated = False
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                return
+            if chunk:
+                typed = chunk.count(b"\n")
+                unterminated = not chunk.endswith(b"\n")
+            else:  # end of input: a last line without a newline is a line too
+                typed = int(unterminated)
+            for _ in range(typed):
+                with lines_lock:
+                    if lines_closed:
+                        return
+                    print(on_line(server), file=out, flush=True)
+            if not chunk:
+                return
+
+    server: SandboxServer | None = None
+    try:
+        if isinstance(sandbox, SandboxServer):
+            server = sandbox
+        elif not interrupted:
+            server = sandbox()
+        if server is not None and not interrupted:
+            server.start()
+        if server is not None and not interrupted:  # not announced if already stopping
+            if banner is not None:
+                banner(server)
+            if on_line is not None:
+                threading.Thread(target=read_lines, args=(server,), daemon=True,
+                                 name="sandbox-stdin").start()
+        # A flag polled, not an Event the handler sets: the handler runs in this thread, between
+        # two bytecodes, maybe inside Event.wait() holding the Event's lock (a deadlock); and a
+        # blocking wait misses a signal that lands just before it blocks.
+        while not interrupted:
+            time.sleep(0.05)
     finally:
-        sandbox.stop()
+        with lines_lock:
+            lines_closed = True
+        if server is not None:
+            server.stop()
+        if not interrupted:  # an error, or --help: SIGINT as it was
+            if held is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
     return 0
 
 

@@ -17,13 +17,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    import tomli_w
+    """Serve until Ctrl-C, then exit 0: Ctrl-C is taken over before the plugin is even loaded,
+    so that it stops cleanly at any moment (before the profile is printed, during it, while
+    serving, while stopping); see :func:`brokerauth.sandbox.serve_until_interrupted`."""
+    import functools
 
+    from brokerauth.sandbox import serve_until_interrupted
+
+    return serve_until_interrupted(functools.partial(_make, args),
+                                   banner=functools.partial(_describe, args, out),
+                                   out=out.stream)
+
+
+def _make(args: argparse.Namespace) -> Any:
     from brokerauth.clock import SystemClock
     from brokerauth.errors import PluginError
     from brokerauth.pluginhost import PluginHost
-    from brokerauth.sandbox import serve_until_interrupted
-    from brokerauth.secrets import Secret
 
     host = PluginHost.create()
     host.broker(args.broker)
@@ -32,29 +41,30 @@ def run(args: argparse.Namespace, out: Output) -> int:
         raise PluginError(f"the plugin of broker {args.broker!r} offers no sandbox")
     if args.port:
         sandbox.listen_on(args.port)
-    sandbox.start()
-    try:
-        name = args.name or f"{args.broker}-sandbox"
-        table: dict[str, Any] = {"broker": args.broker}
-        exports: dict[str, str] = {}
-        for key, value in sandbox.profile_settings().items():
-            if isinstance(value, Secret):
-                env = f"BROKERAUTH_SANDBOX_{key.upper()}"
-                exports[env] = value.reveal()
-                table[key] = {"env": env}
-            else:
-                table[key] = value
-        out.data({"broker": args.broker, "base_url": sandbox.base_url, "profile": name,
-                  "table": table, "env": exports})
-        out.line(f"{args.broker} sandbox listening on {sandbox.base_url} (Ctrl-C to stop)")
-        out.line("\n# these credentials exist only in this sandbox")
-        for env, value in exports.items():
-            out.line(f"export {env}={value}")
-        out.line("\n# brokerauth.toml")
-        out.line(tomli_w.dumps({"profiles": {name: table}}).rstrip())
-        if out.json_mode:
-            out.stream.flush()
-    except BaseException:
-        sandbox.stop()
-        raise
-    return serve_until_interrupted(sandbox, out=out.stream)
+    return sandbox
+
+
+def _describe(args: argparse.Namespace, out: Output, sandbox: Any) -> None:
+    import tomli_w
+
+    from brokerauth.secrets import Secret
+
+    name = args.name or f"{args.broker}-sandbox"
+    table: dict[str, Any] = {"broker": args.broker}
+    exports: dict[str, str] = {}
+    for key, value in sandbox.profile_settings().items():
+        if isinstance(value, Secret):
+            env = f"BROKERAUTH_SANDBOX_{key.upper()}"
+            exports[env] = value.reveal()
+            table[key] = {"env": env}
+        else:
+            table[key] = value
+    out.data({"broker": args.broker, "base_url": sandbox.base_url, "profile": name,
+              "table": table, "env": exports})
+    out.line(f"{args.broker} sandbox listening on {sandbox.base_url} (Ctrl-C to stop)")
+    out.line("\n# these credentials exist only in this sandbox")
+    for env, value in exports.items():
+        out.line(f"export {env}={value}")
+    out.line("\n# brokerauth.toml")
+    out.line(tomli_w.dumps({"profiles": {name: table}}).rstrip())
+    out.stream.flush()

@@ -686,6 +686,15 @@ def _approval_page(client_name: str, request_id: str) -> SandboxResponse:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m brokerauth_futu.sandbox``: serve until Ctrl-C, then exit 0 (the token folder
+    removed).
+
+    Ctrl-C is taken over before the arguments are even read, so that it stops cleanly at any
+    moment: before the banner, during it, while serving, while stopping."""
+    return serve_until_interrupted(lambda: _from_command_line(argv), banner=_print_banner)
+
+
+def _from_command_line(argv: Sequence[str] | None) -> FutuSandbox:
     parser = argparse.ArgumentParser(
         prog="python -m brokerauth_futu.sandbox",
         description="Serve a local emulator of Futu OpenAPI authentication on 127.0.0.1.",
@@ -698,15 +707,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--app-key", help="legacy app key to accept (default: random)")
     parser.add_argument("--app-secret", help="its secret (default: random)")
     args = parser.parse_args(argv)
-
-    sandbox = FutuSandbox(
+    return FutuSandbox(
         port=args.port,
         app_key=args.app_key,
         app_secret=args.app_secret,
         auto_approve=not args.ask,
         rotate_refresh=not args.no_rotate,
     )
-    sandbox.start()
+
+
+def _print_banner(sandbox: FutuSandbox) -> None:
     folder = Path(sandbox.token_dir or ".")
     out = sys.stdout
     # The credentials are the sandbox's own throwaway ones: printing them is the point.
@@ -734,7 +744,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         file=out,
     )
     print("Ctrl-C stops.", file=out, flush=True)
-    return serve_until_interrupted(sandbox, out=out)
 
 
 if __name__ == "__main__":

@@ -405,6 +405,15 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
 
 # -- command line ------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m brokerauth_webull.sandbox``: serve until Ctrl-C, then exit 0.
+
+    Ctrl-C is taken over before the arguments are even read, so that it stops cleanly at any
+    moment: before the banner, during it, while serving, while stopping."""
+    return serve_until_interrupted(lambda: _from_command_line(argv), banner=_print_banner,
+                                   on_line=_enter_code)
+
+
+def _from_command_line(argv: Sequence[str] | None) -> WebullSandbox:
     parser = argparse.ArgumentParser(
         prog="python -m brokerauth_webull.sandbox",
         description="Serve a local emulator of Webull OpenAPI authentication on 127.0.0.1.",
@@ -419,21 +428,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--app-key", help="app key to accept (default: random)")
     parser.add_argument("--app-secret", help="its secret (default: random)")
     args = parser.parse_args(argv)
-
-    sandbox = WebullSandbox(
+    return WebullSandbox(
         port=args.port,
         app_key=args.app_key,
         app_secret=args.app_secret,
         two_factor_required=args.two_factor,
         auto_verify=args.auto_verify,
     )
-    sandbox.start()
+
+
+def _print_banner(sandbox: WebullSandbox) -> None:
     out = sys.stdout
     # The credentials are the sandbox's own throwaway ones: printing them is the point.
     print(f"Webull sandbox listening on {sandbox.base_url}", file=out)
     print(f"  app key:    {sandbox.app_key}", file=out)
     print(f"  app secret: {sandbox.app_secret}", file=out)
-    print(f"  2FA token required: {'yes' if args.two_factor else 'no'}", file=out)
+    print(f"  2FA token required: {'yes' if sandbox.two_factor_required else 'no'}", file=out)
     print(
         "\nexport WEBULL_APP_KEY=... WEBULL_APP_SECRET=... with the values above, then:\n\n"
         "[profiles.webull-sandbox]\n"
@@ -450,14 +460,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
 
-    def enter_code() -> str:
-        try:
-            sandbox.enter_sms_code()
-        except LookupError as exc:
-            return str(exc)
-        return "verified the latest pending token"
 
-    return serve_until_interrupted(sandbox, on_line=enter_code, out=out)
+def _enter_code(sandbox: WebullSandbox) -> str:
+    try:
+        sandbox.enter_sms_code()
+    except LookupError as exc:
+        return str(exc)
+    return "verified the latest pending token"
 
 
 if __name__ == "__main__":

@@ -619,6 +619,14 @@ def _pkce_ok(verifier: str | None, challenge: str) -> bool:
 
 # -- command line ------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m brokerauth_webull_connect.sandbox``: serve until Ctrl-C, then exit 0.
+
+    Ctrl-C is taken over before the arguments are even read, so that it stops cleanly at any
+    moment: before the banner, during it, while serving, while stopping."""
+    return serve_until_interrupted(lambda: _from_command_line(argv), banner=_print_banner)
+
+
+def _from_command_line(argv: Sequence[str] | None) -> ConnectSandbox:
     parser = argparse.ArgumentParser(
         prog="python -m brokerauth_webull_connect.sandbox",
         description="Serve a local emulator of Webull Connect's OAuth server on 127.0.0.1.",
@@ -634,8 +642,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("client-id", "client-secret", "app-key", "app-secret"):
         parser.add_argument(f"--{name}", help=f"the {name.replace('-', ' ')} (default: random)")
     args = parser.parse_args(argv)
-
-    sandbox = ConnectSandbox(
+    return ConnectSandbox(
         port=args.port,
         client_id=args.client_id,
         client_secret=args.client_secret,
@@ -646,7 +653,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         auto_approve=args.auto_approve,
         user=args.user,
     )
-    sandbox.start()
+
+
+def _print_banner(sandbox: ConnectSandbox) -> None:
     out = sys.stdout
     # The credentials are the sandbox's own throwaway ones: printing them is the point.
     print(f"Webull Connect sandbox listening on {sandbox.base_url}", file=out)
@@ -673,7 +682,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         file=out,
     )
     print("Ctrl-C stops.", file=out, flush=True)
-    return serve_until_interrupted(sandbox, out=out)
 
 
 if __name__ == "__main__":

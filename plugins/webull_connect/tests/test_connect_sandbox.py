@@ -147,19 +147,15 @@ def test_login_page_redirects_mistakes_back_with_an_error(connect: Any) -> None:
     assert unknown.status == 400
 
 
-def test_command_line_sandbox() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "brokerauth_webull_connect.sandbox", "--auto-approve",
-         "--user", "ID-CLI"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        assert process.stdout is not None
-        banner = ""
-        while "Ctrl-C stops." not in banner:
-            line = process.stdout.readline()
-            assert line, f"the sandbox exited early: {banner!r}"
-            banner += line
+def test_command_line_sandbox(tmp_path) -> None:  # a Path (this file imports no pathlib)
+    """Its banner, a login through it, then Ctrl-C: a clean exit (every wait bounded; the
+    other moments of a Ctrl-C are in test_connect_sandbox_cli.py)."""
+    from test_connect_sandbox_cli import Child, assert_clean_exit
+
+    command = [sys.executable, "-m", "brokerauth_webull_connect.sandbox", "--auto-approve",
+               "--user", "ID-CLI"]
+    with Child(command, tmp_path, stdin=subprocess.DEVNULL) as child:
+        banner = child.until("Ctrl-C stops.")
         base_url = re.search(r"listening on (http://127\.0\.0\.1:\d+)", banner)
         redirect = re.search(r"redirect URI:\s+(\S+)", banner)
         client_id = re.search(r"client id:\s+(\S+)", banner)
@@ -173,7 +169,5 @@ def test_command_line_sandbox() -> None:
             "state": "s", "redirect_uri": redirect.group(1),
         })
         assert approve(url).startswith(redirect.group(1) + "?code=")
-    finally:
-        process.send_signal(signal.SIGINT)
-        _, errors = process.communicate(timeout=10)
-    assert process.returncode == 0, errors
+        child.process.send_signal(signal.SIGINT)  # right after a request was served
+        assert_clean_exit(child)
