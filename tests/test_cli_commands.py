@@ -89,8 +89,8 @@ def test_bad_request_flags(live: dict[str, Any]) -> None:
 def test_sandbox_command_prints_a_working_profile_and_stops_on_ctrl_c(tmp_path: Path,
                                                                     token_home: Path) -> None:
     # Every wait bounded; the other moments of a Ctrl-C are in test_cli_sandbox.py.
+    from brokerauth.commandline_check import Child, assert_clean_exit
     from test_cli import BROKERAUTH
-    from test_cli_sandbox import Child, assert_clean_exit
 
     with Child([BROKERAUTH, "--json", "sandbox", "acme"], tmp_path / "sandbox") as child:
         info = json.loads(child.until("\n}\n"))  # the document's last line

@@ -150,7 +150,7 @@ def test_login_page_redirects_mistakes_back_with_an_error(connect: Any) -> None:
 def test_command_line_sandbox(tmp_path) -> None:  # a Path (this file imports no pathlib)
     """Its banner, a login through it, then Ctrl-C: a clean exit (every wait bounded; the
     other moments of a Ctrl-C are in test_connect_sandbox_cli.py)."""
-    from test_connect_sandbox_cli import Child, assert_clean_exit
+    from brokerauth.commandline_check import Child, assert_clean_exit
 
     command = [sys.executable, "-m", "brokerauth_webull_connect.sandbox", "--auto-approve",
                "--user", "ID-CLI"]
