@@ -32,6 +32,7 @@ from brokerauth.errors import DeadlineError, OriginError, ResponseError, Transpo
 from brokerauth.headers import check_headers
 from brokerauth.logs import logger
 from brokerauth.tokens import Token
+from brokerauth.verdicts import OK, Outcome
 from brokerauth.wire import Request, Response
 
 if TYPE_CHECKING:
@@ -102,7 +103,6 @@ def auth_flow(
     calls, which must not recurse into the manager)."""
     binding.check_origin(request)
     check_headers(request.headers)
-    from brokerauth.verdicts import OK, Outcome  # after the checks: refused requests need none
 
     retries_left = policy.retries if request.method in IDEMPOTENT else 0
     refreshed = skew_fixed = False
