@@ -428,25 +428,24 @@ class FlowHttpClient:
 def profile_origins(resolved: ResolvedProfile, base_url: str) -> Origins:
     """The profile's origins: the API base, what the broker's plugin declares for the
     environment (``credential_origins`` on its settings), and ``allowed_origins``."""
-    from brokerauth.origins import Origins, cleartext_refused, parse_origin
+    from brokerauth.origins import Origins, cleartext_refused, origin_text
 
     declared = getattr(resolved.settings, "credential_origins", ())
-    urls = [base_url, *declared, *resolved.profile.options.allowed_origins]
-    for url in urls:
-        try:
-            refused = cleartext_refused(parse_origin(url))
-        except ValueError as exc:
+    try:
+        origins = Origins([base_url, *declared, *resolved.profile.options.allowed_origins])
+    except ValueError as exc:
+        raise ProfileError(
+            f"broker {resolved.broker.id!r} gave an unusable origin: {exc}",
+            profile=resolved.name, file=resolved.profile.source,
+            hint="check base_url and the other URL settings of the profile",
+        ) from None
+    for origin in origins.ordered:
+        if cleartext_refused(origin):
             raise ProfileError(
-                f"broker {resolved.broker.id!r} gave an unusable origin: {exc}",
-                profile=resolved.name, file=resolved.profile.source,
-                hint="check base_url and the other URL settings of the profile",
-            ) from None
-        if refused:
-            raise ProfileError(
-                f"credentials would go over plain http to {url.split('?')[0]!r}, which is not "
-                "a loopback host",
+                f"credentials would go over plain http to {origin_text(origin)!r}, which is "
+                "not a loopback host",
                 profile=resolved.name, file=resolved.profile.source,
                 hint="use https:// (http:// is only for a sandbox on 127.0.0.1, ::1 or "
                 "localhost)",
             )
-    return Origins(urls)
+    return origins
