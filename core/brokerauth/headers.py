@@ -88,13 +88,19 @@ def bearer_authorization(token: Token) -> str:
     return f"{scheme} {header_token(token)}"
 
 
+def visible_ascii(value: str) -> bool:
+    """Whether ``value`` is 0x21-0x7E only (a superset of RFC 6750's ``b64token``): what a
+    token must be to be stored and sent in a header."""
+    return bool(value) and value.isascii() and value.isprintable() and " " not in value
+
+
 def header_token(token: Token) -> str:
     """The access token, if a header can carry it: visible ASCII, no space."""
     value = token.access_token
     # Wider than RFC 6750's b64token, as brokers issue opaque tokens, but a space, CR, LF or
     # non-ASCII character would split or corrupt the header, and http.client would quote the
     # whole value, token included, in its error.
-    if not (value and value.isascii() and value.isprintable() and " " not in value):
+    if not visible_ascii(value):
         raise TokenError(
             f"the {token.broker!r} access token is empty or holds characters an HTTP header "
             "cannot carry; it was not sent",

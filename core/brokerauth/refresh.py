@@ -33,6 +33,7 @@ from brokerauth.errors import (
     StaleTokenError,
     TokenError,
 )
+from brokerauth.headers import visible_ascii
 from brokerauth.logs import logger
 from brokerauth.tokens import Token
 
@@ -84,12 +85,10 @@ def validate_token(token: Token, label: str) -> Token:
             continue
         if (
             not isinstance(value, str)
-            or not value
             or len(value) > _MAX_TOKEN_LENGTH
-            # Visible ASCII only (0x21-0x7E, a superset of RFC 6750's b64token): what a header
-            # can carry. A stored "令牌" would fail every request, untyped, until a logout.
-            or not (value.isascii() and value.isprintable())
-            or " " in value
+            # What a header can carry: a stored "令牌" would fail every request, untyped, until
+            # a logout.
+            or not visible_ascii(value)
         ):
             raise ResponseError(
                 f"{label}: the broker's answer holds an unusable {name.replace('_', ' ')}; "
