@@ -1,6 +1,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+SANDBOX_DIR := sandbox/pyproject.toml
 PLUGIN_DIRS := $(wildcard plugins/*/pyproject.toml)
 EXAMPLE_DIRS := $(wildcard examples/*/pyproject.toml)
 STAMP := $(VENV)/.installed
@@ -13,8 +14,8 @@ $(BIN)/python:
 
 # constraints.txt pins every dependency to the versions the suite was run with, so CI (and a
 # fresh clone) test exactly what was tested; `make constraints` records the current ones.
-$(STAMP): $(BIN)/python pyproject.toml constraints.txt $(PLUGIN_DIRS) $(EXAMPLE_DIRS)
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]' $(foreach d,$(PLUGIN_DIRS) $(EXAMPLE_DIRS),-e $(dir $(d)))
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt $(SANDBOX_DIR) $(PLUGIN_DIRS) $(EXAMPLE_DIRS)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]' $(foreach d,$(SANDBOX_DIR) $(PLUGIN_DIRS) $(EXAMPLE_DIRS),-e $(dir $(d)))
 	touch $(STAMP)
 
 constraints: $(STAMP)
@@ -24,9 +25,9 @@ constraints: $(STAMP)
 
 DEMO_STAMP := $(VENV)/.installed-demo
 
-# The demo needs the core and the broker plugins only.
-$(DEMO_STAMP): $(BIN)/python pyproject.toml constraints.txt $(PLUGIN_DIRS)
-	$(BIN)/pip install --quiet -c constraints.txt -e . $(foreach d,$(PLUGIN_DIRS),-e $(dir $(d)))
+# The demo needs the core, the test bench and the broker plugins only.
+$(DEMO_STAMP): $(BIN)/python pyproject.toml constraints.txt $(SANDBOX_DIR) $(PLUGIN_DIRS)
+	$(BIN)/pip install --quiet -c constraints.txt -e . -e sandbox $(foreach d,$(PLUGIN_DIRS),-e $(dir $(d)))
 	touch $(DEMO_STAMP)
 
 demo: $(DEMO_STAMP)
@@ -36,7 +37,7 @@ venv: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy core/brokerauth $(dir $(wildcard plugins/*/brokerauth_*/__init__.py examples/*/brokerauth_*/__init__.py))
+	$(BIN)/mypy core/brokerauth sandbox/brokerauth_sandbox $(dir $(wildcard plugins/*/brokerauth_*/__init__.py examples/*/brokerauth_*/__init__.py))
 
 # The redis store's tests run a real redis-server on loopback: install Debian's package when it
 # is missing (CI runs as root; elsewhere, run `sudo apt-get install redis-server` once).
@@ -59,7 +60,7 @@ BENCH_VENV := .bench-venv
 BENCH_BIN := $(BENCH_VENV)/bin
 BENCH_STAMP := $(BENCH_VENV)/.installed
 BENCH_SDK := webull-openapi-python-sdk==3.0.4
-BENCH_PLUGINS := plugins/webull plugins/webull_connect plugins/futu examples/acme
+BENCH_PLUGINS := sandbox plugins/webull plugins/webull_connect plugins/futu examples/acme
 
 $(BENCH_STAMP): pyproject.toml $(foreach d,$(BENCH_PLUGINS),$(d)/pyproject.toml)
 	test -x $(BENCH_BIN)/python || $(PYTHON) -m venv $(BENCH_VENV)

@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from brokerauth.clock import ManualClock
-from brokerauth.sessions import Session
+from brokerauth.engine.sessions import Session
+from brokerauth_sandbox.clock import ManualClock
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from brokerauth import hookimpl
-from brokerauth.descriptions import PluginInfo, StrategySpec
+from brokerauth.contract.specs import PluginInfo, StrategySpec
 
 
 class Misspelled:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 import requests
 from brokerauth.adapters import httpx_auth, requests_auth
-from brokerauth.profiles import Profile
+from brokerauth.engine.profiles import Profile
 
 
 @pytest.fixture

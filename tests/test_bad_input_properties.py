@@ -10,17 +10,17 @@ from typing import Any
 
 import attrs
 import tomli_w
-from brokerauth.clock import ManualClock
-from brokerauth.errors import BrokerAuthError
-from brokerauth.flowcontext import FlowContext
-from brokerauth.interaction import LogInteraction
-from brokerauth.oauth import parse_token_answer, token_error
-from brokerauth.pluginhost import PluginHost
-from brokerauth.profiles import parse_profiles
-from brokerauth.resolve import resolve_profile
-from brokerauth.tokens import Token
-from brokerauth.verdicts import default_verdict
-from brokerauth.wire import Request, Response
+from brokerauth.contract.errors import BrokerAuthError
+from brokerauth.contract.flowcontext import FlowContext
+from brokerauth.contract.interaction import LogInteraction
+from brokerauth.contract.tokens import Token
+from brokerauth.contract.verdicts import default_verdict
+from brokerauth.contract.wire import Request, Response
+from brokerauth.engine.pluginhost import PluginHost
+from brokerauth.engine.profiles import parse_profiles
+from brokerauth.engine.resolve import resolve_profile
+from brokerauth.toolkit.oauth import parse_token_answer, token_error
+from brokerauth_sandbox.clock import ManualClock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

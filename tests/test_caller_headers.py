@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brokerauth.clock import SystemClock
-from brokerauth.errors import BrokerAuthError, RequestError
-from brokerauth.headers import header_problem
-from brokerauth.tokens import Token
+from brokerauth.contract.clock import SystemClock
+from brokerauth.contract.errors import BrokerAuthError, RequestError
+from brokerauth.contract.tokens import Token
+from brokerauth.toolkit.headers import header_problem
 from test_cli import live_profile, run
 
 BAD_VALUES = {

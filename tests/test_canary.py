@@ -9,9 +9,9 @@ import pytest
 LEAKY = '''
 import logging
 from datetime import datetime, timezone
-from brokerauth.tokens import Token
-from brokerauth.errors import BrokerError
-from brokerauth.secrets import Secret
+from brokerauth.contract.tokens import Token
+from brokerauth.contract.errors import BrokerError
+from brokerauth.toolkit.secrets import Secret
 
 def test_leaks(tmp_path):
     token = Token(access_token="tok-1234567890abcdef", broker="x")
@@ -38,7 +38,8 @@ def test_a_leak_fails_the_run(pytester: Any, leak: str, where: str) -> None:
         "        return f'Holder({self.token.access_token})'\n"
     ))
     pytester.makepyfile(LEAKY.format(leak=leak))
-    result = pytester.runpytest_subprocess("--secret-canary", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "brokerauth_sandbox.pytest_plugin",
+                                           "--secret-canary", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([f"*LEAK {where}*contains a secret*"])
     assert "tok-1234567890abcdef" not in result.stdout.str()
@@ -46,6 +47,7 @@ def test_a_leak_fails_the_run(pytester: Any, leak: str, where: str) -> None:
 
 def test_a_clean_run_passes(pytester: Any) -> None:
     pytester.makepyfile(LEAKY.format(leak='assert repr(token).startswith("Token(")'))
-    result = pytester.runpytest_subprocess("--secret-canary", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "brokerauth_sandbox.pytest_plugin",
+                                           "--secret-canary", "-p", "no:cacheprovider")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*secret canary: * 0 leaks*"])

@@ -113,8 +113,8 @@ def test_sign_is_reproducible_and_matches_the_plugin(profiles: Path) -> None:
 
 
 def test_sign_masks_a_stored_token_unless_revealed(profiles: Path, token_home: Path) -> None:
-    from brokerauth.api import open_binding
-    from brokerauth.tokens import Token
+    from brokerauth.contract.tokens import Token
+    from brokerauth.engine.api import open_binding
 
     os.environ["ACME_SECRET_CLI"] = "s3cret"
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brokerauth.clock import SystemClock
+from brokerauth.contract.clock import SystemClock
 from test_cli import run
 
 
@@ -89,7 +89,7 @@ def test_bad_request_flags(live: dict[str, Any]) -> None:
 def test_sandbox_command_prints_a_working_profile_and_stops_on_ctrl_c(tmp_path: Path,
                                                                     token_home: Path) -> None:
     # Every wait bounded; the other moments of a Ctrl-C are in test_cli_sandbox.py.
-    from brokerauth.commandline_check import Child, assert_clean_exit
+    from brokerauth_sandbox.commandline_check import Child, assert_clean_exit
     from test_cli import BROKERAUTH
 
     with Child([BROKERAUTH, "--json", "sandbox", "acme"], tmp_path / "sandbox") as child:

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from brokerauth.commandline_check import (
+from brokerauth_sandbox.commandline_check import (
     Child,
     assert_clean_exit,
     ctrl_c_at_a_pinned_point,

@@ -1,6 +1,7 @@
-"""The contract suite shipped in brokerauth.testing, run against the example plugin."""
+"""The contract suite shipped in brokerauth_sandbox.pytest_plugin, run against the example
+plugin."""
 
-from brokerauth.testing import BrokerContract
+from brokerauth_sandbox.pytest_plugin import BrokerContract
 
 
 class TestAcmeContract(BrokerContract):

@@ -17,11 +17,12 @@ import httpx
 import pytest
 import requests
 from brokerauth.adapters import httpx_auth, requests_auth
-from brokerauth.clock import ManualClock, SystemClock
-from brokerauth.errors import OriginError, ProfileError
-from brokerauth.profiles import Profile
-from brokerauth.sandbox import RecordingServer, SandboxRequest, SandboxResponse, route
-from brokerauth_acme.sandbox import AcmeSandbox, _error
+from brokerauth.contract.clock import SystemClock
+from brokerauth.contract.errors import OriginError, ProfileError
+from brokerauth.engine.profiles import Profile
+from brokerauth_acme.sandbox.server import AcmeSandbox, _error
+from brokerauth_sandbox.clock import ManualClock
+from brokerauth_sandbox.server import RecordingServer, SandboxRequest, SandboxResponse, route
 from test_cli import live_profile, run
 
 

@@ -25,10 +25,10 @@ from _hostile import (
     trickling_headers,
     trickling_status_line,
 )
-from brokerauth import failures
-from brokerauth.errors import DeadlineError, RefreshError, TransportError
-from brokerauth.transport import Transport
-from brokerauth.wire import Request
+from brokerauth.contract.errors import DeadlineError, RefreshError, TransportError
+from brokerauth.contract.wire import Request
+from brokerauth.engine import failures
+from brokerauth.engine.transport import Transport
 
 #: The profile's timeout in these tests (seconds).
 T = 0.5

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brokerauth.clock import SystemClock
-from brokerauth.logs import HTTP_LOGGERS, QUERY_MARK, quiet_http_logs, redact_query_record
-from brokerauth.sandbox import SandboxRequest, SandboxResponse
+from brokerauth.contract.clock import SystemClock
+from brokerauth.toolkit.logs import HTTP_LOGGERS, QUERY_MARK, quiet_http_logs, redact_query_record
+from brokerauth_sandbox.server import SandboxRequest, SandboxResponse
 from test_cli import live_profile, run
 
 CANARY = "CANARY123456"
@@ -94,7 +94,7 @@ def test_httpx_adapter_logs_no_query(
 ) -> None:
     import httpx
     from brokerauth.adapters import httpx_auth
-    from brokerauth.profiles import Profile
+    from brokerauth.engine.profiles import Profile
 
     profile = Profile.from_mapping("adapted", {"broker": "acme", **acme.profile_settings()})
     with httpx.Client(auth=httpx_auth(profile, clock=manual_clock)) as client:

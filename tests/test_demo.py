@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from brokerauth.demo import run_demo
-from brokerauth.pluginhost import PluginHost
+from brokerauth.engine.pluginhost import PluginHost
+from brokerauth_sandbox.demo import run_demo
 from test_cli import run
 
 
@@ -34,7 +34,7 @@ def test_human_output_has_steps_timings_and_summary() -> None:
 
 
 def test_a_failing_step_fails_the_demo_and_skips_the_rest(monkeypatch: Any) -> None:
-    import brokerauth_acme.demo as acme_demo
+    import brokerauth_acme.sandbox.demo as acme_demo
 
     def broken(ctx: Any) -> str:
         raise RuntimeError("the sandbox answered nonsense")
@@ -51,4 +51,5 @@ def test_a_failing_step_fails_the_demo_and_skips_the_rest(monkeypatch: Any) -> N
 def test_unknown_broker_is_a_clear_error() -> None:
     result = run("demo", "nobroker")
     assert result.returncode == 2
-    assert "pip install brokerauth-nobroker" in result.stderr
+    assert "no installed plugin provides broker 'nobroker'" in result.stderr
+    assert "pip install" not in result.stderr

@@ -18,11 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from brokerauth import filestore, privatefiles
-from brokerauth.errors import CorruptStoreError, StoreError
-from brokerauth.filestore import FileStoreOptions
-from brokerauth.tokencodec import MAX_TOKEN_BYTES, encode_token
-from brokerauth.tokens import Token, TokenKey
+from brokerauth.builtin import filestore
+from brokerauth.builtin.filestore import FileStoreOptions
+from brokerauth.contract.errors import CorruptStoreError, StoreError
+from brokerauth.contract.tokens import Token, TokenKey
+from brokerauth.toolkit import privatefiles
+from brokerauth.toolkit.tokencodec import MAX_TOKEN_BYTES, encode_token
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions and links")
 pytestmark = posix_only
@@ -470,8 +471,8 @@ WRITER = textwrap.dedent(
     """
     import sys
     from datetime import UTC, datetime
-    from brokerauth import filestore
-    from brokerauth.tokens import Token, TokenKey
+    from brokerauth.builtin import filestore
+    from brokerauth.contract.tokens import Token, TokenKey
 
     options = filestore.FileStoreOptions(path=sys.argv[1])
     key = TokenKey("prod", "alice")
@@ -610,8 +611,8 @@ def test_lock_excludes_threads(root: Path):
 HOLDER = textwrap.dedent(
     """
     import sys, time
-    from brokerauth import filestore
-    from brokerauth.tokens import TokenKey
+    from brokerauth.builtin import filestore
+    from brokerauth.contract.tokens import TokenKey
 
     options = filestore.FileStoreOptions(path=sys.argv[1])
     with filestore.lock(TokenKey("prod", "alice"), options, 5) as got:

@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from brokerauth import filestore, privatefiles
-from brokerauth.errors import StoreError
-from brokerauth.filestore import FileStoreOptions
-from brokerauth.tokens import Token, TokenKey
+from brokerauth.builtin import filestore
+from brokerauth.builtin.filestore import FileStoreOptions
+from brokerauth.contract.errors import StoreError
+from brokerauth.contract.tokens import Token, TokenKey
+from brokerauth.toolkit import privatefiles
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX owners and modes")
 needs_root = pytest.mark.skipif(

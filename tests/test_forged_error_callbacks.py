@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 import pytest
 import urllib3
-from brokerauth.loopback import LoopbackListener
-from brokerauth.oauth import AuthorizationError, ForgedCallbackError, parse_callback
+from brokerauth.toolkit.loopback import LoopbackListener
+from brokerauth.toolkit.oauth import AuthorizationError, ForgedCallbackError, parse_callback
 
 STATE = "the-right-state-Zk3q9w"
 

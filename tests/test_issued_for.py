@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from brokerauth.binding import ISSUED_FOR
-from brokerauth.errors import LoginRequiredError
+from brokerauth.contract.errors import LoginRequiredError
+from brokerauth.engine.binding import ISSUED_FOR
 
 
 def test_a_token_issued_for_one_origin_is_not_sent_to_another(

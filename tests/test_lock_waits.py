@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import pytest
-from brokerauth.errors import BrokerAuthError, RefreshError
+from brokerauth.contract.errors import BrokerAuthError, RefreshError
 
 LOCK_TIMEOUT = 0.3
 #: How long the sandbox holds the refresh: well over LOCK_TIMEOUT.

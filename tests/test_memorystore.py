@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from brokerauth.memorystore import MemoryStore
-from brokerauth.tokens import Token, TokenKey
+from brokerauth.builtin.memorystore import MemoryStore
+from brokerauth.contract.tokens import Token, TokenKey
 
 KEY = TokenKey("prod", "alice")
 ACCESS = "canary-access-9e8d"

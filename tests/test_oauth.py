@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 import urllib3
-from brokerauth.errors import BrokerError, ConfigError, ResponseError
-from brokerauth.loopback import LoginTimeoutError, LoopbackListener
-from brokerauth.oauth import (
+from brokerauth.contract.errors import BrokerError, ConfigError, ResponseError
+from brokerauth.contract.tokens import Token
+from brokerauth.contract.wire import Request, Response
+from brokerauth.toolkit.loopback import LoginTimeoutError, LoopbackListener
+from brokerauth.toolkit.oauth import (
     AuthorizationError,
     Pkce,
     new_state,
@@ -21,8 +23,6 @@ from brokerauth.oauth import (
     s256,
     token_error,
 )
-from brokerauth.tokens import Token
-from brokerauth.wire import Request, Response
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 

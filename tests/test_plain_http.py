@@ -12,10 +12,10 @@ from typing import Any
 import attrs
 import brokerauth
 import pytest
-from brokerauth.clock import SystemClock
-from brokerauth.errors import ConfigError, ProfileError
-from brokerauth.profiles import Profile
-from brokerauth.settings_checks import (
+from brokerauth.contract.clock import SystemClock
+from brokerauth.contract.errors import ConfigError, ProfileError
+from brokerauth.engine.profiles import Profile
+from brokerauth.toolkit.settings_checks import (
     PLAIN_HTTP_ONLY_LOCAL,
     http_url,
     is_loopback_host,

@@ -9,9 +9,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from brokerauth.errors import PluginError, PluginLoadError
-from brokerauth.pluginhost import PluginHost
-from brokerauth.wire import Request
+from brokerauth.contract.errors import PluginError, PluginLoadError
+from brokerauth.contract.wire import Request
+from brokerauth.engine.pluginhost import PluginHost
 
 
 def host_with(**extra: str) -> PluginHost:
@@ -35,7 +35,7 @@ def test_entry_points_are_found_and_builtin_registers_like_any_plugin() -> None:
 def test_only_the_profiles_plugins_are_imported() -> None:
     code = textwrap.dedent("""
         import sys
-        from brokerauth.pluginhost import PluginHost
+        from brokerauth.engine.pluginhost import PluginHost
         host = PluginHost.create()
         host.broker("acme")
         print(sorted(host.loaded), "brokerauth_webull" in sys.modules)
@@ -95,17 +95,27 @@ def test_an_exception_inside_a_plugin_names_the_plugin() -> None:
     assert isinstance(info.value.__cause__, ZeroDivisionError)
 
 
-def test_missing_plugin_suggests_installing_it() -> None:
+def test_a_missing_known_plugin_names_its_distribution() -> None:
+    host = PluginHost.create([])
+    with pytest.raises(PluginError) as caught:
+        host.broker("webull")
+    assert caught.value.hint == "pip install brokerauth-webull"
+
+
+def test_an_unknown_broker_gets_no_package_name_made_from_the_typo() -> None:
+    """``broker = "webul"`` must not advise ``pip install brokerauth-webul``: a package
+    nobody publishes, and a name a typosquatter would register."""
     host = PluginHost.create()
-    with pytest.raises(PluginError, match="pip install brokerauth-nobroker"):
-        host.broker("nobroker")
+    with pytest.raises(PluginError) as caught:
+        host.broker("webul")
+    assert "did you mean 'webull'" in caught.value.message
+    assert "pip install" not in (caught.value.hint or "")
+    assert "webul-" not in (caught.value.hint or "") and "brokerauth-webul" not in str(caught.value)
 
 
 def test_core_imports_and_lists_plugins_with_no_broker_plugin(tmp_path: Path) -> None:
     """The core alone: a host over only the core's own entry points works."""
-    core_only = [ep for ep in importlib.metadata.entry_points(group="brokerauth")
-                 if ep.name == "builtin"]
-    host = PluginHost.create(core_only)
+    host = PluginHost.create([])
     host.load_all()
     assert list(host.loaded) == ["builtin"]
     assert host.brokers == {}

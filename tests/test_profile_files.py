@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brokerauth.clock import SystemClock
-from brokerauth.errors import ProfileError
-from brokerauth.profiles import check_profiles_file, load_profiles
-from brokerauth.sandbox import RecordingServer
+from brokerauth.contract.clock import SystemClock
+from brokerauth.contract.errors import ProfileError
+from brokerauth.engine.profiles import check_profiles_file, load_profiles
+from brokerauth_sandbox.server import RecordingServer
 from test_cli import run
 
 OTHER_UID = 4242

@@ -7,8 +7,8 @@ from typing import Any
 
 import brokerauth
 import pytest
-from brokerauth.errors import ConfigError, ProfileError
-from brokerauth.profiles import Profile, find_profiles_file, load_profiles, parse_profiles
+from brokerauth.contract.errors import ConfigError, ProfileError
+from brokerauth.engine.profiles import find_profiles_file, load_profiles, parse_profiles
 
 GOOD = """
 [profiles.acme-dev]
@@ -38,9 +38,6 @@ def test_good_profile_parses(tmp_path: Path) -> None:
     assert profile.options.refresh_advisory == 120.0
     assert profile.store is not None and profile.store.options == {"path": "/tmp/x"}
     assert profile.settings["client_id"] == "cid"
-    assert Profile.from_mapping("acme-dev", profile.to_mapping()) == Profile.from_mapping(
-        "acme-dev", profile.to_mapping()
-    )
 
 
 def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from brokerauth import failures
-from brokerauth.errors import LoginRequiredError, RefreshError
+from brokerauth.contract.errors import LoginRequiredError, RefreshError
+from brokerauth.engine import failures
 
 # Acme tokens live 600 s: advisory window from 300 s before expiry, mandatory from 60 s.
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brokerauth import failures
-from brokerauth.errors import BrokerAuthError, RefreshError
-from brokerauth.tokens import Token
+from brokerauth.contract.errors import BrokerAuthError, RefreshError
+from brokerauth.contract.tokens import Token
+from brokerauth.engine import failures
 
 
 @pytest.mark.parametrize(
@@ -94,13 +94,13 @@ def test_20_threads_never_send_a_mix_of_token_generations(acme: Any, acme_sessio
 
 
 def _nonces(count: int, out: Any) -> None:
-    from brokerauth.binding import new_nonce
+    from brokerauth.engine.binding import new_nonce
 
     out.put([new_nonce() for _ in range(count)])
 
 
 def test_a_million_nonces_across_forked_processes_are_unique() -> None:
-    from brokerauth.binding import new_nonce
+    from brokerauth.engine.binding import new_nonce
 
     new_nonce()  # the parent draws first, so children inherit any state it has
     context = multiprocessing.get_context("fork")
@@ -125,7 +125,7 @@ def test_corrupt_store_gives_a_clear_error_and_logout_is_the_way_out(
     acme: Any, acme_session: Any, token_home: Path
 ) -> None:
     acme_session.token
-    from brokerauth.filestore import token_path
+    from brokerauth.builtin.filestore import token_path
 
     path = token_path(acme_session.binding.key, None)
     path.write_bytes(b"{ torn")
@@ -167,7 +167,7 @@ def test_fresh_token_read_takes_no_lock(acme_session: Any, monkeypatch: Any) -> 
 
 
 def test_nonce_has_128_random_bits() -> None:
-    from brokerauth.binding import new_nonce
+    from brokerauth.engine.binding import new_nonce
 
     assert len(bytes.fromhex(new_nonce())) == 16
 
@@ -178,8 +178,8 @@ def test_a_lock_holder_killed_mid_refresh_frees_the_lock_within_a_second(
     import os
     import signal
 
-    from brokerauth.clock import SystemClock
-    from brokerauth.profiles import Profile
+    from brokerauth.contract.clock import SystemClock
+    from brokerauth.engine.profiles import Profile
 
     acme = sandbox_factory("acme", clock=SystemClock())
     profile = Profile.from_mapping("killed", {"broker": "acme", **acme.profile_settings()})

@@ -13,14 +13,14 @@ from urllib.parse import quote, quote_plus, urlencode
 
 import pytest
 import urllib3
-from brokerauth.echo import EchoServer, leaks
-from brokerauth.errors import BrokerError
-from brokerauth.loopback import LoopbackListener
-from brokerauth.oauth import AuthorizationError, parse_callback, token_error
-from brokerauth.scrub import MASK, MAX_CODE, MAX_TEXT, error_text, response_secrets, scrub
-from brokerauth.transport import Transport
-from brokerauth.verdicts import error_fields
-from brokerauth.wire import Request, Response
+from brokerauth.contract.errors import BrokerError
+from brokerauth.contract.scrub import MASK, MAX_CODE, MAX_TEXT, error_text, response_secrets, scrub
+from brokerauth.contract.verdicts import error_fields
+from brokerauth.contract.wire import Request, Response
+from brokerauth.engine.transport import Transport
+from brokerauth.toolkit.loopback import LoopbackListener
+from brokerauth.toolkit.oauth import AuthorizationError, parse_callback, token_error
+from brokerauth_sandbox.echo import EchoServer, leaks
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -11,9 +11,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from brokerauth import privatefiles
-from brokerauth.errors import SecretUnavailableError
-from brokerauth.secrets import MAX_SECRET_FILE_BYTES, Secret
+from brokerauth.contract.errors import SecretUnavailableError
+from brokerauth.toolkit import privatefiles
+from brokerauth.toolkit.secrets import MAX_SECRET_FILE_BYTES, Secret
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX owners, modes, FIFOs")
 needs_root = pytest.mark.skipif(
@@ -72,8 +72,8 @@ CHILD = textwrap.dedent(
     import resource, sys
     # A reader that would read /dev/zero to the end stops at 1 GiB instead of the machine's end.
     resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-    from brokerauth.errors import SecretUnavailableError
-    from brokerauth.secrets import Secret
+    from brokerauth.contract.errors import SecretUnavailableError
+    from brokerauth.toolkit.secrets import Secret
     try:
         Secret(file=sys.argv[1]).reveal()
     except SecretUnavailableError as exc:

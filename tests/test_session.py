@@ -6,10 +6,10 @@ import threading
 from typing import Any
 
 import pytest
-from brokerauth.clock import SystemClock
-from brokerauth.errors import AuthenticationError, TransportError
-from brokerauth.fleet_check import run_fleet
-from brokerauth.profiles import Profile
+from brokerauth.contract.clock import SystemClock
+from brokerauth.contract.errors import AuthenticationError, TransportError
+from brokerauth.engine.profiles import Profile
+from brokerauth_sandbox.fleet import run_fleet
 
 
 def test_request_is_signed_and_carries_the_token(acme: Any, acme_session: Any) -> None:

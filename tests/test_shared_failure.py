@@ -9,11 +9,11 @@ from typing import Any
 
 import brokerauth
 import pytest
-from brokerauth import failures
-from brokerauth.clock import SystemClock
-from brokerauth.errors import LoginRequiredError, RefreshError
-from brokerauth.fleet_check import run_fleet
-from brokerauth.profiles import Profile
+from brokerauth.contract.clock import SystemClock
+from brokerauth.contract.errors import LoginRequiredError, RefreshError
+from brokerauth.engine import failures
+from brokerauth.engine.profiles import Profile
+from brokerauth_sandbox.fleet import run_fleet
 
 
 def _expire(session: Any, acme: Any) -> None:

@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 from _hostile import HostileServer, answering, gzip_bomb, gzip_of_zeros, measure
-from brokerauth.errors import ProfileError, ResponseError
-from brokerauth.profiles import Profile, ProfileOptions
-from brokerauth.transport import DEFAULT_RESPONSE_LIMIT, TOKEN_RESPONSE_LIMIT, Transport
-from brokerauth.wire import Request
+from brokerauth.contract.errors import ProfileError, ResponseError
+from brokerauth.contract.wire import Request
+from brokerauth.engine.profiles import Profile, ProfileOptions
+from brokerauth.engine.transport import DEFAULT_RESPONSE_LIMIT, TOKEN_RESPONSE_LIMIT, Transport
 
 MiB = 1 << 20
 CAP = 1000
@@ -59,8 +59,8 @@ CHILD = textwrap.dedent("""
     # A guard for the machine running the suite: were the cap gone, the child fails with
     # MemoryError at 1.5 GiB of address space instead of taking 4 GB.
     resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))
-    from brokerauth.api import session
-    from brokerauth.profiles import Profile
+    from brokerauth.engine.api import session
+    from brokerauth.engine.profiles import Profile
 
     api = session(Profile.from_mapping("bomb", {
         "broker": "acme", "base_url": sys.argv[1], "client_id": "acme-client",

@@ -13,11 +13,11 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from brokerauth import filestore
-from brokerauth.errors import StoreError
-from brokerauth.filestore import file_name, legacy_token_path, token_path
-from brokerauth.tokencodec import encode_token
-from brokerauth.tokens import Token, TokenKey
+from brokerauth.builtin import filestore
+from brokerauth.builtin.filestore import file_name, legacy_token_path, token_path
+from brokerauth.contract.errors import StoreError
+from brokerauth.contract.tokens import Token, TokenKey
+from brokerauth.toolkit.tokencodec import encode_token
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brokerauth import filestore
-from brokerauth.filestore import FileStoreOptions
+from brokerauth.builtin import filestore
+from brokerauth.builtin.filestore import FileStoreOptions
 from test_filestore import KEY, WRITER
 
 pytestmark = pytest.mark.stress
@@ -46,9 +46,9 @@ def test_kill_9_at_random_points_never_tears_a_token(tmp_path: Path, run: int) -
 def test_8_processes_x_16_threads_share_one_refresh(sandbox_factory: Any, token_home: Path,
                                                     processes: int) -> None:
     import brokerauth
-    from brokerauth.clock import SystemClock
-    from brokerauth.fleet_check import run_fleet
-    from brokerauth.profiles import Profile
+    from brokerauth.contract.clock import SystemClock
+    from brokerauth.engine.profiles import Profile
+    from brokerauth_sandbox.fleet import run_fleet
 
     acme = sandbox_factory("acme", clock=SystemClock())
     acme.refresh_delay = 0.2

@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from brokerauth import filestore, privatefiles
-from brokerauth.filestore import FileStoreOptions
-from brokerauth.tokens import Token, TokenKey
+from brokerauth.builtin import filestore
+from brokerauth.builtin.filestore import FileStoreOptions
+from brokerauth.contract.tokens import Token, TokenKey
+from brokerauth.toolkit import privatefiles
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="kill -9, fork and flock")
 
@@ -30,8 +31,8 @@ KILLER = textwrap.dedent(
     """
     import os, random, signal, sys, time
     from datetime import UTC, datetime
-    from brokerauth import filestore
-    from brokerauth.tokens import Token, TokenKey
+    from brokerauth.builtin import filestore
+    from brokerauth.contract.tokens import Token, TokenKey
 
     options = filestore.FileStoreOptions(path=sys.argv[1])
     keys = [TokenKey("prod", "alice"), TokenKey("prod", "bob")]

@@ -10,8 +10,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from brokerauth import failures
-from brokerauth.errors import RefreshError, ResponseError
+from brokerauth.contract.errors import RefreshError, ResponseError
+from brokerauth.engine import failures
 
 JSON = "application/json"
 ARABIC_120 = "\u0661\u0662\u0660"

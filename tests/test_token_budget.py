@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from brokerauth import budget, filestore
-from brokerauth.descriptions import CallBudget
-from brokerauth.filestore import FileStoreOptions
-from brokerauth.memorystore import MemoryStore
-from brokerauth.tokens import TokenKey
+from brokerauth.builtin import filestore
+from brokerauth.builtin.filestore import FileStoreOptions
+from brokerauth.builtin.memorystore import MemoryStore
+from brokerauth.contract.specs import CallBudget
+from brokerauth.contract.tokens import TokenKey
+from brokerauth.toolkit import budget
 from hypothesis import given
 from hypothesis import strategies as st
 

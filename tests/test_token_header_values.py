@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brokerauth import failures
-from brokerauth.binding import ISSUED_FOR
-from brokerauth.errors import RefreshError, ResponseError
-from brokerauth.tokens import Token
+from brokerauth.contract.errors import RefreshError, ResponseError
+from brokerauth.contract.tokens import Token
+from brokerauth.engine import failures
+from brokerauth.engine.binding import ISSUED_FOR
 
 # Acme tokens live 600 s: advisory window from 300 s before expiry, mandatory from 60 s.
 MANDATORY = 560

@@ -6,10 +6,10 @@ from contextlib import nullcontext
 from datetime import timedelta
 from typing import Any
 
-from brokerauth.clock import ManualClock
-from brokerauth.errors import StaleTokenError
-from brokerauth.refresh import TokenManager
-from brokerauth.tokens import Token
+from brokerauth.contract.errors import StaleTokenError
+from brokerauth.contract.tokens import Token
+from brokerauth.engine.refresh import TokenManager
+from brokerauth_sandbox.clock import ManualClock
 
 
 class Source:

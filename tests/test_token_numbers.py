@@ -15,11 +15,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from brokerauth import jsontext, numbers
-from brokerauth.errors import CorruptStoreError, ResponseError
-from brokerauth.oauth import DEFAULT_LIFETIME, lifetime, parse_token_answer
-from brokerauth.tokencodec import decode_token
-from brokerauth.wire import Request, Response
+from brokerauth.contract import jsontext
+from brokerauth.contract.errors import CorruptStoreError, ResponseError
+from brokerauth.contract.wire import Request, Response
+from brokerauth.toolkit import numbers
+from brokerauth.toolkit.oauth import DEFAULT_LIFETIME, lifetime, parse_token_answer
+from brokerauth.toolkit.tokencodec import decode_token
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -222,7 +223,7 @@ def test_numbers_json_cannot_hold_are_refused(body: bytes) -> None:
 
 
 def test_the_token_store_and_token_answers_share_one_duplicate_rule() -> None:
-    from brokerauth import tokencodec
+    from brokerauth.toolkit import tokencodec
 
     assert not hasattr(tokencodec, "_no_duplicates")  # one implementation: jsontext's
     data = b'{"version": 1, "broker": "b", "access_token": "x", "access_token": "y"}'

@@ -6,9 +6,9 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from brokerauth.errors import CorruptStoreError, StoreError
-from brokerauth.tokencodec import MAX_TOKEN_BYTES, decode_token, encode_token
-from brokerauth.tokens import Token
+from brokerauth.contract.errors import CorruptStoreError, StoreError
+from brokerauth.contract.tokens import Token
+from brokerauth.toolkit.tokencodec import MAX_TOKEN_BYTES, decode_token, encode_token
 from hypothesis import given
 from hypothesis import strategies as st
 

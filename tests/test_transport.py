@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import urllib3
-from brokerauth.transport import Transport
-from brokerauth.wire import Request
+from brokerauth.contract.wire import Request
+from brokerauth.engine.transport import Transport
 
 
 def test_one_pool_per_host_and_a_closed_pool_is_replaced(acme: Any) -> None:

@@ -7,24 +7,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from brokerauth._version import __version__
 
 if TYPE_CHECKING:
-    from brokerauth.api import session
-    from brokerauth.hookspecs import hookimpl
-    from brokerauth.profiles import Profile
-    from brokerauth.secrets import Secret
-    from brokerauth.sessions import Session
-    from brokerauth.tokens import Token, TokenKey
+    from brokerauth.contract.hookspecs import hookimpl
+    from brokerauth.contract.tokens import Token, TokenKey
+    from brokerauth.engine.api import session
+    from brokerauth.engine.profiles import Profile
+    from brokerauth.engine.sessions import Session
+    from brokerauth.toolkit.secrets import Secret
 
 _LAZY = {
-    "session": "brokerauth.api",
-    "hookimpl": "brokerauth.hookspecs",
-    "Profile": "brokerauth.profiles",
-    "Secret": "brokerauth.secrets",
-    "Session": "brokerauth.sessions",
-    "Token": "brokerauth.tokens",
-    "TokenKey": "brokerauth.tokens",
+    "session": "brokerauth.engine.api",
+    "hookimpl": "brokerauth.contract.hookspecs",
+    "Profile": "brokerauth.engine.profiles",
+    "Secret": "brokerauth.toolkit.secrets",
+    "Session": "brokerauth.engine.sessions",
+    "Token": "brokerauth.contract.tokens",
+    "TokenKey": "brokerauth.contract.tokens",
 }
 
 __all__ = [

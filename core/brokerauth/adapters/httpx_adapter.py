@@ -8,9 +8,9 @@ every header but ``Authorization`` copied and, on 307 and 308, the body.  So eac
 adapter signs carries a ``trace`` extension (httpx hands it to the transport on every hop) that
 looks at each hop just before its headers are written: the hop the flow signed passes; a hop
 httpx made by following a redirect is signed anew when it stays on the origin, and refused
-with :class:`~brokerauth.errors.OriginError` when it leaves it, before a byte is sent there.
-The extension is called by httpx's own HTTP transport (httpcore); a custom transport that does
-not call it gets the refusal of cross-origin requests the flow makes, not this per-hop check.
+with :class:`~brokerauth.contract.errors.OriginError` when it leaves it, before a byte is sent
+there. The extension is called by httpx's own HTTP transport (httpcore); a custom transport that
+does not call it gets the refusal of cross-origin requests the flow makes, not this per-hop check.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import anyio.to_thread
 import httpx
 
 from brokerauth.adapters.signer import AdapterCore
-from brokerauth.authflow import Attempt, Flow
-from brokerauth.wire import netloc
+from brokerauth.contract.wire import netloc
+from brokerauth.engine.authflow import Attempt, Flow
 
 _HopKey = tuple[str, str, str]
 

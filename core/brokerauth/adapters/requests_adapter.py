@@ -3,7 +3,7 @@
 requests follows redirects by itself, copying every header but ``Authorization`` to the next
 host, and a 307 or 308 re-sends the body.  So this adapter follows redirects of the requests it
 signs itself, before requests sees them: within the origin, each hop signed anew; a redirect to
-another origin raises :class:`~brokerauth.errors.OriginError`, and nothing is sent there.
+another origin raises :class:`~brokerauth.contract.errors.OriginError`, and nothing is sent there.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import requests
 from requests.auth import AuthBase
 
 from brokerauth.adapters.signer import AdapterCore
-from brokerauth.authflow import Attempt, Flow
+from brokerauth.engine.authflow import Attempt, Flow
 
 _BODY_HEADERS = ("Content-Length", "Content-Type", "Transfer-Encoding")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from brokerauth.api import session as open_session
-from brokerauth.authflow import Attempt, Flow, Policy, auth_flow, resign
-from brokerauth.sessions import Session
-from brokerauth.wire import Request, Response
+from brokerauth.contract.wire import Request, Response
+from brokerauth.engine.api import session as open_session
+from brokerauth.engine.authflow import Attempt, Flow, Policy, auth_flow, resign
+from brokerauth.engine.sessions import Session
 
 
 class AdapterCore:
@@ -16,7 +16,7 @@ class AdapterCore:
     the foreign library, which drives the flow."""
 
     def __init__(self, profile: Any, *, follow_redirects: bool, **session_options: Any) -> None:
-        from brokerauth.logs import quiet_http_logs
+        from brokerauth.toolkit.logs import quiet_http_logs
 
         self.session: Session = open_session(profile, **session_options)
         quiet_http_logs()  # the foreign library logs each URL, query and all

@@ -16,7 +16,10 @@ from typing import Any
 
 from brokerauth.cli.output import Output
 
-#: command name -> (module under brokerauth.cli, one-line help)
+#: command name -> (module under brokerauth.cli, one-line help).  Other distributions add
+#: commands through the entry-point group ``brokerauth.commands`` (name -> a module with
+#: ``HELP``, ``add_arguments(parser)`` and ``run(args, out)``): the test bench adds
+#: ``sandbox`` and ``demo`` that way.
 COMMANDS: dict[str, tuple[str, str]] = {
     "plugins": ("plugins_cmd", "list installed plugins, their brokers and strategies"),
     "profiles": ("profiles_cmd", "list profiles and check each one"),
@@ -27,9 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "refresh": ("refresh_cmd", "refresh the profile's token now"),
     "logout": ("logout_cmd", "revoke (where possible) and delete the profile's token"),
     "request": ("request_cmd", "send one authenticated request and print the answer"),
-    "sandbox": ("sandbox_cmd", "run one broker's sandbox for manual testing"),
-    "demo": ("demo_cmd", "walk through every installed broker's flow against its sandbox"),
 }
+COMMAND_GROUP = "brokerauth.commands"
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_TOKEN, EXIT_REMOTE = 0, 1, 2, 3, 4
 
@@ -48,12 +50,34 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False, formatter_class=_HelpFormatter)
     _add_common(common, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module, help_text) in COMMANDS.items():
-        if command is None or command == name:
-            subparser = sub.add_parser(name, help=help_text, description=help_text,
-                                       parents=[common], formatter_class=_HelpFormatter)
-            importlib.import_module(f"brokerauth.cli.{module}").add_arguments(subparser)
+    for name, (module, help_text) in _command_modules(command).items():
+        subparser = sub.add_parser(name, help=help_text, description=help_text,
+                                   parents=[common], formatter_class=_HelpFormatter)
+        module.add_arguments(subparser)
     return parser
+
+
+def _command_modules(command: str | None) -> dict[str, tuple[Any, str]]:
+    """The modules of ``command`` (of every command when ``None``): the core's first, then
+    the installed extensions', which are looked up only when the core has no such command."""
+    found = {name: (importlib.import_module(f"brokerauth.cli.{module}"), help_text)
+             for name, (module, help_text) in COMMANDS.items() if command in (None, name)}
+    if command is None or command not in COMMANDS:
+        for name, entry_point in extension_commands().items():
+            if command in (None, name) and name not in found:
+                module = entry_point.load()
+                found[name] = (module, module.HELP)
+    return found
+
+
+def extension_commands() -> dict[str, Any]:
+    """Commands other distributions add (group ``brokerauth.commands``), not imported yet."""
+    from brokerauth.engine import entrypoints
+
+    commands: dict[str, Any] = {}
+    for entry_point in entrypoints.entry_points(COMMAND_GROUP):
+        commands.setdefault(entry_point.name, entry_point)
+    return commands
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -94,7 +118,7 @@ def command_in(argv: Sequence[str]) -> str | None:
         if len(word) > 2 and "--profiles".startswith(word):
             next(words, None)
         elif not word.startswith("-"):
-            return word if word in COMMANDS else None
+            return word if word in COMMANDS or word in extension_commands() else None
     return None
 
 
@@ -117,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verbose:
         import logging
 
-        from brokerauth.logs import quiet_http_logs
+        from brokerauth.toolkit.logs import quiet_http_logs
 
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
         # urllib3 logs each request target, query (signatures, tokens, parameters) included.
@@ -125,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Without -v, logging is not even imported unless something logs: Python's last-resort
     # handler then prints warnings and errors to stderr, which is all a command needs.
     out = Output(json_mode=args.json)
-    module = importlib.import_module(f"brokerauth.cli.{COMMANDS[args.command][0]}")
+    module = _command_modules(args.command)[args.command][0]
     try:
         code: int = module.run(args, out)
     except KeyboardInterrupt:
@@ -137,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _report(exc: Exception, out: Output, *, verbose: bool) -> int:
-    from brokerauth import errors
+    from brokerauth.contract import errors
 
     if not isinstance(exc, errors.BrokerAuthError):
         if verbose:

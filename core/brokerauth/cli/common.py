@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from brokerauth.sessions import Session
+    from brokerauth.engine.sessions import Session
 
 
 def add_profile_argument(parser: argparse.ArgumentParser) -> None:
@@ -20,9 +20,9 @@ def open_session(
     """A session for the command's profile. Only ``brokerauth login`` (``login``), or a
     command run at a terminal, may start a login that needs the person; any other run (cron,
     a service, a pipe) fails at once with the command to run instead of waiting for no one."""
-    from brokerauth.api import session
     from brokerauth.cli.terminal import TerminalInteraction
-    from brokerauth.interaction import has_terminal
+    from brokerauth.contract.interaction import has_terminal
+    from brokerauth.engine.api import session
 
     return session(
         args.profile,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from brokerauth.cli.output import Output
-from brokerauth.errors import ConfigError
+from brokerauth.contract.errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,10 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, out: Output) -> int:
     import attrs
 
-    from brokerauth.pluginhost import PluginHost
-    from brokerauth.profiles import Profile, candidate_files, find_profiles_file
-    from brokerauth.resolve import resolve_profile
-    from brokerauth.secrets import Secret
+    from brokerauth.engine.pluginhost import PluginHost
+    from brokerauth.engine.profiles import Profile, candidate_files, find_profiles_file
+    from brokerauth.engine.resolve import resolve_profile
+    from brokerauth.toolkit.secrets import Secret
 
     interactive = args.broker is None or args.name is None
     if interactive and not sys.stdin.isatty():

@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    from brokerauth.pluginhost import PluginHost
+    from brokerauth.engine.pluginhost import PluginHost
 
     host = PluginHost.create()
     host.load_all()

@@ -13,11 +13,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    from brokerauth.binding import check_secrets
-    from brokerauth.errors import BrokerAuthError
-    from brokerauth.pluginhost import PluginHost
-    from brokerauth.profiles import find_profiles_file, load_profiles, other_definitions
-    from brokerauth.resolve import resolve_profile
+    from brokerauth.contract.errors import BrokerAuthError
+    from brokerauth.engine.binding import check_secrets
+    from brokerauth.engine.pluginhost import PluginHost
+    from brokerauth.engine.profiles import find_profiles_file, load_profiles, other_definitions
+    from brokerauth.engine.resolve import resolve_profile
 
     path = find_profiles_file(args.profiles)
     profiles = load_profiles(args.profiles)

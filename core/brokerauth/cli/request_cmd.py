@@ -8,7 +8,7 @@ import sys
 
 from brokerauth.cli.common import add_profile_argument, open_session
 from brokerauth.cli.output import Output
-from brokerauth.errors import ConfigError
+from brokerauth.contract.errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,7 +10,7 @@ import argparse
 from datetime import UTC, datetime
 
 from brokerauth.cli.output import Output
-from brokerauth.errors import ConfigError
+from brokerauth.contract.errors import ConfigError
 
 _TOKEN_HEADERS = ("authorization", "x-access-token")
 
@@ -46,7 +46,7 @@ def parse_time(text: str) -> datetime:
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    from brokerauth.api import open_binding
+    from brokerauth.engine.api import open_binding
 
     headers: dict[str, str] = {}
     for item in args.header:

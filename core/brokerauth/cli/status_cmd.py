@@ -15,11 +15,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    from brokerauth.api import open_binding
-    from brokerauth.errors import BrokerAuthError
-    from brokerauth.pluginhost import PluginHost
-    from brokerauth.profiles import load_profiles
-    from brokerauth.refresh import token_state
+    from brokerauth.contract.errors import BrokerAuthError
+    from brokerauth.engine.api import open_binding
+    from brokerauth.engine.pluginhost import PluginHost
+    from brokerauth.engine.profiles import load_profiles
+    from brokerauth.engine.refresh import token_state
 
     profiles = load_profiles(args.profiles)
     names = [args.profile] if args.profile else sorted(profiles.profiles)

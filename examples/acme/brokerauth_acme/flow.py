@@ -1,6 +1,6 @@
 """Acme's token flow: client credentials, then rotating refresh tokens.
 
-Answers are read by the core's :func:`brokerauth.oauth.parse_token_answer`, as every OAuth
+Answers are read by the core's :func:`brokerauth.toolkit.oauth.parse_token_answer`, as every OAuth
 plugin's should be: one strict reading of ``expires_in`` (whole seconds, 1 s to 10 years) and
 of the JSON (no key given twice, at most 64 levels deep) for every broker.
 """
@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Final
 
-from brokerauth.errors import BrokerError, LoginRequiredError, ResponseError
-from brokerauth.flowcontext import FlowContext
-from brokerauth.oauth import parse_token_answer, token_body
-from brokerauth.tokens import Token
-from brokerauth.wire import Response
+from brokerauth.contract.errors import BrokerError, LoginRequiredError, ResponseError
+from brokerauth.contract.flowcontext import FlowContext
+from brokerauth.contract.tokens import Token
+from brokerauth.contract.wire import Response
+from brokerauth.toolkit.oauth import parse_token_answer, token_body
 
 TOKEN_PATH = "/oauth/token"
 #: Acme's tokens live 10 minutes; an answer without ``expires_in`` is taken to mean that,

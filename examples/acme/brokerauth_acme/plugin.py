@@ -7,13 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from brokerauth import hookimpl
-from brokerauth.clock import Clock
-from brokerauth.descriptions import BrokerSpec, CallBudget, PluginInfo, StrategySpec
-from brokerauth.flowcontext import FlowContext
-from brokerauth.headers import bearer_authorization
-from brokerauth.tokens import Token
-from brokerauth.verdicts import Outcome, Verdict, error_fields
-from brokerauth.wire import Request, Response
+from brokerauth.contract.flowcontext import FlowContext
+from brokerauth.contract.specs import BrokerSpec, CallBudget, PluginInfo, StrategySpec
+from brokerauth.contract.tokens import Token
+from brokerauth.contract.verdicts import Outcome, Verdict, error_fields
+from brokerauth.contract.wire import Request, Response
+from brokerauth.toolkit.headers import bearer_authorization
 
 from brokerauth_acme.settings import AcmeSettings
 from brokerauth_acme.signing import signature, string_to_sign
@@ -44,8 +43,6 @@ def describe_plugin() -> PluginInfo:
 def sign_request(
     signer: str, request: Request, settings: Any, token: Token | None, now: datetime, nonce: str
 ) -> Mapping[str, str] | None:
-    if signer != SIGNER:
-        return None
     timestamp = str(int(now.timestamp()))
     authorization = bearer_authorization(token) if token is not None else ""
     message = string_to_sign(
@@ -65,8 +62,6 @@ def sign_request(
 
 @hookimpl
 def acquire_token(flow: str, context: FlowContext) -> Token | None:
-    if flow != FLOW:
-        return None
     from brokerauth_acme import flow as acme_flow
 
     return acme_flow.acquire(context)
@@ -74,8 +69,6 @@ def acquire_token(flow: str, context: FlowContext) -> Token | None:
 
 @hookimpl
 def refresh_token(flow: str, context: FlowContext, token: Token) -> Token | None:
-    if flow != FLOW:
-        return None
     from brokerauth_acme import flow as acme_flow
 
     return acme_flow.refresh(context, token)
@@ -83,8 +76,6 @@ def refresh_token(flow: str, context: FlowContext, token: Token) -> Token | None
 
 @hookimpl
 def revoke_token(flow: str, context: FlowContext, token: Token) -> bool | None:
-    if flow != FLOW:
-        return None
     from brokerauth_acme import flow as acme_flow
 
     return acme_flow.revoke(context, token)
@@ -92,7 +83,7 @@ def revoke_token(flow: str, context: FlowContext, token: Token) -> bool | None:
 
 @hookimpl
 def interpret_response(broker: str, response: Response) -> Verdict | None:
-    if broker != BROKER or response.ok:
+    if response.ok:
         return None
     code, message = error_fields(response)
     if code == "stale_request":
@@ -100,22 +91,3 @@ def interpret_response(broker: str, response: Response) -> Verdict | None:
     if code == "revoked":
         return Verdict(Outcome.REVOKED, code, message)
     return None
-
-
-@hookimpl
-def demo_scenario(broker: str) -> Any:
-    if broker != BROKER:
-        return None
-    from brokerauth_acme.demo import scenario
-
-    return scenario()
-
-
-@hookimpl
-def make_sandbox(broker: str, clock: Clock) -> Any:
-    if broker != BROKER:
-        return None
-    from brokerauth_acme.sandbox import AcmeSandbox
-
-    return AcmeSandbox(clock)
-

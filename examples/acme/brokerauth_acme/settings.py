@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import attrs
-from brokerauth.secrets import Secret
-from brokerauth.settings_checks import http_url
+from brokerauth.toolkit.secrets import Secret
+from brokerauth.toolkit.settings_checks import http_url
 
 
 @attrs.frozen

@@ -18,19 +18,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from brokerauth.errors import (
+from brokerauth.contract.errors import (
     AuthenticationError,
     BrokerError,
     ConfigError,
     LoginRequiredError,
     ResponseError,
 )
-from brokerauth.flowcontext import FlowContext, HttpClient
-from brokerauth.numbers import time_in_range
-from brokerauth.scrub import MAX_CODE, response_secrets, scrub
-from brokerauth.secrets import Secret
-from brokerauth.tokens import Token
-from brokerauth.verdicts import error_fields
+from brokerauth.contract.flowcontext import FlowContext, HttpClient
+from brokerauth.contract.scrub import MAX_CODE, response_secrets, scrub
+from brokerauth.contract.tokens import Token
+from brokerauth.contract.verdicts import error_fields
+from brokerauth.toolkit.numbers import time_in_range
+from brokerauth.toolkit.secrets import Secret
 
 from brokerauth_futu import codes, sdkformat
 
@@ -90,9 +90,9 @@ def refresh_access_token(
     ``now`` becomes the token's issue time, so a session that loads it later still refreshes
     it inside the usual window before expiry rather than one shrunk to what is left.
 
-    :raises ~brokerauth.errors.AuthenticationError: the credential was revoked or the token
+    :raises ~brokerauth.contract.errors.AuthenticationError: the credential was revoked or the token
         is no longer valid; a new one must come from the developer portal.
-    :raises ~brokerauth.errors.BrokerError: any other refusal; the stored token is kept.
+    :raises ~brokerauth.contract.errors.BrokerError: any other refusal; the stored token is kept.
     """
     until = expired_at.astimezone(UTC).replace(microsecond=0)
     response = http.request("GET", path, params={"expired_at": rfc3339(until)}, token=token)
@@ -123,9 +123,9 @@ def refresh_access_token(
 
 def _expiry(given: Any, requested: datetime, status: int) -> datetime:
     """The server's own word on the expiry (an RFC 3339 time between 2000 and 2100, see
-    :mod:`brokerauth.numbers`) when it gives one; ``requested`` when it gives none.
+    :mod:`brokerauth.toolkit.numbers`) when it gives one; ``requested`` when it gives none.
 
-    :raises ~brokerauth.errors.ResponseError: an ``expired_at`` that is not such a time (a
+    :raises ~brokerauth.contract.errors.ResponseError: an ``expired_at`` that is not such a time (a
         number, a date without an offset, year 9999): the server said something about the
         expiry, and guessing what would store a token whose life nobody knows.
     """

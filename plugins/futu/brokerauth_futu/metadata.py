@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from brokerauth import privatefiles as files
-from brokerauth.errors import StoreError
-from brokerauth.tokens import TokenKey
+from brokerauth.contract.errors import StoreError
+from brokerauth.contract.tokens import TokenKey
+from brokerauth.toolkit import privatefiles as files
 
 from brokerauth_futu.tokenfile import records_folder
 

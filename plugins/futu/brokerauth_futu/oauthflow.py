@@ -29,17 +29,20 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import attrs
-from brokerauth.errors import (
+from brokerauth.contract.errors import (
     BrokerError,
     ConfigError,
     LoginRequiredError,
     ResponseError,
     TransportError,
 )
-from brokerauth.flowcontext import FlowContext, HttpClient
-from brokerauth.interaction import require_person
-from brokerauth.loopback import LoopbackListener
-from brokerauth.oauth import (
+from brokerauth.contract.flowcontext import FlowContext, HttpClient
+from brokerauth.contract.interaction import require_person
+from brokerauth.contract.tokens import DEFAULT_IDENTITY, Token, TokenKey
+from brokerauth.contract.verdicts import error_fields
+from brokerauth.contract.wire import Response
+from brokerauth.toolkit.loopback import LoopbackListener
+from brokerauth.toolkit.oauth import (
     Pkce,
     authorization_url,
     new_state,
@@ -47,9 +50,6 @@ from brokerauth.oauth import (
     token_body,
     token_error,
 )
-from brokerauth.tokens import DEFAULT_IDENTITY, Token, TokenKey
-from brokerauth.verdicts import error_fields
-from brokerauth.wire import Response
 
 from brokerauth_futu import environments, registration, sdkformat, tokenfile
 from brokerauth_futu import metadata as kept_metadata
@@ -347,9 +347,9 @@ def _token_from(
     context: FlowContext, response: Response, *, client_id: str, previous: Token | None
 ) -> Token:
     """The token of a successful token answer: ``expires_in`` is whole seconds from 1 s to
-    10 years (:func:`brokerauth.numbers.lifetime`), :data:`DEFAULT_LIFETIME` (7200 s) when
+    10 years (:func:`brokerauth.toolkit.numbers.lifetime`), :data:`DEFAULT_LIFETIME` (7200 s) when
     absent; the answer is parsed strictly (a key given twice, or nesting past 64 levels, is
-    a :class:`~brokerauth.errors.ResponseError`)."""
+    a :class:`~brokerauth.contract.errors.ResponseError`)."""
     now = context.clock.now()
     parsed = parse_token_answer(
         token_body(response, what="the Futu token answer"),
@@ -382,8 +382,8 @@ def revoke_token(settings: FutuSettings, http: HttpClient, token: Token) -> bool
 
     :return: ``True`` when the server accepted; ``False`` for a token that is not an OAuth
         login (legacy API-key tokens are revoked in Futu's developer portal only).
-    :raises ~brokerauth.errors.BrokerError: the server refused.
-    :raises ~brokerauth.errors.TransportError: it could not be reached.
+    :raises ~brokerauth.contract.errors.BrokerError: the server refused.
+    :raises ~brokerauth.contract.errors.TransportError: it could not be reached.
     """
     if token.extra.get(sdkformat.EXTRA_MODE, "oauth") != "oauth":
         return False

@@ -20,24 +20,21 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from brokerauth.descriptions import BrokerSpec, PluginInfo, StrategySpec
-from brokerauth.errors import ConfigError
-from brokerauth.headers import bearer_authorization, header_token
-from brokerauth.hookspecs import hookimpl
-from brokerauth.secrets import Secret
-from brokerauth.tokens import Token, TokenKey
-from brokerauth.verdicts import Outcome, Verdict, error_fields
-from brokerauth.wire import Request, Response
+from brokerauth.contract.errors import ConfigError
+from brokerauth.contract.hookspecs import hookimpl
+from brokerauth.contract.specs import BrokerSpec, PluginInfo, StrategySpec
+from brokerauth.contract.tokens import Token, TokenKey
+from brokerauth.contract.verdicts import Outcome, Verdict, error_fields
+from brokerauth.contract.wire import Request, Response
+from brokerauth.toolkit.headers import bearer_authorization, header_token
+from brokerauth.toolkit.secrets import Secret
 
 from brokerauth_futu import codes, signing
 from brokerauth_futu.environments import ENVIRONMENTS
 from brokerauth_futu.settings import FutuFileOptions, FutuSettings
 
 if TYPE_CHECKING:
-    from brokerauth.clock import Clock
-    from brokerauth.demo import DemoScenario
-    from brokerauth.flowcontext import FlowContext
-    from brokerauth.sandboxes import Sandbox
+    from brokerauth.contract.flowcontext import FlowContext
 
 BROKER: Final = "futu"
 SIGNER: Final = "futu"
@@ -180,8 +177,6 @@ def _which(flow: str, settings: Any) -> str:
 
 @hookimpl
 def acquire_token(flow: str, context: FlowContext) -> Token | None:
-    if flow not in _FLOWS:
-        return None
     if _which(flow, context.settings) == FLOW_API_KEY:
         from brokerauth_futu import apikey
 
@@ -194,8 +189,6 @@ def acquire_token(flow: str, context: FlowContext) -> Token | None:
 
 @hookimpl
 def refresh_token(flow: str, context: FlowContext, token: Token) -> Token | None:
-    if flow not in _FLOWS:
-        return None
     if _which(flow, context.settings) == FLOW_API_KEY:
         from brokerauth_futu import apikey
 
@@ -210,8 +203,6 @@ def refresh_token(flow: str, context: FlowContext, token: Token) -> Token | None
 # without the spec still loads the plugin (pluggy would otherwise refuse an unknown hook).
 @hookimpl(optionalhook=True)
 def revoke_token(flow: str, context: FlowContext, token: Token) -> bool | None:
-    if flow not in _FLOWS:
-        return None
     if _which(flow, context.settings) == FLOW_API_KEY:
         return False  # legacy credentials are revoked in the developer portal only
     from brokerauth_futu import oauthflow
@@ -224,8 +215,6 @@ def revoke_token(flow: str, context: FlowContext, token: Token) -> bool | None:
 
 @hookimpl
 def load_token(store: str, key: TokenKey, options: Any) -> Token | None:
-    if store != STORE:
-        return None
     from brokerauth_futu import tokenfile
 
     return tokenfile.load(key, options)
@@ -233,8 +222,6 @@ def load_token(store: str, key: TokenKey, options: Any) -> Token | None:
 
 @hookimpl
 def store_token(store: str, key: TokenKey, token: Token, options: Any) -> None:
-    if store != STORE:
-        return None
     from brokerauth_futu import tokenfile
 
     tokenfile.save(key, token, options)
@@ -243,8 +230,6 @@ def store_token(store: str, key: TokenKey, token: Token, options: Any) -> None:
 
 @hookimpl
 def delete_token(store: str, key: TokenKey, options: Any) -> bool | None:
-    if store != STORE:
-        return None
     from brokerauth_futu import tokenfile
 
     return tokenfile.delete(key, options)
@@ -254,8 +239,6 @@ def delete_token(store: str, key: TokenKey, options: Any) -> bool | None:
 def lock_token(
     store: str, key: TokenKey, options: Any, timeout: float
 ) -> AbstractContextManager[bool] | None:
-    if store != STORE:
-        return None
     from brokerauth_futu import tokenfile
 
     return tokenfile.lock(key, options, timeout)
@@ -266,7 +249,7 @@ def lock_token(
 
 @hookimpl
 def interpret_response(broker: str, response: Response) -> Verdict | None:
-    if 200 <= response.status < 300 or broker != BROKER:
+    if 200 <= response.status < 300:
         return None
     if "invalid_token" in (response.headers.get("WWW-Authenticate", "") or ""):
         return None  # RFC 6750 (OAuth mode): the core refreshes once
@@ -284,25 +267,3 @@ def interpret_response(broker: str, response: Response) -> Verdict | None:
         return Verdict(Outcome.TOKEN_INVALID, code, message)
     # RFC 6750 answers (OAuth mode) are the core's to judge.
     return None
-
-
-# --- sandbox ---------------------------------------------------------------------------------
-
-
-@hookimpl
-def make_sandbox(broker: str, clock: Clock) -> Sandbox | None:
-    if broker != BROKER:
-        return None
-    from brokerauth_futu.sandbox import FutuSandbox
-
-    return FutuSandbox(clock)
-
-
-# ``optionalhook``, like revoke_token: a core without the demo still loads the plugin.
-@hookimpl(optionalhook=True)
-def demo_scenario(broker: str) -> DemoScenario | None:
-    if broker != BROKER:
-        return None
-    from brokerauth_futu.demo import scenario
-
-    return scenario()

@@ -24,11 +24,11 @@ import logging
 from pathlib import Path
 from typing import Any, Final
 
-from brokerauth import privatefiles as files
-from brokerauth.errors import BrokerError, ResponseError, StoreError
-from brokerauth.flowcontext import HttpClient
-from brokerauth.tokens import TokenKey
-from brokerauth.verdicts import error_fields
+from brokerauth.contract.errors import BrokerError, ResponseError, StoreError
+from brokerauth.contract.flowcontext import HttpClient
+from brokerauth.contract.tokens import TokenKey
+from brokerauth.contract.verdicts import error_fields
+from brokerauth.toolkit import privatefiles as files
 
 from brokerauth_futu import sdkformat
 from brokerauth_futu.tokenfile import records_folder

@@ -13,7 +13,7 @@
 
 Each :class:`Config` yields a brokerauth session (``config.session()``) that signs requests,
 attaches the token, refreshes it before it expires and stores it safely.  Behind it is an
-ordinary profile built in code with :meth:`brokerauth.profiles.Profile.from_mapping`, so
+ordinary profile built in code with :meth:`brokerauth.engine.profiles.Profile.from_mapping`, so
 everything a TOML profile can say, a builder option can say too.
 
 OAuth logins are kept where the SDK keeps them (``~/.futu/openapi/tokens/<client_id>``, same
@@ -30,16 +30,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from brokerauth.api import session as open_session
-from brokerauth.clock import Clock
-from brokerauth.errors import BrokerAuthError, ConfigError, RefreshError
-from brokerauth.interaction import Interaction, LogInteraction
-from brokerauth.pluginhost import PluginHost
-from brokerauth.profiles import Profile
-from brokerauth.refresh import validate_token
-from brokerauth.secrets import Secret
-from brokerauth.sessions import Session
-from brokerauth.tokens import Token
+from brokerauth.contract.clock import Clock
+from brokerauth.contract.errors import BrokerAuthError, ConfigError, RefreshError
+from brokerauth.contract.interaction import Interaction, LogInteraction
+from brokerauth.contract.tokens import Token
+from brokerauth.engine.api import session as open_session
+from brokerauth.engine.pluginhost import PluginHost
+from brokerauth.engine.profiles import Profile
+from brokerauth.engine.refresh import validate_token
+from brokerauth.engine.sessions import Session
+from brokerauth.toolkit.secrets import Secret
 
 from brokerauth_futu import apikey, sdkformat
 from brokerauth_futu import settings as futu_settings
@@ -51,7 +51,7 @@ OpenUrl = Callable[[str], object]
 
 
 class _CallbackInteraction:
-    """An :class:`~brokerauth.interaction.Interaction` that hands the authorization URL to
+    """An :class:`~brokerauth.contract.interaction.Interaction` that hands the authorization URL to
     the SDK-style ``open_url`` callback."""
 
     def __init__(self, open_url: OpenUrl) -> None:
@@ -242,8 +242,8 @@ class OAuthBuilder:
 
         :param open_url: called with the authorization URL; by default the URL is logged and
             opened in the browser.
-        :raises ~brokerauth.errors.BrokerAuthError: the login failed (a port in use, a refusal,
-            a timeout), with what to do next.
+        :raises ~brokerauth.contract.errors.BrokerAuthError: the login failed (a port in use, a
+            refusal, a timeout), with what to do next.
         """
         interaction: Interaction = (
             LogInteraction(open_browser=True) if open_url is None
@@ -330,7 +330,7 @@ class Config:
 
         The secrets stay references to the variables, resolved when a session opens.
 
-        :raises ~brokerauth.errors.ConfigError: a required variable is unset, naming it.
+        :raises ~brokerauth.contract.errors.ConfigError: a required variable is unset, naming it.
         """
         names = (futu_settings.ENV_APP_KEY, futu_settings.ENV_APP_SECRET,
                  futu_settings.ENV_ACCESS_TOKEN)
@@ -449,8 +449,9 @@ class Config:
         90 days from now); the new token replaces the stored one and is returned, as the
         SDK does, for you to update ``FUTU_ACCESS_TOKEN``.
 
-        :raises ~brokerauth.errors.AuthenticationError: the credential was revoked.
-        :raises ~brokerauth.errors.BrokerError: Futu refused; the stored token is unchanged.
+        :raises ~brokerauth.contract.errors.AuthenticationError: the credential was revoked.
+        :raises ~brokerauth.contract.errors.BrokerError: Futu refused; the stored token is
+            unchanged.
         """
         if self.mode != "api_key":
             raise ConfigError(

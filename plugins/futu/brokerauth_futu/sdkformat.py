@@ -21,8 +21,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from brokerauth.errors import CorruptStoreError, StoreError
-from brokerauth.tokens import Token
+from brokerauth.contract.errors import CorruptStoreError, StoreError
+from brokerauth.contract.tokens import Token
 
 BROKER: Final = "futu"
 #: ``Token.extra`` keys (non-secret facts).
@@ -102,7 +102,7 @@ def encode(token: Token) -> bytes:
 def decode(data: bytes, *, source: str, client_id: str, identity: str | None) -> Token:
     """Parse an SDK token file found under ``client_id``.
 
-    :raises ~brokerauth.errors.CorruptStoreError: it is not an SDK token for that client.
+    :raises ~brokerauth.contract.errors.CorruptStoreError: it is not an SDK token for that client.
     """
     fields = _parse(data, source)
     if fields.get("client_id") != client_id:

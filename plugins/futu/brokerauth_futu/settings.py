@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 import attrs
 from attrs import validators
-from brokerauth.secrets import Secret
-from brokerauth.settings_checks import http_url, positive_seconds, strip_slash
+from brokerauth.toolkit.secrets import Secret
+from brokerauth.toolkit.settings_checks import http_url, positive_seconds, strip_slash
 
 from brokerauth_futu import environments
 

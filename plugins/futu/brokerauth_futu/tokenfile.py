@@ -20,9 +20,9 @@ names its file after the client id, which is a setting of the profile (or is iss
 registration during the first login), and stores are not given settings.  The pointer holds
 no secret; it is written like everything else here (0600, atomic, never through a link).
 
-Everything is written with the core file store's primitives (see :mod:`brokerauth.privatefiles`):
-temp file, fsync, rename, folder fsync, 0600/0700 whatever the umask, links refused, and an OS
-file lock that dies with its holder.
+Everything is written with the core file store's primitives (see
+:mod:`brokerauth.toolkit.privatefiles`): temp file, fsync, rename, folder fsync, 0600/0700 whatever
+the umask, links refused, and an OS file lock that dies with its holder.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Final
 
-from brokerauth import filestore
-from brokerauth import privatefiles as files
-from brokerauth.errors import ConfigError, StoreError
-from brokerauth.filestore import FileStoreOptions
-from brokerauth.tokens import DEFAULT_IDENTITY, Token, TokenKey
+from brokerauth.builtin import filestore
+from brokerauth.builtin.filestore import FileStoreOptions
+from brokerauth.contract.errors import ConfigError, StoreError
+from brokerauth.contract.tokens import DEFAULT_IDENTITY, Token, TokenKey
+from brokerauth.toolkit import privatefiles as files
 
 from brokerauth_futu import sdkformat
 from brokerauth_futu.settings import FutuFileOptions, token_dir_of

@@ -5,13 +5,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brokerauth.api import session as open_session
-from brokerauth.clock import ManualClock
-from brokerauth.pluginhost import PluginHost
-from brokerauth.profiles import Profile
-from brokerauth.sandbox import HeadlessBrowser
-from brokerauth.sessions import Session
-from brokerauth_futu.sandbox import FutuSandbox
+from brokerauth.engine.api import session as open_session
+from brokerauth.engine.pluginhost import PluginHost
+from brokerauth.engine.profiles import Profile
+from brokerauth.engine.sessions import Session
+from brokerauth_futu.sandbox.server import FutuSandbox
+from brokerauth_sandbox.clock import ManualClock
+from brokerauth_sandbox.server import HeadlessBrowser
 from futu_helpers import CANARY_KEY, CANARY_SECRET, CANARY_TOKEN, free_port, redirect_for
 
 _FUTU_VARIABLES = (

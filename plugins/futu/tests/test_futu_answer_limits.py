@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brokerauth import failures
-from brokerauth.errors import RefreshError, ResponseError
-from brokerauth.sandbox import SandboxResponse
-from brokerauth.tokens import Token
-from brokerauth.wire import Request, Response
+from brokerauth.contract.errors import RefreshError, ResponseError
+from brokerauth.contract.tokens import Token
+from brokerauth.contract.wire import Request, Response
+from brokerauth.engine import failures
 from brokerauth_futu.apikey import refresh_access_token
 from brokerauth_futu.oauthflow import DEFAULT_LIFETIME
-from brokerauth_futu.sandbox import FutuSandbox
+from brokerauth_futu.sandbox.server import FutuSandbox
+from brokerauth_sandbox.server import SandboxResponse
 
 QUOTE = "/v1/quote/snapshot"
 

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 import urllib3
-from brokerauth.errors import AuthenticationError, BrokerError
-from brokerauth.secrets import Secret
-from brokerauth.tokens import Token
-from brokerauth.wire import Request
+from brokerauth.contract.errors import AuthenticationError, BrokerError
+from brokerauth.contract.tokens import Token
+from brokerauth.contract.wire import Request
+from brokerauth.toolkit.secrets import Secret
 from brokerauth_futu import codes, plugin
 from brokerauth_futu.apikey import refresh_access_token, rfc3339
-from brokerauth_futu.sandbox import FutuSandbox
+from brokerauth_futu.sandbox.server import FutuSandbox
 from brokerauth_futu.settings import FutuSettings
 from futu_helpers import CANARY_KEY, CANARY_SECRET, CANARY_TOKEN
 
@@ -204,7 +204,7 @@ class _Answer:
     def __init__(self, status: int, body: Any) -> None:
         import json
 
-        from brokerauth.wire import Response
+        from brokerauth.contract.wire import Response
 
         request = Request.from_url("GET", "https://h" + "/v1/token/refresh")
         self.response = Response(status, {}, json.dumps(body).encode(), request)

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from brokerauth.testing import BrokerContract
-from brokerauth_futu.sandbox import FutuSandbox
+from brokerauth_futu.sandbox.server import FutuSandbox
+from brokerauth_sandbox.pytest_plugin import BrokerContract
 from futu_helpers import free_port, redirect_for
 
 

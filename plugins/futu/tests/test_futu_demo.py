@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from brokerauth.demo import run_demo
-from brokerauth.pluginhost import PluginHost
+from brokerauth.engine.pluginhost import PluginHost
+from brokerauth_sandbox.demo import run_demo
 
 
 def test_demo_walkthrough_passes_and_leaves_nothing(futu_tokens: Path, tmp_path: Path) -> None:

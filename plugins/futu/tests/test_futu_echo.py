@@ -11,12 +11,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from brokerauth.clock import ManualClock
-from brokerauth.echo import EchoServer, Part, issued_by_the_echo, shown_problems
-from brokerauth.errors import RefreshError
-from brokerauth.scrub import MASK
-from brokerauth.sessions import Session
-from brokerauth_futu.sandbox import FutuSandbox
+from brokerauth.contract.errors import RefreshError
+from brokerauth.contract.scrub import MASK
+from brokerauth.engine.sessions import Session
+from brokerauth_futu.sandbox.server import FutuSandbox
+from brokerauth_sandbox.clock import ManualClock
+from brokerauth_sandbox.echo import EchoServer, Part, issued_by_the_echo, shown_problems
 from futu_helpers import CANARY_KEY, CANARY_SECRET, CANARY_TOKEN
 
 SNAPSHOT = "/v1/quote/snapshot"

@@ -12,10 +12,10 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
-from brokerauth.errors import LoginRequiredError
-from brokerauth.oauth import AuthorizationError
-from brokerauth.sandbox import HeadlessBrowser
-from brokerauth_futu.sandbox import FutuSandbox
+from brokerauth.contract.errors import LoginRequiredError
+from brokerauth.toolkit.oauth import AuthorizationError
+from brokerauth_futu.sandbox.server import FutuSandbox
+from brokerauth_sandbox.server import HeadlessBrowser
 
 FORGED = ("error=access_denied", "error=access_denied&state=guessed-state",
           "error=access_denied&state=")
@@ -82,8 +82,8 @@ def test_forged_error_callbacks_get_400_and_the_login_completes(
 def test_an_error_with_the_right_state_ends_the_login_masked(
     oauth_sandbox: FutuSandbox, plugin_host: Any, clock: Any
 ) -> None:
-    from brokerauth.api import session as open_session
-    from brokerauth.profiles import Profile
+    from brokerauth.engine.api import session as open_session
+    from brokerauth.engine.profiles import Profile
 
     denier = DenyingServer()
     table = {"broker": "futu", **oauth_sandbox.profile_settings()}

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brokerauth import failures
-from brokerauth.errors import RefreshError
+from brokerauth.contract.errors import RefreshError
+from brokerauth.engine import failures
 from brokerauth_futu import metadata
-from brokerauth_futu.sandbox import FutuSandbox
+from brokerauth_futu.sandbox.server import FutuSandbox
 
 QUOTE = "/v1/quote/snapshot"
 

@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 import pytest
-from brokerauth.api import session as open_session
-from brokerauth.errors import LoginRequiredError
-from brokerauth.profiles import Profile
+from brokerauth.contract.errors import LoginRequiredError
+from brokerauth.engine.api import session as open_session
+from brokerauth.engine.profiles import Profile
 
 
 @pytest.mark.parametrize("interactive", [False, None], ids=["interactive=False", "no terminal"])

@@ -11,11 +11,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import urllib3
-from brokerauth.errors import ConfigError, LoginRequiredError
-from brokerauth.oauth import Pkce, new_state
-from brokerauth.sandbox import HeadlessBrowser
+from brokerauth.contract.errors import ConfigError, LoginRequiredError
+from brokerauth.toolkit.oauth import Pkce, new_state
 from brokerauth_futu import logout, revoke_token
-from brokerauth_futu.sandbox import FutuSandbox
+from brokerauth_futu.sandbox.server import FutuSandbox
+from brokerauth_sandbox.server import HeadlessBrowser
 from futu_helpers import mode_of, read_json, redirect_for
 
 
@@ -350,7 +350,7 @@ def test_manual_approval_page(http: Any, make_sandbox: Any, port: int) -> None:
 def test_core_logout_revokes_through_the_hook(
     oauth_sandbox: FutuSandbox, open_futu: Any
 ) -> None:
-    from brokerauth import hookspecs
+    from brokerauth.contract import hookspecs
 
     if not hasattr(hookspecs, "revoke_token"):
         pytest.skip("this core has no revoke_token hook; logout() of the plugin covers it")
@@ -364,9 +364,9 @@ def test_core_logout_revokes_through_the_hook(
 def test_failed_refreshes_keep_the_old_token_and_say_why(
     oauth_sandbox: FutuSandbox, open_futu: Any, clock: Any, futu_tokens: Path
 ) -> None:
-    from brokerauth import failures
-    from brokerauth.errors import RefreshError
-    from brokerauth.sandbox import SandboxResponse
+    from brokerauth.contract.errors import RefreshError
+    from brokerauth.engine import failures
+    from brokerauth_sandbox.server import SandboxResponse
 
     session = login(open_futu, oauth_sandbox)
     token = session.token

@@ -13,9 +13,9 @@ from typing import Any
 
 import brokerauth
 import pytest
-from brokerauth.errors import ProfileError
-from brokerauth.profiles import Profile
-from brokerauth.settings_checks import PLAIN_HTTP_ONLY_LOCAL, plain_http_allowed
+from brokerauth.contract.errors import ProfileError
+from brokerauth.engine.profiles import Profile
+from brokerauth.toolkit.settings_checks import PLAIN_HTTP_ONLY_LOCAL, plain_http_allowed
 from brokerauth_futu import environments
 from brokerauth_futu.settings import FutuSettings
 

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 import brokerauth
-from brokerauth.clock import SystemClock
-from brokerauth.fleet_check import run_fleet
-from brokerauth.profiles import Profile
-from brokerauth_futu.sandbox import FutuSandbox
+from brokerauth.contract.clock import SystemClock
+from brokerauth.engine.profiles import Profile
+from brokerauth_futu.sandbox.server import FutuSandbox
+from brokerauth_sandbox.fleet import run_fleet
 from futu_helpers import free_port, read_json, redirect_for
 
 

@@ -1,4 +1,4 @@
-"""``python -m brokerauth_futu.sandbox``: prints where it listens and its throwaway
+"""``python -m brokerauth_futu.sandbox.server``: prints where it listens and its throwaway
 credentials, serves signed requests and logins, and stops cleanly on Ctrl-C whenever it comes
 (before the banner, during it, while serving, while stopping): exit 0, nothing on stderr, its
 token folder removed. Every wait has a deadline; no test sleeps and hopes: each SIGINT lands at a
@@ -15,17 +15,17 @@ from pathlib import Path
 
 import pytest
 import urllib3
-from brokerauth.commandline_check import (
+from brokerauth.contract.wire import Request
+from brokerauth_futu import signing
+from brokerauth_sandbox.commandline_check import (
     Child,
     assert_clean_exit,
     ctrl_c_after_the_banner,
     ctrl_c_at_a_pinned_point,
     ctrl_c_at_once,
 )
-from brokerauth.wire import Request
-from brokerauth_futu import signing
 
-COMMAND = [sys.executable, "-m", "brokerauth_futu.sandbox"]
+COMMAND = [sys.executable, "-m", "brokerauth_futu.sandbox.server"]
 FIRST_LINE = "Futu sandbox listening on"
 LAST_LINE = "Ctrl-C stops."
 

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brokerauth.errors import ConfigError, LoginRequiredError
-from brokerauth.sandbox import HeadlessBrowser
-from brokerauth.secrets import Secret
+from brokerauth.contract.errors import ConfigError, LoginRequiredError
+from brokerauth.toolkit.secrets import Secret
 from brokerauth_futu import Config, OAuthBuilder, logout
-from brokerauth_futu.sandbox import FutuSandbox
+from brokerauth_futu.sandbox.server import FutuSandbox
+from brokerauth_sandbox.server import HeadlessBrowser
 from futu_helpers import CANARY_KEY, CANARY_SECRET, CANARY_TOKEN, mode_of, read_json
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brokerauth.errors import CorruptStoreError, StoreError
-from brokerauth.tokens import Token, TokenKey
+from brokerauth.contract.errors import CorruptStoreError, StoreError
+from brokerauth.contract.tokens import Token, TokenKey
 from brokerauth_futu import sdkformat, tokenfile
-from brokerauth_futu.sandbox import FutuSandbox
+from brokerauth_futu.sandbox.server import FutuSandbox
 from brokerauth_futu.settings import FutuFileOptions
 from futu_helpers import mode_of, read_json
 

@@ -5,7 +5,7 @@ An entry is a Redis hash: ``v`` the stored bytes, ``g`` its generation, ``f`` th
 the lock holder that wrote it (see :mod:`brokerauth_redis.scripts`).
 
 * In clear (no ``encryption_key``): ``v`` is exactly
-  :func:`brokerauth.tokencodec.encode_token`'s JSON, so a stored token looks the same in
+  :func:`brokerauth.toolkit.tokencodec.encode_token`'s JSON, so a stored token looks the same in
   Redis as in a token file; ``g`` and ``f`` exist only as the hash's fields.  Nothing is
   authenticated: anyone able to write to Redis can change anything.
 * Encrypted: ``v`` is ``fernet2:`` followed by a Fernet token (AES-128-CBC with
@@ -32,10 +32,10 @@ import json
 from typing import TYPE_CHECKING
 
 import attrs
-from brokerauth.errors import ConfigError, CorruptStoreError, StoreError
-from brokerauth.secrets import Secret
-from brokerauth.tokencodec import MAX_TOKEN_BYTES, decode_token, encode_token
-from brokerauth.tokens import Token, TokenKey
+from brokerauth.contract.errors import ConfigError, CorruptStoreError, StoreError
+from brokerauth.contract.tokens import Token, TokenKey
+from brokerauth.toolkit.secrets import Secret
+from brokerauth.toolkit.tokencodec import MAX_TOKEN_BYTES, decode_token, encode_token
 
 if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet
@@ -96,8 +96,8 @@ def make_cipher(secret: Secret) -> MultiFernet:
     """The cipher for an ``encryption_key`` reference: one Fernet key, or several separated by
     commas, the first encrypting and every one decrypting (so keys can be rotated).
 
-    :raises ~brokerauth.errors.ConfigError: the reference holds no valid Fernet key.
-    :raises ~brokerauth.errors.SecretUnavailableError: the reference cannot be resolved.
+    :raises ~brokerauth.contract.errors.ConfigError: the reference holds no valid Fernet key.
+    :raises ~brokerauth.contract.errors.SecretUnavailableError: the reference cannot be resolved.
     """
     from cryptography.fernet import Fernet, MultiFernet
 
@@ -161,9 +161,9 @@ def open_entry(
 
     :param source: the entry's name and server, for messages.
     :param key_source: where the encryption key comes from (``env:NAME``), for messages.
-    :raises ~brokerauth.errors.CorruptStoreError: the entry cannot be decrypted or parsed.
+    :raises ~brokerauth.contract.errors.CorruptStoreError: the entry cannot be decrypted or parsed.
     :raises ForgedEntryError: in clear where a key was given, or sealed for another entry.
-    :raises ~brokerauth.errors.StoreError: the entry is encrypted and no key was given.
+    :raises ~brokerauth.contract.errors.StoreError: the entry is encrypted and no key was given.
     """
     logout = f"`brokerauth logout {key.profile}`"
     if cipher is None:

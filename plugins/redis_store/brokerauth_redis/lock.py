@@ -58,7 +58,7 @@ class LeaseLock(AbstractContextManager[bool]):
 
     ``acquire()`` returns the fence (> 0) or 0 when another holder has the lock, ``renew()``
     and ``release()`` return whether the lock was still this holder's; each raises what the
-    store raises when Redis cannot be reached (a :class:`~brokerauth.errors.StoreError`).
+    store raises when Redis cannot be reached (a :class:`~brokerauth.contract.errors.StoreError`).
     """
 
     def __init__(

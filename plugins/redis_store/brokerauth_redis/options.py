@@ -28,8 +28,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse, urlsplit
 
 import attrs
-from brokerauth.secrets import Secret
-from brokerauth.settings_checks import is_loopback_host
+from brokerauth.toolkit.secrets import Secret
+from brokerauth.toolkit.settings_checks import is_loopback_host
 
 __all__ = [
     "DEFAULT_URL", "RedisStoreOptions", "check_transport", "check_url", "is_local",
@@ -189,8 +189,8 @@ def _check_query(url: str, *, tls: bool, password_allowed: bool) -> None:
 
 def is_local(url: str) -> bool:
     """Whether ``url`` names this machine: a ``unix://`` socket, or a host in 127.0.0.0/8,
-    ``::1`` or ``localhost`` (:func:`brokerauth.settings_checks.is_loopback_host`).  The host
-    is read as redis-py reads it (percent-decoded; none means ``localhost``).  Never raises."""
+    ``::1`` or ``localhost`` (:func:`brokerauth.toolkit.settings_checks.is_loopback_host`).  The
+    host is read as redis-py reads it (percent-decoded; none means ``localhost``).  Never raises."""
     try:
         parts = urlsplit(url)
     except ValueError:

@@ -13,9 +13,9 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from brokerauth import hookimpl
-from brokerauth.descriptions import CallBudget, PluginInfo, StrategySpec
-from brokerauth.errors import ConfigError
-from brokerauth.tokens import Token, TokenKey
+from brokerauth.contract.errors import ConfigError
+from brokerauth.contract.specs import CallBudget, PluginInfo, StrategySpec
+from brokerauth.contract.tokens import Token, TokenKey
 
 from brokerauth_redis.options import RedisStoreOptions
 
@@ -59,8 +59,6 @@ class RedisPlugin:
 
     @hookimpl
     def load_token(self, store: str, key: TokenKey, options: Any) -> Token | None:
-        if store != REDIS_STORE:
-            return None
         return self.store_for(options).load(key)
 
     @hookimpl
@@ -70,24 +68,18 @@ class RedisPlugin:
 
     @hookimpl
     def delete_token(self, store: str, key: TokenKey, options: Any) -> bool | None:
-        if store != REDIS_STORE:
-            return None
         return self.store_for(options).delete(key)
 
     @hookimpl
     def take_call(
         self, store: str, key: TokenKey, options: Any, budget: CallBudget, now: float
     ) -> float | None:
-        if store != REDIS_STORE:
-            return None
         return self.store_for(options).take_call(key, budget, now)
 
     @hookimpl
     def lock_token(
         self, store: str, key: TokenKey, options: Any, timeout: float
     ) -> AbstractContextManager[bool] | None:
-        if store != REDIS_STORE:
-            return None
         return self.store_for(options).lock(key, timeout)
 
     def store_for(self, options: Any) -> RedisStore:

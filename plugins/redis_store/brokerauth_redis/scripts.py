@@ -136,8 +136,8 @@ return 1
 
 #: KEYS: the budget's sorted set (``<prefix>:{P:I}:budget:<name>``, call times as scores).
 #: ARGV: now (Unix seconds), the window in seconds, the calls allowed in it, a unique member.
-#: The sliding window of :func:`brokerauth.budget.take`, atomically: returns "0" when the call
-#: is allowed (and counted), else the seconds until it would be, as text (Lua numbers reach
+#: The sliding window of :func:`brokerauth.toolkit.budget.take`, atomically: returns "0" when the
+#: call is allowed (and counted), else the seconds until it would be, as text (Lua numbers reach
 #: Redis as integers).
 TAKE_CALL = """
 local now = tonumber(ARGV[1])

@@ -1,10 +1,10 @@
 """The ``redis`` store for one server: load, store, delete and lock tokens.
 
-Every Redis failure becomes a :class:`~brokerauth.errors.StoreError` naming the server
+Every Redis failure becomes a :class:`~brokerauth.contract.errors.StoreError` naming the server
 (scheme, host, port, database: never a password) and what to do, so the core can treat an
 outage like any store trouble: a session keeps using the token it holds while that token is
 valid, an early refresh is skipped and logged, and once the token must be refreshed the
-caller gets a :class:`~brokerauth.errors.RefreshError` saying Redis is unreachable.  No
+caller gets a :class:`~brokerauth.contract.errors.RefreshError` saying Redis is unreachable.  No
 refresh ever happens without the lock, since taking the lock needs Redis.
 
 The client (``redis-py``) keeps a connection pool and opens a new connection on the next
@@ -51,9 +51,9 @@ from urllib.parse import urlsplit
 
 import attrs
 import redis
-from brokerauth.errors import ConfigError, StaleTokenError, StoreError
-from brokerauth.secrets import Secret
-from brokerauth.tokens import Token, TokenKey
+from brokerauth.contract.errors import ConfigError, StaleTokenError, StoreError
+from brokerauth.contract.tokens import Token, TokenKey
+from brokerauth.toolkit.secrets import Secret
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -78,7 +78,7 @@ from brokerauth_redis.options import (
 )
 
 if TYPE_CHECKING:
-    from brokerauth.descriptions import CallBudget
+    from brokerauth.contract.specs import CallBudget
     from cryptography.fernet import MultiFernet
 
 __all__ = [

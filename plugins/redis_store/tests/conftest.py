@@ -5,11 +5,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brokerauth.clock import ManualClock
-from brokerauth.pluginhost import PluginHost
-from brokerauth.tokens import TokenKey
+from brokerauth.contract.tokens import TokenKey
+from brokerauth.engine.pluginhost import PluginHost
 from brokerauth_redis.options import RedisStoreOptions
 from brokerauth_redis.plugin import RedisPlugin
+from brokerauth_sandbox.clock import ManualClock
 from cryptography.fernet import Fernet
 from redis_helpers import RedisServer
 

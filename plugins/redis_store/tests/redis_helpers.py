@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import redis
-from brokerauth.tokens import Token
+from brokerauth.contract.tokens import Token
 
 INSTALL_HINT = (
     "redis-server is not installed, and the redis store's tests need a real one: run "

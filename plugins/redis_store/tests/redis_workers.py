@@ -23,7 +23,7 @@ def late_writer(options: Any, key: Any, fields: dict[str, Any], go_file: str, re
     """Take the lock, say so, wait for ``go_file`` (the parent freezes this process past the
     lease meanwhile), then store a token made of ``fields`` under the lock and report what
     happened."""
-    from brokerauth.tokens import Token
+    from brokerauth.contract.tokens import Token
     from brokerauth_redis.plugin import RedisPlugin
 
     token = Token(**fields)

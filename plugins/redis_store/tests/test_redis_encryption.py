@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from brokerauth.errors import ConfigError, CorruptStoreError, StoreError
-from brokerauth.secrets import Secret
-from brokerauth.tokens import Token, TokenKey
+from brokerauth.contract.errors import ConfigError, CorruptStoreError, StoreError
+from brokerauth.contract.tokens import Token, TokenKey
+from brokerauth.toolkit.secrets import Secret
 from brokerauth_redis.envelope import ENCRYPTED_MARK
 from brokerauth_redis.options import RedisStoreOptions
 from brokerauth_redis.plugin import RedisPlugin
@@ -164,8 +164,8 @@ def test_an_encrypted_fleet_session_end_to_end(
 def test_an_unset_key_is_reported_when_the_session_opens(monkeypatch: Any,
                                                          token_home: Any) -> None:
     import brokerauth
-    from brokerauth.errors import ProfileError
-    from brokerauth.profiles import Profile
+    from brokerauth.contract.errors import ProfileError
+    from brokerauth.engine.profiles import Profile
 
     monkeypatch.delenv("NO_SUCH_REDIS_KEY", raising=False)
     profile = Profile.from_mapping("fleet", {

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import brokerauth
-from brokerauth.clock import SystemClock
-from brokerauth.fleet_check import run_fleet
-from brokerauth.profiles import Profile
-from brokerauth.tokens import Token, TokenKey
+from brokerauth.contract.clock import SystemClock
+from brokerauth.contract.tokens import Token, TokenKey
+from brokerauth.engine.profiles import Profile
 from brokerauth_redis.options import RedisStoreOptions
 from brokerauth_redis.plugin import RedisPlugin
+from brokerauth_sandbox.fleet import run_fleet
 from redis_helpers import RedisServer, make_token, redis_store
 
 

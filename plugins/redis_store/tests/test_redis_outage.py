@@ -7,11 +7,11 @@ import time
 from typing import Any
 
 import pytest
-from brokerauth.clock import ManualClock
-from brokerauth.errors import RefreshError
-from brokerauth.tokens import TokenKey
+from brokerauth.contract.errors import RefreshError
+from brokerauth.contract.tokens import TokenKey
 from brokerauth_redis.options import RedisStoreOptions
 from brokerauth_redis.plugin import RedisPlugin
+from brokerauth_sandbox.clock import ManualClock
 from redis_helpers import RedisServer, make_token, redis_store
 
 

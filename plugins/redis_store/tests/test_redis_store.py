@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brokerauth.errors import ConfigError, CorruptStoreError, ProfileError, StoreError
-from brokerauth.pluginhost import PluginHost
-from brokerauth.profiles import Profile
-from brokerauth.resolve import resolve_profile
-from brokerauth.secrets import Secret
-from brokerauth.tokens import TokenKey
+from brokerauth.contract.errors import ConfigError, CorruptStoreError, ProfileError, StoreError
+from brokerauth.contract.tokens import TokenKey
+from brokerauth.engine.pluginhost import PluginHost
+from brokerauth.engine.profiles import Profile
+from brokerauth.engine.resolve import resolve_profile
+from brokerauth.toolkit.secrets import Secret
 from brokerauth_redis.options import RedisStoreOptions, safe_location
 from brokerauth_redis.plugin import RedisPlugin
 from brokerauth_redis.store import StaleWriteError, key_names
@@ -66,7 +66,7 @@ def test_a_profile_structures_its_store_options(host: PluginHost) -> None:
 
 
 def test_the_readmes_fleet_profile_resolves(host: PluginHost) -> None:
-    from brokerauth.profiles import parse_profiles
+    from brokerauth.engine.profiles import parse_profiles
 
     profiles = parse_profiles('''
 [profiles.desk]
@@ -160,13 +160,6 @@ def test_store_load_delete_round_trip(plugin: RedisPlugin, options: RedisStoreOp
     assert plugin.delete_token("redis", key, options) is True
     assert plugin.load_token("redis", key, options) is None
     assert plugin.delete_token("redis", key, options) is False
-
-
-def test_other_stores_are_not_answered(plugin: RedisPlugin, options: RedisStoreOptions,
-                                       key: TokenKey) -> None:
-    assert plugin.load_token("file", key, None) is None
-    assert plugin.delete_token("file", key, None) is None
-    assert plugin.lock_token("memory", key, None, 0) is None
 
 
 def test_in_clear_the_entry_is_the_token_files_json(

@@ -15,8 +15,8 @@ import threading
 from typing import Any
 
 import pytest
-from brokerauth.secrets import Secret
-from brokerauth.tokens import Token, TokenKey
+from brokerauth.contract.tokens import Token, TokenKey
+from brokerauth.toolkit.secrets import Secret
 from brokerauth_redis.envelope import (
     ENCRYPTED_MARK,
     LEGACY_MARK,
@@ -193,7 +193,7 @@ def test_a_legacy_envelope_is_read_once_and_refused_when_put_back(
     """An entry written by the previous version (``fernet1:``, nothing sealed but the token)
     is read, so a fleet upgrades without a login; after the first new write, putting it back
     is a downgrade, and refused."""
-    from brokerauth.tokencodec import encode_token
+    from brokerauth.toolkit.tokencodec import encode_token
 
     old = make_token("legacy")
     legacy = LEGACY_MARK + Fernet(fernet_key).encrypt(
@@ -347,7 +347,7 @@ def test_an_entry_copied_to_another_fleets_key_prefix_is_refused(
 def test_an_entry_planted_in_clear_is_refused_as_forged(
     plugin: RedisPlugin, encrypted: RedisStoreOptions, key: TokenKey, attacker: Any,
 ) -> None:
-    from brokerauth.tokencodec import encode_token
+    from brokerauth.toolkit.tokencodec import encode_token
 
     attacker.hset(ENTRY, mapping={"v": encode_token(make_token("planted")), "g": 1, "f": 0})
     with pytest.raises(ForgedEntryError, match="not encrypted"):

@@ -1,13 +1,13 @@
 """Token-endpoint budgets counted in Redis: one count for the whole fleet, the same sliding
-window as the core's (:func:`brokerauth.budget.take`)."""
+window as the core's (:func:`brokerauth.toolkit.budget.take`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from brokerauth import budget
-from brokerauth.descriptions import CallBudget
-from brokerauth.tokens import TokenKey
+from brokerauth.contract.specs import CallBudget
+from brokerauth.contract.tokens import TokenKey
+from brokerauth.toolkit import budget
 from brokerauth_redis.options import RedisStoreOptions
 from brokerauth_redis.plugin import RedisPlugin
 from redis_helpers import RedisServer

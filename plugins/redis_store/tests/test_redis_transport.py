@@ -18,12 +18,12 @@ from typing import Any
 import brokerauth
 import pytest
 import redis
-from brokerauth.errors import ConfigError, ProfileError, StoreError
-from brokerauth.pluginhost import PluginHost
-from brokerauth.profiles import Profile
-from brokerauth.resolve import resolve_profile
-from brokerauth.secrets import Secret
-from brokerauth.tokens import TokenKey
+from brokerauth.contract.errors import ConfigError, ProfileError, StoreError
+from brokerauth.contract.tokens import TokenKey
+from brokerauth.engine.pluginhost import PluginHost
+from brokerauth.engine.profiles import Profile
+from brokerauth.engine.resolve import resolve_profile
+from brokerauth.toolkit.secrets import Secret
 from brokerauth_redis.options import RedisStoreOptions
 from brokerauth_redis.plugin import RedisPlugin
 from redis_helpers import RedisServer, free_port, make_token

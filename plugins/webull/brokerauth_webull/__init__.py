@@ -6,7 +6,7 @@ Modules: :mod:`~brokerauth_webull.signing` (pure signer), :mod:`~brokerauth_webu
 :mod:`~brokerauth_webull.codes` (Webull's errors and token statuses),
 :mod:`~brokerauth_webull.sdk_token` (import the official SDK's token file),
 :mod:`~brokerauth_webull.twofactor` (the ``webull-2fa`` token flow),
-:mod:`~brokerauth_webull.verifier` and :mod:`~brokerauth_webull.sandbox` (the emulator),
+:mod:`~brokerauth_webull.verifier` and :mod:`~brokerauth_webull.sandbox.server` (the emulator),
 :mod:`~brokerauth_webull.plugin` (the hooks).
 """
 

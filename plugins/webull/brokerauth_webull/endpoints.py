@@ -11,7 +11,7 @@ from types import MappingProxyType
 from typing import Final, Literal
 
 import attrs
-from brokerauth.descriptions import CallBudget
+from brokerauth.contract.specs import CallBudget
 
 TokenApi = Literal["v3", "v2"]
 

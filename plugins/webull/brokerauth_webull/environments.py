@@ -11,7 +11,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Final
 
-from brokerauth.descriptions import Environment
+from brokerauth.contract.specs import Environment
 
 DEFAULT_ENVIRONMENT: Final = "us"
 

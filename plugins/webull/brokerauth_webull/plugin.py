@@ -13,23 +13,20 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from brokerauth.descriptions import BrokerSpec, PluginInfo, StrategySpec
-from brokerauth.hookspecs import hookimpl
-from brokerauth.tokens import Token
-from brokerauth.wire import Request, Response
+from brokerauth.contract.hookspecs import hookimpl
+from brokerauth.contract.specs import BrokerSpec, PluginInfo, StrategySpec
+from brokerauth.contract.tokens import Token
+from brokerauth.contract.wire import Request, Response
 
 from brokerauth_webull.endpoints import TOKEN_BUDGET
 from brokerauth_webull.environments import ENVIRONMENTS
+from brokerauth_webull.hmac_headers import NEEDS as SIGNER_NEEDS
+from brokerauth_webull.hmac_headers import hmac_headers
 from brokerauth_webull.settings import WebullSettings
-from brokerauth_webull.signer import NEEDS as SIGNER_NEEDS
-from brokerauth_webull.signer import hmac_headers
 
 if TYPE_CHECKING:
-    from brokerauth.clock import Clock
-    from brokerauth.demo import DemoScenario
-    from brokerauth.flowcontext import FlowContext
-    from brokerauth.sandboxes import Sandbox
-    from brokerauth.verdicts import Verdict
+    from brokerauth.contract.flowcontext import FlowContext
+    from brokerauth.contract.verdicts import Verdict
 
 BROKER: Final = "webull"
 SIGNER: Final = "webull-hmac"
@@ -90,8 +87,6 @@ def sign_request(
     now: datetime,
     nonce: str,
 ) -> Mapping[str, str] | None:
-    if signer != SIGNER:
-        return None
     access_token = None if token is None else token.access_token
     return hmac_headers(request, settings, now, nonce, access_token=access_token,
                         strategy=SIGNER)
@@ -99,8 +94,6 @@ def sign_request(
 
 @hookimpl
 def acquire_token(flow: str, context: FlowContext) -> Token | None:
-    if flow != FLOW:
-        return None
     from brokerauth_webull import twofactor
 
     return twofactor.acquire(context)
@@ -108,8 +101,6 @@ def acquire_token(flow: str, context: FlowContext) -> Token | None:
 
 @hookimpl
 def refresh_token(flow: str, context: FlowContext, token: Token) -> Token | None:
-    if flow != FLOW:
-        return None
     from brokerauth_webull import twofactor
 
     return twofactor.refresh(context, token)
@@ -117,10 +108,10 @@ def refresh_token(flow: str, context: FlowContext, token: Token) -> Token | None
 
 @hookimpl
 def interpret_response(broker: str, response: Response) -> Verdict | None:
-    if 200 <= response.status < 300 or broker != BROKER:
+    if 200 <= response.status < 300:
         return None
     # Only an error answer needs these: they stay out of the start of `brokerauth sign`.
-    from brokerauth.verdicts import Outcome, Verdict, error_fields
+    from brokerauth.contract.verdicts import Outcome, Verdict, error_fields
 
     from brokerauth_webull import codes
 
@@ -134,21 +125,3 @@ def interpret_response(broker: str, response: Response) -> Verdict | None:
         if any(word in lowered for word in codes.REVOKED_WORDS):
             return Verdict(Outcome.REVOKED, code, message)
     return Verdict(Outcome.ERROR, code, message)
-
-
-@hookimpl
-def make_sandbox(broker: str, clock: Clock) -> Sandbox | None:
-    if broker != BROKER:
-        return None
-    from brokerauth_webull.sandbox import WebullSandbox
-
-    return WebullSandbox(clock)
-
-
-@hookimpl
-def demo_scenario(broker: str) -> DemoScenario | None:
-    if broker != BROKER:
-        return None
-    from brokerauth_webull.demo import scenario
-
-    return scenario()

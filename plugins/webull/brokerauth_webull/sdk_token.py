@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from brokerauth.errors import CorruptStoreError, StoreError
-from brokerauth.tokens import Token
+from brokerauth.contract.errors import CorruptStoreError, StoreError
+from brokerauth.contract.tokens import Token
 
 from brokerauth_webull import codes
 
@@ -50,8 +50,9 @@ def load_sdk_token(
     ``PENDING`` token is worth checking); an expiry of ``0`` (unknown to the SDK) gives
     ``expires_at=None``.
 
-    :raises ~brokerauth.errors.CorruptStoreError: the file is there but is not the SDK's format.
-    :raises ~brokerauth.errors.StoreError: the file cannot be read.
+    :raises ~brokerauth.contract.errors.CorruptStoreError: the file is there but is not the SDK's
+        format.
+    :raises ~brokerauth.contract.errors.StoreError: the file cannot be read.
     """
     path = token_path(directory, environ)
     try:

@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 import attrs
 from attrs import validators
-from brokerauth.secrets import Secret
-from brokerauth.settings_checks import http_url, positive_seconds, strip_slash
+from brokerauth.toolkit.secrets import Secret
+from brokerauth.toolkit.settings_checks import http_url, positive_seconds, strip_slash
 
 from brokerauth_webull import environments
 from brokerauth_webull.endpoints import TOKEN_ENDPOINTS, TokenApi, TokenEndpoints

@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable
 from typing import Final, Literal
 
-from brokerauth.wire import Request
+from brokerauth.contract.wire import Request
 
 Algorithm = Literal["HMAC-SHA256", "HMAC-SHA1"]
 ALGORITHMS: Final[tuple[Algorithm, ...]] = ("HMAC-SHA256", "HMAC-SHA1")

@@ -12,7 +12,7 @@ Acquiring a token:
    stored token so Webull hands a still-active one back instead of sending a new SMS.  A
    ``PENDING`` token is polled with ``check`` while the user enters the SMS code in the Webull
    App; ``NORMAL`` is returned, ``EXPIRED`` (5 minutes passed) is a
-   :class:`~brokerauth.errors.VerificationTimeoutError`, ``INVALID`` is replaced once.
+   :class:`~brokerauth.contract.errors.VerificationTimeoutError`, ``INVALID`` is replaced once.
 
 Webull allows 10 token requests per 30 s per app key: the plugin declares that budget and the
 core counts every request of the flow against it in the token store, so processes sharing the
@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 import attrs
-from brokerauth.errors import (
+from brokerauth.contract.errors import (
     BrokerError,
     LoginRequiredError,
     ResponseError,
@@ -39,12 +39,12 @@ from brokerauth.errors import (
     TransportError,
     VerificationTimeoutError,
 )
-from brokerauth.flowcontext import FlowContext
-from brokerauth.interaction import require_person
-from brokerauth.numbers import epoch_time, whole_number
-from brokerauth.tokens import Token
-from brokerauth.verdicts import error_fields
-from brokerauth.wire import Response
+from brokerauth.contract.flowcontext import FlowContext
+from brokerauth.contract.interaction import require_person
+from brokerauth.contract.tokens import Token
+from brokerauth.contract.verdicts import error_fields
+from brokerauth.contract.wire import Response
+from brokerauth.toolkit.numbers import epoch_time, whole_number
 
 from brokerauth_webull import codes, endpoints, environments, sdk_token
 
@@ -129,8 +129,8 @@ def refresh(context: FlowContext, token: Token) -> Token | None:
     * Otherwise a new token must be verified by SMS, which needs a person with the phone.  A
       refresh runs inside some program's request, often unattended (a trading process, a
       cron job): sending an SMS nobody expects and blocking that request for 5 minutes would
-      help no one.  So this raises :class:`~brokerauth.errors.LoginRequiredError` naming the
-      token's status and the command to run (``brokerauth login PROFILE``), which tells the
+      help no one.  So this raises :class:`~brokerauth.contract.errors.LoginRequiredError` naming
+      the token's status and the command to run (``brokerauth login PROFILE``), which tells the
       user more than the core's generic message for a ``None``.
     * Except where no person is needed: in a test environment, or when Webull verified the
       token on its own when it was created, a new token is created and returned.
@@ -410,8 +410,8 @@ def _status(value: Any) -> str | None:
 def _expiry(body: Mapping[str, Any], what: str, status: int) -> datetime | None:
     """``expires_at`` (Webull's docs) or ``expires`` (what the SDK reads): a whole number of
     epoch milliseconds (below 10**11, seconds, which some gateways send), between 2000 and
-    2100 (:func:`brokerauth.numbers.epoch_time`); ``0`` or absent means unknown (a ``PENDING``
-    token has none yet).
+    2100 (:func:`brokerauth.toolkit.numbers.epoch_time`); ``0`` or absent means unknown (a
+    ``PENDING`` token has none yet).
 
     :raises ResponseError: naming the field, for anything else (a float, ``"soon"``,
         Arabic-Indic digits, a negative number, 10**30).

@@ -7,12 +7,12 @@ from typing import Any
 import brokerauth
 import pytest
 import urllib3
-from brokerauth.clock import ManualClock
-from brokerauth.interaction import Interaction
-from brokerauth.pluginhost import PluginHost
-from brokerauth.profiles import Profile
-from brokerauth.sessions import Session
-from brokerauth_webull.sandbox import WebullSandbox
+from brokerauth.contract.interaction import Interaction
+from brokerauth.engine.pluginhost import PluginHost
+from brokerauth.engine.profiles import Profile
+from brokerauth.engine.sessions import Session
+from brokerauth_sandbox.clock import ManualClock
+from brokerauth_webull.sandbox.server import WebullSandbox
 from webull_helpers import CANARY_KEY, CANARY_SECRET, Client
 
 

@@ -10,11 +10,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from brokerauth.clock import ManualClock
-from brokerauth.errors import ResponseError
-from brokerauth.sandbox import SandboxResponse
-from brokerauth.sessions import Session
-from brokerauth_webull.sandbox import WebullSandbox
+from brokerauth.contract.errors import ResponseError
+from brokerauth.engine.sessions import Session
+from brokerauth_sandbox.clock import ManualClock
+from brokerauth_sandbox.server import SandboxResponse
+from brokerauth_webull.sandbox.server import WebullSandbox
 from webull_helpers import NobodyThere
 
 ACCOUNTS = "/openapi/account/list"

@@ -8,12 +8,12 @@ from typing import Any
 
 import brokerauth
 import pytest
-from brokerauth.errors import OriginError
-from brokerauth.profiles import Profile
-from brokerauth.sandbox import RecordingServer
-from brokerauth.secrets import Secret
-from brokerauth.sessions import Session
-from brokerauth_webull.sandbox import WebullSandbox
+from brokerauth.contract.errors import OriginError
+from brokerauth.engine.profiles import Profile
+from brokerauth.engine.sessions import Session
+from brokerauth.toolkit.secrets import Secret
+from brokerauth_sandbox.server import RecordingServer
+from brokerauth_webull.sandbox.server import WebullSandbox
 from webull_helpers import SmsUser
 
 ACCOUNTS = "/openapi/account/list"

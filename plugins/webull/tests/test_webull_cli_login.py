@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brokerauth.clock import SystemClock
+from brokerauth.contract.clock import SystemClock
 
 BROKERAUTH = str(Path(sys.executable).with_name("brokerauth"))
 

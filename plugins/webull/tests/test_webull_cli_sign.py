@@ -68,8 +68,8 @@ def test_sign_attaches_the_stored_token_masked_unless_revealed(
 ) -> None:
     case = next(c for c in HTTP_CASES if c["name"] == "get_query_3_params_with_access_token")
     profiles = profiles_file(tmp_path, case)
-    from brokerauth.api import open_binding
-    from brokerauth.tokens import Token
+    from brokerauth.contract.tokens import Token
+    from brokerauth.engine.api import open_binding
 
     with monkeypatch.context() as env:
         env.setenv(KEY_VAR, case["app_key"])

@@ -1,11 +1,11 @@
-"""The core's contract suite (brokerauth.testing.BrokerContract) run against this plugin and
-its sandbox: once with the 2FA token required, once without."""
+"""The core's contract suite (brokerauth_sandbox.pytest_plugin.BrokerContract) run against this
+plugin and its sandbox: once with the 2FA token required, once without."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from brokerauth.testing import BrokerContract
+from brokerauth_sandbox.pytest_plugin import BrokerContract
 
 
 class _WebullContract(BrokerContract):

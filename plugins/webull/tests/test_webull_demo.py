@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from brokerauth.demo import run_demo
-from brokerauth.pluginhost import PluginHost
+from brokerauth.engine.pluginhost import PluginHost
+from brokerauth_sandbox.demo import run_demo
 
 
 def test_webull_demo_walks_2fa_from_pending_to_normal_and_reuses_the_token() -> None:

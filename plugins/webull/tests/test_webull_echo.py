@@ -11,12 +11,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from brokerauth.clock import ManualClock
-from brokerauth.echo import EchoServer, issued_by_the_echo, shown_problems
-from brokerauth.errors import BrokerError, RefreshError
-from brokerauth.scrub import MASK
-from brokerauth.sessions import Session
-from brokerauth_webull.sandbox import WebullSandbox
+from brokerauth.contract.errors import BrokerError, RefreshError
+from brokerauth.contract.scrub import MASK
+from brokerauth.engine.sessions import Session
+from brokerauth_sandbox.clock import ManualClock
+from brokerauth_sandbox.echo import EchoServer, issued_by_the_echo, shown_problems
+from brokerauth_webull.sandbox.server import WebullSandbox
 from webull_helpers import NobodyThere, SmsUser
 
 ACCOUNTS = "/openapi/account/list"

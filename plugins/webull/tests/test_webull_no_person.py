@@ -9,9 +9,9 @@ from typing import Any
 
 import brokerauth
 import pytest
-from brokerauth.errors import LoginRequiredError
-from brokerauth.profiles import Profile
-from brokerauth_webull.sandbox import WebullSandbox
+from brokerauth.contract.errors import LoginRequiredError
+from brokerauth.engine.profiles import Profile
+from brokerauth_webull.sandbox.server import WebullSandbox
 
 ACCOUNTS = "/openapi/account/list"
 

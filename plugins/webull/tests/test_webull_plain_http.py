@@ -13,10 +13,10 @@ from typing import Any
 
 import brokerauth
 import pytest
-from brokerauth.errors import ProfileError
-from brokerauth.profiles import Profile
-from brokerauth.secrets import Secret
-from brokerauth.settings_checks import PLAIN_HTTP_ONLY_LOCAL, plain_http_allowed
+from brokerauth.contract.errors import ProfileError
+from brokerauth.engine.profiles import Profile
+from brokerauth.toolkit.secrets import Secret
+from brokerauth.toolkit.settings_checks import PLAIN_HTTP_ONLY_LOCAL, plain_http_allowed
 from brokerauth_webull import environments
 from brokerauth_webull.settings import WebullSettings
 

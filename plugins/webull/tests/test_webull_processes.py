@@ -7,9 +7,9 @@ import multiprocessing
 import stat
 from pathlib import Path
 
-from brokerauth.clock import ManualClock
-from brokerauth.profiles import Profile
-from brokerauth_webull.sandbox import WebullSandbox
+from brokerauth.engine.profiles import Profile
+from brokerauth_sandbox.clock import ManualClock
+from brokerauth_webull.sandbox.server import WebullSandbox
 from webull_helpers import SmsUser
 from webull_workers import call_accounts
 

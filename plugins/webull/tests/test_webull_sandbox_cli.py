@@ -1,5 +1,5 @@
-"""``python -m brokerauth_webull.sandbox``: prints where it listens and its credentials, serves
-signed requests, lets the user "enter the SMS code" with Enter, and stops cleanly on Ctrl-C
+"""``python -m brokerauth_webull.sandbox.server``: prints where it listens and its credentials,
+serves signed requests, lets the user "enter the SMS code" with Enter, and stops cleanly on Ctrl-C
 whenever it comes (before the banner, during it, while serving or answering a line, while
 stopping): exit 0, nothing on stderr. Every wait has a deadline; no test sleeps and hopes: each
 SIGINT lands at a known point (held until the command line takes it, after a line read on stdout,
@@ -17,17 +17,17 @@ from pathlib import Path
 
 import pytest
 import urllib3
-from brokerauth.commandline_check import (
+from brokerauth.contract.wire import Request
+from brokerauth_sandbox.commandline_check import (
     PIN,
     Child,
     assert_clean_exit,
     ctrl_c_after_the_banner,
     ctrl_c_at_once,
 )
-from brokerauth.wire import Request
 from brokerauth_webull import signing
 
-COMMAND = [sys.executable, "-m", "brokerauth_webull.sandbox"]
+COMMAND = [sys.executable, "-m", "brokerauth_webull.sandbox.server"]
 FIRST_LINE = "Webull sandbox listening on"
 LAST_LINE = "Ctrl-C stops."
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 import urllib3
-from brokerauth.clock import ManualClock
+from brokerauth_sandbox.clock import ManualClock
 from brokerauth_webull import codes
-from brokerauth_webull.sandbox import WebullSandbox
+from brokerauth_webull.sandbox.server import WebullSandbox
 from webull_helpers import CANARY_SECRET, Client
 
 ACCOUNTS = "/openapi/account/list"

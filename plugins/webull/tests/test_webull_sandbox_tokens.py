@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from brokerauth_webull import codes
-from brokerauth_webull.sandbox import DAY, WebullSandbox
+from brokerauth_webull.sandbox.server import DAY, WebullSandbox
 from webull_helpers import CANARY_SECRET, Client
 
 ACCOUNTS = "/openapi/account/list"

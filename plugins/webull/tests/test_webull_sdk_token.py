@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from brokerauth.errors import CorruptStoreError, StoreError
+from brokerauth.contract.errors import CorruptStoreError, StoreError
 from brokerauth_webull import sdk_token
 
 TOKEN = "ccb071f764864b65a1fb48484e940a56"

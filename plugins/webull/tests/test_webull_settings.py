@@ -7,8 +7,8 @@ from typing import Any
 import attrs
 import cattrs
 import pytest
-from brokerauth.converter import make_converter
-from brokerauth.secrets import Secret
+from brokerauth.toolkit.converter import make_converter
+from brokerauth.toolkit.secrets import Secret
 from brokerauth_webull import environments
 from brokerauth_webull.settings import WebullSettings
 

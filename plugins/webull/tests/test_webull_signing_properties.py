@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from brokerauth.wire import Request
+from brokerauth.contract.wire import Request
 from brokerauth_webull import codes, signing, verifier
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

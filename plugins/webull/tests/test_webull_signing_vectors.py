@@ -6,7 +6,7 @@ import urllib.parse
 from typing import Any
 
 import pytest
-from brokerauth.wire import Request
+from brokerauth.contract.wire import Request
 from brokerauth_webull import signing, verifier
 from webull_helpers import load_vectors
 

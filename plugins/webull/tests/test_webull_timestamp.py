@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from brokerauth_webull.signer import timestamp
+from brokerauth_webull.hmac_headers import timestamp
 
 
 def test_utc_second_precision_and_any_offset() -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import brokerauth
-from brokerauth.clock import SystemClock
-from brokerauth.profiles import Profile
-from brokerauth_webull.sandbox import WebullSandbox
+from brokerauth.contract.clock import SystemClock
+from brokerauth.engine.profiles import Profile
+from brokerauth_webull.sandbox.server import WebullSandbox
 
 CREATE = "/auth/tokens/create"
 

@@ -12,19 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brokerauth.clock import ManualClock
-from brokerauth.errors import (
+from brokerauth.contract.errors import (
     BrokerError,
     LoginRequiredError,
     ResponseError,
     VerificationTimeoutError,
 )
-from brokerauth.sandbox import SandboxResponse
-from brokerauth.secrets import Secret
-from brokerauth.sessions import Session
-from brokerauth.tokens import Token
+from brokerauth.contract.tokens import Token
+from brokerauth.engine.sessions import Session
+from brokerauth.toolkit.secrets import Secret
+from brokerauth_sandbox.clock import ManualClock
+from brokerauth_sandbox.server import SandboxResponse
 from brokerauth_webull import codes, twofactor
-from brokerauth_webull.sandbox import DAY, WebullSandbox
+from brokerauth_webull.sandbox.server import DAY, WebullSandbox
 from webull_helpers import NobodyThere, SmsUser
 
 ACCOUNTS = "/openapi/account/list"

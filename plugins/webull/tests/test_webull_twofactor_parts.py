@@ -9,16 +9,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from brokerauth.clock import ManualClock
-from brokerauth.errors import BrokerError, ResponseError, TransportError
-from brokerauth.flowcontext import FlowContext
-from brokerauth.interaction import LogInteraction
-from brokerauth.sandbox import SandboxResponse
-from brokerauth.secrets import Secret
-from brokerauth.sessions import Session
-from brokerauth.wire import Request, Response
+from brokerauth.contract.errors import BrokerError, ResponseError, TransportError
+from brokerauth.contract.flowcontext import FlowContext
+from brokerauth.contract.interaction import LogInteraction
+from brokerauth.contract.wire import Request, Response
+from brokerauth.engine.sessions import Session
+from brokerauth.toolkit.secrets import Secret
+from brokerauth_sandbox.clock import ManualClock
+from brokerauth_sandbox.server import SandboxResponse
 from brokerauth_webull import twofactor
-from brokerauth_webull.sandbox import WebullSandbox
+from brokerauth_webull.sandbox.server import WebullSandbox
 from brokerauth_webull.settings import WebullSettings
 from webull_helpers import SmsUser
 

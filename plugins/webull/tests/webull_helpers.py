@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
-from brokerauth.clock import ManualClock
-from brokerauth.wire import Request
+from brokerauth.contract.wire import Request
+from brokerauth_sandbox.clock import ManualClock
 from brokerauth_webull import signing
-from brokerauth_webull.sandbox import WebullSandbox
+from brokerauth_webull.sandbox.server import WebullSandbox
 
 VECTORS_FILE = Path(__file__).with_name("webull_signing_vectors.json")
 # Canary credentials: any test that finds them in a body, a log or a repr has found a leak.
@@ -109,8 +109,8 @@ class _SmsWaiting:
 
 
 class SmsUser:
-    """An :class:`~brokerauth.interaction.Interaction` playing the person with the phone: it
-    keeps every message it is shown and "enters the SMS code" in the sandbox at its
+    """An :class:`~brokerauth.contract.interaction.Interaction` playing the person with the phone:
+    it keeps every message it is shown and "enters the SMS code" in the sandbox at its
     ``enter_at``-th status update (never, with ``None``)."""
 
     def __init__(self, sandbox: WebullSandbox, enter_at: int | None = 2) -> None:

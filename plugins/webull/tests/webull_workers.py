@@ -27,7 +27,7 @@ def call_accounts(profile: Any, home: str, now: str, results: Any) -> None:
     digest of the token used (never the token itself)."""
     os.environ["BROKERAUTH_HOME"] = home
     import brokerauth
-    from brokerauth.clock import ManualClock
+    from brokerauth_sandbox.clock import ManualClock
 
     try:
         with brokerauth.session(
@@ -46,7 +46,7 @@ def log_in_repeatedly(profile: Any, home: str, times: int, results: Any) -> None
     ``"ok"``, or the error's name and its retry_after."""
     os.environ["BROKERAUTH_HOME"] = home
     import brokerauth
-    from brokerauth.errors import RateLimitError
+    from brokerauth.contract.errors import RateLimitError
 
     outcomes: list[str] = []
     with brokerauth.session(profile, interactive=False) as session:

@@ -14,7 +14,7 @@ The public API for logging users in (imported lazily, so loading the plugin stay
 
 Modules: :mod:`~brokerauth_webull_connect.settings`, :mod:`~.environments`, :mod:`~.signing`,
 :mod:`~.flow`, :mod:`~.authorize`, :mod:`~.pending`, :mod:`~.codes`, :mod:`~.plugin` (the
-hooks) and :mod:`~.sandbox` (``python -m brokerauth_webull_connect.sandbox``).
+hooks) and :mod:`~.sandbox` (``python -m brokerauth_webull_connect.sandbox.server``).
 """
 
 from __future__ import annotations

@@ -32,19 +32,19 @@ import os
 from collections.abc import Mapping
 from urllib.parse import urlencode
 
-from brokerauth.api import open_binding, resolve
-from brokerauth.api import session as open_session
-from brokerauth.binding import ProfileBinding
-from brokerauth.clock import Clock, SystemClock
-from brokerauth.errors import ConfigError, ResponseError, StoreError
-from brokerauth.interaction import Interaction
-from brokerauth.oauth import AuthorizationError, parse_callback
-from brokerauth.pluginhost import PluginHost
-from brokerauth.profiles import Profile
-from brokerauth.refresh import validate_token
-from brokerauth.sessions import Session
-from brokerauth.tokens import Token
-from brokerauth.transport import Transport
+from brokerauth.contract.clock import Clock, SystemClock
+from brokerauth.contract.errors import ConfigError, ResponseError, StoreError
+from brokerauth.contract.interaction import Interaction
+from brokerauth.contract.tokens import Token
+from brokerauth.engine.api import open_binding, resolve
+from brokerauth.engine.api import session as open_session
+from brokerauth.engine.binding import ProfileBinding
+from brokerauth.engine.pluginhost import PluginHost
+from brokerauth.engine.profiles import Profile
+from brokerauth.engine.refresh import validate_token
+from brokerauth.engine.sessions import Session
+from brokerauth.engine.transport import Transport
+from brokerauth.toolkit.oauth import AuthorizationError, parse_callback
 
 from brokerauth_webull_connect import flow
 from brokerauth_webull_connect.pending import PendingLogin, new_pending
@@ -69,11 +69,11 @@ def begin_login(
     No network call and no secret is needed, so a web front end can start logins without
     holding the client secret.
 
-    :param profile: a profile name, a :class:`~brokerauth.profiles.Profile` built in code, or a
-        session (whose identity the token will then be stored under).
+    :param profile: a profile name, a :class:`~brokerauth.engine.profiles.Profile` built in code, or
+        a session (whose identity the token will then be stored under).
     :param user: the identity to store the token under; by default Webull's ``identity_id``
         for the user who signs in.
-    :raises ~brokerauth.errors.ConfigError: the profile is not a Webull Connect profile.
+    :raises ~brokerauth.contract.errors.ConfigError: the profile is not a Webull Connect profile.
     """
     if isinstance(profile, Session):
         binding = profile.binding
@@ -109,11 +109,11 @@ def complete(
         with ``brokerauth.session(profile, user=...)`` on that identity.
     :param profile: the profile (or a session of it) when ``pending.profile`` is not a name
         in the profiles file (a profile built in code).
-    :raises ~brokerauth.oauth.AuthorizationError: the user denied access, the state does not
+    :raises ~brokerauth.toolkit.oauth.AuthorizationError: the user denied access, the state does not
         match, the login is older than ``login_timeout``, the code expired or was used, or the
         identity already holds another Webull user's token.  Start the login again.
-    :raises ~brokerauth.errors.BrokerError: Webull refused the platform's credentials.
-    :raises ~brokerauth.errors.ResponseError: Webull's answer is unusable; nothing stored.
+    :raises ~brokerauth.contract.errors.BrokerError: Webull refused the platform's credentials.
+    :raises ~brokerauth.contract.errors.ResponseError: Webull's answer is unusable; nothing stored.
     """
     binding, owned = _binding(profile if profile is not None else pending.profile,
                               profiles=profiles, host=host, clock=clock, transport=transport)
@@ -160,9 +160,9 @@ def login(
     The token is filed under ``user`` or else Webull's ``identity_id``, which is the
     returned session's identity: later, ``brokerauth.session(profile, user=identity)``.
 
-    :raises ~brokerauth.errors.ConfigError: the redirect URI is not a loopback one (use
+    :raises ~brokerauth.contract.errors.ConfigError: the redirect URI is not a loopback one (use
         :func:`begin_login` and :func:`complete` from your web server instead).
-    :raises ~brokerauth.errors.LoginRequiredError: no approval arrived within
+    :raises ~brokerauth.contract.errors.LoginRequiredError: no approval arrived within
         ``login_timeout``, or the approval was refused.
     """
     binding = open_binding(profile, profiles=profiles, host=host, clock=clock,

@@ -4,7 +4,7 @@ Webull answers errors as ``{"error_code": ..., "message": ...}`` with HTTP 401, 
 business error) or 500 — not RFC 6749's ``{"error": ...}``; both dialects are accepted.
 Only ``token.auth.code.error`` (a bad or expired authorization code) is named in Webull's
 public docs.  The other ``token.*`` codes follow its naming and are this project's choice
-(the core's :data:`brokerauth.oauth.DEAD_GRANT_CODES` already knows the refresh-token ones);
+(the core's :data:`brokerauth.toolkit.oauth.DEAD_GRANT_CODES` already knows the refresh-token ones);
 the API's token codes follow the ``webull`` plugin's table.
 """
 

@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import Final
 
 import attrs
-from brokerauth.descriptions import Environment
+from brokerauth.contract.specs import Environment
 
 #: Production, like the ``webull`` plugin's default: credentials are issued per environment,
 #: so a profile left on the default with test credentials fails at its first token request

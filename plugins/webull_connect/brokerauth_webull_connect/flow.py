@@ -25,21 +25,21 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from brokerauth.errors import (
+from brokerauth.contract.errors import (
     BrokerAuthError,
     BrokerError,
     ConfigError,
     LoginRequiredError,
     ResponseError,
 )
-from brokerauth.flowcontext import FlowContext
-from brokerauth.interaction import Interaction, require_person
-from brokerauth.loopback import LoopbackListener
-from brokerauth.numbers import EARLIEST, LATEST, epoch_time, time_in_range
-from brokerauth.oauth import AuthorizationError, parse_token_answer, token_body
-from brokerauth.tokens import DEFAULT_IDENTITY, Token
-from brokerauth.verdicts import error_fields
-from brokerauth.wire import Response
+from brokerauth.contract.flowcontext import FlowContext
+from brokerauth.contract.interaction import Interaction, require_person
+from brokerauth.contract.tokens import DEFAULT_IDENTITY, Token
+from brokerauth.contract.verdicts import error_fields
+from brokerauth.contract.wire import Response
+from brokerauth.toolkit.loopback import LoopbackListener
+from brokerauth.toolkit.numbers import EARLIEST, LATEST, epoch_time, time_in_range
+from brokerauth.toolkit.oauth import AuthorizationError, parse_token_answer, token_body
 
 from brokerauth_webull_connect import codes
 from brokerauth_webull_connect.pending import PendingLogin, new_pending
@@ -193,7 +193,7 @@ def parse_answer(context: FlowContext, response: Response, *, previous: Token | 
     this machine's clock with the answer's ``Date`` header, so a server clock that differs
     from ours neither shortens nor stretches the token's life; never later than now.
     ``expires_in`` and ``rt_expires_in`` are whole seconds (``"1800"`` or ``1800``, up to 10
-    years; :func:`brokerauth.numbers.lifetime`); without ``expires_in`` the token lives
+    years; :func:`brokerauth.toolkit.numbers.lifetime`); without ``expires_in`` the token lives
     :data:`DEFAULT_LIFETIME` (30 minutes, what Webull documents); without ``rt_expires_in``
     the refresh token's lifetime is unknown (Webull refuses it when it is over).
     """
@@ -222,7 +222,7 @@ def parse_created_at(value: Any, status: int) -> datetime | None:
     """``created_at`` as an aware UTC time: ``2024-09-01T19:37:22.532+0000`` (Webull's form),
     any ISO 8601 form (no offset means UTC), or epoch seconds or milliseconds as ASCII digits
     (a JSON integer, or a string); in every form between 2000 and 2100
-    (:mod:`brokerauth.numbers`), so no answer can push the expiry past what a date holds."""
+    (:mod:`brokerauth.toolkit.numbers`), so no answer can push the expiry past what a date holds."""
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
-from brokerauth.converter import make_converter
-from brokerauth.oauth import Pkce, authorization_url, new_state
+from brokerauth.toolkit.converter import make_converter
+from brokerauth.toolkit.oauth import Pkce, authorization_url, new_state
 
 from brokerauth_webull_connect.settings import ConnectSettings
 

@@ -12,21 +12,18 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from brokerauth.descriptions import BrokerSpec, CallBudget, PluginInfo, StrategySpec
-from brokerauth.hookspecs import hookimpl
-from brokerauth.tokens import Token
-from brokerauth.verdicts import Outcome, Verdict, error_fields
-from brokerauth.wire import Request, Response
+from brokerauth.contract.hookspecs import hookimpl
+from brokerauth.contract.specs import BrokerSpec, CallBudget, PluginInfo, StrategySpec
+from brokerauth.contract.tokens import Token
+from brokerauth.contract.verdicts import Outcome, Verdict, error_fields
+from brokerauth.contract.wire import Request, Response
 
 from brokerauth_webull_connect import codes, signing
 from brokerauth_webull_connect.environments import ENVIRONMENTS
 from brokerauth_webull_connect.settings import ConnectSettings
 
 if TYPE_CHECKING:
-    from brokerauth.clock import Clock
-    from brokerauth.demo import DemoScenario
-    from brokerauth.flowcontext import FlowContext
-    from brokerauth.sandboxes import Sandbox
+    from brokerauth.contract.flowcontext import FlowContext
 
 BROKER: Final = "webull_connect"
 SIGNER: Final = signing.NAME
@@ -88,15 +85,11 @@ def sign_request(
     now: datetime,
     nonce: str,
 ) -> Mapping[str, str] | None:
-    if signer != SIGNER:
-        return None
     return signing.sign(request, settings, token, now, nonce)
 
 
 @hookimpl
 def acquire_token(flow: str, context: FlowContext) -> Token | None:
-    if flow != FLOW:
-        return None
     from brokerauth_webull_connect import flow as connect_flow
 
     return connect_flow.acquire(context)
@@ -104,8 +97,6 @@ def acquire_token(flow: str, context: FlowContext) -> Token | None:
 
 @hookimpl
 def refresh_token(flow: str, context: FlowContext, token: Token) -> Token | None:
-    if flow != FLOW:
-        return None
     from brokerauth_webull_connect import flow as connect_flow
 
     return connect_flow.refresh(context, token)
@@ -113,15 +104,13 @@ def refresh_token(flow: str, context: FlowContext, token: Token) -> Token | None
 
 @hookimpl
 def revoke_token(flow: str) -> bool | None:
-    if flow != FLOW:
-        return None
     # Webull documents no revocation endpoint: a logout forgets the token, which expires.
     return False
 
 
 @hookimpl
 def interpret_response(broker: str, response: Response) -> Verdict | None:
-    if broker != BROKER or 200 <= response.status < 300:
+    if 200 <= response.status < 300:
         return None
     return judge(response)
 
@@ -140,21 +129,3 @@ def judge(response: Response) -> Verdict:
         if code in codes.TOKEN_INVALID_CODES or "invalid_token" in challenge:
             return Verdict(Outcome.TOKEN_INVALID, code or "invalid_token", message)
     return Verdict(Outcome.ERROR, code, message)
-
-
-@hookimpl
-def demo_scenario(broker: str) -> DemoScenario | None:
-    if broker != BROKER:
-        return None
-    from brokerauth_webull_connect.demo import scenario
-
-    return scenario()
-
-
-@hookimpl
-def make_sandbox(broker: str, clock: Clock) -> Sandbox | None:
-    if broker != BROKER:
-        return None
-    from brokerauth_webull_connect.sandbox import ConnectSandbox
-
-    return ConnectSandbox(clock)

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 import attrs
 from attrs import validators
-from brokerauth.secrets import Secret
-from brokerauth.settings_checks import (
+from brokerauth.toolkit.secrets import Secret
+from brokerauth.toolkit.settings_checks import (
     Validator,
     http_url,
     not_empty,

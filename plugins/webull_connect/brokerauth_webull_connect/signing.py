@@ -16,11 +16,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from brokerauth.headers import bearer_authorization
-from brokerauth.tokens import Token
-from brokerauth.wire import Request
-from brokerauth_webull.signer import NEEDS as WEBULL_NEEDS
-from brokerauth_webull.signer import hmac_headers
+from brokerauth.contract.tokens import Token
+from brokerauth.contract.wire import Request
+from brokerauth.toolkit.headers import bearer_authorization
+from brokerauth_webull.hmac_headers import NEEDS as WEBULL_NEEDS
+from brokerauth_webull.hmac_headers import hmac_headers
 
 NAME = "webull-connect"
 #: The settings attributes this signer reads (``StrategySpec.needs``): the same as the

@@ -5,11 +5,11 @@ from typing import Any
 
 import brokerauth
 import pytest
-from brokerauth.clock import ManualClock
-from brokerauth.pluginhost import PluginHost
-from brokerauth.sandbox import HeadlessBrowser
-from brokerauth.sessions import Session
-from brokerauth_webull_connect.sandbox import ConnectSandbox
+from brokerauth.engine.pluginhost import PluginHost
+from brokerauth.engine.sessions import Session
+from brokerauth_sandbox.clock import ManualClock
+from brokerauth_sandbox.server import HeadlessBrowser
+from brokerauth_webull_connect.sandbox.server import ConnectSandbox
 from connect_helpers import profile_for
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import urllib3
-from brokerauth.profiles import Profile
+from brokerauth.engine.profiles import Profile
 
 BROKER = "webull_connect"
 ACCOUNTS = "/oauth-openapi/account/list"

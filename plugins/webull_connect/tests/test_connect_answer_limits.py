@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brokerauth import failures
-from brokerauth.errors import RefreshError, ResponseError
-from brokerauth.sandbox import SandboxResponse
+from brokerauth.contract.errors import RefreshError, ResponseError
+from brokerauth.engine import failures
+from brokerauth_sandbox.server import SandboxResponse
 from brokerauth_webull_connect import begin_login, complete
 from brokerauth_webull_connect.flow import DEFAULT_LIFETIME
-from brokerauth_webull_connect.sandbox import webull_timestamp
+from brokerauth_webull_connect.sandbox.server import webull_timestamp
 from connect_helpers import ACCOUNTS, PLATFORM_REDIRECT, approve, profile_for
 
 ARABIC = str.maketrans("0123456789", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669")

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import brokerauth
-from brokerauth.sandbox import HeadlessBrowser
-from brokerauth.testing import BrokerContract
+from brokerauth_sandbox.pytest_plugin import BrokerContract
+from brokerauth_sandbox.server import HeadlessBrowser
 from connect_helpers import ACCOUNTS, profile_for
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from brokerauth.demo import run_demo
+from brokerauth_sandbox.demo import run_demo
 
 
 def test_demo_walkthrough_passes(plugin_host: Any, token_home: Any) -> None:

@@ -11,13 +11,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from brokerauth.clock import ManualClock
-from brokerauth.echo import EchoServer, issued_by_the_echo, shown_problems
-from brokerauth.errors import BrokerError, RefreshError
-from brokerauth.scrub import MASK
-from brokerauth.secrets import Secret
-from brokerauth.sessions import Session
-from brokerauth_webull_connect.sandbox import ConnectSandbox
+from brokerauth.contract.errors import BrokerError, RefreshError
+from brokerauth.contract.scrub import MASK
+from brokerauth.engine.sessions import Session
+from brokerauth.toolkit.secrets import Secret
+from brokerauth_sandbox.clock import ManualClock
+from brokerauth_sandbox.echo import EchoServer, issued_by_the_echo, shown_problems
+from brokerauth_webull_connect.sandbox.server import ConnectSandbox
 from connect_helpers import ACCOUNTS
 
 # URL-encoding and JSON-escaping change every character after the first slash: an echo of a

@@ -8,17 +8,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from brokerauth import failures
-from brokerauth.errors import BrokerError, RefreshError, ResponseError
-from brokerauth.oauth import AuthorizationError
-from brokerauth.sandbox import SandboxResponse
-from brokerauth.secrets import Secret
-from brokerauth.verdicts import Outcome
-from brokerauth.wire import Request, Response
+from brokerauth.contract.errors import BrokerError, RefreshError, ResponseError
+from brokerauth.contract.verdicts import Outcome
+from brokerauth.contract.wire import Request, Response
+from brokerauth.engine import failures
+from brokerauth.toolkit.oauth import AuthorizationError
+from brokerauth.toolkit.secrets import Secret
+from brokerauth_sandbox.server import SandboxResponse
 from brokerauth_webull_connect import AuthorizationRequired, begin_login, complete
 from brokerauth_webull_connect.flow import parse_created_at
 from brokerauth_webull_connect.plugin import judge
-from brokerauth_webull_connect.sandbox import webull_timestamp
+from brokerauth_webull_connect.sandbox.server import webull_timestamp
 from connect_helpers import ACCOUNTS, PLATFORM_REDIRECT, approve, profile_for
 
 API = Request.from_url("GET", "https://us-oauth-open-api.webull.com" + ACCOUNTS)

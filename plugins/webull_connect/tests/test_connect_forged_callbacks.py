@@ -11,11 +11,11 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
-from brokerauth.errors import LoginRequiredError
-from brokerauth.oauth import AuthorizationError, ForgedCallbackError
-from brokerauth.sandbox import HeadlessBrowser
+from brokerauth.contract.errors import LoginRequiredError
+from brokerauth.toolkit.oauth import AuthorizationError, ForgedCallbackError
+from brokerauth_sandbox.server import HeadlessBrowser
 from brokerauth_webull_connect import begin_login, complete
-from brokerauth_webull_connect.sandbox import DEFAULT_USER
+from brokerauth_webull_connect.sandbox.server import DEFAULT_USER
 from connect_helpers import ACCOUNTS, PLATFORM_REDIRECT, get, profile_for
 
 FORGED = ("error=access_denied", "error=access_denied&state=guessed-state",

@@ -9,10 +9,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import urllib3
-from brokerauth.errors import ConfigError, LoginRequiredError
-from brokerauth.oauth import AuthorizationError
-from brokerauth.sandbox import HeadlessBrowser
-from brokerauth.tokens import TokenKey
+from brokerauth.contract.errors import ConfigError, LoginRequiredError
+from brokerauth.contract.tokens import TokenKey
+from brokerauth.toolkit.oauth import AuthorizationError
+from brokerauth_sandbox.server import HeadlessBrowser
 from brokerauth_webull_connect import (
     AuthorizationRequired,
     PendingLogin,
@@ -20,7 +20,7 @@ from brokerauth_webull_connect import (
     complete,
     login,
 )
-from brokerauth_webull_connect.sandbox import DEFAULT_USER
+from brokerauth_webull_connect.sandbox.server import DEFAULT_USER
 from connect_helpers import ACCOUNTS, PLATFORM_REDIRECT, approve, get, profile_for
 
 

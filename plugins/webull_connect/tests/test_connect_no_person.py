@@ -12,8 +12,8 @@ from typing import Any
 
 import brokerauth
 import pytest
-from brokerauth.errors import LoginRequiredError
-from brokerauth.sandbox import HeadlessBrowser
+from brokerauth.contract.errors import LoginRequiredError
+from brokerauth_sandbox.server import HeadlessBrowser
 from connect_helpers import profile_for
 
 ACCOUNTS = "/oauth-openapi/account/list"

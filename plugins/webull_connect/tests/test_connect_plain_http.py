@@ -14,9 +14,9 @@ from typing import Any
 
 import brokerauth
 import pytest
-from brokerauth.errors import ProfileError
-from brokerauth.secrets import Secret
-from brokerauth.settings_checks import PLAIN_HTTP_ONLY_LOCAL, plain_http_allowed
+from brokerauth.contract.errors import ProfileError
+from brokerauth.toolkit.secrets import Secret
+from brokerauth.toolkit.settings_checks import PLAIN_HTTP_ONLY_LOCAL, plain_http_allowed
 from brokerauth_webull_connect import environments
 from brokerauth_webull_connect.settings import ConnectSettings
 from connect_helpers import PLATFORM_REDIRECT, profile_for

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import brokerauth
-from brokerauth.clock import SystemClock
-from brokerauth.fleet_check import run_fleet
+from brokerauth.contract.clock import SystemClock
+from brokerauth_sandbox.fleet import run_fleet
 from brokerauth_webull_connect import begin_login, complete
 from connect_helpers import ACCOUNTS, PLATFORM_REDIRECT, approve, profile_for
 

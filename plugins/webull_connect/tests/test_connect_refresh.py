@@ -10,13 +10,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from brokerauth import failures
-from brokerauth.errors import AuthenticationError, LoginRequiredError, RefreshError
-from brokerauth.flowcontext import FlowContext
-from brokerauth.interaction import LogInteraction
-from brokerauth.tokens import Token
+from brokerauth.contract.errors import AuthenticationError, LoginRequiredError, RefreshError
+from brokerauth.contract.flowcontext import FlowContext
+from brokerauth.contract.interaction import LogInteraction
+from brokerauth.contract.tokens import Token
+from brokerauth.engine import failures
 from brokerauth_webull_connect import AuthorizationRequired, complete, flow
-from brokerauth_webull_connect.sandbox import free_loopback_port
+from brokerauth_webull_connect.sandbox.server import free_loopback_port
 from connect_helpers import ACCOUNTS, PLATFORM_REDIRECT, approve
 
 # Access tokens live 1800 s: advisory window from 300 s before expiry, mandatory from 60 s.

@@ -14,9 +14,9 @@ from urllib.parse import urlencode
 
 import pytest
 import urllib3
-from brokerauth.wire import Request
+from brokerauth.contract.wire import Request
 from brokerauth_webull import signing
-from brokerauth_webull_connect.sandbox import TOKEN_PATHS, ConnectSandbox
+from brokerauth_webull_connect.sandbox.server import TOKEN_PATHS, ConnectSandbox
 from connect_helpers import ACCOUNTS, approve, get
 
 _pool = urllib3.PoolManager(retries=False, timeout=5.0)
@@ -52,9 +52,10 @@ def grant(sandbox: Any, code: str) -> dict[str, str]:
             "grant_type": "authorization_code", "code": code}
 
 
-def test_the_hook_makes_an_unstarted_sandbox(plugin_host: Any, manual_clock: Any) -> None:
-    plugin_host.broker("webull_connect")
-    sandbox = plugin_host.make_sandbox("webull_connect", manual_clock)
+def test_the_entry_point_makes_an_unstarted_sandbox(manual_clock: Any) -> None:
+    from brokerauth_sandbox.emulators import make_sandbox
+
+    sandbox = make_sandbox("webull_connect", manual_clock)
     assert isinstance(sandbox, ConnectSandbox)
     assert "not started" in repr(sandbox)
     assert sandbox.clock is manual_clock
@@ -150,9 +151,9 @@ def test_login_page_redirects_mistakes_back_with_an_error(connect: Any) -> None:
 def test_command_line_sandbox(tmp_path) -> None:  # a Path (this file imports no pathlib)
     """Its banner, a login through it, then Ctrl-C: a clean exit (every wait bounded; the
     other moments of a Ctrl-C are in test_connect_sandbox_cli.py)."""
-    from brokerauth.commandline_check import Child, assert_clean_exit
+    from brokerauth_sandbox.commandline_check import Child, assert_clean_exit
 
-    command = [sys.executable, "-m", "brokerauth_webull_connect.sandbox", "--auto-approve",
+    command = [sys.executable, "-m", "brokerauth_webull_connect.sandbox.server", "--auto-approve",
                "--user", "ID-CLI"]
     with Child(command, tmp_path, stdin=subprocess.DEVNULL) as child:
         banner = child.until("Ctrl-C stops.")

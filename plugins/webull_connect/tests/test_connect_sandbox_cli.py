@@ -1,4 +1,4 @@
-"""``python -m brokerauth_webull_connect.sandbox`` and Ctrl-C: whenever SIGINT comes (before
+"""``python -m brokerauth_webull_connect.sandbox.server`` and Ctrl-C: whenever SIGINT comes (before
 the banner, during it, while serving, while stopping) the command line stops cleanly: exit 0,
 nothing on stderr, nothing left behind. Every wait has a deadline; no test sleeps and hopes:
 each SIGINT lands at a known point (held until the command line takes it, after a line read on
@@ -10,13 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from brokerauth.commandline_check import (
+from brokerauth_sandbox.commandline_check import (
     ctrl_c_after_the_banner,
     ctrl_c_at_a_pinned_point,
     ctrl_c_at_once,
 )
 
-COMMAND = [sys.executable, "-m", "brokerauth_webull_connect.sandbox", "--auto-approve"]
+COMMAND = [sys.executable, "-m", "brokerauth_webull_connect.sandbox.server", "--auto-approve"]
 FIRST_LINE = "Webull Connect sandbox listening on"
 LAST_LINE = "Ctrl-C stops."
 

@@ -9,11 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import brokerauth
 import pytest
-from brokerauth.errors import BrokerAuthError
-from brokerauth.sandbox import HeadlessBrowser
-from brokerauth.secrets import Secret
+from brokerauth.contract.errors import BrokerAuthError
+from brokerauth.toolkit.secrets import Secret
+from brokerauth_sandbox.server import HeadlessBrowser
 from brokerauth_webull_connect import begin_login, complete
-from brokerauth_webull_connect.sandbox import LOGIN_PATHS, ConnectSandbox
+from brokerauth_webull_connect.sandbox.server import LOGIN_PATHS, ConnectSandbox
 from connect_helpers import (
     ACCOUNTS,
     CANARY_APP_KEY,

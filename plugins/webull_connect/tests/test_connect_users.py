@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from brokerauth.errors import RefreshError, ResponseError
-from brokerauth.oauth import AuthorizationError
-from brokerauth.sandbox import SandboxResponse
-from brokerauth.tokens import TokenKey
+from brokerauth.contract.errors import RefreshError, ResponseError
+from brokerauth.contract.tokens import TokenKey
+from brokerauth.toolkit.oauth import AuthorizationError
+from brokerauth_sandbox.server import SandboxResponse
 from brokerauth_webull_connect import begin_login, complete
-from brokerauth_webull_connect.sandbox import free_loopback_port, webull_timestamp
+from brokerauth_webull_connect.sandbox.server import free_loopback_port, webull_timestamp
 from connect_helpers import ACCOUNTS, PLATFORM_REDIRECT, approve, profile_for
 
 

@@ -1,0 +1,372 @@
+"""The ``file`` store: one JSON file per profile and identity, readable by the user only.
+
+Layout: ``<root>/<profile>/<identity>.json``, with ``<identity>.json.lock`` beside each token
+for the cross-process lock; names are percent-encoded so that distinct names stay distinct
+files where case is ignored and under Windows' rules (see :func:`file_name`).  A token kept
+under the names of before (``Alice.json`` where ``%41lice.json`` is meant) is still read, and
+moved by the next save.  The root is the store's ``path`` option, else
+``$BROKERAUTH_HOME/tokens``, else the platform's per-user state folder (see
+:func:`default_root`).
+
+The files are kept with :mod:`brokerauth.toolkit.privatefiles`, the one implementation of private
+files in brokerauth, so a token gets all of its guarantees: atomic writes that survive
+``kill -9`` and power cuts, no symbolic link ever followed (at a token, temp or lock path, or
+a folder), folders 0700 and files 0600 whatever the umask, a token file others could read
+refused rather than used, and an OS lock that dies with its holder.  This module adds what is
+particular to tokens: where they live, how names map to files, the token codec, and hints
+that name ``brokerauth logout``, since logging out removes a token file.
+"""
+
+from __future__ import annotations
+
+import os
+import string
+import sys
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import attrs
+
+from brokerauth.contract.errors import StoreError
+from brokerauth.contract.tokens import Token, TokenKey
+from brokerauth.toolkit import privatefiles as files
+from brokerauth.toolkit.logs import logger
+
+if TYPE_CHECKING:
+    from brokerauth.contract.specs import CallBudget
+
+__all__ = [
+    "LOCK_POLL_INTERVAL",
+    "FileStoreOptions",
+    "default_root",
+    "delete",
+    "file_name",
+    "legacy_token_path",
+    "load",
+    "lock",
+    "lock_path",
+    "save",
+    "take_call",
+    "token_path",
+]
+
+LOGGER = "brokerauth.store.file"
+
+#: How often a waiting process retries the lock, in seconds.  A copy of
+#: :data:`brokerauth.toolkit.privatefiles.LOCK_POLL_INTERVAL`, kept so the name stays importable;
+#: the lock reads the original.
+LOCK_POLL_INTERVAL = files.LOCK_POLL_INTERVAL
+
+_WHAT = "token file"
+_JSON_SUFFIX = ".json"
+# Kept as they are; everything else is percent-encoded.  No capital letters: APFS and NTFS
+# ignore case, so "Alice" and "alice" must not differ only in case once mapped.
+_LITERAL_CHARS = frozenset(string.ascii_lowercase + string.digits + "._-")
+# What the mapping before names were case-fold safe kept as it was (see _legacy_file_name).
+_LEGACY_SAFE_CHARS = frozenset(string.ascii_letters + string.digits + "._-")
+# Windows opens a device for these, whatever the case and whatever follows a dot ("nul.json").
+_RESERVED_NAMES = frozenset(
+    ["con", "prn", "aux", "nul"]
+    + [f"{device}{n}" for device in ("com", "lpt") for n in range(10)]
+)
+# File names are limited to 255 bytes; the temp name adds 43 characters to an identity's.
+_MAX_NAME = 200
+
+
+@attrs.frozen
+class FileStoreOptions:
+    """Options of the ``file`` store, given in a profile as
+    ``store = { name = "file", path = "~/trading/tokens" }``."""
+
+    #: The folder holding the token files instead of the default one; ``~`` is expanded and a
+    #: relative path is taken from the current folder.
+    path: str | None = None
+
+
+# --- where tokens live -------------------------------------------------------------------
+
+
+def default_root() -> Path:
+    """The folder tokens are kept in when the store has no ``path`` option.
+
+    ``$BROKERAUTH_HOME/tokens`` if set; otherwise ``$XDG_STATE_HOME/brokerauth/tokens`` or
+    ``~/.local/state/brokerauth/tokens`` on Linux and other Unixes,
+    ``~/Library/Application Support/brokerauth/tokens`` on macOS, and
+    ``%LOCALAPPDATA%\\brokerauth\\tokens`` on Windows.
+    """
+    home = os.environ.get("BROKERAUTH_HOME")
+    if home:
+        return Path(os.path.expanduser(home)).absolute() / "tokens"
+    if sys.platform == "win32":
+        local = os.environ.get("LOCALAPPDATA")
+        base = Path(local) if local else _user_home() / "AppData" / "Local"
+    elif sys.platform == "darwin":
+        base = _user_home() / "Library" / "Application Support"
+    else:
+        state = os.environ.get("XDG_STATE_HOME")
+        # The XDG spec says a relative value is invalid and must be ignored.
+        base = Path(state) if state and os.path.isabs(state) else _user_home() / ".local/state"
+    return base / "brokerauth" / "tokens"
+
+
+def token_path(key: TokenKey, options: FileStoreOptions | None = None) -> Path:
+    """The file the token for ``key`` is kept in (which may not exist yet).
+
+    Profile and identity are percent-encoded (see :func:`file_name`), so any name maps to
+    exactly one file inside the root, and distinct names to files that stay distinct on file
+    systems that ignore case and under Windows' rules.
+
+    :raises ~brokerauth.contract.errors.StoreError: a name is empty or too long for a file name.
+    """
+    folder = _root(options) / file_name(key.profile, "profile")
+    return folder / (file_name(key.identity, "identity") + _JSON_SUFFIX)
+
+
+def legacy_token_path(key: TokenKey, options: FileStoreOptions | None = None) -> Path | None:
+    """Where a brokerauth before case-fold safe names kept the token for ``key``, when that
+    differs from :func:`token_path` (a name with capitals, a leading or trailing dot, or a
+    Windows device name); ``None`` otherwise.
+
+    :func:`load` falls back to it, :func:`save` moves it, :func:`delete` removes it; a plugin
+    that names its own files after :func:`token_path` can do the same.  On a file system that
+    ignores case, such a file may be the very file the same name in small letters now uses
+    (``Alice.json`` is ``alice.json`` there), so it is nobody's old file: ``None`` then, and
+    the capitalised name logs in again rather than read or remove a token that may be
+    another's.
+    """
+    new = token_path(key, options)
+    try:
+        profile = _legacy_file_name(key.profile, "profile")
+        identity = _legacy_file_name(key.identity, "identity")
+    except StoreError:
+        return None  # a name the old mapping could not store: there is no old file
+    old = _root(options) / profile / (identity + _JSON_SUFFIX)
+    if old == new:
+        return None
+    if sys.platform == "win32" and not all(map(_windows_safe, (profile, identity))):
+        return None  # such a name opens a device there: nothing was ever stored under it
+    folded = old.parent.with_name(profile.lower()) / old.name.lower()
+    if folded != old and _same_file(old, folded):
+        return None
+    return old
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    """Whether two paths name one file (a separate function so tests can play a file system
+    that ignores case)."""
+    try:
+        return os.path.samefile(one, other)
+    except OSError:
+        return False
+
+
+def _windows_safe(name: str) -> bool:
+    return name.split(".", 1)[0].lower() not in _RESERVED_NAMES and not name.endswith((".", " "))
+
+
+def lock_path(key: TokenKey, options: FileStoreOptions | None = None) -> Path:
+    """The lock file beside the token for ``key``."""
+    return files.lock_path(token_path(key, options))
+
+
+def _root(options: FileStoreOptions | None) -> Path:
+    if options is not None and options.path:
+        return Path(os.path.expanduser(options.path)).absolute()
+    return default_root()
+
+
+def _user_home() -> Path:
+    try:
+        return Path.home()
+    except RuntimeError:
+        raise StoreError(
+            "cannot find your home folder to keep tokens in",
+            hint="set BROKERAUTH_HOME, or give the store a folder: "
+            'store = { name = "file", path = "..." }',
+        ) from None
+
+
+def file_name(name: str, what: str) -> str:
+    """The file (or folder) name a profile or identity ``name`` is kept under.
+
+    Small letters, digits and ``._-`` stay as they are; every other character, capitals
+    included, becomes ``%XX`` per byte of its UTF-8, in capital hex digits; so does a leading
+    or trailing dot, and the first letter of a Windows device name (``con``, ``nul.json``,
+    ``lpt1``...).  ``Alice`` is ``%41lice``, ``alice`` stays ``alice``, ``CON`` is
+    ``%43%4F%4E``, ``con`` is ``%63on``, ``..`` is ``%2E%2E``.
+
+    The mapping is one-to-one, since ``%`` itself is always encoded, so percent-decoding
+    gives the name back.  It stays one-to-one under case folding: the only capitals in a
+    result are the hex digits after a ``%``, so a result is its folded form with the two
+    characters after each ``%`` capitalised, and two results that fold alike are equal.
+    Results are ASCII, so Unicode normalisation (APFS) cannot merge them either.  None ends
+    in a dot or a space, or is a Windows device name, or starts with a dot.
+
+    :raises ~brokerauth.contract.errors.StoreError: ``name`` is empty or too long for a file name.
+    """
+    if not name:
+        raise StoreError(f"a token cannot be stored under an empty {what} name")
+    parts = _percent_encoded(name, _LITERAL_CHARS)
+    # A leading dot would hide the file and could look like a temp file; Windows drops a
+    # trailing one.  (A trailing space is encoded already: it is not a literal character.)
+    if parts[0] == ".":
+        parts[0] = "%2E"
+    if parts[-1] == ".":
+        parts[-1] = "%2E"
+    encoded = "".join(parts)
+    if encoded.split(".", 1)[0] in _RESERVED_NAMES:
+        # Every device name starts with a small letter kept as it is: encode that one.
+        encoded = f"%{ord(encoded[0]):02X}{encoded[1:]}"
+    if len(encoded) > _MAX_NAME:
+        raise StoreError(
+            f"the {what} name is too long to be used as a file name "
+            f"({len(encoded)} characters once encoded, at most {_MAX_NAME})",
+            hint=f"choose a shorter {what} name",
+        )
+    return encoded
+
+
+def _percent_encoded(name: str, literal: frozenset[str]) -> list[str]:
+    """``name`` a character at a time: kept when in ``literal``, else ``%XX`` per UTF-8 byte
+    (surrogatepass keeps it one-to-one even for a lone surrogate, which UTF-8 lacks)."""
+    return [char if char in literal
+            else "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
+            for char in name]
+
+
+def _legacy_file_name(name: str, what: str) -> str:
+    """The mapping of brokerauth before :func:`file_name`: kept to find old token files."""
+    if not name:
+        raise StoreError(f"a token cannot be stored under an empty {what} name")
+    encoded = "".join(_percent_encoded(name, _LEGACY_SAFE_CHARS))
+    if encoded in (".", ".."):
+        encoded = encoded.replace(".", "%2E")
+    if len(encoded) > _MAX_NAME:
+        raise StoreError(f"the {what} name is too long to be used as a file name")
+    return encoded
+
+
+# --- the store's operations ----------------------------------------------------------------
+
+
+def load(key: TokenKey, options: FileStoreOptions | None = None) -> Token | None:
+    """The token stored under ``key``, or ``None`` when there is none.
+
+    :raises ~brokerauth.contract.errors.CorruptStoreError: the file is not a token.
+    :raises ~brokerauth.contract.errors.StoreError: the file or a folder is unsafe (a link, too
+        open, owned by another user) or cannot be read.
+    """
+    # Imported here: commands that never read a token should not pay for cattrs.
+    from brokerauth.toolkit.tokencodec import decode_token
+
+    path = token_path(key, options)
+    data = _read(path, key)
+    if data is None:
+        # A token saved before names were case-fold safe is used where it is, until the next
+        # save moves it (a read changes nothing).
+        legacy = legacy_token_path(key, options)
+        if legacy is None:
+            return None
+        path = legacy
+        data = _read(path, key)
+        if data is None:
+            return None
+    return decode_token(data, source=str(path), profile=key.profile)
+
+
+def _read(path: Path, key: TokenKey) -> bytes | None:
+    from brokerauth.toolkit.tokencodec import MAX_TOKEN_BYTES
+
+    if not _folders_ready(path, key, create=False):
+        return None
+    # read_private reads one byte past the limit: enough for the codec to refuse it by size.
+    return files.read_private(path, key, _WHAT, limit=MAX_TOKEN_BYTES, removed_by_logout=True)
+
+
+def save(key: TokenKey, token: Token, options: FileStoreOptions | None = None) -> None:
+    """Store ``token`` under ``key``, atomically replacing what was there.
+
+    :raises ~brokerauth.contract.errors.StoreError: it could not be stored; the old token is intact.
+    """
+    from brokerauth.toolkit.tokencodec import encode_token
+
+    path = token_path(key, options)
+    data = encode_token(token)
+    _folders_ready(path, key, create=True)
+    files.write_private(path, data, key, _WHAT, removed_by_logout=True)
+    logger(LOGGER).debug("stored the token for %s in %s", key, path)
+    legacy = legacy_token_path(key, options)
+    # The new file first, then the old one goes: a crash between leaves both, and load
+    # prefers the new one.  Left behind, the old file would hold a token no one refreshes.
+    if (
+        legacy is not None
+        and os.path.lexists(legacy)  # after the move, a save costs no more than before
+        and _folders_ready(legacy, key, create=False)
+        and files.remove(legacy, _WHAT)
+    ):
+        logger(LOGGER).debug("moved the token for %s from %s", key, legacy)
+
+
+def delete(key: TokenKey, options: FileStoreOptions | None = None) -> bool:
+    """Remove the token stored under ``key``; ``True`` if anything was removed.
+
+    Temp files a killed writer left for this key go too, since they hold a token and logging
+    out should leave none behind.  A link found at the token path is removed itself (never
+    followed), so logging out is also the way out of a tampered store.
+    """
+    removed = False
+    for path in (token_path(key, options), legacy_token_path(key, options)):
+        if path is None or not _folders_ready(path, key, create=False):
+            continue
+        if files.remove(path, _WHAT):
+            removed = True
+            logger(LOGGER).debug("removed the token for %s from %s", key, path)
+    return removed
+
+
+def lock(
+    key: TokenKey, options: FileStoreOptions | None = None, timeout: float = 0.0
+) -> AbstractContextManager[bool]:
+    """A lock on ``key`` shared by every process using this folder.
+
+    Entering yields ``True`` once the lock is held, ``False`` if ``timeout`` seconds passed
+    first (``0``: one attempt; negative: wait as long as it takes).  The lock is an OS file
+    lock, so it is released the moment its holder exits, however it dies.  It is not
+    re-entrant: a second ``lock`` on the same key in the same process waits like any other.
+    """
+    path = token_path(key, options)
+    return files.lock(path, key, timeout, top=path.parent.parent, removed_by_logout=True)
+
+
+def take_call(
+    key: TokenKey, budget: CallBudget, now: float, options: FileStoreOptions | None = None
+) -> float:
+    """Count one token-endpoint call against ``budget`` for every process using this folder:
+    the call times live in ``<root>/<profile>/@budget-<name>[-<identity>].json`` (an ``@`` no
+    token file name has), read and rewritten under its own file lock."""
+    from brokerauth.toolkit import budget as budgets
+
+    token_file = token_path(key, options)
+    suffix = "" if key.identity == budgets.APP else "-" + token_file.stem
+    path = token_file.with_name(f"@budget-{file_name(budget.name, 'budget')}{suffix}.json")
+    what = "token-endpoint budget"
+    # Waits at most a moment: the lock is held only for a read and a write.
+    with files.lock(path, key, 5.0, top=path.parent.parent) as held:
+        if not held:
+            raise StoreError(f"the {what} file {path} stayed locked for 5 s",
+                             hint="check for a stuck process using the same token folder")
+        kept, wait = budgets.take(
+            budgets.decode(files.read_private(path, key, what, limit=64 * 1024)), now, budget
+        )
+        if wait == 0:
+            files.write_private(path, budgets.encode(kept), key, what)
+    return wait
+
+
+def _folders_ready(path: Path, key: TokenKey, *, create: bool) -> bool:
+    """Vet the root and the profile folder holding ``path``, creating them when asked.
+
+    :return: ``False`` when one is missing and ``create`` is false.
+    """
+    return files.ensure_folders(path.parent.parent, path.parent, key, create=create)

@@ -1,0 +1,142 @@
+"""How a token flow talks to the person at the keyboard, if there is one.
+
+A flow never prints: it calls an :class:`Interaction`.  The command line supplies one that
+draws countdowns and opens browsers; scripts run at a terminal get :class:`LogInteraction`;
+a process no one can act in (no terminal, or ``interactive=False``) gets :class:`NoOneThere`,
+so a flow that needs a person fails at once instead of waiting for one.  A flow that needs a
+person asks :func:`someone_present` before it does anything at the broker.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from brokerauth.contract.errors import LoginRequiredError
+from brokerauth.toolkit.logs import logger
+
+LOGGER = "brokerauth.contract.interaction"
+
+
+@runtime_checkable
+class Waiting(Protocol):
+    """Shown while a flow waits; used as a context manager."""
+
+    def __enter__(self) -> Waiting: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def update(self, status: str, *, deadline: datetime | None = None) -> None:
+        """A new status line while waiting (``deadline`` drives a countdown)."""
+        ...
+
+
+@runtime_checkable
+class Interaction(Protocol):
+    """What a flow may ask of the person. An implementation may also have ``present = False``
+    to say that no one can act (see :func:`someone_present`)."""
+
+    def say(self, message: str) -> None:
+        """Tell the user something they must read or act on (never a secret)."""
+        ...
+
+    def open_url(self, url: str) -> None:
+        """Show the user a URL they must visit (authorization page); may open a browser."""
+        ...
+
+    def waiting(self, message: str, *, deadline: datetime | None = None) -> Waiting:
+        """A context manager shown while the flow waits for the user or the server."""
+        ...
+
+
+class _LogWaiting:
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def update(self, status: str, *, deadline: datetime | None = None) -> None:
+        logger(LOGGER).info("%s: %s", self.message, status)
+
+    def __enter__(self) -> _LogWaiting:
+        logger(LOGGER).info("%s", self.message)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class LogInteraction:
+    """For scripts and servers: messages go to the ``brokerauth`` logger at INFO (and WARNING
+    for what the user must act on); URLs are logged, and opened when ``open_browser`` is set."""
+
+    def __init__(self, *, open_browser: bool = False) -> None:
+        self.open_browser = open_browser
+
+    def say(self, message: str) -> None:
+        logger(LOGGER).warning("%s", message)
+
+    def open_url(self, url: str) -> None:
+        logger(LOGGER).warning("open this URL to continue: %s", url)
+        if self.open_browser:
+            import webbrowser  # only here: it is slow to import and rarely used
+
+            webbrowser.open(url)
+
+    def waiting(self, message: str, *, deadline: datetime | None = None) -> _LogWaiting:
+        return _LogWaiting(message)
+
+
+class NoOneThere:
+    """For a run in which no one can act: messages are logged, and a flow that needs a person
+    (a URL to open, a code to wait for) gets :class:`LoginRequiredError` at once, naming the
+    command that logs in."""
+
+    present = False
+
+    def __init__(self, *, profile: str, identity: str, default_identity: str) -> None:
+        self.profile = profile
+        self.identity = identity
+        self.default_identity = default_identity
+
+    def error(self) -> LoginRequiredError:
+        user = f" --user {self.identity}" if self.identity != self.default_identity else ""
+        return LoginRequiredError(
+            f"{self.profile}/{self.identity}: logging in needs a person, and no one can act in "
+            "this run (no terminal, or interactive=False)",
+            hint=f"run `brokerauth login {self.profile}{user}` at a terminal, then run this again",
+        )
+
+    def say(self, message: str) -> None:
+        logger(LOGGER).warning("%s", message)
+
+    def open_url(self, url: str) -> None:
+        raise self.error()
+
+    def waiting(self, message: str, *, deadline: datetime | None = None) -> Waiting:
+        raise self.error()
+
+
+def someone_present(interaction: Interaction) -> bool:
+    """Whether a person can act through ``interaction`` (an interaction that does not say is
+    taken to have one)."""
+    return bool(getattr(interaction, "present", True))
+
+
+def require_person(interaction: Interaction) -> None:
+    """Raise at once, before anything is sent, when no one can act through ``interaction``."""
+    if not someone_present(interaction):
+        error = getattr(interaction, "error", None)
+        raise error() if callable(error) else LoginRequiredError(
+            "logging in needs a person, and no one can act in this run",
+            hint="run `brokerauth login PROFILE` at a terminal",
+        )
+
+
+def has_terminal() -> bool:
+    """Whether this process has a person at a terminal: its standard input is one."""
+    import sys
+
+    stdin = sys.stdin
+    try:
+        return stdin is not None and stdin.isatty()
+    except (AttributeError, ValueError):  # replaced or closed
+        return False

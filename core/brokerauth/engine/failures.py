@@ -1,0 +1,114 @@
+"""A failed refresh, kept with the token it failed for, so every caller shares one outcome.
+
+When a refresh fails, the token manager stores the token again with a record of the failure
+(when, how many in a row, what kind, the error's message) in its ``extra``.  Every store keeps
+``extra``, so every thread and every process sharing the store sees the record when it takes the
+lock and re-reads the token, and adopts the outcome instead of asking the server again:
+
+* a refresh token the broker refused (``LoginRequiredError``) is dead: nobody asks again until
+  a login replaces the token, so a dead grant costs one call at the server, not one per caller;
+* any other failure (the server down, a malformed answer) may pass: the next try waits for a
+  back-off that doubles with each failure in a row, from :data:`BACKOFF_START` to
+  :data:`BACKOFF_CAP` seconds.
+
+A successful refresh or login stores a token without the record.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import attrs
+
+from brokerauth.contract.errors import BrokerAuthError, LoginRequiredError, RefreshError, TokenError
+from brokerauth.contract.tokens import Token
+
+KIND = "brokerauth.refresh_failure"
+AT = "brokerauth.refresh_failed_at"
+COUNT = "brokerauth.refresh_failures"
+MESSAGE = "brokerauth.refresh_failure_message"
+KEYS = (KIND, AT, COUNT, MESSAGE)
+
+#: The grant is dead: only a login helps.
+DEAD = "dead_grant"
+#: Anything else: try again after the back-off.
+PASSING = "error"
+
+BACKOFF_START = 2.0
+BACKOFF_CAP = 300.0
+_MAX_MESSAGE = 300
+
+
+@attrs.frozen
+class Failure:
+    kind: str
+    at: datetime
+    count: int
+    message: str
+
+    def retry_at(self) -> datetime | None:
+        """When the next try is allowed; ``None`` for a dead grant (only a login)."""
+        if self.kind == DEAD:
+            return None
+        return self.at + timedelta(seconds=backoff(self.count))
+
+    def allows_retry(self, now: datetime) -> bool:
+        retry = self.retry_at()
+        return retry is not None and now >= retry
+
+    def error(self, label: str) -> TokenError:
+        """The error every caller that shares this outcome gets."""
+        profile = label.split("/")[0]
+        if self.kind == DEAD:
+            return LoginRequiredError(
+                f"{label}: the broker refused the refresh token ({self.message})",
+                hint=f"run `brokerauth login {profile}`",
+            )
+        retry = self.retry_at()
+        when = f"; next try after {retry:%H:%M:%S} UTC" if retry is not None else ""
+        return RefreshError(
+            f"{label}: refreshing the token failed {self.count} time"
+            f"{'s' if self.count != 1 else ''} in a row ({self.message}){when}",
+            hint="wait for the broker to recover; `brokerauth refresh` tries at once",
+        )
+
+
+def backoff(count: int) -> float:
+    """Seconds to wait after ``count`` failures in a row."""
+    return float(min(BACKOFF_START * 2 ** max(count - 1, 0), BACKOFF_CAP))
+
+
+def failure_of(token: Token | None) -> Failure | None:
+    """The failure recorded with ``token``, if any (a malformed record counts as none)."""
+    if token is None or KIND not in token.extra:
+        return None
+    extra = token.extra
+    try:
+        at = datetime.fromisoformat(extra[AT])
+        count = int(extra[COUNT])
+    except (KeyError, ValueError):
+        return None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return Failure(extra[KIND], at, max(count, 1), extra.get(MESSAGE, ""))
+
+
+def record(token: Token, exc: BrokerAuthError, now: datetime) -> Token:
+    """``token`` with ``exc`` recorded as its latest refresh failure."""
+    previous = failure_of(token)
+    count = previous.count + 1 if previous is not None else 1
+    kind = DEAD if isinstance(exc, LoginRequiredError) else PASSING
+    message = exc.message
+    if len(message) > _MAX_MESSAGE:
+        message = message[:_MAX_MESSAGE] + "…"
+    extra = {k: v for k, v in token.extra.items() if k not in KEYS}
+    extra.update({KIND: kind, AT: now.astimezone(UTC).isoformat(), COUNT: str(count),
+                  MESSAGE: message})
+    return token.replace(extra=extra)
+
+
+def cleared(token: Token) -> Token:
+    """``token`` without a failure record (what a successful refresh or login stores)."""
+    if not any(key in token.extra for key in KEYS):
+        return token
+    return token.replace(extra={k: v for k, v in token.extra.items() if k not in KEYS})

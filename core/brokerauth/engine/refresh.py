@@ -1,0 +1,410 @@
+"""Keeping a token usable: single-flight refresh with advisory and mandatory windows.
+
+The design follows botocore's ``RefreshableCredentials``:
+
+* before the **advisory** point the token is used as is: no lock, one clock read;
+* inside the advisory window one caller refreshes while the others keep using the still-valid
+  token, and a failed refresh is logged, not raised;
+* inside the **mandatory** window every caller waits for the refresh, or gets a typed error;
+  an expired token is never handed out.
+
+A refresh takes the thread lock, then the store's cross-process lock, re-reads the store (another
+process may already have refreshed) and only then calls the flow — so one expiry causes one
+refresh across every thread and process sharing the store.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import attrs
+
+from brokerauth.contract.clock import Clock
+from brokerauth.contract.errors import (
+    BrokerAuthError,
+    LoginRequiredError,
+    RefreshError,
+    ResponseError,
+    StaleTokenError,
+    TokenError,
+)
+from brokerauth.contract.tokens import Token
+from brokerauth.engine import failures
+from brokerauth.toolkit.headers import visible_ascii
+from brokerauth.toolkit.logs import logger
+
+LOGGER = "brokerauth.engine.refresh"
+
+_MAX_TOKEN_LENGTH = 16 * 1024
+#: After a failed early refresh, how long callers use the current token before trying again.
+ADVISORY_RETRY = timedelta(seconds=30)
+
+
+class TokenSource(Protocol):
+    """What the manager needs from a profile's flow and store (see
+    :mod:`brokerauth.engine.binding`)."""
+
+    label: str
+
+    def load(self) -> Token | None: ...
+
+    def save(self, token: Token) -> None: ...
+
+    def lock(self, timeout: float) -> AbstractContextManager[bool]: ...
+
+    def acquire(self, stored: Token | None) -> Token | None: ...
+
+    def refresh(self, token: Token) -> Token | None: ...
+
+
+@attrs.frozen
+class _State:
+    """A token with its refresh points, replaced as a whole so a reader never sees a mix."""
+
+    token: Token
+    advisory_at: datetime | None
+    mandatory_at: datetime | None
+
+
+_TOKENLESS = object()
+
+
+def _same_token(current: object, seen: _State) -> bool:
+    # A failed refresh records itself on the token: the same token, with a record.
+    return isinstance(current, _State) and current.token.access_token == seen.token.access_token
+
+
+def validate_token(token: Token, label: str) -> Token:
+    """Refuse a token no broker would issue, before it can reach the store."""
+    for name in ("access_token", "refresh_token"):
+        value = getattr(token, name)
+        if value is None and name == "refresh_token":
+            continue
+        if (
+            not isinstance(value, str)
+            or len(value) > _MAX_TOKEN_LENGTH
+            # What a header can carry: a stored "令牌" would fail every request, untyped, until
+            # a logout.
+            or not visible_ascii(value)
+        ):
+            raise ResponseError(
+                f"{label}: the broker's answer holds an unusable {name.replace('_', ' ')}; "
+                "nothing was stored, the previous token is kept"
+            )
+    return token
+
+
+def token_state(
+    token: Token | None, now: datetime, *, advisory: float, mandatory: float
+) -> tuple[str, float | None]:
+    """``(state, seconds left)`` for display: ``needs login``, ``expired`` (a refresh token
+    can renew it), ``refreshing soon`` (inside the advisory window), or ``fresh``."""
+    if token is None:
+        return "needs login", None
+    left = token.seconds_left(now)
+    if left is None:
+        return "fresh", None
+    if left <= 0:
+        renewable = token.refresh_token is not None and not token.refresh_expired(now)
+        return ("expired" if renewable else "needs login"), left
+    start = token.issued_at or now
+    lifetime = (token.expires_at - start).total_seconds() if token.expires_at else 0.0
+    if left <= min(advisory, lifetime / 2) or left <= mandatory:
+        return "refreshing soon", left
+    return "fresh", left
+
+
+class TokenManager:
+    """The current token of one profile and identity, refreshed as described above."""
+
+    def __init__(
+        self,
+        source: TokenSource,
+        clock: Clock,
+        *,
+        advisory: float = 300.0,
+        mandatory: float = 60.0,
+        lock_timeout: float = 30.0,
+    ) -> None:
+        if mandatory > advisory:
+            raise ValueError("the mandatory window must not be longer than the advisory window")
+        self._source = source
+        self._clock = clock
+        self._advisory = timedelta(seconds=advisory)
+        self._mandatory = timedelta(seconds=mandatory)
+        self._lock_timeout = lock_timeout
+        self._lock = threading.Lock()
+        self._state: _State | object | None = None
+        self._advisory_quiet_until: datetime | None = None
+        #: Refreshes this manager performed (not adopted from another process).
+        self.refreshes = 0
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The thread lock, waited for at most ``lock_timeout``: one thread refreshing slowly
+        (a token endpoint that trickles, a login) must not hold up every other thread."""
+        if not self._lock.acquire(timeout=min(self._lock_timeout, threading.TIMEOUT_MAX)):
+            raise RefreshError(
+                f"{self._source.label}: another thread of this process has been refreshing "
+                f"(or logging in) for {self._lock_timeout:g} s",
+                hint="the broker's token endpoint is slow: try again, or raise the profile's "
+                "lock_timeout",
+            )
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    # -- reading ---------------------------------------------------------------------------
+    def current(self) -> Token | None:
+        """The token to sign with now, or ``None`` when the profile's flow uses none."""
+        state = self._state
+        if isinstance(state, _State):
+            if state.advisory_at is None or self._clock.now() < state.advisory_at:
+                return state.token
+        elif state is _TOKENLESS:
+            return None
+        return self._slow(state)
+
+    def peek(self) -> Token | None:
+        """The token held in memory or stored, without refreshing or acquiring."""
+        state = self._state
+        if isinstance(state, _State):
+            return state.token
+        return self._source.load()
+
+    def _slow(self, state: _State | object | None) -> Token | None:
+        if not isinstance(state, _State):
+            with self._locked():
+                if self._state is None:
+                    self._obtain(force=False)
+                state = self._state
+            if not isinstance(state, _State):
+                return None
+        now = self._clock.now()
+        if state.advisory_at is None or now < state.advisory_at:
+            return state.token
+        assert state.mandatory_at is not None
+        if now < state.mandatory_at:
+            quiet = self._advisory_quiet_until
+            if (quiet is None or now >= quiet) and self._lock.acquire(blocking=False):
+                try:
+                    if self._state is state:
+                        self._refresh(state, wait=False, force=False)
+                        if _same_token(self._state, state):
+                            # The early refresh failed or was deferred: let the next try wait,
+                            # so a failing server is not asked on every request.
+                            self._advisory_quiet_until = now + ADVISORY_RETRY
+                finally:
+                    self._lock.release()
+            return self._current_or_raise()
+        with self._locked():
+            if self._state is state:
+                self._refresh(state, wait=True, force=False)
+        return self._current_or_raise()
+
+    def _current_or_raise(self) -> Token | None:
+        state = self._state
+        if state is _TOKENLESS:
+            return None
+        assert isinstance(state, _State)
+        if state.token.expired(self._clock.now()):
+            failure = failures.failure_of(state.token)
+            if failure is not None:
+                raise failure.error(self._source.label)
+            raise RefreshError(
+                f"{self._source.label}: the token has expired and could not be refreshed",
+                hint=f"run `brokerauth login {self._source.label.split('/')[0]}`",
+            )
+        return state.token
+
+    # -- changing --------------------------------------------------------------------------
+    def invalidate(self, seen: Token) -> None:
+        """The broker rejected ``seen``: refresh once, unless another caller already did."""
+        with self._locked():
+            state = self._state
+            if not isinstance(state, _State) or state.token.access_token != seen.access_token:
+                return
+            self._refresh(state, wait=True, force=True)
+
+    def login(self) -> Token | None:
+        """Obtain a token from the flow even if one is stored (``brokerauth login``)."""
+        with self._locked():
+            self._obtain(force=True)
+        return self._current_or_raise()
+
+    def refresh_now(self) -> Token | None:
+        """Refresh at once, whatever the windows say (``brokerauth refresh``)."""
+        with self._locked():
+            state = self._state
+            if not isinstance(state, _State):
+                self._obtain(force=False)
+                state = self._state
+            if isinstance(state, _State):
+                self._refresh(state, wait=True, force=True, explicit=True)
+        return self._current_or_raise()
+
+    def forget(self) -> None:
+        """Drop the in-memory token (after a logout); the next use reads the store again."""
+        with self._locked():
+            self._state = None
+
+    def _set(self, token: Token) -> None:
+        if token.expires_at is None:
+            self._state = _State(token, None, None)
+            return
+        start = token.issued_at or self._clock.now()
+        lifetime = max(token.expires_at - start, timedelta(0))
+        # Short-lived tokens get proportionally shorter windows, so a fresh token is never
+        # born inside its own refresh window (which would refresh on every request).
+        advisory = min(self._advisory, lifetime / 2)
+        mandatory = min(self._mandatory, lifetime / 4)
+        self._state = _State(token, token.expires_at - advisory, token.expires_at - mandatory)
+
+    def _obtain(self, *, force: bool) -> None:
+        """Load the stored token, or run the flow under the store lock (caller holds _lock)."""
+        if not force:
+            stored = self._source.load()
+            if stored is not None:
+                self._set(stored)
+                return
+        with self._source.lock(self._lock_timeout) as held:
+            if not held:
+                raise RefreshError(
+                    f"{self._source.label}: another process holds the token lock "
+                    f"(waited {self._lock_timeout:.0f} s)",
+                    hint="wait for the other login to finish, then try again",
+                )
+            stored = self._source.load()
+            if stored is not None and not force:
+                self._set(stored)
+                return
+            token = self._source.acquire(stored)
+            if token is None:
+                self._state = _TOKENLESS
+                return
+            token = failures.cleared(validate_token(token, self._source.label))
+            self._source.save(token)
+            self._set(token)
+
+    def _refresh(
+        self, state: _State, *, wait: bool, force: bool, explicit: bool = False
+    ) -> None:
+        """Refresh ``state``'s token (caller holds _lock); raise only when ``wait``.
+
+        A failure recorded with the stored token by another caller is that caller's outcome
+        for everyone: it is adopted, not tried again, until its back-off has passed (never, for
+        a dead refresh token) — unless ``explicit``, a person asking for a refresh now."""
+        seen = state.token
+        try:
+            with self._source.lock(self._lock_timeout if wait else 0) as held:
+                if not held:
+                    if wait:
+                        raise RefreshError(
+                            f"{self._source.label}: another process has held the refresh lock "
+                            f"for {self._lock_timeout:.0f} s",
+                            hint="check for a stuck process using the same token store",
+                        )
+                    return
+                stored = self._source.load()
+                if (
+                    stored is not None
+                    and stored.access_token != seen.access_token
+                    and not stored.expired(self._clock.now(), self._window(stored, force))
+                ):
+                    # Another process refreshed while we waited for the lock.
+                    self._set(stored)
+                    return
+                base = stored if stored is not None else seen
+                failure = failures.failure_of(base)
+                if (
+                    failure is not None and not explicit
+                    and not failure.allows_retry(self._clock.now())
+                ):
+                    self._set_failed(base)
+                    if wait:
+                        raise failure.error(self._source.label)
+                    logger(LOGGER).debug("%s: the last refresh failed; not trying again yet",
+                                         self._source.label)
+                    return
+                try:
+                    token, refreshed = self._refresh_with_reread(base)
+                except BrokerAuthError as exc:
+                    self._record_failure(base, exc)
+                    raise
+                if refreshed:
+                    try:
+                        self._source.save(token)
+                    except StaleTokenError:
+                        # Our lease lapsed mid-refresh and a newer holder stored its token:
+                        # that one wins, and is the one to use.
+                        newer = self._source.load()
+                        if newer is None:
+                            raise
+                        token = newer
+                    self.refreshes += 1
+                self._set(token)
+        except BrokerAuthError as exc:
+            if wait:
+                if isinstance(exc, TokenError):
+                    raise
+                raise RefreshError(
+                    f"{self._source.label}: refreshing the token failed: {exc.message}",
+                    hint=exc.hint,
+                ) from exc
+            # Advisory window: the current token is still valid, so the failure is only news.
+            logger(LOGGER).warning("%s: early refresh failed, using the current token: %s",
+                        self._source.label, exc.message)
+
+    def _record_failure(self, token: Token, exc: BrokerAuthError) -> None:
+        """Keep ``exc`` with ``token`` in the store and here, for every caller to share."""
+        failed = failures.record(token, exc, self._clock.now())
+        try:
+            self._source.save(failed)
+        except BrokerAuthError as problem:
+            # This process still shares the outcome among its threads.
+            logger(LOGGER).warning("%s: could not record the failed refresh in the store: %s",
+                                   self._source.label, problem.message)
+        self._set_failed(failed)
+
+    def _set_failed(self, token: Token) -> None:
+        """Hold ``token``, which carries a failure record, keeping the refresh points of the
+        token it is: a token without ``issued_at`` would otherwise get its windows measured
+        from now, and look fresh again."""
+        state = self._state
+        if isinstance(state, _State) and state.token.access_token == token.access_token:
+            self._state = _State(token, state.advisory_at, state.mandatory_at)
+        else:
+            self._set(token)
+
+    def _window(self, token: Token, force: bool) -> timedelta:
+        if force:
+            return timedelta(0)
+        if token.expires_at is None:
+            return timedelta(0)
+        start = token.issued_at or self._clock.now()
+        return min(self._advisory, max(token.expires_at - start, timedelta(0)) / 2)
+
+    def _refresh_with_reread(self, base: Token) -> tuple[Token, bool]:
+        """The next token, and whether it is new (``False``: adopted from the store)."""
+        try:
+            token = self._source.refresh(base)
+        except LoginRequiredError:
+            # The refresh token was refused: a process outside our lock (another tool, another
+            # store) may have rotated it. Re-read once; refresh again only with a new one.
+            again = self._source.load()
+            if again is None or again.refresh_token == base.refresh_token:
+                raise
+            if not again.expired(self._clock.now(), self._window(again, False)):
+                return again, False
+            token = self._source.refresh(again)
+        if token is None:
+            raise LoginRequiredError(
+                f"{self._source.label}: the token cannot be refreshed without you",
+                hint=f"run `brokerauth login {self._source.label.split('/')[0]}`",
+            )
+        return failures.cleared(validate_token(token, self._source.label)), True

@@ -1,0 +1,204 @@
+"""Turning a profile into what a session runs: its broker's settings structured with the
+plugin's settings class, and each strategy bound to the plugin that declared it.
+
+Everything here happens before any network call, so every profile mistake surfaces as one
+:class:`~brokerauth.contract.errors.ProfileError` naming the file, profile, key and fix.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from brokerauth.contract.errors import PluginError, ProfileError
+from brokerauth.contract.specs import STRATEGY_KINDS, BrokerSpec, StrategyKind, StrategySpec
+from brokerauth.engine.pluginhost import PluginHost
+from brokerauth.engine.profiles import Profile
+from brokerauth.toolkit.converter import make_converter, structure_plain
+
+if TYPE_CHECKING:
+    import cattrs
+
+
+@attrs.frozen
+class BoundStrategy:
+    kind: StrategyKind
+    name: str
+    owner: str
+    spec: StrategySpec
+    options: Any = None
+
+
+@attrs.frozen
+class ResolvedProfile:
+    profile: Profile
+    broker: BrokerSpec
+    broker_plugin: str
+    settings: Any
+    signer: BoundStrategy
+    flow: BoundStrategy
+    store: BoundStrategy
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    def bound(self, kind: StrategyKind) -> BoundStrategy:
+        strategy: BoundStrategy = getattr(self, kind)
+        return strategy
+
+
+def resolve_profile(
+    profile: Profile, host: PluginHost, converter: cattrs.Converter | None = None
+) -> ResolvedProfile:
+    try:
+        broker, broker_plugin = host.broker(profile.broker)
+    except PluginError as exc:
+        raise ProfileError(
+            exc.message, profile=profile.name, key="broker", file=profile.source, hint=exc.hint
+        ) from exc
+    settings = structure_settings(
+        converter, dict(profile.settings), broker.settings, profile, prefix=""
+    )
+    bound: dict[str, BoundStrategy] = {}
+    for kind in STRATEGY_KINDS:
+        choice = profile.strategy(kind)
+        name = choice.name if choice is not None else getattr(broker, kind)
+        try:
+            spec, owner = host.strategy(kind, name)
+        except PluginError as exc:
+            raise ProfileError(
+                exc.message, profile=profile.name, key=kind, file=profile.source, hint=exc.hint
+            ) from exc
+        options = None
+        raw_options = dict(choice.options) if choice is not None else {}
+        if spec.options is not None:
+            options = structure_settings(
+                converter, raw_options, spec.options, profile, prefix=f"{kind}."
+            )
+        elif raw_options:
+            raise ProfileError(
+                f"{kind} strategy {name!r} takes no options (got {', '.join(sorted(raw_options))})",
+                profile=profile.name,
+                key=kind,
+                file=profile.source,
+                hint=f'write {kind} = "{name}"',
+            )
+        missing = [need for need in spec.needs if not hasattr(settings, need)]
+        if missing:
+            raise ProfileError(
+                f"{kind} strategy {name!r} needs settings {', '.join(missing)}, which broker "
+                f"{profile.broker!r} does not have",
+                profile=profile.name,
+                key=kind,
+                file=profile.source,
+                hint=f"choose a {kind} made for {profile.broker!r}, or remove the override",
+            )
+        bound[kind] = BoundStrategy(kind, name, owner, spec, options)
+    return ResolvedProfile(
+        profile=profile,
+        broker=broker,
+        broker_plugin=broker_plugin,
+        settings=settings,
+        signer=bound["signer"],
+        flow=bound["flow"],
+        store=bound["store"],
+    )
+
+
+def structure_settings(
+    converter: cattrs.Converter | None,
+    raw: dict[str, Any],
+    cls: type[Any],
+    profile: Profile,
+    *,
+    prefix: str,
+) -> Any:
+    """Structure ``raw`` into ``cls``; the first problem becomes a :class:`ProfileError`.
+
+    A converter is made only when ``raw`` is not plain (see :func:`structure_plain`), which is
+    also the case whenever something is wrong with it."""
+    plain = structure_plain(raw, cls)
+    if plain is not None:
+        return plain
+    converter = converter or make_converter()
+    try:
+        return converter.structure(raw, cls)
+    except Exception as exc:
+        key, problem, hint = _first_problem(exc, cls)
+        if key is None:
+            key = _field_refusing(converter, raw, cls)
+        raise ProfileError(
+            problem,
+            profile=profile.name,
+            key=f"{prefix}{key}" if key else (prefix.rstrip(".") or None),
+            file=profile.source,
+            hint=hint,
+        ) from None
+
+
+def _field_refusing(converter: cattrs.Converter, raw: dict[str, Any], cls: type[Any]) -> str | None:
+    """The key whose own validator refuses its value, when the class as a whole was refused
+    (an attrs validator's error carries no field name)."""
+    if not attrs.has(cls):
+        return None
+    try:
+        fields = attrs.fields(attrs.resolve_types(cls))
+    except Exception:  # unresolvable annotations: keep the message without a key
+        return None
+    for field in fields:
+        key: str = field.alias or field.name
+        if key not in raw or field.validator is None:
+            continue
+        try:
+            value = converter.structure(raw[key], field.type)
+            field.validator(None, field, value)
+        except Exception:
+            return key
+    return None
+
+
+def _field_names(cls: type[Any]) -> list[str]:
+    return [f.alias or f.name for f in attrs.fields(cls)] if attrs.has(cls) else []
+
+
+def _first_problem(exc: BaseException, cls: type[Any]) -> tuple[str | None, str, str | None]:
+    """``(key, problem, hint)`` for the first error cattrs found."""
+    from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+
+    if isinstance(exc, ForbiddenExtraKeysError):
+        extra = sorted(exc.extra_fields)[0]
+        known = ", ".join(_field_names(cls))
+        return extra, "unknown key", f"remove it, or use one of: {known}"
+    if isinstance(exc, ClassValidationError):
+        with_notes, without = exc.group_exceptions()
+        for inner, note in with_notes:
+            name = str(note.name)
+            if isinstance(inner, ClassValidationError | ForbiddenExtraKeysError):
+                sub_key, problem, hint = _first_problem(inner, note.type or cls)
+                return (f"{name}.{sub_key}" if sub_key else name), problem, hint
+            return name, *_describe(inner, note.type)
+        for inner in without:
+            return _first_problem(inner, cls)
+    if isinstance(exc, KeyError):
+        return str(exc.args[0]), "is required", "add it to the profile"
+    if isinstance(exc, TypeError | ValueError):
+        return None, f"is invalid: {exc}", None
+    return None, f"is invalid ({type(exc).__name__})", None
+
+
+def _describe(exc: BaseException, expected: Any) -> tuple[str, str | None]:
+    type_name = getattr(expected, "__name__", None) or str(expected).replace("typing.", "")
+    if isinstance(exc, KeyError):
+        return "is required", "add it to the profile"
+    if type_name == "Secret":
+        return (
+            "must be a secret reference",
+            'use { env = "NAME" } or { file = "path" }: never the secret itself',
+        )
+    if isinstance(exc, ValueError) and str(exc).startswith("expected "):
+        return f"has the wrong type: {exc}", f"give it a value of type {type_name}"
+    if isinstance(exc, ValueError) and str(exc):
+        return f"is invalid: {exc}", "see `brokerauth plugins` for the broker's settings"
+    return f"must be of type {type_name}", f"give it a value of type {type_name}"

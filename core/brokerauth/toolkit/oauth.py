@@ -1,0 +1,232 @@
+"""OAuth 2.0 building blocks shared by broker plugins (RFC 6749, 7636, 8252, 9700).
+
+Nothing here knows a broker: state and PKCE values, the authorization URL, reading the
+redirect back, and turning a token endpoint's answer into a
+:class:`~brokerauth.contract.tokens.Token` or a typed error.  The loopback listener for desktop
+    logins is in :mod:`brokerauth.toolkit.loopback`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import attrs
+
+from brokerauth.contract.errors import (
+    BrokerAuthError,
+    BrokerError,
+    LoginRequiredError,
+    ResponseError,
+)
+from brokerauth.contract.scrub import MAX_CODE, scrub
+from brokerauth.contract.tokens import Token
+from brokerauth.contract.verdicts import error_fields
+from brokerauth.contract.wire import Response
+from brokerauth.toolkit.numbers import lifetime
+
+__all__ = [
+    "DEAD_GRANT_CODES", "DEFAULT_LIFETIME", "AuthorizationError", "ForgedCallbackError", "Pkce",
+    "authorization_url", "lifetime", "new_state", "parse_callback", "parse_token_answer", "s256",
+    "states_match", "token_body", "token_error",
+]
+
+#: The lifetime assumed when a token answer gives no ``expires_in`` (RFC 6749 §5.1 makes it
+#: only RECOMMENDED) and its plugin names none: an hour, so such a token is still refreshed
+#: early instead of being kept until a request fails.  Plugins pass their broker's own.
+DEFAULT_LIFETIME: Final = timedelta(hours=1)
+
+
+class AuthorizationError(LoginRequiredError):
+    """The authorization step failed: the user denied, the state did not match, the code was
+    refused or expired. The user must start the login again."""
+
+
+class ForgedCallbackError(AuthorizationError):
+    """A callback without this login's ``state`` (missing or wrong): not an answer to this
+    login, whatever else it carries, so a listener ignores it and keeps waiting."""
+
+
+def new_state() -> str:
+    """256 random bits, URL-safe (RFC 9700 asks for at least 128)."""
+    return secrets.token_urlsafe(32)
+
+
+def states_match(expected: str, given: str | None) -> bool:
+    """Constant-time comparison, so a callback cannot probe the state byte by byte."""
+    return given is not None and hmac.compare_digest(expected.encode(), given.encode())
+
+
+@attrs.frozen(repr=False)
+class Pkce:
+    """A PKCE pair; only S256 exists here (RFC 7636 ``plain`` is never offered)."""
+
+    verifier: str
+    challenge: str
+    method: str = "S256"
+
+    @classmethod
+    def create(cls) -> Pkce:
+        verifier = secrets.token_urlsafe(64)  # 86 characters, inside RFC 7636's 43..128
+        return cls(verifier, s256(verifier))
+
+    def __repr__(self) -> str:
+        return "Pkce(method='S256')"
+
+
+def s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def authorization_url(endpoint: str, params: Mapping[str, str]) -> str:
+    separator = "&" if urlsplit(endpoint).query else "?"
+    return endpoint + separator + urlencode(list(params.items()))
+
+
+def parse_callback(callback: str, *, expected_state: str) -> str:
+    """The authorization code from a redirect (a full URL, or its query string).
+
+    The state is checked first, whatever else the callback says (RFC 6749 §4.1.2.1 sends
+    ``error=`` with the request's ``state``): any web page can aim the user's browser at a
+    loopback redirect URI, so an ``error=access_denied`` without this login's state must not
+    end the login.
+
+    :raises ForgedCallbackError: the state is missing or wrong (an error in the callback or
+        not).
+    :raises AuthorizationError: with the right state, the server says the authorization
+        failed (its ``error``, masked and cut), or there is no code.
+    """
+    query = urlsplit(callback).query if "://" in callback else callback.lstrip("?")
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    if not states_match(expected_state, params.get("state")):
+        raise ForgedCallbackError(
+            "the callback's state does not match this login (a forged or stale redirect)",
+            hint="start the login again from the URL this program printed",
+        )
+    if "error" in params:
+        # Even with the right state these are text from outside (the browser's URL bar):
+        # they reach the terminal only masked, on one line, cut.
+        hidden = (expected_state, params.get("code") or "")
+        error = scrub(params["error"], hidden, limit=MAX_CODE) or "unknown error"
+        description = scrub(params.get("error_description", ""), hidden)
+        raise AuthorizationError(
+            f"authorization failed: {error}" + (f" ({description})" if description else ""),
+            hint="start the login again; if you denied access by mistake, approve it this time",
+        )
+    code = params.get("code")
+    if not code:
+        raise AuthorizationError("the callback carries no authorization code",
+                                 hint="start the login again")
+    return code
+
+
+def parse_token_answer(
+    body: Mapping[str, Any],
+    *,
+    broker: str,
+    now: datetime,
+    status: int,
+    previous: Token | None = None,
+    identity: str | None = None,
+    issued_at: datetime | None = None,
+    refresh_lifetime_field: str | None = None,
+    extra: Mapping[str, str] | None = None,
+    default_lifetime: timedelta = DEFAULT_LIFETIME,
+) -> Token:
+    """A token from an RFC 6749 §5.1 answer, validated field by field.
+
+    ``expires_in`` counts from ``issued_at`` (the server's ``created_at`` when it sends one)
+    or else from ``now``; it is a whole number of seconds from 1 to 315,360,000 (10 years),
+    a JSON integer or a string of ASCII digits (:func:`brokerauth.toolkit.numbers.lifetime`).  A
+    missing (or null) ``expires_in`` means ``default_lifetime`` (:data:`DEFAULT_LIFETIME`, an
+    hour, unless the plugin names its broker's): never a token that never expires.  The
+    refresh token's lifetime (``refresh_lifetime_field``) follows the same rule, except that
+    0 is allowed (the refresh token cannot be used again); missing, it is unknown.  A missing
+    refresh token keeps ``previous``'s (a server that does not rotate).  A token that would
+    already be expired on arrival is refused.  Nothing in an error message comes from the
+    answer's values.
+    """
+    access = body.get("access_token")
+    if not isinstance(access, str) or not access:
+        raise ResponseError("token answer has no access_token", status=status)
+    token_type = body.get("token_type", "Bearer")
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        raise ResponseError("token answer's token_type is not Bearer", status=status)
+    start = issued_at or now
+    given = body.get("expires_in")
+    expires_at = start + (default_lifetime if given is None
+                          else lifetime(given, "expires_in", status))
+    if expires_at <= now:
+        raise ResponseError(
+            "token answer: the token expired before it arrived (its issue time plus "
+            "expires_in is in the past)",
+            status=status,
+        )
+    refresh = body.get("refresh_token")
+    if refresh is not None and (not isinstance(refresh, str) or not refresh):
+        raise ResponseError("token answer's refresh_token is not a string", status=status)
+    refresh_expires_at = None
+    if refresh and refresh_lifetime_field and body.get(refresh_lifetime_field) is not None:
+        # 0 is allowed: Webull counts rt_expires_in down across rotations, and an answer
+        # whose refresh token is spent still carries a good access token.
+        refresh_expires_at = start + lifetime(body[refresh_lifetime_field],
+                                              refresh_lifetime_field, status, minimum=0)
+    elif not refresh and previous is not None:
+        refresh_expires_at = previous.refresh_expires_at
+    scope = body.get("scope")
+    return Token(
+        access_token=access,
+        broker=broker,
+        expires_at=expires_at,
+        refresh_token=refresh or (previous.refresh_token if previous else None),
+        refresh_expires_at=refresh_expires_at,
+        token_type="Bearer",
+        scope=scope if isinstance(scope, str) else None,
+        identity=identity,
+        issued_at=start,
+        extra=dict(extra or {}),
+    )
+
+
+#: RFC 6749 §5.2 codes (and Webull's) meaning the grant itself is dead: log in again.
+DEAD_GRANT_CODES = frozenset({
+    "invalid_grant", "token.auth.code.error", "token.refresh.token.error",
+    "token.refresh.token.expired",
+})
+
+
+def token_error(
+    response: Response, *, what: str, login_url: str | None = None, profile: str | None = None
+) -> BrokerAuthError:
+    """A typed error for a refused token request, in RFC 6749's dialect or Webull's
+    (``{"error_code", "message"}``)."""
+    code, message = error_fields(response)
+    login_hint = f"run `brokerauth login {profile}`" if profile else "log in again"
+    if code in DEAD_GRANT_CODES or (code and "expired" in code):
+        return AuthorizationError(
+            f"{what} was refused: {message or code}", login_url=login_url, hint=login_hint
+        )
+    if code == "invalid_client" or (response.status == 401 and code is None):
+        return BrokerError(
+            message or f"{what}: client authentication failed",
+            status=response.status, code=code,
+            hint="check client_id and client_secret (and app_key/app_secret) in the profile",
+        )
+    return BrokerError(message or f"{what} failed", status=response.status, code=code)
+
+
+def token_body(response: Response, *, what: str) -> dict[str, Any]:
+    """The JSON object of a successful token answer, parsed strictly (no key given twice, no
+    NaN, at most :data:`brokerauth.contract.jsontext.MAX_DEPTH` deep); anything else is a
+    ResponseError."""
+    body = response.json_object(strict=True)
+    if not body:
+        raise ResponseError(f"{what}: the answer is an empty object", status=response.status)
+    return body

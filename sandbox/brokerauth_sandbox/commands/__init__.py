@@ -1,0 +1,2 @@
+"""The ``brokerauth sandbox`` and ``brokerauth demo`` commands (entry-point group
+``brokerauth.commands``)."""

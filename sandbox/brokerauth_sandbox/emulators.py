@@ -1,0 +1,90 @@
+"""Brokers' emulators: the shape the test bench expects of one, and where each is found.
+
+A broker plugin ships its emulator and demo walkthrough in its own ``sandbox`` subpackage and
+names it in the entry-point group ``brokerauth.sandbox`` under the broker id::
+
+    [project.entry-points."brokerauth.sandbox"]
+    acme = "brokerauth_acme.sandbox"
+
+The object named there is a :class:`SandboxProvider`, usually a module with two functions.
+The core never reads this group: only the test bench (fixtures, ``brokerauth sandbox``,
+``brokerauth demo``) does, so an installed plugin never starts or imports a server by itself.
+See :mod:`brokerauth_sandbox.server` for the toolkit emulators are built with.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from brokerauth.contract.errors import PluginError
+
+if TYPE_CHECKING:
+    from brokerauth.contract.clock import Clock
+    from brokerauth.engine.entrypoints import EntryPointLike
+
+    from brokerauth_sandbox.scenario import DemoScenario
+
+GROUP = "brokerauth.sandbox"
+
+
+@runtime_checkable
+class Sandbox(Protocol):
+    """A local emulator of a broker's server, listening on loopback once started."""
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT`` once started."""
+        ...
+
+    def start(self) -> Any: ...
+
+    def stop(self) -> None: ...
+
+    def profile_settings(self) -> dict[str, Any]:
+        """Broker settings that point a profile here; secrets as
+        :meth:`~brokerauth.toolkit.secrets.Secret.from_value` objects, which only code may use."""
+        ...
+
+
+class SandboxProvider(Protocol):
+    """What a ``brokerauth.sandbox`` entry point names (a module is fine)."""
+
+    def make_sandbox(self, clock: Clock) -> Sandbox:
+        """Create, not start, the emulator; its tokens and signatures follow ``clock``."""
+        ...
+
+    def demo_scenario(self) -> DemoScenario | None:
+        """The walkthrough ``brokerauth demo`` runs against the emulator, or ``None``."""
+        ...
+
+
+def providers(entry_points: list[EntryPointLike] | None = None) -> dict[str, EntryPointLike]:
+    """Installed emulators by broker id (not imported yet)."""
+    if entry_points is None:
+        from brokerauth.engine import entrypoints
+
+        entry_points = list(entrypoints.entry_points(GROUP))
+    found: dict[str, EntryPointLike] = {}
+    for ep in entry_points:
+        found.setdefault(ep.name, ep)
+    return found
+
+
+def provider(broker: str) -> SandboxProvider:
+    """The emulator of ``broker``; :class:`PluginError` saying what to install when none is."""
+    found = providers()
+    ep = found.get(broker)
+    if ep is None:
+        raise PluginError(
+            f"no sandbox is installed for broker {broker!r} "
+            f"(sandboxes: {', '.join(sorted(found)) or 'none'})",
+            hint="install the broker plugin with its [sandbox] extra, "
+                 "e.g. pip install 'brokerauth-<broker>[sandbox]'",
+        )
+    loaded: SandboxProvider = ep.load()
+    return loaded
+
+
+def make_sandbox(broker: str, clock: Clock) -> Sandbox:
+    """An unstarted emulator of ``broker`` on ``clock``."""
+    return provider(broker).make_sandbox(clock)

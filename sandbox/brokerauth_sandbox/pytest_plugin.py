@@ -1,0 +1,240 @@
+"""brokerauth's pytest plugin: fixtures for testing brokers over real HTTP on loopback.
+
+Opt-in: a test suite asks for it (``pytest_plugins = ["brokerauth_sandbox.pytest_plugin"]``
+in its top conftest, or ``pytest -p brokerauth_sandbox.pytest_plugin``) and then gets:
+
+* ``manual_clock`` — a :class:`~brokerauth_sandbox.clock.ManualClock` to share between client
+  and sandbox;
+* ``token_home`` — a private ``BROKERAUTH_HOME`` (token store) for the test;
+* ``plugin_host`` — a fresh :class:`~brokerauth.engine.pluginhost.PluginHost` over installed
+  plugins;
+* ``sandbox_factory`` — ``sandbox_factory("broker", clock=...)`` starts that broker's sandbox
+  (from its plugin's ``brokerauth.sandbox`` entry point) and stops it after the test;
+* ``session_factory`` — ``session_factory(sandbox, interaction=..., **profile_keys)`` opens a
+  session on a profile pointed at the sandbox.
+
+and :class:`BrokerContract`, a test class a broker plugin subclasses to check itself against
+the contract of :mod:`brokerauth.contract.hookspecs`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from brokerauth.contract.clock import Clock
+from brokerauth.contract.interaction import Interaction
+from brokerauth.contract.specs import STRATEGY_KINDS, PluginInfo
+from brokerauth.contract.wire import Request
+from brokerauth.engine.api import session as open_session
+from brokerauth.engine.pluginhost import PluginHost
+from brokerauth.engine.profiles import Profile
+from brokerauth.engine.resolve import resolve_profile
+from brokerauth.engine.sessions import Session
+from brokerauth.toolkit.secrets import Secret
+
+from brokerauth_sandbox.clock import ManualClock
+from brokerauth_sandbox.emulators import Sandbox, make_sandbox
+
+# The suite-wide secret-leak check rides along with the fixtures: ``pytest --secret-canary``.
+pytest_plugins = ["brokerauth_sandbox.canary"]
+
+SandboxFactory = Callable[..., Any]
+SessionFactory = Callable[..., Session]
+
+
+@pytest.fixture
+def manual_clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def token_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "brokerauth-home"
+    monkeypatch.setenv("BROKERAUTH_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def plugin_host() -> PluginHost:
+    return PluginHost.create()
+
+
+@pytest.fixture
+def sandbox_factory(plugin_host: PluginHost) -> Iterator[SandboxFactory]:
+    started: list[Sandbox] = []
+
+    def start(broker: str, clock: Clock | None = None) -> Any:
+        plugin_host.broker(broker)
+        sandbox = make_sandbox(broker, clock or ManualClock())
+        if sandbox is None:
+            raise LookupError(f"the plugin of broker {broker!r} offers no sandbox")
+        sandbox.start()
+        started.append(sandbox)
+        return sandbox
+
+    yield start
+    for sandbox in reversed(started):
+        sandbox.stop()
+
+
+@pytest.fixture
+def session_factory(token_home: Path, plugin_host: PluginHost) -> Iterator[SessionFactory]:
+    opened: list[Session] = []
+
+    def make(
+        sandbox: Any,
+        *,
+        name: str = "test",
+        clock: Clock | None = None,
+        user: str | None = None,
+        interaction: Interaction | None = None,
+        **keys: Any,
+    ) -> Session:
+        table = {"broker": sandbox.broker, **sandbox.profile_settings(), **keys}
+        session = open_session(
+            Profile.from_mapping(name, table),
+            user=user,
+            clock=clock or getattr(sandbox, "clock", None),
+            host=plugin_host,
+            interaction=interaction,
+        )
+        opened.append(session)
+        return session
+
+    yield make
+    for session in opened:
+        session.close()
+
+
+class BrokerContract:
+    """Subclass in a broker plugin's tests, set the class attributes, and pytest runs these
+    checks against the plugin and its sandbox over loopback::
+
+        class TestAcmeContract(BrokerContract):
+            broker = "acme"
+            protected = ("GET", "/api/me")
+    """
+
+    #: The broker id the plugin declares.
+    broker: str = ""
+    #: A request the sandbox accepts only when signed (and, if the flow has tokens, with one).
+    protected: tuple[str, str] = ("GET", "/")
+    #: Secret-referenced settings the protocol itself sends (an app key in ``x-app-key``):
+    #: they must appear in the headers, every other secret must not.
+    sent_in_clear: tuple[str, ...] = ()
+    #: What the signer's headers vary with: ``"nonce"`` (a signature over a nonce and the
+    #: time, as Webull's), ``"time"`` (no nonce, as Futu's API key), ``"none"`` (a bearer token
+    #: only: no signature at all).
+    signature_covers: str = "nonce"
+
+    def prepare_sandbox(self, sandbox: Any) -> None:
+        """Override to set the sandbox up so a login needs no person (e.g. auto-verify 2FA)."""
+
+    @pytest.fixture
+    def contract_sandbox(
+        self, sandbox_factory: SandboxFactory, manual_clock: ManualClock, token_home: Path
+    ) -> Any:
+        # token_home first: a login in prepare_sandbox must never reach the real token store.
+        sandbox = sandbox_factory(self.broker, clock=manual_clock)
+        self.prepare_sandbox(sandbox)
+        return sandbox
+
+    def test_describes_its_broker(self, plugin_host: PluginHost) -> None:
+        spec, owner = plugin_host.broker(self.broker)
+        info = plugin_host.loaded[owner].info
+        assert isinstance(info, PluginInfo)
+        assert attrs.has(spec.settings), "broker settings must be an attrs class"
+        for kind in STRATEGY_KINDS:
+            plugin_host.strategy(kind, getattr(spec, kind))
+
+    def test_profile_resolves_against_sandbox(
+        self, plugin_host: PluginHost, contract_sandbox: Any
+    ) -> None:
+        profile = Profile.from_mapping(
+            "contract", {"broker": self.broker, **contract_sandbox.profile_settings()}
+        )
+        resolved = resolve_profile(profile, plugin_host)
+        assert resolved.settings.api_base_url.rstrip("/") == contract_sandbox.base_url
+
+    def test_signing_is_pure_and_keeps_secrets(
+        self, plugin_host: PluginHost, contract_sandbox: Any, manual_clock: ManualClock
+    ) -> None:
+        settings = contract_sandbox.profile_settings()
+        resolved = resolve_profile(
+            Profile.from_mapping("contract", {"broker": self.broker, **settings}), plugin_host
+        )
+        signer = resolved.signer
+        request = Request.from_url(
+            "POST", contract_sandbox.base_url + "/x?a=1", body=b'{"k":"v"}'
+        )
+        now = manual_clock.now()
+
+        def sign(nonce: str, seconds: float = 0) -> dict[str, str]:
+            return dict(plugin_host.sign_request(
+                signer.name, request, resolved.settings, None,
+                now + timedelta(seconds=seconds), nonce, owner=signer.owner,
+            ))
+
+        first = sign("0" * 32)
+        assert first == sign("0" * 32), "same inputs must give the same headers"
+        if self.signature_covers == "nonce":
+            assert first != sign("1" * 32), "the nonce must change the signature"
+        else:
+            assert first == sign("1" * 32), "a scheme without a nonce must ignore it"
+        if self.signature_covers != "none":
+            assert first != sign("0" * 32, seconds=1), "the time must change the signature"
+        sent_values = set(first.values())
+        for key in self.sent_in_clear:
+            assert settings[key].reveal() in sent_values, f"{key} should be sent as is"
+        never_sent = [
+            value.reveal()
+            for key, value in settings.items()
+            if isinstance(value, Secret) and key not in self.sent_in_clear
+        ]
+        for value in first.values():
+            for secret in never_sent:
+                assert secret not in value, "a secret was sent in a header"
+
+    def test_signed_request_accepted_by_sandbox(
+        self, session_factory: SessionFactory, contract_sandbox: Any
+    ) -> None:
+        session = session_factory(contract_sandbox)
+        method, path = self.protected
+        response = session.request(method, path)
+        assert response.ok, response.text
+        token = session.tokens.peek()
+        if token is not None:
+            for secret in (token.access_token, token.refresh_token):
+                if secret:
+                    assert secret not in repr(token)
+                    assert secret not in repr(session)
+
+    def test_tampered_request_refused_by_sandbox(
+        self, session_factory: SessionFactory, contract_sandbox: Any
+    ) -> None:
+        session = session_factory(contract_sandbox)
+        method, path = self.protected
+        assert session.request(method, path).ok
+        binding = session.binding
+        signed = binding.sign(binding.build(method, path), session.tokens.current())
+        tampered = attrs.evolve(signed, path=signed.path + "x")
+        response = binding.transport.send(tampered)
+        assert not response.ok
+
+    def test_token_survives_a_new_session(
+        self, session_factory: SessionFactory, contract_sandbox: Any, manual_clock: ManualClock
+    ) -> None:
+        first = session_factory(contract_sandbox)
+        method, path = self.protected
+        assert first.request(method, path).ok
+        stored = first.tokens.peek()
+        manual_clock.advance(1)
+        second = session_factory(contract_sandbox)
+        assert second.request(method, path).ok
+        if stored is not None:
+            assert second.tokens.peek() == stored, "the second session should reuse the token"
