@@ -73,11 +73,12 @@ class PluginError(BrokerAuthError):
 class PluginLoadError(PluginError):
     """A plugin failed to import or register; ``__cause__`` keeps the original traceback."""
 
-    def __init__(self, name: str, distribution: str, cause: BaseException) -> None:
+    def __init__(self, name: str, distribution: str, cause: BaseException, *,
+                 hint: str | None = None) -> None:
         super().__init__(
             f"plugin {name!r} from distribution {distribution!r} failed to load: "
             f"{type(cause).__name__}: {cause}",
-            hint=f"reinstall or upgrade {distribution!r}, or uninstall it "
+            hint=hint or f"reinstall or upgrade {distribution!r}, or uninstall it "
             f"(pip uninstall {distribution})",
         )
         self.name = name

@@ -10,10 +10,12 @@ person asks :func:`someone_present` before it does anything at the broker.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from brokerauth.contract.errors import LoginRequiredError
-from brokerauth.toolkit.logs import logger
+
+if TYPE_CHECKING:
+    import logging
 
 LOGGER = "brokerauth.contract.interaction"
 
@@ -140,3 +142,9 @@ def has_terminal() -> bool:
         return stdin is not None and stdin.isatty()
     except (AttributeError, ValueError):  # replaced or closed
         return False
+
+
+def logger(name: str) -> logging.Logger:
+    import logging  # on first use: a command that never logs does not pay for it
+
+    return logging.getLogger(name)

@@ -132,11 +132,19 @@ class PluginHost:
         #: (hook, plugin) -> that hook restricted to that plugin, for :meth:`_call`.
         self._callers: dict[tuple[str, str], Callable[..., Any]] = {}
         for name, distributions in (clashes or {}).items():
+            if name == BUILTIN:
+                # The built-ins still load; what is refused is the distribution posing as them.
+                for distribution in distributions:
+                    self._fail(f"{BUILTIN} (from {distribution})", distribution, "?", PluginError(
+                        f"the plugin name {BUILTIN!r} is brokerauth's own; the distribution "
+                        f"{distribution!r} registers a plugin under it"),
+                        hint=f"uninstall it (pip uninstall {distribution}) or report it to its "
+                             "authors")
+                continue
             self._fail(name, distributions[0], "?", PluginError(
                 f"two installed distributions register the plugin {name!r}: "
-                f"{' and '.join(distributions)}",
-                hint="uninstall the one you do not want; neither is loaded until then",
-            ))
+                f"{' and '.join(distributions)}"),
+                hint="uninstall the one you do not want; neither is loaded until then")
 
     @classmethod
     def create(cls, entry_points: Iterable[EntryPointLike] | None = None) -> PluginHost:
@@ -149,7 +157,7 @@ class PluginHost:
         clashes: dict[str, list[str]] = {}
         for ep in entry_points:
             if ep.name == BUILTIN:
-                clashes.setdefault(ep.name, [_dist_of(ep)[0]])
+                clashes.setdefault(ep.name, []).append(_dist_of(ep)[0])
                 continue
             if ep.name in found:
                 first = _dist_of(found[ep.name])[0]
@@ -157,10 +165,8 @@ class PluginHost:
                     clashes.setdefault(ep.name, [first]).append(_dist_of(ep)[0])
                 continue
             found[ep.name] = ep
-        for name, distributions in clashes.items():
+        for name in clashes:
             found.pop(name, None)
-            if name == BUILTIN:
-                distributions.insert(0, "brokerauth (its built-in strategies)")
         return cls(found, {name: tuple(d) for name, d in clashes.items()})
 
     # -- discovery -------------------------------------------------------------------------
@@ -200,8 +206,9 @@ class PluginHost:
         self.loaded[name] = loaded
         return loaded
 
-    def _fail(self, name: str, distribution: str, version: str, exc: Exception) -> None:
-        error = PluginLoadError(name, distribution, exc)
+    def _fail(self, name: str, distribution: str, version: str, exc: Exception, *,
+              hint: str | None = None) -> None:
+        error = PluginLoadError(name, distribution, exc, hint=hint)
         error.__cause__ = exc
         self.failures[name] = PluginFailure(name, distribution, version, error)
 
@@ -274,7 +281,8 @@ class PluginHost:
     def broker(self, broker_id: str) -> tuple[BrokerSpec, str]:
         """The broker's spec and the id of the plugin declaring it, loading as little as can be."""
         self.load(BUILTIN)
-        if broker_id not in self._brokers and broker_id in self._entry_points:
+        if broker_id not in self._brokers and (broker_id in self._entry_points
+                                               or broker_id in self.failures):
             self.load(broker_id)
         if broker_id not in self._brokers:
             self.load_all()
@@ -357,10 +365,12 @@ class PluginHost:
         declared = self._strategies.get(("signer", signer))
         if declared is not None and declared[1] != owner:
             raise PluginError(f"signer {signer!r} is not declared by plugin {owner!r}")
-        caller = self._caller("sign_request", owner)
+        callers, key = self._callers, ("sign_request", owner)
 
         def sign(request: Request, settings: Any, token: Token | None, now: datetime,
                  nonce: str) -> Mapping[str, str]:
+            # Looked up on each call: registering a plugin makes the host forget its callers.
+            caller = callers.get(key) or self._caller(*key)
             try:
                 headers = caller(signer=signer, request=request, settings=settings,
                                  token=token, now=now, nonce=nonce)
