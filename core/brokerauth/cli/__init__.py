@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "request": ("request_cmd", "send one authenticated request and print the answer"),
 }
 COMMAND_GROUP = "brokerauth.commands"
+#: Commands another distribution of the project adds, and which one: named when missing.
+OPTIONAL_COMMANDS = {"sandbox": "brokerauth-sandbox", "demo": "brokerauth-sandbox"}
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_TOKEN, EXIT_REMOTE = 0, 1, 2, 3, 4
 
@@ -122,6 +124,11 @@ def command_in(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _missing_command(argv: Sequence[str]) -> str | None:
+    words = [word for word in argv if not word.startswith("-")]
+    return words[0] if words and words[0] in OPTIONAL_COMMANDS else None
+
+
 def _add_common(parser: argparse.ArgumentParser, default: object) -> None:
     parser.add_argument("--profiles", metavar="FILE", help="profiles file to use",
                         default=default)
@@ -133,7 +140,13 @@ def _add_common(parser: argparse.ArgumentParser, default: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(command_in(argv))
+    command = command_in(argv)
+    if command is None and (missing := _missing_command(argv)):
+        Output(json_mode="--json" in argv).error(
+            f"`brokerauth {missing}` comes with {OPTIONAL_COMMANDS[missing]}, which is not "
+            "installed", f"pip install {OPTIONAL_COMMANDS[missing]}", kind="PluginError")
+        return EXIT_CONFIG
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
