@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
-import attrs
 import pytest
 from brokerauth import hookimpl
 from brokerauth.contract.errors import PluginError
@@ -15,6 +13,7 @@ from brokerauth.contract.specs import PluginInfo, StrategySpec
 from brokerauth.contract.tokens import Token
 from brokerauth.contract.wire import Request
 from brokerauth.engine.pluginhost import PluginHost
+from fake_entry_points import FakeEntryPoint
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 REQUEST = Request(method="GET", scheme="https", host="api.example.com", path="/v1/x")
@@ -39,27 +38,8 @@ class Signer:
         return self.answer
 
 
-@attrs.frozen
-class _Dist:
-    name: str
-    version: str = "1.0"
-
-
-@attrs.frozen
-class _EntryPoint:
-    """An entry point whose object is given directly: what embedding code may pass."""
-
-    name: str
-    obj: Any
-    dist: _Dist | None = None
-    value: str = "tests:plugin"
-
-    def load(self) -> Any:
-        return self.obj
-
-
 def host_of(*plugins: Signer) -> PluginHost:
-    host = PluginHost.create([_EntryPoint(p.name, p) for p in plugins])
+    host = PluginHost.create([FakeEntryPoint(p.name, p) for p in plugins])
     host.load_all()
     return host
 
@@ -103,7 +83,7 @@ def test_monitors_see_every_call_on_the_session_path_too() -> None:
 def test_a_plugin_registered_later_is_not_asked_by_a_resolved_signer() -> None:
     early = Signer("early", {"X-Early": "1"})
     late = Signer("late", {"X-Late": "1"})
-    host = PluginHost.create([_EntryPoint("early", early), _EntryPoint("late", late)])
+    host = PluginHost.create([FakeEntryPoint("early", early), FakeEntryPoint("late", late)])
     host.load("early")
     sign = host.signer("early", owner="early")
     host.load("late")
@@ -121,7 +101,7 @@ def test_an_optional_hook_the_owner_lacks_answers_for_it_not_another_plugin() ->
         def revoke_token(self, flow: str) -> bool:
             raise AssertionError(f"asked to revoke a token of flow {flow!r}, not its own")
 
-    host = PluginHost.create([_EntryPoint("revoker", Revoker())])
+    host = PluginHost.create([FakeEntryPoint("revoker", Revoker())])
     host.load_all()
     token = Token("canary-access-77aa", "Bearer")
     assert host.revoke_token("none", None, token, owner="builtin") is False  # type: ignore[arg-type]

@@ -3,31 +3,14 @@ loudly, and errors that suggest what is installed rather than a package name mad
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 import pytest
 from brokerauth import hookimpl
 from brokerauth.contract.errors import PluginError, PluginLoadError
 from brokerauth.contract.specs import BrokerSpec, PluginInfo
 from brokerauth.engine.pluginhost import KNOWN_DISTRIBUTIONS, PluginHost
-
-
-@attrs.frozen
-class _Dist:
-    name: str
-    version: str = "1.0"
-
-
-@attrs.frozen
-class _EntryPoint:
-    name: str
-    obj: Any
-    dist: _Dist | None = None
-    value: str = "somewhere:plugin"
-
-    def load(self) -> Any:
-        return self.obj
+from fake_entry_points import FakeDistribution as Dist
+from fake_entry_points import FakeEntryPoint as Entry
 
 
 @attrs.frozen
@@ -55,8 +38,8 @@ def test_the_built_ins_need_no_entry_point() -> None:
 
 def test_two_distributions_with_one_plugin_name_load_neither_and_name_both() -> None:
     host = PluginHost.create([
-        _EntryPoint("twin", Broker("twin"), _Dist("brokerauth-twin"), "twin_a:plugin"),
-        _EntryPoint("twin", Broker("twin"), _Dist("evil-twin"), "twin_b:plugin"),
+        Entry("twin", Broker("twin"), Dist("brokerauth-twin"), "twin_a:plugin"),
+        Entry("twin", Broker("twin"), Dist("evil-twin"), "twin_b:plugin"),
     ])
     with pytest.raises(PluginLoadError) as caught:
         host.broker("twin")
@@ -69,23 +52,22 @@ def test_the_same_distribution_found_twice_on_the_path_is_one_plugin() -> None:
     """An editable install next to a path entry lists one distribution twice: no clash."""
     plugin = Broker("dup")
     host = PluginHost.create([
-        _EntryPoint("dup", plugin, _Dist("brokerauth-dup")),
-        _EntryPoint("dup", plugin, _Dist("brokerauth-dup")),
+        Entry("dup", plugin, Dist("brokerauth-dup")),
+        Entry("dup", plugin, Dist("brokerauth-dup")),
     ])
     assert host.broker("dup")[1] == "dup"
 
 
 def test_no_entry_point_may_take_the_built_ins_name() -> None:
-    host = PluginHost.create([_EntryPoint("builtin", Broker("sly"), _Dist("sly-dist"))])
+    host = PluginHost.create([Entry("builtin", Broker("sly"), Dist("sly-dist"))])
     assert host.strategy("store", "file")[1] == "builtin"
-    assert isinstance(host.loaded["builtin"].plugin, type(host.loaded["builtin"].plugin))
     assert host.loaded["builtin"].distribution == "brokerauth"
     (failure,) = host.failures.values()
     assert "sly-dist" in str(failure.error) and "brokerauth's own" in str(failure.error)
 
 
 def test_a_typo_gets_did_you_mean_and_no_made_up_package() -> None:
-    host = PluginHost.create([_EntryPoint("acmecorp", Broker("acmecorp"), _Dist("x"))])
+    host = PluginHost.create([Entry("acmecorp", Broker("acmecorp"), Dist("x"))])
     with pytest.raises(PluginError) as caught:
         host.broker("acmecorq")
     assert "did you mean 'acmecorp'?" in caught.value.message
