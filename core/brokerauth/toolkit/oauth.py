@@ -25,16 +25,15 @@ from brokerauth.contract.errors import (
     LoginRequiredError,
     ResponseError,
 )
-from brokerauth.contract.scrub import MAX_CODE, scrub
+from brokerauth.contract.scrub import MAX_CODE, response_secrets, scrub
 from brokerauth.contract.tokens import Token
-from brokerauth.contract.verdicts import error_fields
 from brokerauth.contract.wire import Response
 from brokerauth.toolkit.numbers import lifetime
 
 __all__ = [
-    "DEAD_GRANT_CODES", "DEFAULT_LIFETIME", "AuthorizationError", "ForgedCallbackError", "Pkce",
-    "authorization_url", "lifetime", "new_state", "parse_callback", "parse_token_answer", "s256",
-    "states_match", "token_body", "token_error",
+    "DEFAULT_LIFETIME", "RFC6749", "AuthorizationError", "ForgedCallbackError", "Pkce",
+    "TokenErrorDialect", "authorization_url", "lifetime", "new_state", "parse_callback",
+    "parse_token_answer", "s256", "states_match", "token_body", "token_error",
 ]
 
 #: The lifetime assumed when a token answer gives no ``expires_in`` (RFC 6749 §5.1 makes it
@@ -174,8 +173,8 @@ def parse_token_answer(
         raise ResponseError("token answer's refresh_token is not a string", status=status)
     refresh_expires_at = None
     if refresh and refresh_lifetime_field and body.get(refresh_lifetime_field) is not None:
-        # 0 is allowed: Webull counts rt_expires_in down across rotations, and an answer
-        # whose refresh token is spent still carries a good access token.
+        # 0 is allowed: a server may count the refresh lifetime down across rotations, and an
+        # answer whose refresh token is spent still carries a good access token.
         refresh_expires_at = start + lifetime(body[refresh_lifetime_field],
                                               refresh_lifetime_field, status, minimum=0)
     elif not refresh and previous is not None:
@@ -195,29 +194,65 @@ def parse_token_answer(
     )
 
 
-#: RFC 6749 §5.2 codes (and Webull's) meaning the grant itself is dead: log in again.
-DEAD_GRANT_CODES = frozenset({
-    "invalid_grant", "token.auth.code.error", "token.refresh.token.error",
-    "token.refresh.token.expired",
-})
+@attrs.frozen
+class TokenErrorDialect:
+    """How a token endpoint words a refusal: the JSON fields its code and message are in
+    (the first one present wins) and which codes say what.  :data:`RFC6749` has RFC 6749
+    §5.2's codes; a plugin whose broker answers otherwise passes its own to
+    :func:`token_error`."""
+
+    # RFC 6749's fields first, then the names JSON APIs commonly use instead: whatever a
+    # server's convention, its (masked) words reach the user rather than a bare status.
+    code_fields: tuple[str, ...] = ("error", "error_code", "code")
+    message_fields: tuple[str, ...] = ("error_description", "message", "msg")
+    #: The grant itself is dead (a code used or expired, a refresh token revoked): only a new
+    #: login helps.
+    dead_grant: frozenset[str] = frozenset({"invalid_grant"})
+    #: The client was not authenticated: a configuration problem, not the user's login.
+    invalid_client: frozenset[str] = frozenset({"invalid_client"})
+
+    def fields(self, response: Response) -> tuple[str | None, str | None]:
+        """``(code, message)`` of an error answer in this dialect, masked as
+        :func:`brokerauth.contract.scrub.error_fields` masks them; ``(None, None)`` when the
+        body is not a JSON object."""
+        try:
+            body = response.json()
+        except Exception:
+            return None, None
+        if not isinstance(body, dict):
+            return None, None
+        code = next((body[f] for f in self.code_fields if body.get(f) is not None), None)
+        message = next((body[f] for f in self.message_fields if body.get(f) is not None), None)
+        if code is None and message is None:
+            return None, None
+        hidden = response_secrets(response)
+        return scrub(code, hidden, limit=MAX_CODE), scrub(message, hidden)
+
+
+#: RFC 6749 §5.2's codes (``invalid_grant``, ``invalid_client``), read from its fields or the
+#: common ones.
+RFC6749: Final = TokenErrorDialect()
 
 
 def token_error(
-    response: Response, *, what: str, login_url: str | None = None, profile: str | None = None
+    response: Response, *, what: str, login_url: str | None = None, profile: str | None = None,
+    dialect: TokenErrorDialect = RFC6749,
 ) -> BrokerAuthError:
-    """A typed error for a refused token request, in RFC 6749's dialect or Webull's
-    (``{"error_code", "message"}``)."""
-    code, message = error_fields(response)
+    """A typed error for a refused token request, read in ``dialect``: an
+    :class:`AuthorizationError` when the grant is dead, a :class:`BrokerError` otherwise (with a
+    hint to check the client credentials when the client was refused)."""
+    code, message = dialect.fields(response)
     login_hint = f"run `brokerauth login {profile}`" if profile else "log in again"
-    if code in DEAD_GRANT_CODES or (code and "expired" in code):
+    if code in dialect.dead_grant:
         return AuthorizationError(
             f"{what} was refused: {message or code}", login_url=login_url, hint=login_hint
         )
-    if code == "invalid_client" or (response.status == 401 and code is None):
+    # RFC 6749 §5.2 lets invalid_client come as a bare 401 (with a WWW-Authenticate challenge).
+    if code in dialect.invalid_client or (response.status == 401 and code is None):
         return BrokerError(
             message or f"{what}: client authentication failed",
             status=response.status, code=code,
-            hint="check client_id and client_secret (and app_key/app_secret) in the profile",
+            hint="check the profile's client credentials (its client id and secret)",
         )
     return BrokerError(message or f"{what} failed", status=response.status, code=code)
 

@@ -1,10 +1,11 @@
 """Webull Connect's error answers, in one place for the plugin and its sandbox.
 
 Webull answers errors as ``{"error_code": ..., "message": ...}`` with HTTP 401, 417 (a
-business error) or 500 — not RFC 6749's ``{"error": ...}``; both dialects are accepted.
+business error) or 500 — not RFC 6749's ``{"error": ...}``; both dialects are accepted, and
+the flow reads refusals with the core's :class:`brokerauth.toolkit.oauth.TokenErrorDialect`
+made of the fields and codes below (the core knows only RFC 6749's).
 Only ``token.auth.code.error`` (a bad or expired authorization code) is named in Webull's
-public docs.  The other ``token.*`` codes follow its naming and are this project's choice
-(the core's :data:`brokerauth.toolkit.oauth.DEAD_GRANT_CODES` already knows the refresh-token ones);
+public docs.  The other ``token.*`` codes follow its naming and are this project's choice;
 the API's token codes follow the ``webull`` plugin's table.
 """
 
@@ -16,6 +17,10 @@ from brokerauth_webull.codes import CLOCK_SKEW_CODES as WEBULL_CLOCK_SKEW_CODES
 from brokerauth_webull.codes import WebullError
 
 __all__ = ["WebullError"]
+
+#: Where a refusal's code and message are: Webull's fields, else RFC 6749's.
+CODE_FIELDS: Final = ("error_code", "error")
+MESSAGE_FIELDS: Final = ("message", "error_description")
 
 #: The authorization code is unknown, expired (60 s) or already used.
 AUTH_CODE_ERROR: Final = "token.auth.code.error"

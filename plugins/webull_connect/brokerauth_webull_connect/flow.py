@@ -35,11 +35,15 @@ from brokerauth.contract.errors import (
 from brokerauth.contract.flowcontext import FlowContext
 from brokerauth.contract.interaction import Interaction, require_person
 from brokerauth.contract.tokens import DEFAULT_IDENTITY, Token
-from brokerauth.contract.verdicts import error_fields
 from brokerauth.contract.wire import Response
 from brokerauth.toolkit.loopback import LoopbackListener
 from brokerauth.toolkit.numbers import EARLIEST, LATEST, epoch_time, time_in_range
-from brokerauth.toolkit.oauth import AuthorizationError, parse_token_answer, token_body
+from brokerauth.toolkit.oauth import (
+    AuthorizationError,
+    TokenErrorDialect,
+    parse_token_answer,
+    token_body,
+)
 
 from brokerauth_webull_connect import codes
 from brokerauth_webull_connect.pending import PendingLogin, new_pending
@@ -278,9 +282,18 @@ def _identity(value: Any, status: int) -> str | None:
 
 
 # -- errors --------------------------------------------------------------------------------
+#: How the token endpoint words its refusals.
+TOKEN_ERRORS: Final = TokenErrorDialect(
+    code_fields=codes.CODE_FIELDS,
+    message_fields=codes.MESSAGE_FIELDS,
+    dead_grant=codes.CODE_DEAD | codes.REFRESH_DEAD,
+    invalid_client=codes.CLIENT_REFUSED,
+)
+
+
 def code_error(context: FlowContext, response: Response) -> BrokerAuthError:
     """A refused code exchange as a typed error."""
-    code, message = error_fields(response)
+    code, message = TOKEN_ERRORS.fields(response)
     if code in codes.CODE_DEAD or code == codes.REDIRECT_URI_ERROR:
         return AuthorizationError(
             CODE_EXPIRED_MESSAGE if code in codes.CODE_DEAD
@@ -294,7 +307,7 @@ def code_error(context: FlowContext, response: Response) -> BrokerAuthError:
 
 def refresh_error(context: FlowContext, response: Response) -> BrokerAuthError:
     """A refused refresh as a typed error: a dead refresh token means authorize again."""
-    code, message = error_fields(response)
+    code, message = TOKEN_ERRORS.fields(response)
     if code in codes.REFRESH_DEAD:
         reason = (
             "the refresh token has expired (Webull's last 15 days after a login)"
