@@ -7,6 +7,10 @@ While the suite runs at DEBUG, the check keeps every log record (with its traceb
 brokerauth error's text and traceback, and every failure report; at the end it adds the
 ``repr`` and ``str`` of every live brokerauth object and the content of every file the tests
 wrote outside a token store.  A canary found in any of them fails the run, naming where.
+
+A token store's files hold secrets on purpose.  brokerauth's own are recognised by their
+content; a plugin whose store (or whose broker's SDK) keeps them elsewhere names those
+folders and files with :func:`token_stores`, from its tests' ``conftest.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import os
 import sys
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +30,18 @@ import pytest
 
 #: Shorter values could match by chance (ids, counters); real secrets here are longer.
 MIN_CANARY_LENGTH = 12
-_TOKEN_STORE_PARTS = (".futu",)
+#: Names of the folders and files of plugins' token stores (see :func:`token_stores`).
+_STORE_FOLDERS: set[str] = set()
+_STORE_FILES: set[str] = set()
+
+
+def token_stores(*, folders: Iterable[str] = (), files: Iterable[str] = ()) -> None:
+    """Declare where a plugin's token store keeps secrets, so the canary does not read them as
+    leaks: ``folders`` by name, wherever they are under the run's temporary folder (all their
+    content is skipped), ``files`` by name, in any folder.  Call it from a ``conftest.py``;
+    the names hold for the rest of the run."""
+    _STORE_FOLDERS.update(folders)
+    _STORE_FILES.update(files)
 
 
 class _Collector(logging.Handler):
@@ -165,7 +180,7 @@ class SecretCanary:
     def written_files(self, root: Path) -> Iterator[tuple[str, str]]:
         for folder, _dirs, files in os.walk(root):
             parts = Path(folder).parts
-            if any(part in _TOKEN_STORE_PARTS for part in parts):
+            if any(part in _STORE_FOLDERS for part in parts):
                 continue
             for name in files:
                 path = Path(folder) / name
@@ -204,9 +219,10 @@ _MISSING = object()
 
 
 def _is_token_store(path: Path, text: str) -> bool:
-    """A token store's own file, where secrets belong: brokerauth's and the Futu SDK's JSON
-    (an ``access_token`` member), the Webull SDK's ``token.txt``, a registration file."""
-    if path.name == "token.txt" or path.suffix == ".lock":
+    """A token store's own file, where secrets belong: a file a plugin named (see
+    :func:`token_stores`), a lock, a JSON token (an ``access_token`` member) or a client
+    registration."""
+    if path.name in _STORE_FILES or path.suffix == ".lock":
         return True
     try:
         data = json.loads(text)

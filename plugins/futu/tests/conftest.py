@@ -10,9 +10,13 @@ from brokerauth.engine.pluginhost import PluginHost
 from brokerauth.engine.profiles import Profile
 from brokerauth.engine.sessions import Session
 from brokerauth_futu.sandbox.server import FutuSandbox
+from brokerauth_sandbox.canary import token_stores
 from brokerauth_sandbox.clock import ManualClock
 from brokerauth_sandbox.server import HeadlessBrowser
 from futu_helpers import CANARY_KEY, CANARY_SECRET, CANARY_TOKEN, free_port, redirect_for
+
+# The Futu SDK's folder holds tokens and client registrations on purpose.
+token_stores(folders=(".futu",))
 
 _FUTU_VARIABLES = (
     "FUTU_APP_KEY", "FUTU_APP_SECRET", "FUTU_ACCESS_TOKEN", "FUTU_HTTP_URL",

@@ -11,9 +11,13 @@ from brokerauth.contract.interaction import Interaction
 from brokerauth.engine.pluginhost import PluginHost
 from brokerauth.engine.profiles import Profile
 from brokerauth.engine.sessions import Session
+from brokerauth_sandbox.canary import token_stores
 from brokerauth_sandbox.clock import ManualClock
 from brokerauth_webull.sandbox.server import WebullSandbox
 from webull_helpers import CANARY_KEY, CANARY_SECRET, Client
+
+# The official SDK's token file (brokerauth_webull.sdk_token) holds a token on purpose.
+token_stores(files=("token.txt",))
 
 
 @pytest.fixture
