@@ -49,7 +49,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
         brokers = sorted(host.brokers)
         if not brokers:
             raise ConfigError("no broker plugin is installed",
-                              hint="pip install brokerauth-webull (or another broker plugin)")
+                              hint="install a broker plugin; `brokerauth plugins` lists "
+                                   "what is installed")
         out.line(f"installed brokers: {', '.join(brokers)}")
     broker = args.broker or _ask("broker", brokers[0])
     spec, _ = host.broker(broker)

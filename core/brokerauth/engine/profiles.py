@@ -137,7 +137,7 @@ class Profile:
                 profile=name,
                 key="broker",
                 file=source,
-                hint='add broker = "webull" (or another broker; see `brokerauth plugins`)',
+                hint='add broker = "ID", ID one of the brokers `brokerauth plugins` lists',
             )
         choices: dict[str, StrategyChoice | None] = {}
         for kind in STRATEGY_KINDS:

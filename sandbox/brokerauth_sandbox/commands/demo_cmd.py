@@ -26,8 +26,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
     ok = bool(results) and all(r.ok for r in results)
     out.data({"ok": ok, "steps": results_json(results)})
     if not results:
-        out.line("no installed broker plugin offers a demo; install one, e.g. "
-                 "pip install -e plugins/webull")
+        out.line("no installed broker plugin offers a demo; install a broker plugin that "
+                 "ships a sandbox (`brokerauth plugins` lists what is installed)")
         return 1
     out.line("\nSummary")
     out.table(["broker", "steps ok", "time"], summary_rows(results))
