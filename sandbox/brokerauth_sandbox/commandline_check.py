@@ -63,8 +63,17 @@ elif point == "printing the banner":
 elif point == "stopping":
     pin(SandboxServer, "stop")
 elif point == "answering a typed line":
-    from brokerauth_webull.sandbox.server import WebullSandbox
-    pin(WebullSandbox, "enter_sms_code")
+    # Whatever the emulator does with a typed line, it does it in its on_line callback.
+    import types
+    import brokerauth_sandbox.server as sandbox_server
+    serve = sandbox_server.serve_until_interrupted
+    def serve_pinned(*args, on_line=None, **kwargs):
+        if on_line is not None:
+            holder = types.SimpleNamespace(on_line=on_line)
+            pin(holder, "on_line")
+            on_line = holder.on_line
+        return serve(*args, on_line=on_line, **kwargs)
+    sandbox_server.serve_until_interrupted = serve_pinned
 if module == "brokerauth":
     from brokerauth.cli import main
 else:

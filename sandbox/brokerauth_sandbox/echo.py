@@ -5,7 +5,7 @@ as a careless or hostile server would.
 Pointing a profile's token endpoint at it shows whether a plugin's errors and log lines keep
 the request's secrets masked and the server's control characters out (guarantee 19)::
 
-    with EchoServer(clock, dialect="webull", part="body") as echo:
+    with EchoServer(clock, dialect="error_code", part="body") as echo:
         session = session_factory(sandbox, base_url=echo.base_url)  # a stored token's profile
         with pytest.raises(RefreshError) as caught:
             session.get("/api/me")  # in the mandatory window
@@ -26,7 +26,7 @@ from brokerauth.contract.clock import Clock
 
 from brokerauth_sandbox.server import SandboxRequest, SandboxResponse, SandboxServer
 
-Dialect = Literal["rfc", "webull", "code-in-200"]
+Dialect = Literal["rfc", "error_code", "code-in-200"]
 Part = Literal["all", "body", "quoted-body", "headers"]
 
 #: What the echo wraps the request in: screen-clearing and colour escapes, a right-to-left
@@ -40,7 +40,8 @@ class EchoServer(SandboxServer):
     """Answers every request with an error quoting it, in one of three dialects:
 
     * ``rfc``: HTTP 400, ``{"error": "invalid_request", "error_description": <echo>}``;
-    * ``webull``: HTTP 401, ``{"error_code": <echo>, "message": <echo>}``;
+    * ``error_code``: HTTP 401, ``{"error_code": <echo>, "message": <echo>}`` (as Webull's
+      API answers);
     * ``code-in-200``: HTTP 200, ``{"code": <echo>, "message": <echo>}`` (a refusal inside a
       success, as Futu's legacy API answers).
 
@@ -66,7 +67,7 @@ class EchoServer(SandboxServer):
         with self._received_lock:
             self.received.append(request)
         text = PREFIX + echo_of(request, self.part) + SUFFIX
-        if self.dialect == "webull":
+        if self.dialect == "error_code":
             return SandboxResponse.json({"error_code": text, "message": text}, status=401)
         if self.dialect == "code-in-200":
             return SandboxResponse.json({"code": text, "message": text})

@@ -68,7 +68,7 @@ def refresh_fails_quietly_then_loudly(
     assert shown_problems(secrets(), error=caught.value, records=caplog.records) == []
 
 
-@pytest.mark.parametrize("dialect", ["rfc", "webull"])
+@pytest.mark.parametrize("dialect", ["rfc", "error_code"])
 @pytest.mark.parametrize("part", ["body", "quoted-body", "all"])
 def test_oauth_refresh_shows_no_secret(
     oauth_sandbox: FutuSandbox, open_futu: Any, make_echo: MakeEcho, clock: ManualClock,
@@ -87,7 +87,7 @@ def test_oauth_refresh_shows_no_secret(
     assert echo.form()["refresh_token"] == token.refresh_token  # it was sent, so at risk
 
 
-@pytest.mark.parametrize("dialect", ["rfc", "webull", "code-in-200"])
+@pytest.mark.parametrize("dialect", ["rfc", "error_code", "code-in-200"])
 @pytest.mark.parametrize("part", ["headers", "all"])
 def test_api_key_refresh_shows_no_secret(
     sandbox: FutuSandbox, open_futu: Any, make_echo: MakeEcho, clock: ManualClock,

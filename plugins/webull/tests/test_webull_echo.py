@@ -23,7 +23,7 @@ ACCOUNTS = "/openapi/account/list"
 OpenSession = Callable[..., Session]
 
 
-@pytest.fixture(params=[(dialect, part) for dialect in ("webull", "rfc")
+@pytest.fixture(params=[(dialect, part) for dialect in ("error_code", "rfc")
                         for part in ("body", "quoted-body", "headers")],
                 ids=lambda param: "-".join(param))
 def echo(request: pytest.FixtureRequest, manual_clock: ManualClock) -> Iterator[EchoServer]:

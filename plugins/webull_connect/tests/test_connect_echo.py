@@ -25,7 +25,7 @@ from connect_helpers import ACCOUNTS
 ODD_SECRET = 'canary-client/secret+Qm4 Xv7=é"&;'
 
 
-@pytest.fixture(params=[(dialect, part) for dialect in ("rfc", "webull")
+@pytest.fixture(params=[(dialect, part) for dialect in ("rfc", "error_code")
                         for part in ("body", "quoted-body", "headers")],
                 ids=lambda param: "-".join(param))
 def echo(request: pytest.FixtureRequest, manual_clock: ManualClock) -> Iterator[EchoServer]:
