@@ -1,13 +1,18 @@
-"""Finding one entry-point group without importing :mod:`importlib.metadata`.
+"""Finding one entry-point group without importing :mod:`importlib.metadata` (internal: the
+plugin host's and the command line's, not an API).
 
 ``importlib.metadata`` imports the ``email`` package to parse distribution metadata, which costs
-a command such as ``brokerauth sign`` a tenth of its start-up.  The entry points of one group
-are found here by reading only the ``entry_points.txt`` of each distribution on ``sys.path``,
-with importlib.metadata's rules: paths in ``sys.path`` order, ``*.dist-info`` and
-``*.egg-info`` folders in listing order, the first distribution of a (normalised) name wins.
-Where something else could provide distributions (a zip archive or an ``.egg`` on the path, an
-import hook with its own ``find_distributions``), :func:`entry_points` defers to
-importlib.metadata itself.
+``brokerauth sign`` about 18 ms of a 75 ms start.  The entry points of one group are found here
+by reading only the ``entry_points.txt`` of each distribution on ``sys.path``, with
+importlib.metadata's rules: paths in ``sys.path`` order, ``*.dist-info`` and ``*.egg-info``
+folders in listing order, the first distribution of a (normalised) name wins, the name and
+version read from the metadata headers as its email parser reads them.  Two differences, both
+about files the packaging specs call invalid: a line without ``=`` is skipped (importlib.metadata
+fails for every group), and metadata without a Name or Version gives the folder's name and
+``"?"`` (importlib.metadata gives None).  ``tests/test_entrypoints_shadow.py`` holds the two
+side by side.  Where something else could provide distributions (a zip archive or an ``.egg``
+on the path, an import hook with its own ``find_distributions``), :func:`entry_points` defers
+to importlib.metadata itself.
 """
 
 from __future__ import annotations
@@ -77,21 +82,11 @@ class EntryPoint:
     @cached_property
     def dist(self) -> Distribution:
         """The distribution's name and version, read from its metadata headers."""
-        fields = {"Name": "", "Version": "?"}
-        for filename in ("METADATA", "PKG-INFO"):
-            try:
-                with open(os.path.join(self._metadata_dir, filename), encoding="utf-8") as file:
-                    for line in file:
-                        if not line.strip():
-                            break  # the headers end at the first empty line
-                        key, sep, value = line.partition(":")
-                        if sep and key in fields:
-                            fields[key] = value.strip()
-            except OSError:
-                continue
-            break
-        name = fields["Name"] or os.path.basename(self._metadata_dir).partition("-")[0]
-        return Distribution(name, fields["Version"])
+        headers = _headers(self._metadata_dir)
+        # The core metadata spec requires both; importlib.metadata would give None for a
+        # missing one, which the host could only show as "None".
+        name = headers.get("name") or os.path.basename(self._metadata_dir).partition("-")[0]
+        return Distribution(name, headers.get("version", "?"))
 
     def __repr__(self) -> str:
         return f"EntryPoint(name={self.name!r}, value={self.value!r}, group={self.group!r})"
@@ -137,13 +132,28 @@ def _distributions(folder: str) -> Iterator[tuple[str, str]]:
     except OSError:
         return
     for name in names:
-        low = name.lower()
-        if low.endswith((".dist-info", ".egg-info")):
-            stem = low.rpartition(".")[0].partition("-")[0]
-            yield os.path.join(folder, name), _SEPARATORS.sub("_", stem)
+        if name.lower().endswith((".dist-info", ".egg-info")):
+            path = os.path.join(folder, name)
+            yield path, _normalized_name(path, name)
+
+
+def _normalized_name(path: str, name: str) -> str:
+    # As importlib.metadata tells two distributions apart: by the folder's name, or by the
+    # metadata's Name when the suffix is not spelled in lower case (or the folder's name
+    # gives none).
+    stem, suffix = os.path.splitext(name)
+    if suffix in (".dist-info", ".egg-info"):
+        normalized = _SEPARATORS.sub("_", stem.partition("-")[0]).lower()
+        if normalized:
+            return normalized
+    return _SEPARATORS.sub("_", _headers(path).get("name", "")).lower()
 
 
 def _group_entries(metadata_dir: str, group: str) -> Iterator[EntryPoint]:
+    """The entries of ``group`` in the folder's ``entry_points.txt``, read as
+    importlib.metadata reads them: stripped lines, ``#`` comments, a section named by what is
+    inside its brackets.  A line without ``=`` is skipped, where importlib.metadata fails
+    for every group."""
     try:
         with open(os.path.join(metadata_dir, "entry_points.txt"), encoding="utf-8") as file:
             text = file.read()
@@ -152,11 +162,68 @@ def _group_entries(metadata_dir: str, group: str) -> Iterator[EntryPoint]:
     section = None
     for raw in text.splitlines():
         line = raw.strip()
-        if not line or line.startswith(("#", ";")):
+        if not line or line.startswith("#"):
             continue
         if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1].strip()
+            section = line.strip("[]")
         elif section == group:
             name, sep, value = line.partition("=")
             if sep:
                 yield EntryPoint(name.strip(), value.strip(), group, metadata_dir)
+
+
+# A header line as the email parser sees one (RFC 5322 field name, a colon), a folded line,
+# or a mbox "From " line; anything else ends the headers.
+_HEADER_LINE = re.compile(r"From |[\x21-\x39\x3b-\x7e]*:|[\t ]")
+_WANTED = ("name", "version")
+
+
+def _headers(metadata_dir: str) -> dict[str, str]:
+    """The first ``Name`` and ``Version`` of the folder's ``METADATA`` (``PKG-INFO`` if that
+    is missing or empty), keyed in lower case, as importlib.metadata's email parser reads
+    them: names in any case, the value's leading blanks dropped, folded lines joined."""
+    text = ""
+    for filename in ("METADATA", "PKG-INFO"):
+        try:
+            with open(os.path.join(metadata_dir, filename), encoding="utf-8") as file:
+                text = file.read()
+        except OSError:
+            continue
+        if text:
+            break
+    found: dict[str, str] = {}
+    current: list[str] = []
+
+    def keep() -> None:
+        key, _, value = current[0].partition(":")
+        key = key.lower()
+        if key in _WANTED and key not in found:
+            found[key] = _unfolded("\n".join([value.lstrip(" \t"), *current[1:]]))
+        current.clear()
+
+    # Lines end at "\n" only, as the parser's: reading translated "\r\n" and "\r" already, and
+    # other line breaks of str.splitlines are text to it.
+    for line in text.split("\n"):
+        if not _HEADER_LINE.match(line):
+            break
+        if line[0] in " \t":
+            if current:
+                current.append(line)
+            continue
+        if current:
+            keep()
+        if not line.startswith("From ") and not line.startswith(":"):
+            current.append(line)
+    if current:
+        keep()
+    return found
+
+
+def _unfolded(value: str) -> str:
+    """A folded header's value as importlib.metadata gives it: dedented as if its first line
+    were indented eight spaces (its fix for RFC 822 indentation)."""
+    if "\n" not in value:
+        return value
+    import textwrap  # only for a folded header, which Name and Version never are in practice
+
+    return textwrap.dedent(" " * 8 + value)
