@@ -3,9 +3,11 @@
 Made by :func:`make_converter`; unknown keys are rejected, secrets are structured from
 ``{ env = "NAME" }`` / ``{ file = "path" }`` references, datetimes from ISO 8601 strings.
 
-:func:`structure_plain` gives the converter's result for the common, simple case without
-cattrs: a command that reads one valid profile (``brokerauth sign``) starts without importing
-cattrs or generating its structuring code, about a tenth of that start-up.
+:func:`structure_plain` (internal: the profile loader's, not an API) gives the converter's
+result for the common, simple case without cattrs: a command that reads one valid profile
+(``brokerauth sign``) starts without importing cattrs or generating its structuring code,
+about 13 ms of a 75 ms start.  ``tests/test_converter_shadow.py`` holds the two side by side
+on every installed plugin's settings classes.
 """
 
 from __future__ import annotations
