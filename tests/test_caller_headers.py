@@ -24,60 +24,60 @@ BAD_VALUES = {
 
 @pytest.mark.parametrize("value", BAD_VALUES.values(), ids=BAD_VALUES.keys())
 def test_a_bad_caller_header_is_refused_before_sending(
-    acme: Any, session_factory: Any, value: str
+    double: Any, session_factory: Any, value: str
 ) -> None:
-    session = session_factory(acme)
+    session = session_factory(double)
     assert session.get("/api/me").status == 200
-    before = acme.count("GET", "/api/me")
+    before = double.count("GET", "/api/me")
     with pytest.raises(RequestError) as caught:
         session.get("/api/me", headers={"X-Note": value})
     assert "X-Note" in str(caught.value)
     assert value not in str(caught.value)
-    assert acme.count("GET", "/api/me") == before
+    assert double.count("GET", "/api/me") == before
 
 
-def test_a_bad_header_name_is_refused(acme: Any, session_factory: Any) -> None:
-    session = session_factory(acme)
+def test_a_bad_header_name_is_refused(double: Any, session_factory: Any) -> None:
+    session = session_factory(double)
     for name in ("X Note", "X-Note:", "X\r\nNote", ""):
         with pytest.raises(RequestError):
             session.get("/api/me", headers={name: "v"})
-    assert acme.count("GET", "/api/me") == 0
+    assert double.count("GET", "/api/me") == 0
 
 
-def test_latin_1_tabs_and_visible_ascii_are_sent(acme: Any, session_factory: Any) -> None:
-    session = session_factory(acme)
+def test_latin_1_tabs_and_visible_ascii_are_sent(double: Any, session_factory: Any) -> None:
+    session = session_factory(double)
     assert session.get("/api/me", headers={"X-Note": "caf\u00e9\tok ~!"}).status == 200
 
 
 def test_a_stored_token_that_cannot_be_a_header_is_never_sent(
-    acme: Any, session_factory: Any
+    double: Any, session_factory: Any
 ) -> None:
-    session = session_factory(acme)
+    session = session_factory(double)
     assert session.get("/api/me").status == 200
     stored = session.tokens.peek()
     assert stored is not None
     # A token stored by an older version, before tokens were checked on the way in.
-    session.binding.save(Token(access_token="令牌", broker="acme",
+    session.binding.save(Token(access_token="令牌", broker="double",
                                refresh_token=stored.refresh_token))
     session.tokens.forget()
-    before = acme.count("GET", "/api/me")
+    before = double.count("GET", "/api/me")
     with pytest.raises(BrokerAuthError) as caught:
         session.get("/api/me")
     assert "令牌" not in str(caught.value)
     assert "log in again" in (caught.value.hint or "")
-    assert acme.count("GET", "/api/me") == before
+    assert double.count("GET", "/api/me") == before
 
 
 def test_cli_header_with_a_line_break_is_a_usage_error(
     sandbox_factory: Any, token_home: Path, tmp_path: Path
 ) -> None:
-    acme = sandbox_factory("acme", clock=SystemClock())
-    env = live_profile(acme, tmp_path)
+    double = sandbox_factory("double", clock=SystemClock())
+    env = live_profile(double, tmp_path)
     result = run("request", "live", "GET", "/api/me", "-H", "X-Note:a\rX-Injected: 1", env=env)
     assert result.returncode == 2, result.stderr
     assert "X-Note" in result.stderr
     assert "report it" not in result.stderr
-    assert acme.count("GET", "/api/me") == 0
+    assert double.count("GET", "/api/me") == 0
 
 
 def test_the_header_rule() -> None:

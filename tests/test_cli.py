@@ -14,18 +14,18 @@ import pytest
 BROKERAUTH = str(Path(sys.executable).with_name("brokerauth"))
 
 
-def live_profile(acme: Any, folder: Path, name: str = "live") -> dict[str, str]:
-    """A profiles file in ``folder`` with profile ``name`` on the Acme sandbox ``acme``, its
-    secret a reference: the environment a command needs to use it."""
+def live_profile(double: Any, folder: Path, name: str = "live") -> dict[str, str]:
+    """A profiles file in ``folder`` with profile ``name`` on the test double's sandbox
+    ``double``, its secret a reference: the environment a command needs to use it."""
     path = folder / "profiles.toml"
     path.write_text(
         f"[profiles.{name}]\n"
-        'broker = "acme"\n'
-        f'base_url = "{acme.base_url}"\n'
-        f'client_id = "{acme.client_id}"\n'
-        'client_secret = { env = "ACME_LIVE_SECRET" }\n'
+        'broker = "double"\n'
+        f'base_url = "{double.base_url}"\n'
+        f'client_id = "{double.client_id}"\n'
+        'client_secret = { env = "DOUBLE_LIVE_SECRET" }\n'
     )
-    return {"ACME_LIVE_SECRET": acme.client_secret, "BROKERAUTH_PROFILES": str(path)}
+    return {"DOUBLE_LIVE_SECRET": double.client_secret, "BROKERAUTH_PROFILES": str(path)}
 
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
@@ -38,8 +38,8 @@ def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
 @pytest.fixture
 def profiles(tmp_path: Path, token_home: Path) -> Path:
     path = tmp_path / "profiles.toml"
-    result = run("--profiles", str(path), "init", "acme1", "--broker", "acme",
-                 "--set", "client_id=cid", "--secret", "client_secret=ACME_SECRET_CLI",
+    result = run("--profiles", str(path), "init", "double1", "--broker", "double",
+                 "--set", "client_id=cid", "--secret", "client_secret=DOUBLE_SECRET_CLI",
                  "--set", "base_url=http://127.0.0.1:9")
     assert result.returncode == 0, result.stderr
     return path
@@ -52,14 +52,14 @@ def test_plugins_lists_installed_plugins_as_json() -> None:
     names = {p["name"]: p for p in data["plugins"]}
     assert names["builtin"]["distribution"] == "brokerauth"
     assert {"kind": "store", "name": "file"}.items() <= names["builtin"]["strategies"][0].items()
-    assert names["acme"]["brokers"][0]["id"] == "acme"
-    assert "client_secret" in names["acme"]["brokers"][0]["settings"]
+    assert names["double"]["brokers"][0]["id"] == "double"
+    assert "client_secret" in names["double"]["brokers"][0]["settings"]
 
 
 def test_init_writes_references_never_values(profiles: Path) -> None:
     text = profiles.read_text()
-    assert 'env = "ACME_SECRET_CLI"' in text
-    again = run("--profiles", str(profiles), "init", "acme1", "--broker", "acme",
+    assert 'env = "DOUBLE_SECRET_CLI"' in text
+    again = run("--profiles", str(profiles), "init", "double1", "--broker", "double",
                 "--set", "client_id=cid", "--secret", "client_secret=X")
     assert again.returncode == 2
     assert "already exists" in again.stderr
@@ -68,7 +68,7 @@ def test_init_writes_references_never_values(profiles: Path) -> None:
 
 def test_init_refuses_an_invalid_profile_before_writing(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
-    result = run("--profiles", str(path), "init", "x", "--broker", "acme",
+    result = run("--profiles", str(path), "init", "x", "--broker", "double",
                  "--set", "client_id=cid", "--set", "colour=red",
                  "--secret", "client_secret=S")
     assert result.returncode == 2
@@ -84,31 +84,31 @@ def test_init_asks_at_a_terminal_only(tmp_path: Path) -> None:
 
 
 def test_profiles_checks_each_profile(profiles: Path) -> None:
-    bad = run("profiles", "--profiles", str(profiles), env={"ACME_SECRET_CLI": ""})
+    bad = run("profiles", "--profiles", str(profiles), env={"DOUBLE_SECRET_CLI": ""})
     assert bad.returncode == 2
-    assert "ACME_SECRET_CLI is not set" in bad.stdout
+    assert "DOUBLE_SECRET_CLI is not set" in bad.stdout
     good = run("profiles", "--profiles", str(profiles), "--json",
-               env={"ACME_SECRET_CLI": "s3cret"})
+               env={"DOUBLE_SECRET_CLI": "s3cret"})
     assert good.returncode == 0
     row = json.loads(good.stdout)["profiles"][0]
     assert row["ok"] is True
-    assert row["signer"] == "acme-hmac"
+    assert row["signer"] == "double-hmac"
 
 
 def test_sign_is_reproducible_and_matches_the_plugin(profiles: Path) -> None:
-    from brokerauth_acme.signing import signature, string_to_sign
+    from doubles.plugin import signature, string_to_sign
 
-    args = ["sign", "--profiles", str(profiles), "-p", "acme1", "POST", "/api/orders?b=2",
+    args = ["sign", "--profiles", str(profiles), "-p", "double1", "POST", "/api/orders?b=2",
             "--data", '{"qty":1}', "--timestamp", "2024-01-02T03:04:05Z", "--nonce", "n1",
             "--json"]
-    first = run(*args, env={"ACME_SECRET_CLI": "s3cret"})
-    second = run(*args, env={"ACME_SECRET_CLI": "s3cret"})
+    first = run(*args, env={"DOUBLE_SECRET_CLI": "s3cret"})
+    second = run(*args, env={"DOUBLE_SECRET_CLI": "s3cret"})
     assert first.returncode == 0, first.stderr
     headers = json.loads(first.stdout)["headers"]
     assert headers == json.loads(second.stdout)["headers"]
     expected = signature("s3cret", string_to_sign(
         "POST", "127.0.0.1:9", "/api/orders", "b=2", "1704164645", "n1", b'{"qty":1}'))
-    assert headers["X-Acme-Signature"] == expected
+    assert headers["X-Double-Signature"] == expected
     assert "s3cret" not in first.stdout
 
 
@@ -116,18 +116,18 @@ def test_sign_masks_a_stored_token_unless_revealed(profiles: Path, token_home: P
     from brokerauth.contract.tokens import Token
     from brokerauth.engine.api import open_binding
 
-    os.environ["ACME_SECRET_CLI"] = "s3cret"
+    os.environ["DOUBLE_SECRET_CLI"] = "s3cret"
     try:
-        binding = open_binding("acme1", profiles=profiles)
-        binding.save(Token(access_token="tok-" + "a" * 20, broker="acme"))
+        binding = open_binding("double1", profiles=profiles)
+        binding.save(Token(access_token="tok-" + "a" * 20, broker="double"))
     finally:
-        del os.environ["ACME_SECRET_CLI"]
-    masked = run("sign", "--profiles", str(profiles), "-p", "acme1", "GET", "/api/me",
-                 env={"ACME_SECRET_CLI": "s3cret"})
+        del os.environ["DOUBLE_SECRET_CLI"]
+    masked = run("sign", "--profiles", str(profiles), "-p", "double1", "GET", "/api/me",
+                 env={"DOUBLE_SECRET_CLI": "s3cret"})
     assert "tok-aaaa" not in masked.stdout
     assert "Authorization: Bearer <hidden, 24 characters" in masked.stdout
-    shown = run("sign", "--profiles", str(profiles), "-p", "acme1", "GET", "/api/me",
-                "--reveal", env={"ACME_SECRET_CLI": "s3cret"})
+    shown = run("sign", "--profiles", str(profiles), "-p", "double1", "GET", "/api/me",
+                "--reveal", env={"DOUBLE_SECRET_CLI": "s3cret"})
     assert "Bearer tok-aaaa" in shown.stdout
 
 
@@ -159,8 +159,9 @@ def test_init_asks_for_each_setting_at_a_terminal(tmp_path: Path) -> None:
         stderr=secondary, close_fds=True,
     )
     os.close(secondary)
-    # profile name, broker, client_id, the secret's environment variable, base_url (default)
-    os.write(primary, b"mine\nacme\nmy-client\nMY_ACME_SECRET\n\n")
+    # profile name, broker, client_id, the secret's environment variable, base_url and
+    # region (their defaults)
+    os.write(primary, b"mine\ndouble\nmy-client\nMY_DOUBLE_SECRET\n\n\n")
     output = b""
     while True:
         try:
@@ -177,5 +178,5 @@ def test_init_asks_for_each_setting_at_a_terminal(tmp_path: Path) -> None:
     assert "environment variable" in text
     written = path.read_text()
     assert 'client_id = "my-client"' in written
-    assert 'env = "MY_ACME_SECRET"' in written
+    assert 'env = "MY_DOUBLE_SECRET"' in written
     assert "base_url" not in written  # the default was kept, so it is not written

@@ -14,21 +14,21 @@ from test_cli import run
 
 @pytest.fixture
 def live(sandbox_factory: Any, token_home: Path, tmp_path: Path) -> dict[str, Any]:
-    acme = sandbox_factory("acme", clock=SystemClock())
+    double = sandbox_factory("double", clock=SystemClock())
     path = tmp_path / "profiles.toml"
     path.write_text(
         "[profiles.live]\n"
-        'broker = "acme"\n'
-        f'base_url = "{acme.base_url}"\n'
-        f'client_id = "{acme.client_id}"\n'
-        'client_secret = { env = "ACME_LIVE_SECRET" }\n'
+        'broker = "double"\n'
+        f'base_url = "{double.base_url}"\n'
+        f'client_id = "{double.client_id}"\n'
+        'client_secret = { env = "DOUBLE_LIVE_SECRET" }\n'
     )
-    env = {"ACME_LIVE_SECRET": acme.client_secret, "BROKERAUTH_PROFILES": str(path)}
-    return {"acme": acme, "env": env, "path": path}
+    env = {"DOUBLE_LIVE_SECRET": double.client_secret, "BROKERAUTH_PROFILES": str(path)}
+    return {"double": double, "env": env, "path": path}
 
 
 def test_status_login_request_refresh_logout(live: dict[str, Any]) -> None:
-    env, acme = live["env"], live["acme"]
+    env, double = live["env"], live["double"]
     before = run("status", "--json", env=env)
     assert before.returncode == 3
     assert json.loads(before.stdout)["profiles"][0]["state"] == "needs login"
@@ -44,18 +44,18 @@ def test_status_login_request_refresh_logout(live: dict[str, Any]) -> None:
     request = run("request", "live", "GET", "/api/me", "--json", env=env)
     assert request.returncode == 0, request.stderr
     assert json.loads(request.stdout) == {"status": 200,
-                                          "body": {"client_id": acme.client_id, "generation": 1}}
+                                          "body": {"client_id": double.client_id, "generation": 1}}
 
     refresh = run("refresh", "live", "--json", env=env)
     assert refresh.returncode == 0, refresh.stderr
     assert json.loads(refresh.stdout)["refresh_token_rotated"] is True
-    assert acme.refresh_calls == 1
+    assert double.refresh_calls == 1
 
     logout = run("logout", "live", env=env)
     assert logout.returncode == 0
     assert "revoked by the broker and deleted" in logout.stdout
     assert run("status", env=env).returncode == 3
-    secret = acme.client_secret
+    secret = double.client_secret
     for result in (login, status, request, refresh, logout):
         assert secret not in result.stdout + result.stderr
 
@@ -67,7 +67,7 @@ def test_request_error_status_exits_4(live: dict[str, Any]) -> None:
 
 
 def test_sandbox_down_says_what_to_do(live: dict[str, Any]) -> None:
-    live["acme"].stop()
+    live["double"].stop()
     result = run("login", "live", env=live["env"])
     assert result.returncode == 4
     assert "connection refused" in result.stderr
@@ -92,7 +92,7 @@ def test_sandbox_command_prints_a_working_profile_and_stops_on_ctrl_c(tmp_path: 
     from brokerauth_sandbox.commandline_check import Child, assert_clean_exit
     from test_cli import BROKERAUTH
 
-    with Child([BROKERAUTH, "--json", "sandbox", "acme"], tmp_path / "sandbox") as child:
+    with Child([BROKERAUTH, "--json", "sandbox", "double"], tmp_path / "sandbox") as child:
         info = json.loads(child.until("\n}\n"))  # the document's last line
         table = info["table"]
         assert table["client_secret"] == {"env": "BROKERAUTH_SANDBOX_CLIENT_SECRET"}

@@ -19,8 +19,8 @@ from brokerauth_sandbox.commandline_check import (
 )
 from test_cli import BROKERAUTH
 
-COMMAND = [BROKERAUTH, "sandbox", "acme"]
-FIRST_LINE = "acme sandbox listening on"
+COMMAND = [BROKERAUTH, "sandbox", "double"]
+FIRST_LINE = "double sandbox listening on"
 LAST_LINE = 'env = "BROKERAUTH_SANDBOX_CLIENT_SECRET"'
 
 def test_ctrl_c_at_once_after_start_is_a_clean_exit(tmp_path: Path) -> None:
@@ -37,7 +37,7 @@ def test_ctrl_c_after_the_profile_and_more_while_stopping(json_mode: bool,
         child.interrupt_until_exit()
         out = assert_clean_exit(child)
     if json_mode:
-        assert json.loads(out)["broker"] == "acme"  # one document, nothing after it
+        assert json.loads(out)["broker"] == "double"  # one document, nothing after it
     else:
         assert out.startswith(FIRST_LINE)
 

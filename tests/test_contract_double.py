@@ -4,6 +4,6 @@ plugin."""
 from brokerauth_sandbox.pytest_plugin import BrokerContract
 
 
-class TestAcmeContract(BrokerContract):
-    broker = "acme"
+class TestDoubleContract(BrokerContract):
+    broker = "double"
     protected = ("GET", "/api/me")

@@ -3,7 +3,7 @@
 "Another host" is a recording server on a second loopback port: every test asserts it saw
 nothing at all — no request, so no header and no body byte — whatever the session, the command
 line or an adapter was asked to do, and that a same-origin redirect arrives signed anew (the
-Acme sandbox verifies the signature, the nonce and the token of every hop).
+test double's sandbox verifies the signature, the nonce and the token of every hop).
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from brokerauth.adapters import httpx_auth, requests_auth
 from brokerauth.contract.clock import SystemClock
 from brokerauth.contract.errors import OriginError, ProfileError
 from brokerauth.engine.profiles import Profile
-from brokerauth_acme.sandbox.server import AcmeSandbox, _error
 from brokerauth_sandbox.clock import ManualClock
 from brokerauth_sandbox.server import RecordingServer, SandboxRequest, SandboxResponse, route
+from doubles.sandbox import DoubleSandbox, _error
 from test_cli import live_profile, run
 
 
-class RedirectingAcme(AcmeSandbox):
-    """Acme with a ``/hop`` that redirects (status and target set by the test) and a
+class RedirectingDouble(DoubleSandbox):
+    """The test double with a ``/hop`` that redirects (status and target set by the test) and a
     ``/api/landing`` that accepts only a correctly signed request with a valid token."""
 
     def __init__(self, clock: Any) -> None:
@@ -61,25 +61,25 @@ def recorder() -> Iterator[RecordingServer]:
 
 
 @pytest.fixture
-def acme(manual_clock: ManualClock) -> Iterator[RedirectingAcme]:
-    sandbox = RedirectingAcme(manual_clock)
+def double(manual_clock: ManualClock) -> Iterator[RedirectingDouble]:
+    sandbox = RedirectingDouble(manual_clock)
     sandbox.start()
     yield sandbox
     sandbox.stop()
 
 
 @pytest.fixture
-def profile(acme: RedirectingAcme, token_home: Path) -> Profile:
-    return Profile.from_mapping("boundary", {"broker": "acme", **acme.profile_settings()})
+def profile(double: RedirectingDouble, token_home: Path) -> Profile:
+    return Profile.from_mapping("boundary", {"broker": "double", **double.profile_settings()})
 
 
 # -- the session -------------------------------------------------------------------------
 
 
 def test_session_refuses_an_absolute_url_to_another_origin(
-    session_factory: Any, acme: RedirectingAcme, recorder: RecordingServer
+    session_factory: Any, double: RedirectingDouble, recorder: RecordingServer
 ) -> None:
-    session = session_factory(acme)
+    session = session_factory(double)
     assert session.get("/api/me").status == 200  # a token exists and would be attached
     for method in ("GET", "POST"):
         with pytest.raises(OriginError) as caught:
@@ -90,43 +90,43 @@ def test_session_refuses_an_absolute_url_to_another_origin(
 
 
 def test_session_sends_to_an_origin_the_profile_allows(
-    session_factory: Any, acme: RedirectingAcme, recorder: RecordingServer
+    session_factory: Any, double: RedirectingDouble, recorder: RecordingServer
 ) -> None:
-    session = session_factory(acme, allowed_origins=[recorder.base_url])
+    session = session_factory(double, allowed_origins=[recorder.base_url])
     assert session.get(recorder.base_url + "/x").status == 200
     assert len(recorder.seen) == 1
 
 
 def test_session_returns_redirects_unfollowed(
-    session_factory: Any, acme: RedirectingAcme, recorder: RecordingServer
+    session_factory: Any, double: RedirectingDouble, recorder: RecordingServer
 ) -> None:
-    session = session_factory(acme)
-    acme.location = recorder.base_url + "/steal"
+    session = session_factory(double)
+    double.location = recorder.base_url + "/steal"
     for status in (301, 302, 303, 307, 308):
-        acme.status = status
+        double.status = status
         assert session.post("/hop", json={"order": 1}).status == status
     assert recorder.seen == []
 
 
 def test_allowed_origins_are_checked_in_the_profile() -> None:
-    table = {"broker": "acme", "allowed_origins": ["http://data.example.com"]}
+    table = {"broker": "double", "allowed_origins": ["http://data.example.com"]}
     with pytest.raises(ProfileError) as caught:
         Profile.from_mapping("p", table)
     assert caught.value.key == "allowed_origins"
     assert "https://" in str(caught.value)
     for bad in (["https://host.example/path"], "https://x.example", [1]):
         with pytest.raises(ProfileError):
-            Profile.from_mapping("p", {"broker": "acme", "allowed_origins": bad})
-    fine = Profile.from_mapping("p", {"broker": "acme", "allowed_origins": [
+            Profile.from_mapping("p", {"broker": "double", "allowed_origins": bad})
+    fine = Profile.from_mapping("p", {"broker": "double", "allowed_origins": [
         "https://Data.Example.com:443", "http://127.0.0.1:9"]})
     assert fine.options.allowed_origins == ("https://data.example.com", "http://127.0.0.1:9")
 
 
 def test_cli_request_refuses_another_origin(
-    acme: RedirectingAcme, recorder: RecordingServer, tmp_path: Path, token_home: Path
+    double: RedirectingDouble, recorder: RecordingServer, tmp_path: Path, token_home: Path
 ) -> None:
-    acme.clock = SystemClock()
-    env = live_profile(acme, tmp_path)
+    double.clock = SystemClock()
+    env = live_profile(double, tmp_path)
     assert run("request", "live", "GET", "/api/me", env=env).returncode == 0
     result = run("request", "live", "GET", recorder.base_url + "/x", env=env)
     assert result.returncode == 2, result.stderr
@@ -169,13 +169,13 @@ def send(adapter: str, profile: Profile, clock: ManualClock, method: str, url: s
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("status", STATUSES)
 def test_a_redirect_to_another_origin_is_refused_and_nothing_reaches_it(
-    adapter: str, method: str, status: int, profile: Profile, acme: RedirectingAcme,
+    adapter: str, method: str, status: int, profile: Profile, double: RedirectingDouble,
     recorder: RecordingServer, manual_clock: ManualClock,
 ) -> None:
-    acme.status = status
-    acme.location = recorder.base_url + "/steal"
+    double.status = status
+    double.location = recorder.base_url + "/steal"
     with pytest.raises(OriginError) as caught:
-        send(adapter, profile, manual_clock, method, acme.base_url + "/hop")
+        send(adapter, profile, manual_clock, method, double.base_url + "/hop")
     assert caught.value.origin == recorder.base_url
     assert recorder.seen == []
 
@@ -184,16 +184,16 @@ def test_a_redirect_to_another_origin_is_refused_and_nothing_reaches_it(
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("status", STATUSES)
 def test_a_same_origin_redirect_is_signed_anew(
-    adapter: str, method: str, status: int, profile: Profile, acme: RedirectingAcme,
+    adapter: str, method: str, status: int, profile: Profile, double: RedirectingDouble,
     manual_clock: ManualClock,
 ) -> None:
-    acme.status = status
-    acme.location = "/api/landing"
-    assert send(adapter, profile, manual_clock, method, acme.base_url + "/hop") == 200
+    double.status = status
+    double.location = "/api/landing"
+    assert send(adapter, profile, manual_clock, method, double.base_url + "/hop") == 200
     keeps_body = status in (307, 308)
     expected_method = method if keeps_body else "GET"
     expected_body = BODY if keeps_body and method == "POST" else b""
-    assert acme.landed == [(expected_method, expected_body)]
+    assert double.landed == [(expected_method, expected_body)]
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
@@ -207,11 +207,12 @@ def test_an_adapter_refuses_an_absolute_url_to_another_origin(
 
 
 def test_httpx_next_request_to_another_origin_is_refused(
-    profile: Profile, acme: RedirectingAcme, recorder: RecordingServer, manual_clock: ManualClock
+    profile: Profile, double: RedirectingDouble, recorder: RecordingServer,
+    manual_clock: ManualClock,
 ) -> None:
-    acme.location = recorder.base_url + "/steal"
+    double.location = recorder.base_url + "/steal"
     with httpx.Client(auth=httpx_auth(profile, clock=manual_clock)) as client:
-        response = client.post(acme.base_url + "/hop", content=BODY)
+        response = client.post(double.base_url + "/hop", content=BODY)
         assert response.status_code == 302  # not followed: the caller decides
         assert response.next_request is not None
         with pytest.raises(OriginError):
@@ -220,7 +221,7 @@ def test_httpx_next_request_to_another_origin_is_refused(
 
 
 def test_a_caller_trace_extension_still_runs(
-    profile: Profile, acme: RedirectingAcme, manual_clock: ManualClock
+    profile: Profile, double: RedirectingDouble, manual_clock: ManualClock
 ) -> None:
     events: list[str] = []
 
@@ -229,6 +230,6 @@ def test_a_caller_trace_extension_still_runs(
 
     with httpx.Client(auth=httpx_auth(profile, clock=manual_clock),
                       follow_redirects=True) as client:
-        response = client.get(acme.base_url + "/hop", extensions={"trace": trace})
+        response = client.get(double.base_url + "/hop", extensions={"trace": trace})
     assert response.status_code == 200
     assert events.count("http11.send_request_headers.started") == 2

@@ -3,8 +3,8 @@
 status line, headers and body — not each socket read.
 
 Hostile servers on 127.0.0.1 (``tests/_hostile.py``) trickle a byte or a header line at a time,
-each just inside any per-read timeout; the Acme sandbox, behind a proxy that can make one path
-trickle, gives the good path.  Times are real, measured with ``time.monotonic``.
+each just inside any per-read timeout; the test double's sandbox, behind a proxy that can make
+one path trickle, gives the good path.  Times are real, measured with ``time.monotonic``.
 """
 
 from __future__ import annotations
@@ -92,33 +92,33 @@ def test_a_slow_answer_that_completes_in_time_is_read_and_its_connection_reused(
             transport.close()
 
 
-# -- through a session and a refresh, against the Acme sandbox behind a proxy ----------------
+# -- through a session and a refresh, against the test double behind a proxy -----------------
 
 @pytest.fixture
-def proxy(acme: Any) -> Iterator[tuple[HostileServer, dict[str, Behaviour]]]:
-    """A proxy in front of the Acme sandbox; put a path in the dict to make it trickle."""
+def proxy(double: Any) -> Iterator[tuple[HostileServer, dict[str, Behaviour]]]:
+    """A proxy in front of the test double's sandbox; put a path in the dict to make it trickle."""
     trickle: dict[str, Behaviour] = {}
-    with HostileServer(forward(acme.host, trickle)) as server:
+    with HostileServer(forward(double.host, trickle)) as server:
         yield server, trickle
 
 
 def test_a_trickling_api_answer_ends_the_session_request_within_the_timeout(
-    acme: Any, session_factory: Any, proxy: Any
+    double: Any, session_factory: Any, proxy: Any
 ) -> None:
     server, trickle = proxy
-    api = session_factory(acme, base_url=server.url, timeout=T)
+    api = session_factory(double, base_url=server.url, timeout=T)
     assert api.get("/api/me").status == 200
     trickle["/api/orders"] = trickling_body()
     elapsed, error = measure(lambda: api.post("/api/orders", json={"symbol": "AAPL"}))
     _assert_deadline_error(error, elapsed, T, "POST", server.url + "/api/orders")
-    assert acme.orders == []
+    assert double.orders == []
 
 
 def test_a_get_whose_answer_trickles_ends_within_the_timeout_without_retries(
-    acme: Any, session_factory: Any, proxy: Any
+    double: Any, session_factory: Any, proxy: Any
 ) -> None:
     server, trickle = proxy
-    api = session_factory(acme, base_url=server.url, timeout=T, retries=0)
+    api = session_factory(double, base_url=server.url, timeout=T, retries=0)
     assert api.get("/api/me").status == 200
     trickle["/api/me"] = trickling_headers()
     elapsed, error = measure(lambda: api.get("/api/me", params={"q": "SECRET"}))
@@ -126,12 +126,12 @@ def test_a_get_whose_answer_trickles_ends_within_the_timeout_without_retries(
 
 
 def test_a_get_whose_answer_trickles_is_not_resent(
-    acme: Any, session_factory: Any, proxy: Any
+    double: Any, session_factory: Any, proxy: Any
 ) -> None:
     # retries (2 by default) resend a GET after a broken connection, not after a deadline:
     # a slow server would cost the whole timeout again each time.
     server, trickle = proxy
-    api = session_factory(acme, base_url=server.url, timeout=T)
+    api = session_factory(double, base_url=server.url, timeout=T)
     assert api.get("/api/me").status == 200
     trickle["/api/me"] = trickling_headers()
     before = len(server.requests)
@@ -147,13 +147,13 @@ def test_a_get_whose_answer_trickles_is_not_resent(
 @pytest.mark.parametrize("trickle", [trickling_headers, trickling_body],
                          ids=["headers", "body"])
 def test_a_trickling_token_endpoint_fails_the_refresh_in_time_and_the_old_token_stays(
-    acme: Any, session_factory: Any, manual_clock: Any, proxy: Any, trickle: Any
+    double: Any, session_factory: Any, manual_clock: Any, proxy: Any, trickle: Any
 ) -> None:
     server, tricklers = proxy
-    api = session_factory(acme, base_url=server.url, timeout=T)
+    api = session_factory(double, base_url=server.url, timeout=T)
     old = api.token
     assert api.get("/api/me").status == 200
-    manual_clock.advance(acme.token_lifetime + 1)  # expired: every caller waits for the refresh
+    manual_clock.advance(double.token_lifetime + 1)  # expired: every caller waits for the refresh
     tricklers["/oauth/token"] = trickle()
     elapsed, error = measure(lambda: api.get("/api/me"))
     assert isinstance(error, RefreshError), repr(error)
@@ -161,19 +161,19 @@ def test_a_trickling_token_endpoint_fails_the_refresh_in_time_and_the_old_token_
     assert f"no complete answer within {T:g} s" in str(error)
     stored = api.binding.load()
     assert (stored.access_token, stored.refresh_token) == (old.access_token, old.refresh_token)
-    assert acme.refresh_calls == 0 and acme.count("GET", "/api/me") == 1
+    assert double.refresh_calls == 0 and double.count("GET", "/api/me") == 1
     # The endpoint recovers: after the back-off the old refresh token still works.
     tricklers.clear()
     manual_clock.advance(failures.backoff(1))
     assert api.get("/api/me").status == 200
-    assert acme.refresh_calls == 1 and api.token.access_token != old.access_token
+    assert double.refresh_calls == 1 and api.token.access_token != old.access_token
 
 
 def test_an_explicit_refresh_against_a_trickling_endpoint_ends_within_the_timeout(
-    acme: Any, session_factory: Any, proxy: Any
+    double: Any, session_factory: Any, proxy: Any
 ) -> None:
     server, tricklers = proxy
-    api = session_factory(acme, base_url=server.url, timeout=T)
+    api = session_factory(double, base_url=server.url, timeout=T)
     old = api.token
     tricklers["/oauth/token"] = trickling_status_line()
     elapsed, error = measure(api.refresh)

@@ -1,6 +1,6 @@
 """Debug logs never show a query string or a header value (README, Guarantees; QUALITY item
 21): not urllib3's own ``"GET /path?query HTTP/1.1" 200`` line, neither under ``brokerauth -v``
-nor when an application turns DEBUG on itself.  Over real HTTP against the Acme sandbox."""
+nor when an application turns DEBUG on itself.  Over real HTTP against the test double's sandbox."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ HEADER_CANARY = "HDRCANARY987654"
 
 @pytest.fixture
 def live(sandbox_factory: Any, token_home: Path, tmp_path: Path) -> dict[str, Any]:
-    acme = sandbox_factory("acme", clock=SystemClock())
-    return {"acme": acme, "env": live_profile(acme, tmp_path)}
+    double = sandbox_factory("double", clock=SystemClock())
+    return {"double": double, "env": live_profile(double, tmp_path)}
 
 
 def _headers_received(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str]]:
@@ -51,14 +51,14 @@ def _secret_header_values(received: list[dict[str, str]]) -> set[str]:
 def test_cli_verbose_shows_neither_query_nor_header_values(
     live: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    received = _headers_received(live["acme"], monkeypatch)
+    received = _headers_received(live["double"], monkeypatch)
     result = run("-v", "request", "live", "GET", f"/api/me?secretparam={CANARY}",
                  "--param", f"other={CANARY}x", env=live["env"])
     assert result.returncode == 0, result.stderr
     # urllib3 did log the request line; only its query is gone
     assert '"GET /api/me?<query> HTTP/1.1" 200' in result.stderr
     assert CANARY not in result.stderr
-    secrets = _secret_header_values(received) | {live["acme"].client_secret}
+    secrets = _secret_header_values(received) | {live["double"].client_secret}
     assert any(h.get("authorization", "").startswith("Bearer ") for h in received)
     # stdout is the answer's body, which names the client id: the logs are on stderr
     leaked = [value for value in secrets if value in result.stderr]
@@ -66,23 +66,23 @@ def test_cli_verbose_shows_neither_query_nor_header_values(
 
 
 def test_library_debug_shows_neither_query_nor_header_values(
-    acme: Any, session_factory: Any, caplog: pytest.LogCaptureFixture,
+    double: Any, session_factory: Any, caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # As an application that never ran the CLI: no filter yet, until the transport makes its
     # pool (earlier tests in this process may have installed it).
     for name in HTTP_LOGGERS:
         logging.getLogger(name).removeFilter(redact_query_record)
-    received = _headers_received(acme, monkeypatch)
+    received = _headers_received(double, monkeypatch)
     caplog.set_level(logging.DEBUG)
-    session = session_factory(acme)
+    session = session_factory(double)
     response = session.get("/api/me", params={"secretparam": CANARY},
                            headers={"X-Trace": HEADER_CANARY})
     assert response.status == 200
     assert session.post("/api/orders?secretparam=" + CANARY, json={"q": 1}).status == 200
     lines = [record.getMessage() for record in caplog.records]
     assert any('"GET /api/me?<query> HTTP/1.1" 200' in line for line in lines), lines
-    secrets = _secret_header_values(received) | {CANARY, acme.client_secret}
+    secrets = _secret_header_values(received) | {CANARY, double.client_secret}
     assert HEADER_CANARY in secrets and session.token.access_token in secrets
     for record in caplog.records:
         shown = record.getMessage() + repr(record.args) + str(record.msg)
@@ -90,22 +90,22 @@ def test_library_debug_shows_neither_query_nor_header_values(
 
 
 def test_httpx_adapter_logs_no_query(
-    acme: Any, token_home: Any, manual_clock: Any, caplog: pytest.LogCaptureFixture
+    double: Any, token_home: Any, manual_clock: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     import httpx
     from brokerauth.adapters import httpx_auth
     from brokerauth.engine.profiles import Profile
 
-    profile = Profile.from_mapping("adapted", {"broker": "acme", **acme.profile_settings()})
+    profile = Profile.from_mapping("adapted", {"broker": "double", **double.profile_settings()})
     with httpx.Client(auth=httpx_auth(profile, clock=manual_clock)) as client:
-        assert client.get(acme.base_url + "/api/me").is_success  # the token is stored now
+        assert client.get(double.base_url + "/api/me").is_success  # the token is stored now
     # As an application whose only brokerauth is the adapter, reading the stored token: no
     # brokerauth transport ever makes a pool, so the adapter itself must quiet httpx.
     for name in HTTP_LOGGERS:
         logging.getLogger(name).removeFilter(redact_query_record)
     caplog.set_level(logging.DEBUG)
     with httpx.Client(auth=httpx_auth(profile, clock=manual_clock)) as client:
-        assert client.get(acme.base_url + "/api/me", params={"secretparam": CANARY}).is_success
+        assert client.get(double.base_url + "/api/me", params={"secretparam": CANARY}).is_success
     lines = [record.getMessage() for record in caplog.records if record.name == "httpx"]
     assert any("HTTP Request: GET" in line and QUERY_MARK in line for line in lines), lines
     assert not [line for line in lines if CANARY in line]

@@ -15,7 +15,7 @@ from test_cli import run
 def test_demo_runs_the_example_broker_and_leaves_nothing(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    result = run("demo", "acme", "--json", env={"BROKERAUTH_HOME": str(home)})
+    result = run("demo", "double", "--json", env={"BROKERAUTH_HOME": str(home)})
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads(result.stdout)
     assert data["ok"] is True
@@ -25,7 +25,7 @@ def test_demo_runs_the_example_broker_and_leaves_nothing(tmp_path: Path) -> None
 
 
 def test_human_output_has_steps_timings_and_summary() -> None:
-    result = run("demo", "acme")
+    result = run("demo", "double")
     assert result.returncode == 0
     assert "[ok ] expiry -> refresh with rotation" in result.stdout
     assert " ms)" in result.stdout
@@ -34,14 +34,14 @@ def test_human_output_has_steps_timings_and_summary() -> None:
 
 
 def test_a_failing_step_fails_the_demo_and_skips_the_rest(monkeypatch: Any) -> None:
-    import brokerauth_acme.sandbox.demo as acme_demo
+    import doubles.sandbox as double_demo
 
     def broken(ctx: Any) -> str:
         raise RuntimeError("the sandbox answered nonsense")
 
-    monkeypatch.setattr(acme_demo, "_call", broken)
+    monkeypatch.setattr(double_demo, "_call", broken)
     stream = io.StringIO()
-    results = run_demo(PluginHost.create(), brokers=["acme"], stream=stream)
+    results = run_demo(PluginHost.create(), brokers=["double"], stream=stream)
     assert [r.ok for r in results] == [True, False, False, False]
     assert results[2].detail == "skipped"
     assert "FAIL" in stream.getvalue()

@@ -29,15 +29,15 @@ def test_every_hookspec_documents_its_contract() -> None:
         assert signature.return_annotation is not inspect.Signature.empty
 
 
-def test_every_hookspec_is_exercised(acme: Any, session_factory: Any, plugin_host: Any,
+def test_every_hookspec_is_exercised(double: Any, session_factory: Any, plugin_host: Any,
                                      manual_clock: Any) -> None:
     called: set[str] = set()
     undo = plugin_host.monitor(lambda name, kwargs: called.add(name))
     try:
-        session = session_factory(acme)
+        session = session_factory(double)
         assert session.get("/api/me").ok
         assert session.get("/api/nothing-here").status == 404  # judged by the plugin
-        manual_clock.advance(acme.token_lifetime + 1)
+        manual_clock.advance(double.token_lifetime + 1)
         assert session.get("/api/me").ok
         assert session.logout()
     finally:
@@ -46,5 +46,5 @@ def test_every_hookspec_is_exercised(acme: Any, session_factory: Any, plugin_hos
     fresh = type(plugin_host).create()
     seen: set[str] = set()
     fresh.monitor(lambda name, kwargs: seen.add(name))
-    fresh.load("acme")
+    fresh.load("double")
     assert set(SPECS) == called | seen, f"never called: {set(SPECS) - called - seen}"

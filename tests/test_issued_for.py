@@ -13,8 +13,8 @@ from brokerauth.engine.binding import ISSUED_FOR
 def test_a_token_issued_for_one_origin_is_not_sent_to_another(
     sandbox_factory: Any, session_factory: Any, manual_clock: Any
 ) -> None:
-    first = sandbox_factory("acme", clock=manual_clock)
-    other = sandbox_factory("acme", clock=manual_clock)
+    first = sandbox_factory("double", clock=manual_clock)
+    other = sandbox_factory("double", clock=manual_clock)
     session = session_factory(first, name="desk")
     assert session.get("/api/me").status == 200
     assert session.binding.load().extra[ISSUED_FOR] == first.base_url
@@ -33,8 +33,8 @@ def test_a_token_issued_for_one_origin_is_not_sent_to_another(
 def test_logout_of_a_moved_profile_deletes_without_revoking_elsewhere(
     sandbox_factory: Any, session_factory: Any, manual_clock: Any
 ) -> None:
-    first = sandbox_factory("acme", clock=manual_clock)
-    other = sandbox_factory("acme", clock=manual_clock)
+    first = sandbox_factory("double", clock=manual_clock)
+    other = sandbox_factory("double", clock=manual_clock)
     assert session_factory(first, name="desk").get("/api/me").status == 200
     moved = session_factory(other, name="desk")
     result = moved.logout()
@@ -43,9 +43,9 @@ def test_logout_of_a_moved_profile_deletes_without_revoking_elsewhere(
 
 
 def test_a_token_stored_before_origins_were_recorded_is_taken_and_stamped(
-    acme: Any, session_factory: Any, manual_clock: Any
+    double: Any, session_factory: Any, manual_clock: Any
 ) -> None:
-    session = session_factory(acme)
+    session = session_factory(double)
     assert session.get("/api/me").status == 200
     token = session.binding.load()
     old = token.replace(extra={k: v for k, v in token.extra.items() if k != ISSUED_FOR})
@@ -53,13 +53,13 @@ def test_a_token_stored_before_origins_were_recorded_is_taken_and_stamped(
     session.tokens.forget()
     assert ISSUED_FOR not in session.binding.load().extra
     assert session.get("/api/me").status == 200
-    manual_clock.advance(acme.token_lifetime + 1)
+    manual_clock.advance(double.token_lifetime + 1)
     assert session.get("/api/me").status == 200  # refreshed: stored again, stamped
-    assert session.binding.load().extra[ISSUED_FOR] == acme.base_url
+    assert session.binding.load().extra[ISSUED_FOR] == double.base_url
 
 
-def test_a_token_of_another_broker_is_refused(acme: Any, session_factory: Any) -> None:
-    session = session_factory(acme)
+def test_a_token_of_another_broker_is_refused(double: Any, session_factory: Any) -> None:
+    session = session_factory(double)
     assert session.get("/api/me").status == 200
     token = session.binding.load()
     session.binding.host.store_token("file", session.binding.key,

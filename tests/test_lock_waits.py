@@ -1,8 +1,8 @@
 """Waiters on a lock are released within ``lock_timeout`` (QUALITY 22): while one thread
 refreshes slowly, every other thread of the process waits on the token manager's thread lock at
 most that long, then gets a typed :class:`RefreshError` naming the profile; the refreshing
-thread still completes.  The Acme sandbox holds each refresh open for ``refresh_delay`` real
-seconds.
+thread still completes.  The test double's sandbox holds each refresh open for
+``refresh_delay`` real seconds.
 """
 
 from __future__ import annotations
@@ -45,12 +45,12 @@ def _race(calls: list[Any]) -> list[tuple[str, float, Any]]:
 
 @pytest.mark.parametrize("waiter", ["request", "refresh"])
 def test_waiters_get_a_typed_error_within_lock_timeout_and_the_refresher_completes(
-    acme: Any, session_factory: Any, manual_clock: Any, waiter: str
+    double: Any, session_factory: Any, manual_clock: Any, waiter: str
 ) -> None:
-    api = session_factory(acme, name="desk", lock_timeout=LOCK_TIMEOUT)
+    api = session_factory(double, name="desk", lock_timeout=LOCK_TIMEOUT)
     old = api.token
-    manual_clock.advance(acme.token_lifetime + 1)  # expired: every caller needs the refresh
-    acme.refresh_delay = HELD
+    manual_clock.advance(double.token_lifetime + 1)  # expired: every caller needs the refresh
+    double.refresh_delay = HELD
 
     def request() -> int:
         return int(api.get("/api/me").status)
@@ -69,18 +69,18 @@ def test_waiters_get_a_typed_error_within_lock_timeout_and_the_refresher_complet
         assert seconds < LOCK_TIMEOUT + MARGIN, seconds
         assert text.startswith("desk/default: another thread of this process has been "
                                f"refreshing (or logging in) for {LOCK_TIMEOUT:g} s")
-    assert acme.refresh_calls == 1
+    assert double.refresh_calls == 1
     assert api.token.access_token != old.access_token
 
 
 def test_once_the_refresh_is_done_the_next_callers_use_its_token(
-    acme: Any, session_factory: Any, manual_clock: Any
+    double: Any, session_factory: Any, manual_clock: Any
 ) -> None:
-    api = session_factory(acme, lock_timeout=LOCK_TIMEOUT)
+    api = session_factory(double, lock_timeout=LOCK_TIMEOUT)
     api.token
-    manual_clock.advance(acme.token_lifetime + 1)
-    acme.refresh_delay = HELD
+    manual_clock.advance(double.token_lifetime + 1)
+    double.refresh_delay = HELD
     _race([lambda: api.get("/api/me").status for _ in range(4)])
-    acme.refresh_delay = 0
+    double.refresh_delay = 0
     assert [api.get("/api/me").status for _ in range(3)] == [200] * 3
-    assert acme.refresh_calls == 1
+    assert double.refresh_calls == 1

@@ -119,17 +119,17 @@ def test_a_port_that_is_not_a_number_is_refused() -> None:
 def _profiles(folder: Path, **base_urls: str) -> Path:
     path = folder / "profiles.toml"
     path.write_text("".join(
-        f'[profiles.{name}]\nbroker = "acme"\nclient_id = "cid"\n'
-        f'client_secret = {{ env = "ACME_PLAIN_SECRET" }}\nbase_url = "{url}"\n\n'
+        f'[profiles.{name}]\nbroker = "double"\nclient_id = "cid"\n'
+        f'client_secret = {{ env = "DOUBLE_PLAIN_SECRET" }}\nbase_url = "{url}"\n\n'
         for name, url in base_urls.items()))
     return path
 
 
 def test_profiles_command_refuses_plain_http_to_another_host(tmp_path: Path,
                                                              token_home: Path) -> None:
-    path = _profiles(tmp_path, remote="http://api.acme.example", local="http://127.0.0.1:9",
-                     v6="http://[::1]:9", named="http://localhost:9", tls="https://api.acme.example")
-    result = run("profiles", "--profiles", str(path), "--json", env={"ACME_PLAIN_SECRET": "s"})
+    path = _profiles(tmp_path, remote="http://api.double.example", local="http://127.0.0.1:9",
+                     v6="http://[::1]:9", named="http://localhost:9", tls="https://api.double.example")
+    result = run("profiles", "--profiles", str(path), "--json", env={"DOUBLE_PLAIN_SECRET": "s"})
     assert result.returncode == 2, result.stderr
     rows = {row["name"]: row for row in json.loads(result.stdout)["profiles"]}
     assert not rows["remote"]["ok"]
@@ -140,20 +140,20 @@ def test_profiles_command_refuses_plain_http_to_another_host(tmp_path: Path,
 
 def test_a_session_on_plain_http_to_another_host_sends_nothing(sandbox_factory: Any,
                                                                token_home: Path) -> None:
-    acme = sandbox_factory("acme", clock=SystemClock())
+    double = sandbox_factory("double", clock=SystemClock())
     # 0.0.0.0 reaches this very sandbox on Linux, yet is not a loopback address: had the
     # profile been accepted, the client secret would have gone out signed-for in clear.
-    table = {"broker": "acme", **acme.profile_settings(), "base_url": f"http://0.0.0.0:{acme.port}"}
+    table = {"broker": "double", **double.profile_settings(), "base_url": f"http://0.0.0.0:{double.port}"}
     with pytest.raises(ProfileError) as info:
         brokerauth.session(Profile.from_mapping("remote", table))
     assert isinstance(info.value, ConfigError)
     assert info.value.key == "base_url"
-    assert sum(acme.calls.values()) == 0
+    assert sum(double.calls.values()) == 0
 
 
 def test_a_session_on_localhost_works(sandbox_factory: Any, token_home: Path) -> None:
-    acme = sandbox_factory("acme", clock=SystemClock())
-    table = {"broker": "acme", **acme.profile_settings(),
-             "base_url": f"http://localhost:{acme.port}"}
+    double = sandbox_factory("double", clock=SystemClock())
+    table = {"broker": "double", **double.profile_settings(),
+             "base_url": f"http://localhost:{double.port}"}
     with brokerauth.session(Profile.from_mapping("local", table)) as api:
         assert api.get("/api/me").status == 200

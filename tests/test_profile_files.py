@@ -20,25 +20,26 @@ OTHER_UID = 4242
 
 def _profile(base_url: str, client_id: str) -> str:
     return ("[profiles.live]\n"
-            'broker = "acme"\n'
+            'broker = "double"\n'
             f'base_url = "{base_url}"\n'
             f'client_id = "{client_id}"\n'
-            'client_secret = { env = "ACME_LIVE_SECRET" }\n')
+            'client_secret = { env = "DOUBLE_LIVE_SECRET" }\n')
 
 
 @pytest.fixture
 def user(sandbox_factory: Any, token_home: Path, tmp_path: Path) -> dict[str, Any]:
     """A user whose own profile (in the user config folder) has logged in."""
-    acme = sandbox_factory("acme", clock=SystemClock())
+    double = sandbox_factory("double", clock=SystemClock())
     config = tmp_path / "config"
     (config / "brokerauth").mkdir(parents=True)
-    (config / "brokerauth" / "profiles.toml").write_text(_profile(acme.base_url, acme.client_id))
-    env = {"ACME_LIVE_SECRET": acme.client_secret, "XDG_CONFIG_HOME": str(config),
+    (config / "brokerauth" / "profiles.toml").write_text(
+        _profile(double.base_url, double.client_id))
+    env = {"DOUBLE_LIVE_SECRET": double.client_secret, "XDG_CONFIG_HOME": str(config),
            "BROKERAUTH_PROFILES": ""}
     assert run("login", "live", env=env).returncode == 0
     shared = tmp_path / "shared"
     shared.mkdir()
-    return {"acme": acme, "env": env, "shared": shared, "config": config}
+    return {"double": double, "env": env, "shared": shared, "config": config}
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def test_a_planted_profiles_file_is_refused_and_gets_no_token(
     user: dict[str, Any], recorder: RecordingServer, planted: str
 ) -> None:
     path = user["shared"] / "brokerauth.toml"
-    path.write_text(_profile(recorder.base_url, user["acme"].client_id))
+    path.write_text(_profile(recorder.base_url, user["double"].client_id))
     if planted == "world-writable":
         path.chmod(0o666)
     else:
@@ -70,7 +71,7 @@ def test_a_file_in_a_folder_others_can_write_is_refused(tmp_path: Path) -> None:
     folder.mkdir()
     folder.chmod(0o777)
     path = folder / "brokerauth.toml"
-    path.write_text('[profiles.x]\nbroker = "acme"\n')
+    path.write_text('[profiles.x]\nbroker = "double"\n')
     with pytest.raises(ProfileError, match="can write to"):
         load_profiles(path)
     folder.chmod(0o1777)  # sticky, like /tmp: others cannot replace our file
@@ -79,7 +80,7 @@ def test_a_file_in_a_folder_others_can_write_is_refused(tmp_path: Path) -> None:
 
 def test_the_users_own_files_are_read(tmp_path: Path) -> None:
     path = tmp_path / "profiles.toml"
-    path.write_text('[profiles.x]\nbroker = "acme"\n')
+    path.write_text('[profiles.x]\nbroker = "double"\n')
     path.chmod(0o644)
     check_profiles_file(path)
     path.chmod(0o600)
@@ -88,7 +89,7 @@ def test_the_users_own_files_are_read(tmp_path: Path) -> None:
 
 def test_a_profile_defined_twice_says_which_file_is_used(user: dict[str, Any]) -> None:
     local = user["shared"] / "brokerauth.toml"
-    local.write_text(_profile(user["acme"].base_url, user["acme"].client_id))
+    local.write_text(_profile(user["double"].base_url, user["double"].client_id))
     result = run("profiles", "--json", env=user["env"], cwd=user["shared"])
     assert result.returncode == 0, result.stderr
     (row,) = json.loads(result.stdout)["profiles"]

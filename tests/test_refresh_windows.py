@@ -8,138 +8,140 @@ import pytest
 from brokerauth.contract.errors import LoginRequiredError, RefreshError
 from brokerauth.engine import failures
 
-# Acme tokens live 600 s: advisory window from 300 s before expiry, mandatory from 60 s.
+# The test double's tokens live 600 s: advisory window from 300 s before expiry, mandatory
+# from 60 s.
 
 
-def test_fresh_token_is_used_without_refreshing(acme: Any, acme_session: Any,
+def test_fresh_token_is_used_without_refreshing(double: Any, double_session: Any,
                                                 manual_clock: Any) -> None:
-    token = acme_session.token
+    token = double_session.token
     manual_clock.advance(299)
-    assert acme_session.token is token
-    assert acme.refresh_calls == 0
+    assert double_session.token is token
+    assert double.refresh_calls == 0
 
 
-def test_advisory_window_refreshes_once(acme: Any, acme_session: Any, manual_clock: Any) -> None:
-    old = acme_session.token
+def test_advisory_window_refreshes_once(double: Any, double_session: Any,
+                                        manual_clock: Any) -> None:
+    old = double_session.token
     manual_clock.advance(400)
-    new = acme_session.token
+    new = double_session.token
     assert new.access_token != old.access_token
-    assert acme.refresh_calls == 1
-    assert acme_session.token is new
+    assert double.refresh_calls == 1
+    assert double_session.token is new
 
 
 def test_failed_refresh_in_advisory_window_is_not_the_callers_error(
-    acme: Any, acme_session: Any, manual_clock: Any, caplog: Any
+    double: Any, double_session: Any, manual_clock: Any, caplog: Any
 ) -> None:
-    old = acme_session.token
+    old = double_session.token
     manual_clock.advance(400)
-    acme.fail_refresh = [503]
-    response = acme_session.get("/api/me")
+    double.fail_refresh = [503]
+    response = double_session.get("/api/me")
     assert response.status == 200
-    assert acme.seen_tokens[-1] == old.access_token
-    assert acme.refresh_calls == 1
+    assert double.seen_tokens[-1] == old.access_token
+    assert double.refresh_calls == 1
     assert "early refresh failed" in caplog.text
 
 
 def test_failed_refresh_in_mandatory_window_is_a_typed_error(
-    acme: Any, acme_session: Any, manual_clock: Any
+    double: Any, double_session: Any, manual_clock: Any
 ) -> None:
-    acme_session.token
+    double_session.token
     manual_clock.advance(560)
-    acme.fail_refresh = [503]
+    double.fail_refresh = [503]
     with pytest.raises(RefreshError, match="refreshing the token failed"):
-        acme_session.get("/api/me")
-    assert acme.count("GET", "/api/me") == 0
+        double_session.get("/api/me")
+    assert double.count("GET", "/api/me") == 0
 
 
-def test_an_expired_token_is_never_sent(acme: Any, acme_session: Any,
+def test_an_expired_token_is_never_sent(double: Any, double_session: Any,
                                         manual_clock: Any) -> None:
-    acme_session.token
+    double_session.token
     manual_clock.advance(700)
-    acme.fail_refresh = [503, 503]
+    double.fail_refresh = [503, 503]
     for _ in range(2):
         with pytest.raises(RefreshError):
-            acme_session.get("/api/me")
-    assert acme.count("GET", "/api/me") == 0
+            double_session.get("/api/me")
+    assert double.count("GET", "/api/me") == 0
 
 
-def test_refresh_recovers_after_the_server_does(acme: Any, acme_session: Any,
+def test_refresh_recovers_after_the_server_does(double: Any, double_session: Any,
                                                 manual_clock: Any) -> None:
-    acme_session.token
+    double_session.token
     manual_clock.advance(700)
-    acme.fail_refresh = [503]
+    double.fail_refresh = [503]
     with pytest.raises(RefreshError):
-        acme_session.get("/api/me")
+        double_session.get("/api/me")
     # Inside the back-off the failure is shared, not tried again; after it, recovery.
     with pytest.raises(RefreshError):
-        acme_session.get("/api/me")
-    assert acme.refresh_calls == 1
+        double_session.get("/api/me")
+    assert double.refresh_calls == 1
     manual_clock.advance(failures.backoff(1))
-    assert acme_session.get("/api/me").status == 200
-    assert acme.refresh_calls == 2
+    assert double_session.get("/api/me").status == 200
+    assert double.refresh_calls == 2
 
 
 def test_rotated_refresh_token_is_stored_and_the_old_one_dies(
-    acme: Any, acme_session: Any, manual_clock: Any
+    double: Any, double_session: Any, manual_clock: Any
 ) -> None:
-    first = acme_session.token
+    first = double_session.token
     manual_clock.advance(700)
-    second = acme_session.token
+    second = double_session.token
     assert second.refresh_token != first.refresh_token
-    assert acme_session.binding.load() == second
-    assert acme.family_valid(second.refresh_token)
+    assert double_session.binding.load() == second
+    assert double.family_valid(second.refresh_token)
 
 
 def test_invalid_grant_rereads_the_store_once_then_asks_for_login(
-    acme: Any, acme_session: Any, manual_clock: Any
+    double: Any, double_session: Any, manual_clock: Any
 ) -> None:
-    token = acme_session.token
+    token = double_session.token
     # Another tool, outside our store and lock, uses the refresh token first.
-    acme._refresh_grant(token.refresh_token)
+    double._refresh_grant(token.refresh_token)
     manual_clock.advance(700)
     with pytest.raises(LoginRequiredError, match="refused the refresh token") as info:
-        acme_session.get("/api/me")
+        double_session.get("/api/me")
     assert "brokerauth login" in str(info.value)
-    assert acme.refresh_calls == 2  # the other tool's, and ours: no loop
-    assert acme.count("GET", "/api/me") == 0
+    assert double.refresh_calls == 2  # the other tool's, and ours: no loop
+    assert double.count("GET", "/api/me") == 0
 
 
-def test_login_replaces_the_stored_token(acme: Any, acme_session: Any) -> None:
-    first = acme_session.token
-    second = acme_session.login()
+def test_login_replaces_the_stored_token(double: Any, double_session: Any) -> None:
+    first = double_session.token
+    second = double_session.login()
     assert second.access_token != first.access_token
-    assert acme_session.binding.load() == second
+    assert double_session.binding.load() == second
 
 
-def test_logout_revokes_then_forgets_the_token(acme: Any, acme_session: Any) -> None:
-    token = acme_session.token
-    result = acme_session.logout()
+def test_logout_revokes_then_forgets_the_token(double: Any, double_session: Any) -> None:
+    token = double_session.token
+    result = double_session.logout()
     assert result.removed is True
     assert result.revoked is True
-    assert acme_session.binding.load() is None
-    assert not acme.family_valid(token.refresh_token)
-    assert acme_session.logout().removed is False
+    assert double_session.binding.load() is None
+    assert not double.family_valid(token.refresh_token)
+    assert double_session.logout().removed is False
 
 
-def test_logout_deletes_even_when_revocation_fails(acme: Any, acme_session: Any) -> None:
-    acme_session.token
-    acme.fail_revoke = 503
-    result = acme_session.logout()
+def test_logout_deletes_even_when_revocation_fails(double: Any, double_session: Any) -> None:
+    double_session.token
+    double.fail_revoke = 503
+    result = double_session.logout()
     assert result.removed is True
     assert result.revoked is None
     assert result.problem is not None
-    assert acme_session.binding.load() is None
+    assert double_session.binding.load() is None
 
 
 def test_failed_early_refresh_is_retried_after_a_pause_not_every_request(
-    acme: Any, acme_session: Any, manual_clock: Any
+    double: Any, double_session: Any, manual_clock: Any
 ) -> None:
-    acme_session.token
+    double_session.token
     manual_clock.advance(400)
-    acme.fail_refresh = [503, 503, 503]
+    double.fail_refresh = [503, 503, 503]
     for _ in range(5):
-        assert acme_session.get("/api/me").status == 200
-    assert acme.refresh_calls == 1
+        assert double_session.get("/api/me").status == 200
+    assert double.refresh_calls == 1
     manual_clock.advance(31)
-    assert acme_session.get("/api/me").status == 200
-    assert acme.refresh_calls == 2
+    assert double_session.get("/api/me").status == 200
+    assert double.refresh_calls == 2

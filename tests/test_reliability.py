@@ -31,29 +31,29 @@ from brokerauth.engine import failures
     ids=["non-json", "empty", "empty-object", "wrong-type", "bad-expiry", "bad-token",
          "truncated", "html", "10MB"],
 )
-def test_a_bad_token_answer_is_never_stored(acme: Any, acme_session: Any, manual_clock: Any,
+def test_a_bad_token_answer_is_never_stored(double: Any, double_session: Any, manual_clock: Any,
                                             status: int, content_type: str, body: bytes) -> None:
-    good = acme_session.token
-    manual_clock.advance(acme.token_lifetime + 1)
-    acme.bad_refresh_answers = [(status, content_type, body)]
+    good = double_session.token
+    manual_clock.advance(double.token_lifetime + 1)
+    double.bad_refresh_answers = [(status, content_type, body)]
     with pytest.raises(RefreshError) as info:
-        acme_session.get("/api/me")
+        double_session.get("/api/me")
     assert len(str(info.value)) < 500
-    assert acme_session.binding.load() == good
-    assert acme.count("GET", "/api/me") == 0
+    assert double_session.binding.load() == good
+    assert double.count("GET", "/api/me") == 0
     # and the next attempt after the back-off, with a sane server, recovers
     manual_clock.advance(failures.backoff(1))
-    assert acme_session.get("/api/me").status == 200
+    assert double_session.get("/api/me").status == 200
 
 
-def test_20_threads_never_send_a_mix_of_token_generations(acme: Any, acme_session: Any,
+def test_20_threads_never_send_a_mix_of_token_generations(double: Any, double_session: Any,
                                                           manual_clock: Any) -> None:
-    """Acme signs the token it carries, so a request whose signature and token came from two
-    generations is refused by the sandbox."""
-    acme_session.token
+    """The test double signs the token it carries, so a request whose signature and token came
+    from two generations is refused by the sandbox."""
+    double_session.token
     # The test jumps the shared clock by minutes while requests are in flight; a wide window
     # keeps those jumps from reading as clock skew.
-    acme.timestamp_window = 3600
+    double.timestamp_window = 3600
     stop = threading.Event()
     failures: list[str] = []
     sent = [0]
@@ -62,7 +62,7 @@ def test_20_threads_never_send_a_mix_of_token_generations(acme: Any, acme_sessio
     def caller() -> None:
         while not stop.is_set():
             try:
-                response = acme_session.get("/api/me")
+                response = double_session.get("/api/me")
             except BrokerAuthError as exc:
                 failures.append(type(exc).__name__)
                 continue
@@ -76,12 +76,12 @@ def test_20_threads_never_send_a_mix_of_token_generations(acme: Any, acme_sessio
         thread.start()
     try:
         for _ in range(10):  # ten refreshes while the callers run
-            before = acme_session.tokens.peek()
-            manual_clock.advance(acme.token_lifetime - 30)
+            before = double_session.tokens.peek()
+            manual_clock.advance(double.token_lifetime - 30)
             deadline = time.monotonic() + 20
             # Wait for the client to hold the new token, not just for the server to count
             # the refresh: the next jump must not land while the answer is being read.
-            while acme_session.tokens.peek() is before and not failures:
+            while double_session.tokens.peek() is before and not failures:
                 assert time.monotonic() < deadline, "no refresh happened"
                 threading.Event().wait(0.005)
     finally:
@@ -89,7 +89,7 @@ def test_20_threads_never_send_a_mix_of_token_generations(acme: Any, acme_sessio
     for thread in threads:
         thread.join()
     assert failures == []
-    assert acme.refresh_calls == 10
+    assert double.refresh_calls == 10
     assert sent[0] > 20
 
 
@@ -122,14 +122,14 @@ def test_a_million_nonces_across_forked_processes_are_unique() -> None:
 
 
 def test_corrupt_store_gives_a_clear_error_and_logout_is_the_way_out(
-    acme: Any, acme_session: Any, token_home: Path
+    double: Any, double_session: Any, token_home: Path
 ) -> None:
-    acme_session.token
+    double_session.token
     from brokerauth.builtin.filestore import token_path
 
-    path = token_path(acme_session.binding.key, None)
+    path = token_path(double_session.binding.key, None)
     path.write_bytes(b"{ torn")
-    fresh = type(acme_session)(acme_session.binding, acme_session.options)
+    fresh = type(double_session)(double_session.binding, double_session.options)
     with pytest.raises(BrokerAuthError) as info:
         fresh.get("/api/me")
     text = str(info.value)
@@ -139,18 +139,18 @@ def test_corrupt_store_gives_a_clear_error_and_logout_is_the_way_out(
     assert fresh.get("/api/me").status == 200
 
 
-def test_secrets_never_reach_reprs(acme: Any, acme_session: Any) -> None:
-    token: Token = acme_session.token
-    for text in (repr(token), str(token), repr(acme_session), repr(acme_session.binding.settings),
-                 repr(acme_session.binding.resolved)):
+def test_secrets_never_reach_reprs(double: Any, double_session: Any) -> None:
+    token: Token = double_session.token
+    for text in (repr(token), str(token), repr(double_session),
+                 repr(double_session.binding.settings), repr(double_session.binding.resolved)):
         assert token.access_token not in text
         assert token.refresh_token not in text
-        assert acme.client_secret not in text
+        assert double.client_secret not in text
 
 
-def test_fresh_token_read_takes_no_lock(acme_session: Any, monkeypatch: Any) -> None:
-    acme_session.token
-    manager = acme_session.tokens
+def test_fresh_token_read_takes_no_lock(double_session: Any, monkeypatch: Any) -> None:
+    double_session.token
+    manager = double_session.tokens
 
     class Refusing:
         def acquire(self, *args: Any) -> bool:
@@ -181,15 +181,15 @@ def test_a_lock_holder_killed_mid_refresh_frees_the_lock_within_a_second(
     from brokerauth.contract.clock import SystemClock
     from brokerauth.engine.profiles import Profile
 
-    acme = sandbox_factory("acme", clock=SystemClock())
-    profile = Profile.from_mapping("killed", {"broker": "acme", **acme.profile_settings()})
+    double = sandbox_factory("double", clock=SystemClock())
+    profile = Profile.from_mapping("killed", {"broker": "double", **double.profile_settings()})
     import brokerauth
 
     session = brokerauth.session(profile)
     token = session.token
     session.binding.save(token.replace(expires_at=token.issued_at))
-    acme.expire_access_tokens()
-    acme.refresh_delay = 30.0  # the child's refresh hangs while it holds the lock
+    double.expire_access_tokens()
+    double.refresh_delay = 30.0  # the child's refresh hangs while it holds the lock
 
     from _workers import refresh_forever
 
@@ -197,12 +197,12 @@ def test_a_lock_holder_killed_mid_refresh_frees_the_lock_within_a_second(
         target=refresh_forever, args=(profile, str(token_home)))
     child.start()
     deadline = time.monotonic() + 30
-    while acme.refresh_calls == 0:
+    while double.refresh_calls == 0:
         assert time.monotonic() < deadline, "the child never started its refresh"
         time.sleep(0.01)
     os.kill(child.pid, signal.SIGKILL)
     child.join()
-    acme.refresh_delay = 0.0
+    double.refresh_delay = 0.0
     fresh = type(session)(session.binding, session.options)  # a new process's view
     fresh.tokens.forget()
     started = time.monotonic()

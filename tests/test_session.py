@@ -1,4 +1,4 @@
-"""The session over real HTTP against the Acme sandbox: refresh, resend, retry, skew."""
+"""The session over real HTTP against the test double's sandbox: refresh, resend, retry, skew."""
 
 from __future__ import annotations
 
@@ -12,24 +12,24 @@ from brokerauth.engine.profiles import Profile
 from brokerauth_sandbox.fleet import run_fleet
 
 
-def test_request_is_signed_and_carries_the_token(acme: Any, acme_session: Any) -> None:
-    response = acme_session.get("/api/me")
+def test_request_is_signed_and_carries_the_token(double: Any, double_session: Any) -> None:
+    response = double_session.get("/api/me")
     assert response.status == 200
     assert response.json()["generation"] == 1
-    assert acme.seen_tokens[-1] == acme_session.token.access_token
+    assert double.seen_tokens[-1] == double_session.token.access_token
 
 
-def test_64_threads_on_an_expired_token_refresh_once(acme: Any, acme_session: Any,
+def test_64_threads_on_an_expired_token_refresh_once(double: Any, double_session: Any,
                                                      manual_clock: Any) -> None:
-    assert acme_session.get("/api/me").ok
-    manual_clock.advance(acme.token_lifetime + 1)
-    acme.refresh_delay = 0.05  # keep the refresh in flight while the others arrive
+    assert double_session.get("/api/me").ok
+    manual_clock.advance(double.token_lifetime + 1)
+    double.refresh_delay = 0.05  # keep the refresh in flight while the others arrive
     barrier = threading.Barrier(64)
     statuses: list[int] = []
 
     def call() -> None:
         barrier.wait()
-        statuses.append(acme_session.get("/api/me").status)
+        statuses.append(double_session.get("/api/me").status)
 
     threads = [threading.Thread(target=call) for _ in range(64)]
     for thread in threads:
@@ -37,77 +37,78 @@ def test_64_threads_on_an_expired_token_refresh_once(acme: Any, acme_session: An
     for thread in threads:
         thread.join()
     assert statuses == [200] * 64
-    assert acme.refresh_calls == 1
-    assert acme.invalid_grants == 0
+    assert double.refresh_calls == 1
+    assert double.invalid_grants == 0
 
 
-def test_401_invalid_token_refreshes_once_and_resends(acme: Any, acme_session: Any) -> None:
-    assert acme_session.get("/api/me").ok
-    old = acme_session.token
-    acme.expire_access_tokens()  # the server forgets the token before its announced expiry
-    response = acme_session.get("/api/me")
+def test_401_invalid_token_refreshes_once_and_resends(double: Any, double_session: Any) -> None:
+    assert double_session.get("/api/me").ok
+    old = double_session.token
+    double.expire_access_tokens()  # the server forgets the token before its announced expiry
+    response = double_session.get("/api/me")
     assert response.status == 200
-    assert acme.refresh_calls == 1
-    assert acme.count("GET", "/api/me") == 3
-    assert acme.seen_tokens[-2:] == [old.access_token, acme_session.token.access_token]
+    assert double.refresh_calls == 1
+    assert double.count("GET", "/api/me") == 3
+    assert double.seen_tokens[-2:] == [old.access_token, double_session.token.access_token]
 
 
-def test_second_401_after_refresh_is_an_error_not_a_loop(acme: Any, acme_session: Any,
+def test_second_401_after_refresh_is_an_error_not_a_loop(double: Any, double_session: Any,
                                                          monkeypatch: Any) -> None:
-    assert acme_session.get("/api/me").ok
-    monkeypatch.setattr(type(acme), "_bearer", lambda self, request: (None, None))
+    assert double_session.get("/api/me").ok
+    monkeypatch.setattr(type(double), "_bearer", lambda self, request: (None, None))
     with pytest.raises(AuthenticationError) as info:
-        acme_session.get("/api/me")
-    assert acme.refresh_calls == 1
+        double_session.get("/api/me")
+    assert double.refresh_calls == 1
     assert "brokerauth login" in str(info.value)
 
 
-def test_post_is_never_retried_after_a_connection_error(acme: Any, acme_session: Any) -> None:
-    assert acme_session.get("/api/me").ok
-    acme.drop_flaky = 1
+def test_post_is_never_retried_after_a_connection_error(double: Any, double_session: Any) -> None:
+    assert double_session.get("/api/me").ok
+    double.drop_flaky = 1
     with pytest.raises(TransportError):
-        acme_session.post("/api/flaky", json={"symbol": "AAPL", "qty": 1})
-    assert acme.count("POST", "/api/flaky") == 1
+        double_session.post("/api/flaky", json={"symbol": "AAPL", "qty": 1})
+    assert double.count("POST", "/api/flaky") == 1
 
 
-def test_get_is_retried_and_each_attempt_signed_anew(acme: Any, acme_session: Any) -> None:
-    acme.drop_flaky = 2
-    assert acme_session.get("/api/flaky").status == 200
-    assert acme.count("GET", "/api/flaky") == 3
-    assert len(set(acme.flaky_nonces)) == 3
+def test_get_is_retried_and_each_attempt_signed_anew(double: Any, double_session: Any) -> None:
+    double.drop_flaky = 2
+    assert double_session.get("/api/flaky").status == 200
+    assert double.count("GET", "/api/flaky") == 3
+    assert len(set(double.flaky_nonces)) == 3
 
 
-def test_get_gives_up_after_its_retries(acme: Any, acme_session: Any) -> None:
-    acme.drop_flaky = 10
+def test_get_gives_up_after_its_retries(double: Any, double_session: Any) -> None:
+    double.drop_flaky = 10
     with pytest.raises(TransportError):
-        acme_session.get("/api/flaky")
-    assert acme.count("GET", "/api/flaky") == 3
+        double_session.get("/api/flaky")
+    assert double.count("GET", "/api/flaky") == 3
 
 
-def test_clock_skew_is_learned_from_date_and_costs_one_rejection(acme: Any,
-                                                                 acme_session: Any) -> None:
-    acme.clock_offset = 400  # the server's clock runs 400 s ahead; its window is 300 s
-    assert acme_session.get("/api/me").status == 200
-    rejected_first = acme.count("POST", "/oauth/token")
-    assert acme_session.get("/api/me").status == 200
-    assert acme_session.get("/api/me").status == 200
-    assert acme.count("POST", "/oauth/token") == rejected_first
+def test_clock_skew_is_learned_from_date_and_costs_one_rejection(double: Any,
+                                                                 double_session: Any) -> None:
+    double.clock_offset = 400  # the server's clock runs 400 s ahead; its window is 300 s
+    assert double_session.get("/api/me").status == 200
+    rejected_first = double.count("POST", "/oauth/token")
+    assert double_session.get("/api/me").status == 200
+    assert double_session.get("/api/me").status == 200
+    assert double.count("POST", "/oauth/token") == rejected_first
     # one rejected token request, then every request accepted
     assert rejected_first == 2
-    assert acme.count("GET", "/api/me") == 3
+    assert double.count("GET", "/api/me") == 3
 
 
-def test_revoked_credential_is_a_clear_error_without_refresh(acme: Any,
-                                                             acme_session: Any) -> None:
-    assert acme_session.get("/api/me").ok
-    acme.revoke_all()
+def test_revoked_credential_is_a_clear_error_without_refresh(double: Any,
+                                                             double_session: Any) -> None:
+    assert double_session.get("/api/me").ok
+    double.revoke_all()
     with pytest.raises(AuthenticationError, match="revoked"):
-        acme_session.get("/api/me")
-    assert acme.refresh_calls == 0
+        double_session.get("/api/me")
+    assert double.refresh_calls == 0
 
 
-def test_error_answers_are_returned_and_raise_typed_errors(acme: Any, acme_session: Any) -> None:
-    response = acme_session.get("/api/unknown")
+def test_error_answers_are_returned_and_raise_typed_errors(double: Any,
+                                                           double_session: Any) -> None:
+    response = double_session.get("/api/unknown")
     assert response.status == 404
     with pytest.raises(Exception, match="no route") as info:
         response.raise_for_status()
@@ -117,9 +118,9 @@ def test_error_answers_are_returned_and_raise_typed_errors(acme: Any, acme_sessi
 @pytest.mark.parametrize("threads", [8, 16])
 def test_4_processes_share_one_refresh(sandbox_factory: Any, token_home: Any, tmp_path: Any,
                                        threads: int) -> None:
-    acme = sandbox_factory("acme", clock=SystemClock())
-    acme.refresh_delay = 0.1
-    profile = Profile.from_mapping("fleet", {"broker": "acme", **acme.profile_settings()})
+    double = sandbox_factory("double", clock=SystemClock())
+    double.refresh_delay = 0.1
+    profile = Profile.from_mapping("fleet", {"broker": "double", **double.profile_settings()})
     import brokerauth
 
     first = brokerauth.session(profile)
@@ -127,11 +128,11 @@ def test_4_processes_share_one_refresh(sandbox_factory: Any, token_home: Any, tm
     token = first.token
     # Expire it for every process: in the store and on the server.
     first.binding.save(token.replace(expires_at=token.issued_at))
-    acme.expire_access_tokens()
+    double.expire_access_tokens()
 
     statuses = run_fleet(profile, path="/api/me", processes=4, threads=threads,
                          env={"BROKERAUTH_HOME": str(token_home)})
     assert statuses == ["200"] * (4 * threads)
-    assert acme.refresh_calls == 1
-    assert acme.invalid_grants == 0
-    assert acme.family_valid(first.binding.load().refresh_token)
+    assert double.refresh_calls == 1
+    assert double.invalid_grants == 0
+    assert double.family_valid(first.binding.load().refresh_token)

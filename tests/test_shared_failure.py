@@ -16,11 +16,11 @@ from brokerauth.engine.profiles import Profile
 from brokerauth_sandbox.fleet import run_fleet
 
 
-def _expire(session: Any, acme: Any) -> None:
+def _expire(session: Any, double: Any) -> None:
     token = session.token
     session.binding.save(token.replace(expires_at=token.issued_at))
     session.tokens.forget()
-    acme.expire_access_tokens()
+    double.expire_access_tokens()
 
 
 def _all_at_once(session: Any, threads: int) -> list[BaseException | int]:
@@ -47,101 +47,101 @@ def _all_at_once(session: Any, threads: int) -> list[BaseException | int]:
 
 @pytest.mark.parametrize("store", ["file", "memory"])
 def test_a_dead_refresh_token_costs_one_call_for_16_threads(
-    acme: Any, session_factory: Any, store: str
+    double: Any, session_factory: Any, store: str
 ) -> None:
-    session = session_factory(acme, store=store)
-    _expire(session, acme)
-    acme.kill_refresh_tokens()
-    acme.refresh_delay = 0.05  # the others are waiting while the one call is made
+    session = session_factory(double, store=store)
+    _expire(session, double)
+    double.kill_refresh_tokens()
+    double.refresh_delay = 0.05  # the others are waiting while the one call is made
     outcomes = _all_at_once(session, 16)
     assert len(outcomes) == 16
     assert all(isinstance(o, LoginRequiredError) for o in outcomes), outcomes
-    assert acme.refresh_calls == 1
+    assert double.refresh_calls == 1
     # and later callers, too, are told at once
     with pytest.raises(LoginRequiredError) as caught:
         session.get("/api/me")
     assert "brokerauth login" in (caught.value.hint or "")
-    assert acme.refresh_calls == 1
+    assert double.refresh_calls == 1
 
 
 @pytest.mark.parametrize("threads", [16])
 def test_a_dead_refresh_token_costs_one_call_for_4_processes(
     sandbox_factory: Any, token_home: Path, threads: int
 ) -> None:
-    acme = sandbox_factory("acme", clock=SystemClock())
-    profile = Profile.from_mapping("fleet", {"broker": "acme", **acme.profile_settings()})
+    double = sandbox_factory("double", clock=SystemClock())
+    profile = Profile.from_mapping("fleet", {"broker": "double", **double.profile_settings()})
     first = brokerauth.session(profile)
     assert first.get("/api/me").ok
-    _expire(first, acme)
-    acme.kill_refresh_tokens()
-    acme.refresh_delay = 0.1
+    _expire(first, double)
+    double.kill_refresh_tokens()
+    double.refresh_delay = 0.1
     outcomes = run_fleet(profile, path="/api/me", processes=4, threads=threads,
                          env={"BROKERAUTH_HOME": str(token_home)})
     assert len(outcomes) == 4 * threads
     assert all(o.startswith(("LoginRequiredError", "AuthorizationError")) for o in outcomes), {
         o.split(":")[0] for o in outcomes}
-    assert acme.refresh_calls == 1
+    assert double.refresh_calls == 1
 
 
 def test_a_passing_failure_waits_for_a_back_off_that_grows(
-    acme: Any, acme_session: Any, manual_clock: Any
+    double: Any, double_session: Any, manual_clock: Any
 ) -> None:
-    _expire(acme_session, acme)
-    acme.fail_refresh = [503, 503]
+    _expire(double_session, double)
+    double.fail_refresh = [503, 503]
     with pytest.raises(RefreshError):
-        acme_session.get("/api/me")
-    assert acme.refresh_calls == 1
+        double_session.get("/api/me")
+    assert double.refresh_calls == 1
     manual_clock.advance(failures.backoff(1) - 0.5)
     with pytest.raises(RefreshError) as caught:
-        acme_session.get("/api/me")
+        double_session.get("/api/me")
     assert "next try after" in str(caught.value)
-    assert acme.refresh_calls == 1
+    assert double.refresh_calls == 1
     manual_clock.advance(0.5)
     with pytest.raises(RefreshError):
-        acme_session.get("/api/me")  # tried again, failed again: the back-off doubles
-    assert acme.refresh_calls == 2
+        double_session.get("/api/me")  # tried again, failed again: the back-off doubles
+    assert double.refresh_calls == 2
     assert failures.backoff(2) == 2 * failures.backoff(1)
     manual_clock.advance(failures.backoff(2) - 0.5)
     with pytest.raises(RefreshError):
-        acme_session.get("/api/me")
-    assert acme.refresh_calls == 2
+        double_session.get("/api/me")
+    assert double.refresh_calls == 2
     manual_clock.advance(0.5)
-    assert acme_session.get("/api/me").status == 200
-    assert acme.refresh_calls == 3
-    assert failures.failure_of(acme_session.binding.load()) is None  # success clears it
+    assert double_session.get("/api/me").status == 200
+    assert double.refresh_calls == 3
+    assert failures.failure_of(double_session.binding.load()) is None  # success clears it
 
 
 def test_another_process_adopts_the_recorded_failure(
-    acme: Any, session_factory: Any
+    double: Any, session_factory: Any
 ) -> None:
-    one = session_factory(acme, name="shared")
-    _expire(one, acme)
-    acme.fail_refresh = [503]
+    one = session_factory(double, name="shared")
+    _expire(one, double)
+    double.fail_refresh = [503]
     with pytest.raises(RefreshError):
         one.get("/api/me")
     # A second session on the same store: another process, as far as the manager knows.
-    two = session_factory(acme, name="shared")
+    two = session_factory(double, name="shared")
     with pytest.raises(RefreshError) as caught:
         two.get("/api/me")
     assert "1 time in a row" in str(caught.value)
-    assert acme.refresh_calls == 1
+    assert double.refresh_calls == 1
 
 
-def test_an_explicit_refresh_tries_at_once(acme: Any, acme_session: Any) -> None:
-    _expire(acme_session, acme)
-    acme.fail_refresh = [503]
+def test_an_explicit_refresh_tries_at_once(double: Any, double_session: Any) -> None:
+    _expire(double_session, double)
+    double.fail_refresh = [503]
     with pytest.raises(RefreshError):
-        acme_session.get("/api/me")
-    assert acme_session.refresh() is not None  # `brokerauth refresh`: a person asked
-    assert acme.refresh_calls == 2
-    assert acme_session.get("/api/me").status == 200
+        double_session.get("/api/me")
+    assert double_session.refresh() is not None  # `brokerauth refresh`: a person asked
+    assert double.refresh_calls == 2
+    assert double_session.get("/api/me").status == 200
 
 
-def test_a_login_clears_a_dead_grant(acme: Any, acme_session: Any) -> None:
-    _expire(acme_session, acme)
-    acme.kill_refresh_tokens()
+def test_a_login_clears_a_dead_grant(double: Any, double_session: Any) -> None:
+    _expire(double_session, double)
+    double.kill_refresh_tokens()
     with pytest.raises(LoginRequiredError):
-        acme_session.get("/api/me")
-    acme_session.login()
-    assert failures.failure_of(acme_session.binding.load()) is None
-    assert acme_session.get("/api/me").status == 200
+        double_session.get("/api/me")
+    double_session.login()
+    assert failures.failure_of(double_session.binding.load()) is None
+    assert double_session.get("/api/me").status == 200

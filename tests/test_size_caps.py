@@ -37,9 +37,9 @@ def bomb() -> list[bytes]:
     return pieces
 
 
-def _capped(acme: Any, session_factory: Any, url: str, **keys: Any) -> Any:
-    # Acme's signer without a token flow: the hostile server needs no login.
-    return session_factory(acme, base_url=url, flow="none", timeout=5,
+def _capped(double: Any, session_factory: Any, url: str, **keys: Any) -> Any:
+    # The double's signer without a token flow: the hostile server needs no login.
+    return session_factory(double, base_url=url, flow="none", timeout=5,
                            max_response_bytes=CAP, **keys)
 
 
@@ -63,7 +63,7 @@ CHILD = textwrap.dedent("""
     from brokerauth.engine.profiles import Profile
 
     api = session(Profile.from_mapping("bomb", {
-        "broker": "acme", "base_url": sys.argv[1], "client_id": "acme-client",
+        "broker": "double", "base_url": sys.argv[1], "client_id": "double-client",
         "client_secret": {"env": "BOMB_SECRET"}, "flow": "none", "store": "memory",
     }))
     api.binding.transport.pool  # urllib3 imported and the pool made: part of the baseline
@@ -98,11 +98,11 @@ def test_the_default_cap_is_far_above_any_broker_answer() -> None:
 
 
 def test_a_declared_length_over_the_cap_is_refused_before_reading(
-    acme: Any, session_factory: Any
+    double: Any, session_factory: Any
 ) -> None:
     # The server declares 10,000 bytes and sends none: reading would wait for the deadline.
     with HostileServer(answering(b"", declared=10_000)) as server:
-        api = _capped(acme, session_factory, server.url)
+        api = _capped(double, session_factory, server.url)
         elapsed, error = measure(lambda: api.get("/api/bars", params={"q": "SECRET"}))
         assert isinstance(error, ResponseError), repr(error)
         assert elapsed < 2.5  # reading would have waited for the 5 s deadline
@@ -115,13 +115,13 @@ def test_a_declared_length_over_the_cap_is_refused_before_reading(
 
 @pytest.mark.parametrize("framing", ["chunked", "until close"])
 def test_an_undeclared_answer_over_the_cap_is_refused(
-    acme: Any, session_factory: Any, framing: str
+    double: Any, session_factory: Any, framing: str
 ) -> None:
     body = b"[" + b"1," * 5000 + b"1]"
     behaviour = (answering(body, chunked=True, pieces=10) if framing == "chunked"
                  else _until_close(body))
     with HostileServer(behaviour) as server:
-        api = _capped(acme, session_factory, server.url)
+        api = _capped(double, session_factory, server.url)
         with pytest.raises(ResponseError, match="larger than the 1,000-byte limit"):
             api.get("/api/bars")
         if framing == "chunked":  # dropped, not kept for the next request (the session is open)
@@ -129,7 +129,7 @@ def test_an_undeclared_answer_over_the_cap_is_refused(
 
 
 @pytest.mark.parametrize("framing", ["length", "chunked", "gzip"])
-def test_an_answer_exactly_at_the_cap_passes(acme: Any, session_factory: Any,
+def test_an_answer_exactly_at_the_cap_passes(double: Any, session_factory: Any,
                                              framing: str) -> None:
     body = b'"' + b"7" * (CAP - 2) + b'"'
     assert len(body) == CAP
@@ -138,7 +138,7 @@ def test_an_answer_exactly_at_the_cap_passes(acme: Any, session_factory: Any,
     else:
         behaviour = answering(body, chunked=framing == "chunked", pieces=3)
     with HostileServer(behaviour) as server:
-        api = _capped(acme, session_factory, server.url)
+        api = _capped(double, session_factory, server.url)
         for _ in range(2):
             response = api.get("/api/bars")
             assert response.status == 200 and response.content == body
@@ -146,20 +146,20 @@ def test_an_answer_exactly_at_the_cap_passes(acme: Any, session_factory: Any,
 
 
 def test_a_compressed_answer_is_counted_after_decompression(
-    acme: Any, session_factory: Any
+    double: Any, session_factory: Any
 ) -> None:
     packed = gzip.compress(bytes(100_000))
     assert len(packed) < CAP  # the declared length is under the cap; the body is not
     with HostileServer(answering(packed, ("Content-Encoding", "gzip"))) as server:
-        api = _capped(acme, session_factory, server.url)
+        api = _capped(double, session_factory, server.url)
         with pytest.raises(ResponseError, match="larger than the 1,000-byte limit"):
             api.get("/api/bars")
 
 
-def test_a_request_can_lift_or_set_the_cap(acme: Any, session_factory: Any) -> None:
+def test_a_request_can_lift_or_set_the_cap(double: Any, session_factory: Any) -> None:
     body = b"[" + b"1," * 5000 + b"1]"
     with HostileServer(answering(body, chunked=True, pieces=4)) as server:
-        api = _capped(acme, session_factory, server.url)
+        api = _capped(double, session_factory, server.url)
         assert api.get("/api/export", max_bytes=None).content == body
         assert api.get("/api/export", max_bytes=len(body)).content == body
         with pytest.raises(ResponseError) as info:
@@ -169,10 +169,10 @@ def test_a_request_can_lift_or_set_the_cap(acme: Any, session_factory: Any) -> N
 
 
 def test_token_answers_are_capped_at_1_mib_after_decompression(
-    acme: Any, session_factory: Any, bomb: list[bytes]
+    double: Any, session_factory: Any, bomb: list[bytes]
 ) -> None:
     with HostileServer(gzip_bomb(bomb)) as server:
-        api = session_factory(acme, base_url=server.url, flow="none")
+        api = session_factory(double, base_url=server.url, flow="none")
         http = api.binding.flow_context(None).http
         with pytest.raises(ResponseError, match=f"larger than the {TOKEN_RESPONSE_LIMIT:,}-byte"):
             http.request("POST", "/oauth/token", data={"grant_type": "client_credentials"})
@@ -187,7 +187,7 @@ def test_token_answers_are_capped_at_1_mib_after_decompression(
 @pytest.mark.parametrize("value", [-1, "64MiB", 1.5, True])
 def test_max_response_bytes_must_be_a_whole_number_of_bytes(value: Any) -> None:
     with pytest.raises(ProfileError, match="max_response_bytes"):
-        Profile.from_mapping("p", {"broker": "acme", "max_response_bytes": value})
+        Profile.from_mapping("p", {"broker": "double", "max_response_bytes": value})
 
 
 def _until_close(body: bytes) -> Any:

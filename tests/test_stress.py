@@ -50,15 +50,15 @@ def test_8_processes_x_16_threads_share_one_refresh(sandbox_factory: Any, token_
     from brokerauth.engine.profiles import Profile
     from brokerauth_sandbox.fleet import run_fleet
 
-    acme = sandbox_factory("acme", clock=SystemClock())
-    acme.refresh_delay = 0.2
-    profile = Profile.from_mapping("soak", {"broker": "acme", **acme.profile_settings()})
+    double = sandbox_factory("double", clock=SystemClock())
+    double.refresh_delay = 0.2
+    profile = Profile.from_mapping("soak", {"broker": "double", **double.profile_settings()})
     first = brokerauth.session(profile)
     token = first.token
     first.binding.save(token.replace(expires_at=token.issued_at))
-    acme.expire_access_tokens()
+    double.expire_access_tokens()
     statuses = run_fleet(profile, path="/api/me", processes=processes, threads=16,
                          env={"BROKERAUTH_HOME": str(token_home)})
     assert statuses == ["200"] * (processes * 16)
-    assert acme.refresh_calls == 1
-    assert acme.invalid_grants == 0
+    assert double.refresh_calls == 1
+    assert double.invalid_grants == 0

@@ -1,7 +1,7 @@
 """Lifetimes, numbers and JSON in token answers (QUALITY item 26), over real HTTP against the
-Acme sandbox on 127.0.0.1: each hostile refresh answer ends in one typed error naming what is
-wrong -- never "plugin ... failed ... this is a bug in the plugin" -- the stored token stays
-the old one, and a sane server afterwards recovers.  A missing ``expires_in`` takes the
+test double's sandbox on 127.0.0.1: each hostile refresh answer ends in one typed error naming
+what is wrong -- never "plugin ... failed ... this is a bug in the plugin" -- the stored token
+stays the old one, and a sane server afterwards recovers.  A missing ``expires_in`` takes the
 plugin's default lifetime, so the token is refreshed before it dies."""
 
 from __future__ import annotations
@@ -51,45 +51,45 @@ HOSTILE = {
 
 @pytest.mark.parametrize("kind", list(HOSTILE))
 def test_a_hostile_refresh_answer_is_a_typed_error_naming_the_problem(
-    acme: Any, acme_session: Any, manual_clock: Any, kind: str
+    double: Any, double_session: Any, manual_clock: Any, kind: str
 ) -> None:
     body, words = HOSTILE[kind]
-    good = acme_session.token
-    manual_clock.advance(acme.token_lifetime + 1)
-    acme.bad_refresh_answers = [(200, JSON, body)]
+    good = double_session.token
+    manual_clock.advance(double.token_lifetime + 1)
+    double.bad_refresh_answers = [(200, JSON, body)]
     with pytest.raises(RefreshError) as info:
-        acme_session.get("/api/me")
+        double_session.get("/api/me")
     message = str(info.value)
     assert words in message
     assert "bug in the plugin" not in message
     assert isinstance(info.value.__cause__, ResponseError)
     assert len(message) < 500  # a 5,000-digit value is never echoed
     assert "never-sent-token" not in message
-    assert acme_session.binding.load() == good
-    assert acme.count("GET", "/api/me") == 0
+    assert double_session.binding.load() == good
+    assert double.count("GET", "/api/me") == 0
     manual_clock.advance(failures.backoff(1))
-    assert acme_session.get("/api/me").status == 200
+    assert double_session.get("/api/me").status == 200
 
 
-def test_a_missing_expires_in_takes_acmes_default_and_is_refreshed_early(
-    acme: Any, acme_session: Any, manual_clock: Any
+def test_a_missing_expires_in_takes_the_brokers_default_and_is_refreshed_early(
+    double: Any, double_session: Any, manual_clock: Any
 ) -> None:
-    from brokerauth_acme.flow import DEFAULT_LIFETIME
+    from doubles.plugin import DEFAULT_LIFETIME
 
-    acme_session.token
-    manual_clock.advance(acme.token_lifetime + 1)
+    double_session.token
+    manual_clock.advance(double.token_lifetime + 1)
     # No expires_in and no refresh token (a server that does not rotate this time).
-    acme.bad_refresh_answers = [(200, JSON, b'{"access_token": "no-expiry-token", '
+    double.bad_refresh_answers = [(200, JSON, b'{"access_token": "no-expiry-token", '
                                             b'"token_type": "Bearer"}')]
-    token = acme_session.token
+    token = double_session.token
     assert token.access_token == "no-expiry-token"
     assert token.expires_at == manual_clock.now() + DEFAULT_LIFETIME
     assert timedelta(minutes=10) == DEFAULT_LIFETIME
-    assert acme_session.binding.load() == token
+    assert double_session.binding.load() == token
     # Inside the mandatory window of that default the session refreshes before sending: the
     # token without a lifetime is never sent, and no 401 is needed to find out it died.
     manual_clock.advance((DEFAULT_LIFETIME - timedelta(seconds=30)).total_seconds())
-    assert acme_session.get("/api/me").status == 200
-    assert acme.refresh_calls == 2
-    assert acme.count("GET", "/api/me") == 1
-    assert "no-expiry-token" not in acme.seen_tokens
+    assert double_session.get("/api/me").status == 200
+    assert double.refresh_calls == 2
+    assert double.count("GET", "/api/me") == 1
+    assert "no-expiry-token" not in double.seen_tokens

@@ -1,7 +1,7 @@
 """A token is stored only if it can be a header value (README, Guarantees; QUALITY item 20):
 a refresh answered with an access or refresh token outside visible ASCII (0x21-0x7E) is a
 typed error, the stored token stays the old one, and the next request, with the server
-sane again, succeeds.  Over real HTTP against the Acme sandbox on loopback."""
+sane again, succeeds.  Over real HTTP against the test double's sandbox on loopback."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from brokerauth.contract.tokens import Token
 from brokerauth.engine import failures
 from brokerauth.engine.binding import ISSUED_FOR
 
-# Acme tokens live 600 s: advisory window from 300 s before expiry, mandatory from 60 s.
+# The test double's tokens live 600 s: advisory window from 300 s before expiry, mandatory
+# from 60 s.
 MANDATORY = 560
 ADVISORY = 400
 
@@ -67,52 +68,52 @@ CASES = [(field, name, ascii_json)
 @pytest.mark.parametrize(("field", "name", "ascii_json"), CASES,
                          ids=[f"{f}-{n}{'-utf8' if not a else ''}" for f, n, a in CASES])
 def test_a_token_that_cannot_be_a_header_is_never_stored(
-    acme: Any, acme_session: Any, manual_clock: Any, token_home: Path,
+    double: Any, double_session: Any, manual_clock: Any, token_home: Path,
     field: str, name: str, ascii_json: bool,
 ) -> None:
-    good = acme_session.token
+    good = double_session.token
     before = _store_bytes(token_home)
     assert before, "the file store should hold the first token"
     manual_clock.advance(MANDATORY)
-    acme.bad_refresh_answers = [_answer(field, BAD_VALUES[name], ascii_json=ascii_json)]
+    double.bad_refresh_answers = [_answer(field, BAD_VALUES[name], ascii_json=ascii_json)]
     with pytest.raises(RefreshError) as info:
-        acme_session.get("/api/me")
+        double_session.get("/api/me")
     assert isinstance(info.value.__cause__, ResponseError)
     assert "nothing was stored, the previous token is kept" in str(info.value)
     assert BAD_VALUES[name] not in str(info.value)
-    assert acme.refresh_calls == 1
-    assert acme.count("GET", "/api/me") == 0
+    assert double.refresh_calls == 1
+    assert double.count("GET", "/api/me") == 0
     # the store still holds the old token: only the failure, for other callers to share, is
     # recorded with it (and never the refused value)
-    _assert_old_token_kept(acme_session, good, before, token_home, BAD_VALUES[name])
+    _assert_old_token_kept(double_session, good, before, token_home, BAD_VALUES[name])
     # and with the server sane again, the next request after the back-off refreshes
     manual_clock.advance(failures.backoff(1))
-    response = acme_session.get("/api/me")
+    response = double_session.get("/api/me")
     assert response.status == 200
-    assert acme.refresh_calls == 2
-    assert acme_session.token.access_token != good.access_token
+    assert double.refresh_calls == 2
+    assert double_session.token.access_token != good.access_token
 
 
 def test_in_the_advisory_window_the_old_token_keeps_working(
-    acme: Any, acme_session: Any, manual_clock: Any, token_home: Path, caplog: Any,
+    double: Any, double_session: Any, manual_clock: Any, token_home: Path, caplog: Any,
 ) -> None:
-    good: Token = acme_session.token
+    good: Token = double_session.token
     before = _store_bytes(token_home)
     manual_clock.advance(ADVISORY)
-    acme.bad_refresh_answers = [_answer("access_token", BAD_VALUES["cjk"], ascii_json=False)]
-    assert acme_session.get("/api/me").status == 200
-    assert acme.seen_tokens[-1] == good.access_token
+    double.bad_refresh_answers = [_answer("access_token", BAD_VALUES["cjk"], ascii_json=False)]
+    assert double_session.get("/api/me").status == 200
+    assert double.seen_tokens[-1] == good.access_token
     assert "early refresh failed" in caplog.text
     assert BAD_VALUES["cjk"] not in caplog.text
-    _assert_old_token_kept(acme_session, good, before, token_home, BAD_VALUES["cjk"])
+    _assert_old_token_kept(double_session, good, before, token_home, BAD_VALUES["cjk"])
 
 
-def test_every_visible_ascii_character_is_accepted(acme: Any, acme_session: Any,
+def test_every_visible_ascii_character_is_accepted(double: Any, double_session: Any,
                                                    manual_clock: Any) -> None:
     # The rule's other edge: an opaque token may use any of 0x21-0x7E, not only b64token's.
     visible = "".join(chr(c) for c in range(0x21, 0x7F))
-    acme_session.token
+    double_session.token
     manual_clock.advance(MANDATORY)
-    acme.bad_refresh_answers = [_answer("refresh_token", visible, ascii_json=True)]
-    assert acme_session.token.refresh_token == visible
-    assert acme_session.binding.load().refresh_token == visible
+    double.bad_refresh_answers = [_answer("refresh_token", visible, ascii_json=True)]
+    assert double_session.token.refresh_token == visible
+    assert double_session.binding.load().refresh_token == visible

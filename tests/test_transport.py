@@ -9,22 +9,22 @@ from brokerauth.contract.wire import Request
 from brokerauth.engine.transport import Transport
 
 
-def test_one_pool_per_host_and_a_closed_pool_is_replaced(acme: Any) -> None:
+def test_one_pool_per_host_and_a_closed_pool_is_replaced(double: Any) -> None:
     transport = Transport()
-    request = Request.from_url("GET", acme.base_url + "/api/nothing?x=a b")
+    request = Request.from_url("GET", double.base_url + "/api/nothing?x=a b")
     assert transport.send(request).status == 404
-    first = transport._host_pools[("http", acme.host)]
+    first = transport._host_pools[("http", double.host)]
     assert transport.send(request).status == 404
-    assert transport._host_pools[("http", acme.host)] is first
+    assert transport._host_pools[("http", double.host)] is first
     # As the manager evicts a pool it holds too many of: closed, and forgotten.
     first.close()
     transport.pool.pools.clear()
     assert transport.send(request).status == 404
-    assert transport._host_pools[("http", acme.host)] is not first
+    assert transport._host_pools[("http", double.host)] is not first
     transport.close()
 
 
-def test_a_caller_given_manager_routes_the_request_itself(acme: Any) -> None:
+def test_a_caller_given_manager_routes_the_request_itself(double: Any) -> None:
     seen: list[str] = []
 
     class Watching(urllib3.PoolManager):
@@ -33,6 +33,6 @@ def test_a_caller_given_manager_routes_the_request_itself(acme: Any) -> None:
             return super().urlopen(method, url, *args, **kwargs)
 
     transport = Transport(Watching())
-    request = Request.from_url("GET", acme.base_url + "/api/nothing?q=1")
+    request = Request.from_url("GET", double.base_url + "/api/nothing?q=1")
     assert transport.send(request).status == 404
-    assert seen == [acme.base_url + "/api/nothing?q=1"]
+    assert seen == [double.base_url + "/api/nothing?q=1"]
