@@ -1,14 +1,20 @@
 """Bad input, property-based (the README's guarantee 16): whatever a profile file or a server
 answer holds, the result is a value or one typed brokerauth error — never an unhandled
-exception from deep inside."""
+exception from deep inside.
+
+The broker plugins' own parsers are tried too wherever they are installed (as in ``make
+test``); the core's tests need none of them."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
+import pytest
 import tomli_w
 from brokerauth.contract.errors import BrokerAuthError
 from brokerauth.contract.flowcontext import FlowContext
@@ -25,7 +31,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
-HOST = PluginHost.create()
+
+
+def installed(package: str) -> bool:
+    return importlib.util.find_spec(package) is not None
+
+
+def needs(package: str) -> pytest.MarkDecorator:
+    return pytest.mark.skipif(not installed(package), reason=f"{package} is not installed")
+
+
+#: Each broker plugin of this tree that judges answers itself, by its package.
+PLUGIN_BROKERS = {"webull": "brokerauth_webull", "webull_connect": "brokerauth_webull_connect",
+                  "futu": "brokerauth_futu"}
+
+
+@pytest.fixture(scope="module")
+def host() -> PluginHost:
+    # Per module, not at import: the test double is installed while the module's tests run.
+    return PluginHost.create()
 
 # Numbers a server can send that Python's date arithmetic and int() cannot take: each must
 # end in a typed error (QUALITY item 26), never an OverflowError or ValueError.
@@ -109,6 +133,7 @@ def test_any_answer_parses_or_is_a_typed_error(status: int, body: bytes) -> None
     assert isinstance(token_error(answer, what="refresh"), BrokerAuthError)
 
 
+@needs("brokerauth_webull")
 @given(statuses, bodies)
 def test_webull_2fa_answers(status: int, body: bytes) -> None:
     from brokerauth_webull.twofactor import _parse_answer
@@ -116,6 +141,7 @@ def test_webull_2fa_answers(status: int, body: bytes) -> None:
     typed_or_value(lambda: _parse_answer(response(status, body), "create token", sent=None))
 
 
+@needs("brokerauth_webull_connect")
 @given(statuses, bodies)
 def test_webull_connect_token_answers(status: int, body: bytes) -> None:
     from brokerauth_webull_connect.flow import parse_answer
@@ -124,6 +150,7 @@ def test_webull_connect_token_answers(status: int, body: bytes) -> None:
                                         previous=None))
 
 
+@needs("brokerauth_futu")
 @given(statuses, bodies)
 def test_futu_token_answers(status: int, body: bytes) -> None:
     from brokerauth_futu.oauthflow import _token_from
@@ -133,12 +160,14 @@ def test_futu_token_answers(status: int, body: bytes) -> None:
 
 
 @given(statuses, bodies)
-def test_acme_token_answers(status: int, body: bytes) -> None:
-    from brokerauth_acme.flow import _token
+def test_double_token_answers(status: int, body: bytes) -> None:
+    from doubles.plugin import token_from_answer
 
-    typed_or_value(lambda: _token(context("acme"), response(status, body), previous=None))
+    typed_or_value(lambda: token_from_answer(context("double"), response(status, body),
+                                             previous=None))
 
 
+@needs("brokerauth_futu")
 @given(statuses, bodies)
 def test_futu_legacy_refresh_answers(status: int, body: bytes) -> None:
     from brokerauth_futu.apikey import refresh_access_token
@@ -162,11 +191,7 @@ numeric_fields = ["expires_in", "rt_expires_in", "created_at", "expires_at", "ex
 @settings(max_examples=400)
 @given(st.sampled_from(numeric_fields), hostile_numbers, st.sampled_from(["NORMAL", 1, None]))
 def test_hostile_numbers_in_every_token_parser(field: str, value: Any, status: Any) -> None:
-    from brokerauth_acme.flow import _token as acme_token
-    from brokerauth_futu.apikey import refresh_access_token
-    from brokerauth_futu.oauthflow import _token_from
-    from brokerauth_webull.twofactor import _parse_answer
-    from brokerauth_webull_connect.flow import parse_answer
+    from doubles.plugin import token_from_answer
 
     fields = {"access_token": "a-token", "token": "a-token", "refresh_token": "r-token",
               "status": status, "expires_at": 1_800_000_000_000, field: value}
@@ -176,17 +201,29 @@ def test_hostile_numbers_in_every_token_parser(field: str, value: Any, status: A
         def request(self, method: str, url: str, **kw: Any) -> Response:
             return response(200, body)
 
-    old = Token(access_token="old", broker="futu")
-    calls = [
+    calls: list[Callable[[], Any]] = [
         lambda: parse_token_answer(fields, broker="b", now=NOW, status=200,
                                    refresh_lifetime_field="rt_expires_in"),
-        lambda: _parse_answer(response(200, body), "check", sent="a-token"),
-        lambda: parse_answer(context("webull_connect"), response(200, body), previous=None),
-        lambda: _token_from(context("futu"), response(200, body), client_id="c", previous=None),
-        lambda: acme_token(context("acme"), response(200, body), previous=None),
-        lambda: refresh_access_token(Http(), old, NOW + timedelta(days=90),  # type: ignore[arg-type]
-                                     identity=None, now=NOW),
+        lambda: token_from_answer(context("double"), response(200, body), previous=None),
     ]
+    if installed("brokerauth_webull"):
+        from brokerauth_webull.twofactor import _parse_answer
+
+        calls.append(lambda: _parse_answer(response(200, body), "check", sent="a-token"))
+    if installed("brokerauth_webull_connect"):
+        from brokerauth_webull_connect.flow import parse_answer
+
+        calls.append(lambda: parse_answer(context("webull_connect"), response(200, body),
+                                          previous=None))
+    if installed("brokerauth_futu"):
+        from brokerauth_futu.apikey import refresh_access_token
+        from brokerauth_futu.oauthflow import _token_from
+
+        old = Token(access_token="old", broker="futu")
+        calls.append(lambda: _token_from(context("futu"), response(200, body), client_id="c",
+                                         previous=None))
+        calls.append(lambda: refresh_access_token(Http(), old, NOW + timedelta(days=90),  # type: ignore[arg-type]
+                                                  identity=None, now=NOW))
     for call in calls:
         result = typed_or_value(call)
         expiry = getattr(result, "expires_at", None)
@@ -195,16 +232,16 @@ def test_hostile_numbers_in_every_token_parser(field: str, value: Any, status: A
 
 
 @given(statuses, bodies)
-def test_broker_verdicts(status: int, body: bytes) -> None:
+def test_broker_verdicts(host: PluginHost, status: int, body: bytes) -> None:
     answer = response(status, body)
-    for broker in ("webull", "webull_connect", "futu", "acme"):
-        HOST.broker(broker)
-        HOST.interpret_response(broker, None, answer.request, answer)
+    for broker in ["double", *(b for b, package in PLUGIN_BROKERS.items() if installed(package))]:
+        host.broker(broker)
+        host.interpret_response(broker, None, answer.request, answer)
 
 
 profile_values = st.one_of(
     json_values.filter(lambda v: v is not None and not isinstance(v, float)),
-    st.sampled_from([{"env": "X"}, {"file": "/nonexistent"}, {"name": "file"}, "acme", "webull",
+    st.sampled_from([{"env": "X"}, {"file": "/nonexistent"}, {"name": "file"}, "double", "webull",
                      "futu", "webull_connect", "file", "memory", {"name": "memory", "x": 1}]),
 )
 profile_tables = st.dictionaries(
@@ -227,7 +264,7 @@ def _toml_safe(value: Any) -> bool:
           max_examples=150)
 @given(st.dictionaries(st.text(min_size=1, max_size=8), profile_tables, min_size=1, max_size=3))
 def test_any_profile_document_resolves_or_is_one_profile_error(
-    document: dict[str, dict[str, Any]],
+    host: PluginHost, document: dict[str, dict[str, Any]],
 ) -> None:
     doc = {"profiles": {name: {k: v for k, v in table.items() if _toml_safe(v)}
                         for name, table in document.items()}}
@@ -236,7 +273,7 @@ def test_any_profile_document_resolves_or_is_one_profile_error(
     if isinstance(result, BrokerAuthError):
         return
     for profile in result.profiles.values():
-        resolved = typed_or_value(lambda profile=profile: resolve_profile(profile, HOST))
+        resolved = typed_or_value(lambda profile=profile: resolve_profile(profile, host))
         if not isinstance(resolved, BrokerAuthError):
             assert attrs.has(type(resolved.settings))
 

@@ -25,7 +25,7 @@ def host_with(**extra: str) -> PluginHost:
 
 def test_entry_points_are_found_and_builtin_registers_like_any_plugin() -> None:
     host = PluginHost.create()
-    assert {"builtin", "acme"} <= set(host.available)
+    assert {"builtin", "double"} <= set(host.available)
     assert host.loaded == {}
     _, owner = host.strategy("store", "file")
     assert owner == "builtin"
@@ -33,15 +33,21 @@ def test_entry_points_are_found_and_builtin_registers_like_any_plugin() -> None:
 
 
 def test_only_the_profiles_plugins_are_imported() -> None:
+    # Every other plugin stays a module nobody imported: the installed ones, and a bystander
+    # so that there is one even where the test double is the only plugin installed.
     code = textwrap.dedent("""
-        import sys
+        import importlib.metadata, sys
+        from brokerauth.engine import entrypoints
         from brokerauth.engine.pluginhost import PluginHost
-        host = PluginHost.create()
-        host.broker("acme")
-        print(sorted(host.loaded), "brokerauth_webull" in sys.modules)
+        bystander = importlib.metadata.EntryPoint("bystander", "fake_plugins:Webull", "brokerauth")
+        found = [*entrypoints.entry_points("brokerauth"), bystander]
+        host = PluginHost.create(found)
+        host.broker("double")
+        others = {ep.value.partition(":")[0] for ep in found if ep.name != "double"}
+        print(sorted(host.loaded), sorted(name for name in others if name in sys.modules))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['acme', 'builtin'] False"
+    assert out.stdout.strip() == "['builtin', 'double'] []"
 
 
 @pytest.mark.parametrize("plugin", ["Misspelled", "WrongArgument"])
@@ -61,8 +67,8 @@ def test_a_strategy_without_its_hooks_is_refused() -> None:
 
 def test_a_duplicate_strategy_name_is_refused() -> None:
     host = host_with(dup="fake_plugins:Duplicate")
-    host.load("acme")
-    with pytest.raises(PluginLoadError, match="declared by both 'acme' and 'dup'"):
+    host.load("double")
+    with pytest.raises(PluginLoadError, match="declared by both 'double' and 'dup'"):
         host.load("dup")
 
 
@@ -74,10 +80,10 @@ def test_a_broken_plugin_keeps_its_traceback_and_spares_the_others() -> None:
     assert "needs a library that is not installed" in str(info.value)
     assert "pip uninstall" in str(info.value)
     host.load_all()
-    assert "acme" in host.loaded
+    assert "double" in host.loaded
     assert "broken" in host.failures
-    _, owner = host.broker("acme")
-    assert owner == "acme"
+    _, owner = host.broker("double")
+    assert owner == "double"
 
 
 def test_unknown_strategy_mentions_plugins_that_failed() -> None:
@@ -105,7 +111,7 @@ def test_a_missing_known_plugin_names_its_distribution() -> None:
 def test_an_unknown_broker_gets_no_package_name_made_from_the_typo() -> None:
     """``broker = "webul"`` must not advise ``pip install brokerauth-webul``: a package
     nobody publishes, and a name a typosquatter would register."""
-    host = PluginHost.create()
+    host = host_with(webull="fake_plugins:Webull")
     with pytest.raises(PluginError) as caught:
         host.broker("webul")
     assert "did you mean 'webull'" in caught.value.message

@@ -11,10 +11,10 @@ from brokerauth.contract.errors import ConfigError, ProfileError
 from brokerauth.engine.profiles import find_profiles_file, load_profiles, parse_profiles
 
 GOOD = """
-[profiles.acme-dev]
-broker = "acme"
+[profiles.double-dev]
+broker = "double"
 client_id = "cid"
-client_secret = { env = "ACME_SECRET" }
+client_secret = { env = "DOUBLE_SECRET" }
 base_url = "http://127.0.0.1:9"
 refresh_advisory = 120
 store = { name = "file", path = "/tmp/x" }
@@ -33,8 +33,8 @@ def open_profile(tmp_path: Path, text: str, name: str = "p") -> Any:
 
 def test_good_profile_parses(tmp_path: Path) -> None:
     profiles = load_profiles(write(tmp_path, GOOD))
-    profile = profiles.get("acme-dev")
-    assert profile.broker == "acme"
+    profile = profiles.get("double-dev")
+    assert profile.broker == "double"
     assert profile.options.refresh_advisory == 120.0
     assert profile.store is not None and profile.store.options == {"path": "/tmp/x"}
     assert profile.settings["client_id"] == "cid"
@@ -66,25 +66,25 @@ def test_named_file_that_does_not_exist(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "key", "words"),
     [
-        ('[profiles.p]\nbroker = "acme"\nclient_id = "c"\nclient_secret = { env = "S" }\n'
+        ('[profiles.p]\nbroker = "double"\nclient_id = "c"\nclient_secret = { env = "S" }\n'
          'colour = "red"\n', "colour", "unknown key"),
-        ('[profiles.p]\nbroker = "acme"\nclient_id = 3\nclient_secret = { env = "S" }\n',
+        ('[profiles.p]\nbroker = "double"\nclient_id = 3\nclient_secret = { env = "S" }\n',
          "client_id", "wrong type"),
-        ('[profiles.p]\nbroker = "acme"\nclient_id = "c"\nclient_secret = "hunter2"\n',
+        ('[profiles.p]\nbroker = "double"\nclient_id = "c"\nclient_secret = "hunter2"\n',
          "client_secret", "secret reference"),
-        ('[profiles.p]\nbroker = "acme"\nclient_secret = { env = "S" }\n',
+        ('[profiles.p]\nbroker = "double"\nclient_secret = { env = "S" }\n',
          "client_id", "required"),
         ('[profiles.p]\nbroker = "nobroker"\n', "broker", "no installed plugin provides broker"),
         ('[profiles.p]\nclient_id = "c"\n', "broker", "has no broker"),
-        ('[profiles.p]\nbroker = "acme"\nclient_id = "c"\nclient_secret = { env = "S" }\n'
+        ('[profiles.p]\nbroker = "double"\nclient_id = "c"\nclient_secret = { env = "S" }\n'
          'store = "vault"\n', "store", "no installed plugin provides a store strategy"),
-        ('[profiles.p]\nbroker = "acme"\nclient_id = "c"\nclient_secret = { env = "S" }\n'
+        ('[profiles.p]\nbroker = "double"\nclient_id = "c"\nclient_secret = { env = "S" }\n'
          'store = { name = "file", colour = 1 }\n', "store.colour", "unknown key"),
-        ('[profiles.p]\nbroker = "acme"\nclient_id = "c"\nclient_secret = { env = "S" }\n'
+        ('[profiles.p]\nbroker = "double"\nclient_id = "c"\nclient_secret = { env = "S" }\n'
          'store = { name = "memory", path = "x" }\n', "store", "takes no options"),
-        ('[profiles.p]\nbroker = "acme"\nclient_id = "c"\nclient_secret = { env = "S" }\n'
+        ('[profiles.p]\nbroker = "double"\nclient_id = "c"\nclient_secret = { env = "S" }\n'
          'timeout = "soon"\n', "timeout", "must be a number"),
-        ('[profiles.p]\nbroker = "acme"\nclient_id = "c"\nclient_secret = { env = "S" }\n'
+        ('[profiles.p]\nbroker = "double"\nclient_id = "c"\nclient_secret = { env = "S" }\n'
          'signer = 5\n', "signer", "strategy name"),
     ],
 )
@@ -106,18 +106,18 @@ def test_profile_mistakes_name_file_profile_key_and_fix(
 
 def test_unset_secret_is_reported_before_any_request(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("ACME_SECRET_UNSET", raising=False)
-    text = ('[profiles.p]\nbroker = "acme"\nclient_id = "c"\n'
-            'client_secret = { env = "ACME_SECRET_UNSET" }\nbase_url = "http://127.0.0.1:9"\n')
+    monkeypatch.delenv("DOUBLE_SECRET_UNSET", raising=False)
+    text = ('[profiles.p]\nbroker = "double"\nclient_id = "c"\n'
+            'client_secret = { env = "DOUBLE_SECRET_UNSET" }\nbase_url = "http://127.0.0.1:9"\n')
     with pytest.raises(ProfileError) as info:
         open_profile(tmp_path, text)
     assert info.value.key == "client_secret"
-    assert "ACME_SECRET_UNSET is not set" in str(info.value)
-    assert "export ACME_SECRET_UNSET" in str(info.value)
+    assert "DOUBLE_SECRET_UNSET is not set" in str(info.value)
+    assert "export DOUBLE_SECRET_UNSET" in str(info.value)
 
 
 def test_unreadable_secret_file(tmp_path: Path) -> None:
-    text = ('[profiles.p]\nbroker = "acme"\nclient_id = "c"\n'
+    text = ('[profiles.p]\nbroker = "double"\nclient_id = "c"\n'
             f'client_secret = {{ file = "{tmp_path}/missing" }}\n')
     with pytest.raises(ProfileError, match="cannot be read") as info:
         open_profile(tmp_path, text)
@@ -126,20 +126,20 @@ def test_unreadable_secret_file(tmp_path: Path) -> None:
 
 def test_bad_toml_names_the_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(ProfileError) as info:
-        open_profile(tmp_path, '[profiles.p]\nbroker = "acme\n')
+        open_profile(tmp_path, '[profiles.p]\nbroker = "double\n')
     assert "is not valid TOML" in str(info.value)
     assert "line 2" in str(info.value)
     assert info.value.file and info.value.file.endswith("profiles.toml")
 
 
 def test_unknown_profile_lists_the_known_ones(tmp_path: Path) -> None:
-    with pytest.raises(ProfileError, match="no profile named 'nope'.*acme-dev"):
+    with pytest.raises(ProfileError, match="no profile named 'nope'.*double-dev"):
         brokerauth.session("nope", profiles=write(tmp_path, GOOD))
 
 
 def test_unknown_top_level_table(tmp_path: Path) -> None:
     with pytest.raises(ProfileError, match="unknown top-level"):
-        parse_profiles("[profile.p]\nbroker='acme'\n", source="x.toml")
+        parse_profiles("[profile.p]\nbroker='double'\n", source="x.toml")
 
 
 def test_unreadable_file(tmp_path: Path) -> None:
@@ -150,10 +150,10 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 
 def test_a_value_refused_by_a_plugins_validator_names_its_key(tmp_path: Path) -> None:
-    text = ('[profiles.p]\nbroker = "webull"\nenvironment = "mars"\n'
-            'app_key = { env = "K" }\napp_secret = { env = "S" }\n')
+    text = ('[profiles.p]\nbroker = "double"\nregion = "mars"\nclient_id = "c"\n'
+            'client_secret = { env = "S" }\n')
     with pytest.raises(ProfileError) as info:
         open_profile(tmp_path, text)
-    assert info.value.key == "environment"
+    assert info.value.key == "region"
     assert "mars" in str(info.value)
     assert "hk" in str(info.value)  # the valid names are listed
