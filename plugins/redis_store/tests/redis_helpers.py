@@ -135,12 +135,12 @@ def redis_store(url: str, /, **options: Any) -> dict[str, Any]:
 
 
 def make_token(label: str = "t", **changes: Any) -> Token:
-    """A fresh, valid-looking Acme token with random secrets."""
+    """A fresh, valid-looking token with random secrets."""
     now = datetime.now(UTC)
     fields: dict[str, Any] = {
         "access_token": f"{label}-{secrets.token_urlsafe(16)}",
         "refresh_token": f"{label}-refresh-{secrets.token_urlsafe(16)}",
-        "broker": "acme",
+        "broker": "bearer_double",
         "issued_at": now,
         "expires_at": now + timedelta(hours=1),
         "extra": {"client": "c-1"},

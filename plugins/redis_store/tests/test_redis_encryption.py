@@ -25,7 +25,7 @@ def make_token() -> Token:
     return Token(
         access_token="acc-" + secrets.token_urlsafe(24),
         refresh_token="ref-" + secrets.token_urlsafe(24),
-        broker="acme", issued_at=now, expires_at=now + timedelta(hours=1),
+        broker="bearer_double", issued_at=now, expires_at=now + timedelta(hours=1),
     )
 
 
@@ -54,7 +54,7 @@ def test_the_value_in_redis_reveals_nothing_without_the_key(
         assert secret is not None
         assert secret.encode() not in value
     assert b"access_token" not in value
-    assert b"acme" not in value
+    assert b"bearer_double" not in value
     with pytest.raises(ValueError, match=r"JSON|Expecting"):
         json.loads(value)
     # With the key, the plaintext is the header (the entry it belongs to, its generation
@@ -149,15 +149,15 @@ def test_a_bad_key_is_a_config_error_that_never_shows_it(
 
 
 def test_an_encrypted_fleet_session_end_to_end(
-    acme: Any, session_factory: Any, redis_server: RedisServer, fernet_key: str,
+    double: Any, session_factory: Any, redis_server: RedisServer, fernet_key: str,
 ) -> None:
     store = redis_store(redis_server.url, encryption_key={"env": "BROKERAUTH_TEST_REDIS_KEY"})
-    first = session_factory(acme, name="fleet", store=store)
+    first = session_factory(double, name="fleet", store=store)
     assert first.get("/api/me").ok
-    second = session_factory(acme, name="fleet", store=store)
+    second = session_factory(double, name="fleet", store=store)
     assert second.get("/api/me").ok
     assert second.token == first.token
-    assert acme.count("POST", "/oauth/token") == 1
+    assert double.count("POST", "/oauth/token") == 1
     assert raw_entry(redis_server).startswith(ENCRYPTED_MARK)
 
 
@@ -169,7 +169,7 @@ def test_an_unset_key_is_reported_when_the_session_opens(monkeypatch: Any,
 
     monkeypatch.delenv("NO_SUCH_REDIS_KEY", raising=False)
     profile = Profile.from_mapping("fleet", {
-        "broker": "acme", "client_id": "c", "client_secret": Secret.from_value("s" * 16),
+        "broker": "bearer_double", "client_id": "c", "client_secret": Secret.from_value("s" * 16),
         "store": {"name": "redis", "url": "redis://127.0.0.1:1/0",
                   "encryption_key": {"env": "NO_SUCH_REDIS_KEY"}},
     })

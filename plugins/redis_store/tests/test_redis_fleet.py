@@ -35,59 +35,59 @@ def _stop_child(process: Any) -> None:
 def test_16_processes_x_8_threads_share_one_refresh(
     sandbox_factory: Any, redis_server: RedisServer, fernet_key: str
 ) -> None:
-    acme = sandbox_factory("acme", clock=SystemClock())
-    acme.refresh_delay = 0.1  # widen the window in which everyone wants to refresh
+    double = sandbox_factory("bearer_double", clock=SystemClock())
+    double.refresh_delay = 0.1  # widen the window in which everyone wants to refresh
     store = redis_store(redis_server.url, encryption_key={"env": "BROKERAUTH_TEST_REDIS_KEY"})
-    profile = Profile.from_mapping("fleet", {"broker": "acme", **acme.profile_settings(),
+    profile = Profile.from_mapping("fleet", {"broker": "bearer_double", **double.profile_settings(),
                                              "store": store})
     with brokerauth.session(profile) as first:
         assert first.get("/api/me").ok
         token = first.token
         # Expired for everyone: in Redis and on the server.
         first.binding.save(token.replace(expires_at=token.issued_at))
-    acme.expire_access_tokens()
+    double.expire_access_tokens()
 
     statuses = run_fleet(profile, path="/api/me", processes=16, threads=8)
     # The encryption key reaches the children through the environment they inherit.
     assert statuses == ["200"] * 128
-    assert acme.refresh_calls == 1
-    assert acme.invalid_grants == 0
+    assert double.refresh_calls == 1
+    assert double.invalid_grants == 0
     with brokerauth.session(profile) as last:
         stored = last.binding.load()
     assert stored is not None
     assert stored.access_token != token.access_token
-    assert acme.family_valid(stored.refresh_token)
+    assert double.family_valid(stored.refresh_token)
 
 
 def test_a_dead_refresh_token_costs_one_call_for_4_processes_x_16_threads(
     sandbox_factory: Any, redis_server: RedisServer, fernet_key: str
 ) -> None:
-    acme = sandbox_factory("acme", clock=SystemClock())
-    acme.refresh_delay = 0.1
+    double = sandbox_factory("bearer_double", clock=SystemClock())
+    double.refresh_delay = 0.1
     store = redis_store(redis_server.url, encryption_key={"env": "BROKERAUTH_TEST_REDIS_KEY"})
-    profile = Profile.from_mapping("fleet", {"broker": "acme", **acme.profile_settings(),
+    profile = Profile.from_mapping("fleet", {"broker": "bearer_double", **double.profile_settings(),
                                              "store": store})
     with brokerauth.session(profile) as first:
         assert first.get("/api/me").ok
         token = first.token
         first.binding.save(token.replace(expires_at=token.issued_at))
-    acme.expire_access_tokens()
-    acme.kill_refresh_tokens()
+    double.expire_access_tokens()
+    double.kill_refresh_tokens()
 
     outcomes = run_fleet(profile, path="/api/me", processes=4, threads=16)
     assert len(outcomes) == 64
     assert all(o.startswith(("LoginRequiredError", "AuthorizationError")) for o in outcomes), {
         o.split(":")[0] for o in outcomes}
-    assert acme.refresh_calls == 1
+    assert double.refresh_calls == 1
 
 
 def test_a_killed_lock_holder_is_replaced_within_the_lease(
     sandbox_factory: Any, redis_server: RedisServer
 ) -> None:
     lock_ttl = 1.0
-    acme = sandbox_factory("acme", clock=SystemClock())
+    double = sandbox_factory("bearer_double", clock=SystemClock())
     profile = Profile.from_mapping("fleet", {
-        "broker": "acme", **acme.profile_settings(),
+        "broker": "bearer_double", **double.profile_settings(),
         "store": redis_store(redis_server.url, lock_ttl=lock_ttl),
     })
     session = brokerauth.session(profile)
@@ -96,7 +96,7 @@ def test_a_killed_lock_holder_is_replaced_within_the_lease(
         token = session.token
         session.binding.save(token.replace(expires_at=token.issued_at))
         session.tokens.forget()
-        acme.expire_access_tokens()
+        double.expire_access_tokens()
 
         from redis_workers import hold_lock
 
@@ -119,7 +119,7 @@ def test_a_killed_lock_holder_is_replaced_within_the_lease(
         finally:
             _stop_child(child)
         assert response.status == 200
-        assert acme.refresh_calls == 1
+        assert double.refresh_calls == 1
         assert waited < lock_ttl + 0.5, f"the lock came free only after {waited:.2f} s"
     finally:
         session.close()
@@ -171,9 +171,9 @@ def test_threads_of_one_process_refresh_once_through_redis(
     """Two sessions (two plugin hosts, as two processes would have) and several threads
     each: the Redis lock, not a thread lock, keeps it to one refresh."""
     threads = 8
-    acme = sandbox_factory("acme", clock=SystemClock())
-    acme.refresh_delay = 0.05
-    profile = Profile.from_mapping("fleet", {"broker": "acme", **acme.profile_settings(),
+    double = sandbox_factory("bearer_double", clock=SystemClock())
+    double.refresh_delay = 0.05
+    profile = Profile.from_mapping("fleet", {"broker": "bearer_double", **double.profile_settings(),
                                              "store": redis_store(redis_server.url)})
     sessions = [brokerauth.session(profile) for _ in range(2)]
     try:
@@ -181,7 +181,7 @@ def test_threads_of_one_process_refresh_once_through_redis(
         token = sessions[0].token
         sessions[0].binding.save(token.replace(expires_at=token.issued_at))
         sessions[0].tokens.forget()
-        acme.expire_access_tokens()
+        double.expire_access_tokens()
         statuses: list[int] = []
         barrier = threading.Barrier(threads * len(sessions))
 
@@ -199,4 +199,4 @@ def test_threads_of_one_process_refresh_once_through_redis(
         for session in sessions:
             session.close()
     assert statuses == [200] * (threads * 2)
-    assert acme.refresh_calls == 1
+    assert double.refresh_calls == 1

@@ -16,13 +16,13 @@ from redis_helpers import RedisServer, make_token, redis_store
 
 
 def test_requests_go_on_while_redis_is_down_and_the_token_is_valid(
-    acme: Any, session_factory: Any, redis_server: RedisServer, manual_clock: ManualClock,
+    double: Any, session_factory: Any, redis_server: RedisServer, manual_clock: ManualClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    session = session_factory(acme, name="fleet", store=redis_store(redis_server.url))
+    session = session_factory(double, name="fleet", store=redis_store(redis_server.url))
     assert session.get("/api/me").ok
     token = session.token
-    refreshes = acme.refresh_calls
+    refreshes = double.refresh_calls
 
     # Four threads keep trading while Redis is stopped under them.
     outcomes: list[str] = []
@@ -44,7 +44,7 @@ def test_requests_go_on_while_redis_is_down_and_the_token_is_valid(
         during = len(outcomes)
         time.sleep(0.3)
         # Into the early-refresh window: one caller tries, cannot lock, and says so.
-        manual_clock.advance(acme.token_lifetime - 200)
+        manual_clock.advance(double.token_lifetime - 200)
         time.sleep(0.3)
     finally:
         stop.set()
@@ -53,7 +53,7 @@ def test_requests_go_on_while_redis_is_down_and_the_token_is_valid(
     assert len(outcomes) > during + 10, "requests should have gone on during the outage"
     assert set(outcomes) == {"200"}
     assert session.token == token
-    assert acme.refresh_calls == refreshes, "no refresh may happen without the lock"
+    assert double.refresh_calls == refreshes, "no refresh may happen without the lock"
     assert any("early refresh failed" in r.getMessage() and "Redis" in r.getMessage()
                for r in caplog.records)
 
@@ -63,13 +63,13 @@ def test_requests_go_on_while_redis_is_down_and_the_token_is_valid(
         session.get("/api/me")
     assert "Redis at redis://127.0.0.1:" in str(info.value)
     assert "reachable" in (info.value.hint or "")
-    assert acme.refresh_calls == refreshes
-    assert acme.seen_tokens.count(None) == 0
+    assert double.refresh_calls == refreshes
+    assert double.seen_tokens.count(None) == 0
 
     # Redis returns (empty: it kept nothing): the same session reconnects and refreshes.
     redis_server.start(keep_port=True)
     assert session.get("/api/me").ok
-    assert acme.refresh_calls == refreshes + 1
+    assert double.refresh_calls == refreshes + 1
     assert session.token != token
     assert session.binding.load() == session.token
 

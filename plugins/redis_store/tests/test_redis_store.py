@@ -23,9 +23,9 @@ from brokerauth_redis.store import StaleWriteError, key_names
 from redis_helpers import RedisServer, make_token
 
 
-def acme_profile(url: str, /, **store: Any) -> Profile:
+def double_profile(url: str, /, **store: Any) -> Profile:
     return Profile.from_mapping("fleet", {
-        "broker": "acme", "base_url": "http://127.0.0.1:9", "client_id": "c",
+        "broker": "bearer_double", "base_url": "http://127.0.0.1:9", "client_id": "c",
         "client_secret": {"env": "UNUSED_SECRET"}, "store": {"name": "redis", "url": url, **store},
     })
 
@@ -54,7 +54,7 @@ def test_the_redis_store_is_installed_and_described(host: PluginHost) -> None:
 
 def test_a_profile_structures_its_store_options(host: PluginHost) -> None:
     # A server on another machine: TLS and a key, as the transport rule asks.
-    profile = acme_profile("rediss://10.1.2.3:6380/2", key_prefix="desk-a", lock_ttl=3,
+    profile = double_profile("rediss://10.1.2.3:6380/2", key_prefix="desk-a", lock_ttl=3,
                            encryption_key={"env": "FLEET_KEY"})
     resolved = resolve_profile(profile, host)
     options = resolved.store.options
@@ -70,7 +70,7 @@ def test_the_readmes_fleet_profile_resolves(host: PluginHost) -> None:
 
     profiles = parse_profiles('''
 [profiles.desk]
-broker = "acme"
+broker = "bearer_double"
 base_url = "http://127.0.0.1:9"
 client_id = "c"
 client_secret = { env = "UNUSED_SECRET" }
@@ -87,7 +87,7 @@ encryption_key = { env = "BROKERAUTH_REDIS_KEY" }
 
 def test_defaults_point_at_a_local_redis(host: PluginHost) -> None:
     profile = Profile.from_mapping("p", {
-        "broker": "acme", "base_url": "http://127.0.0.1:9", "client_id": "c",
+        "broker": "bearer_double", "base_url": "http://127.0.0.1:9", "client_id": "c",
         "client_secret": {"env": "UNUSED_SECRET"}, "store": "redis",
     })
     options = resolve_profile(profile, host).store.options
@@ -107,7 +107,7 @@ def test_defaults_point_at_a_local_redis(host: PluginHost) -> None:
 def test_bad_store_options_name_the_key(host: PluginHost, store: dict[str, Any], key: str,
                                         words: str) -> None:
     with pytest.raises(ProfileError) as info:
-        resolve_profile(acme_profile("redis://127.0.0.1:6379/0", **store), host)
+        resolve_profile(double_profile("redis://127.0.0.1:6379/0", **store), host)
     assert info.value.key == key
     assert words in str(info.value)
 
@@ -115,7 +115,7 @@ def test_bad_store_options_name_the_key(host: PluginHost, store: dict[str, Any],
 def test_a_password_in_a_literal_url_is_refused_without_being_shown(host: PluginHost) -> None:
     password = "hunter2-" + secrets.token_hex(8)
     with pytest.raises(ProfileError) as info:
-        resolve_profile(acme_profile(f"redis://fleet:{password}@10.0.0.5:6379/0"), host)
+        resolve_profile(double_profile(f"redis://fleet:{password}@10.0.0.5:6379/0"), host)
     assert info.value.key == "store.url"
     assert password not in str(info.value)
     assert "secret reference" in str(info.value)

@@ -35,9 +35,9 @@ REMOTE_HOSTS = [
 ]
 
 
-def acme_profile(url: str, /, **store: Any) -> Profile:
+def double_profile(url: str, /, **store: Any) -> Profile:
     return Profile.from_mapping("fleet", {
-        "broker": "acme", "base_url": "http://127.0.0.1:9", "client_id": "c",
+        "broker": "bearer_double", "base_url": "http://127.0.0.1:9", "client_id": "c",
         "client_secret": {"env": "UNUSED_SECRET"}, "store": {"name": "redis", "url": url, **store},
     })
 
@@ -73,7 +73,7 @@ def test_plain_redis_to_another_machine_is_a_profile_error(
     started = time.monotonic()
     with pytest.raises(ProfileError) as info:
         # With a key: the missing TLS alone is refused.
-        resolve_profile(acme_profile(f"redis://{remote}:6379/0",
+        resolve_profile(double_profile(f"redis://{remote}:6379/0",
                                      encryption_key={"env": "FLEET_KEY"}), plugins)
     assert time.monotonic() - started < 0.5
     text = str(info.value)
@@ -90,7 +90,7 @@ def test_a_remote_server_without_an_encryption_key_is_a_profile_error(
     remote: str, no_network: list[str]
 ) -> None:
     with pytest.raises(ProfileError) as info:
-        resolve_profile(acme_profile(f"rediss://{remote}:6380/0"), PluginHost.create())
+        resolve_profile(double_profile(f"rediss://{remote}:6380/0"), PluginHost.create())
     text = str(info.value)
     assert "without an encryption_key" in text
     assert 'encryption_key = { env = "BROKERAUTH_REDIS_KEY" }' in text
@@ -101,7 +101,7 @@ def test_a_remote_server_without_an_encryption_key_is_a_profile_error(
 
 def test_a_session_on_a_remote_plain_server_fails_when_it_opens(no_network: list[str]) -> None:
     profile = Profile.from_mapping("fleet", {
-        "broker": "acme", "client_id": "c", "client_secret": Secret.from_value("s" * 16),
+        "broker": "bearer_double", "client_id": "c", "client_secret": Secret.from_value("s" * 16),
         "store": {"name": "redis", "url": "redis://tokens.internal:6379/0"},
     })
     with pytest.raises(ProfileError, match="without TLS and without an encryption_key"):
@@ -142,7 +142,7 @@ def test_allow_plaintext_accepts_a_trusted_network_and_says_so(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     options = resolve_profile(
-        acme_profile("redis://tokens.internal:6379/0", allow_plaintext=True),
+        double_profile("redis://tokens.internal:6379/0", allow_plaintext=True),
         PluginHost.create(),
     ).store.options
     assert options == RedisStoreOptions(url="redis://tokens.internal:6379/0",
@@ -225,7 +225,7 @@ def test_url_options_that_weaken_tls_or_reroute_are_refused(
 ) -> None:
     url = f"rediss://tokens.internal:6380/0?{query}"
     with pytest.raises(ProfileError) as info:
-        resolve_profile(acme_profile(url, encryption_key={"env": "K"}), PluginHost.create())
+        resolve_profile(double_profile(url, encryption_key={"env": "K"}), PluginHost.create())
     text = str(info.value)
     assert info.value.key == "store.url"
     assert f"query option {option}" in text
@@ -241,7 +241,7 @@ def test_a_host_given_only_in_the_query_cannot_dodge_the_loopback_rule(
     """``redis:///0?host=...`` has no host for the loopback rule to see; redis-py would take
     the query's."""
     with pytest.raises(ProfileError, match="query option host"):
-        resolve_profile(acme_profile("redis:///0?host=tokens.internal"), PluginHost.create())
+        resolve_profile(double_profile("redis:///0?host=tokens.internal"), PluginHost.create())
 
 
 @pytest.mark.parametrize("query", ["password=hunter2-abcdef", "ssl_password=hunter2-abcdef"])
@@ -249,7 +249,7 @@ def test_a_secret_in_a_literal_urls_query_is_refused_without_being_shown(
     query: str, no_network: list[str]
 ) -> None:
     with pytest.raises(ProfileError) as info:
-        resolve_profile(acme_profile(f"rediss://127.0.0.1:6380/0?{query}"), PluginHost.create())
+        resolve_profile(double_profile(f"rediss://127.0.0.1:6380/0?{query}"), PluginHost.create())
     assert "secret in clear" in str(info.value)
     assert "hunter2" not in str(info.value)
 
@@ -270,7 +270,7 @@ def test_url_options_that_keep_verification_on_are_accepted() -> None:
     url = ("rediss://tokens.internal:6380/0?ssl_cert_reqs=required&ssl_check_hostname=true"
            "&ssl_ca_certs=/etc/fleet/ca.pem&ssl_min_version=771"
            "&ssl_include_verify_flags=VERIFY_X509_STRICT&db=2&max_connections=20")
-    options = resolve_profile(acme_profile(url, encryption_key={"env": "K"}),
+    options = resolve_profile(double_profile(url, encryption_key={"env": "K"}),
                               PluginHost.create()).store.options
     assert options.url == url
 
