@@ -1,12 +1,11 @@
 """An emulator of Acme's server: signed requests, client credentials, rotating refresh tokens
-whose reuse revokes the whole family, and knobs tests turn to make it misbehave."""
+whose reuse revokes the whole family, revocation."""
 
 from __future__ import annotations
 
 import hmac
 import secrets
 import threading
-import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,7 +16,10 @@ from brokerauth_sandbox.server import SandboxRequest, SandboxResponse, SandboxSe
 
 from brokerauth_acme.signing import signature, string_to_sign
 
+#: Seconds a request's timestamp may differ from the server's clock.
 TIMESTAMP_WINDOW = 300
+#: Seconds an access token lives.
+TOKEN_LIFETIME = 600
 
 
 @attrs.define
@@ -31,33 +33,17 @@ class _Grant:
 class AcmeSandbox(SandboxServer):
     broker = "acme"
 
-    def __init__(self, clock: Clock | None = None, *, token_lifetime: int = 600) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
         super().__init__(clock)
         self.client_id = "acme-client-" + secrets.token_hex(4)
         self.client_secret = secrets.token_urlsafe(24)
-        self.token_lifetime = token_lifetime
-        self.rotate = True
-        self.timestamp_window = TIMESTAMP_WINDOW
+        self.token_lifetime = TOKEN_LIFETIME
         self._lock = threading.Lock()
         self._access: dict[str, _Grant] = {}
         self._refresh: dict[str, _Grant] = {}
         self._used_refresh: set[str] = set()
         self._revoked_families: set[str] = set()
         self._nonces: set[str] = set()
-        #: Refresh grants served (successful or not), for single-flight assertions.
-        self.refresh_calls = 0
-        self.invalid_grants = 0
-        #: Knobs: answer the next N refreshes with this status; drop the next N connections to
-        #: /api/flaky; sleep this long (real seconds) inside a refresh to widen races.
-        self.fail_refresh: list[int] = []
-        #: Answer the next refreshes with these raw (status, content type, body) triples.
-        self.bad_refresh_answers: list[tuple[int, str, bytes]] = []
-        self.drop_flaky = 0
-        self.fail_revoke = 0
-        self.refresh_delay = 0.0
-        self.orders: list[Any] = []
-        self.flaky_nonces: list[str | None] = []
-        self.seen_tokens: list[str | None] = []
 
     def profile_settings(self) -> dict[str, Any]:
         return {
@@ -77,7 +63,7 @@ class AcmeSandbox(SandboxServer):
             age = abs(self.server_now() - int(timestamp))
         except ValueError:
             return _error(401, "bad_request", "timestamp missing")
-        if age > self.timestamp_window:
+        if age > TIMESTAMP_WINDOW:
             return _error(401, "stale_request", "timestamp outside the server's window")
         # Acme signs the query in its canonical form, whatever encoding the client chose.
         message = string_to_sign(
@@ -92,12 +78,10 @@ class AcmeSandbox(SandboxServer):
             self._nonces.add(nonce)
         return None
 
-    def _bearer(self, request: SandboxRequest) -> tuple[_Grant | None, str | None]:
+    def _bearer(self, request: SandboxRequest) -> _Grant | None:
         auth = request.header("authorization") or ""
-        token = auth[7:] if auth.startswith("Bearer ") else None
         with self._lock:
-            grant = self._access.get(token or "")
-        return grant, token
+            return self._access.get(auth[7:]) if auth.startswith("Bearer ") else None
 
     # -- token endpoint --------------------------------------------------------------------
     @route("POST", "/oauth/token")
@@ -115,53 +99,33 @@ class AcmeSandbox(SandboxServer):
 
     def _refresh_grant(self, presented: str) -> SandboxResponse:
         with self._lock:
-            self.refresh_calls += 1
-            failing = self.fail_refresh.pop(0) if self.fail_refresh else None
-        if self.refresh_delay:
-            time.sleep(self.refresh_delay)
-        if failing is not None:
-            return _error(failing, "temporarily_unavailable", "try later")
-        with self._lock:
-            bad = self.bad_refresh_answers.pop(0) if self.bad_refresh_answers else None
-        if bad is not None:
-            status, content_type, body = bad
-            return SandboxResponse(status, body, (("Content-Type", content_type),))
-        with self._lock:
             grant = self._refresh.get(presented)
             if grant is None or grant.family in self._revoked_families:
-                self.invalid_grants += 1
                 return _error(400, "invalid_grant", "refresh token unknown or revoked")
             if presented in self._used_refresh:
                 # Reuse of a rotated refresh token: assume theft, revoke the whole family.
                 self._revoked_families.add(grant.family)
-                self.invalid_grants += 1
                 return _error(400, "invalid_grant", "refresh token reused; family revoked")
-            if self.rotate:
-                self._used_refresh.add(presented)
-            return self._issue(grant.family, grant.generation + 1, keep_refresh=not self.rotate)
+            self._used_refresh.add(presented)
+            return self._issue(grant.family, grant.generation + 1)
 
-    def _issue(self, family: str, generation: int, keep_refresh: bool = False) -> SandboxResponse:
-        access = secrets.token_urlsafe(24)
+    def _issue(self, family: str, generation: int) -> SandboxResponse:
+        access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         expires = self.server_now() + self.token_lifetime
         self._access[access] = _Grant(family, generation, expires)
-        body: dict[str, Any] = {
+        self._refresh[refresh] = _Grant(family, generation, expires + 86400)
+        return SandboxResponse.json({
             "access_token": access,
+            "refresh_token": refresh,
             "token_type": "Bearer",
             "expires_in": self.token_lifetime,
-        }
-        if not keep_refresh:
-            refresh = secrets.token_urlsafe(24)
-            self._refresh[refresh] = _Grant(family, generation, expires + 86400)
-            body["refresh_token"] = refresh
-        return SandboxResponse.json(body)
+        })
 
     @route("POST", "/oauth/revoke")
     def revoke(self, request: SandboxRequest) -> SandboxResponse:
         refused = self._verify(request)
         if refused is not None:
             return refused
-        if self.fail_revoke:
-            return _error(self.fail_revoke, "temporarily_unavailable", "try later")
         presented = request.form().get("token", "")
         with self._lock:
             grant = self._refresh.get(presented) or self._access.get(presented)
@@ -172,36 +136,12 @@ class AcmeSandbox(SandboxServer):
                         access.revoked = True
         return SandboxResponse.json({})
 
-    # -- knobs -----------------------------------------------------------------------------
-    def family_valid(self, refresh_token: str) -> bool:
-        """Whether ``refresh_token``'s family is still alive (not revoked for reuse)."""
-        with self._lock:
-            grant = self._refresh.get(refresh_token)
-            return grant is not None and grant.family not in self._revoked_families
-
-    def revoke_all(self) -> None:
-        with self._lock:
-            for grant in self._access.values():
-                grant.revoked = True
-
-    def kill_refresh_tokens(self) -> None:
-        """Revoke every refresh token family: each refresh from now on is ``invalid_grant``."""
-        with self._lock:
-            self._revoked_families.update(grant.family for grant in self._refresh.values())
-
-    def expire_access_tokens(self) -> None:
-        with self._lock:
-            for grant in self._access.values():
-                grant.expires_at = 0
-
     # -- API -------------------------------------------------------------------------------
     def _authorized(self, request: SandboxRequest) -> tuple[SandboxResponse | None, _Grant | None]:
         refused = self._verify(request)
         if refused is not None:
             return refused, None
-        grant, token = self._bearer(request)
-        with self._lock:
-            self.seen_tokens.append(token)
+        grant = self._bearer(request)
         if grant is not None and grant.revoked:
             return _error(401, "revoked", "credential revoked"), None
         if grant is None or grant.expires_at <= self.server_now():
@@ -219,26 +159,6 @@ class AcmeSandbox(SandboxServer):
             return refused
         assert grant is not None
         return SandboxResponse.json({"client_id": self.client_id, "generation": grant.generation})
-
-    @route("POST", "/api/orders")
-    def place_order(self, request: SandboxRequest) -> SandboxResponse:
-        refused, _ = self._authorized(request)
-        if refused is not None:
-            return refused
-        with self._lock:
-            self.orders.append(request.json())
-        return SandboxResponse.json({"accepted": True})
-
-    @route("GET", "/api/flaky")
-    @route("POST", "/api/flaky")
-    def flaky(self, request: SandboxRequest) -> SandboxResponse:
-        with self._lock:
-            self.flaky_nonces.append(request.header("x-acme-nonce"))
-            if self.drop_flaky > 0:
-                self.drop_flaky -= 1
-                return SandboxResponse.drop()
-        refused, _ = self._authorized(request)
-        return refused or SandboxResponse.json({"ok": True})
 
 
 def _error(status: int, code: str, message: str) -> SandboxResponse:
