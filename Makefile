@@ -53,6 +53,13 @@ test: lint redis-server
 test-stress: $(STAMP)
 	$(BIN)/python -m pytest -q -m stress
 
+# Each distribution's tests in a fresh environment of its own, with only the core, the test
+# bench, its local dependencies and its [test] extra: proof that each extra names what its
+# tests need (tools/test_alone.sh). Slower than `make test`, so not part of it.
+.PHONY: test-alone
+test-alone: redis-server
+	PYTHON=$(PYTHON) tools/test_alone.sh
+
 # The benchmark's own environment: the project plus the official Webull SDK it is measured
 # against. The SDK is installed here only, never as a dependency of brokerauth. The redis store
 # is left out: it needs cryptography>=42, which the SDK forbids on Python 3.11.
