@@ -17,6 +17,7 @@ from brokerauth.toolkit.loopback import LoginTimeoutError, LoopbackListener
 from brokerauth.toolkit.oauth import (
     AuthorizationError,
     Pkce,
+    TokenErrorDialect,
     new_state,
     parse_callback,
     parse_token_answer,
@@ -86,15 +87,18 @@ def _response(status: int, body: bytes) -> Response:
                     Request.from_url("POST", "http://127.0.0.1/token"))
 
 
-def test_token_errors_in_both_dialects() -> None:
+def test_token_errors_in_rfc_6749_s_dialect_or_the_plugin_s() -> None:
     rfc = token_error(_response(400, b'{"error":"invalid_grant"}'), what="refresh",
                       profile="p")
     assert isinstance(rfc, AuthorizationError)
     assert "brokerauth login p" in str(rfc)
-    webull = token_error(
-        _response(417, b'{"error_code":"token.auth.code.error","message":"code bad"}'),
-        what="code exchange")
-    assert isinstance(webull, AuthorizationError)
+    # The core knows no broker's codes: a plugin passes its own.
+    dialect = TokenErrorDialect(code_fields=("error_code",), message_fields=("message",),
+                                dead_grant=frozenset({"code.dead"}))
+    answer = _response(417, b'{"error_code":"code.dead","message":"code bad"}')
+    assert isinstance(token_error(answer, what="code exchange", dialect=dialect),
+                      AuthorizationError)
+    assert not isinstance(token_error(answer, what="code exchange"), AuthorizationError)
     other = token_error(_response(500, b'{"error_code":"x","message":"boom"}'), what="t")
     assert isinstance(other, BrokerError)
     assert other.code == "x"
