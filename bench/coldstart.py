@@ -32,7 +32,7 @@ def _time(argv: list[str], env: dict[str, str]) -> float:
 def run(report: Report, profiles: Path, env: dict[str, str], quick: bool) -> None:
     print("\n== Cold start: `brokerauth sign` vs `python -c \"import webull.core.client\"`",
           flush=True)
-    for folder in ("core", "plugins", "examples"):
+    for folder in ("core", "sandbox", "plugins", "examples"):
         compileall.compile_dir(ROOT / folder, quiet=1)
     brokerauth = str(Path(sys.executable).with_name("brokerauth"))
     commands = {

@@ -76,8 +76,8 @@ access_token = {{ env = "BENCH_FUTU_ACCESS_TOKEN" }}
 
 def store_token(profiles: Path) -> None:
     """A fresh 2FA access token for the session profile, in its (temporary) file store."""
-    from brokerauth.api import open_binding
-    from brokerauth.tokens import Token
+    from brokerauth.contract.tokens import Token
+    from brokerauth.engine.api import open_binding
 
     now = datetime.now(UTC)
     binding = open_binding("bench-session", profiles=profiles)
@@ -108,7 +108,7 @@ def main() -> int:
         import session as session_bench
         import signing
         import tokens
-        from brokerauth.api import open_binding, session
+        from brokerauth.engine.api import open_binding, session
 
         server = session_bench.LoopbackServer()
         sandbox = session_bench.SandboxProcess()
