@@ -122,6 +122,13 @@ def route(method: str, path: str) -> Callable[[H], H]:
     return mark
 
 
+class _Server(ThreadingHTTPServer):
+    # A fleet test connects 16 processes x 8 threads at once: with the default backlog of 5
+    # the kernel drops connection attempts, and a retried connect can outlast a deadline.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class SandboxServer:
     """Base class of every sandbox: start on a free loopback port, serve, stop."""
 
@@ -176,8 +183,7 @@ class SandboxServer:
     def start(self) -> SandboxServer:
         if self._server is not None:
             return self
-        server = ThreadingHTTPServer(self._bind, _make_handler(self))
-        server.daemon_threads = True
+        server = _Server(self._bind, _make_handler(self))
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
