@@ -325,16 +325,25 @@ class PluginHost:
         """``hook`` as pluggy calls it, restricted to ``owner``: the plugin that declared the
         strategy (or broker) the call names, and no other.
 
-        pluggy's own subset caller, so monitors and tracing see every call and an
-        implementation may declare only the arguments it uses; made once per (hook, owner)
-        and forgotten whenever a plugin is registered or unregistered.
+        The owner's implementations, listed once per (hook, owner) and forgotten whenever a
+        plugin is registered or unregistered, handed to the manager's hook executor on each
+        call: pluggy's ``_multicall`` runs them, and monitors (which wrap that executor) see
+        every call; an implementation may declare only the arguments it uses.
         """
         try:
             return self._callers[(hook, owner)]
         except KeyError:
             owner_plugin = self._pm.get_plugin(owner)
-            others = [plugin for plugin in self._pm.get_plugins() if plugin is not owner_plugin]
-            caller: Callable[..., Any] = self._pm.subset_hook_caller(hook, remove_plugins=others)
+            hook_caller = getattr(self._pm.hook, hook)
+            impls = [impl for impl in hook_caller.get_hookimpls()
+                     if impl.plugin is owner_plugin]
+            firstresult = bool(hook_caller.spec and hook_caller.spec.opts.get("firstresult"))
+            # Bound to the manager: it reads the current (monitored or not) executor per call.
+            execute = self._pm._hookexec
+
+            def caller(**kwargs: Any) -> Any:
+                return execute(hook, impls, kwargs, firstresult)
+
             self._callers[(hook, owner)] = caller
             return caller
 
