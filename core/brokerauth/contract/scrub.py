@@ -114,8 +114,18 @@ def error_text(response: Answer, text: object, *, limit: int = MAX_TEXT) -> str 
     return scrub(text, response_secrets(response), limit=limit)
 
 
-def error_fields(response: Answer) -> tuple[str | None, str | None]:
-    """``(code, message)`` from a JSON error body in the common dialects, else ``(None, None)``.
+#: Where error answers put their code and their message, in the common dialects, in order.
+CODE_FIELDS: Final = ("error_code", "error", "code")
+MESSAGE_FIELDS: Final = ("message", "error_description", "msg")
+
+
+def error_fields(
+    response: Answer,
+    code_fields: Iterable[str] = CODE_FIELDS,
+    message_fields: Iterable[str] = MESSAGE_FIELDS,
+) -> tuple[str | None, str | None]:
+    """``(code, message)`` from a JSON error body: the first of ``code_fields`` and of
+    ``message_fields`` that holds a value; ``(None, None)`` when the body is not a JSON object.
 
     Both are fit to show: a server quoting the request it refuses gets every secret of that
     request masked, its control characters removed, its length cut.
@@ -126,8 +136,8 @@ def error_fields(response: Answer) -> tuple[str | None, str | None]:
         return None, None
     if not isinstance(body, dict):
         return None, None
-    code = body.get("error_code", body.get("error", body.get("code")))
-    message = body.get("message", body.get("error_description", body.get("msg")))
+    code = next((body[f] for f in code_fields if body.get(f) is not None), None)
+    message = next((body[f] for f in message_fields if body.get(f) is not None), None)
     if code is None and message is None:
         return None, None
     secrets = response_secrets(response)

@@ -25,7 +25,7 @@ from brokerauth.contract.errors import (
     LoginRequiredError,
     ResponseError,
 )
-from brokerauth.contract.scrub import MAX_CODE, response_secrets, scrub
+from brokerauth.contract.scrub import MAX_CODE, error_fields, scrub
 from brokerauth.contract.tokens import Token
 from brokerauth.contract.wire import Response
 from brokerauth.toolkit.numbers import lifetime
@@ -212,21 +212,9 @@ class TokenErrorDialect:
     invalid_client: frozenset[str] = frozenset({"invalid_client"})
 
     def fields(self, response: Response) -> tuple[str | None, str | None]:
-        """``(code, message)`` of an error answer in this dialect, masked as
-        :func:`brokerauth.contract.scrub.error_fields` masks them; ``(None, None)`` when the
-        body is not a JSON object."""
-        try:
-            body = response.json()
-        except Exception:
-            return None, None
-        if not isinstance(body, dict):
-            return None, None
-        code = next((body[f] for f in self.code_fields if body.get(f) is not None), None)
-        message = next((body[f] for f in self.message_fields if body.get(f) is not None), None)
-        if code is None and message is None:
-            return None, None
-        hidden = response_secrets(response)
-        return scrub(code, hidden, limit=MAX_CODE), scrub(message, hidden)
+        """``(code, message)`` of an error answer in this dialect (see
+        :func:`brokerauth.contract.scrub.error_fields`, which masks them)."""
+        return error_fields(response, self.code_fields, self.message_fields)
 
 
 #: RFC 6749 §5.2's codes (``invalid_grant``, ``invalid_client``), read from its fields or the
