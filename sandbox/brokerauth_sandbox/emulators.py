@@ -6,7 +6,8 @@ names it in the entry-point group ``brokerauth.sandbox`` under the broker id::
     [project.entry-points."brokerauth.sandbox"]
     acme = "brokerauth_acme.sandbox"
 
-The object named there is a :class:`SandboxProvider`, usually a module with two functions.
+The object named there is a :class:`SandboxProvider`: usually an :class:`Emulator` naming the
+emulator's class and the demo's function, imported only when asked for.
 The core never reads this group: only the test bench (fixtures, ``brokerauth sandbox``,
 ``brokerauth demo``) does, so an installed plugin never starts or imports a server by itself.
 See :mod:`brokerauth_sandbox.server` for the toolkit emulators are built with.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import attrs
 from brokerauth.contract.errors import PluginError
 
 if TYPE_CHECKING:
@@ -56,6 +58,32 @@ class SandboxProvider(Protocol):
     def demo_scenario(self) -> DemoScenario | None:
         """The walkthrough ``brokerauth demo`` runs against the emulator, or ``None``."""
         ...
+
+
+@attrs.frozen
+class Emulator:
+    """A :class:`SandboxProvider` from two ``module:name`` references: the emulator's class
+    (made with the clock) and a function returning the demo's :class:`DemoScenario`."""
+
+    server: str
+    demo: str | None = None
+
+    def make_sandbox(self, clock: Clock) -> Sandbox:
+        made: Sandbox = _named(self.server)(clock)
+        return made
+
+    def demo_scenario(self) -> DemoScenario | None:
+        if self.demo is None:
+            return None
+        scenario: DemoScenario = _named(self.demo)()
+        return scenario
+
+
+def _named(reference: str) -> Any:
+    import importlib
+
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def providers(entry_points: list[EntryPointLike] | None = None) -> dict[str, EntryPointLike]:
