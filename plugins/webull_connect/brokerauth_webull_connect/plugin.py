@@ -8,6 +8,7 @@ sandbox (an HTTP server) are imported when first used.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -122,10 +123,38 @@ def judge(response: Response) -> Verdict:
     if code in codes.CLOCK_SKEW_CODES:
         return Verdict(Outcome.CLOCK_SKEW, code, message)
     if response.status in (401, 403):
-        lowered = (message or "").lower()
-        if code in codes.REVOKED_CODES or any(word in lowered for word in codes.REVOKED_WORDS):
+        if code in codes.REVOKED_CODES:
             return Verdict(Outcome.REVOKED, code, message)
-        challenge = response.headers.get("WWW-Authenticate") or ""
-        if code in codes.TOKEN_INVALID_CODES or "invalid_token" in challenge:
+        # RFC 6750's challenge is a code meant for programs; the description beside it is
+        # prose, and the standard one lists "revoked" among the possible reasons.  So the
+        # challenge is read before any word of the message.
+        if bearer_error(response.headers.get("WWW-Authenticate") or "") == "invalid_token":
             return Verdict(Outcome.TOKEN_INVALID, code or "invalid_token", message)
+        lowered = (message or "").lower()
+        if any(word in lowered for word in codes.REVOKED_WORDS):
+            return Verdict(Outcome.REVOKED, code, message)
+        if code in codes.TOKEN_INVALID_CODES:
+            return Verdict(Outcome.TOKEN_INVALID, code, message)
     return Verdict(Outcome.ERROR, code, message)
+
+
+# An auth-param (RFC 9110 §11.2): a token, "=", then a token or a quoted string.  Matching
+# them left to right consumes each quoted value whole, so text inside a description is never
+# taken for a parameter of its own.
+_AUTH_PARAM: Final = re.compile(
+    r'([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,"]*)'
+)
+_BEARER: Final = re.compile(r"(?:^|[\s,])bearer(?:\s|$)", re.IGNORECASE)
+
+
+def bearer_error(challenge: str) -> str | None:
+    """The ``error`` parameter of a ``Bearer`` challenge in ``WWW-Authenticate``, if any."""
+    if not _BEARER.search(challenge):
+        return None
+    for match in _AUTH_PARAM.finditer(challenge):
+        if match.group(1).lower() == "error":
+            value = match.group(2)
+            if value.startswith('"'):
+                value = re.sub(r"\\(.)", r"\1", value[1:-1])
+            return value
+    return None

@@ -18,9 +18,13 @@ from brokerauth_sandbox.server import SandboxResponse
 from brokerauth_webull_connect import AuthorizationRequired, begin_login, complete
 from brokerauth_webull_connect.flow import parse_created_at
 from brokerauth_webull_connect.plugin import judge
-from brokerauth_webull_connect.sandbox.server import webull_timestamp
+from brokerauth_webull_connect.sandbox.server import (
+    RFC6750_INVALID_TOKEN_DESCRIPTION,
+    webull_timestamp,
+)
 from connect_helpers import ACCOUNTS, PLATFORM_REDIRECT, approve, profile_for
 
+STANDARD_401 = RFC6750_INVALID_TOKEN_DESCRIPTION
 API = Request.from_url("GET", "https://us-oauth-open-api.webull.com" + ACCOUNTS)
 
 
@@ -42,6 +46,25 @@ def answer(status: int, body: Any = None, headers: dict[str, str] | None = None)
      Outcome.TOKEN_INVALID, "invalid_token"),
     (answer(401, {"error_code": "TOKEN_REVOKED", "message": "withdrawn"}), Outcome.REVOKED,
      "TOKEN_REVOKED"),
+    # RFC 6750's challenge decides, whatever the prose beside it says ...
+    (answer(401, {"error": "invalid_token", "error_description": STANDARD_401},
+            {"WWW-Authenticate": f'Bearer realm="api", error_description="{STANDARD_401}", '
+                                 'error="invalid_token"'}),
+     Outcome.TOKEN_INVALID, "invalid_token"),
+    (answer(401, {"error_code": "UNAUTHORIZED", "message": "token revoked or expired"},
+            {"WWW-Authenticate": 'bearer error=invalid_token'}),
+     Outcome.TOKEN_INVALID, "UNAUTHORIZED"),
+    # ... but not a word quoted inside a description, nor another scheme's challenge ...
+    (answer(401, {"error_code": "UNAUTHORIZED", "message": "Authorization revoked by user"},
+            {"WWW-Authenticate": 'Bearer error_description="not error=\\"invalid_token\\""'}),
+     Outcome.REVOKED, "UNAUTHORIZED"),
+    (answer(401, {"error_code": "UNAUTHORIZED", "message": "Authorization revoked by user"},
+            {"WWW-Authenticate": 'Basic realm="x", error="invalid_token"'}),
+     Outcome.REVOKED, "UNAUTHORIZED"),
+    # ... and Webull's own code for a revoked grant still stops at once.
+    (answer(401, {"error_code": "TOKEN_REVOKED", "message": "withdrawn"},
+            {"WWW-Authenticate": 'Bearer error="invalid_token"'}),
+     Outcome.REVOKED, "TOKEN_REVOKED"),
     (answer(401, {"error_code": "UNAUTHORIZED", "message": "Authorization revoked by user"}),
      Outcome.REVOKED, "UNAUTHORIZED"),
     (answer(401, {"error_code": "CLOCK_SKEW_EXCEEDED", "message": "x-timestamp"}),

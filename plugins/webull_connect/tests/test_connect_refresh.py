@@ -16,7 +16,7 @@ from brokerauth.contract.interaction import LogInteraction
 from brokerauth.contract.tokens import Token
 from brokerauth.engine import failures
 from brokerauth_webull_connect import AuthorizationRequired, complete, flow
-from brokerauth_webull_connect.sandbox.server import free_loopback_port
+from brokerauth_webull_connect.sandbox.server import free_loopback_port, rfc6750_invalid_token
 from connect_helpers import ACCOUNTS, PLATFORM_REDIRECT, approve
 
 # Access tokens live 1800 s: advisory window from 300 s before expiry, mandatory from 60 s.
@@ -142,6 +142,20 @@ def test_401_in_the_rfc_6750_dialect_also_refreshes_once(connect: Any, session: 
     assert session.get(ACCOUNTS).status == 200
     assert connect.refresh_calls == 1
     assert connect.rejections["invalid_token"] == 1
+
+
+def test_a_standard_rfc_6750_401_refreshes_once_whatever_its_description_says(
+    connect: Any, session: Any
+) -> None:
+    # The standard description lists "revoked" among the possible reasons: the challenge's
+    # error code, not a word in the prose, decides.
+    old = session.token
+    connect.api_answers = [rfc6750_invalid_token()]
+    response = session.get(ACCOUNTS)
+    assert response.status == 200
+    assert connect.refresh_calls == 1
+    assert connect.count("GET", ACCOUNTS) == 3  # the first call, the 401, one resend
+    assert session.token.access_token != old.access_token
 
 
 def test_revoked_authorization_stops_at_once(connect: Any, session: Any) -> None:

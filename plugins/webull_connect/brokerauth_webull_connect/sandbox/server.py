@@ -19,7 +19,8 @@ URI) and runs the whole lifecycle on an injectable clock:
 * ``GET /oauth-openapi/account/list`` needs a valid Bearer token.
 
 Knobs for tests: :attr:`~ConnectSandbox.fail_refresh`, :attr:`~ConnectSandbox.refresh_delay`,
-:attr:`~ConnectSandbox.token_answers`, :meth:`~ConnectSandbox.expire_access_tokens`,
+:attr:`~ConnectSandbox.token_answers`,
+:attr:`~ConnectSandbox.api_answers`, :meth:`~ConnectSandbox.expire_access_tokens`,
 :meth:`~ConnectSandbox.revoke_user`; counters :attr:`~ConnectSandbox.refresh_calls`,
 :attr:`~ConnectSandbox.invalid_grants`, :attr:`~ConnectSandbox.code_exchanges`.
 
@@ -100,6 +101,23 @@ CLIENT_INVALID: Final = WebullError(
 )
 BAD_PARAMETERS: Final = WebullError(
     417, codes.PARAMETER_ERROR, "Missing or invalid parameters."
+)
+
+
+def rfc6750_invalid_token() -> SandboxResponse:
+    """The 401 an RFC 6750 resource server (authlib's, word for word) sends for a token it
+    will not accept: its standard description names "revoked" among the possible reasons."""
+    return SandboxResponse.json(
+        {"error": "invalid_token", "error_description": RFC6750_INVALID_TOKEN_DESCRIPTION},
+        status=401,
+        headers=(("WWW-Authenticate",
+                  f'Bearer error="invalid_token", '
+                  f'error_description="{RFC6750_INVALID_TOKEN_DESCRIPTION}"'),),
+    )
+
+
+RFC6750_INVALID_TOKEN_DESCRIPTION: Final = (
+    "The access token provided is expired, revoked, malformed, or invalid for other reasons."
 )
 
 
@@ -203,6 +221,9 @@ class ConnectSandbox(SandboxServer):
         #: Answer the next token requests with these, one each, before acting (malformed
         #: answers: HTML, empty, huge...).
         self.token_answers: list[SandboxResponse] = []
+        #: Answer the next API calls with these, one each, before checking the Bearer token
+        #: (a gateway's own refusals, e.g. :func:`rfc6750_invalid_token`).
+        self.api_answers: list[SandboxResponse] = []
 
         # -- counters ------------------------------------------------------------------------
         self.refresh_calls = 0
@@ -536,6 +557,10 @@ class ConnectSandbox(SandboxServer):
         ])
 
     def _bearer(self, request: SandboxRequest) -> tuple[str | None, SandboxResponse | None]:
+        with self._lock:
+            override = self.api_answers.pop(0) if self.api_answers else None
+        if override is not None:
+            return None, override
         auth = request.header("authorization") or ""
         token = auth[7:] if auth.startswith("Bearer ") else ""
         now = self.server_now()
