@@ -19,11 +19,13 @@ identity never silently switches to another Webull user (:func:`admit_identity`)
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
+from urllib.parse import quote_plus
 
 from brokerauth.contract.errors import (
     BrokerAuthError,
@@ -177,16 +179,30 @@ def exchange_code(context: FlowContext, code: str, pending: PendingLogin) -> Tok
 
 
 def token_request(context: FlowContext, grant: Mapping[str, str]) -> Response:
-    """POST to the token endpoint, HMAC-signed (no token), body per ``token_body``."""
+    """POST to the token endpoint, HMAC-signed (no token), body per ``token_body``, the
+    client authenticated per ``token_auth_method``."""
     settings = _settings(context)
-    fields = {
-        "client_id": settings.client_id,
-        "client_secret": settings.client_secret.reveal(),
-        **grant,
-    }
+    fields = dict(grant)
+    headers: dict[str, str] = {}
+    if settings.token_auth_method == "client_secret_basic":
+        # RFC 6749 §2.3.1 forbids a second method in the same request: nothing in the body.
+        headers["Authorization"] = basic_authorization(settings.client_id,
+                                                       settings.client_secret.reveal())
+    else:
+        fields = {"client_id": settings.client_id,
+                  "client_secret": settings.client_secret.reveal(), **fields}
     if settings.token_body == "json":
-        return context.http.request("POST", settings.token_url, json=fields, token=None)
-    return context.http.request("POST", settings.token_url, data=fields, token=None)
+        return context.http.request("POST", settings.token_url, json=fields,
+                                    headers=headers or None, token=None)
+    return context.http.request("POST", settings.token_url, data=fields,
+                                headers=headers or None, token=None)
+
+
+def basic_authorization(client_id: str, client_secret: str) -> str:
+    """``Basic`` credentials per RFC 6749 §2.3.1: each part form-urlencoded first, so a
+    colon or a non-ASCII character in either survives the trip."""
+    pair = f"{quote_plus(client_id, safe='')}:{quote_plus(client_secret, safe='')}"
+    return "Basic " + base64.b64encode(pair.encode("ascii")).decode("ascii")
 
 
 # -- answers -------------------------------------------------------------------------------
@@ -329,9 +345,11 @@ def _refusal(response: Response, code: str | None, message: str | None,
         return BrokerError(
             message or f"{what}: Webull refused this platform's credentials",
             status=status, code=code,
-            hint="check client_id and client_secret, and app_key / app_secret (the token "
-            "request is HMAC-signed with them), and that the profile's environment is the "
-            "one they were issued for",
+            hint="check client_id and client_secret, and token_auth_method (the client "
+            "secret in the body, client_secret_post, or in HTTP Basic, client_secret_basic, "
+            "as the token endpoint expects), app_key / app_secret (the token request is "
+            "HMAC-signed with them), and that the profile's environment is the one they were "
+            "issued for",
         )
     if status >= 500:
         return BrokerError(message or f"{what}: Webull's server failed", status=status,

@@ -34,7 +34,7 @@ FLOW: Final = "webull-connect-oauth"
 # the plugin does not import the loopback listener.
 _FLOW_NEEDS: Final = (
     "client_id", "client_secret", "scope", "redirect_uri", "authorize_url", "token_url",
-    "token_body", "login_timeout", "send_redirect_uri", "pkce",
+    "token_body", "token_auth_method", "login_timeout", "send_redirect_uri", "pkce",
 )
 
 _INFO: Final = PluginInfo(

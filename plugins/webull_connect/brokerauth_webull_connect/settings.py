@@ -31,6 +31,11 @@ from brokerauth_webull_connect import environments
 TokenBody = Literal["form", "json"]
 TOKEN_BODIES: tuple[TokenBody, ...] = ("form", "json")
 
+TokenAuthMethod = Literal["client_secret_post", "client_secret_basic"]
+#: How the client authenticates to the token endpoint (RFC 6749 §2.3.1; the names are
+#: RFC 7591's): in the body, as Webull documents, or with HTTP Basic.
+TOKEN_AUTH_METHODS: tuple[TokenAuthMethod, ...] = ("client_secret_post", "client_secret_basic")
+
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
@@ -42,6 +47,16 @@ def _known_environment(_: Any, attribute: attrs.Attribute[str], value: str) -> N
 def _absolute_url(*, query: bool, any_http_host: bool = False) -> Validator:
     return http_url(query=query, example="https://us-oauth-open-api.webull.com",
                     any_http_host=any_http_host)
+
+
+def _token_auth_method(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
+    # Typed str, not Literal, so a wrong value reaches this message rather than the
+    # converter's "must be of type Literal".
+    if value not in TOKEN_AUTH_METHODS:
+        raise ValueError(
+            f"must be client_secret_post (the client secret in the token request's body, as "
+            f"Webull documents) or client_secret_basic (HTTP Basic), not {value!r}"
+        )
 
 
 def _token_path(_: Any, attribute: attrs.Attribute[str | None], value: str | None) -> None:
@@ -119,6 +134,14 @@ class ConnectSettings:
         validator=validators.in_(TOKEN_BODIES),
         metadata={"help": "token request body: form (documented) or json (seen in some of "
                           "Webull's scripts)"},
+    )
+    token_auth_method: str = attrs.field(
+        default="client_secret_post",
+        validator=[validators.instance_of(str), _token_auth_method],
+        metadata={"help": "how the token endpoint authenticates the client: "
+                          "client_secret_post (client_id and client_secret in the body, as "
+                          "Webull documents) or client_secret_basic (HTTP Basic, RFC 6749 "
+                          "§2.3.1)"},
     )
     signature_algorithm: Algorithm = attrs.field(
         default="HMAC-SHA256",

@@ -31,6 +31,7 @@ ever contains a secret; tokens and codes appear only where they are issued.
 from __future__ import annotations
 
 import argparse
+import base64
 import collections
 import hmac
 import html
@@ -43,7 +44,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final, Literal
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode
 
 import attrs
 from brokerauth.contract.clock import Clock
@@ -70,6 +71,7 @@ DEFAULT_SCOPE: Final = "user:trade:wr"
 DEFAULT_USER: Final = "SBX-IDENTITY-0001"
 
 ErrorDialect = Literal["webull", "rfc6749"]
+ClientAuth = Literal["client_secret_post", "client_secret_basic"]
 
 _RFC_ERRORS: Final = {
     codes.AUTH_CODE_ERROR: ("invalid_grant", 400),
@@ -172,6 +174,9 @@ class ConnectSandbox(SandboxServer):
     :param auto_approve: the login page approves at once (for tests and demos).
     :param error_dialect: ``webull`` (``{error_code, message}``, 401 / 417) or ``rfc6749``
         (``{error, error_description}``, 400 / 401, ``WWW-Authenticate`` on API calls).
+    :param client_auth: how the token endpoint takes the client's credentials, and the only
+        way it takes them: ``client_secret_post`` (in the body, as Webull documents) or
+        ``client_secret_basic`` (HTTP Basic, RFC 6749 §2.3.1).
     """
 
     broker: ClassVar[str] = "webull_connect"
@@ -195,6 +200,7 @@ class ConnectSandbox(SandboxServer):
         code_lifetime: float = 60.0,
         timestamp_window: float = 60.0,
         error_dialect: ErrorDialect = "webull",
+        client_auth: ClientAuth = "client_secret_post",
     ) -> None:
         super().__init__(clock, host=host, port=port)
         self.client_id = client_id or "sbx-client-" + secrets.token_hex(4)
@@ -212,6 +218,7 @@ class ConnectSandbox(SandboxServer):
         self.code_lifetime = code_lifetime
         self.timestamp_window = timestamp_window
         self.error_dialect: ErrorDialect = error_dialect
+        self.client_auth: ClientAuth = client_auth
 
         # -- knobs ---------------------------------------------------------------------------
         #: Answer the next refreshes with these HTTP statuses, one each, before acting.
@@ -416,8 +423,11 @@ class ConnectSandbox(SandboxServer):
             self.token_bodies[kind] += 1
         if fields is None:
             return self.error(BAD_PARAMETERS)
-        if not self._client_ok(fields, request.headers.get("x-app-key", "")):
+        client_id = self._client(fields, request)
+        if client_id is None or request.headers.get("x-app-key", "") != self.app_key:
             return self.error(CLIENT_INVALID)
+        # The grants compare the client a code or refresh token was issued to with this one.
+        fields = {**fields, "client_id": client_id}
         with self._lock:
             override = self.token_answers.pop(0) if self.token_answers else None
         if override is not None:
@@ -455,13 +465,27 @@ class ConnectSandbox(SandboxServer):
             self._nonces[nonce] = now + 2 * self.timestamp_window
         return None
 
-    def _client_ok(self, fields: Mapping[str, str], app_key: str) -> bool:
-        given = fields.get("client_secret", "")
-        return (
-            fields.get("client_id") == self.client_id
-            and app_key == self.app_key
-            and hmac.compare_digest(given.encode(), self.client_secret.encode())
-        )
+    def _client(self, fields: Mapping[str, str], request: SandboxRequest) -> str | None:
+        """The client the request authenticates as, by :attr:`client_auth` alone (RFC 6749
+        §2.3: one method per request); ``None`` when it does not."""
+        if self.client_auth == "client_secret_basic":
+            if "client_secret" in fields:
+                return None
+            credentials = _basic_credentials(request.header("authorization") or "")
+            if credentials is None:
+                return None
+            client_id, given = credentials
+            if fields.get("client_id", client_id) != client_id:
+                return None
+        else:
+            if request.header("authorization") is not None:
+                return None
+            client_id, given = fields.get("client_id", ""), fields.get("client_secret", "")
+        if client_id == self.client_id and hmac.compare_digest(
+            given.encode(), self.client_secret.encode()
+        ):
+            return client_id
+        return None
 
     def _code_grant(self, fields: Mapping[str, str]) -> SandboxResponse:
         now = self.server_now()
@@ -632,6 +656,22 @@ def _token_fields(request: SandboxRequest) -> tuple[str, dict[str, str] | None]:
     return kind, data
 
 
+def _basic_credentials(authorization: str) -> tuple[str, str] | None:
+    """``(client_id, client_secret)`` from ``Basic`` credentials, each part form-urlencoded
+    (RFC 6749 §2.3.1)."""
+    scheme, _, encoded = authorization.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        pair = base64.b64decode(encoded.strip(), validate=True).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    client_id, colon, secret = pair.partition(":")
+    if not colon:
+        return None
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
 def _pkce_ok(verifier: str | None, challenge: str) -> bool:
     if not verifier:
         return False
@@ -664,6 +704,10 @@ def _from_command_line(argv: Sequence[str] | None) -> ConnectSandbox:
     parser.add_argument("--user", default=DEFAULT_USER,
                         help="the identity_id of the user who approves")
     parser.add_argument("--scope", default=DEFAULT_SCOPE, help="the app's scope")
+    parser.add_argument("--client-auth", choices=("client_secret_post", "client_secret_basic"),
+                        default="client_secret_post",
+                        help="how the token endpoint takes the client secret: in the body "
+                        "(default, as Webull documents) or with HTTP Basic")
     for name in ("client-id", "client-secret", "app-key", "app-secret"):
         parser.add_argument(f"--{name}", help=f"the {name.replace('-', ' ')} (default: random)")
     args = parser.parse_args(argv)
@@ -677,6 +721,7 @@ def _from_command_line(argv: Sequence[str] | None) -> ConnectSandbox:
         redirect_uri=args.redirect_uri,
         auto_approve=args.auto_approve,
         user=args.user,
+        client_auth=args.client_auth,
     )
 
 
@@ -703,7 +748,9 @@ def _print_banner(sandbox: ConnectSandbox) -> None:
         'app_key = { env = "WEBULL_APP_KEY" }\n'
         'app_secret = { env = "WEBULL_APP_SECRET" }\n'
         f'scope = "{sandbox.scope}"\n'
-        f'redirect_uri = "{sandbox.redirect_uri}"\n',
+        f'redirect_uri = "{sandbox.redirect_uri}"\n'
+        + (f'token_auth_method = "{sandbox.client_auth}"\n'
+           if sandbox.client_auth != "client_secret_post" else ""),
         file=out,
     )
     print("Ctrl-C stops.", file=out, flush=True)
