@@ -1,16 +1,23 @@
 """``brokerauth sign``: the headers a request would carry, computed offline.
 
 With ``--timestamp`` and ``--nonce`` the signature is reproducible, so it can be compared with
-another implementation's.  Token headers are masked unless ``--reveal`` is given.
+another implementation's.  The token is the one a request would carry: the stored one, or the
+one the profile's flow makes without a login (a configured API key's).  Token headers are
+masked unless ``--reveal`` is given.
 """
 
 from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from brokerauth.cli.output import Output
 from brokerauth.contract.errors import ConfigError
+
+if TYPE_CHECKING:
+    from brokerauth.contract.tokens import Token
+    from brokerauth.engine.binding import ProfileBinding
 
 _TOKEN_HEADERS = ("authorization", "x-access-token")
 
@@ -60,7 +67,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         args.method, args.url, data=args.data.encode() if args.data is not None else None,
         headers=headers,
     )
-    token = None if args.no_token else binding.load()
+    token = None if args.no_token else _token(binding, out)
     signed = binding.sign(
         request,
         token,
@@ -80,6 +87,27 @@ def run(args: argparse.Namespace, out: Output) -> int:
         out.line()
         out.line(args.data)
     return 0
+
+
+def _token(binding: ProfileBinding, out: Output) -> Token | None:
+    """The token a request would carry: the stored one, else the one the flow makes without
+    a login (a configured API key's); without either the request is signed bare, and the
+    user is told why its token header is missing."""
+    from brokerauth.cli.status_cmd import flow_token
+    from brokerauth.contract.errors import LoginRequiredError
+
+    stored = binding.load()
+    if stored is not None:
+        return stored
+    try:
+        return flow_token(binding)
+    except LoginRequiredError as exc:
+        # On stderr in JSON mode too: the headers on stdout stay one document.
+        print(f"note: {exc.message}; signed without one", file=out.errors)
+        if exc.hint:
+            print(f"  fix: {exc.hint}, and requests carry the token it obtains",
+                  file=out.errors)
+        return None
 
 
 def _mask(value: str) -> str:
