@@ -56,9 +56,10 @@ log = logging.getLogger("brokerauth.webull_connect")
 BROKER: Final = "webull_connect"
 NAME: Final = "webull-connect-oauth"
 
-CODE_EXPIRED_MESSAGE: Final = (
-    "the authorization code expired or was already used; codes live 60 seconds, "
-    "start the login again"
+#: What usually killed a refused code; beside the server's own reason, never instead of it
+#: (a code sent to the wrong client or with the wrong verifier is refused the same way).
+CODE_DEAD_HINT: Final = (
+    "codes live 60 seconds and work once: start the login again and finish it within a minute"
 )
 _MAX_IDENTITY = 256
 #: The access token's lifetime when an answer gives no ``expires_in``: Webull documents
@@ -310,13 +311,13 @@ TOKEN_ERRORS: Final = TokenErrorDialect(
 def code_error(context: FlowContext, response: Response) -> BrokerAuthError:
     """A refused code exchange as a typed error."""
     code, message = TOKEN_ERRORS.fields(response)
-    if code in codes.CODE_DEAD or code == codes.REDIRECT_URI_ERROR:
+    if code in codes.CODE_DEAD:
+        return AuthorizationError(f"Webull refused the authorization code: {message or code}",
+                                  hint=CODE_DEAD_HINT)
+    if code == codes.REDIRECT_URI_ERROR:
         return AuthorizationError(
-            CODE_EXPIRED_MESSAGE if code in codes.CODE_DEAD
-            else f"Webull refused the redirect_uri sent with the code: {message or code}",
-            hint="start the login again and finish it within a minute"
-            if code in codes.CODE_DEAD
-            else "set redirect_uri to exactly the URI registered with Webull",
+            f"Webull refused the redirect_uri sent with the code: {message or code}",
+            hint="set redirect_uri to exactly the URI registered with Webull",
         )
     return _refusal(response, code, message, "exchanging the authorization code")
 
@@ -328,9 +329,9 @@ def refresh_error(context: FlowContext, response: Response) -> BrokerAuthError:
         reason = (
             "the refresh token has expired (Webull's last 15 days after a login)"
             if code == codes.REFRESH_TOKEN_EXPIRED
-            else f"Webull refused the refresh token ({code})"
+            else "Webull refused the refresh token"
         )
-        return authorize_again(context, reason)
+        return authorize_again(context, f"{reason}: {message or code}")
     return _refusal(response, code, message, "refreshing the token")
 
 

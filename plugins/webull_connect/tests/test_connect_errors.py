@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from brokerauth.contract.errors import BrokerError, RefreshError, ResponseError
+from brokerauth.contract.scrub import MASK
 from brokerauth.contract.verdicts import Outcome
 from brokerauth.contract.wire import Request, Response
 from brokerauth.engine import failures
@@ -19,6 +21,7 @@ from brokerauth_webull_connect import AuthorizationRequired, begin_login, comple
 from brokerauth_webull_connect.flow import parse_created_at
 from brokerauth_webull_connect.plugin import judge
 from brokerauth_webull_connect.sandbox.server import (
+    CODE_INVALID,
     RFC6750_INVALID_TOKEN_DESCRIPTION,
     webull_timestamp,
 )
@@ -325,3 +328,53 @@ def test_a_refresh_answer_without_a_refresh_token_keeps_ours(
     assert token.refresh_token == before.refresh_token
     assert token.refresh_expires_at == before.refresh_expires_at
     assert session.binding.load() == token
+
+
+# -- a dead grant keeps the server's own reason -----------------------------------------------
+def test_a_refused_code_keeps_the_servers_reason_masked(platform: Any, plugin_host: Any,
+                                                        token_home: Any) -> None:
+    platform.error_dialect = "rfc6749"
+    profile = profile_for(platform)
+    pending = begin_login(profile, host=plugin_host, clock=platform.clock)
+    callback = approve(pending.url)
+    (code,) = parse_qs(urlsplit(callback).query)["code"]
+    platform.token_answers = [SandboxResponse.json(
+        {"error": "invalid_grant",
+         "error_description": f"Code {code} was issued to another redirect URI."},
+        status=400)]
+    with pytest.raises(AuthorizationError) as info:
+        complete(pending, callback, profile=profile, host=plugin_host, clock=platform.clock)
+    error = info.value
+    assert f"Code {MASK} was issued to another redirect URI." in error.message
+    assert code not in str(error)
+    assert "expired" not in error.message  # no guess in place of the server's words
+    assert "codes live 60 seconds" in (error.hint or "")
+
+
+def test_the_webull_dialects_refused_code_keeps_its_message(platform: Any, plugin_host: Any,
+                                                            token_home: Any) -> None:
+    profile = profile_for(platform)
+    pending = begin_login(profile, host=plugin_host, clock=platform.clock)
+    callback = approve(pending.url)
+    complete(pending, callback, profile=profile, host=plugin_host, clock=platform.clock)
+    with pytest.raises(AuthorizationError) as info:
+        complete(pending, callback, profile=profile, host=plugin_host, clock=platform.clock)
+    assert CODE_INVALID.message in info.value.message
+    assert "start the login again" in (info.value.hint or "")
+
+
+def test_a_refused_refresh_token_keeps_the_servers_reason(platform: Any, plugin_host: Any,
+                                                          token_home: Any, make_session: Any,
+                                                          manual_clock: Any) -> None:
+    platform.error_dialect = "rfc6749"
+    finish(platform, plugin_host)
+    session = make_session(user="SBX-IDENTITY-0001")
+    platform.token_answers = [SandboxResponse.json(
+        {"error": "invalid_grant", "error_description": "The user withdrew this grant."},
+        status=400)]
+    manual_clock.advance(1801)
+    with pytest.raises(AuthorizationRequired) as info:
+        session.get(ACCOUNTS)
+    assert "The user withdrew this grant." in info.value.message
+    assert "authorize again" in info.value.message
+    assert info.value.hint

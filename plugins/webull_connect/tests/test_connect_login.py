@@ -257,8 +257,10 @@ def test_complete_refuses_a_second_callback_and_an_expired_code(
     pending = begin_login(profile, host=plugin_host, clock=platform.clock)
     callback = approve(pending.url)
     complete(pending, callback, profile=profile, host=plugin_host, clock=platform.clock)
-    with pytest.raises(AuthorizationError, match="already used"):
+    with pytest.raises(AuthorizationError) as used:
         complete(pending, callback, profile=profile, host=plugin_host, clock=platform.clock)
+    assert "The authorization code is invalid or has expired." in used.value.message
+    assert "work once" in (used.value.hint or "")
 
     late = begin_login(profile, host=plugin_host, clock=platform.clock)
     callback = approve(late.url)
