@@ -47,3 +47,23 @@ def test_ctrl_c_after_the_profile_and_more_while_stopping(json_mode: bool,
                                    "stopping"])
 def test_ctrl_c_at_each_point_is_a_clean_exit(point: str, tmp_path: Path) -> None:
     ctrl_c_at_a_pinned_point(point, ["brokerauth", *COMMAND[1:]], tmp_path, LAST_LINE)
+
+
+def test_the_command_s_options_may_follow_the_broker(tmp_path: Path) -> None:
+    # What follows BROKER is parsed once the emulator's own options are known: the command's
+    # options (and --json) are still taken there.
+    with Child([*COMMAND, "--json", "--name", "mine", "--port", "0"], tmp_path) as child:
+        described = json.loads(child.until("\n}\n"))
+        child.interrupt_until_exit()
+        assert_clean_exit(child)
+    assert described["profile"] == "mine"
+    assert described["base_url"].startswith("http://127.0.0.1:")
+
+
+def test_an_option_the_emulator_does_not_declare_is_refused(tmp_path: Path) -> None:
+    with Child([*COMMAND, "--no-such-option"], tmp_path) as child:
+        code, out, errors = child.finish()
+    assert code == 2
+    assert out == ""
+    assert "brokerauth sandbox double" in errors
+    assert "--no-such-option" in errors

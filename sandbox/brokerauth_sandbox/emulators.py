@@ -7,7 +7,8 @@ names it in the entry-point group ``brokerauth.sandbox`` under the broker id::
     acme = "brokerauth_acme.sandbox"
 
 The object named there is a :class:`SandboxProvider`: usually an :class:`Emulator` naming the
-emulator's class and the demo's function, imported only when asked for.
+emulator's class, the demo's function and, optionally, a function declaring the emulator's own
+command-line options (``brokerauth sandbox acme --slow``), imported only when asked for.
 The core never reads this group: only the test bench (fixtures, ``brokerauth sandbox``,
 ``brokerauth demo``) does, so an installed plugin never starts or imports a server by itself.
 See :mod:`brokerauth_sandbox.server` for the toolkit emulators are built with.
@@ -21,6 +22,8 @@ import attrs
 from brokerauth.contract.errors import PluginError
 
 if TYPE_CHECKING:
+    import argparse
+
     from brokerauth.contract.clock import Clock
     from brokerauth.engine.entrypoints import EntryPointLike
 
@@ -49,10 +52,16 @@ class Sandbox(Protocol):
 
 
 class SandboxProvider(Protocol):
-    """What a ``brokerauth.sandbox`` entry point names (a module is fine)."""
+    """What a ``brokerauth.sandbox`` entry point names (a module is fine).
 
-    def make_sandbox(self, clock: Clock) -> Sandbox:
-        """Create, not start, the emulator; its tokens and signatures follow ``clock``."""
+    A provider may also have ``add_arguments(parser)``, adding the emulator's own options to
+    an :class:`argparse.ArgumentParser`; ``brokerauth sandbox BROKER`` then takes them, and
+    passes what it parsed to ``make_sandbox`` as keyword arguments named by each option's
+    ``dest`` (see :func:`add_arguments`)."""
+
+    def make_sandbox(self, clock: Clock, **options: Any) -> Sandbox:
+        """Create, not start, the emulator; its tokens and signatures follow ``clock``;
+        ``options`` are the values of the options its ``add_arguments`` declared."""
         ...
 
     def demo_scenario(self) -> DemoScenario | None:
@@ -62,14 +71,20 @@ class SandboxProvider(Protocol):
 
 @attrs.frozen
 class Emulator:
-    """A :class:`SandboxProvider` from two ``module:name`` references: the emulator's class
-    (made with the clock) and a function returning the demo's :class:`DemoScenario`."""
+    """A :class:`SandboxProvider` from ``module:name`` references: the emulator's class (made
+    with the clock and the parsed options as keywords), a function returning the demo's
+    :class:`DemoScenario`, and a function adding the emulator's options to a parser."""
 
     server: str
     demo: str | None = None
+    options: str | None = None
 
-    def make_sandbox(self, clock: Clock) -> Sandbox:
-        made: Sandbox = _named(self.server)(clock)
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        if self.options is not None:
+            _named(self.options)(parser)
+
+    def make_sandbox(self, clock: Clock, **options: Any) -> Sandbox:
+        made: Sandbox = _named(self.server)(clock, **options)
         return made
 
     def demo_scenario(self) -> DemoScenario | None:
@@ -113,6 +128,13 @@ def provider(broker: str) -> SandboxProvider:
     return loaded
 
 
-def make_sandbox(broker: str, clock: Clock) -> Sandbox:
-    """An unstarted emulator of ``broker`` on ``clock``."""
-    return provider(broker).make_sandbox(clock)
+def add_arguments(found: SandboxProvider, parser: argparse.ArgumentParser) -> None:
+    """Add the options ``found`` declares for its emulator (none, if it declares none)."""
+    declare = getattr(found, "add_arguments", None)
+    if declare is not None:
+        declare(parser)
+
+
+def make_sandbox(broker: str, clock: Clock, **options: Any) -> Sandbox:
+    """An unstarted emulator of ``broker`` on ``clock``, with its own ``options``."""
+    return provider(broker).make_sandbox(clock, **options)

@@ -17,6 +17,7 @@ import urllib3
 from brokerauth.toolkit.secrets import Secret
 from brokerauth_futu.sandbox.server import FutuSandbox
 from brokerauth_sandbox.clock import ManualClock
+from brokerauth_sandbox.commandline_check import Child, assert_clean_exit
 
 BROKERAUTH = str(Path(sys.executable).with_name("brokerauth"))
 PATH = "/v1/quote/snapshot?symbols=US.AAPL"
@@ -114,3 +115,36 @@ def test_oauth_mode_before_any_login_says_a_login_is_needed(
     assert "authorization" not in {k.lower() for k in json.loads(result.stdout)["headers"]}
     assert "brokerauth login fu" in result.stderr
     assert oauth_sandbox.stats == before  # nothing was sent to find out
+
+
+def test_the_profile_brokerauth_sandbox_prints_signs_what_the_sandbox_accepts(
+    tmp_path: Path,
+) -> None:
+    with Child([BROKERAUTH, "--json", "sandbox", "futu", "--name", "fu"], tmp_path) as child:
+        described = json.loads(child.until("\n}\n"))
+        path = tmp_path / "profiles.toml"
+        path.write_text(tomli_w.dumps({"profiles": {"fu": described["table"]}}),
+                        encoding="utf-8")
+        result = subprocess.run(
+            [BROKERAUTH, "sign", "--profiles", str(path), "-p", "fu", "GET", PATH, "--json",
+             "--reveal"],
+            capture_output=True, text=True, env={**os.environ, **described["env"]}, timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        answer = send_as_shown(json.loads(result.stdout))
+        assert answer.status == 200, answer.data
+        child.interrupt()
+        assert_clean_exit(child)
+    assert described["table"]["mode"] == "api_key"
+
+
+def test_brokerauth_sandbox_takes_the_emulator_s_options(tmp_path: Path) -> None:
+    command = [BROKERAUTH, "--json", "sandbox", "futu", "--mode", "oauth", "--no-rotate"]
+    with Child(command, tmp_path) as child:
+        described = json.loads(child.until("\n}\n"))
+        child.interrupt()
+        assert_clean_exit(child)
+    assert "mode" not in described["table"]  # an OAuth profile: nothing secret to export
+    assert described["env"] == {}
+    assert described["table"]["oauth_base_url"] == described["base_url"] + "/oauth2"

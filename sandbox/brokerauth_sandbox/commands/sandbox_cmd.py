@@ -1,6 +1,8 @@
-"""``brokerauth sandbox BROKER``: run one broker's emulator for manual testing, with a
-ready-to-use profile for it. Secrets are printed as ``export`` lines, the profile refers to
-them, as a real profile would."""
+"""``brokerauth sandbox BROKER [OPTION ...]``: run one broker's emulator for manual testing,
+with a ready-to-use profile for it. Secrets are printed as ``export`` lines, the profile refers
+to them, as a real profile would. The options after ``BROKER`` are the emulator's own, as its
+plugin declares them (see :mod:`brokerauth_sandbox.emulators`); ``brokerauth sandbox BROKER
+--help`` lists them."""
 
 from __future__ import annotations
 
@@ -14,8 +16,25 @@ HELP = "run one broker's sandbox for manual testing"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("broker", help="the broker whose sandbox to run")
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: free)")
-    parser.add_argument("--name", default=None, help="the profile name to print")
+    _own_arguments(parser)
+    # Known only once the broker's plugin is loaded, which waits until Ctrl-C is taken over:
+    # kept as given, and parsed then.
+    parser.add_argument("options", nargs=argparse.REMAINDER, metavar="OPTION",
+                        help="the emulator's own options (`brokerauth sandbox BROKER --help` "
+                        "lists them)")
+
+
+def _own_arguments(parser: argparse.ArgumentParser, *, after_broker: bool = False) -> None:
+    """The command's options; ``after_broker``: for the parser of what follows BROKER, which
+    keeps only what is given there, and takes the command line's ``--json`` too."""
+    unset = argparse.SUPPRESS
+    parser.add_argument("--port", type=int, default=unset if after_broker else 0,
+                        help="port on 127.0.0.1 (default: free)")
+    parser.add_argument("--name", default=unset if after_broker else None,
+                        help="the profile name to print")
+    if after_broker:
+        parser.add_argument("--json", action="store_true", default=unset,
+                            help="print JSON for scripts")
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
@@ -26,19 +45,32 @@ def run(args: argparse.Namespace, out: Output) -> int:
 
     from brokerauth_sandbox.server import serve_until_interrupted
 
-    return serve_until_interrupted(functools.partial(_make, args),
+    return serve_until_interrupted(functools.partial(_make, args, out),
                                    banner=functools.partial(_describe, args, out),
                                    out=out.stream)
 
 
-def _make(args: argparse.Namespace) -> Any:
+def _make(args: argparse.Namespace, out: Output) -> Any:
     from brokerauth.contract.clock import SystemClock
     from brokerauth.engine.pluginhost import PluginHost
 
-    from brokerauth_sandbox.emulators import make_sandbox
+    from brokerauth_sandbox import emulators
 
     PluginHost.create().broker(args.broker)
-    sandbox: Any = make_sandbox(args.broker, SystemClock())
+    found = emulators.provider(args.broker)
+    parser = argparse.ArgumentParser(
+        prog=f"brokerauth sandbox {args.broker}",
+        description=f"Run the {args.broker} sandbox on 127.0.0.1 and print a profile for it.",
+    )
+    _own_arguments(parser, after_broker=True)
+    emulators.add_arguments(found, parser)
+    parsed = vars(parser.parse_args(args.options))
+    for name in ("port", "name"):
+        if name in parsed:
+            setattr(args, name, parsed.pop(name))
+    if parsed.pop("json", False):
+        out.json_mode = True
+    sandbox: Any = found.make_sandbox(SystemClock(), **parsed)
     if args.port:
         sandbox.listen_on(args.port)
     return sandbox

@@ -7,4 +7,5 @@ from brokerauth_sandbox.emulators import Emulator
 EMULATOR = Emulator(
     server="brokerauth_futu.sandbox.server:FutuSandbox",
     demo="brokerauth_futu.sandbox.demo:scenario",
+    options="brokerauth_futu.sandbox.server:add_arguments",
 )

@@ -694,26 +694,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     return serve_until_interrupted(lambda: _from_command_line(argv), banner=_print_banner)
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The emulator's options, each ``dest`` a keyword of :class:`FutuSandbox`: this command
+    line's, and ``brokerauth sandbox futu``'s (named in the ``brokerauth.sandbox`` entry)."""
+    parser.add_argument("--ask", dest="auto_approve", action="store_false",
+                        help="show an approve/deny page instead of approving logins at once")
+    parser.add_argument("--no-rotate", dest="rotate_refresh", action="store_false",
+                        help="keep refresh tokens on refresh (default: rotate them)")
+    parser.add_argument("--app-key", help="legacy app key to accept (default: random)")
+    parser.add_argument("--app-secret", help="its secret (default: random)")
+    parser.add_argument("--mode", dest="profile_mode", choices=("api_key", "oauth"),
+                        default="api_key",
+                        help="the mode of the profile `brokerauth sandbox` prints "
+                        "(default: api_key)")
+
+
 def _from_command_line(argv: Sequence[str] | None) -> FutuSandbox:
     parser = argparse.ArgumentParser(
         prog="python -m brokerauth_futu.sandbox.server",
         description="Serve a local emulator of Futu OpenAPI authentication on 127.0.0.1.",
     )
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any)")
-    parser.add_argument("--ask", action="store_true",
-                        help="show an approve/deny page instead of approving logins at once")
-    parser.add_argument("--no-rotate", action="store_true",
-                        help="keep refresh tokens on refresh (default: rotate them)")
-    parser.add_argument("--app-key", help="legacy app key to accept (default: random)")
-    parser.add_argument("--app-secret", help="its secret (default: random)")
-    args = parser.parse_args(argv)
-    return FutuSandbox(
-        port=args.port,
-        app_key=args.app_key,
-        app_secret=args.app_secret,
-        auto_approve=not args.ask,
-        rotate_refresh=not args.no_rotate,
-    )
+    add_arguments(parser)
+    return FutuSandbox(**vars(parser.parse_args(argv)))
 
 
 def _print_banner(sandbox: FutuSandbox) -> None:

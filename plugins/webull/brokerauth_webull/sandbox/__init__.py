@@ -7,4 +7,5 @@ from brokerauth_sandbox.emulators import Emulator
 EMULATOR = Emulator(
     server="brokerauth_webull.sandbox.server:WebullSandbox",
     demo="brokerauth_webull.sandbox.demo:scenario",
+    options="brokerauth_webull.sandbox.server:add_arguments",
 )

@@ -413,28 +413,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    on_line=_enter_code)
 
 
-def _from_command_line(argv: Sequence[str] | None) -> WebullSandbox:
-    parser = argparse.ArgumentParser(
-        prog="python -m brokerauth_webull.sandbox.server",
-        description="Serve a local emulator of Webull OpenAPI authentication on 127.0.0.1.",
-    )
-    parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The emulator's options, each ``dest`` a keyword of :class:`WebullSandbox`: this command
+    line's, and ``brokerauth sandbox webull``'s (named in the ``brokerauth.sandbox`` entry)."""
     parser.add_argument(
-        "--two-factor", action="store_true", help="require a verified 2FA token on API calls"
+        "--two-factor", dest="two_factor_required", action="store_true",
+        help="require a verified 2FA token on API calls",
     )
     parser.add_argument(
         "--auto-verify", action="store_true", help="new tokens are valid at once (test env)"
     )
     parser.add_argument("--app-key", help="app key to accept (default: random)")
     parser.add_argument("--app-secret", help="its secret (default: random)")
-    args = parser.parse_args(argv)
-    return WebullSandbox(
-        port=args.port,
-        app_key=args.app_key,
-        app_secret=args.app_secret,
-        two_factor_required=args.two_factor,
-        auto_verify=args.auto_verify,
+
+
+def _from_command_line(argv: Sequence[str] | None) -> WebullSandbox:
+    parser = argparse.ArgumentParser(
+        prog="python -m brokerauth_webull.sandbox.server",
+        description="Serve a local emulator of Webull OpenAPI authentication on 127.0.0.1.",
     )
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any)")
+    add_arguments(parser)
+    return WebullSandbox(**vars(parser.parse_args(argv)))
 
 
 def _print_banner(sandbox: WebullSandbox) -> None:
