@@ -1,4 +1,6 @@
-"""``brokerauth status [PROFILE]``: each profile's token state and time left, offline."""
+"""``brokerauth status [PROFILE]``: each profile's token state and time left, offline: the
+stored token's, else what the profile's flow gives without a login (no token at all, or one
+configured in the profile)."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    from brokerauth.contract.errors import BrokerAuthError
+    from brokerauth.contract.errors import BrokerAuthError, LoginRequiredError
     from brokerauth.engine.api import open_binding
     from brokerauth.engine.pluginhost import PluginHost
     from brokerauth.engine.profiles import load_profiles
@@ -42,8 +44,17 @@ def run(args: argparse.Namespace, out: Output) -> int:
         try:
             binding = open_binding(profile, user=args.user, host=host)
             token = binding.load()
+            needed = True
+            if token is None:
+                # What a login would give, as far as it is known offline: login says a
+                # profile whose flow makes no token needs none, and so must this.
+                try:
+                    token = flow_token(binding)
+                    needed = token is not None
+                except LoginRequiredError:
+                    pass
             options = profile.options
-            state, left = token_state(token, binding.clock.now(),
+            state, left = token_state(token, binding.clock.now(), needed=needed,
                                       advisory=options.refresh_advisory,
                                       mandatory=options.refresh_mandatory)
             row.update(identity=binding.identity, state=state, seconds_left=left,

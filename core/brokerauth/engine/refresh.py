@@ -99,12 +99,14 @@ def validate_token(token: Token, label: str) -> Token:
 
 
 def token_state(
-    token: Token | None, now: datetime, *, advisory: float, mandatory: float
+    token: Token | None, now: datetime, *, advisory: float, mandatory: float,
+    needed: bool = True,
 ) -> tuple[str, float | None]:
-    """``(state, seconds left)`` for display: ``needs login``, ``expired`` (a refresh token
-    can renew it), ``refreshing soon`` (inside the advisory window), or ``fresh``."""
+    """``(state, seconds left)`` for display: ``no token needed`` (no token, and the flow
+    uses none: ``needed`` is false), ``needs login``, ``expired`` (a refresh token can renew
+    it), ``refreshing soon`` (inside the advisory window), or ``fresh``."""
     if token is None:
-        return "needs login", None
+        return ("needs login" if needed else "no token needed"), None
     left = token.seconds_left(now)
     if left is None:
         return "fresh", None

@@ -373,7 +373,7 @@ def test_auto_follows_the_accounts_config_when_off(
     webull: WebullSandbox, open_session: OpenSession
 ) -> None:
     webull.two_factor_required = False
-    session = open_session(webull, interaction=NobodyThere(webull))  # two_factor = "auto"
+    session = open_session(webull, interaction=NobodyThere(webull), two_factor="auto")
     assert session.get(ACCOUNTS).ok
     assert session.get(ACCOUNTS).ok
     assert session.tokens.peek() is None
@@ -384,7 +384,7 @@ def test_auto_follows_the_accounts_config_when_off(
 def test_auto_follows_the_accounts_config_when_on(
     webull: WebullSandbox, open_session: OpenSession
 ) -> None:
-    session = open_session(webull, interaction=SmsUser(webull))
+    session = open_session(webull, interaction=SmsUser(webull), two_factor="auto")
     assert session.get(ACCOUNTS).ok
     assert session.tokens.peek() is not None
     assert webull.count("GET", "/openapi/config") == 1
@@ -395,7 +395,8 @@ def test_auto_is_on_in_hong_kong_without_asking(
     webull: WebullSandbox, open_session: OpenSession
 ) -> None:
     webull.two_factor_required = False  # the config would say off: it is not asked
-    session = open_session(webull, interaction=SmsUser(webull), environment="hk")
+    session = open_session(webull, interaction=SmsUser(webull), environment="hk",
+                           two_factor="auto")
     assert session.get(ACCOUNTS).ok
     assert session.tokens.peek() is not None
     assert webull.count("GET", "/openapi/config") == 0

@@ -161,6 +161,9 @@ class WebullSandbox(SandboxServer):
             "base_url": self.base_url,
             "app_key": Secret.from_value(self.app_key),
             "app_secret": Secret.from_value(self.app_secret),
+            # Said, not left to "auto": whether this account needs a token is known, and
+            # commands that send nothing (status, sign) can only tell from the profile.
+            "two_factor": "on" if self.two_factor_required else "off",
         }
         if self.auto_verify:
             # Tokens verified at once are what Webull's test environment does: a profile for
