@@ -112,10 +112,22 @@ def check_request(
         return codes.UNKNOWN_APP_KEY
     if abs(now - sent_at) > window:
         return codes.CLOCK_SKEW_EXCEEDED
-    to_sign = reference_string_to_sign(
-        path=path, params=params, headers=headers, body=body, host=host
-    )
-    expected = reference_signature(to_sign, secret, algorithm)
-    if not hmac.compare_digest(expected.encode("ascii"), headers["x-signature"].encode("utf-8")):
-        return codes.INCORRECT_SIGNATURE
-    return None
+    sent = headers["x-signature"].encode("utf-8")
+    params = list(params)
+    for signed_host in _signed_hosts(host):
+        to_sign = reference_string_to_sign(
+            path=path, params=params, headers=headers, body=body, host=signed_host
+        )
+        expected = reference_signature(to_sign, secret, algorithm)
+        if hmac.compare_digest(expected.encode("ascii"), sent):
+            return None
+    return codes.INCORRECT_SIGNATURE
+
+
+def _signed_hosts(host: str) -> tuple[str, ...]:
+    """The hosts a client may have signed for ``host`` (the wire's ``Host``): as sent, and,
+    for a non-default port, without it, as Webull's SDK signs its endpoint's host name."""
+    name, colon, port = host.rpartition(":")
+    if colon and port.isdigit() and name and not name.endswith(":"):
+        return host, name
+    return (host,)

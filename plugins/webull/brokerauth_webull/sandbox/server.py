@@ -92,7 +92,8 @@ class WebullSandbox(SandboxServer):
     :param check_limit: requests per ``check_period`` seconds to each of create and check.
     :param require_version: reject requests without ``x-version`` (``MISSING_VERSION``).
     :param expiry_field: name of the expiry in token answers: Webull's docs say
-        ``expires_at``, the SDK reads ``expires``; ``both`` sends both.
+        ``expires_at``, the SDK reads ``expires`` (and fails without it); ``both``, the
+        default, sends both.
     """
 
     broker: ClassVar[str] = "webull"
@@ -113,7 +114,7 @@ class WebullSandbox(SandboxServer):
         check_limit: int = 10,
         check_period: float = 30.0,
         require_version: bool = False,
-        expiry_field: ExpiryField = "expires_at",
+        expiry_field: ExpiryField = "both",
     ) -> None:
         super().__init__(clock, host=host, port=port)
         self.app_key = app_key or "sandbox-" + secrets.token_hex(8)
