@@ -6,7 +6,7 @@ PLUGIN_DIRS := $(wildcard plugins/*/pyproject.toml)
 EXAMPLE_DIRS := $(wildcard examples/*/pyproject.toml)
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-stress lint venv bench clean redis-server constraints
+.PHONY: demo test test-stress lint venv bench clean redis-server constraints sdk-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,8 +47,21 @@ redis-server:
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
 
-test: lint redis-server
-	$(BIN)/python -m pytest -q -m "not stress" --secret-canary
+# Webull's official SDK in an environment of its own, for the plugin's test that runs it against
+# the sandbox: on Python 3.11 it needs cryptography<42, which the Redis store's floor excludes.
+SDK_VENV := .sdk-venv
+SDK_STAMP := $(SDK_VENV)/.installed
+
+$(SDK_STAMP): constraints-sdk.txt
+	test -x $(SDK_VENV)/bin/python || $(PYTHON) -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/pip install --quiet -c constraints-sdk.txt '$(BENCH_SDK)'
+	touch $(SDK_STAMP)
+
+sdk-venv: $(SDK_STAMP)
+
+test: lint redis-server $(SDK_STAMP)
+	BROKERAUTH_WEBULL_SDK_PYTHON=$(abspath $(SDK_VENV))/bin/python \
+	  $(BIN)/python -m pytest -q -m "not stress" --secret-canary
 
 test-stress: $(STAMP)
 	$(BIN)/python -m pytest -q -m stress
@@ -57,8 +70,8 @@ test-stress: $(STAMP)
 # bench, its local dependencies and its [test] extra: proof that each extra names what its
 # tests need (tools/test_alone.sh). Slower than `make test`, so not part of it.
 .PHONY: test-alone
-test-alone: redis-server
-	PYTHON=$(PYTHON) tools/test_alone.sh
+test-alone: redis-server $(SDK_STAMP)
+	BROKERAUTH_WEBULL_SDK_PYTHON=$(abspath $(SDK_VENV))/bin/python PYTHON=$(PYTHON) tools/test_alone.sh
 
 # The benchmark's own environment: the project plus the official Webull SDK it is measured
 # against. The SDK is installed here only, never as a dependency of brokerauth. The redis store
@@ -79,4 +92,4 @@ bench: $(BENCH_STAMP)
 	$(BENCH_BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV)
+	rm -rf $(VENV) $(BENCH_VENV) $(SDK_VENV)
