@@ -12,13 +12,14 @@ A plugin subclasses :class:`SandboxServer` and marks handlers with :func:`route`
 
 from __future__ import annotations
 
+import argparse
 import collections
 import email.utils
 import json
 import logging
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, TextIO, TypeVar
@@ -108,6 +109,7 @@ class SandboxResponse:
 
 Handler = Callable[[Any, SandboxRequest], SandboxResponse]
 H = TypeVar("H", bound=Handler)
+S = TypeVar("S")
 
 
 def route(method: str, path: str) -> Callable[[H], H]:
@@ -325,6 +327,22 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
 
     return _Handler
+
+
+def from_command_line(
+    make: Callable[..., S],
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    argv: Sequence[str] | None,
+    *,
+    prog: str,
+    description: str,
+) -> S:
+    """An emulator made from a ``python -m`` command line: ``--port`` and the options
+    ``add_arguments`` declares (each ``dest`` a keyword of ``make``)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any)")
+    add_arguments(parser)
+    return make(**vars(parser.parse_args(argv)))
 
 
 def serve_until_interrupted(

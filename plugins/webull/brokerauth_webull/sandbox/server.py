@@ -37,6 +37,7 @@ from brokerauth_sandbox.server import (
     SandboxRequest,
     SandboxResponse,
     SandboxServer,
+    from_command_line,
     route,
     serve_until_interrupted,
 )
@@ -432,13 +433,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _from_command_line(argv: Sequence[str] | None) -> WebullSandbox:
-    parser = argparse.ArgumentParser(
-        prog="python -m brokerauth_webull.sandbox.server",
+    return from_command_line(
+        WebullSandbox, add_arguments, argv, prog="python -m brokerauth_webull.sandbox.server",
         description="Serve a local emulator of Webull OpenAPI authentication on 127.0.0.1.",
     )
-    parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any)")
-    add_arguments(parser)
-    return WebullSandbox(**vars(parser.parse_args(argv)))
 
 
 def _print_banner(sandbox: WebullSandbox) -> None:

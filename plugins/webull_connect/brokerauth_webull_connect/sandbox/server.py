@@ -54,6 +54,7 @@ from brokerauth_sandbox.server import (
     SandboxRequest,
     SandboxResponse,
     SandboxServer,
+    from_command_line,
     route,
     serve_until_interrupted,
 )
@@ -691,12 +692,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return serve_until_interrupted(lambda: _from_command_line(argv), banner=_print_banner)
 
 
-def _from_command_line(argv: Sequence[str] | None) -> ConnectSandbox:
-    parser = argparse.ArgumentParser(
-        prog="python -m brokerauth_webull_connect.sandbox.server",
-        description="Serve a local emulator of Webull Connect's OAuth server on 127.0.0.1.",
-    )
-    parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The emulator's options, each ``dest`` a keyword of :class:`ConnectSandbox`."""
     parser.add_argument("--redirect-uri",
                         help="the registered redirect URI (default: a free loopback port)")
     parser.add_argument("--auto-approve", action="store_true",
@@ -710,18 +707,13 @@ def _from_command_line(argv: Sequence[str] | None) -> ConnectSandbox:
                         "(default, as Webull documents) or with HTTP Basic")
     for name in ("client-id", "client-secret", "app-key", "app-secret"):
         parser.add_argument(f"--{name}", help=f"the {name.replace('-', ' ')} (default: random)")
-    args = parser.parse_args(argv)
-    return ConnectSandbox(
-        port=args.port,
-        client_id=args.client_id,
-        client_secret=args.client_secret,
-        app_key=args.app_key,
-        app_secret=args.app_secret,
-        scope=args.scope,
-        redirect_uri=args.redirect_uri,
-        auto_approve=args.auto_approve,
-        user=args.user,
-        client_auth=args.client_auth,
+
+
+def _from_command_line(argv: Sequence[str] | None) -> ConnectSandbox:
+    return from_command_line(
+        ConnectSandbox, add_arguments, argv,
+        prog="python -m brokerauth_webull_connect.sandbox.server",
+        description="Serve a local emulator of Webull Connect's OAuth server on 127.0.0.1.",
     )
 
 
