@@ -93,7 +93,7 @@ def _token(binding: ProfileBinding, out: Output) -> Token | None:
     """The token a request would carry: the stored one, else the one the flow makes without
     a login (a configured API key's); without either the request is signed bare, and the
     user is told why its token header is missing."""
-    from brokerauth.cli.status_cmd import flow_token
+    from brokerauth.cli.offline_token import flow_token
     from brokerauth.contract.errors import LoginRequiredError
 
     stored = binding.load()

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import tomli_w
-from brokerauth.cli.status_cmd import flow_token
+from brokerauth.cli.offline_token import flow_token
 from brokerauth.contract.errors import LoginRequiredError
 from brokerauth.engine.api import open_binding
 from brokerauth.engine.pluginhost import PluginHost
