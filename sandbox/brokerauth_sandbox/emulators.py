@@ -16,6 +16,7 @@ See :mod:`brokerauth_sandbox.server` for the toolkit emulators are built with.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
@@ -138,3 +139,21 @@ def add_arguments(found: SandboxProvider, parser: argparse.ArgumentParser) -> No
 def make_sandbox(broker: str, clock: Clock, **options: Any) -> Sandbox:
     """An unstarted emulator of ``broker`` on ``clock``, with its own ``options``."""
     return provider(broker).make_sandbox(clock, **options)
+
+
+def profile_table(broker: str, settings: Mapping[str, Any],
+                  prefix: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """A profile for an emulator's ``settings`` as a user writes one, and the environment it
+    needs: each secret becomes ``{ env = "<prefix><KEY>" }``, its value in the environment."""
+    from brokerauth.toolkit.secrets import Secret
+
+    table: dict[str, Any] = {"broker": broker}
+    env: dict[str, str] = {}
+    for key, value in settings.items():
+        if isinstance(value, Secret):
+            name = f"{prefix}{key.upper()}"
+            env[name] = value.reveal()
+            table[key] = {"env": name}
+        else:
+            table[key] = value
+    return table, env

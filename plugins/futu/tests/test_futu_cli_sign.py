@@ -14,10 +14,10 @@ from typing import Any
 
 import tomli_w
 import urllib3
-from brokerauth.toolkit.secrets import Secret
 from brokerauth_futu.sandbox.server import FutuSandbox
 from brokerauth_sandbox.clock import ManualClock
 from brokerauth_sandbox.commandline_check import Child, assert_clean_exit
+from brokerauth_sandbox.emulators import profile_table
 
 BROKERAUTH = str(Path(sys.executable).with_name("brokerauth"))
 PATH = "/v1/quote/snapshot?symbols=US.AAPL"
@@ -25,14 +25,7 @@ PATH = "/v1/quote/snapshot?symbols=US.AAPL"
 
 def profiles_file(folder: Path, settings: dict[str, Any]) -> tuple[Path, dict[str, str]]:
     """The sandbox's profile as a user writes it: secrets as environment references."""
-    table: dict[str, Any] = {"broker": "futu"}
-    env: dict[str, str] = {}
-    for key, value in settings.items():
-        if isinstance(value, Secret):
-            env[f"SIGN_{key.upper()}"] = value.reveal()
-            table[key] = {"env": f"SIGN_{key.upper()}"}
-        else:
-            table[key] = value
+    table, env = profile_table("futu", settings, "SIGN_")
     path = folder / "profiles.toml"
     path.write_text(tomli_w.dumps({"profiles": {"fu": table}}), encoding="utf-8")
     return path, env

@@ -20,8 +20,8 @@ from brokerauth.contract.errors import LoginRequiredError
 from brokerauth.engine.api import open_binding
 from brokerauth.engine.pluginhost import PluginHost
 from brokerauth.engine.profiles import Profile
-from brokerauth.toolkit.secrets import Secret
 from brokerauth_futu.sandbox.server import FutuSandbox
+from brokerauth_sandbox.emulators import profile_table
 from brokerauth_sandbox.server import HeadlessBrowser
 
 BROKERAUTH = str(Path(sys.executable).with_name("brokerauth"))
@@ -29,14 +29,7 @@ BROKERAUTH = str(Path(sys.executable).with_name("brokerauth"))
 
 def environment(folder: Path, settings: dict[str, Any]) -> dict[str, str]:
     """The sandbox's profile as a user writes it (secrets as environment references)."""
-    table: dict[str, Any] = {"broker": "futu"}
-    env: dict[str, str] = {}
-    for key, value in settings.items():
-        if isinstance(value, Secret):
-            env[f"STATUS_{key.upper()}"] = value.reveal()
-            table[key] = {"env": f"STATUS_{key.upper()}"}
-        else:
-            table[key] = value
+    table, env = profile_table("futu", settings, "STATUS_")
     path = folder / "profiles.toml"
     path.write_text(tomli_w.dumps({"profiles": {"fu": table}}), encoding="utf-8")
     return {**os.environ, **env, "BROKERAUTH_PROFILES": str(path)}

@@ -78,18 +78,12 @@ def _make(args: argparse.Namespace, out: Output) -> Any:
 
 def _describe(args: argparse.Namespace, out: Output, sandbox: Any) -> None:
     import tomli_w
-    from brokerauth.toolkit.secrets import Secret
+
+    from brokerauth_sandbox.emulators import profile_table
 
     name = args.name or f"{args.broker}-sandbox"
-    table: dict[str, Any] = {"broker": args.broker}
-    exports: dict[str, str] = {}
-    for key, value in sandbox.profile_settings().items():
-        if isinstance(value, Secret):
-            env = f"BROKERAUTH_SANDBOX_{key.upper()}"
-            exports[env] = value.reveal()
-            table[key] = {"env": env}
-        else:
-            table[key] = value
+    table, exports = profile_table(args.broker, sandbox.profile_settings(),
+                                   "BROKERAUTH_SANDBOX_")
     out.data({"broker": args.broker, "base_url": sandbox.base_url, "profile": name,
               "table": table, "env": exports})
     out.line(f"{args.broker} sandbox listening on {sandbox.base_url} (Ctrl-C to stop)")
