@@ -113,6 +113,13 @@ def command_in(argv: Sequence[str]) -> str | None:
     """The command ``argv`` runs: its first word that is not an option or the value of
     ``--profiles`` (which argparse also accepts abbreviated); ``None`` if it names none, or
     asks for the general help first (which lists every command)."""
+    word = _command_word(argv)
+    if word is None or word in COMMANDS:
+        return word
+    return word if word in extension_commands() else None
+
+
+def _command_word(argv: Sequence[str]) -> str | None:
     words = iter(argv)
     for word in words:
         if word in ("-h", "--help"):
@@ -120,13 +127,13 @@ def command_in(argv: Sequence[str]) -> str | None:
         if len(word) > 2 and "--profiles".startswith(word):
             next(words, None)
         elif not word.startswith("-"):
-            return word if word in COMMANDS or word in extension_commands() else None
+            return word
     return None
 
 
 def _missing_command(argv: Sequence[str]) -> str | None:
-    words = [word for word in argv if not word.startswith("-")]
-    return words[0] if words and words[0] in OPTIONAL_COMMANDS else None
+    word = _command_word(argv)
+    return word if word in OPTIONAL_COMMANDS else None
 
 
 def _add_common(parser: argparse.ArgumentParser, default: object) -> None:
