@@ -5,14 +5,10 @@ configured in the profile)."""
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from brokerauth.cli.common import seconds_text
 from brokerauth.cli.output import Output
-
-if TYPE_CHECKING:
-
-    pass
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, out: Output) -> int:
     from brokerauth.cli.offline_token import flow_token
     from brokerauth.contract.errors import BrokerAuthError, LoginRequiredError
+    from brokerauth.contract.scrub import scrub
     from brokerauth.engine.api import open_binding
     from brokerauth.engine.pluginhost import PluginHost
     from brokerauth.engine.profiles import load_profiles
@@ -54,7 +51,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
                                       mandatory=options.refresh_mandatory)
             row.update(identity=binding.identity, state=state, seconds_left=left,
                        expires_at=token.expires_at if token else None,
-                       refresh_token=bool(token and token.refresh_token))
+                       refresh_token=bool(token and token.refresh_token),
+                       facts=token.facts() if token else {})
         except BrokerAuthError as exc:
             row.update(identity=args.user or profile.options.identity, state="error",
                        error=exc.message, hint=exc.hint)
@@ -68,6 +66,12 @@ def run(args: argparse.Namespace, out: Output) -> int:
               [[r["profile"], r["broker"], r["identity"], r["state"],
                 seconds_text(r.get("seconds_left"))] for r in rows])
     for row in rows:
+        if row.get("facts") and not args.json:
+            out.line(f"\n{row['profile']}:")
+            width = max(map(len, row["facts"]))
+            for key, value in sorted(row["facts"].items()):
+                # From a server: one line, nothing that could draw on the terminal.
+                out.line(f"  {scrub(key):<{width}}  {scrub(value)}")
         if row["state"] == "error":
             out.line(f"\n{row['profile']}: {row['error']}")
             if row.get("hint"):

@@ -15,6 +15,9 @@ from typing import Any
 import attrs
 
 DEFAULT_IDENTITY = "default"
+#: ``Token.extra`` keys the core writes (the origin a token was issued for, refresh failures)
+#: start with this; the rest are the plugin's.
+CORE_EXTRA_PREFIX = "brokerauth."
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -42,6 +45,11 @@ class Token:
     issued_at: datetime | None = attrs.field(default=None, converter=_aware)
     #: Broker-specific, non-secret facts (a 2FA status, a client id).
     extra: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping, eq=False)
+
+    def facts(self) -> dict[str, str]:
+        """What the broker said about this login (``extra`` without the core's own
+        ``brokerauth.`` records): what ``brokerauth status`` shows."""
+        return {k: v for k, v in self.extra.items() if not k.startswith(CORE_EXTRA_PREFIX)}
 
     def expired(self, now: datetime, margin: timedelta = timedelta(0)) -> bool:
         """True when the token is expired at ``now`` (or within ``margin`` of it)."""

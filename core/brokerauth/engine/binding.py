@@ -18,7 +18,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 from brokerauth.contract.clock import Clock
 from brokerauth.contract.errors import ConfigError, ProfileError, SecretUnavailableError
 from brokerauth.contract.interaction import Interaction
-from brokerauth.contract.tokens import Token, TokenKey
+from brokerauth.contract.tokens import CORE_EXTRA_PREFIX, Token, TokenKey
 from brokerauth.contract.wire import Request, Response, netloc, normalize_params
 from brokerauth.engine.pluginhost import PluginHost
 from brokerauth.engine.resolve import ResolvedProfile
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 LOGGER = "brokerauth.engine.binding"
 
 #: ``Token.extra`` key: the origin a stored token was issued for.
-ISSUED_FOR = "brokerauth.issued_for"
+ISSUED_FOR = CORE_EXTRA_PREFIX + "issued_for"
 
 
 def new_nonce() -> str:

@@ -21,12 +21,12 @@ from datetime import UTC, datetime, timedelta
 import attrs
 
 from brokerauth.contract.errors import BrokerAuthError, LoginRequiredError, RefreshError, TokenError
-from brokerauth.contract.tokens import Token
+from brokerauth.contract.tokens import CORE_EXTRA_PREFIX, Token
 
-KIND = "brokerauth.refresh_failure"
-AT = "brokerauth.refresh_failed_at"
-COUNT = "brokerauth.refresh_failures"
-MESSAGE = "brokerauth.refresh_failure_message"
+KIND = CORE_EXTRA_PREFIX + "refresh_failure"
+AT = CORE_EXTRA_PREFIX + "refresh_failed_at"
+COUNT = CORE_EXTRA_PREFIX + "refresh_failures"
+MESSAGE = CORE_EXTRA_PREFIX + "refresh_failure_message"
 KEYS = (KIND, AT, COUNT, MESSAGE)
 
 #: The grant is dead: only a login helps.
