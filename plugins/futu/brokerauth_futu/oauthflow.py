@@ -51,7 +51,7 @@ from brokerauth.toolkit.oauth import (
     token_error,
 )
 
-from brokerauth_futu import environments, registration, sdkformat, tokenfile
+from brokerauth_futu import account, registration, sdkformat, tokenfile
 from brokerauth_futu import metadata as kept_metadata
 from brokerauth_futu.settings import FutuSettings
 
@@ -120,7 +120,7 @@ def endpoints(
                                         top=settings.token_folder, key=key)
     elif settings.discovery:
         metadata = discover(http, base)
-    default_authorize = environments.value(settings.environment, environments.AUTHORIZE_PATH)
+    defaults = settings.oauth_defaults
 
     def pick(explicit: str | None, field: str, default_path: str) -> str:
         if explicit is not None:
@@ -132,10 +132,11 @@ def endpoints(
 
     return Endpoints(
         issuer=base,
-        authorize=pick(settings.authorize_path, "authorization_endpoint", default_authorize),
-        token=pick(settings.token_path, "token_endpoint", environments.TOKEN_PATH),
-        revoke=pick(settings.revoke_path, "revocation_endpoint", environments.REVOKE_PATH),
-        register=pick(settings.register_path, "registration_endpoint", environments.REGISTER_PATH),
+        authorize=pick(settings.authorize_path, "authorization_endpoint",
+                       defaults.authorize_path),
+        token=pick(settings.token_path, "token_endpoint", defaults.token_path),
+        revoke=pick(settings.revoke_path, "revocation_endpoint", defaults.revoke_path),
+        register=pick(settings.register_path, "registration_endpoint", defaults.register_path),
     )
 
 
@@ -195,11 +196,8 @@ def acquire(context: FlowContext) -> Token:
         return adopted
     require_person(context.interaction)  # the user must log in in a browser
     state = new_state()
-    listener = _Listener(
-        settings.redirect_uri, expected_state=state, timeout=settings.login_timeout
-    )
     # Bound before any network call: a port in use fails at once, not after a registration.
-    listener.start()
+    listener = _listen(settings, state)
     try:
         ends = endpoints(settings, context.http, now=context.clock.now(), key=key)
         redirect_uri = listener.redirect_uri
@@ -213,8 +211,9 @@ def acquire(context: FlowContext) -> Token:
             "code_challenge_method": pkce.method,
             "state": state,
         }
-        if settings.scope:
-            params["scope"] = settings.scope
+        scope = settings.requested_scope
+        if scope:
+            params["scope"] = scope
         url = authorization_url(ends.authorize, params)
         deadline = context.clock.now() + timedelta(seconds=settings.login_timeout)
         with context.interaction.waiting("waiting for the Futu login in your browser",
@@ -240,6 +239,30 @@ def acquire(context: FlowContext) -> Token:
         raise token_error(response, what="exchanging the Futu authorization code",
                           login_url=ends.authorize, profile=context.profile)
     return _token_from(context, response, client_id=client_id, previous=None)
+
+
+def _listen(settings: FutuSettings, state: str) -> _Listener:
+    """Listening on the first of the profile's redirects whose port is free (futu-cli's
+    18888, 18889, 18890 for ``webapi``); every one taken is a :class:`ConfigError` naming
+    them all."""
+    uris = settings.redirect_uris
+    for uri in uris:
+        listener = _Listener(uri, expected_state=state, timeout=settings.login_timeout)
+        try:
+            listener.start()
+        except ConfigError as exc:
+            if len(uris) == 1:
+                raise
+            log.info("%s; trying the next redirect", exc.message)
+            continue
+        return listener
+    ports = ", ".join(str(urlsplit(uri).port) for uri in uris)
+    raise ConfigError(
+        f"ports {ports} on the loopback address are all in use, so the login callback "
+        "cannot be received",
+        hint="free one of them, or set redirect_uri to another loopback port (a client "
+        "registered for another redirect is registered again)",
+    )
 
 
 def _adopt_sdk_login(context: FlowContext, settings: FutuSettings, key: TokenKey) -> Token | None:
@@ -268,7 +291,8 @@ def _client_id(
     saved = registration.load(path, key, redirect_uri)
     if saved is not None:
         return saved, True
-    answer = registration.register(context.http, ends.register, redirect_uri, settings.client_name)
+    answer = registration.register(context.http, ends.register, redirect_uri, settings.client_name,
+                                   settings.requested_scope)
     registration.save(path, key, answer)
     return str(answer["client_id"]), True
 
@@ -351,8 +375,9 @@ def _token_from(
     absent; the answer is parsed strictly (a key given twice, or nesting past 64 levels, is
     a :class:`~brokerauth.contract.errors.ResponseError`)."""
     now = context.clock.now()
+    body = token_body(response, what="the Futu token answer")
     parsed = parse_token_answer(
-        token_body(response, what="the Futu token answer"),
+        body,
         broker=sdkformat.BROKER,
         now=now,
         status=response.status,
@@ -368,6 +393,9 @@ def _token_from(
         expires_at=parsed.expires_at or now + DEFAULT_LIFETIME,
         client_id=client_id,
         identity=context.identity,
+        # A refresh answer without them keeps the login's.
+        facts={**(account.of_token(previous.extra) if previous else {}),
+               **account.from_answer(body)},
     )
 
 

@@ -39,15 +39,20 @@ FOLDER: Final = "@registrations"
 _LIMIT: Final = 64 * 1024
 
 
-def request_body(redirect_uri: str, client_name: str) -> dict[str, Any]:
-    """The registration request, field for field as in Futu's documentation."""
-    return {
+def request_body(redirect_uri: str, client_name: str,
+                 scope: str | None = None) -> dict[str, Any]:
+    """The registration request, field for field as in Futu's documentation, with the scope
+    the logins will ask for, as futu-cli sends it."""
+    body: dict[str, Any] = {
         "redirect_uris": [redirect_uri],
         "token_endpoint_auth_method": "none",
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
         "client_name": client_name,
     }
+    if scope:
+        body["scope"] = scope
+    return body
 
 
 def record_path(top: Path, endpoint: str, redirect_uri: str, client_name: str) -> Path:
@@ -82,11 +87,12 @@ def load(path: Path, key: TokenKey, redirect_uri: str) -> str | None:
 
 
 def register(
-    http: HttpClient, endpoint: str, redirect_uri: str, client_name: str
+    http: HttpClient, endpoint: str, redirect_uri: str, client_name: str,
+    scope: str | None = None,
 ) -> dict[str, Any]:
     """POST the registration and return the server's answer (checked, not logged)."""
     response = http.request(
-        "POST", endpoint, json=request_body(redirect_uri, client_name), sign=False
+        "POST", endpoint, json=request_body(redirect_uri, client_name, scope), sign=False
     )
     if not response.ok:
         code, message = error_fields(response)

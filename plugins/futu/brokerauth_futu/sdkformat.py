@@ -8,7 +8,9 @@ The SDK keeps one login per client id in ``~/.futu/openapi/tokens/<client_id>``:
 (``expires_at`` in Unix seconds).  That file holds nothing else, so a token this plugin makes
 holds nothing else either (:func:`oauth_token`): whole-second expiry, no issue time, no scope.
 A token read back from the file is then equal to the one written, and whether a token came
-from a login, a refresh or the SDK's file makes no difference anywhere.
+from a login, a refresh or the SDK's file makes no difference anywhere.  The account facts a
+token answer carries (:mod:`brokerauth_futu.account`) are not credentials: they are kept in
+the plugin's login record beside the file, never in it, so the file stays the SDK's format.
 
 Decoding is strict about the four fields and tolerant of fields a newer SDK may add; no
 message ever quotes a value from the file, since a damaged file may still hold a live token.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -61,8 +64,10 @@ def oauth_token(
     expires_at: datetime,
     client_id: str,
     identity: str | None,
+    facts: Mapping[str, str] | None = None,
 ) -> Token:
-    """A Futu OAuth token holding exactly what the SDK's file can hold."""
+    """A Futu OAuth token holding exactly what the SDK's file can hold, and the login's
+    account ``facts``."""
     whole = datetime.fromtimestamp(int(expires_at.timestamp()), UTC)
     return Token(
         access_token=access_token,
@@ -70,7 +75,7 @@ def oauth_token(
         expires_at=whole,
         refresh_token=refresh_token,
         identity=identity,
-        extra={EXTRA_CLIENT_ID: client_id, EXTRA_MODE: "oauth"},
+        extra={**(facts or {}), EXTRA_CLIENT_ID: client_id, EXTRA_MODE: "oauth"},
     )
 
 

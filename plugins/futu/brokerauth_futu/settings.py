@@ -33,7 +33,7 @@ SignaturePath = Literal["target", "path"]
 MODES: Final = ("oauth", "api_key")
 LANGUAGES: Final = ("zh-CN", "zh-HK", "en")
 
-DEFAULT_REDIRECT_URI: Final = "http://localhost:60355/callback"
+DEFAULT_REDIRECT_URI: Final = environments.SDK_REDIRECT_URI
 DEFAULT_CLIENT_NAME: Final = "brokerauth"
 
 #: The variables Futu's SDK reads (per Futu's docs), and the one this plugin adds for tests.
@@ -98,9 +98,11 @@ def _known_environment(_: Any, attribute: attrs.Attribute[str], value: str) -> N
         raise ValueError(environments.unknown_environment_message(value))
 
 
-def _loopback_redirect(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
+def _loopback_redirect(_: Any, attribute: attrs.Attribute[str | None], value: str | None) -> None:
     # RFC 8252 §7.3: a native app receives the code on a loopback address; any other host
     # would send the code somewhere this program does not listen.
+    if value is None:
+        return
     parts = urlsplit(value)
     try:
         port = parts.port
@@ -170,10 +172,12 @@ class FutuSettings:
         default=DEFAULT_CLIENT_NAME,
         metadata={"help": "client_name sent when registering an OAuth client"},
     )
-    redirect_uri: str = attrs.field(
-        default=DEFAULT_REDIRECT_URI,
+    redirect_uri: str | None = attrs.field(
+        default=None,
         validator=_loopback_redirect,
-        metadata={"help": "loopback redirect the login returns to (any 127.0.0.1/localhost port)"},
+        metadata={"help": "loopback redirect the login returns to (any 127.0.0.1/localhost "
+                  "port); default per environment: openapi http://localhost:60355/callback, "
+                  "webapi http://127.0.0.1:18888/callback (else 18889, else 18890)"},
     )
     login_timeout: float = attrs.field(
         default=300.0,
@@ -181,13 +185,16 @@ class FutuSettings:
         metadata={"help": "seconds to wait for the browser login to finish"},
     )
     scope: str | None = attrs.field(
-        default=None, metadata={"help": "OAuth scope to request (Futu needs none by default)"}
+        default=None,
+        metadata={"help": "OAuth scope to request; default per environment: openapi none, "
+                  f"webapi {environments.CLI_SCOPE!r} (futu-cli's)"},
     )
     oauth_base_url: str | None = attrs.field(
         default=None,
         converter=strip_slash,
         validator=_url,
-        metadata={"help": "OAuth server root (issuer) instead of the environment's"},
+        metadata={"help": "OAuth server root (the RFC 8414 issuer); default: base_url + "
+                  "/oauth2 when base_url is set, else the environment's"},
     )
     authorize_path: str | None = attrs.field(
         default=None,
@@ -195,13 +202,16 @@ class FutuSettings:
         metadata={"help": "authorization path under oauth_base_url (default per environment)"},
     )
     token_path: str | None = attrs.field(
-        default=None, validator=_path, metadata={"help": "token path (default /token)"}
+        default=None, validator=_path,
+        metadata={"help": "token path under oauth_base_url (default per environment)"},
     )
     revoke_path: str | None = attrs.field(
-        default=None, validator=_path, metadata={"help": "revocation path (default /revoke)"}
+        default=None, validator=_path,
+        metadata={"help": "revocation path under oauth_base_url (default per environment)"},
     )
     register_path: str | None = attrs.field(
-        default=None, validator=_path, metadata={"help": "registration path (default /register)"}
+        default=None, validator=_path,
+        metadata={"help": "registration path under oauth_base_url (default per environment)"},
     )
     discovery: bool = attrs.field(
         default=True,
@@ -289,11 +299,28 @@ class FutuSettings:
     @property
     def api_base_url(self) -> str:
         """The API root requests are resolved against."""
-        return (
-            self.base_url
-            or self.http_url
-            or environments.value(self.environment, environments.HTTP_URL)
-        )
+        return self.base_url or self.http_url or environments.get(self.environment).http_url
+
+    @property
+    def oauth_defaults(self) -> environments.FutuEnvironment:
+        """The defaults the OAuth settings fall back on: the environment's, with the
+        ``openapi`` paths when the OAuth server is the one beside a named API root."""
+        if self.oauth_base_url is None and (self.base_url or self.http_url):
+            return environments.beside_api(self.environment)
+        return environments.get(self.environment)
+
+    @property
+    def redirect_uris(self) -> tuple[str, ...]:
+        """The loopback redirects a login tries in order: the configured one, else the
+        environment's (futu-cli's three ports for ``webapi``)."""
+        if self.redirect_uri is not None:
+            return (self.redirect_uri,)
+        return self.oauth_defaults.redirect_uris
+
+    @property
+    def requested_scope(self) -> str | None:
+        """The scope a login asks for: the configured one, else the environment's."""
+        return self.scope if self.scope is not None else self.oauth_defaults.scope
 
     @property
     def credential_origins(self) -> tuple[str, ...]:
@@ -303,10 +330,16 @@ class FutuSettings:
 
     @property
     def oauth_base(self) -> str:
-        """The OAuth server root: the issuer identifier of RFC 8414."""
-        return self.oauth_base_url or environments.value(
-            self.environment, environments.OAUTH_BASE_URL
-        )
+        """The OAuth server root, the issuer identifier of RFC 8414: ``oauth_base_url``, else
+        beside a named API root (``base_url + "/oauth2"``, where Futu and its sandbox serve
+        it, so that a profile pointed at a sandbox never logs in at Futu), else the
+        environment's."""
+        if self.oauth_base_url:
+            return self.oauth_base_url
+        named = self.base_url or self.http_url
+        if named:
+            return named + environments.OAUTH_UNDER_API
+        return environments.get(self.environment).issuer
 
     @property
     def token_folder(self) -> Path:

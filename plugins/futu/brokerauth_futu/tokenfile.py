@@ -7,7 +7,8 @@ Windows)::
     T/<client_id>                              the SDK's file: {"client_id", "access_token",
                                                "refresh_token", "expires_at"}
     T/.brokerauth/<profile>/<identity>.json.client
-                                               which client id that profile's login uses
+                                               which client id that profile's login uses,
+                                               and the login's account facts (futu_id, ...)
     T/.brokerauth/<profile>/<identity>.json    a token the SDK's format cannot hold, in the
                                                core's format (legacy API-key tokens, and
                                                OAuth tokens of identities other than the
@@ -39,13 +40,13 @@ from brokerauth.contract.errors import ConfigError, StoreError
 from brokerauth.contract.tokens import DEFAULT_IDENTITY, Token, TokenKey
 from brokerauth.toolkit import privatefiles as files
 
-from brokerauth_futu import sdkformat
+from brokerauth_futu import account, sdkformat
 from brokerauth_futu.settings import FutuFileOptions, token_dir_of
 
 RECORDS: Final = ".brokerauth"
 LOCKS: Final = "@locks"  # '@' never appears in an encoded profile name, so no clash
 _POINTER_SUFFIX: Final = ".client"
-_POINTER_LIMIT: Final = 4096
+_POINTER_LIMIT: Final = 64 * 1024
 
 
 def _options(options: Any) -> FutuFileOptions:
@@ -101,12 +102,18 @@ def _core_token_exists(top: Path, key: TokenKey) -> bool:
 
 
 def _read_pointer(top: Path, key: TokenKey) -> str | None:
-    client_id = _read_pointer_at(top, key, _pointer_path(top, key))
-    if client_id is None:
+    login = _read_login(top, key)
+    return None if login is None else login[0]
+
+
+def _read_login(top: Path, key: TokenKey) -> tuple[str, dict[str, str]] | None:
+    """The client id of ``key``'s login and its account facts, or ``None``: no pointer."""
+    login = _read_pointer_at(top, key, _pointer_path(top, key))
+    if login is None:
         legacy = _legacy_pointer_path(top, key)
         if legacy is not None:
-            client_id = _read_pointer_at(top, key, legacy)
-    return client_id
+            login = _read_pointer_at(top, key, legacy)
+    return login
 
 
 def _remove_legacy_pointer(top: Path, key: TokenKey) -> bool:
@@ -116,30 +123,35 @@ def _remove_legacy_pointer(top: Path, key: TokenKey) -> bool:
     return files.remove(legacy, "login pointer")
 
 
-def _read_pointer_at(top: Path, key: TokenKey, path: Path) -> str | None:
+def _read_pointer_at(top: Path, key: TokenKey, path: Path) -> tuple[str, dict[str, str]] | None:
     if not files.ensure_folders(top, path.parent, key, create=False):
         return None
     data = files.read_private(path, key, "login pointer", limit=_POINTER_LIMIT)
     if data is None:
         return None
     try:
-        client_id = json.loads(data).get("client_id")
+        record = json.loads(data)
+        client_id = record.get("client_id")
     except (ValueError, AttributeError):
-        client_id = None
+        record, client_id = {}, None
     if not isinstance(client_id, str) or not sdkformat.valid_client_id(client_id):
         raise StoreError(
             f"login pointer {path} is damaged",
             hint=f"delete {path} (or log out), then log in again",
         )
-    return client_id
+    facts = record.get("account")
+    # Facts are only shown, never relied on: a damaged set is dropped, the login kept.
+    return client_id, account.cleaned(facts) if isinstance(facts, dict) else {}
 
 
-def _write_pointer(top: Path, key: TokenKey, client_id: str) -> None:
+def _write_pointer(top: Path, key: TokenKey, client_id: str, facts: dict[str, str]) -> None:
     path = _pointer_path(top, key)
     files.ensure_folders(top, path.parent, key, create=True)
-    files.write_private(
-        path, json.dumps({"client_id": client_id}).encode("ascii"), key, "login pointer"
-    )
+    record: dict[str, object] = {"client_id": client_id}
+    if facts:
+        record["account"] = facts
+    files.write_private(path, json.dumps(record, ensure_ascii=True).encode("ascii"), key,
+                        "login pointer")
 
 
 # --- the store's operations -------------------------------------------------------------------
@@ -148,10 +160,14 @@ def _write_pointer(top: Path, key: TokenKey, client_id: str) -> None:
 def load(key: TokenKey, options: Any = None) -> Token | None:
     """The token of ``key``: the SDK's file of its client id, else a core-format token."""
     top = folder(options)
-    client_id = _read_pointer(top, key)
-    if client_id is not None:
-        return load_sdk_file(top, client_id, key)
-    return filestore.load(key, _core(top))
+    login = _read_login(top, key)
+    if login is None:
+        return filestore.load(key, _core(top))
+    client_id, facts = login
+    token = load_sdk_file(top, client_id, key)
+    if token is None or not facts:
+        return token
+    return token.replace(extra={**facts, **token.extra})
 
 
 def load_sdk_file(top: Path, client_id: str, key: TokenKey) -> Token | None:
@@ -178,8 +194,9 @@ def save(key: TokenKey, token: Token, options: Any = None) -> None:
         # Token first, pointer second: a crash between leaves the old pointer (or none),
         # never a pointer to a file that was not written.
         files.write_private(top / client_id, sdkformat.encode(token), key, "Futu token file")
-        if _read_pointer_at(top, key, _pointer_path(top, key)) != client_id:
-            _write_pointer(top, key, client_id)
+        login = (client_id, account.of_token(token.extra))
+        if _read_pointer_at(top, key, _pointer_path(top, key)) != login:
+            _write_pointer(top, key, *login)
         _remove_legacy_pointer(top, key)  # after the new one is written
         if _core_token_exists(top, key):
             filestore.delete(key, _core(top))

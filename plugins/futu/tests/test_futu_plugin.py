@@ -57,10 +57,28 @@ def test_settings_defaults_and_environments(plugin_host: PluginHost) -> None:
     assert settings.mode == "oauth"
     assert settings.api_base_url == "https://openapi.futunn.com"
     assert settings.oauth_base == "https://openapi.futunn.com/oauth2"
-    assert settings.redirect_uri == "http://localhost:60355/callback"
+    assert settings.redirect_uris == ("http://localhost:60355/callback",)
+    assert settings.requested_scope is None
     assert settings.app_key is None
+    # futu-cli's endpoints, scopes and callback ports (internal/auth/oauth.go, callback.go).
     webapi = resolve({"environment": "webapi"}, plugin_host).settings
-    assert webapi.oauth_base == "https://webapi.futunn.com/oauth2"
+    assert webapi.oauth_base == "https://webapi.futunn.com"
+    assert webapi.requested_scope == "quote:read quote:write trade:read trade:write accid:*"
+    assert webapi.redirect_uris == tuple(f"http://127.0.0.1:{port}/callback"
+                                         for port in (18888, 18889, 18890))
+    ends = oauthflow.endpoints(webapi, _Http({}))  # type: ignore[arg-type]
+    assert (ends.register, ends.authorize, ends.token) == (
+        "https://webapi.futunn.com/oauth2/register",
+        "https://webapi.futunn.com/oauth2/authorize/confirm",
+        "https://webapi.futunn.com/oauth2/token")
+    chosen = resolve({"environment": "webapi", "redirect_uri": "http://127.0.0.1:60355/cb",
+                      "scope": "quote:read"}, plugin_host).settings
+    assert chosen.redirect_uris == ("http://127.0.0.1:60355/cb",)
+    assert chosen.requested_scope == "quote:read"
+    # A named API root has its OAuth server beside it, never the environment's at Futu.
+    beside = resolve({"base_url": "http://127.0.0.1:9"}, plugin_host).settings
+    assert beside.oauth_base == "http://127.0.0.1:9/oauth2"
+    assert beside.credential_origins == ("http://127.0.0.1:9/oauth2",)
     key_mode = resolve({"mode": "api_key", "http_url": "http://127.0.0.1:9/"},
                        plugin_host).settings
     assert key_mode.app_secret == Secret(env="FUTU_APP_SECRET")
