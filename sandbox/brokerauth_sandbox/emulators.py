@@ -35,7 +35,11 @@ GROUP = "brokerauth.sandbox"
 
 @runtime_checkable
 class Sandbox(Protocol):
-    """A local emulator of a broker's server, listening on loopback once started."""
+    """A local emulator of a broker's server, listening on loopback once started.
+
+    One may also have ``more_profiles() -> dict[str, dict[str, Any]]``: other profiles for
+    it (another mode of the same broker), keyed by the suffix ``brokerauth sandbox`` adds to
+    the profile name, their settings as :meth:`profile_settings` gives them."""
 
     @property
     def base_url(self) -> str:

@@ -116,7 +116,8 @@ def test_the_profile_brokerauth_sandbox_prints_signs_what_the_sandbox_accepts(
     with Child([BROKERAUTH, "--json", "sandbox", "futu", "--name", "fu"], tmp_path) as child:
         described = json.loads(child.until("\n}\n"))
         path = tmp_path / "profiles.toml"
-        path.write_text(tomli_w.dumps({"profiles": {"fu": described["table"]}}),
+        # The API-key profile, printed after the OAuth one (the default mode).
+        path.write_text(tomli_w.dumps({"profiles": {"fu": described["profiles"]["fu-key"]}}),
                         encoding="utf-8")
         result = subprocess.run(
             [BROKERAUTH, "sign", "--profiles", str(path), "-p", "fu", "GET", PATH, "--json",
@@ -129,15 +130,19 @@ def test_the_profile_brokerauth_sandbox_prints_signs_what_the_sandbox_accepts(
         assert answer.status == 200, answer.data
         child.interrupt()
         assert_clean_exit(child)
-    assert described["table"]["mode"] == "api_key"
+    assert described["profiles"]["fu-key"]["mode"] == "api_key"
+    assert "mode" not in described["table"]  # the first profile is the OAuth one
 
 
 def test_brokerauth_sandbox_takes_the_emulator_s_options(tmp_path: Path) -> None:
-    command = [BROKERAUTH, "--json", "sandbox", "futu", "--mode", "oauth", "--no-rotate"]
+    command = [BROKERAUTH, "--json", "sandbox", "futu", "--mode", "api_key", "--no-rotate"]
     with Child(command, tmp_path) as child:
         described = json.loads(child.until("\n}\n"))
         child.interrupt()
         assert_clean_exit(child)
-    assert "mode" not in described["table"]  # an OAuth profile: nothing secret to export
-    assert described["env"] == {}
-    assert described["table"]["oauth_base_url"] == described["base_url"] + "/oauth2"
+    assert described["table"]["mode"] == "api_key"
+    oauth = described["profiles"]["futu-sandbox-oauth"]
+    assert "mode" not in oauth  # an OAuth profile: nothing secret to export
+    # Its OAuth server is found beside base_url, through the metadata there.
+    assert "oauth_base_url" not in oauth
+    assert oauth["base_url"] == described["base_url"]

@@ -84,12 +84,19 @@ def _describe(args: argparse.Namespace, out: Output, sandbox: Any) -> None:
     name = args.name or f"{args.broker}-sandbox"
     table, exports = profile_table(args.broker, sandbox.profile_settings(),
                                    "BROKERAUTH_SANDBOX_")
+    tables = {name: table}
+    more = getattr(sandbox, "more_profiles", None)
+    for suffix, settings in (more() if more is not None else {}).items():
+        tables[f"{name}-{suffix}"], needs = profile_table(args.broker, settings,
+                                                          "BROKERAUTH_SANDBOX_")
+        exports.update(needs)
     out.data({"broker": args.broker, "base_url": sandbox.base_url, "profile": name,
-              "table": table, "env": exports})
+              "table": table, "profiles": tables, "env": exports})
     out.line(f"{args.broker} sandbox listening on {sandbox.base_url} (Ctrl-C to stop)")
-    out.line("\n# these credentials exist only in this sandbox")
+    if exports:
+        out.line("\n# these credentials exist only in this sandbox")
     for env, value in exports.items():
         out.line(f"export {env}={value}")
     out.line("\n# brokerauth.toml")
-    out.line(tomli_w.dumps({"profiles": {name: table}}).rstrip())
+    out.line(tomli_w.dumps({"profiles": tables}).rstrip())
     out.stream.flush()

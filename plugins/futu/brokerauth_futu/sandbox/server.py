@@ -151,6 +151,14 @@ class FutuSandbox(SandboxServer):
         #: The client :meth:`profile_settings` names in ``oauth`` mode, and its redirect URI.
         self.profile_client_id: str | None = None
         self.profile_redirect_uri = "http://127.0.0.1:60355/callback"
+        #: Fields Futu's token answers carry beyond RFC 6749 (futu-cli's ``TokenResponse``),
+        #: added to every token answer; ``{}`` for a server that sends none.
+        self.account_facts: dict[str, Any] = {
+            "futu_id": "10000001",
+            "account": {"account_no": "SANDBOX-0001", "account_type": "margin",
+                        "name": "Sandbox User"},
+            "quote_permissions": ["us:lv1", "hk:lv2"],
+        }
         #: Answers for the next token-endpoint calls instead of the real ones (a failing or
         #: broken server): a status gives an RFC 6749 error, a SandboxResponse is sent as is.
         self.token_failures: list[int | SandboxResponse] = []
@@ -217,14 +225,23 @@ class FutuSandbox(SandboxServer):
                 "app_secret": Secret.from_value(self.app_secret),
                 "access_token": Secret.from_value(self.access_token),
             }
-        settings = {
-            **common,
-            "oauth_base_url": self.oauth_base_url,
-            "redirect_uri": self.profile_redirect_uri,
-        }
+        # No oauth_base_url: the profile finds the OAuth server beside base_url, through the
+        # RFC 8414 metadata served there, as a profile pointed at a sandbox should.
+        settings = {**common, "redirect_uri": self.profile_redirect_uri}
         if self.profile_client_id is not None:
             settings["client_id"] = self.profile_client_id
         return settings
+
+    def more_profiles(self) -> dict[str, dict[str, Any]]:
+        """The profile of the other mode, keyed by the suffix of its name (``key`` for the
+        API key, ``oauth``), which ``brokerauth sandbox futu`` prints too."""
+        other: Literal["api_key", "oauth"] = (
+            "oauth" if self.profile_mode == "api_key" else "api_key")
+        mode, self.profile_mode = self.profile_mode, other
+        try:
+            return {"key" if other == "api_key" else "oauth": self.profile_settings()}
+        finally:
+            self.profile_mode = mode
 
     # -- knobs -------------------------------------------------------------------------------
     def register_client(self, redirect_uris: Sequence[str], name: str = "test") -> str:
@@ -500,6 +517,8 @@ class FutuSandbox(SandboxServer):
         scope = self._grants[grant].scope
         if scope:
             body["scope"] = scope
+        # Beyond RFC 6749, as Futu's answers carry them (futu-cli's TokenResponse).
+        body.update(self.account_facts)
         return body
 
     def _invalid_grant(self, description: str) -> SandboxResponse:
@@ -705,9 +724,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--app-key", help="legacy app key to accept (default: random)")
     parser.add_argument("--app-secret", help="its secret (default: random)")
     parser.add_argument("--mode", dest="profile_mode", choices=("api_key", "oauth"),
-                        default="api_key",
-                        help="the mode of the profile `brokerauth sandbox` prints "
-                        "(default: api_key)")
+                        default="oauth",
+                        help="the mode of the first profile `brokerauth sandbox` prints, the "
+                        "other one follows it (default: oauth)")
+    parser.add_argument("--authorize-path", choices=AUTHORIZE_PATHS, default=AUTHORIZE_PATHS[0],
+                        help="where logins are confirmed (default /oauth2/authorize; "
+                        "/oauth2/authorize/confirm is futu-cli's layout), as the RFC 8414 "
+                        "metadata says")
 
 
 def _from_command_line(argv: Sequence[str] | None) -> FutuSandbox:
@@ -729,11 +752,11 @@ def _print_banner(sandbox: FutuSandbox) -> None:
     print(f"  access token:  {sandbox.access_token}", file=out)
     print(f"  token folder:  {folder} (removed on exit)", file=out)
     print(
-        "\nOAuth (a client is registered on the first login):\n\n"
+        "\nOAuth (the OAuth server is found through the RFC 8414 metadata beside base_url; a "
+        "client is registered on the first login):\n\n"
         "[profiles.futu-sandbox]\n"
         'broker = "futu"\n'
         f'base_url = "{sandbox.base_url}"\n'
-        f'oauth_base_url = "{sandbox.oauth_base_url}"\n'
         f'token_dir = "{folder}"\n'
         f'store = {{ name = "futu-file", path = "{folder}" }}\n'
         "\nLegacy API key (export FUTU_APP_KEY, FUTU_APP_SECRET, FUTU_ACCESS_TOKEN first):\n\n"
