@@ -7,6 +7,8 @@ dialect; :func:`default_verdict` covers RFC 6750 and RFC 6749 style answers.
 from __future__ import annotations
 
 import enum
+import re
+from typing import Final
 
 import attrs
 
@@ -16,7 +18,8 @@ from brokerauth.contract.errors import BrokerError
 from brokerauth.contract.scrub import error_fields
 from brokerauth.contract.wire import Response
 
-__all__ = ["OK", "Outcome", "Verdict", "default_error", "default_verdict", "error_fields"]
+__all__ = ["OK", "Outcome", "Verdict", "bearer_error", "default_error", "default_verdict",
+           "error_fields"]
 
 
 class Outcome(enum.Enum):
@@ -46,10 +49,34 @@ def default_verdict(response: Response) -> Verdict:
         return OK
     code, message = error_fields(response)
     if response.status == 401:
-        challenge = response.headers.get("WWW-Authenticate", "") or ""
-        if "invalid_token" in challenge or code in ("invalid_token", "token_expired"):
+        challenge = bearer_error(response.headers.get("WWW-Authenticate") or "")
+        if challenge == "invalid_token" or code in ("invalid_token", "token_expired"):
             return Verdict(Outcome.TOKEN_INVALID, code or "invalid_token", message)
     return Verdict(Outcome.ERROR, code, message)
+
+
+# An auth-param (RFC 9110 §11.2): a token, "=", then a token or a quoted string.  Matching
+# them left to right consumes each quoted value whole, so text inside a description is never
+# taken for a parameter of its own.
+_AUTH_PARAM: Final = re.compile(
+    r'([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,"]*)'
+)
+_BEARER: Final = re.compile(r"(?:^|[\s,])bearer(?:\s|$)", re.IGNORECASE)
+
+
+def bearer_error(challenge: str) -> str | None:
+    """The ``error`` parameter of a ``Bearer`` challenge in ``WWW-Authenticate`` (RFC 6750
+    §3), if any: the code meant for programs, read before any word of a description, which
+    is prose (the standard one for ``invalid_token`` lists "revoked" among its reasons)."""
+    if not _BEARER.search(challenge):
+        return None
+    for match in _AUTH_PARAM.finditer(challenge):
+        if match.group(1).lower() == "error":
+            value = match.group(2)
+            if value.startswith('"'):
+                value = re.sub(r"\\(.)", r"\1", value[1:-1])
+            return value
+    return None
 
 
 def default_error(response: Response, verdict: Verdict | None = None) -> BrokerError:

@@ -24,7 +24,7 @@ from brokerauth.contract.errors import ConfigError
 from brokerauth.contract.hookspecs import hookimpl
 from brokerauth.contract.specs import BrokerSpec, PluginInfo, StrategySpec
 from brokerauth.contract.tokens import Token, TokenKey
-from brokerauth.contract.verdicts import Outcome, Verdict, error_fields
+from brokerauth.contract.verdicts import Outcome, Verdict, bearer_error, error_fields
 from brokerauth.contract.wire import Request, Response
 from brokerauth.toolkit.headers import bearer_authorization, header_token
 from brokerauth.toolkit.secrets import Secret
@@ -251,7 +251,7 @@ def lock_token(
 def interpret_response(broker: str, response: Response) -> Verdict | None:
     if 200 <= response.status < 300:
         return None
-    if "invalid_token" in (response.headers.get("WWW-Authenticate", "") or ""):
+    if bearer_error(response.headers.get("WWW-Authenticate") or "") == "invalid_token":
         return None  # RFC 6750 (OAuth mode): the core refreshes once
     code, message = error_fields(response)
     text = (message or "").lower()

@@ -8,7 +8,6 @@ sandbox (an HTTP server) are imported when first used.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 from brokerauth.contract.hookspecs import hookimpl
 from brokerauth.contract.specs import BrokerSpec, CallBudget, PluginInfo, StrategySpec
 from brokerauth.contract.tokens import Token
-from brokerauth.contract.verdicts import Outcome, Verdict, error_fields
+from brokerauth.contract.verdicts import Outcome, Verdict, bearer_error, error_fields
 from brokerauth.contract.wire import Request, Response
 
 from brokerauth_webull_connect import codes, signing
@@ -125,10 +124,11 @@ def judge(response: Response) -> Verdict:
     if response.status in (401, 403):
         if code in codes.REVOKED_CODES:
             return Verdict(Outcome.REVOKED, code, message)
-        # RFC 6750's challenge is a code meant for programs; the description beside it is
-        # prose, and the standard one lists "revoked" among the possible reasons.  So the
-        # challenge is read before any word of the message.
-        if bearer_error(response.headers.get("WWW-Authenticate") or "") == "invalid_token":
+        # RFC 6750's error code, in the challenge or the body, is meant for programs; the
+        # description beside it is prose, and the standard one lists "revoked" among the
+        # possible reasons.  So the code is read before any word of the message.
+        challenge = bearer_error(response.headers.get("WWW-Authenticate") or "")
+        if challenge == "invalid_token" or code == "invalid_token":
             return Verdict(Outcome.TOKEN_INVALID, code or "invalid_token", message)
         lowered = (message or "").lower()
         if any(word in lowered for word in codes.REVOKED_WORDS):
@@ -136,25 +136,3 @@ def judge(response: Response) -> Verdict:
         if code in codes.TOKEN_INVALID_CODES:
             return Verdict(Outcome.TOKEN_INVALID, code, message)
     return Verdict(Outcome.ERROR, code, message)
-
-
-# An auth-param (RFC 9110 §11.2): a token, "=", then a token or a quoted string.  Matching
-# them left to right consumes each quoted value whole, so text inside a description is never
-# taken for a parameter of its own.
-_AUTH_PARAM: Final = re.compile(
-    r'([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,"]*)'
-)
-_BEARER: Final = re.compile(r"(?:^|[\s,])bearer(?:\s|$)", re.IGNORECASE)
-
-
-def bearer_error(challenge: str) -> str | None:
-    """The ``error`` parameter of a ``Bearer`` challenge in ``WWW-Authenticate``, if any."""
-    if not _BEARER.search(challenge):
-        return None
-    for match in _AUTH_PARAM.finditer(challenge):
-        if match.group(1).lower() == "error":
-            value = match.group(2)
-            if value.startswith('"'):
-                value = re.sub(r"\\(.)", r"\1", value[1:-1])
-            return value
-    return None

@@ -57,6 +57,9 @@ def answer(status: int, body: Any = None, headers: dict[str, str] | None = None)
     (answer(401, {"error_code": "UNAUTHORIZED", "message": "token revoked or expired"},
             {"WWW-Authenticate": 'bearer error=invalid_token'}),
      Outcome.TOKEN_INVALID, "UNAUTHORIZED"),
+    # ... as does RFC 6750's code in the body when no challenge came with it ...
+    (answer(401, {"error": "invalid_token", "error_description": STANDARD_401}),
+     Outcome.TOKEN_INVALID, "invalid_token"),
     # ... but not a word quoted inside a description, nor another scheme's challenge ...
     (answer(401, {"error_code": "UNAUTHORIZED", "message": "Authorization revoked by user"},
             {"WWW-Authenticate": 'Bearer error_description="not error=\\"invalid_token\\""'}),
