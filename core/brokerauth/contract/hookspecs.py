@@ -37,10 +37,11 @@ import pluggy
 
 if TYPE_CHECKING:
     # Named in annotations only: a plugin importing ``hookimpl`` does not pay for these.
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
     from contextlib import AbstractContextManager
     from datetime import datetime
 
+    from brokerauth.contract.events import CredentialEvent
     from brokerauth.contract.flowcontext import FlowContext
     from brokerauth.contract.specs import CallBudget, PluginInfo
     from brokerauth.contract.tokens import Token, TokenKey
@@ -94,6 +95,26 @@ def sign_request(
     :return: the headers to add (the core never removes one); never ``None``.
     :raises ~brokerauth.contract.errors.ConfigError: a setting the signer needs is missing or
         invalid.
+    """
+
+
+@hookspec(firstresult=True)
+def explain_signature(
+    signer: str,
+    request: Request,
+    settings: Any,
+    token: Token | None,
+    now: datetime,
+    nonce: str,
+) -> Mapping[str, str] | None:
+    """The steps ``sign_request`` takes for the same arguments, for ``brokerauth sign
+    --explain``: named intermediate values in the order they are computed (the canonical
+    request, the string to sign, the body's digest, ...), so a user can diff them against a
+    broker's example or error.
+
+    Optional: a signer without it explains nothing (``None``).  Pure, like ``sign_request``.
+    Never a secret in a value: no key, no token, no signature key material (the app key a
+    request carries in clear is not a secret; the app secret is).
     """
 
 
@@ -178,6 +199,21 @@ def delete_token(store: str, key: TokenKey, options: Any) -> bool | None:
 
 
 @hookspec(firstresult=True)
+def list_tokens(store: str, profile: str, options: Any) -> Iterable[TokenKey] | None:
+    """Every key stored for ``profile`` (each identity with a token), for the grant registry
+    (``brokerauth users``, :func:`brokerauth.users`).
+
+    Optional: a store without it cannot be listed, and the core says so.  Cheap per key (no
+    token is decoded here); order does not matter; a key whose entry is unreadable is still
+    listed (loading it then says what is wrong).
+
+    :return: the keys, lazily if the store is large.  Never ``None`` from a store that
+        implements it.
+    :raises ~brokerauth.contract.errors.StoreError: the store could not be listed.
+    """
+
+
+@hookspec(firstresult=True)
 def lock_token(
     store: str, key: TokenKey, options: Any, timeout: float
 ) -> AbstractContextManager[bool] | None:
@@ -226,4 +262,16 @@ def interpret_response(
 
     :return: a :class:`~brokerauth.contract.verdicts.Verdict`, or ``None`` to let the core judge by
         RFC 6750 / RFC 6749 rules (a 401 with ``error="invalid_token"`` means refresh once).
+    """
+
+
+@hookspec(firstresult=True)
+def notify(notifier: str, event: CredentialEvent, options: Any) -> bool | None:
+    """Deliver ``event`` through the profile's notifier (``notify = { name = ..., ... }``).
+
+    Called once per event (the core has already made sure no other process delivers it);
+    bounded in time (a notifier must not hang a session: a few seconds at most).
+
+    :return: ``True`` when delivered, ``False`` when it could not be (the core logs that, with
+        no secret, and carries on: a notification never breaks a request).  Never ``None``.
     """

@@ -10,8 +10,12 @@ from typing import Any, Literal
 
 import attrs
 
-StrategyKind = Literal["signer", "flow", "store"]
+StrategyKind = Literal["signer", "flow", "store", "notifier"]
+#: The kinds every profile has (its broker names a default for each).
 STRATEGY_KINDS: tuple[StrategyKind, ...] = ("signer", "flow", "store")
+#: A profile's optional notifier (``notify = { name = "webhook", url = ... }``): none unless
+#: the profile names one; it delivers :class:`~brokerauth.contract.events.CredentialEvent`.
+NOTIFIER: StrategyKind = "notifier"
 
 
 @attrs.frozen

@@ -26,6 +26,12 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
+def _positive_or_none(_: Any, attribute: attrs.Attribute[float | None], value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                              or not 0 < value <= 10 * 366 * 86400):
+        raise ValueError(f"{attribute.name} must be a number of seconds up to 10 years")
+
+
 def _frozen_mapping(value: Mapping[str, str] | None) -> Mapping[str, str]:
     return MappingProxyType(dict(value or {}))
 
@@ -45,6 +51,15 @@ class Token:
     issued_at: datetime | None = attrs.field(default=None, converter=_aware)
     #: Broker-specific, non-secret facts (a 2FA status, a client id).
     extra: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping, eq=False)
+    #: Seconds of disuse after which the credential dies (Webull's 2FA token: 15 days); each
+    #: successful use pushes that end back.  ``None``: use does not matter.
+    idle_timeout: float | None = attrs.field(default=None, validator=_positive_or_none)
+    #: When a request last succeeded with it, as recorded (coarsely) by sessions; an idle
+    #: horizon counts from here.
+    last_used_at: datetime | None = attrs.field(default=None, converter=_aware, eq=False)
+    #: The end no refresh or use can push back (Webull Connect's refresh tokens, 15 days
+    #: after the login however often they rotate): a person must act before it.
+    hard_expires_at: datetime | None = attrs.field(default=None, converter=_aware)
 
     def facts(self) -> dict[str, str]:
         """What the broker said about this login (``extra`` without the core's own

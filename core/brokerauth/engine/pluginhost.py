@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
     from datetime import datetime
 
+    from brokerauth.contract.events import CredentialEvent
     from brokerauth.contract.flowcontext import FlowContext
     from brokerauth.contract.verdicts import Verdict
     from brokerauth.contract.wire import Request, Response
@@ -60,6 +61,7 @@ _HOOKS_BY_KIND: dict[StrategyKind, tuple[str, ...]] = {
     "signer": ("sign_request",),
     "flow": ("acquire_token", "refresh_token"),
     "store": ("load_token", "store_token", "delete_token", "lock_token"),
+    "notifier": ("notify",),
 }
 
 
@@ -441,6 +443,30 @@ class PluginHost:
         wait = self._call("take_call", owner, store=store, key=key, options=options,
                           budget=budget, now=now)
         return None if wait is None else float(wait)
+
+    def explain_signature(
+        self, signer: str, request: Request, settings: Any, token: Token | None,
+        now: datetime, nonce: str, *, owner: str,
+    ) -> Mapping[str, str] | None:
+        """``None`` when the owner does not implement the (optional) hook."""
+        steps = self._call("explain_signature", owner, signer=signer, request=request,
+                           settings=settings, token=token, now=now, nonce=nonce)
+        if steps is not None and not isinstance(steps, Mapping):
+            raise PluginError(f"plugin {owner!r} explained a signature with "
+                              f"{type(steps).__name__}, not a mapping of names to texts")
+        return steps
+
+    def list_tokens(
+        self, store: str, profile: str, options: Any, *, owner: str
+    ) -> Iterable[TokenKey] | None:
+        """``None`` when the owner does not implement the (optional) hook."""
+        keys = self._call("list_tokens", owner, store=store, profile=profile, options=options)
+        return keys  # type: ignore[no-any-return]
+
+    def notify(self, notifier: str, event: CredentialEvent, options: Any, *,
+               owner: str) -> bool:
+        return bool(self._call("notify", owner, notifier=notifier, event=event,
+                               options=options))
 
     def interpret_response(
         self, broker: str, settings: Any, request: Request, response: Response

@@ -33,8 +33,10 @@ MAX_TOKEN_BYTES = 64 * 1024
 _REQUIRED_STR = ("access_token", "broker")
 _OPTIONAL_STR = ("refresh_token", "scope", "identity")
 _DEFAULTED_STR = ("token_type",)
-_TIMES = ("expires_at", "refresh_expires_at", "issued_at")
-_KNOWN = frozenset((*_REQUIRED_STR, *_OPTIONAL_STR, *_DEFAULTED_STR, *_TIMES, "extra"))
+_TIMES = ("expires_at", "refresh_expires_at", "issued_at", "last_used_at", "hard_expires_at")
+_SECONDS = ("idle_timeout",)
+_KNOWN = frozenset((*_REQUIRED_STR, *_OPTIONAL_STR, *_DEFAULTED_STR, *_TIMES, *_SECONDS,
+                    "extra"))
 # Field names from a damaged file are shown only when they look like names, so a stray
 # secret used as a key never reaches a message.
 _SHOWABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
@@ -182,6 +184,11 @@ def _field_problem(fields: dict[str, Any]) -> str | None:
         problem = _time_problem(name, fields.get(name))
         if problem is not None:
             return problem
+    for name in _SECONDS:
+        value = fields.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not 0 < value <= 10 * 366 * 86400):
+            return f"field {name!r} should be a number of seconds up to 10 years, or null"
     extra = fields.get("extra", {})
     if not isinstance(extra, dict):
         return f"field 'extra' should be an object, not a JSON {_json_type(extra)}"
