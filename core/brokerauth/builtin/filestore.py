@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import string
 import sys
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,6 +44,7 @@ __all__ = [
     "delete",
     "file_name",
     "legacy_token_path",
+    "list_keys",
     "load",
     "lock",
     "lock_path",
@@ -72,6 +74,10 @@ _RESERVED_NAMES = frozenset(
 )
 # File names are limited to 255 bytes; the temp name adds 43 characters to an identity's.
 _MAX_NAME = 200
+# A folder is listed through a descriptor opened without following a link, so what is
+# listed is the folder that was vetted, not one a link swapped in since.
+_LIST_FLAGS = (os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+               | getattr(os, "O_CLOEXEC", 0))
 
 
 @attrs.frozen
@@ -323,6 +329,115 @@ def delete(key: TokenKey, options: FileStoreOptions | None = None) -> bool:
             removed = True
             logger(LOGGER).debug("removed the token for %s from %s", key, path)
     return removed
+
+
+def list_keys(
+    profile: str, options: FileStoreOptions | None = None, *, suffix: str = _JSON_SUFFIX
+) -> Iterator[TokenKey]:
+    """The key of every token file of ``profile``, from the file names alone: no token is
+    opened, so a corrupt or unsafe file is listed too (loading it then says what is wrong).
+
+    A name is listed only when it is exactly the name :func:`token_path`, or for a token kept
+    under the names of before :func:`legacy_token_path`, gives the identity it decodes to:
+    so never a temp file, a lock, a budget, a stray file, a file another profile's name maps
+    to, a link, or anything but a regular file.  Each identity comes once, in no particular
+    order, each folder read when the listing reaches it.
+
+    ``suffix`` lists the files a plugin names after :func:`token_path` with something
+    appended (``.json.client``) the same way.
+
+    :raises ~brokerauth.contract.errors.StoreError: the profile name cannot be a file name, or a
+        folder is unsafe (a link, too open, another user's) or cannot be read.
+    """
+    if not suffix.startswith(_JSON_SUFFIX):
+        raise ValueError(f"a listed file's name ends in {_JSON_SUFFIX!r} and more, not {suffix!r}")
+    root = _root(options)
+    current = root / file_name(profile, "profile")
+    folders = [current]
+    try:
+        legacy = root / _legacy_file_name(profile, "profile")
+    except StoreError:
+        legacy = current  # a name the old mapping could not store: no old folder
+    if legacy != current:
+        folders.append(legacy)
+    return _listed(TokenKey(profile), root, current, folders, suffix, options)
+
+
+def _listed(
+    key: TokenKey, root: Path, current: Path, folders: list[Path], suffix: str,
+    options: FileStoreOptions | None,
+) -> Iterator[TokenKey]:
+    seen: set[str] = set()
+    for folder in folders:
+        if not files.ensure_folders(root, folder, key, create=False):
+            continue
+        for name in _regular_files(folder, suffix):
+            stem = name[: -len(suffix)]
+            identity = _decoded(stem)
+            if identity is None or identity in seen:
+                continue
+            # The exact inverse of the mapping, checked by mapping back: decoding alone
+            # would take "A.json" and "%41.json" for one file, or a stray name for a token.
+            if (folder == current and _maps_to(identity, stem)) or _legacy_maps_to(
+                key, identity, folder / (stem + _JSON_SUFFIX), options
+            ):
+                seen.add(identity)
+                yield TokenKey(key.profile, identity)
+
+
+def _regular_files(folder: Path, suffix: str) -> list[str]:
+    """Names in ``folder`` ending in ``suffix`` that are regular files, links not followed."""
+    try:
+        if os.scandir in os.supports_fd:
+            fd = os.open(folder, _LIST_FLAGS)
+            try:
+                with os.scandir(fd) as entries:
+                    return [entry.name for entry in entries
+                            if entry.name.endswith(suffix) and entry.is_file(follow_symlinks=False)]
+            finally:
+                os.close(fd)
+        with os.scandir(folder) as entries:
+            return [entry.name for entry in entries
+                    if entry.name.endswith(suffix) and entry.is_file(follow_symlinks=False)]
+    except FileNotFoundError:
+        return []  # removed since it was vetted: nothing is stored there any more
+    except OSError as exc:
+        if os.path.islink(folder):
+            raise StoreError(
+                f"token folder {folder} is a symbolic link; brokerauth never follows one",
+                hint="remove the link (someone may have planted it) and log in again",
+            ) from None
+        raise StoreError(f"cannot list token folder {folder}: {exc.strerror or exc}",
+                         hint="check the folder's owner and mode") from None
+
+
+def _decoded(stem: str) -> str | None:
+    if "%" not in stem:
+        return stem or None
+    from urllib.parse import unquote_to_bytes
+
+    try:
+        return unquote_to_bytes(stem).decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return None
+
+
+def _maps_to(identity: str, stem: str) -> bool:
+    try:
+        return file_name(identity, "identity") == stem
+    except StoreError:
+        return False
+
+
+def _legacy_maps_to(
+    key: TokenKey, identity: str, path: Path, options: FileStoreOptions | None
+) -> bool:
+    # The names of before are rare and legacy_token_path knows every case in which one is
+    # nobody's old file (a file system ignoring case, Windows): it decides.
+    try:
+        return legacy_token_path(TokenKey(key.profile, identity), options) == path
+    except StoreError:
+        return False
 
 
 def lock(

@@ -52,6 +52,12 @@ class MemoryStore:
         other thing this store keeps)."""
         return self._budgets.take(key, budget, now)
 
+    def list_keys(self, profile: str) -> list[TokenKey]:
+        """The keys of ``profile`` that hold a token: a copy, so a caller may load, save or
+        delete while going through it."""
+        with self._guard:
+            return [key for key in self._tokens if key.profile == profile]
+
     def keys(self) -> list[TokenKey]:
         """The keys that hold a token, for tests to inspect."""
         with self._guard:

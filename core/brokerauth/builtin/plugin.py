@@ -11,7 +11,7 @@ Registered in code by :class:`~brokerauth.engine.pluginhost.PluginHost` under th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -120,6 +120,12 @@ class BuiltinPlugin:
         if store == FILE_STORE:
             return filestore.delete(key, _file_options(options))
         return self.memory.delete(key)
+
+    @hookimpl
+    def list_tokens(self, store: str, profile: str, options: Any) -> Iterable[TokenKey]:
+        if store == FILE_STORE:
+            return filestore.list_keys(profile, _file_options(options))
+        return self.memory.list_keys(profile)
 
     @hookimpl
     def take_call(
