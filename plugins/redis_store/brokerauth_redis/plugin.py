@@ -9,6 +9,7 @@ code, so listing plugins does not pay for redis-py or cryptography.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,10 @@ class RedisPlugin:
     @hookimpl
     def delete_token(self, store: str, key: TokenKey, options: Any) -> bool | None:
         return self.store_for(options).delete(key)
+
+    @hookimpl
+    def list_tokens(self, store: str, profile: str, options: Any) -> Iterable[TokenKey] | None:
+        return self.store_for(options).list_keys(profile)
 
     @hookimpl
     def take_call(

@@ -4,11 +4,19 @@ Keys of one profile and identity (``P`` and ``I`` percent-encoded, see
 :func:`brokerauth_redis.store.key_names`)::
 
     <prefix>:{P:I}:token   hash: v = the stored bytes, g = their generation,
-                           f = the fence that wrote them
+                           f = the fence that wrote them, t = "1:<g>" when v holds a
+                           token, "0:<g>" when it is a sealed logout record
     <prefix>:{P:I}:lock    string "<holder>:<fence>", with the lease's TTL
     <prefix>:{P:I}:fence   counter: the last fence handed out (never expires)
 
 The braces put the three keys in one Redis Cluster hash slot, which Lua scripts need.
+
+``t`` is for listing a profile's tokens (SCAN over ``<prefix>:{P:*}:token``) without opening
+a single value: an encrypted logout record keeps ``v``, so only the envelope could tell it
+from a token otherwise.  It names the generation it describes, so a ``t`` left behind by a
+write of a version that does not keep it (a fleet half upgraded) is seen to be stale, like a
+missing one, and the listing then opens that one envelope.  It is a hint for listing only:
+nothing is ever loaded, refused or written because of it.
 
 Fencing follows the classic rule: every acquisition of the lock gets a larger number, and the
 token entry remembers the number of the holder that wrote it; a write from a holder with a
@@ -97,7 +105,8 @@ return {entry[1], entry[2], entry[3], redis.call('GET', KEYS[2]), redis.call('GE
 """
 
 #: KEYS: token hash.  ARGV: '1' if a value was read (else '0'), the value read, '1' to
-#: store a value (else '0': remove it, a logout in clear), the value, generation, fence.
+#: store a value (else '0': remove it, a logout in clear), the value, generation, fence,
+#: '1' if the value is a token (else '0': a logout record).
 #: 1 if written; 0 if ``v`` is no longer the value read: someone wrote meanwhile, and the
 #: store decides again on what is there now.
 WRITE = """
@@ -114,7 +123,7 @@ if ARGV[3] == '1' then
 else
   redis.call('HDEL', KEYS[1], 'v')
 end
-redis.call('HSET', KEYS[1], 'g', ARGV[5], 'f', ARGV[6])
+redis.call('HSET', KEYS[1], 'g', ARGV[5], 'f', ARGV[6], 't', ARGV[7] .. ':' .. ARGV[5])
 return 1
 """
 

@@ -59,6 +59,7 @@ from redis.retry import Retry
 
 from brokerauth_redis import scripts
 from brokerauth_redis.envelope import (
+    ENCRYPTED_MARK,
     Entry,
     ForgedEntryError,
     ReplayedEntryError,
@@ -89,6 +90,10 @@ __all__ = [
 log = logging.getLogger("brokerauth.store.redis")
 
 _SAFE_CHARS = frozenset(string.ascii_letters + string.digits + "._-")
+_TOKEN_TAIL = "}:token"
+# Keys SCAN looks at per call: large enough that a platform's thousands of users take a few
+# round trips, small enough that each call keeps the server busy for well under a millisecond.
+_SCAN_COUNT = 1000
 _REASON_LIMIT = 200
 _store_ids = itertools.count(1)
 # A write compares-and-sets the exact value it read; another write in between sends it back
@@ -233,7 +238,7 @@ class RedisStore:
             data = seal_entry(token, names.token, generation=generation, fence=written_fence,
                               cipher=cipher)
             if self._write(key, names, snapshot, data, generation, written_fence,
-                           "store the token of"):
+                           "store the token of", holds_token=True):
                 self._saw(names, generation)
                 log.debug("stored the token for %s in %s (generation %d, fence %d%s)", key,
                           self.location, generation, written_fence,
@@ -259,7 +264,8 @@ class RedisStore:
             # A sealed logout record (in clear: no value, the fields alone).
             data = seal_entry(None, names.token, generation=generation, fence=fence,
                               cipher=cipher)
-            if self._write(key, names, snapshot, data, generation, fence, "delete the token of"):
+            if self._write(key, names, snapshot, data, generation, fence, "delete the token of",
+                           holds_token=False):
                 self._saw(names, generation)
                 return removed
         raise self._busy(key, names, "delete")
@@ -274,6 +280,80 @@ class RedisStore:
                 keys=[counted], args=[repr(now), repr(budget.per), budget.calls, member]
             )
         return float(wait)
+
+    def list_keys(self, profile: str) -> Iterator[TokenKey]:
+        """The key of every token stored for ``profile``, lazily: SCAN over the profile's
+        token entries in batches (never KEYS, which blocks the server), the identity read
+        back from each entry's name.  A logout record is not a token and is not listed; an
+        entry that cannot be read (tampered, of another type) is.  No token is decrypted; an
+        encrypted entry written by a version that did not mark it (see
+        :mod:`brokerauth_redis.scripts`) has its envelope opened, to tell a logout from a token.
+
+        :raises ~brokerauth.contract.errors.StoreError: Redis could not be listed (possibly
+            part-way through).
+        """
+        head = f"{self.options.key_prefix}:{{{_encode(profile)}:"
+        return self._listed(profile, head)
+
+    def _listed(self, profile: str, head: str) -> Iterator[TokenKey]:
+        pattern = _glob_escaped(head) + "*" + _TOKEN_TAIL
+        action, whose = "list the tokens of", f"profile {profile!r}"
+        seen: set[str] = set()
+        cursor = 0
+        while True:
+            with self._redis(action, whose):
+                cursor, found = self._connect().scan(cursor=cursor, match=pattern,
+                                                     count=_SCAN_COUNT)
+            batch: dict[str, bytes | str] = {}
+            for name in found:
+                identity = _identity_in(name, head)
+                # SCAN may return a key more than once while the keyspace is rehashed.
+                if identity is not None and identity not in seen:
+                    batch[identity] = name
+            with self._redis(action, whose):
+                holding = self._holding_tokens(batch)
+            for identity in holding:
+                seen.add(identity)
+                yield TokenKey(profile, identity)
+            if int(cursor) == 0:
+                return
+
+    def _holding_tokens(self, batch: dict[str, bytes | str]) -> list[str]:
+        """The identities of ``batch`` (identity: entry name) whose entry holds a token, or
+        may (one that cannot be read): two small commands per entry, in one round trip."""
+        if not batch:
+            return []
+        pipe = self._connect().pipeline(transaction=False)
+        for name in batch.values():
+            pipe.hexists(name, "v")
+            pipe.hmget(name, "g", "t")
+        answers = pipe.execute(raise_on_error=False)
+        holding: list[str] = []
+        unmarked: dict[str, bytes | str] = {}
+        for position, identity in enumerate(batch):
+            has_value, fields = answers[2 * position], answers[2 * position + 1]
+            if isinstance(has_value, Exception) or isinstance(fields, Exception):
+                holding.append(identity)  # not a hash: unreadable, and loading says so
+                continue
+            if not has_value:
+                continue  # a logout in clear, or fields with no value: nothing stored
+            generation, mark = fields
+            if isinstance(generation, bytes) and mark == b"1:" + generation:
+                holding.append(identity)
+            elif not (isinstance(generation, bytes) and mark == b"0:" + generation):
+                unmarked[identity] = batch[identity]
+        cipher = self._get_cipher()
+        if cipher is None:
+            # In clear a logout removes the value, so a value is a token (or not readable).
+            return holding + list(unmarked)
+        if unmarked:
+            pipe = self._connect().pipeline(transaction=False)
+            for name in unmarked.values():
+                pipe.hget(name, "v")
+            values = pipe.execute(raise_on_error=False)
+            holding.extend(identity for identity, value in zip(unmarked, values, strict=True)
+                           if not _is_logout_record(value, cipher))
+        return holding
 
     def lock(self, key: TokenKey, timeout: float) -> LeaseLock:
         names = key_names(self.options.key_prefix, key)
@@ -435,14 +515,14 @@ class RedisStore:
 
     def _write(
         self, key: TokenKey, names: KeyNames, snapshot: _Snapshot, data: bytes,
-        generation: int, fence: int, action: str,
+        generation: int, fence: int, action: str, *, holds_token: bool,
     ) -> bool:
         read = snapshot.value
         with self._redis(action, key):
             return bool(self._script("write")(
                 keys=[names.token],
                 args=["0" if read is None else "1", read or b"", "1" if data else "0", data,
-                      generation, fence],
+                      generation, fence, "1" if holds_token else "0"],
             ))
 
     def _busy(self, key: TokenKey, names: KeyNames, what: str) -> StoreError:
@@ -543,12 +623,59 @@ class RedisStore:
         return f"{names.token!r} on {self.location}"
 
     @contextmanager
-    def _redis(self, action: str, key: TokenKey) -> Iterator[None]:
+    def _redis(self, action: str, key: TokenKey | str) -> Iterator[None]:
         """Turn what redis-py raises into a :class:`StoreError` that says what to do."""
         try:
             yield
         except redis.exceptions.RedisError as exc:
             raise _store_error(exc, f"cannot {action} {key} in Redis at {self.location}") from None
+
+
+def _glob_escaped(text: str) -> str:
+    """``text`` matched literally by SCAN's MATCH (a key prefix may hold ``*?[]\\``)."""
+    return "".join("\\" + char if char in "*?[]\\" else char for char in text)
+
+
+def _identity_in(name: object, head: str) -> str | None:
+    """The identity whose token entry ``name`` is, given the profile's ``head``
+    (``<prefix>:{<P>:``), or ``None`` when it is not exactly such an entry's name: the
+    identity must encode back to what the name holds."""
+    if not isinstance(name, bytes):
+        return None
+    try:
+        text = name.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not (text.startswith(head) and text.endswith(_TOKEN_TAIL)):
+        return None
+    encoded = text[len(head):-len(_TOKEN_TAIL)]
+    if not encoded:
+        return None
+    identity = encoded
+    if "%" in encoded:
+        from urllib.parse import unquote_to_bytes
+
+        try:
+            identity = unquote_to_bytes(encoded).decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            return None
+    return identity if _encode(identity) == encoded else None
+
+
+def _is_logout_record(value: object, cipher: MultiFernet) -> bool:
+    """Whether an encrypted ``v`` is a sealed logout record (an empty body after the header).
+    Anything that cannot be opened counts as a token: it is listed, and loading it says
+    what is wrong."""
+    if not isinstance(value, bytes) or not value.startswith(ENCRYPTED_MARK):
+        return False
+    from cryptography.fernet import InvalidToken
+
+    try:
+        plain = cipher.decrypt(value[len(ENCRYPTED_MARK):])
+    except InvalidToken:
+        return False
+    _header, separator, body = plain.partition(b"\n")
+    return bool(separator) and not body
 
 
 def _store_error(exc: redis.exceptions.RedisError, what: str) -> StoreError:
