@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Final
@@ -225,6 +226,44 @@ def delete(key: TokenKey, options: Any = None) -> bool:
     if os.path.lexists(records_folder(top)):
         removed = filestore.delete(key, _core(top)) or removed
     return removed
+
+
+def list_keys(profile: str, options: Any = None) -> Iterator[TokenKey]:
+    """The key of every login and token kept for ``profile``, from file names and pointers
+    alone (no token is read): an identity with a login pointer whose SDK file is there (the
+    SDK's login, normally the default identity's), and one with a token in the core's
+    format.  Each identity comes once, as :func:`load` would read it: a pointer wins over a
+    core-format file, and a pointer to an SDK file that is gone is nothing stored (the SDK
+    logged out).  A damaged pointer, a corrupt or unsafe file is listed; loading it says
+    what is wrong.
+
+    :raises ~brokerauth.contract.errors.StoreError: a folder is unsafe or cannot be read.
+    """
+    top = folder(options)
+    core = _core(top)
+    pointers = filestore.list_keys(profile, core, suffix=".json" + _POINTER_SUFFIX)
+    return _listed(top, pointers, filestore.list_keys(profile, core))
+
+
+def _listed(
+    top: Path, pointers: Iterator[TokenKey], tokens: Iterator[TokenKey]
+) -> Iterator[TokenKey]:
+    pointed: set[str] = set()
+    for key in pointers:
+        try:
+            client_id = _read_pointer(top, key)
+        except StoreError:
+            pointed.add(key.identity)
+            yield key  # a damaged pointer: load reports it rather than read anything else
+            continue
+        if client_id is None:
+            continue  # removed since it was listed: load now reads the core's file, if any
+        pointed.add(key.identity)
+        if os.path.lexists(top / client_id):
+            yield key
+    for key in tokens:
+        if key.identity not in pointed:
+            yield key
 
 
 def lock(key: TokenKey, options: Any = None, timeout: float = 0.0) -> AbstractContextManager[bool]:
