@@ -185,9 +185,12 @@ class PluginHost:
             raise self.failures[name].error
         if name == BUILTIN:
             from brokerauth.builtin.plugin import BuiltinPlugin
+            from brokerauth.builtin.webhook import PLUGIN_ID, WebhookPlugin
 
             loaded = self._register(BuiltinPlugin(), BUILTIN, "brokerauth", _core_version())
             self.loaded[name] = loaded
+            self.loaded[PLUGIN_ID] = self._register(WebhookPlugin(), PLUGIN_ID, "brokerauth",
+                                                    _core_version())
             return loaded
         ep = self._entry_points.get(name)
         if ep is None:
