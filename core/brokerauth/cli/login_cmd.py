@@ -11,7 +11,9 @@ from brokerauth.cli.output import Output
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_profile_argument(parser)
     parser.add_argument("--no-browser", action="store_true",
-                        help="print the authorization URL instead of opening a browser")
+                        help="print the authorization URL instead of opening a browser; when "
+                        "the browser runs on another machine, paste the address it shows after "
+                        "approving back here (standard input)")
 
 
 def run(args: argparse.Namespace, out: Output) -> int:

@@ -5,10 +5,16 @@ draws countdowns and opens browsers; scripts run at a terminal get :class:`LogIn
 a process no one can act in (no terminal, or ``interactive=False``) gets :class:`NoOneThere`,
 so a flow that needs a person fails at once instead of waiting for one.  A flow that needs a
 person asks :func:`someone_present` before it does anything at the broker.
+
+A flow that waits for an authorization redirect (the loopback listener) announces it with
+:func:`announce_redirect` while it waits; an interaction that did not open a browser may offer
+the person to paste the redirected address instead (:class:`RedirectReceiver`), so a login
+whose browser runs on another machine still ends.  The flow itself does not change.
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -16,6 +22,7 @@ from brokerauth.contract.errors import LoginRequiredError
 
 if TYPE_CHECKING:
     import logging
+    from collections.abc import Callable
 
 LOGGER = "brokerauth.contract.interaction"
 
@@ -49,6 +56,61 @@ class Interaction(Protocol):
     def waiting(self, message: str, *, deadline: datetime | None = None) -> Waiting:
         """A context manager shown while the flow waits for the user or the server."""
         ...
+
+
+@runtime_checkable
+class RedirectReceiver(Protocol):
+    """A wait for an authorization redirect that a person may also end by pasting the address
+    the browser shows after approving (when the redirect cannot reach this machine)."""
+
+    @property
+    def redirect_uri(self) -> str:
+        """The redirect the browser is sent to (public: no code, no state)."""
+        ...
+
+    @property
+    def pending(self) -> bool:
+        """Whether it still waits (no callback accepted, no error, not closed)."""
+        ...
+
+    def accept_pasted(self, url: str) -> None:
+        """Judge ``url`` exactly as an arriving redirect is judged.  Returns when it ended the
+        wait (its code taken, or the server's ``error=`` with this login's state, which the
+        flow's wait then raises).
+
+        :raises ~brokerauth.contract.errors.BrokerAuthError: refused; its message and hint are
+            safe to show (never the URL).  If :attr:`pending` is still true, another paste is
+            welcome; else the refusal was the last one allowed and the flow's wait fails.
+        """
+        ...
+
+    def on_done(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once, from any thread, when the wait ends (at once if it has)."""
+        ...
+
+
+_ANNOUNCED: ContextVar[RedirectReceiver | None] = ContextVar(
+    "brokerauth_announced_redirect", default=None
+)
+
+
+def announce_redirect(receiver: RedirectReceiver) -> None:
+    """Name the redirect the current flow waits for, until :func:`withdraw_redirect`.
+
+    A context variable, not a global: two logins in two threads each see their own."""
+    _ANNOUNCED.set(receiver)
+
+
+def withdraw_redirect(receiver: RedirectReceiver) -> None:
+    """The flow no longer waits for ``receiver`` (another announced since is left alone)."""
+    if _ANNOUNCED.get() is receiver:
+        _ANNOUNCED.set(None)
+
+
+def announced_redirect() -> RedirectReceiver | None:
+    """The redirect the current flow still waits for, if any."""
+    receiver = _ANNOUNCED.get()
+    return receiver if receiver is not None and receiver.pending else None
 
 
 class _LogWaiting:

@@ -10,6 +10,12 @@ A good callback is either the code or the authorization server's ``error=`` (the
 both need the state, so an ``<img src="http://127.0.0.1:PORT/callback?error=access_denied">``
 on any page the user has open is refused like any other forged callback, and the login goes
 on.  Only an error carrying this login's state ends it, with its reason masked and cut.
+
+When the browser runs on another machine (SSH, a server) the redirect never reaches this one;
+the person may then paste the address the browser shows, and :meth:`LoopbackListener.accept_pasted`
+judges it by the same rules as an arriving redirect (its host and port standing for the
+``Host`` header).  Whichever comes first wins.  A paste is refused with a reason the person can
+act on, never with the URL (it holds the code); after a few refused pastes the login stops.
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ import os
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from typing import Any, Final, NoReturn
+from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from brokerauth.contract.errors import ConfigError, LoginRequiredError
+from brokerauth.contract.interaction import announce_redirect, withdraw_redirect
 from brokerauth.toolkit.oauth import AuthorizationError, ForgedCallbackError, parse_callback
 
 log = logging.getLogger("brokerauth.toolkit.loopback")
@@ -37,8 +45,40 @@ _REFUSED_PAGE = """<!doctype html><meta charset="utf-8"><title>Refused</title>
 <p>This request was refused: {reason}.</p>"""
 
 
+#: Refused pastes a login allows before it stops: enough for a slip or two, not a guessing game.
+PASTE_ATTEMPTS: Final = 5
+
+# Why a callback was refused, worded for where it came from: a browser's request gets a page,
+# a paste a line on the terminal.
+_HOST, _PATH, _DONE, _STATE, _NO_CODE = "host", "path", "done", "state", "no code"
+_PAGE_REASONS: Final = {
+    _HOST: "the Host header does not name this listener",
+    _PATH: "this is not the login callback path",
+    _DONE: "the login was already completed",
+    _STATE: "the state is missing or does not match",
+    _NO_CODE: "the callback carries no authorization code",
+}
+_PASTE_REASONS: Final = {
+    _HOST: "its host or port is not this login's redirect",
+    _PATH: "its path is not this login's redirect",
+    _DONE: "the login is no longer waiting",
+    _STATE: "its state is missing or is not this login's (an older login's address, or "
+            "another program's)",
+    _NO_CODE: "it carries no authorization code",
+}
+
+
 class LoginTimeoutError(LoginRequiredError):
     """No valid callback arrived before the listener's timeout."""
+
+
+class PasteRefusedError(AuthorizationError):
+    """A pasted address that is not this login's redirect; the message says why, never what
+    was pasted."""
+
+
+class TooManyPastesError(AuthorizationError):
+    """Every paste the login allows was refused: the login stops."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -64,7 +104,8 @@ class LoopbackListener:
     or ``http://127.0.0.1:PORT/path``; port 0 picks a free one)."""
 
     def __init__(
-        self, redirect_uri: str, *, expected_state: str, timeout: float = 300.0
+        self, redirect_uri: str, *, expected_state: str, timeout: float = 300.0,
+        paste_attempts: int = PASTE_ATTEMPTS,
     ) -> None:
         parts = urlsplit(redirect_uri)
         if parts.scheme != "http" or parts.hostname not in ("localhost", "127.0.0.1", "::1"):
@@ -83,8 +124,13 @@ class LoopbackListener:
         self._lock = threading.Lock()
         self._code: str | None = None
         self._error: LoginRequiredError | None = None
+        self._closed = False
+        self._callbacks: list[Callable[[], None]] = []
         #: Requests refused so far (wrong host, path, state, or a second callback).
         self.refused = 0
+        #: Pasted addresses refused so far; at ``paste_attempts`` the login stops.
+        self.pastes_refused = 0
+        self.paste_attempts = paste_attempts
 
     @property
     def port(self) -> int:
@@ -119,7 +165,27 @@ class LoopbackListener:
                                       daemon=True, name="brokerauth-loopback")
             thread.start()
             self._threads.append(thread)
+        announce_redirect(self)
         return self
+
+    @property
+    def pending(self) -> bool:
+        return not self._closed and not self._done.is_set()
+
+    def on_done(self, callback: Callable[[], None]) -> None:
+        """``callback`` once when the wait ends: a callback taken, an error, the timeout, or
+        :meth:`close` (at once if that happened already)."""
+        with self._lock:
+            if self.pending:
+                self._callbacks.append(callback)
+                return
+        callback()
+
+    def _ended(self) -> None:
+        with self._lock:
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
 
     def _bind(self, cls: type[_Server], address: str, port: int) -> _Server:
         try:
@@ -152,6 +218,10 @@ class LoopbackListener:
             self.close()
 
     def close(self) -> None:
+        withdraw_redirect(self)
+        with self._lock:
+            self._closed = True
+        self._ended()
         servers, self._servers = self._servers, []
         for server in servers:
             server.shutdown()
@@ -166,43 +236,107 @@ class LoopbackListener:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def accept_pasted(self, url: str) -> None:
+        """Take the redirect a person pasted (the address the browser shows after approving),
+        judged like an arriving one: an absolute ``http`` URL whose host and port would pass
+        as its ``Host`` header, the redirect's path, this login's state.  Returns when it ended
+        the wait: its code taken, or the server's ``error=`` (which :meth:`wait` raises).
+
+        :raises PasteRefusedError: not this login's redirect; the person may paste again,
+            unless that was the last of ``paste_attempts`` (then :meth:`wait` raises
+            :class:`TooManyPastesError`).
+        """
+        text = url.strip()
+        parts = _split(text)
+        if parts is None:
+            # Outside the except clause: the parser's error quotes what was pasted.
+            self._refuse_paste("it is not a URL")
+        if not parts.scheme or not parts.netloc:
+            self._refuse_paste("it is not a whole address (paste all of it, from http://)")
+        if parts.scheme != "http":
+            self._refuse_paste("its scheme is not http, as this login's redirect is")
+        verdict = self._take(parts.netloc, parts.path, parts.query)
+        if verdict is not None:
+            self._refuse_paste(_PASTE_REASONS[verdict])
+
+    def _refuse_paste(self, reason: str) -> NoReturn:
+        with self._lock:
+            if self.pending:
+                self.pastes_refused += 1
+            last = self.pending and self.pastes_refused >= self.paste_attempts
+            if last:
+                self._error = TooManyPastesError(
+                    f"{self.pastes_refused} pasted addresses were refused; the login stopped",
+                    hint="run the login again, approve it, and paste the whole address the "
+                    f"browser then shows (it starts with {self.redirect_uri}?)",
+                )
+                self._done.set()
+        log.info("a pasted login callback was refused: %s", reason)
+        if last:
+            self._ended()
+        raise PasteRefusedError(
+            f"the pasted address was refused: {reason}",
+            hint=f"paste the whole address the browser shows after you approve; it starts with "
+            f"{self.redirect_uri}?" if not last else "run the login again",
+        )
+
     # -- called by the handler -------------------------------------------------------------
     def _judge(self, host: str, target: str) -> tuple[int, str]:
         try:
             parts = urlsplit(target)
         except ValueError:  # a target no browser sends ("http://[x"): no callback of ours
-            return self._refuse("this is not the login callback path")
+            return self._refuse(_PAGE_REASONS[_PATH])
+        verdict = self._take(host, parts.path, parts.query)
+        if verdict is not None:
+            return self._refuse(_PAGE_REASONS[verdict])
+        if self._error is not None:
+            return 400, "the authorization was not granted"
+        return 200, ""
+
+    def _take(self, host: str, path: str, query: str) -> str | None:
+        """The one judge of a callback, arrived or pasted: ``None`` when it ended the wait
+        (a code, or the server's error with this login's state), else why it is refused."""
         allowed_hosts = {f"{name}:{self._port}" for name in _LOOPBACK_NAMES}
         if host.lower() not in allowed_hosts:
-            return self._refuse("the Host header does not name this listener")
-        if parts.path != self.path:
-            return self._refuse("this is not the login callback path")
+            return _HOST
+        if path != self.path:
+            return _PATH
         with self._lock:
-            if self._done.is_set():
-                return self._refuse("the login was already completed")
+            if not self.pending:
+                return _DONE
             try:
-                code = parse_callback(parts.query, expected_state=self.expected_state)
+                code = parse_callback(query, expected_state=self.expected_state)
             except ForgedCallbackError:
                 # Checked before anything else in the callback, error= included: without
                 # the state it is not the authorization server's answer to this login.
-                return self._refuse("the state is missing or does not match")
+                return _STATE
             except AuthorizationError as exc:
-                params = dict(parse_qsl(parts.query, keep_blank_values=True))
+                params = dict(parse_qsl(query, keep_blank_values=True))
                 if "error" not in params:
-                    return self._refuse("the callback carries no authorization code")
+                    return _NO_CODE
                 # The right state and an error: the server's answer is that the user denied
                 # (or it failed), which ends the wait with its (scrubbed) reason.
                 self._error = exc
                 self._done.set()
-                return 400, "the authorization was not granted"
-            self._code = code
-            self._done.set()
-        return 200, ""
+            else:
+                self._code = code
+                self._done.set()
+        self._ended()
+        return None
 
     def _refuse(self, reason: str) -> tuple[int, str]:
         self.refused += 1
         log.warning("login callback refused: %s", reason)
         return 400, reason
+
+
+def _split(url: str) -> SplitResult | None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return None
+    return parts
 
 
 def _handler(listener: LoopbackListener) -> type[BaseHTTPRequestHandler]:
