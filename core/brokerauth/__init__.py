@@ -10,15 +10,23 @@ from typing import TYPE_CHECKING, Any
 from brokerauth._version import __version__
 
 if TYPE_CHECKING:
+    from brokerauth.contract.events import CredentialEvent
     from brokerauth.contract.hookspecs import hookimpl
     from brokerauth.contract.tokens import Token, TokenKey
-    from brokerauth.engine.api import session
+    from brokerauth.engine.api import horizon, session, users
+    from brokerauth.engine.grants import Grant
+    from brokerauth.engine.horizons import Horizon
     from brokerauth.engine.profiles import Profile
     from brokerauth.engine.sessions import Session
     from brokerauth.toolkit.secrets import Secret
 
 _LAZY = {
     "session": "brokerauth.engine.api",
+    "horizon": "brokerauth.engine.api",
+    "users": "brokerauth.engine.api",
+    "Horizon": "brokerauth.engine.horizons",
+    "Grant": "brokerauth.engine.grants",
+    "CredentialEvent": "brokerauth.contract.events",
     "hookimpl": "brokerauth.contract.hookspecs",
     "Profile": "brokerauth.engine.profiles",
     "Secret": "brokerauth.toolkit.secrets",
@@ -28,7 +36,8 @@ _LAZY = {
 }
 
 __all__ = [
-    "Profile", "Secret", "Session", "Token", "TokenKey", "__version__", "hookimpl", "session",
+    "CredentialEvent", "Grant", "Horizon", "Profile", "Secret", "Session", "Token", "TokenKey",
+    "__version__", "hookimpl", "horizon", "session", "users",
 ]
 
 

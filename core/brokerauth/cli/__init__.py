@@ -12,9 +12,12 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from brokerauth.cli.output import Output
+
+if TYPE_CHECKING:
+    from brokerauth.contract.errors import BrokerAuthError
 
 #: command name -> (module under brokerauth.cli, one-line help).  Other distributions add
 #: commands through the entry-point group ``brokerauth.commands`` (name -> a module with
@@ -30,6 +33,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "refresh": ("refresh_cmd", "refresh the profile's token now"),
     "logout": ("logout_cmd", "revoke (where possible) and delete the profile's token"),
     "request": ("request_cmd", "send one authenticated request and print the answer"),
+    "keepalive": ("keepalive_cmd", "push back credentials that end soon; report what needs a "
+                  "person (for cron)"),
+    "users": ("users_cmd", "list a profile's stored identities, their state and horizons"),
 }
 COMMAND_GROUP = "brokerauth.commands"
 #: Commands another distribution of the project adds, and which one: named when missing.
@@ -192,6 +198,14 @@ def _report(exc: Exception, out: Output, *, verbose: bool) -> int:
         return EXIT_FAILURE
     out.error(exc.message, exc.hint, kind=type(exc).__name__,
               login_url=getattr(exc, "login_url", None))
+    return exit_code_of(exc)
+
+
+def exit_code_of(exc: BrokerAuthError) -> int:
+    """The command line's exit code for ``exc``: 2 a profile, plugin, request or store
+    problem; 3 a token a person must renew; 4 the broker or the network."""
+    from brokerauth.contract import errors
+
     if isinstance(exc, errors.ConfigError | errors.PluginError | errors.RequestError):
         return EXIT_CONFIG
     if isinstance(exc, errors.TokenError | errors.AuthenticationError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -46,3 +47,31 @@ def seconds_text(seconds: float | None) -> str:
     if hours:
         return f"{sign}{hours}h {minutes:02d}m"
     return f"{sign}{minutes}m {secs:02d}s"
+
+
+def moment_text(when: datetime | None, now: datetime) -> str:
+    """``when`` for a person: local time to the minute and how far off, e.g.
+    ``2026-12-04 15:20 (in 3d 4h)`` or ``2026-11-30 09:00 (2d 1h ago)``; ``-`` for none."""
+    if when is None:
+        return "-"
+    local = when.astimezone().strftime("%Y-%m-%d %H:%M")
+    seconds = (when - now).total_seconds()
+    if seconds >= 0:
+        return f"{local} (in {seconds_text(seconds)})"
+    return f"{local} ({seconds_text(-seconds)} ago)"
+
+
+def duration(text: str) -> timedelta:
+    """A window given on the command line: ``3d``, ``12h``, ``90m``, ``30s`` or seconds."""
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    value = text.strip().lower()
+    scale = units.get(value[-1:])
+    number = value[:-1] if scale is not None else value
+    try:
+        amount = float(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration; write e.g. 3d, 12h, 90m or 30s") from None
+    if not 0 <= amount <= 3650 * 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range")
+    return timedelta(seconds=amount * (scale or 1))

@@ -5,9 +5,10 @@ configured in the profile)."""
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from typing import Any
 
-from brokerauth.cli.common import seconds_text
+from brokerauth.cli.common import moment_text, seconds_text
 from brokerauth.cli.output import Output
 
 
@@ -21,6 +22,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     from brokerauth.contract.errors import BrokerAuthError, LoginRequiredError
     from brokerauth.contract.scrub import scrub
     from brokerauth.engine.api import open_binding
+    from brokerauth.engine.horizons import horizon_of
     from brokerauth.engine.pluginhost import PluginHost
     from brokerauth.engine.profiles import load_profiles
     from brokerauth.engine.refresh import token_state
@@ -49,9 +51,14 @@ def run(args: argparse.Namespace, out: Output) -> int:
             state, left = token_state(token, binding.clock.now(), needed=needed,
                                       advisory=options.refresh_advisory,
                                       mandatory=options.refresh_mandatory)
+            now = binding.clock.now()
+            ends = horizon_of(token, now) if token is not None else None
             row.update(identity=binding.identity, state=state, seconds_left=left,
                        expires_at=token.expires_at if token else None,
                        refresh_token=bool(token and token.refresh_token),
+                       works_until=ends.works_until if ends else None,
+                       must_act_by=ends.must_act_by if ends else None,
+                       last_used_at=ends.last_used_at if ends else None,
                        facts=token.facts() if token else {})
         except BrokerAuthError as exc:
             row.update(identity=args.user or profile.options.identity, state="error",
@@ -62,9 +69,12 @@ def run(args: argparse.Namespace, out: Output) -> int:
         out.line("no profiles; create one with `brokerauth init`")
     else:
         out.line(f"profiles from {profiles.source}")
-    out.table(["profile", "broker", "identity", "state", "time left"],
+    now = datetime.now(UTC)
+    out.table(["profile", "broker", "identity", "state", "time left", "works until",
+               "a person must act by"],
               [[r["profile"], r["broker"], r["identity"], r["state"],
-                seconds_text(r.get("seconds_left"))] for r in rows])
+                seconds_text(r.get("seconds_left")), moment_text(r.get("works_until"), now),
+                moment_text(r.get("must_act_by"), now)] for r in rows])
     for row in rows:
         if row.get("facts") and not args.json:
             out.line(f"\n{row['profile']}:")

@@ -14,6 +14,11 @@ from brokerauth.engine.resolve import ResolvedProfile, resolve_profile
 from brokerauth.engine.transport import Transport
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from datetime import timedelta
+
+    from brokerauth.engine.grants import Grant
+    from brokerauth.engine.horizons import Horizon
     from brokerauth.engine.sessions import Session
 
 
@@ -96,3 +101,40 @@ def open_binding(
         interaction=interaction or LogInteraction(),
         identity=identity,
     )
+
+
+def horizon(
+    profile: str | Profile,
+    *,
+    user: str | None = None,
+    profiles: str | os.PathLike[str] | None = None,
+    clock: Clock | None = None,
+    host: PluginHost | None = None,
+) -> Horizon:
+    """Every end of the stored credential of ``profile`` (for ``user``), offline: until when
+    it works if nothing runs, and by when a person must act even if ``brokerauth keepalive``
+    runs (see :mod:`brokerauth.engine.horizons`).  No credential stored: ``login_needed``."""
+    from brokerauth.engine.horizons import horizon_of
+
+    binding = open_binding(profile, profiles=profiles, user=user, clock=clock, host=host,
+                           interactive=False)
+    return horizon_of(binding.load(), binding.clock.now())
+
+
+def users(
+    profile: str | Profile,
+    *,
+    expiring: timedelta | None = None,
+    profiles: str | os.PathLike[str] | None = None,
+    clock: Clock | None = None,
+    host: PluginHost | None = None,
+) -> Iterator[Grant]:
+    """Every identity ``profile`` holds a credential for, with its state and horizons (only
+    those ending within ``expiring``, when given); see :mod:`brokerauth.engine.grants`.
+
+    :raises ~brokerauth.contract.errors.StoreError: the profile's store cannot list."""
+    from brokerauth.engine.grants import grants
+
+    binding = open_binding(profile, profiles=profiles, clock=clock, host=host,
+                           interactive=False)
+    return grants(binding, expiring=expiring)

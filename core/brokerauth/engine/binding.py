@@ -88,6 +88,8 @@ def check_secrets(resolved: ResolvedProfile) -> None:
         options = resolved.bound(kind).options
         if options is not None:
             places.append((options, f"{kind}."))
+    if resolved.notifier is not None and resolved.notifier.options is not None:
+        places.append((resolved.notifier.options, "notify."))
     for holder, prefix in places:
         for field in getattr(type(holder), "__attrs_attrs__", ()):
             value = getattr(holder, field.name)
@@ -147,6 +149,18 @@ class ProfileBinding:
     @property
     def settings(self) -> Any:
         return self.resolved.settings
+
+    def for_identity(self, identity: str) -> ProfileBinding:
+        """This binding for another identity of the same profile, sharing everything else
+        (resolving a profile is what costs: a platform lists thousands of identities)."""
+        import copy
+
+        other = copy.copy(self)
+        other.identity = identity
+        other.key = TokenKey(self.resolved.name, identity)
+        other.label = str(other.key)
+        other.skew = timedelta(0)
+        return other
 
     # -- requests --------------------------------------------------------------------------
     def build(
@@ -390,6 +404,14 @@ class ProfileBinding:
         return self.host.refresh_token(
             flow.name, self.flow_context(token), token, owner=flow.owner
         )
+
+    def notice(self, kind: str, token: Token, message: str) -> None:
+        """The token manager's news, for the profile's notifier (if any)."""
+        if self.resolved.notifier is None:
+            return
+        from brokerauth.engine import notices  # only profiles with a notifier need it
+
+        notices.tell(self, kind, token, message)  # type: ignore[arg-type]
 
 
 class FlowHttpClient:

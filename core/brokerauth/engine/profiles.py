@@ -96,7 +96,9 @@ class ProfileOptions:
 
 
 _OPTION_FIELDS = {f.name: f for f in attrs.fields(ProfileOptions)}
-CORE_KEYS = ("broker", *STRATEGY_KINDS, "description", *_OPTION_FIELDS)
+#: The key of a profile's optional notifier (strategy kind ``notifier``).
+NOTIFY_KEY = "notify"
+CORE_KEYS = ("broker", *STRATEGY_KINDS, NOTIFY_KEY, "description", *_OPTION_FIELDS)
 
 
 @attrs.frozen
@@ -109,6 +111,8 @@ class Profile:
     signer: StrategyChoice | None = None
     flow: StrategyChoice | None = None
     store: StrategyChoice | None = None
+    #: Who is told about the credential's events (``notify = { name = "webhook", ... }``).
+    notify: StrategyChoice | None = None
     options: ProfileOptions = ProfileOptions()
     description: str = ""
     #: The file it came from, for error messages; ``None`` for a profile built in code.
@@ -159,6 +163,7 @@ class Profile:
             signer=choices["signer"],
             flow=choices["flow"],
             store=choices["store"],
+            notify=_strategy_choice(name, NOTIFY_KEY, table.get(NOTIFY_KEY), source),
             options=ProfileOptions(**options),
             description=description,
             source=source,

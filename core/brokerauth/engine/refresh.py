@@ -60,6 +60,15 @@ class TokenSource(Protocol):
 
     def refresh(self, token: Token) -> Token | None: ...
 
+    # Optional: ``notice(kind, token, message)``, told of a refresh that happened, failed, or
+    # ended in the need of a login (see :mod:`brokerauth.engine.notices`); called with no
+    # lock held.
+
+
+#: How coarsely the last successful use of a credential with an idle limit is recorded in the
+#: store: at most one write per this long, whatever the request rate.
+USE_RECORDED_EVERY = timedelta(hours=1)
+
 
 @attrs.frozen
 class _State:
@@ -144,6 +153,8 @@ class TokenManager:
         self._advisory_quiet_until: datetime | None = None
         #: Refreshes this manager performed (not adopted from another process).
         self.refreshes = 0
+        #: Notices to give once the locks are released: (kind, token, message).
+        self._notices: list[tuple[str, Token, str]] = []
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -178,6 +189,36 @@ class TokenManager:
         if isinstance(state, _State):
             return state.token
         return self._source.load()
+
+    def note_use(self) -> None:
+        """A request with the current token succeeded.  For a credential with an idle limit,
+        the time is recorded in the store, at most every :data:`USE_RECORDED_EVERY` and never
+        waiting for a lock: a busy lock means someone else is writing it anyway."""
+        state = self._state
+        if not isinstance(state, _State) or state.token.idle_timeout is None:
+            return
+        now = self._clock.now()
+        last = state.token.last_used_at
+        if last is not None and now - last < USE_RECORDED_EVERY:
+            return
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            with self._source.lock(0) as held:
+                if not held or self._state is not state:
+                    return
+                stored = self._source.load()
+                if stored is None or stored.access_token != state.token.access_token:
+                    return  # refreshed meanwhile: the new token is the one to record on
+                if stored.last_used_at is None or stored.last_used_at < now:
+                    stored = stored.replace(last_used_at=now)
+                    self._source.save(stored)
+                self._state = _State(stored, state.advisory_at, state.mandatory_at)
+        except BrokerAuthError as exc:
+            logger(LOGGER).warning("%s: could not record the credential's last use: %s",
+                                   self._source.label, exc.message)
+        finally:
+            self._lock.release()
 
     def _slow(self, state: _State | object | None) -> Token | None:
         if not isinstance(state, _State):
@@ -348,6 +389,8 @@ class TokenManager:
                         if newer is None:
                             raise
                         token = newer
+                    else:
+                        self._notices.append(("refreshed", token, ""))
                     self.refreshes += 1
                 self._set(token)
         except BrokerAuthError as exc:
@@ -361,10 +404,30 @@ class TokenManager:
             # Advisory window: the current token is still valid, so the failure is only news.
             logger(LOGGER).warning("%s: early refresh failed, using the current token: %s",
                         self._source.label, exc.message)
+        finally:
+            self._give_notices()
+
+    def _give_notices(self) -> None:
+        """Tell the source what happened, now that no store lock is held: a notifier may take
+        seconds, and no other process should wait for it."""
+        notices, self._notices = self._notices, []
+        notice = getattr(self._source, "notice", None)
+        if notice is None:
+            return
+        for kind, token, message in notices:
+            try:
+                notice(kind, token, message)
+            except Exception as exc:  # a notification never breaks a request
+                logger(LOGGER).warning("%s: a %s notice failed: %s", self._source.label, kind,
+                                       type(exc).__name__)
 
     def _record_failure(self, token: Token, exc: BrokerAuthError) -> None:
         """Keep ``exc`` with ``token`` in the store and here, for every caller to share."""
         failed = failures.record(token, exc, self._clock.now())
+        # Recorded once, by the one caller that tried: everyone else adopts the record, so
+        # one failure is one notice however many processes share the store.
+        kind = "login_needed" if isinstance(exc, LoginRequiredError) else "refresh_failed"
+        self._notices.append((kind, failed, exc.message))
         try:
             self._source.save(failed)
         except BrokerAuthError as problem:

@@ -12,9 +12,15 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from brokerauth.contract.errors import PluginError, ProfileError
-from brokerauth.contract.specs import STRATEGY_KINDS, BrokerSpec, StrategyKind, StrategySpec
+from brokerauth.contract.specs import (
+    NOTIFIER,
+    STRATEGY_KINDS,
+    BrokerSpec,
+    StrategyKind,
+    StrategySpec,
+)
 from brokerauth.engine.pluginhost import PluginHost
-from brokerauth.engine.profiles import Profile
+from brokerauth.engine.profiles import NOTIFY_KEY, Profile, StrategyChoice
 from brokerauth.toolkit.converter import make_converter, structure_plain
 
 if TYPE_CHECKING:
@@ -39,6 +45,8 @@ class ResolvedProfile:
     signer: BoundStrategy
     flow: BoundStrategy
     store: BoundStrategy
+    #: The profile's notifier, if it names one.
+    notifier: BoundStrategy | None = None
 
     @property
     def name(self) -> str:
@@ -65,37 +73,11 @@ def resolve_profile(
     for kind in STRATEGY_KINDS:
         choice = profile.strategy(kind)
         name = choice.name if choice is not None else getattr(broker, kind)
-        try:
-            spec, owner = host.strategy(kind, name)
-        except PluginError as exc:
-            raise ProfileError(
-                exc.message, profile=profile.name, key=kind, file=profile.source, hint=exc.hint
-            ) from exc
-        options = None
-        raw_options = dict(choice.options) if choice is not None else {}
-        if spec.options is not None:
-            options = structure_settings(
-                converter, raw_options, spec.options, profile, prefix=f"{kind}."
-            )
-        elif raw_options:
-            raise ProfileError(
-                f"{kind} strategy {name!r} takes no options (got {', '.join(sorted(raw_options))})",
-                profile=profile.name,
-                key=kind,
-                file=profile.source,
-                hint=f'write {kind} = "{name}"',
-            )
-        missing = [need for need in spec.needs if not hasattr(settings, need)]
-        if missing:
-            raise ProfileError(
-                f"{kind} strategy {name!r} needs settings {', '.join(missing)}, which broker "
-                f"{profile.broker!r} does not have",
-                profile=profile.name,
-                key=kind,
-                file=profile.source,
-                hint=f"choose a {kind} made for {profile.broker!r}, or remove the override",
-            )
-        bound[kind] = BoundStrategy(kind, name, owner, spec, options)
+        bound[kind] = _bind(kind, kind, name, choice, profile, host, settings, converter)
+    notifier = None
+    if profile.notify is not None:
+        notifier = _bind(NOTIFIER, NOTIFY_KEY, profile.notify.name, profile.notify, profile,
+                         host, settings, converter)
     return ResolvedProfile(
         profile=profile,
         broker=broker,
@@ -104,7 +86,46 @@ def resolve_profile(
         signer=bound["signer"],
         flow=bound["flow"],
         store=bound["store"],
+        notifier=notifier,
     )
+
+
+def _bind(kind: StrategyKind, key: str, name: str, choice: StrategyChoice | None,
+          profile: Profile, host: PluginHost, settings: Any,
+          converter: cattrs.Converter | None) -> BoundStrategy:
+    """The strategy ``name`` of ``kind`` bound to its plugin, its options structured; ``key``
+    is the profile key that chose it (for messages)."""
+    try:
+        spec, owner = host.strategy(kind, name)
+    except PluginError as exc:
+        raise ProfileError(
+            exc.message, profile=profile.name, key=key, file=profile.source, hint=exc.hint
+        ) from exc
+    options = None
+    raw_options = dict(choice.options) if choice is not None else {}
+    if spec.options is not None:
+        options = structure_settings(
+            converter, raw_options, spec.options, profile, prefix=f"{key}."
+        )
+    elif raw_options:
+        raise ProfileError(
+            f"{kind} strategy {name!r} takes no options (got {', '.join(sorted(raw_options))})",
+            profile=profile.name,
+            key=key,
+            file=profile.source,
+            hint=f'write {key} = "{name}"',
+        )
+    missing = [need for need in spec.needs if not hasattr(settings, need)]
+    if missing:
+        raise ProfileError(
+            f"{kind} strategy {name!r} needs settings {', '.join(missing)}, which broker "
+            f"{profile.broker!r} does not have",
+            profile=profile.name,
+            key=key,
+            file=profile.source,
+            hint=f"choose a {kind} made for {profile.broker!r}, or remove the override",
+        )
+    return BoundStrategy(kind, name, owner, spec, options)
 
 
 def structure_settings(

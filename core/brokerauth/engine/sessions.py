@@ -119,7 +119,10 @@ class Session:
 
         result = run(auth_flow(binding, request, self._policy, tokens=self.tokens), send)
         outcome = result.verdict.outcome
-        if outcome is Outcome.OK or outcome is Outcome.ERROR:
+        if outcome is Outcome.OK:
+            self.tokens.note_use()
+            return result.response
+        if outcome is Outcome.ERROR:
             return result.response
         raise self._auth_error(result.response, outcome, result.verdict.code,
                                result.verdict.message)

@@ -70,6 +70,9 @@ APP_PATH: Final = (
     "verification message → Check Now, and enter the SMS code"
 )
 
+#: A 2FA token unused this long becomes INVALID (seed 000); each successful use restarts it.
+IDLE_LIMIT: Final = timedelta(days=15)
+
 _VERIFIED_BY: Final = "verified_by"
 #: A new token came back NORMAL straight from create: the server verifies on its own (Webull's
 #: test environment), so replacing it later needs no person.
@@ -122,10 +125,11 @@ def refresh(context: FlowContext, token: Token) -> Token | None:
     at least once every 15 days, and its expiry moves forward with each use; the core calls
     this when the stored expiry is near or Webull answered ``INVALID_TOKEN``.  So:
 
-    * ``check`` the token.  ``NORMAL`` with a later expiry: return it with that expiry (no SMS,
-      nobody disturbed).  ``NORMAL`` but not extended (unused lately): ``create`` with it, which
-      Webull answers with the same token and a renewed expiry (what the SDK does on every
-      start).
+    * ``check`` the token.  ``NORMAL`` with a later expiry at least half the idle limit away
+      (it was used lately): return it with that expiry (no SMS, nobody disturbed).  ``NORMAL``
+      otherwise (unused lately): ``create`` with it, which Webull answers with the same token
+      and a renewed expiry (what the SDK does on every start) — so a refresh, also one
+      ``brokerauth keepalive`` asks for days ahead, always pushes the end a week or more away.
     * Otherwise a new token must be verified by SMS, which needs a person with the phone.  A
       refresh runs inside some program's request, often unattended (a trading process, a
       cron job): sending an SMS nobody expects and blocking that request for 5 minutes would
@@ -139,7 +143,8 @@ def refresh(context: FlowContext, token: Token) -> Token | None:
     answer = api.check(token.access_token)
     verified_by = token.extra.get(_VERIFIED_BY, "")
     if answer.status == codes.NORMAL:
-        if _later(answer.expires_at, token.expires_at):
+        if _later(answer.expires_at, token.expires_at) and _lasting(answer.expires_at,
+                                                                    context.clock.now()):
             log.info("%s: the Webull 2FA token is still active; expiry extended", _label(context))
             return _token(context, answer, verified_by)
         renewed = api.create(token.access_token)
@@ -439,6 +444,9 @@ def _token(context: FlowContext, answer: TokenAnswer, verified_by: str) -> Token
     extra = {"status": codes.NORMAL}
     if verified_by:
         extra[_VERIFIED_BY] = verified_by
+    now = context.clock.now()
+    # Webull's expiry is its last use plus the idle limit: that use is the one it counts from.
+    last_use = answer.expires_at - IDLE_LIMIT if answer.expires_at is not None else now
     return Token(
         access_token=answer.token,
         broker=context.broker,
@@ -446,8 +454,10 @@ def _token(context: FlowContext, answer: TokenAnswer, verified_by: str) -> Token
         refresh_token=None,
         token_type=codes.TOKEN_TYPE,
         identity=context.identity,
-        issued_at=context.clock.now(),
+        issued_at=now,
         extra=extra,
+        idle_timeout=IDLE_LIMIT.total_seconds(),
+        last_used_at=min(last_use, now),
     )
 
 
@@ -464,6 +474,10 @@ def _unattended(context: FlowContext, token: Token) -> bool:
 
 def _later(new: datetime | None, old: datetime | None) -> bool:
     return new is not None and (old is None or new > old)
+
+
+def _lasting(expires_at: datetime | None, now: datetime) -> bool:
+    return expires_at is not None and expires_at - now >= IDLE_LIMIT / 2
 
 
 def _login_required(context: FlowContext, status: str) -> LoginRequiredError:

@@ -65,6 +65,8 @@ _MAX_IDENTITY = 256
 #: The access token's lifetime when an answer gives no ``expires_in``: Webull documents
 #: ``"1800"`` (30 minutes), so a token is never assumed to live longer than that.
 DEFAULT_LIFETIME: Final = timedelta(seconds=1800)
+#: Refresh-token ends that move by less than this (clock rounding) have not slid.
+_SLIDE: Final = timedelta(minutes=5)
 
 
 class AuthorizationRequired(LoginRequiredError):
@@ -226,7 +228,7 @@ def parse_answer(context: FlowContext, response: Response, *, previous: Token | 
     identity = _identity(body.get("identity_id"), status)
     if identity is None and previous is not None:
         identity = previous.identity
-    return parse_token_answer(
+    token = parse_token_answer(
         body,
         broker=BROKER,
         now=now,
@@ -237,6 +239,20 @@ def parse_answer(context: FlowContext, response: Response, *, previous: Token | 
         refresh_lifetime_field="rt_expires_in",
         default_lifetime=DEFAULT_LIFETIME,
     )
+    return token.replace(hard_expires_at=_authorization_end(token, previous))
+
+
+def _authorization_end(token: Token, previous: Token | None) -> datetime | None:
+    """When the user must authorize again whatever is refreshed: the refresh token's end,
+    unless refreshing moved that end later (a server whose refresh tokens slide: then
+    keep-alive keeps the authorization, and it has no hard end).  Webull documents 15 days
+    without saying whether a rotated refresh token starts them again; its sandbox keeps the
+    login's end, so the end is taken as hard until a refresh shows otherwise."""
+    end = token.refresh_expires_at
+    before = previous.refresh_expires_at if previous is not None else None
+    if end is not None and before is not None and end > before + _SLIDE:
+        return None
+    return end
 
 
 def parse_created_at(value: Any, status: int) -> datetime | None:

@@ -1,0 +1,72 @@
+"""The grant registry: every identity a profile holds a credential for, with its state and
+horizons — what a platform acting for many users asks before the users notice.
+
+Keys come from the store's ``list_tokens`` hook (:mod:`brokerauth.engine.registry`); each
+token is then read as a session would read it, through one binding per profile (not one per
+identity: opening a profile is the expensive part), and judged offline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import attrs
+
+from brokerauth.contract.errors import BrokerAuthError
+from brokerauth.engine.horizons import Horizon, horizon_of
+from brokerauth.engine.notices import login_command
+from brokerauth.engine.refresh import token_state
+
+if TYPE_CHECKING:
+    from brokerauth.engine.binding import ProfileBinding
+
+
+@attrs.frozen
+class Grant:
+    """One identity's credential, as it stands now (no secret in it)."""
+
+    profile: str
+    identity: str
+    #: ``fresh``, ``refreshing soon``, ``expired`` (a refresh renews it), ``needs login``, or
+    #: ``error`` (the entry could not be read: see ``problem``).
+    state: str
+    horizon: Horizon
+    #: What a person runs to log this identity in again.
+    login_command: str
+    problem: str | None = None
+    #: What the broker said about the login (``Token.facts``).
+    facts: dict[str, str] = attrs.field(factory=dict)
+
+    @property
+    def needs_person(self) -> bool:
+        """Only a person can make it work again, now."""
+        return self.state in ("needs login", "error") or self.horizon.login_needed
+
+
+def grants(binding: ProfileBinding, *, expiring: timedelta | None = None) -> Iterator[Grant]:
+    """Every stored identity of ``binding``'s profile (sorted), or with ``expiring`` only
+    those with an end inside that window or past it."""
+    from brokerauth.engine.registry import stored_keys
+
+    options = binding.resolved.profile.options
+    identities = sorted({key.identity for key in stored_keys(binding)})
+    for identity in identities:
+        one = binding.for_identity(identity)
+        now = one.clock.now()
+        try:
+            token = one.load()
+        except BrokerAuthError as exc:
+            yield Grant(binding.resolved.name, identity, "error", horizon_of(None, now),
+                        login_command(one), problem=exc.message)
+            continue
+        ends = horizon_of(token, now)
+        if expiring is not None and not ends.due(now, expiring):
+            continue
+        state, _ = token_state(token, now, advisory=options.refresh_advisory,
+                               mandatory=options.refresh_mandatory)
+        if ends.login_needed and state != "needs login":
+            state = "needs login"
+        yield Grant(binding.resolved.name, identity, state, ends, login_command(one),
+                    facts=token.facts() if token else {})
