@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "refresh": ("refresh_cmd", "refresh the profile's token now"),
     "logout": ("logout_cmd", "revoke (where possible) and delete the profile's token"),
     "request": ("request_cmd", "send one authenticated request and print the answer"),
+    "export": ("export_cmd", "seal the stored token with a key, to provision a container"),
+    "import": ("import_cmd", "open a sealed token and store it in a profile's store"),
     "keepalive": ("keepalive_cmd", "push back credentials that end soon; report what needs a "
                   "person (for cron)"),
     "users": ("users_cmd", "list a profile's stored identities, their state and horizons"),

@@ -208,3 +208,15 @@ class AuthenticationError(BrokerError):
 
 class ClockSkewError(BrokerError):
     """The broker rejected the request's timestamp even after correcting the clock."""
+
+
+class SealedTokenError(ConfigError):
+    """A sealed credential (``brokerauth export``) cannot be made or opened as asked: the key
+    is not the one it was sealed with, the file is damaged or truncated, of another format
+    version, another broker's or another identity's.  Nothing was stored.  ``reason`` says
+    which, for programs: ``key``, ``damaged``, ``version``, ``broker``, ``identity``,
+    ``origin`` or ``package`` (the ``cryptography`` package is missing)."""
+
+    def __init__(self, message: str, *, reason: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
