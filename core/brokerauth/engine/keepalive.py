@@ -7,8 +7,8 @@ store: a Webull 2FA token is checked and renewed, a Connect or Futu OAuth token 
 Futu legacy token renewed with ``refresh_access_token``.  What no refresh pushes back (a hard
 limit, a refused grant) is reported with the command a person must run, and told once to the
 profile's notifier (``expiring``; a refused refresh is told by the token manager itself as
-``login_needed``).  Nothing stored means nothing to keep: ``brokerauth status`` says whether a
-login is needed.
+``login_needed``).  A credential refreshed within the last hour is not refreshed again.
+Nothing stored means nothing to keep: ``brokerauth status`` says whether a login is needed.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from brokerauth.engine.binding import ProfileBinding
 
 Action = Literal["none", "refreshed", "person", "error"]
+#: A credential refreshed this recently is not refreshed again: what a refresh can push back,
+#: that one did (so keepalive runs that overlap, or follow each other, refresh once).
+RECENT = timedelta(hours=1)
 
 
 @attrs.frozen
@@ -68,7 +71,8 @@ def keep_alive(binding: ProfileBinding, within: timedelta) -> KeptAlive:
                                 message="the broker refused the credential; only a login helps")
         if not ends.due(now, within):
             return base
-        if ends.works_until is not None and ends.works_until <= now + within:
+        recent = token.issued_at is not None and now - token.issued_at < RECENT
+        if ends.works_until is not None and ends.works_until <= now + within and not recent:
             session = Session(binding, binding.resolved.profile.options)
             try:
                 token = session.refresh()

@@ -274,6 +274,33 @@ class TokenManager:
                 return
             self._refresh(state, wait=True, force=True)
 
+    def revoked(self, message: str, hint: str | None = None) -> bool:
+        """The broker refused the current token for good (the user withdrew the grant).
+
+        If the store holds another token by now (a login made elsewhere: ``brokerauth login``,
+        a platform's ``complete``), it is adopted and ``True`` returned: the request may be
+        sent again, and a running program recovers without a restart.  Otherwise the refusal
+        is recorded with the token, as a refused refresh is, so ``status``, ``users`` and
+        ``keepalive`` know a person must act, and the notifier is told once."""
+        try:
+            with self._locked():
+                state = self._state
+                if not isinstance(state, _State):
+                    return False
+                seen = state.token
+                with self._source.lock(self._lock_timeout) as held:
+                    stored = self._source.load()
+                    if stored is not None and stored.access_token != seen.access_token:
+                        self._set(stored)
+                        return True
+                    failure = failures.failure_of(stored) if stored is not None else None
+                    if held and stored is not None and (failure is None
+                                                        or failure.kind != failures.DEAD):
+                        self._record_failure(stored, LoginRequiredError(message, hint=hint))
+                return False
+        finally:
+            self._give_notices()
+
     def login(self) -> Token | None:
         """Obtain a token from the flow even if one is stored (``brokerauth login``)."""
         with self._locked():
@@ -423,11 +450,16 @@ class TokenManager:
 
     def _record_failure(self, token: Token, exc: BrokerAuthError) -> None:
         """Keep ``exc`` with ``token`` in the store and here, for every caller to share."""
+        before = failures.failure_of(token)
         failed = failures.record(token, exc, self._clock.now())
-        # Recorded once, by the one caller that tried: everyone else adopts the record, so
-        # one failure is one notice however many processes share the store.
-        kind = "login_needed" if isinstance(exc, LoginRequiredError) else "refresh_failed"
-        self._notices.append((kind, failed, exc.message))
+        # Recorded by the one caller that tried, everyone else adopting the record; and told
+        # only when the outcome changes (the first failure in a row, or the grant found
+        # dead), not on every retry after a back-off nor on a person's retry of a dead one:
+        # one outage is one notice however many processes share the store.
+        after = failures.failure_of(failed)
+        if after is not None and (before is None or before.kind != after.kind):
+            kind = "login_needed" if after.kind == failures.DEAD else "refresh_failed"
+            self._notices.append((kind, failed, exc.message))
         try:
             self._source.save(failed)
         except BrokerAuthError as problem:

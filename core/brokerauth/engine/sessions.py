@@ -119,6 +119,14 @@ class Session:
 
         result = run(auth_flow(binding, request, self._policy, tokens=self.tokens), send)
         outcome = result.verdict.outcome
+        if outcome is Outcome.REVOKED:
+            error = self._auth_error(result.response, outcome, result.verdict.code,
+                                     result.verdict.message)
+            # A login made since (elsewhere) is in the store: use it, once.
+            if self.tokens.revoked(error.message, error.hint):
+                result = run(auth_flow(binding, request, self._policy, tokens=self.tokens),
+                             send)
+                outcome = result.verdict.outcome
         if outcome is Outcome.OK:
             self.tokens.note_use()
             return result.response
@@ -191,7 +199,7 @@ class Session:
     # -- internals -------------------------------------------------------------------------
     def _auth_error(
         self, response: Response, outcome: Outcome, code: str | None, message: str | None
-    ) -> Exception:
+    ) -> BrokerAuthError:
         label = self.binding.label
         profile = self.profile
         if outcome is Outcome.CLOCK_SKEW:

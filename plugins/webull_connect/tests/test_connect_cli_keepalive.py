@@ -54,18 +54,20 @@ def test_nothing_due_is_quiet_and_exits_0(live: tuple[Any, dict[str, str]]) -> N
     assert connect.refresh_calls == 0
 
 
-def test_a_due_credential_is_refreshed_and_the_hard_end_reported(
+def test_a_hard_end_inside_the_window_is_reported_with_the_command(
     live: tuple[Any, dict[str, str]],
 ) -> None:
     connect, env = live
-    # 15 days left, all inside a 20-day window: refreshed, and a person must act by then.
+    # 15 days left, inside a 20-day window, and no refresh moves it: a person must act by
+    # then.  (Logged in a moment ago: not refreshed again, which would change nothing.)
     result = brokerauth_cli(env, "keepalive", "connect", "--within", "20d", "--json")
     assert result.returncode == 3, result.stderr
     (row,) = json.loads(result.stdout)["credentials"]
-    assert row["refreshed"] is True
     assert row["action"] == "person"
+    assert row["refreshed"] is False
     assert row["command"] == "brokerauth login connect"
-    assert connect.refresh_calls == 1
+    assert row["must_act_by"] is not None
+    assert connect.refresh_calls == 0
     text = brokerauth_cli(env, "keepalive", "connect", "--within", "20d")
     assert "a person must act by" in text.stdout
     assert "run: brokerauth login connect" in text.stdout
@@ -76,7 +78,9 @@ def test_a_revoked_authorization_exits_3_with_the_login_command_and_users_lists_
 ) -> None:
     connect, env = live
     connect.revoke_user(connect.test_identity)
-    result = brokerauth_cli(env, "keepalive", "--within", "20d")
+    request = brokerauth_cli(env, "request", "connect", "GET", ACCOUNTS)
+    assert request.returncode == 3, request.stderr  # refused: the user withdrew it
+    result = brokerauth_cli(env, "keepalive", "--within", "1d")
     assert result.returncode == 3, result.stdout + result.stderr
     assert "run: brokerauth login connect" in result.stdout
     users = brokerauth_cli(env, "users", "connect", "--expiring", "1d", "--json")

@@ -12,6 +12,7 @@ from typing import Any
 
 import brokerauth
 import pytest
+from brokerauth.contract.errors import AuthenticationError
 from brokerauth.contract.tokens import Token
 from brokerauth.engine.api import open_binding
 from brokerauth.engine.keepalive import keep_alive
@@ -126,3 +127,27 @@ def test_a_sliding_refresh_token_has_no_hard_end(before: int | None, after: int,
     token = Token(access_token="b", broker="webull_connect", refresh_token="s",
                   refresh_expires_at=start + timedelta(days=after))
     assert (_authorization_end(token, previous) is not None) is hard
+
+
+def test_a_withdrawn_authorization_is_known_to_all_and_a_new_login_is_picked_up(
+    connect: Any, make_session: Any, manual_clock: ManualClock, plugin_host: PluginHost,
+    token_home: Path,
+) -> None:
+    running = make_session()
+    assert running.get(ACCOUNTS).ok
+    connect.revoke_user(running.token.identity)
+    with pytest.raises(AuthenticationError):
+        running.get(ACCOUNTS)
+    # Recorded with the token: the registry and keep-alive know a person must act.
+    (grant,) = brokerauth.users(profile_for(connect), clock=manual_clock, host=plugin_host)
+    assert grant.needs_person
+    kept = keep_alive(unattended(connect, manual_clock, plugin_host, None), WINDOW)
+    assert kept.action == "person"
+
+    # The user authorizes again in another program (`brokerauth login`); the running one
+    # picks the new token up from the store on its next request, without a restart.
+    connect.reinstate_user(running.token.identity)
+    other = make_session()
+    assert other.login() is not None
+    assert running.get(ACCOUNTS).ok
+    assert running.token.access_token == other.token.access_token

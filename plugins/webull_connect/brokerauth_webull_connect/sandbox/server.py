@@ -251,6 +251,8 @@ class ConnectSandbox(SandboxServer):
         self._refresh: dict[str, _Refresh] = {}
         self._revoked_families: set[str] = set()
         self._revoked_users: set[str] = set()
+        #: Access tokens withdrawn one by one (see :meth:`reinstate_user`).
+        self._revoked_access: set[str] = set()
         self._nonces: dict[str, float] = {}
         self._next_purge = 0.0
 
@@ -298,6 +300,20 @@ class ConnectSandbox(SandboxServer):
         refused, access tokens with ``TOKEN_REVOKED``."""
         with self._lock:
             self._revoked_users.add(identity)
+
+    def reinstate_user(self, identity: str) -> None:
+        """Play the user authorizing the platform again after :meth:`revoke_user`: new logins
+        work, while every token issued before stays refused (access tokens with
+        ``TOKEN_REVOKED``, refresh tokens as of a revoked login)."""
+        with self._lock:
+            self._revoked_users.discard(identity)
+            for value, access in self._access.items():
+                if access.identity == identity:
+                    self._revoked_access.add(value)
+                    self._revoked_families.add(access.family)
+            for refresh in self._refresh.values():
+                if refresh.identity == identity:
+                    self._revoked_families.add(refresh.family)
 
     def family_valid(self, refresh_token: str) -> bool:
         """Whether ``refresh_token``'s family (its login) is still alive."""
@@ -592,7 +608,8 @@ class ConnectSandbox(SandboxServer):
         with self._lock:
             record = self._access.get(token)
             identity = None
-            if record is not None and record.identity in self._revoked_users:
+            if record is not None and (record.identity in self._revoked_users
+                                       or token in self._revoked_access):
                 error = codes.TOKEN_REVOKED
             elif record is None or now >= record.expires:
                 error = codes.INVALID_TOKEN
