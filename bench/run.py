@@ -105,6 +105,7 @@ def main() -> int:
             "BENCH_FUTU_ACCESS_TOKEN": "bench-futu-access-token",
         })
         import coldstart
+        import registry as registry_bench
         import session as session_bench
         import signing
         import tokens
@@ -121,6 +122,7 @@ def main() -> int:
             signing.run(report, open_binding, profiles, args.quick)
             session_bench.run(report, session, profiles, args.quick)
             tokens.run(report, session, profiles, args.quick)
+            registry_bench.run(report, args.quick)
         finally:
             sandbox.close()
             server.close()
