@@ -17,6 +17,7 @@ from typing import Any
 
 import brokerauth
 import pytest
+from brokerauth.contract.errors import LoginRequiredError
 import tomli_w
 from brokerauth.contract.clock import SystemClock
 from brokerauth.engine.pluginhost import PluginHost
@@ -126,3 +127,17 @@ def test_an_approaching_end_is_told_once_by_four_keepalives(
     assert event["must_act_by"] is not None
     at_once(env, "keepalive", "--within", "20d")
     assert len(receiver.events) == 1
+
+
+def test_a_person_retrying_a_dead_grant_is_not_told_again(
+    connect: Any, make_session: Any, receiver: Receiver, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOOK_URL", receiver.url)
+    session = make_session(notify={"name": "webhook", "url": {"env": "HOOK_URL"}})
+    assert session.get(ACCOUNTS).ok
+    connect.revoke_user(session.token.identity)
+    for _ in range(3):  # `brokerauth refresh`, asked again and again: each one tries
+        with pytest.raises(LoginRequiredError):
+            session.refresh()
+    assert [e["event"] for e in receiver.events] == ["login_needed"]
+    assert connect.refresh_calls >= 3
