@@ -107,7 +107,7 @@ class TerminalInteraction:
             fd = stdin.fileno() if stdin is not None else -1
         except (AttributeError, ValueError, OSError):  # replaced, closed, or not a file
             fd = -1
-        if fd < 0:
+        if fd < 0 or not _may_read(fd):
             return None
         reader = _PasteReader(receiver, fd, self._show)
         with self._lock:
@@ -120,6 +120,15 @@ class TerminalInteraction:
             reader, self._reader = self._reader, None
         if reader is not None:
             reader.stop()
+
+
+def _may_read(fd: int) -> bool:
+    """Whether reading ``fd`` cannot stop this process: a run in the background of its
+    terminal (``&``) would be stopped by SIGTTIN at the first read, listener and all."""
+    try:
+        return not os.isatty(fd) or os.tcgetpgrp(fd) == os.getpgrp()
+    except (AttributeError, OSError):  # no job control here (Windows), or no terminal after all
+        return True
 
 
 class _PasteReader:
