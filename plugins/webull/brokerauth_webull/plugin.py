@@ -92,6 +92,23 @@ def sign_request(
                         strategy=SIGNER)
 
 
+# ``optionalhook``: a core older than this hook's spec still loads the plugin.
+@hookimpl(optionalhook=True)
+def explain_signature(
+    signer: str,
+    request: Request,
+    settings: Any,
+    token: Token | None,
+    now: datetime,
+    nonce: str,
+) -> Mapping[str, str] | None:
+    steps: dict[str, str] = {}
+    hmac_headers(request, settings, now, nonce,
+                 access_token=None if token is None else token.access_token,
+                 strategy=SIGNER, steps=steps)
+    return steps
+
+
 @hookimpl
 def acquire_token(flow: str, context: FlowContext) -> Token | None:
     from brokerauth_webull import twofactor
