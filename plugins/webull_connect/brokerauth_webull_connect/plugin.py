@@ -88,6 +88,21 @@ def sign_request(
     return signing.sign(request, settings, token, now, nonce)
 
 
+# ``optionalhook``: a core older than this hook's spec still loads the plugin.
+@hookimpl(optionalhook=True)
+def explain_signature(
+    signer: str,
+    request: Request,
+    settings: Any,
+    token: Token | None,
+    now: datetime,
+    nonce: str,
+) -> Mapping[str, str] | None:
+    steps: dict[str, str] = {}
+    signing.sign(request, settings, token, now, nonce, steps)
+    return steps
+
+
 @hookimpl
 def acquire_token(flow: str, context: FlowContext) -> Token | None:
     from brokerauth_webull_connect import flow as connect_flow

@@ -28,10 +28,23 @@ NAME = "webull-connect"
 NEEDS = WEBULL_NEEDS
 
 
+#: How a request with a token is authenticated, for an explanation (no value of the token).
+BEARER_SCHEME = ("OAuth 2.0 Bearer (RFC 6750): the access token in Authorization, "
+                 "nothing signed or hashed")
+
+
 def sign(
-    request: Request, settings: Any, token: Token | None, now: datetime, nonce: str
+    request: Request,
+    settings: Any,
+    token: Token | None,
+    now: datetime,
+    nonce: str,
+    steps: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """The headers for ``request``: Bearer with a token, Webull HMAC without one."""
+    """The headers for ``request``: Bearer with a token, Webull HMAC without one.  With
+    ``steps``, how they were made is added to it (nothing secret)."""
     if token is not None:
+        if steps is not None:
+            steps["scheme"] = BEARER_SCHEME
         return {"Authorization": bearer_authorization(token)}
-    return hmac_headers(request, settings, now, nonce, strategy=NAME)
+    return hmac_headers(request, settings, now, nonce, strategy=NAME, steps=steps)
