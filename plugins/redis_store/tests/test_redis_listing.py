@@ -174,6 +174,21 @@ def test_a_mark_left_stale_by_a_version_without_it_is_not_trusted(
     assert listed(sealed) == ["alice"]
 
 
+def test_marked_entries_are_listed_without_opening_a_value(
+    sealed: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from brokerauth_redis import store as store_module
+
+    save(sealed, "alice", "bob")
+    sealed.delete(TokenKey(PROFILE, "bob"))
+
+    def never(value: object, cipher: object) -> bool:
+        raise AssertionError("a marked entry's value was opened")
+
+    monkeypatch.setattr(store_module, "_is_logout_record", never)
+    assert listed(sealed) == ["alice"]
+
+
 def test_an_unreadable_entry_is_still_listed(sealed: RedisStore,
                                              redis_server: RedisServer) -> None:
     save(sealed, "tampered", "forged")
