@@ -117,25 +117,44 @@ def describe_plugin() -> PluginInfo:
 
 @hookimpl
 def sign_request(
-    signer: str, request: Request, settings: Any, token: Token | None, now: datetime
+    signer: str, request: Request, settings: Any, token: Token | None, now: datetime, *,
+    steps: dict[str, str] | None = None,
 ) -> Mapping[str, str] | None:
+    """With ``steps``, how the headers were made is added to it (nothing secret).  It is
+    keyword-only, so pluggy never passes it: only :func:`explain_signature` does, and the
+    explanation takes the very path a signature takes, at no cost to signing."""
     if signer == SIGNER:
         if getattr(settings, "mode", "oauth") == "api_key":
-            return _api_key_headers(request, settings, token, now)
-        return _bearer(token)
+            return _api_key_headers(request, settings, token, now, steps)
+        return _bearer(token, steps)
     if signer == SIGNER_API_KEY:
-        return _api_key_headers(request, settings, token, now)
+        return _api_key_headers(request, settings, token, now, steps)
     return None
 
 
+# ``optionalhook``: a core older than this hook's spec still loads the plugin.
+@hookimpl(optionalhook=True)
+def explain_signature(
+    signer: str, request: Request, settings: Any, token: Token | None, now: datetime
+) -> Mapping[str, str] | None:
+    steps: dict[str, str] = {}
+    if sign_request(signer, request, settings, token, now, steps=steps) is None:
+        return None
+    return steps
+
+
 def _api_key_headers(
-    request: Request, settings: Any, token: Token | None, now: datetime
+    request: Request, settings: Any, token: Token | None, now: datetime,
+    steps: dict[str, str] | None,
 ) -> dict[str, str]:
     app_key = _secret(settings, "app_key")
     app_secret = _secret(settings, "app_secret")
     mode = getattr(settings, "signature_path", "target")
     if mode not in ("target", "path"):
         raise ConfigError(f"signature_path must be 'target' or 'path', not {mode!r}")
+    if steps is not None:
+        steps["scheme"] = (f"Futu legacy API key: hex HMAC-SHA256 of METHOD \\n PATH \\n "
+                           f"TIMESTAMP \\n BODY; PATH is signature_path = {mode!r}")
     path = signing.signed_path(request.path, request.query_string,
                                "target" if mode == "target" else "path")
     return signing.headers(
@@ -146,10 +165,17 @@ def _api_key_headers(
         app_key=app_key,
         app_secret=app_secret,
         access_token=None if token is None else header_token(token),
+        steps=steps,
     )
 
 
-def _bearer(token: Token | None) -> dict[str, str]:
+def _bearer(token: Token | None, steps: dict[str, str] | None) -> dict[str, str]:
+    if steps is not None:
+        steps["scheme"] = (
+            "OAuth 2.0 Bearer (RFC 6750, mode = \"oauth\"): the access token in "
+            "Authorization, nothing signed or hashed" if token is not None else
+            "OAuth 2.0 Bearer (mode = \"oauth\"), but no token: nothing is added"
+        )
     if token is None:
         return {}
     return {signing.HEADER_AUTHORIZATION: bearer_authorization(token)}

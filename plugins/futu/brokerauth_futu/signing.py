@@ -59,14 +59,42 @@ def headers(
     app_key: str,
     app_secret: str,
     access_token: str | None,
+    steps: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """The four headers of one request (``Authorization`` only when a token is given)."""
+    """The four headers of one request (``Authorization`` only when a token is given).
+
+    With ``steps``, what this very signature was made of is added to it, in the order it is
+    computed: never the app secret nor the token."""
     stamp = str(timestamp)
+    message = string_to_sign(method, path, stamp, body)
     out = {
         HEADER_KEY: app_key,
         HEADER_TIMESTAMP: stamp,
-        HEADER_SIGNATURE: signature(app_secret, string_to_sign(method, path, stamp, body)),
+        HEADER_SIGNATURE: signature(app_secret, message),
     }
     if access_token is not None:
         out[HEADER_AUTHORIZATION] = f"Bearer {access_token}"
+    if steps is not None:
+        _explain(steps, path, stamp, body, message, out[HEADER_SIGNATURE], access_token)
     return out
+
+
+def _explain(steps: dict[str, str], path: str, stamp: str, body: bytes | None, message: bytes,
+             sent: str, access_token: str | None) -> None:
+    steps["signed path"] = path
+    steps["timestamp"] = stamp
+    # The scheme signs the body itself, not a digest of it; a digest still tells two copies
+    # of a large body apart at a glance.
+    steps["body digest (SHA-256, lower-case hex)"] = (
+        f"{hashlib.sha256(body).hexdigest()} of {len(body)} bytes, which are signed as they are"
+        if body else "none: no body, nothing after the last newline"
+    )
+    # Decoded only to be shown: the bytes signed are ``message``.
+    steps["string to sign"] = message.decode("utf-8", "backslashreplace")
+    steps["hmac"] = ("HMAC-SHA256 keyed with the app secret (not shown), lower-case hex: "
+                     + HEADER_SIGNATURE)
+    steps["signature"] = sent
+    steps["not signed"] = (
+        f"{HEADER_AUTHORIZATION} (Bearer, the access token) and every other header"
+        if access_token is not None else "every other header"
+    )
