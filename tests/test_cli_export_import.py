@@ -133,13 +133,19 @@ def test_a_pipe_carries_it_and_a_newer_stored_token_is_kept_without_force(
     assert json.loads(older.stdout)["error"]["type"] == "StaleTokenError"
     assert "--force" in json.loads(older.stdout)["error"]["hint"]
     assert stored(bench["box"]) == renewed
+    # What a container's start script runs on every start: the newer token stays, exit 0.
+    kept = run("import", "-", "--profile", "box", "--key-env", KEY_ENV, "--keep-newer",
+               env=env, stdin=made.stdout)
+    assert kept.returncode == 0, kept.stderr
+    assert "kept the stored token, newer than the sealed one" in kept.stdout
+    assert stored(bench["box"]) == renewed
 
     forced = run("import", "-", "--profile", "box", "--key-env", KEY_ENV, "--force", env=env,
                  stdin=made.stdout)
     assert forced.returncode == 0, forced.stderr
     assert "replaced the stored token" in forced.stdout
     assert stored(bench["box"])["access_token"] == stored(bench["laptop"])["access_token"]
-    assert_no_secret(bench, made, imported, refreshed, older, forced)
+    assert_no_secret(bench, made, imported, refreshed, older, kept, forced)
     assert renewed["access_token"] not in older.stdout + older.stderr + forced.stdout
 
 

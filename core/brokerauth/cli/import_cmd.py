@@ -8,7 +8,8 @@ profile's API, and (without ``--force``) one older than the token already stored
 token counts as newer when it was issued at the same time or later than the sealed one
 (``issued_at``; ``expires_at`` when either lacks it), or when neither time tells: it may be
 the rotated successor of the sealed one, and overwriting it would bring back a refresh token
-the broker has already retired.  The same token again is left as it is.
+the broker has already retired.  The same token again is left as it is; ``--keep-newer``
+makes a newer stored token no error, so a container can import on every start.
 """
 
 from __future__ import annotations
@@ -30,8 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the profile whose store receives the token")
     parser.add_argument("--user", help="the identity the token belongs to (as exported)")
     add_key_arguments(parser)
-    parser.add_argument("--force", action="store_true",
-                        help="replace the stored token even if it is newer, or unreadable")
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument("--force", action="store_true",
+                      help="replace the stored token even if it is newer, or unreadable")
+    when.add_argument("--keep-newer", action="store_true",
+                      help="a newer stored token is kept and that is no error (exit 0): for a "
+                      "container's start script, which imports on every start")
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
@@ -78,14 +83,22 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 raise
             stored = None
         same = stored is not None and _same_credential(stored, token)
-        if stored is not None and not same and not args.force and _stored_is_newer(stored,
-                                                                                   token):
-            raise StaleTokenError(
-                f"{binding.label}: the stored token is not older than the sealed one "
-                f"({_when(stored)} against {_when(token)}); it was kept",
-                hint="it may be the refreshed successor of the sealed token; to replace it "
-                "anyway, import again with --force",
-            )
+        if stored is not None and not same and _stored_is_newer(stored, token):
+            moments = f"{_when(stored)} against {_when(token)}"
+            if args.keep_newer:
+                out.data({"profile": binding.resolved.name, "identity": binding.identity,
+                          "broker": token.broker, "stored": False, "replaced": False,
+                          "kept_newer": True})
+                out.line(f"{binding.label}: kept the stored token, newer than the sealed one "
+                         f"({moments})")
+                return 0
+            if not args.force:
+                raise StaleTokenError(
+                    f"{binding.label}: the stored token is not older than the sealed one "
+                    f"({moments}); it was kept",
+                    hint="it may be the refreshed successor of the sealed token; to replace "
+                    "it anyway, import again with --force (or keep it with --keep-newer)",
+                )
         if not same:
             binding.save(token)
     store = binding.resolved.store.name
