@@ -33,7 +33,8 @@ def test_the_built_ins_need_no_entry_point() -> None:
     assert host.available == ["builtin"]
     assert host.strategy("signer", "bearer")[1] == "builtin"
     host.load_all()
-    assert list(host.loaded) == ["builtin"] and host.failures == {}
+    assert list(host.loaded) == ["builtin", "builtin.webhook"]
+    assert host.failures == {}
 
 
 def test_two_distributions_with_one_plugin_name_load_neither_and_name_both() -> None:

@@ -47,7 +47,7 @@ def test_only_the_profiles_plugins_are_imported() -> None:
         print(sorted(host.loaded), sorted(name for name in others if name in sys.modules))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['builtin', 'double'] []"
+    assert out.stdout.strip() == "['builtin', 'builtin.webhook', 'double'] []"
 
 
 @pytest.mark.parametrize("plugin", ["Misspelled", "WrongArgument"])
@@ -123,5 +123,5 @@ def test_core_imports_and_lists_plugins_with_no_broker_plugin(tmp_path: Path) ->
     """The core alone: a host over only the core's own entry points works."""
     host = PluginHost.create([])
     host.load_all()
-    assert list(host.loaded) == ["builtin"]
+    assert list(host.loaded) == ["builtin", "builtin.webhook"]
     assert host.brokers == {}

@@ -79,16 +79,33 @@ def describe_plugin() -> PluginInfo:
     )
 
 
-@hookimpl
-def sign_request(
-    signer: str, request: Request, settings: Any, token: Token | None, now: datetime, nonce: str
-) -> Mapping[str, str] | None:
+def _message(request: Request, token: Token | None, now: datetime, nonce: str
+             ) -> tuple[str, str, bytes]:
     timestamp = str(int(now.timestamp()))
     authorization = bearer_authorization(token) if token is not None else ""
     message = string_to_sign(
         request.method, request.host, request.path, request.query_string, timestamp, nonce,
         request.body, authorization,
     )
+    return timestamp, authorization, message
+
+
+@hookimpl
+def explain_signature(
+    signer: str, request: Request, settings: Any, token: Token | None, now: datetime, nonce: str
+) -> Mapping[str, str] | None:
+    _, authorization, message = _message(request, token, now, nonce)
+    text = message.decode("utf-8", "replace")
+    # The string to sign holds the Authorization header: shown with the token masked.
+    return {"string to sign": text.replace(authorization, "Bearer ****")
+            if authorization else text}
+
+
+@hookimpl
+def sign_request(
+    signer: str, request: Request, settings: Any, token: Token | None, now: datetime, nonce: str
+) -> Mapping[str, str] | None:
+    timestamp, authorization, message = _message(request, token, now, nonce)
     headers = {
         "X-Double-Client": settings.client_id,
         "X-Double-Timestamp": timestamp,

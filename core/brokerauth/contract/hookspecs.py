@@ -112,9 +112,12 @@ def explain_signature(
     request, the string to sign, the body's digest, ...), so a user can diff them against a
     broker's example or error.
 
-    Optional: a signer without it explains nothing (``None``).  Pure, like ``sign_request``.
-    Never a secret in a value: no key, no token, no signature key material (the app key a
-    request carries in clear is not a secret; the app secret is).
+    Optional: a signer without it explains nothing.  Pure, like ``sign_request``.  Never a
+    secret in a value: no key, no token, no signature key material (the app key a request
+    carries in clear is not a secret; the app secret is).
+
+    :return: the steps, names to one-line texts, in order; ``None`` when the signer has
+        nothing to explain.
     """
 
 

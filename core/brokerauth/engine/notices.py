@@ -9,16 +9,34 @@ A notifier's failure is logged and never raised: a notification must not break a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager
+from typing import Protocol
 
+from brokerauth.contract.clock import Clock
 from brokerauth.contract.events import CredentialEvent, EventKind
 from brokerauth.contract.scrub import scrub
 from brokerauth.contract.tokens import CORE_EXTRA_PREFIX, Token
 from brokerauth.engine.horizons import horizon_of
+from brokerauth.engine.pluginhost import PluginHost
+from brokerauth.engine.resolve import ResolvedProfile
 from brokerauth.toolkit.logs import logger
 
-if TYPE_CHECKING:
-    from brokerauth.engine.binding import ProfileBinding
+
+class ProfileBinding(Protocol):
+    """What telling needs of a :class:`brokerauth.engine.binding.ProfileBinding` (named
+    here, not imported: the binding hands its notices to this module)."""
+
+    resolved: ResolvedProfile
+    host: PluginHost
+    clock: Clock
+    identity: str
+    label: str
+
+    def load(self) -> Token | None: ...
+
+    def save(self, token: Token) -> None: ...
+
+    def lock(self, timeout: float) -> AbstractContextManager[bool]: ...
 
 LOGGER = "brokerauth.engine.notices"
 #: ``Token.extra`` key prefix: which horizon an event of that kind was last given for.
