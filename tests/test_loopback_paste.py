@@ -216,6 +216,9 @@ def test_the_listener_is_announced_only_while_it_waits() -> None:
 
 # --- the command line's interaction ---------------------------------------------------------
 
+#: Windows' ``select`` takes sockets only: there no paste is offered, the listener alone waits.
+READS_STDIN = pytest.mark.skipif(sys.platform == "win32", reason="pastes are read on POSIX")
+
 
 def paste_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "brokerauth-paste"]
@@ -246,6 +249,7 @@ def flow(interaction: TerminalInteraction, listener: LoopbackListener,
         return listener.wait()
 
 
+@READS_STDIN
 def test_the_terminal_takes_the_pasted_redirect_while_the_flow_waits(
     listener: LoopbackListener, pipe: tuple[io.TextIOWrapper, int]
 ) -> None:
@@ -270,6 +274,7 @@ def test_the_terminal_takes_the_pasted_redirect_while_the_flow_waits(
     assert paste_threads() == []
 
 
+@READS_STDIN
 def test_the_redirect_arriving_stops_the_reading(
     listener: LoopbackListener, pipe: tuple[io.TextIOWrapper, int]
 ) -> None:
@@ -279,6 +284,7 @@ def test_the_redirect_arriving_stops_the_reading(
     assert paste_threads() == []
 
 
+@READS_STDIN
 def test_a_flow_showing_no_wait_stops_the_reading_at_the_end_of_the_wait(
     listener: LoopbackListener, pipe: tuple[io.TextIOWrapper, int]
 ) -> None:
@@ -294,6 +300,7 @@ def test_a_flow_showing_no_wait_stops_the_reading_at_the_end_of_the_wait(
     assert paste_threads() == []
 
 
+@READS_STDIN
 def test_the_login_timeout_ends_the_reading(pipe: tuple[io.TextIOWrapper, int]) -> None:
     stdin, _ = pipe
     interaction = TerminalInteraction(open_browser=False, stream=Screen(), stdin=stdin)
@@ -303,6 +310,7 @@ def test_the_login_timeout_ends_the_reading(pipe: tuple[io.TextIOWrapper, int]) 
     assert paste_threads() == []
 
 
+@READS_STDIN
 def test_at_the_end_of_the_input_the_listener_alone_waits(
     listener: LoopbackListener, pipe: tuple[io.TextIOWrapper, int]
 ) -> None:
@@ -318,6 +326,7 @@ def test_at_the_end_of_the_input_the_listener_alone_waits(
     assert flow(interaction, listener, arrive) == "browser"
 
 
+@READS_STDIN
 def test_a_last_line_without_a_newline_is_pasted_too(
     listener: LoopbackListener, pipe: tuple[io.TextIOWrapper, int]
 ) -> None:
@@ -328,6 +337,7 @@ def test_a_last_line_without_a_newline_is_pasted_too(
     assert flow(interaction, listener) == CODE
 
 
+@READS_STDIN
 def test_the_last_refused_paste_ends_the_login(pipe: tuple[io.TextIOWrapper, int]) -> None:
     stdin, write = pipe
     screen = Screen()
@@ -342,6 +352,7 @@ def test_the_last_refused_paste_ends_the_login(pipe: tuple[io.TextIOWrapper, int
     assert paste_threads() == []
 
 
+@READS_STDIN
 def test_with_a_browser_opened_here_nothing_is_read(
     pipe: tuple[io.TextIOWrapper, int]
 ) -> None:
@@ -356,6 +367,7 @@ def test_with_a_browser_opened_here_nothing_is_read(
     assert paste_threads() == []
 
 
+@READS_STDIN
 def test_a_flow_waiting_for_no_redirect_reads_nothing(
     pipe: tuple[io.TextIOWrapper, int]
 ) -> None:

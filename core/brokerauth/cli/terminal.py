@@ -124,10 +124,14 @@ class TerminalInteraction:
 
 def _may_read(fd: int) -> bool:
     """Whether reading ``fd`` cannot stop this process: a run in the background of its
-    terminal (``&``) would be stopped by SIGTTIN at the first read, listener and all."""
+    terminal (``&``) would be stopped by SIGTTIN at the first read, listener and all.  Not on
+    Windows: its ``select`` takes sockets only, and a blocking read could not be stopped, so
+    there the listener alone waits (no paste offered rather than one that is never read)."""
+    if sys.platform == "win32":
+        return False
     try:
         return not os.isatty(fd) or os.tcgetpgrp(fd) == os.getpgrp()
-    except (AttributeError, OSError):  # no job control here (Windows), or no terminal after all
+    except OSError:  # not this process's terminal: no job control to fear
         return True
 
 
