@@ -249,7 +249,6 @@ class LoopbackListener:
         text = url.strip()
         parts = _split(text)
         if parts is None:
-            # Outside the except clause: the parser's error quotes what was pasted.
             self._refuse_paste("it is not a URL")
         if not parts.scheme or not parts.netloc:
             self._refuse_paste("it is not a whole address (paste all of it, from http://)")
@@ -331,6 +330,8 @@ class LoopbackListener:
 
 
 def _split(url: str) -> SplitResult | None:
+    # None rather than the parser's ValueError: its text quotes what was pasted, and a refusal
+    # raised while handling it would carry it along as its context.
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
