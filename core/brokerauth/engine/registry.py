@@ -105,9 +105,8 @@ def _unlistable(host: PluginHost, profile: str, store: str, owner: str) -> Unlis
     steps.append(f"keep the profile's tokens in a store that lists "
                  f"({', '.join(repr(name) for name in listing)}): "
                  f'store = "{listing[0]}" in profile {profile!r}')
-    if "redis" not in listing and store != "redis":
-        steps.append(f"for a fleet: pip install {KNOWN_DISTRIBUTIONS['redis']}, then "
-                     'store = { name = "redis", url = "redis://..." }')
+    steps.append("install a store plugin that can (`brokerauth plugins` shows what each "
+                 "installed one provides)")
     return UnlistableStoreError(
         f"profile {profile!r}: its store {store!r} (plugin {owner!r}) cannot list the tokens "
         "it keeps, so its users cannot be listed",
