@@ -20,16 +20,20 @@ SECRET = "canary-double-secret-Hy62Pq"
 TOKEN = "canary-double-access-token-Ue47"
 REFRESH = "canary-double-refresh-token-Ko19"
 
-# A signer whose explanation leaks all it is given: what the command must not print.
-LEAKY_PLUGIN = '''
+# Two signers: "leaky" explains with all it is given (what the command must not print),
+# "mute" explains nothing.
+TEST_PLUGIN = '''
 from brokerauth import hookimpl
 from brokerauth.contract.specs import PluginInfo, StrategySpec
 
 
 @hookimpl
 def describe_plugin():
-    return PluginInfo(strategies=(StrategySpec("signer", "leaky", "explains with secrets",
-                                               needs=("client_id", "client_secret")),))
+    needs = ("client_id", "client_secret")
+    return PluginInfo(strategies=(
+        StrategySpec("signer", "leaky", "explains with secrets", needs=needs),
+        StrategySpec("signer", "mute", "explains nothing", needs=needs),
+    ))
 
 
 @hookimpl
@@ -41,7 +45,9 @@ def sign_request(settings, token):
 
 
 @hookimpl
-def explain_signature(settings, token, nonce):
+def explain_signature(signer, settings, token, nonce):
+    if signer == "mute":
+        return None
     secret = settings.client_secret.reveal()
     steps = {"key": "HMAC key " + secret, "client": settings.client_id, "nonce": nonce}
     if token is not None:
@@ -75,27 +81,43 @@ def sign(profiles: Path, *extra: str, env: dict[str, str] | None = None,
                "--data", '{"qty":1}', *extra, env={"DOUBLE_EXPLAIN_SECRET": SECRET, **(env or {})})
 
 
+def plugin_installed(folder: Path) -> dict[str, str]:
+    """The test's signers as an installed plugin, for the commands started with this
+    environment."""
+    site = folder / "site"
+    info = site / "explain_signers-0.1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: explain-signers\n"
+                                   "Version: 0.1.0\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text("[brokerauth]\nexplain_signers = explain_signers\n",
+                                           encoding="utf-8")
+    (site / "explain_signers.py").write_text(TEST_PLUGIN, encoding="utf-8")
+    return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+
+
 @pytest.fixture
 def profiles(tmp_path: Path, token_home: Path) -> Path:
     return write_profiles(tmp_path)
 
 
-def test_a_signer_without_the_hook_explains_nothing_and_signs_the_same(
-    profiles: Path,
+def test_a_signer_that_explains_nothing_says_so_and_signs_the_same(
+    tmp_path: Path, token_home: Path
 ) -> None:
+    env = plugin_installed(tmp_path)
+    profiles = write_profiles(tmp_path, signer="mute")
     fixed = ("--timestamp", "2024-01-02T03:04:05Z", "--nonce", "n-explain-1", "--json")
-    plain = sign(profiles, *fixed)
-    explained = sign(profiles, *fixed, "--explain")
+    plain = sign(profiles, *fixed, env=env)
+    explained = sign(profiles, *fixed, "--explain", env=env)
     assert explained.returncode == 0, explained.stderr
     shown = json.loads(explained.stdout)
     assert shown["headers"] == json.loads(plain.stdout)["headers"]
     assert "explanation" not in json.loads(plain.stdout)
     assert shown["explanation"] == {
-        "signer": "double-hmac", "steps": None, "signed_at": "2024-01-02T03:04:05Z",
+        "signer": "mute", "steps": None, "signed_at": "2024-01-02T03:04:05Z",
         "nonce": "n-explain-1", "clock_offset_seconds": None,
         "clock_offset": "not applied: --timestamp fixes the time signed",
     }
-    text = sign(profiles, "--explain", *fixed[:-1])
+    text = sign(profiles, "--explain", *fixed[:-1], env=env)
     assert text.returncode == 0, text.stderr
     assert "it explains nothing" in text.stdout
     assert "  nonce: n-explain-1" in text.stdout.splitlines()
@@ -117,24 +139,10 @@ def test_the_explanation_is_of_the_time_and_nonce_signed(profiles: Path) -> None
     assert "Date header" in explanation["clock_offset"]
 
 
-def leaky_installed(folder: Path) -> dict[str, str]:
-    """The leaky signer as an installed plugin, for the commands started with this
-    environment."""
-    site = folder / "site"
-    info = site / "leaky_explainer-0.1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: leaky-explainer\n"
-                                   "Version: 0.1.0\n", encoding="utf-8")
-    (info / "entry_points.txt").write_text("[brokerauth]\nleaky = leaky_explainer\n",
-                                           encoding="utf-8")
-    (site / "leaky_explainer.py").write_text(LEAKY_PLUGIN, encoding="utf-8")
-    return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
-
-
 def test_secrets_and_tokens_a_signer_explains_with_are_not_printed(
     tmp_path: Path, token_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = leaky_installed(tmp_path)
+    env = plugin_installed(tmp_path)
     profiles = write_profiles(tmp_path, signer="leaky")
     monkeypatch.setenv("DOUBLE_EXPLAIN_SECRET", SECRET)
     # The double's own flow is not asked: a stored token is what a request would carry.
