@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import inspect
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import pytest
 from brokerauth.contract import hookspecs
+from brokerauth_sandbox.pytest_plugin import NOTIFY_WEBHOOK
 
 SPECS = {
     name: fn for name, fn in vars(hookspecs).items()
@@ -33,43 +30,19 @@ def test_every_hookspec_documents_its_contract() -> None:
         assert signature.return_annotation is not inspect.Signature.empty
 
 
-class _Hook(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def hook_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A webhook receiver on loopback, named by $TEST_HOOK_URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    monkeypatch.setenv("TEST_HOOK_URL", url)
-    yield url
-    server.shutdown()
-    server.server_close()
-
-
 def test_every_hookspec_is_exercised(double: Any, session_factory: Any, plugin_host: Any,
-                                     manual_clock: Any, hook_url: str) -> None:
+                                     manual_clock: Any, webhook: Any) -> None:
     from brokerauth.engine.registry import stored_keys
 
     called: set[str] = set()
     undo = plugin_host.monitor(lambda name, kwargs: called.add(name))
     try:
-        session = session_factory(
-            double, notify={"name": "webhook", "url": {"env": "TEST_HOOK_URL"}})
+        session = session_factory(double, notify=NOTIFY_WEBHOOK)
         assert session.get("/api/me").ok
         assert session.get("/api/nothing-here").status == 404  # judged by the plugin
         manual_clock.advance(double.token_lifetime + 1)
-        assert session.get("/api/me").ok  # refreshed: the notifier is told
+        assert session.get("/api/me").ok
+        assert webhook.kinds() == ["refreshed"]  # the notifier was told
         assert [key.identity for key in stored_keys(session.binding)] == ["default"]
         binding = session.binding
         request = binding.build("GET", "/api/me")

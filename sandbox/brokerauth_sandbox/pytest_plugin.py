@@ -11,7 +11,10 @@ in its top conftest, or ``pytest -p brokerauth_sandbox.pytest_plugin``) and then
 * ``sandbox_factory`` — ``sandbox_factory("broker", clock=...)`` starts that broker's sandbox
   (from its plugin's ``brokerauth.sandbox`` entry point) and stops it after the test;
 * ``session_factory`` — ``session_factory(sandbox, interaction=..., **profile_keys)`` opens a
-  session on a profile pointed at the sandbox.
+  session on a profile pointed at the sandbox;
+* ``webhook`` — a :class:`~brokerauth_sandbox.receiver.WebhookReceiver` on loopback, its URL in
+  ``$BROKERAUTH_TEST_HOOK`` (a profile's ``notify = { name = "webhook", url = { env =
+  "BROKERAUTH_TEST_HOOK" } }`` delivers there), keeping each event it receives.
 
 and :class:`BrokerContract`, a test class a broker plugin subclasses to check itself against
 the contract of :mod:`brokerauth.contract.hookspecs`.
@@ -50,6 +53,22 @@ SessionFactory = Callable[..., Session]
 @pytest.fixture
 def manual_clock() -> ManualClock:
     return ManualClock()
+
+
+@pytest.fixture
+def webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    from brokerauth_sandbox.receiver import WebhookReceiver
+
+    receiver = WebhookReceiver().start()
+    monkeypatch.setenv(HOOK_VARIABLE, receiver.url)
+    yield receiver
+    receiver.stop()
+
+
+#: The variable the ``webhook`` fixture puts its URL in.
+HOOK_VARIABLE = "BROKERAUTH_TEST_HOOK"
+#: A profile's ``notify`` delivering to the ``webhook`` fixture.
+NOTIFY_WEBHOOK = {"name": "webhook", "url": {"env": HOOK_VARIABLE}}
 
 
 @pytest.fixture
