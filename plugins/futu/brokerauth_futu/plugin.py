@@ -15,7 +15,7 @@ server) are imported when first used.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -268,6 +268,14 @@ def lock_token(
     from brokerauth_futu import tokenfile
 
     return tokenfile.lock(key, options, timeout)
+
+
+# ``optionalhook``: a core older than this hook's spec still loads the plugin.
+@hookimpl(optionalhook=True)
+def list_tokens(store: str, profile: str, options: Any) -> Iterable[TokenKey] | None:
+    from brokerauth_futu import tokenfile
+
+    return tokenfile.list_keys(profile, options)
 
 
 # --- answers ---------------------------------------------------------------------------------

@@ -48,3 +48,16 @@ def test_the_legacy_token_lasts_90_days_and_keepalive_renews_it(
     assert sandbox.stats["legacy_refresh"] == 2
     assert brokerauth.session(profile(sandbox), clock=clock,
                               host=plugin_host).get("/v1/quote/snapshot").ok
+
+
+def test_the_registry_lists_futu_logins_through_the_host(
+    oauth_sandbox: FutuSandbox, open_futu: Any, clock: ManualClock, plugin_host: PluginHost,
+) -> None:
+    session = open_futu(oauth_sandbox, name="fu")
+    assert session.get("/v1/quote/snapshot").ok
+    table = {"broker": "futu", **oauth_sandbox.profile_settings()}
+    (grant,) = brokerauth.users(Profile.from_mapping("fu", table), clock=clock,
+                                host=plugin_host)
+    assert grant.identity == "default"
+    assert grant.state == "fresh"
+    assert grant.facts["futu_id"] == "10000001"
