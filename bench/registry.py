@@ -33,6 +33,7 @@ def run(report: Report, quick: bool) -> None:
     from brokerauth.builtin.filestore import FileStoreOptions
     from brokerauth.contract.tokens import Token, TokenKey
     from brokerauth.engine.api import open_binding
+    from brokerauth.engine.grants import grants
     from brokerauth.engine.profiles import Profile
     from brokerauth.engine.registry import stored_keys
     from brokerauth.toolkit.secrets import Secret
@@ -43,10 +44,13 @@ def run(report: Report, quick: bool) -> None:
         options = FileStoreOptions(path=str(Path(tmp) / "tokens"))
         now = datetime.now(UTC)
         token = Token(access_token="bench-registry-access-token", broker="webull",
-                      issued_at=now, expires_at=now + timedelta(days=1))
+                      issued_at=now, expires_at=now + timedelta(days=10))
+        # One identity in a hundred ends within the `users --expiring 3d` window.
+        ending = token.replace(expires_at=now + timedelta(days=1))
         started = time.perf_counter()
         for n in range(IDENTITIES):
-            filestore.save(TokenKey(PROFILE, _identity(n)), token, options)
+            filestore.save(TokenKey(PROFILE, _identity(n)), ending if n % 100 == 7 else token,
+                           options)
         saving = time.perf_counter() - started
         print(f"  saved {IDENTITIES:,} tokens through the store in {saving:.1f} s", flush=True)
         profile = Profile.from_mapping(PROFILE, {
@@ -72,6 +76,19 @@ def run(report: Report, quick: bool) -> None:
                    ms(times["ours"]), f"os.scandir {ms(times['floor'])}",
                    times["ours"] / times["floor"], f"< {LIMIT:g} s absolute",
                    times["ours"] < LIMIT)
+
+        expected = sorted(_identity(n) for n in range(IDENTITIES) if n % 100 == 7)
+
+        def users_expiring() -> None:
+            found = [g.identity for g in grants(binding, expiring=timedelta(days=3))]
+            assert found == expected, (len(found), len(expected))
+
+        runs = 1 if quick else 3
+        due = interleaved({"users": users_expiring}, number=1, runs=runs)["users"]
+        # The ratio is the share of the 2 s used.
+        report.add(f"users --expiring 3d among {IDENTITIES:,} identities (file store)",
+                   ms(due), f"{len(expected)} listed, every token read and judged",
+                   due / LIMIT, f"< {LIMIT:g} s absolute", due < LIMIT)
 
         started = time.perf_counter()
         loaded = sum(filestore.load(key, options) is not None for key in stored_keys(binding))

@@ -66,7 +66,5 @@ def grants(binding: ProfileBinding, *, expiring: timedelta | None = None) -> Ite
             continue
         state, _ = token_state(token, now, advisory=options.refresh_advisory,
                                mandatory=options.refresh_mandatory)
-        if ends.login_needed and state != "needs login":
-            state = "needs login"
         yield Grant(binding.resolved.name, identity, state, ends, login_command(one),
                     facts=token.facts() if token else {})

@@ -116,11 +116,19 @@ def token_state(
     it), ``refreshing soon`` (inside the advisory window), or ``fresh``."""
     if token is None:
         return ("needs login" if needed else "no token needed"), None
+    failure = failures.failure_of(token)
     left = token.seconds_left(now)
+    if failure is not None and failure.kind == failures.DEAD:
+        return "needs login", left  # the broker refused it: only a login helps
     if left is None:
         return "fresh", None
     if left <= 0:
-        renewable = token.refresh_token is not None and not token.refresh_expired(now)
+        from brokerauth.engine.horizons import horizon_of  # only for a token past its expiry
+
+        ends = horizon_of(token, now)
+        # Renewable without a person: by its refresh token, or (an idle limit) by a check
+        # while its last use is recent enough.
+        renewable = ends.works_until is None or ends.works_until > now
         return ("expired" if renewable else "needs login"), left
     start = token.issued_at or now
     lifetime = (token.expires_at - start).total_seconds() if token.expires_at else 0.0
