@@ -12,6 +12,10 @@ in its top conftest, or ``pytest -p brokerauth_sandbox.pytest_plugin``) and then
   (from its plugin's ``brokerauth.sandbox`` entry point) and stops it after the test;
 * ``session_factory`` — ``session_factory(sandbox, interaction=..., **profile_keys)`` opens a
   session on a profile pointed at the sandbox;
+* ``sandbox_command`` — ``sandbox_command("broker", *options, name="p")`` runs ``brokerauth
+  --json sandbox broker OPTIONS --name p`` in a subprocess (stopped with Ctrl-C after the
+  test, which must end cleanly) and returns what it printed and the environment in which its
+  profiles are the profiles file, as a user would use them;
 * ``webhook`` — a :class:`~brokerauth_sandbox.receiver.WebhookReceiver` on loopback, its URL in
   ``$BROKERAUTH_TEST_HOOK`` (a profile's ``notify = { name = "webhook", url = { env =
   "BROKERAUTH_TEST_HOOK" } }`` delivers there), keeping each event it receives.
@@ -53,6 +57,35 @@ SessionFactory = Callable[..., Session]
 @pytest.fixture
 def manual_clock() -> ManualClock:
     return ManualClock()
+
+
+@pytest.fixture
+def sandbox_command(tmp_path: Path, token_home: Path) -> Iterator[Any]:
+    import json
+    import os
+    import sys
+
+    import tomli_w
+
+    from brokerauth_sandbox.commandline_check import Child, assert_clean_exit
+
+    command = str(Path(sys.executable).with_name("brokerauth"))
+    children: list[Child] = []
+
+    def start(broker: str, *options: str,
+              name: str = "sandbox") -> tuple[dict[str, Any], dict[str, str]]:
+        folder = tmp_path / f"sandbox{len(children)}"
+        child = Child([command, "--json", "sandbox", broker, *options, "--name", name], folder)
+        children.append(child)
+        described: dict[str, Any] = json.loads(child.until("\n}\n"))
+        path = folder / "brokerauth.toml"
+        path.write_text(tomli_w.dumps({"profiles": described["profiles"]}), encoding="utf-8")
+        return described, {**os.environ, **described["env"], "BROKERAUTH_PROFILES": str(path)}
+
+    yield start
+    for child in children:
+        child.interrupt()
+        assert_clean_exit(child)
 
 
 @pytest.fixture

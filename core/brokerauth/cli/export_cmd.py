@@ -15,7 +15,6 @@ from brokerauth.cli.common import add_profile_argument
 from brokerauth.cli.output import Output
 
 if TYPE_CHECKING:
-    from brokerauth.engine.binding import ProfileBinding
     from brokerauth.toolkit.secrets import Secret
 
 
@@ -36,13 +35,6 @@ def key_secret(args: argparse.Namespace) -> Secret:
     return Secret(file=args.key_file)
 
 
-def user_flag(binding: ProfileBinding) -> str:
-    """``--user ID`` when the binding's identity is not the profile's default, else ``""``."""
-    if binding.identity == binding.resolved.profile.options.identity:
-        return ""
-    return f" --user {binding.identity}"
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_profile_argument(parser)
     add_key_arguments(parser)
@@ -59,8 +51,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
     import sys
     from pathlib import Path
 
-    from brokerauth.contract.errors import LoginRequiredError, StoreError
+    from brokerauth.contract.errors import LoginRequiredError
     from brokerauth.engine.api import open_binding
+    from brokerauth.engine.notices import login_command
     from brokerauth.engine.refresh import token_state
     from brokerauth.toolkit import privatefiles
     from brokerauth.toolkit.seal import seal_token
@@ -69,16 +62,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
     binding = open_binding(args.profile, user=args.user, profiles=args.profiles,
                            interactive=False)
     options = binding.resolved.profile.options
-    login = f"brokerauth login {binding.resolved.name}{user_flag(binding)}"
+    login = login_command(binding)
     # Under the store's lock: a refresh running meanwhile would rotate the refresh token
     # between our read and the seal, and the sealed one would be dead on arrival.
-    with binding.lock(options.lock_timeout) as held:
-        if not held:
-            raise StoreError(
-                f"{binding.label}: another process holds the token lock "
-                f"(waited {options.lock_timeout:g} s)",
-                hint="wait for the other login or refresh to finish, then export again",
-            )
+    with binding.locked("export again"):
         token = binding.load()
         if token is None:
             raise LoginRequiredError(f"{binding.label}: no token is stored to export",
@@ -113,5 +100,5 @@ def run(args: argparse.Namespace, out: Output) -> int:
         out.line("  the token here was deleted (not revoked): only the importing machine "
                  "holds it now")
     out.line(f"  open it where it runs: brokerauth import {path.name} --profile PROFILE"
-             f"{user_flag(binding)} --key-env NAME (or --key-file PATH)")
+             f"{binding.user_option} --key-env NAME (or --key-file PATH)")
     return 0

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from brokerauth.cli.export_cmd import add_key_arguments, key_secret, user_flag
+from brokerauth.cli.export_cmd import add_key_arguments, key_secret
 from brokerauth.cli.output import Output
 
 if TYPE_CHECKING:
@@ -44,7 +44,6 @@ def run(args: argparse.Namespace, out: Output) -> int:
         CorruptStoreError,
         SealedTokenError,
         StaleTokenError,
-        StoreError,
     )
     from brokerauth.engine.api import open_binding
     from brokerauth.engine.binding import ISSUED_FOR
@@ -68,14 +67,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
             hint="import it into a profile with the same environment or base_url as the one "
             "it was exported from",
         )
-    options = binding.resolved.profile.options
-    with binding.lock(options.lock_timeout) as held:
-        if not held:
-            raise StoreError(
-                f"{binding.label}: another process holds the token lock "
-                f"(waited {options.lock_timeout:g} s)",
-                hint="wait for the other login or refresh to finish, then import again",
-            )
+    with binding.locked("import again"):
         try:
             stored = binding.load(wherever_issued=True)
         except CorruptStoreError:
@@ -116,7 +108,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
              f"(store {store!r})")
     if token.refresh_token is not None:
         out.line("  it renews itself here as long as this store is writable; stop using it "
-                 f"where it was exported (`brokerauth logout {opened.profile}{user_flag(binding)}"
+                 f"where it was exported (`brokerauth logout {opened.profile}{binding.user_option}"
                  " --no-revoke` there)")
     return 0
 

@@ -43,11 +43,8 @@ class _Offline:
     present = False
 
     def __init__(self, binding: ProfileBinding) -> None:
-        name = binding.resolved.name
-        default = binding.resolved.profile.options.identity
-        user = "" if binding.identity == default else f" --user {binding.identity}"
         self._label = binding.label
-        self._hint = f"run `brokerauth login {name}{user}`"
+        self._hint = f"run `brokerauth login {binding.resolved.name}{binding.user_option}`"
 
     def error(self) -> LoginRequiredError:
         from brokerauth.contract.errors import LoginRequiredError

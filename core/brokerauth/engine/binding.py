@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -149,6 +149,35 @@ class ProfileBinding:
     @property
     def settings(self) -> Any:
         return self.resolved.settings
+
+    @property
+    def user_option(self) -> str:
+        """`` --user ID`` for a command about this identity, ``""`` for the profile's own."""
+        if self.identity == self.resolved.profile.options.identity:
+            return ""
+        return f" --user {self.identity}"
+
+    def locked(self, then: str) -> AbstractContextManager[None]:
+        """The store's lock on this profile and identity, waited for up to the profile's
+        ``lock_timeout``; a :class:`~brokerauth.contract.errors.StoreError` if another process
+        holds it that long (``then``: what to do after, e.g. ``"export again"``)."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def held() -> Iterator[None]:
+            timeout = self.resolved.profile.options.lock_timeout
+            with self.lock(timeout) as taken:
+                if not taken:
+                    from brokerauth.contract.errors import StoreError
+
+                    raise StoreError(
+                        f"{self.label}: another process holds the token lock "
+                        f"(waited {timeout:g} s)",
+                        hint=f"wait for the other login or refresh to finish, then {then}",
+                    )
+                yield
+
+        return held()
 
     def for_identity(self, identity: str) -> ProfileBinding:
         """This binding for another identity of the same profile, sharing everything else
@@ -319,8 +348,7 @@ class ProfileBinding:
 
         where = issued_for if token.broker == self.resolved.broker.id else (
             f"broker {token.broker!r}")
-        user = "" if self.identity == self.resolved.profile.options.identity else (
-            f" --user {self.identity}")
+        user = self.user_option
         raise LoginRequiredError(
             f"{self.label}: the stored token was issued for {where}, but the profile now "
             f"points at {self.home_origin}; it was not sent there",

@@ -34,6 +34,9 @@ class ProfileBinding(Protocol):
     identity: str
     label: str
 
+    @property
+    def user_option(self) -> str: ...
+
     def load(self) -> Token | None: ...
 
     def save(self, token: Token) -> None: ...
@@ -49,9 +52,7 @@ TOLD = CORE_EXTRA_PREFIX + "told."
 
 def login_command(binding: ProfileBinding) -> str:
     """The command a person runs to log this profile and identity in again."""
-    profile = binding.resolved.profile
-    user = "" if binding.identity == profile.options.identity else f" --user {binding.identity}"
-    return f"brokerauth login {profile.name}{user}"
+    return f"brokerauth login {binding.resolved.name}{binding.user_option}"
 
 
 def event(binding: ProfileBinding, kind: EventKind, token: Token | None,

@@ -8,17 +8,13 @@ to the loopback listener. The login's account facts are shown by ``status``."""
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import tomli_w
-from brokerauth_sandbox.commandline_check import Child, assert_clean_exit
 
 BROKERAUTH = str(Path(sys.executable).with_name("brokerauth"))
 
@@ -34,30 +30,19 @@ sys.exit(0 if browser.final_status == 200 else 1)
 
 
 @pytest.fixture
-def started(tmp_path: Path, token_home: Path) -> Iterator[Any]:
+def started(sandbox_command: Any, tmp_path: Path) -> Any:
     """``started(*options)``: ``brokerauth --json sandbox futu OPTIONS`` running, and the
     environment in which its printed profiles are the profiles file and the browser visits
     what it is given."""
-    children: list[Child] = []
     browser = tmp_path / "visit"
     browser.write_text(VISIT, encoding="utf-8")
     browser.chmod(stat.S_IRWXU)
 
     def start(*options: str) -> tuple[dict[str, Any], dict[str, str]]:
-        folder = tmp_path / f"sandbox{len(children)}"
-        child = Child([BROKERAUTH, "--json", "sandbox", "futu", *options, "--name", "fu"],
-                      folder)
-        children.append(child)
-        described = json.loads(child.until("\n}\n"))
-        path = folder / "brokerauth.toml"
-        path.write_text(tomli_w.dumps({"profiles": described["profiles"]}), encoding="utf-8")
-        return described, {**os.environ, **described["env"], "BROKERAUTH_PROFILES": str(path),
-                           "BROWSER": str(browser)}
+        described, env = sandbox_command("futu", *options, name="fu")
+        return described, {**env, "BROWSER": str(browser)}
 
-    yield start
-    for child in children:
-        child.interrupt()
-        assert_clean_exit(child)
+    return start
 
 
 def brokerauth(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

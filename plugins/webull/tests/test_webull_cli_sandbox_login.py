@@ -12,40 +12,21 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import tomli_w
 import urllib3
 from brokerauth.contract.clock import SystemClock
-from brokerauth_sandbox.commandline_check import Child, assert_clean_exit
 
 BROKERAUTH = str(Path(sys.executable).with_name("brokerauth"))
 
 
 @pytest.fixture
-def started(tmp_path: Path, token_home: Path) -> Iterator[Any]:
+def started(sandbox_command: Any) -> Any:
     """``started(*options)``: ``brokerauth --json sandbox webull OPTIONS`` running, and the
     environment in which its printed profile is the profiles file."""
-    children: list[Child] = []
-
-    def start(*options: str) -> tuple[dict[str, Any], dict[str, str]]:
-        folder = tmp_path / f"sandbox{len(children)}"
-        child = Child([BROKERAUTH, "--json", "sandbox", "webull", *options, "--name", "wb"],
-                      folder)
-        children.append(child)
-        described = json.loads(child.until("\n}\n"))
-        path = folder / "brokerauth.toml"
-        path.write_text(tomli_w.dumps({"profiles": {"wb": described["table"]}}),
-                        encoding="utf-8")
-        return described, {**os.environ, **described["env"], "BROKERAUTH_PROFILES": str(path)}
-
-    yield start
-    for child in children:
-        child.interrupt()
-        assert_clean_exit(child)
+    return lambda *options: sandbox_command("webull", *options, name="wb")
 
 
 def brokerauth(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
