@@ -30,8 +30,11 @@ class Broker:
 
 def test_the_built_ins_need_no_entry_point() -> None:
     host = PluginHost.create([])
-    assert host.available == ["builtin"]
+    assert host.available == ["builtin", "builtin.webhook"]
     assert host.strategy("signer", "bearer")[1] == "builtin"
+    # The notifier is imported only for a profile that names one.
+    assert list(host.loaded) == ["builtin"]
+    assert host.strategy("notifier", "webhook")[1] == "builtin.webhook"
     host.load_all()
     assert list(host.loaded) == ["builtin", "builtin.webhook"]
     assert host.failures == {}

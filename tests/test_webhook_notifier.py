@@ -28,13 +28,13 @@ import pytest
 from brokerauth._version import __version__
 from brokerauth.builtin.webhook import (
     LOGGER,
-    PLUGIN_ID,
     WEBHOOK,
     WebhookOptions,
     WebhookPlugin,
 )
 from brokerauth.contract.errors import ConfigError
 from brokerauth.contract.events import CredentialEvent
+from brokerauth.engine.pluginhost import BUILTIN_WEBHOOK as PLUGIN_ID
 from brokerauth.engine.pluginhost import PluginHost
 from brokerauth.engine.profiles import Profile
 from brokerauth.engine.resolve import structure_settings

@@ -49,7 +49,6 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "LOGGER",
     "MAX_TIMEOUT",
-    "PLUGIN_ID",
     "WEBHOOK",
     "WebhookOptions",
     "WebhookPlugin",
@@ -58,7 +57,6 @@ __all__ = [
 ]
 
 #: The id the host registers this plugin under, beside ``builtin``.
-PLUGIN_ID = "builtin.webhook"
 #: The notifier's strategy name.
 WEBHOOK = "webhook"
 LOGGER = "brokerauth.notify.webhook"

@@ -25,6 +25,7 @@ from brokerauth.contract.errors import (
     UnknownStrategyError,
 )
 from brokerauth.contract.specs import (
+    NOTIFIER,
     BrokerSpec,
     CallBudget,
     PluginInfo,
@@ -48,6 +49,11 @@ ENTRY_POINT_GROUP = "brokerauth"
 SignFunction = Callable[["Request", Any, "Token | None", "datetime", str], Mapping[str, str]]
 #: The id of the core's own strategies, registered in code before any entry point.
 BUILTIN = "builtin"
+#: The webhook notifier built into the core: a plugin of its own, loaded only when a profile
+#: names a notifier (or everything is listed), so a command without one never imports it.
+BUILTIN_WEBHOOK = "builtin.webhook"
+#: Plugin ids no distribution may take.
+BUILTINS = (BUILTIN, BUILTIN_WEBHOOK)
 #: Distributions published with brokerauth, by the id of the plugin they install: the only
 #: names an error advises to ``pip install`` (never one made from what a user typed).
 KNOWN_DISTRIBUTIONS: Mapping[str, str] = {
@@ -134,11 +140,11 @@ class PluginHost:
         #: (hook, plugin) -> that hook restricted to that plugin, for :meth:`_call`.
         self._callers: dict[tuple[str, str], Callable[..., Any]] = {}
         for name, distributions in (clashes or {}).items():
-            if name == BUILTIN:
+            if name in BUILTINS:
                 # The built-ins still load; what is refused is the distribution posing as them.
                 for distribution in distributions:
-                    self._fail(f"{BUILTIN} (from {distribution})", distribution, "?", PluginError(
-                        f"the plugin name {BUILTIN!r} is brokerauth's own; the distribution "
+                    self._fail(f"{name} (from {distribution})", distribution, "?", PluginError(
+                        f"the plugin name {name!r} is brokerauth's own; the distribution "
                         f"{distribution!r} registers a plugin under it"),
                         hint=f"uninstall it (pip uninstall {distribution}) or report it to its "
                              "authors")
@@ -158,7 +164,7 @@ class PluginHost:
         found: dict[str, EntryPointLike] = {}
         clashes: dict[str, list[str]] = {}
         for ep in entry_points:
-            if ep.name == BUILTIN:
+            if ep.name in BUILTINS:
                 clashes.setdefault(ep.name, []).append(_dist_of(ep)[0])
                 continue
             if ep.name in found:
@@ -174,8 +180,8 @@ class PluginHost:
     # -- discovery -------------------------------------------------------------------------
     @property
     def available(self) -> list[str]:
-        """Ids of every installed plugin, loaded or not (the built-in one included)."""
-        return sorted({BUILTIN, *self._entry_points})
+        """Ids of every installed plugin, loaded or not (the built-in ones included)."""
+        return sorted({*BUILTINS, *self._entry_points})
 
     def load(self, name: str) -> LoadedPlugin:
         """Import and register one plugin by id; raises :class:`PluginLoadError` on failure."""
@@ -185,12 +191,15 @@ class PluginHost:
             raise self.failures[name].error
         if name == BUILTIN:
             from brokerauth.builtin.plugin import BuiltinPlugin
-            from brokerauth.builtin.webhook import PLUGIN_ID, WebhookPlugin
 
             loaded = self._register(BuiltinPlugin(), BUILTIN, "brokerauth", _core_version())
             self.loaded[name] = loaded
-            self.loaded[PLUGIN_ID] = self._register(WebhookPlugin(), PLUGIN_ID, "brokerauth",
-                                                    _core_version())
+            return loaded
+        if name == BUILTIN_WEBHOOK:
+            from brokerauth.builtin.webhook import WebhookPlugin
+
+            loaded = self._register(WebhookPlugin(), name, "brokerauth", _core_version())
+            self.loaded[name] = loaded
             return loaded
         ep = self._entry_points.get(name)
         if ep is None:
@@ -303,6 +312,8 @@ class PluginHost:
     def strategy(self, kind: StrategyKind, name: str) -> tuple[StrategySpec, str]:
         """The strategy's spec and owner; loads every plugin only if it is not already known."""
         self.load(BUILTIN)
+        if (kind, name) not in self._strategies and kind == NOTIFIER:
+            self.load(BUILTIN_WEBHOOK)
         if (kind, name) not in self._strategies:
             self.load_all()
         found = self._strategies.get((kind, name))
