@@ -13,7 +13,7 @@ failed. Running it twice does nothing more than running it once.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from brokerauth.cli.common import duration, moment_text
 from brokerauth.cli.output import Output
 
 if TYPE_CHECKING:
+    from brokerauth.engine.binding import ProfileBinding
     from brokerauth.engine.pluginhost import PluginHost
 
 EXIT_REFRESHED = 10
@@ -47,44 +48,36 @@ def run(args: argparse.Namespace, out: Output) -> int:
     host = PluginHost.create()
     rows: list[dict[str, Any]] = []
     for name in names:
-        profile = profiles.get(name)
         try:
-            identities = _identities(profile, host, all_users=args.all_users)
+            bindings = _bindings(profiles.get(name), host, all_users=args.all_users)
         except BrokerAuthError as exc:
             rows.append({"profile": name, "identity": None, "action": "error",
                          "message": exc.message, "hint": exc.hint, "exit": exit_code_of(exc)})
             continue
-        for identity in identities:
-            rows.append(_keep(profile, identity, host, args.within))
+        rows.extend(_keep(binding, args.within) for binding in bindings)
     out.data({"credentials": rows})
     for row in rows:
         _describe(row, out)
     return _exit_code(rows)
 
 
-def _identities(profile: Any, host: PluginHost, *,
-                all_users: bool) -> Sequence[str | None]:
-    if not all_users:
-        return [None]
+def _bindings(profile: Any, host: PluginHost, *, all_users: bool) -> Iterator[ProfileBinding]:
+    """The profile's binding for its default identity, or for each one stored: one profile
+    resolved, however many identities (never a person: a keep-alive reports, not waits)."""
     from brokerauth.engine.api import open_binding
     from brokerauth.engine.registry import stored_keys
 
     binding = open_binding(profile, host=host, interactive=False)
-    return sorted({key.identity for key in stored_keys(binding)})
+    if not all_users:
+        return iter([binding])
+    identities = sorted({key.identity for key in stored_keys(binding)})
+    return (binding.for_identity(identity) for identity in identities)
 
 
-def _keep(profile: Any, identity: str | None, host: PluginHost,
-          within: timedelta) -> dict[str, Any]:
+def _keep(binding: ProfileBinding, within: timedelta) -> dict[str, Any]:
     from brokerauth.cli import exit_code_of
-    from brokerauth.contract.errors import BrokerAuthError
-    from brokerauth.engine.api import open_binding
     from brokerauth.engine.keepalive import keep_alive
 
-    try:
-        binding = open_binding(profile, user=identity, host=host, interactive=False)
-    except BrokerAuthError as exc:
-        return {"profile": profile.name, "identity": identity, "action": "error",
-                "message": exc.message, "hint": exc.hint, "exit": exit_code_of(exc)}
     kept = keep_alive(binding, within)
     row: dict[str, Any] = {"profile": kept.profile, "identity": kept.identity,
                            "action": kept.action, "works_until": kept.works_until,

@@ -20,7 +20,8 @@ from brokerauth.contract.clock import SystemClock
 from brokerauth.engine.pluginhost import PluginHost
 from brokerauth_sandbox.emulators import profile_table
 from brokerauth_sandbox.server import HeadlessBrowser
-from connect_helpers import ACCOUNTS, profile_for
+from brokerauth_webull_connect import begin_login, complete
+from connect_helpers import ACCOUNTS, approve, profile_for
 
 BROKERAUTH = str(Path(sys.executable).with_name("brokerauth"))
 
@@ -102,3 +103,18 @@ def test_status_shows_until_when_it_works_and_by_when_a_person_must_act(
     assert "works until" in text.stdout
     assert "a person must act by" in text.stdout
     assert "(in 14d 23h)" in text.stdout or "(in 15d 0h)" in text.stdout
+
+
+def test_all_users_goes_through_every_stored_identity(
+    live: tuple[Any, dict[str, str]], plugin_host: PluginHost,
+) -> None:
+    connect, env = live
+    # A second user of the platform, named by the platform.
+    pending = begin_login(profile_for(connect), user="second", host=plugin_host)
+    complete(pending, approve(pending.url), user="second", profile=profile_for(connect),
+             host=plugin_host)
+    result = brokerauth_cli(env, "keepalive", "--all-users", "--within", "20d", "--json")
+    rows = json.loads(result.stdout)["credentials"]
+    assert sorted(row["identity"] for row in rows) == ["default", "second"]
+    assert {row["command"] for row in rows} == {"brokerauth login connect",
+                                               "brokerauth login connect --user second"}
