@@ -66,9 +66,12 @@ def keep_alive(binding: ProfileBinding, within: timedelta) -> KeptAlive:
         ends = horizon_of(token, now)
         base = attrs.evolve(base, works_until=ends.works_until, must_act_by=ends.must_act_by)
         if ends.must_act_by is not None and ends.must_act_by <= now:
-            # A refusal is on record: asking again would only repeat it.
+            # A refusal on record, or an end nothing pushes back: asking again would only
+            # repeat it.
+            why = ("the broker refused the credential" if ends.hard_expires_at is None
+                   or ends.hard_expires_at > now else "its authorization has ended")
             return attrs.evolve(base, action="person", command=command,
-                                message="the broker refused the credential; only a login helps")
+                                message=f"{why}; only a login helps")
         if not ends.due(now, within):
             return base
         recent = token.issued_at is not None and now - token.issued_at < RECENT

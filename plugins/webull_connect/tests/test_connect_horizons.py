@@ -68,6 +68,7 @@ def test_keepalive_refreshes_near_the_end_and_says_who_must_act(
     manual_clock.advance(3 * DAY)  # past the 15 days
     past = keep_alive(unattended(connect, manual_clock, plugin_host, user), WINDOW)
     assert past.action == "person"
+    assert "authorization has ended" in past.message
     assert past.command == "brokerauth login connect"
     calls = connect.refresh_calls
     assert keep_alive(unattended(connect, manual_clock, plugin_host, user),
