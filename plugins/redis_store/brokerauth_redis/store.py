@@ -53,12 +53,7 @@ import attrs
 import redis
 from brokerauth.contract.errors import ConfigError, StaleTokenError, StoreError
 from brokerauth.contract.tokens import Token, TokenKey
-from brokerauth.toolkit.secrets import Secret
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-
-from brokerauth_redis import scripts
-from brokerauth_redis.envelope import (
+from brokerauth.toolkit.envelope import (
     ENCRYPTED_MARK,
     Entry,
     ForgedEntryError,
@@ -69,6 +64,11 @@ from brokerauth_redis.envelope import (
     open_entry,
     seal_entry,
 )
+from brokerauth.toolkit.secrets import Secret
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from brokerauth_redis import scripts
 from brokerauth_redis.lock import LeaseLock, held_fence
 from brokerauth_redis.options import (
     RedisStoreOptions,
@@ -199,7 +199,7 @@ class RedisStore:
         cipher = self._get_cipher()
         entry = open_entry(
             value, key, names.token, cipher, clear_generation=generation, clear_fence=fence,
-            source=self._source(names), key_source=self._key_source(),
+            source=self._source(names), key_source=self._key_source(), store="redis", where="Redis",
         )
         if entry is None:
             return None
@@ -423,7 +423,8 @@ class RedisStore:
             entry = open_entry(
                 snapshot.value, key, names.token, cipher,
                 clear_generation=snapshot.generation, clear_fence=snapshot.fence,
-                source=self._source(names), key_source=self._key_source(),
+                source=self._source(names), key_source=self._key_source(), store="redis",
+                where="Redis",
             )
         except StoreError as problem:
             log.warning("%s: replacing stored token %s, which cannot be used: %s", key,
@@ -444,7 +445,7 @@ class RedisStore:
             entry = open_entry(
                 snapshot.value, key, names.token, self._get_cipher(), clear_generation=None,
                 clear_fence=snapshot.fence, source=self._source(names),
-                key_source=self._key_source(),
+                key_source=self._key_source(), store="redis", where="Redis",
             )
         except StoreError:
             return 0  # reading the entry says what is wrong with it; the lock is not the place
@@ -606,7 +607,7 @@ class RedisStore:
         if self._cipher_ready:
             return self._cipher
         secret = self.options.encryption_key
-        cipher = make_cipher(secret) if secret is not None else None
+        cipher = make_cipher(secret, store="redis") if secret is not None else None
         with self._guard:
             self._cipher, self._cipher_ready = cipher, True
         return cipher

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from brokerauth.contract.errors import ConfigError, CorruptStoreError, StoreError
 from brokerauth.contract.tokens import Token, TokenKey
+from brokerauth.toolkit.envelope import ENCRYPTED_MARK
 from brokerauth.toolkit.secrets import Secret
-from brokerauth_redis.envelope import ENCRYPTED_MARK
 from brokerauth_redis.options import RedisStoreOptions
 from brokerauth_redis.plugin import RedisPlugin
 from cryptography.fernet import Fernet

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 from brokerauth.contract.tokens import Token, TokenKey
-from brokerauth.toolkit.secrets import Secret
-from brokerauth_redis.envelope import (
+from brokerauth.toolkit.envelope import (
     ENCRYPTED_MARK,
     LEGACY_MARK,
     ForgedEntryError,
     ReplayedEntryError,
 )
+from brokerauth.toolkit.secrets import Secret
 from brokerauth_redis.options import RedisStoreOptions
 from brokerauth_redis.plugin import RedisPlugin
 from brokerauth_redis.store import StaleWriteError
