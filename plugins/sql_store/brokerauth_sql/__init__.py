@@ -1,0 +1,1 @@
+"""brokerauth-sql: the ``sql`` token store, one row per profile and identity in a database."""

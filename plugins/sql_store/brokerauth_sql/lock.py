@@ -1,0 +1,112 @@
+"""The refresh lock: an OS file lock per profile and identity, and the fence it takes.
+
+Why an OS lock rather than a lock row with a lease: SQLite has no sessions, so a lock row
+would need a lease that its holder renews from a thread and others watch expire, with every
+waiter polling the database.  A ``flock`` on a file beside the database dies with its holder
+the instant the process does (``kill -9`` included), costs no writes while held, and needs no
+clock; the file store uses the same lock (:func:`brokerauth.toolkit.privatefiles.lock`, with
+all its checks), so there is one implementation of it.  One lock file per profile and
+identity (``<database>.locks/<hash>.lock``) lets different users refresh in parallel; a
+write transaction (``BEGIN IMMEDIATE``) as the lock would stop every other writer of the
+database for the length of a network call.
+
+Why a fence as well: an OS lock cannot be taken from a paused holder, but a logout (or a
+lock file removed by hand, letting a second holder in) can happen while one is paused; when
+it wakes it must not bring back the token that was logged out.  Taking the lock increments
+the row's ``fence`` in the same database the token lives in; a logout increments it too; a
+holder's ``store_token`` writes only if the row's fence is still its own
+(:class:`~brokerauth_sql.sqlite.StaleWriteError` otherwise).  A PostgreSQL back end keeps
+the same fence, with a lock that dies with its holder's session in place of the file.
+
+How ``store_token`` finds the fence: as in the Redis store, entering the lock records its
+fence in a :class:`~contextvars.ContextVar` under (store, key), and leaving removes it; the
+core enters the lock and stores the refreshed token in the same thread.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, ExitStack
+from types import MappingProxyType, TracebackType
+
+from brokerauth.contract.tokens import TokenKey
+
+__all__ = ["FencedLock", "held_fence"]
+
+_Held = Mapping[tuple[str, TokenKey], int]
+_HELD: contextvars.ContextVar[_Held] = contextvars.ContextVar(
+    "brokerauth_sql_held_fences", default=MappingProxyType({})
+)
+
+
+def held_fence(store_id: str, key: TokenKey) -> int | None:
+    """The fence of the lock on ``key`` that store ``store_id`` holds in this thread (or
+    asyncio task), if any."""
+    return _HELD.get().get((store_id, key))
+
+
+class FencedLock(AbstractContextManager[bool]):
+    """One attempt to hold the refresh lock of ``key``, used once as a context manager.
+
+    ``os_lock`` is the OS lock's context manager (yielding whether it is held), ``take_fence``
+    increments and returns the row's fence once it is held.
+    """
+
+    def __init__(
+        self,
+        *,
+        store_id: str,
+        key: TokenKey,
+        os_lock: AbstractContextManager[bool],
+        take_fence: Callable[[], int],
+    ) -> None:
+        self._store_id = store_id
+        self._key = key
+        self._os_lock = os_lock
+        self._take_fence = take_fence
+        self._stack: ExitStack | None = None
+        self._context_token: contextvars.Token[_Held] | None = None
+
+    def __repr__(self) -> str:
+        state = "held" if self._stack is not None else "not held"
+        return f"FencedLock({self._key}, {state})"
+
+    def __enter__(self) -> bool:
+        if self._stack is not None:
+            raise RuntimeError("a FencedLock is entered once")
+        stack = ExitStack()
+        if not stack.enter_context(self._os_lock):
+            stack.close()
+            return False
+        try:
+            fence = self._take_fence()
+        except BaseException:
+            stack.close()
+            raise
+        self._stack = stack
+        held = dict(_HELD.get())
+        held[(self._store_id, self._key)] = fence
+        self._context_token = _HELD.set(MappingProxyType(held))
+        return True
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        stack, self._stack = self._stack, None
+        if stack is None:
+            return
+        token, self._context_token = self._context_token, None
+        if token is not None:
+            try:
+                _HELD.reset(token)
+            except ValueError:
+                # Left from another context than the one that entered: remove just this
+                # lock's entry there.
+                held = dict(_HELD.get())
+                held.pop((self._store_id, self._key), None)
+                _HELD.set(MappingProxyType(held))
+        stack.close()
