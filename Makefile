@@ -7,6 +7,7 @@ EXAMPLE_DIRS := $(wildcard examples/*/pyproject.toml)
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-stress lint venv bench clean redis-server constraints sdk-venv
+.PHONY: chromium platform-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +17,7 @@ $(BIN)/python:
 # fresh clone) test exactly what was tested; `make constraints` records the current ones.
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt $(SANDBOX_DIR) $(PLUGIN_DIRS) $(EXAMPLE_DIRS)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]' $(foreach d,$(SANDBOX_DIR) $(PLUGIN_DIRS) $(EXAMPLE_DIRS),-e $(dir $(d)))
+	$(BIN)/pip install --quiet -c constraints.txt -e 'examples/platform[test]'
 	touch $(STAMP)
 
 constraints: $(STAMP)
@@ -47,6 +49,19 @@ redis-server:
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
 
+# The platform example's browser test drives a real headless Chromium: Debian's browser and
+# its driver, installed when missing (as root; elsewhere `sudo apt-get install chromium
+# chromium-driver` once).
+chromium:
+	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { \
+	  echo "chromium is missing: installing Debian's packages for the browser test"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+# The Connect sandbox and the example platform app on free loopback ports; Ctrl-C stops both.
+platform-demo: $(STAMP)
+	$(BIN)/python -m brokerauth_platform.demo
+
 # Webull's official SDK in an environment of its own, for the plugin's test that runs it against
 # the sandbox: on Python 3.11 it needs cryptography<42, which the Redis store's floor excludes.
 SDK_VENV := .sdk-venv
@@ -59,7 +74,7 @@ $(SDK_STAMP): constraints-sdk.txt
 
 sdk-venv: $(SDK_STAMP)
 
-test: lint redis-server $(SDK_STAMP)
+test: lint redis-server chromium $(SDK_STAMP)
 	BROKERAUTH_WEBULL_SDK_PYTHON=$(abspath $(SDK_VENV))/bin/python \
 	  $(BIN)/python -m pytest -q -m "not stress" --secret-canary
 
