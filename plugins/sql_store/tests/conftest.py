@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from brokerauth.contract.tokens import TokenKey
+from brokerauth_sandbox.canary import token_stores
 from brokerauth_sandbox.clock import ManualClock
 from brokerauth_sql.options import SqlStoreOptions
 from brokerauth_sql.plugin import SqlPlugin
@@ -18,6 +19,9 @@ TESTS = Path(__file__).resolve().parent
 #: use the same one rather than a second copy.
 DOUBLE_HOME = TESTS.parents[1] / "redis_store" / "tests"
 DOUBLE_INSTALLED = DOUBLE_HOME / "bearer_double" / "installed"
+#: The tests' databases (see the ``database`` fixture) hold tokens on purpose.
+DATABASE = "tokens.db"
+token_stores(files=(DATABASE, f"{DATABASE}-wal", f"{DATABASE}-shm"))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -36,7 +40,7 @@ def double_installed() -> Iterator[None]:
 @pytest.fixture
 def database(tmp_path: Path) -> Path:
     """Where the test's database goes (the folder does not exist yet)."""
-    return tmp_path / "state" / "tokens.db"
+    return tmp_path / "state" / DATABASE
 
 
 @pytest.fixture
