@@ -2,8 +2,8 @@
 and the platform app, each on a free loopback port, until Ctrl-C.
 
 The sandbox shows its sign-in and consent page (type any Webull user id: each is a different
-sandbox user with accounts of their own); the app's tokens live in a temporary folder,
-removed at the end.
+sandbox user with accounts of their own); the users' grants live in the SQL store, a SQLite
+database in a temporary folder removed at the end.
 """
 
 from __future__ import annotations
@@ -73,8 +73,8 @@ def main() -> int:
         app = create_app(PROFILE, profiles=profiles)
         server, _thread = serve(app)
         sandbox.redirect_uri = f"http://127.0.0.1:{server.server_port}/callback"
-        os.environ.update(write_profiles(profiles, sandbox,
-                                         {"name": "file", "path": str(folder / "tokens")}))
+        store = {"name": "sql", "url": f"sqlite://{folder / 'tokens.db'}"}
+        os.environ.update(write_profiles(profiles, sandbox, store))
         print(f"Webull Connect sandbox: {sandbox.base_url}")
         print(f"Platform app:           http://127.0.0.1:{server.server_port}/  <- open this")
         print("Ctrl-C stops both.", flush=True)

@@ -18,12 +18,16 @@ import urllib3
 from brokerauth.engine.pluginhost import PluginHost
 from brokerauth_platform.app import create_app
 from brokerauth_platform.demo import PROFILE, serve, write_profiles
+from brokerauth_sandbox.canary import token_stores
 from brokerauth_sandbox.chromium import ChromiumMissing, chromium, find_chromium
 from brokerauth_sandbox.clock import ManualClock
 from brokerauth_webull_connect import begin_login
 from brokerauth_webull_connect.sandbox.server import ConnectSandbox
 
 WAIT = 15.0  # seconds a page may take to reach the state a step waits for
+STORE_FOLDER = "platform-tokens"
+# The grants' database holds tokens on purpose: not a leak for the secret canary.
+token_stores(folders=[STORE_FOLDER])
 
 
 @attrs.frozen
@@ -47,7 +51,8 @@ def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, manual_clock: Manu
     try:
         url = f"http://127.0.0.1:{server.server_port}"
         sandbox.redirect_uri = url + "/callback"
-        env = write_profiles(profiles, sandbox, {"name": "file", "path": str(tmp_path / "tok")})
+        store = {"name": "sql", "url": f"sqlite://{tmp_path / STORE_FOLDER / 'tokens.db'}"}
+        env = write_profiles(profiles, sandbox, store)
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         yield Platform(url, sandbox, manual_clock, profiles, plugin_host)
@@ -141,6 +146,7 @@ def test_two_users_connect_refresh_and_reconnect(platform: Platform, browsers: A
     assert accounts_page(bob, platform) == ["WB-BOB-1"]
     assert platform.sandbox.api_identities == ["WB-ALICE", "WB-BOB", "WB-ALICE", "WB-BOB"]
     assert states(alice, platform) == {"alice": "fresh", "bob": "fresh"}
+    assert (platform.profiles.parent / STORE_FOLDER / "tokens.db").is_file()
 
     # Past the access token's 30 minutes: the next page refreshes alice's token, once.
     platform.clock.advance(1801)
