@@ -215,3 +215,12 @@ def _approved_elsewhere(platform: Platform, webull_user: str) -> str:
     location = answer.headers["Location"]
     assert location.startswith(platform.url + "/callback?")
     return str(location)
+
+
+def test_a_missing_browser_fails_with_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    import brokerauth_sandbox.chromium as module
+
+    monkeypatch.setattr(module, "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.setattr(module.shutil, "which", lambda name: None)
+    with pytest.raises(ChromiumMissing, match=r"chromium not found: run make chromium"):
+        find_chromium()
