@@ -418,7 +418,7 @@ class SqliteStore:
         return secret.source if secret is not None else "none"
 
     def _source(self, key: TokenKey) -> str:
-        return f"of {key} in {self.location}"
+        return f"{key} in {self.location}"
 
 
 def _check_names(key: TokenKey) -> None:

@@ -49,7 +49,11 @@ def test_readers_see_a_whole_token_while_16_threads_write(
         plugin = SqlPlugin()
         writers_started.wait()
         while not done.is_set():
-            seen = plugin.load_token("sql", key, options)
+            try:
+                seen = plugin.load_token("sql", key, options)
+            except Exception as exc:  # a torn row would not even parse
+                problems.append(type(exc).__name__)
+                continue
             if seen is None or allowed.get(seen.access_token) != seen:
                 problems.append(repr(seen))
 
