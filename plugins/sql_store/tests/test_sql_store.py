@@ -285,3 +285,22 @@ def test_a_session_uses_the_store_from_its_profile(double: Any, database: Path) 
 def test_options_are_required(key: TokenKey) -> None:
     with pytest.raises(ConfigError, match="needs a url"):
         SqlPlugin().load_token("sql", key, None)
+
+
+def test_a_url_from_a_secret_reference_is_checked_when_revealed(
+    plugin: SqlPlugin, database: Path, key: TokenKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from brokerauth.toolkit.secrets import Secret
+
+    monkeypatch.setenv("BROKERAUTH_TEST_SQL_URL", f"sqlite://{database}")
+    options = SqlStoreOptions(url=Secret(env="BROKERAUTH_TEST_SQL_URL"))
+    token = make_token()
+    plugin.store_token("sql", key, token, options)
+    assert plugin.load_token("sql", key, options) == token
+    assert database.exists()
+    monkeypatch.setenv("BROKERAUTH_TEST_SQL_URL", "postgresql://app:hunter2-password@db/tokens")
+    server = SqlStoreOptions(url=Secret(env="BROKERAUTH_TEST_SQL_URL"))
+    with pytest.raises(ConfigError, match="env:BROKERAUTH_TEST_SQL_URL") as info:
+        SqlPlugin().load_token("sql", key, server)
+    assert "hunter2" not in str(info.value)
+    assert "PostgreSQL" in str(info.value)
