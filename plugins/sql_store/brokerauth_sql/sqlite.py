@@ -297,7 +297,11 @@ class SqliteStore:
             connection = sqlite3.connect(path, timeout=self.options.busy_timeout,
                                          isolation_level=None)
             try:
-                mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                # Asked first: setting it, even to what it is, takes a lock that every
+                # connection opened at once would queue for.
+                mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if str(mode).lower() != "wal":
                     raise StoreError(
                         f"the {_WHAT} {path} cannot use write-ahead logging (journal mode "
@@ -322,6 +326,9 @@ class SqliteStore:
                 files.write_private(path, b"", key, _WHAT)
 
     def _migrate(self, connection: sqlite3.Connection, key: TokenKey) -> None:
+        if self._current(connection, key):
+            self._migrated = True
+            return
         with self._transaction(connection, "prepare the token database for", key):
             connection.execute(
                 "CREATE TABLE IF NOT EXISTS brokerauth_schema (version INTEGER NOT NULL)")
@@ -345,6 +352,18 @@ class SqliteStore:
                          version, VERSION)
         self._migrated = True
 
+    def _current(self, connection: sqlite3.Connection, key: TokenKey) -> bool:
+        """Whether the schema is this code's version, read without a write transaction (the
+        usual case: only a new or older database needs one)."""
+        with self._sqlite("open the token database for", key):
+            found = connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'brokerauth_schema'"
+            ).fetchone()
+            if found is None:
+                return False
+            row = connection.execute("SELECT version FROM brokerauth_schema").fetchone()
+        return row is not None and int(row[0]) == VERSION
+
     @contextmanager
     def _write(self, action: str, key: TokenKey) -> Iterator[sqlite3.Connection]:
         connection = self._connection(key)
@@ -355,17 +374,26 @@ class SqliteStore:
     def _transaction(
         self, connection: sqlite3.Connection, action: str, key: TokenKey
     ) -> Iterator[None]:
-        # IMMEDIATE: the write lock is taken at BEGIN, so a read-then-write never fails half
-        # way with SQLITE_BUSY, and busy_timeout bounds the wait for it.
-        with self._sqlite(action, key):
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
+        # Threads of this process queue on a lock of their own first: SQLite's busy handler
+        # polls with growing pauses, and among many threads of one process an unlucky one
+        # could miss every turn until busy_timeout; processes still meet in SQLite.
+        writers = _writers_of(self.path)
+        if not writers.acquire(timeout=self.options.busy_timeout):
+            raise self._locked(action, key, "other threads of this process were writing")
+        try:
+            # IMMEDIATE: the write lock is taken at BEGIN, so a read-then-write never fails
+            # half way with SQLITE_BUSY, and busy_timeout bounds the wait for it.
+            with self._sqlite(action, key):
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        connection.execute("ROLLBACK")
+                    raise
+                connection.execute("COMMIT")
+        finally:
+            writers.release()
 
     @contextmanager
     def _sqlite(self, action: str, key: TokenKey | str) -> Iterator[None]:
@@ -381,7 +409,7 @@ class SqliteStore:
         what = f"cannot {action} {key} in the {_WHAT} {self.location}"
         lowered = reason.lower()
         if "locked" in lowered or "busy" in lowered:
-            return self._locked(action, key)
+            return self._locked(action, key, reason)
         if isinstance(exc, sqlite3.DatabaseError) and (
             "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered
         ):
@@ -395,10 +423,11 @@ class SqliteStore:
             hint="check the file's and its folder's owner and mode, and the disk's free space",
         )
 
-    def _locked(self, action: str, key: TokenKey | str) -> StoreError:
+    def _locked(self, action: str, key: TokenKey | str, reason: str = "") -> StoreError:
         return StoreError(
             f"cannot {action} {key}: the {_WHAT} {self.location} stayed locked by another "
-            f"writer for more than {self.options.busy_timeout:g} s",
+            f"writer for more than {self.options.busy_timeout:g} s"
+            + (f" ({reason})" if reason else ""),
             hint="find the process holding a long transaction on it (a `sqlite3` shell left "
             "in a transaction?), or raise the store's busy_timeout",
         )
@@ -419,6 +448,27 @@ class SqliteStore:
 
     def _source(self, key: TokenKey) -> str:
         return f"{key} in {self.location}"
+
+
+_WRITERS: dict[Path, threading.Lock] = {}
+_WRITERS_GUARD = threading.Lock()
+
+
+def _forget_writers() -> None:
+    # A child of fork() starts with one thread: a lock another thread of the parent held at
+    # the fork would stay held in the child for ever.
+    global _WRITERS_GUARD
+    _WRITERS_GUARD = threading.Lock()
+    _WRITERS.clear()
+
+
+os.register_at_fork(after_in_child=_forget_writers)
+
+
+def _writers_of(path: Path) -> threading.Lock:
+    """The lock the threads of this process take to write to the database at ``path``."""
+    with _WRITERS_GUARD:
+        return _WRITERS.setdefault(path, threading.Lock())
 
 
 def _check_names(key: TokenKey) -> None:

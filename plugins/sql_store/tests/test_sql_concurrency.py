@@ -52,7 +52,7 @@ def test_readers_see_a_whole_token_while_16_threads_write(
             try:
                 seen = plugin.load_token("sql", key, options)
             except Exception as exc:  # a torn row would not even parse
-                problems.append(type(exc).__name__)
+                problems.append(f"{type(exc).__name__}: {exc}")
                 continue
             if seen is None or allowed.get(seen.access_token) != seen:
                 problems.append(repr(seen))

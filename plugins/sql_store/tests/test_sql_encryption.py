@@ -80,9 +80,11 @@ def test_keys_can_be_rotated(
 def test_a_row_copied_to_another_identity_is_refused(
     plugin: SqlPlugin, encrypted: SqlStoreOptions, key: TokenKey, database: Path
 ) -> None:
-    plugin.store_token("sql", key, make_token(), encrypted)
+    # The victim's row first: the copy is then newer than the row it lands in, so only its
+    # binding to the row can tell.
     victim = TokenKey(key.profile, "victim")
     plugin.store_token("sql", victim, make_token("victim"), encrypted)
+    plugin.store_token("sql", key, make_token(), encrypted)
     with sqlite3.connect(database) as raw:
         raw.execute("UPDATE brokerauth_tokens SET data = ? WHERE identity = 'victim'",
                     (_row(database, key),))
