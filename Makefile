@@ -85,7 +85,7 @@ test-stress: $(STAMP)
 # bench, its local dependencies and its [test] extra: proof that each extra names what its
 # tests need (tools/test_alone.sh). Slower than `make test`, so not part of it.
 .PHONY: test-alone
-test-alone: redis-server $(SDK_STAMP)
+test-alone: redis-server chromium $(SDK_STAMP)
 	BROKERAUTH_WEBULL_SDK_PYTHON=$(abspath $(SDK_VENV))/bin/python PYTHON=$(PYTHON) tools/test_alone.sh
 
 # The benchmark's own environment: the project plus the official Webull SDK it is measured
