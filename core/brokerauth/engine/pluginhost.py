@@ -61,6 +61,7 @@ KNOWN_DISTRIBUTIONS: Mapping[str, str] = {
     "webull_connect": "brokerauth-webull-connect",
     "futu": "brokerauth-futu",
     "redis": "brokerauth-redis",
+    "sql": "brokerauth-sql",
 }
 
 _HOOKS_BY_KIND: dict[StrategyKind, tuple[str, ...]] = {
