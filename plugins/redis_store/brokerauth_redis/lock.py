@@ -27,9 +27,12 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from types import MappingProxyType, TracebackType
+from types import TracebackType
+from typing import Any
+
+from brokerauth.toolkit.fences import HeldFences
 
 __all__ = ["LeaseLock", "held_fence"]
 
@@ -41,16 +44,13 @@ log = logging.getLogger("brokerauth.store.redis")
 FIRST_POLL = 0.005
 MAX_POLL = 0.05
 
-_Held = Mapping[tuple[str, str], int]
-_HELD: contextvars.ContextVar[_Held] = contextvars.ContextVar(
-    "brokerauth_redis_held_fences", default=MappingProxyType({})
-)
+_HELD = HeldFences("brokerauth_redis_held_fences")
 
 
 def held_fence(store_id: str, lock_key: str) -> int | None:
     """The fence of the lock on ``lock_key`` that store ``store_id`` holds in this thread (or
     asyncio task), if any."""
-    return _HELD.get().get((store_id, lock_key))
+    return _HELD.get(store_id, lock_key)
 
 
 class LeaseLock(AbstractContextManager[bool]):
@@ -86,7 +86,7 @@ class LeaseLock(AbstractContextManager[bool]):
         self._value: str | None = None
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
-        self._context_token: contextvars.Token[_Held] | None = None
+        self._context_token: contextvars.Token[Any] | None = None
 
     def __repr__(self) -> str:
         state = "held" if self._value is not None else "not held"
@@ -100,9 +100,7 @@ class LeaseLock(AbstractContextManager[bool]):
         if not fence:
             return False
         self._value = f"{self._holder}:{fence}"
-        held = dict(_HELD.get())
-        held[(self._store_id, self._lock_key)] = fence
-        self._context_token = _HELD.set(MappingProxyType(held))
+        self._context_token = _HELD.hold(self._store_id, self._lock_key, fence)
         self._renewer = threading.Thread(
             target=self._keep_alive, name=f"brokerauth-redis-lease {self._label}", daemon=True
         )
@@ -181,16 +179,8 @@ class LeaseLock(AbstractContextManager[bool]):
 
     def _forget_fence(self) -> None:
         token, self._context_token = self._context_token, None
-        if token is None:
-            return
-        try:
-            _HELD.reset(token)
-        except ValueError:
-            # Left from another context than the one that entered (a context manager handed
-            # to another thread): remove just this lock's entry there.
-            held = dict(_HELD.get())
-            held.pop((self._store_id, self._lock_key), None)
-            _HELD.set(MappingProxyType(held))
+        if token is not None:
+            _HELD.release(token, self._store_id, self._lock_key)
 
 
 def _reason(problem: BaseException) -> str:

@@ -26,24 +26,23 @@ core enters the lock and stores the refreshed token in the same thread.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
-from types import MappingProxyType, TracebackType
+from types import TracebackType
+from typing import Any
 
 from brokerauth.contract.tokens import TokenKey
+from brokerauth.toolkit.fences import HeldFences
 
 __all__ = ["FencedLock", "held_fence"]
 
-_Held = Mapping[tuple[str, TokenKey], int]
-_HELD: contextvars.ContextVar[_Held] = contextvars.ContextVar(
-    "brokerauth_sql_held_fences", default=MappingProxyType({})
-)
+_HELD = HeldFences("brokerauth_sql_held_fences")
 
 
 def held_fence(store_id: str, key: TokenKey) -> int | None:
     """The fence of the lock on ``key`` that store ``store_id`` holds in this thread (or
     asyncio task), if any."""
-    return _HELD.get().get((store_id, key))
+    return _HELD.get(store_id, key)
 
 
 class FencedLock(AbstractContextManager[bool]):
@@ -66,7 +65,7 @@ class FencedLock(AbstractContextManager[bool]):
         self._os_lock = os_lock
         self._take_fence = take_fence
         self._stack: ExitStack | None = None
-        self._context_token: contextvars.Token[_Held] | None = None
+        self._context_token: contextvars.Token[Any] | None = None
 
     def __repr__(self) -> str:
         state = "held" if self._stack is not None else "not held"
@@ -85,9 +84,7 @@ class FencedLock(AbstractContextManager[bool]):
             stack.close()
             raise
         self._stack = stack
-        held = dict(_HELD.get())
-        held[(self._store_id, self._key)] = fence
-        self._context_token = _HELD.set(MappingProxyType(held))
+        self._context_token = _HELD.hold(self._store_id, self._key, fence)
         return True
 
     def __exit__(
@@ -101,12 +98,5 @@ class FencedLock(AbstractContextManager[bool]):
             return
         token, self._context_token = self._context_token, None
         if token is not None:
-            try:
-                _HELD.reset(token)
-            except ValueError:
-                # Left from another context than the one that entered: remove just this
-                # lock's entry there.
-                held = dict(_HELD.get())
-                held.pop((self._store_id, self._key), None)
-                _HELD.set(MappingProxyType(held))
+            _HELD.release(token, self._store_id, self._key)
         stack.close()
