@@ -132,6 +132,34 @@ def make_cipher(secret: Secret, *, store: str) -> MultiFernet:
     return MultiFernet(ciphers)
 
 
+class StoreCipher:
+    """A store's ``encryption_key``: the cipher made on first use (the secret is read then,
+    not when the store is opened), once however many threads ask; ``None`` without a key."""
+
+    def __init__(self, secret: Secret | None, *, store: str) -> None:
+        import threading
+
+        self._secret = secret
+        self._store = store
+        self._guard = threading.Lock()
+        self._cipher: MultiFernet | None = None
+        self._ready = False
+
+    @property
+    def source(self) -> str:
+        """Where the key comes from, for messages (``none`` without one)."""
+        return self._secret.source if self._secret is not None else "none"
+
+    def get(self) -> MultiFernet | None:
+        if self._ready:
+            return self._cipher
+        cipher = make_cipher(self._secret, store=self._store) if self._secret is not None \
+            else None
+        with self._guard:
+            self._cipher, self._ready = cipher, True
+        return cipher
+
+
 def clear_number(raw: object) -> int | None:
     """A clear ``g`` or ``f`` field as a number, or ``None`` if missing or not one this store
     could have written."""

@@ -25,6 +25,15 @@ def positive_seconds(_: Any, attribute: attrs.Attribute[float], value: float) ->
         raise ValueError(f"{attribute.name} must be a positive number of seconds, not {value!r}")
 
 
+def seconds_up_to(upper: float) -> Any:
+    """A validator: more than 0 and at most ``upper`` seconds."""
+    def check(_: Any, attribute: attrs.Attribute[float], value: float) -> None:
+        if not 0 < value <= upper:
+            raise ValueError(f"{attribute.name} must be more than 0 and at most {upper:g} seconds")
+
+    return check
+
+
 def not_empty(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
     if not value.strip():
         raise ValueError(f"{attribute.name} must not be empty")

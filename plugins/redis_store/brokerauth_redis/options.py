@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, unquote, urlparse, urlsplit
 
 import attrs
 from brokerauth.toolkit.secrets import Secret
-from brokerauth.toolkit.settings_checks import is_loopback_host
+from brokerauth.toolkit.settings_checks import is_loopback_host, seconds_up_to
 
 __all__ = [
     "DEFAULT_URL", "RedisStoreOptions", "check_transport", "check_url", "is_local",
@@ -259,14 +259,6 @@ def _valid_prefix(instance: Any, attribute: attrs.Attribute[Any], value: str) ->
         raise ValueError("key_prefix must be non-empty, without spaces or braces")
 
 
-def _positive(upper: float) -> Any:
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-        if not 0 < value <= upper:
-            raise ValueError(f"{attribute.name} must be more than 0 and at most {upper:g} seconds")
-
-    return check
-
-
 @attrs.frozen
 class RedisStoreOptions:
     """Options of the ``redis`` store."""
@@ -281,10 +273,10 @@ class RedisStoreOptions:
     encryption_key: Secret | None = None
     #: Seconds the refresh lock outlives a holder that stopped renewing it (killed, frozen,
     #: cut off). A live holder renews it every third of this, however long its refresh takes.
-    lock_ttl: float = attrs.field(default=1.0, validator=_positive(600))
+    lock_ttl: float = attrs.field(default=1.0, validator=seconds_up_to(600))
     #: Seconds to wait for Redis to answer one command, and to connect.
-    socket_timeout: float = attrs.field(default=2.0, validator=_positive(300))
-    connect_timeout: float = attrs.field(default=2.0, validator=_positive(300))
+    socket_timeout: float = attrs.field(default=2.0, validator=seconds_up_to(300))
+    connect_timeout: float = attrs.field(default=2.0, validator=seconds_up_to(300))
     #: Accept a server on another machine reached without TLS (``redis://``) or used without
     #: an ``encryption_key``: only for a network and a server you trust, since tokens then
     #: cross the network or sit in Redis readable.  A loopback server or a ``unix://`` socket

@@ -58,9 +58,9 @@ from brokerauth.toolkit.envelope import (
     Entry,
     ForgedEntryError,
     ReplayedEntryError,
+    StoreCipher,
     TamperedEntryError,
     clear_number,
-    make_cipher,
     open_entry,
     seal_entry,
 )
@@ -164,8 +164,7 @@ class RedisStore:
         self._guard = threading.Lock()
         self._client: redis.Redis | None = None
         self._location: str | None = None
-        self._cipher: MultiFernet | None = None
-        self._cipher_ready = False
+        self._keys = StoreCipher(options.encryption_key, store="redis")
         self._scripts: dict[str, Any] = {}
         #: Tells this store's held locks from another store's in the same thread; the
         #: lock and the write of one refresh always go through the same store object.
@@ -604,17 +603,10 @@ class RedisStore:
         return self._scripts[name]
 
     def _get_cipher(self) -> MultiFernet | None:
-        if self._cipher_ready:
-            return self._cipher
-        secret = self.options.encryption_key
-        cipher = make_cipher(secret, store="redis") if secret is not None else None
-        with self._guard:
-            self._cipher, self._cipher_ready = cipher, True
-        return cipher
+        return self._keys.get()
 
     def _key_source(self) -> str:
-        secret = self.options.encryption_key
-        return secret.source if secret is not None else "none"
+        return self._keys.source
 
     def _url_source(self) -> str:
         url = self.options.url

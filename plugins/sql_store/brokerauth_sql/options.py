@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import attrs
 from brokerauth.toolkit.secrets import Secret
+from brokerauth.toolkit.settings_checks import seconds_up_to
 
 __all__ = ["SqlStoreOptions", "sqlite_path"]
 
@@ -83,14 +84,6 @@ def _valid_url(instance: Any, attribute: attrs.Attribute[Any], value: str | Secr
             raise ValueError(f"url {exc}") from None
 
 
-def _positive(upper: float) -> Any:
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-        if not 0 < value <= upper:
-            raise ValueError(f"{attribute.name} must be more than 0 and at most {upper:g} seconds")
-
-    return check
-
-
 @attrs.frozen
 class SqlStoreOptions:
     """Options of the ``sql`` store."""
@@ -104,4 +97,4 @@ class SqlStoreOptions:
     encryption_key: Secret | None = None
     #: Seconds to wait for another process's write to the database before giving up with a
     #: "locked too long" error.  Writes hold it for milliseconds; the refresh lock is separate.
-    busy_timeout: float = attrs.field(default=5.0, validator=_positive(300))
+    busy_timeout: float = attrs.field(default=5.0, validator=seconds_up_to(300))

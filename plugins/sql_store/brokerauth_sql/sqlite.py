@@ -42,7 +42,7 @@ from brokerauth.contract.errors import (
 )
 from brokerauth.contract.tokens import Token, TokenKey
 from brokerauth.toolkit import privatefiles as files
-from brokerauth.toolkit.envelope import ReplayedEntryError, make_cipher, open_entry, seal_entry
+from brokerauth.toolkit.envelope import ReplayedEntryError, StoreCipher, open_entry, seal_entry
 from brokerauth.toolkit.secrets import Secret
 
 from brokerauth_sql.lock import FencedLock, held_fence
@@ -84,12 +84,10 @@ class SqliteStore:
 
     def __init__(self, options: SqlStoreOptions) -> None:
         self.options = options
-        self._guard = threading.Lock()
         self._local = threading.local()
         self._path: Path | None = None
         self._migrated = False
-        self._cipher: MultiFernet | None = None
-        self._cipher_ready = False
+        self._keys = StoreCipher(options.encryption_key, store=_STORE)
         #: Tells this store's held locks from another store's in the same thread.
         self._identity = f"sql-store-{next(_store_ids)}"
 
@@ -434,17 +432,10 @@ class SqliteStore:
 
     # -- cipher ----------------------------------------------------------------------------
     def _get_cipher(self) -> MultiFernet | None:
-        if self._cipher_ready:
-            return self._cipher
-        secret = self.options.encryption_key
-        cipher = make_cipher(secret, store=_STORE) if secret is not None else None
-        with self._guard:
-            self._cipher, self._cipher_ready = cipher, True
-        return cipher
+        return self._keys.get()
 
     def _key_source(self) -> str:
-        secret = self.options.encryption_key
-        return secret.source if secret is not None else "none"
+        return self._keys.source
 
     def _source(self, key: TokenKey) -> str:
         return f"{key} in {self.location}"
