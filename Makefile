@@ -7,7 +7,7 @@ EXAMPLE_DIRS := $(wildcard examples/*/pyproject.toml)
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-stress lint venv bench clean redis-server constraints sdk-venv
-.PHONY: chromium platform-demo
+.PHONY: chromium platform-demo postgresql
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,15 @@ redis-server:
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
 
+# The SQL store's PostgreSQL back end (and its benchmark) run against a real server, started by
+# brokerauth_sandbox.postgres: install Debian's package when no initdb is found (as root;
+# elsewhere `sudo apt-get install postgresql` once).  Debian keeps initdb off PATH.
+postgresql:
+	@{ command -v initdb || ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 || { \
+	  echo "postgresql is missing: installing Debian's package for the SQL store's tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+
 # The platform example's browser test drives a real headless Chromium: Debian's browser and
 # its driver, installed when missing (as root; elsewhere `sudo apt-get install chromium
 # chromium-driver` once).
@@ -74,7 +83,7 @@ $(SDK_STAMP): constraints-sdk.txt
 
 sdk-venv: $(SDK_STAMP)
 
-test: lint redis-server chromium $(SDK_STAMP)
+test: lint redis-server postgresql chromium $(SDK_STAMP)
 	BROKERAUTH_WEBULL_SDK_PYTHON=$(abspath $(SDK_VENV))/bin/python \
 	  $(BIN)/python -m pytest -q -m "not stress" --secret-canary
 
@@ -85,7 +94,7 @@ test-stress: $(STAMP)
 # bench, its local dependencies and its [test] extra: proof that each extra names what its
 # tests need (tools/test_alone.sh). Slower than `make test`, so not part of it.
 .PHONY: test-alone
-test-alone: redis-server chromium $(SDK_STAMP)
+test-alone: redis-server postgresql chromium $(SDK_STAMP)
 	BROKERAUTH_WEBULL_SDK_PYTHON=$(abspath $(SDK_VENV))/bin/python PYTHON=$(PYTHON) tools/test_alone.sh
 
 # The benchmark's own environment: the project plus the official Webull SDK it is measured

@@ -18,7 +18,11 @@ in its top conftest, or ``pytest -p brokerauth_sandbox.pytest_plugin``) and then
   profiles are the profiles file, as a user would use them;
 * ``webhook`` — a :class:`~brokerauth_sandbox.receiver.WebhookReceiver` on loopback, its URL in
   ``$BROKERAUTH_TEST_HOOK`` (a profile's ``notify = { name = "webhook", url = { env =
-  "BROKERAUTH_TEST_HOOK" } }`` delivers there), keeping each event it receives.
+  "BROKERAUTH_TEST_HOOK" } }`` delivers there), keeping each event it receives;
+* ``postgres_server`` — one real :class:`~brokerauth_sandbox.postgres.PostgresServer` for the
+  whole run (Debian's ``postgresql``; missing, it fails the run with the install command);
+* ``postgres_url`` — a fresh database on it for the test, its URL (password included) in
+  ``$BROKERAUTH_TEST_PG_URL``, dropped after the test.
 
 and :class:`BrokerContract`, a test class a broker plugin subclasses to check itself against
 the contract of :mod:`brokerauth.contract.hookspecs`.
@@ -290,3 +294,30 @@ class BrokerContract:
         assert second.request(method, path).ok
         if stored is not None:
             assert second.tokens.peek() == stored, "the second session should reuse the token"
+
+
+#: The variable the ``postgres_url`` fixture puts its database's URL in.
+PG_URL_VARIABLE = "BROKERAUTH_TEST_PG_URL"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    # Imported here: loading the plugin must not cost suites that never use PostgreSQL.
+    from brokerauth_sandbox.postgres import PostgresMissing, PostgresServer
+
+    try:
+        server = PostgresServer()
+    except PostgresMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    with server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    url: str = postgres_server.create_database()
+    monkeypatch.setenv(PG_URL_VARIABLE, url)
+    yield url
+    postgres_server.start()  # a test that staged an outage may have left it stopped
+    name = url.rsplit("/", 1)[1]
+    postgres_server.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
