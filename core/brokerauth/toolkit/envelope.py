@@ -42,6 +42,7 @@ import attrs
 from brokerauth.contract.errors import ConfigError, CorruptStoreError, StoreError
 from brokerauth.contract.tokens import Token, TokenKey
 from brokerauth.toolkit.secrets import Secret
+from brokerauth.toolkit.settings_checks import MAKE_FERNET_KEY as _GENERATE
 from brokerauth.toolkit.tokencodec import MAX_TOKEN_BYTES, decode_token, encode_token
 
 if TYPE_CHECKING:
@@ -63,9 +64,6 @@ LEGACY_MARK = b"fernet1:"
 MAX_NUMBER = 2**53 - 1
 # Fernet adds about a third (base64) plus its header to the header and token it seals.
 _MAX_ENTRY_BYTES = 2 * MAX_TOKEN_BYTES
-_GENERATE = (
-    "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
-)
 
 
 class TamperedEntryError(CorruptStoreError):

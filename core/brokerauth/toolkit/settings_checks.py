@@ -153,3 +153,39 @@ def http_url(*, query: bool = False, example: str = "https://api.example.com",
             )
 
     return check
+
+
+#: The command that makes a Fernet key, for the hints of the stores that take one.
+MAKE_FERNET_KEY = (
+    "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+)
+
+
+def check_remote_store(
+    *, server: str, location: str, tls: bool, tls_fix: str, encrypted: bool, key_env: str,
+) -> None:
+    """The rule of a token store on a server of another machine: its connection uses TLS
+    that checks the server, and its tokens are encrypted at rest, unless the profile says
+    ``allow_plaintext = true`` (the caller checks that, and that the server is remote).
+
+    ``server`` names the kind of server ("Redis"), ``location`` where it is (no password),
+    ``tls_fix`` how to turn TLS on, ``key_env`` the variable the example key reference uses.
+
+    :raises ValueError: naming the options to change, never a URL's secret part.
+    """
+    lacks, why, fixes = [], [], []
+    if not tls:
+        lacks.append("TLS")
+        why.append(f"tokens and the {server} password would cross the network in clear")
+        fixes.append(tls_fix)
+    if not encrypted:
+        lacks.append("an encryption_key")
+        why.append(f"tokens would sit in {server} readable by anyone who can read it")
+        fixes.append(f'add encryption_key = {{ env = "{key_env}" }} (make a key with '
+                     f"{MAKE_FERNET_KEY})")
+    if lacks:
+        raise ValueError(
+            f"points at a {server} server on another machine ({location}) without "
+            f"{' and without '.join(lacks)}: {' and '.join(why)}; {' and '.join(fixes)}, or, "
+            "if that network and server are trusted, set allow_plaintext = true"
+        )

@@ -29,7 +29,11 @@ from urllib.parse import parse_qs, unquote, urlparse, urlsplit
 
 import attrs
 from brokerauth.toolkit.secrets import Secret
-from brokerauth.toolkit.settings_checks import is_loopback_host, seconds_up_to
+from brokerauth.toolkit.settings_checks import (
+    check_remote_store,
+    is_loopback_host,
+    seconds_up_to,
+)
 
 __all__ = [
     "DEFAULT_URL", "RedisStoreOptions", "check_transport", "check_url", "is_local",
@@ -41,9 +45,6 @@ _SCHEMES = ("redis", "rediss", "unix")
 # Braces would change which part of a key Redis Cluster hashes; whitespace and control
 # characters make keys miserable to inspect with redis-cli.
 _FORBIDDEN_PREFIX_CHARS = frozenset("{} \t\r\n")
-_MAKE_KEY = (
-    "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
-)
 
 # Query options passed on as they are: they tune the connection pool and cannot weaken TLS
 # or send the connection elsewhere.
@@ -209,22 +210,10 @@ def check_transport(url: str, *, encrypted: bool, allow_plaintext: bool) -> None
     """
     if allow_plaintext or is_local(url):
         return
-    lacks, why, fixes = [], [], []
-    if urlsplit(url).scheme != "rediss":
-        lacks.append("TLS")
-        why.append("tokens and the Redis password would cross the network in clear")
-        fixes.append("use rediss://")
-    if not encrypted:
-        lacks.append("an encryption_key")
-        why.append("tokens would sit in Redis readable by anyone who can read it")
-        fixes.append('add encryption_key = { env = "BROKERAUTH_REDIS_KEY" } (make a key '
-                     f"with {_MAKE_KEY})")
-    if lacks:
-        raise ValueError(
-            f"points at a Redis server on another machine ({safe_location(url)}) without "
-            f"{' and without '.join(lacks)}: {' and '.join(why)}; {' and '.join(fixes)}, or, "
-            "if that network and server are trusted, set allow_plaintext = true"
-        )
+    check_remote_store(
+        server="Redis", location=safe_location(url), tls=urlsplit(url).scheme == "rediss",
+        tls_fix="use rediss://", encrypted=encrypted, key_env="BROKERAUTH_REDIS_KEY",
+    )
 
 
 def safe_location(url: str) -> str:
