@@ -44,6 +44,14 @@ def token_stores(*, folders: Iterable[str] = (), files: Iterable[str] = ()) -> N
     _STORE_FILES.update(files)
 
 
+def watch(value: str) -> None:
+    """Watch ``value`` as a secret for the rest of the run, when the canary is on: a fixture
+    that makes a secret the code never resolves itself (a database server's password in a
+    URL) says so here, and any log, error or file holding it is then a leak."""
+    if _ACTIVE:
+        _ACTIVE[0].add(value)
+
+
 class _Collector(logging.Handler):
     def __init__(self, owner: SecretCanary) -> None:
         super().__init__(logging.DEBUG)

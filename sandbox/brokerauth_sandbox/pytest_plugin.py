@@ -305,10 +305,13 @@ def postgres_server() -> Iterator[Any]:
     # Imported here: loading the plugin must not cost suites that never use PostgreSQL.
     from brokerauth_sandbox.postgres import PostgresMissing, PostgresServer
 
+    from brokerauth_sandbox.canary import watch
+
     try:
         server = PostgresServer()
     except PostgresMissing as exc:
         pytest.fail(str(exc), pytrace=False)
+    watch(server.password)
     with server:
         yield server
 
