@@ -3,6 +3,8 @@
     store = { name = "sql", url = "sqlite:///var/lib/platform/tokens.db" }
     store = { name = "sql", url = "sqlite:///~/trading/tokens.db",
               encryption_key = { env = "BROKERAUTH_SQL_KEY" } }
+    store = { name = "sql", url = { env = "BROKERAUTH_SQL_URL" },
+              encryption_key = { env = "BROKERAUTH_SQL_KEY" } }   # postgresql://...
 
 The URL names the database.  A ``sqlite:`` URL is read as a ``file://`` URL is: an empty
 host, then the file's absolute path, so ``sqlite:///var/lib/platform/tokens.db`` is
@@ -11,29 +13,44 @@ host, no query.  SQLAlchemy's spelling of an absolute path, four slashes, means 
 there is no relative form (a store's file must not depend on the current folder).
 A SQLite URL may be plain text: it holds no password, only a path, and a path in a shared
 profile file says no more than the file store's ``path`` option does.  It may also be a
-secret reference, checked when first revealed.  A URL of a database server
-(``postgresql://``) carries a password or names a server to authenticate to, so it must be a
-secret reference; that back end comes with psycopg 3 and is refused for now with that
-message.
+secret reference, checked when first revealed.
 
-Messages name the option at fault and, for SQLite, the path: never a value from a secret.
+A ``postgresql://`` (or ``postgres://``) URL is a libpq connection URI, passed to psycopg as
+it is.  One with a password must be a secret reference, since the profile file is not a
+secret; one without (peer or certificate authentication, a password in ``~/.pgpass``) may be
+plain text.  A server on another machine needs TLS that checks its certificate
+(``sslmode=verify-full`` or ``verify-ca``) and an ``encryption_key``, unless
+``allow_plaintext = true`` (the Redis store's rule, :func:`check_postgres_transport`).
+
+Messages name the option at fault and where the database is: never a value from a secret.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import attrs
 from brokerauth.toolkit.secrets import Secret
-from brokerauth.toolkit.settings_checks import seconds_up_to
+from brokerauth.toolkit.settings_checks import (
+    check_remote_store,
+    is_loopback_host,
+    seconds_up_to,
+)
 
-__all__ = ["SqlStoreOptions", "sqlite_path"]
+__all__ = [
+    "SqlStoreOptions", "check_postgres_transport", "check_postgres_url", "database_kind",
+    "is_local_postgres",
+    "postgres_location", "sqlite_path",
+]
 
 _SQLITE = "sqlite://"
 _SERVER_SCHEMES = ("postgresql", "postgres")
+# The modes in which libpq checks the server's certificate: "require" encrypts but would
+# accept anyone's certificate, so a machine in between could read the tokens.
+_VERIFYING_SSLMODES = ("verify-full", "verify-ca")
 
 
 def sqlite_path(url: str) -> Path:
@@ -41,18 +58,12 @@ def sqlite_path(url: str) -> Path:
 
     :raises ValueError: with a message safe to show (it names no more than the URL's form).
     """
-    scheme = urlsplit(url).scheme if "://" in url else ""
-    if scheme in _SERVER_SCHEMES:
-        raise ValueError(
-            "names a PostgreSQL server, which this version of the sql store does not support "
-            "yet (SQLite only); such a URL must also be a secret reference, "
-            'url = { env = "BROKERAUTH_SQL_URL" }, since it holds a password'
-        )
     if not url.startswith(_SQLITE):
         raise ValueError(
             "must start with sqlite:// followed by the database file's absolute path "
             "(for example sqlite:///var/lib/brokerauth/tokens.db, or "
-            "sqlite:///~/tokens.db in your home folder)"
+            "sqlite:///~/tokens.db in your home folder), or with postgresql:// for a "
+            "PostgreSQL server"
         )
     rest = url[len(_SQLITE):]
     if not rest.startswith("/"):
@@ -75,11 +86,117 @@ def sqlite_path(url: str) -> Path:
     return path
 
 
+def database_kind(url: str) -> Literal["sqlite", "postgresql"]:
+    """Which back end a URL is for (anything that is not PostgreSQL's is SQLite's, whose
+    checks then say what is wrong with it)."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    return "postgresql" if scheme in _SERVER_SCHEMES else "sqlite"
+
+
+def _hosts(url: str) -> list[str]:
+    """The hosts a libpq URI names, as libpq reads them: the netloc's comma-separated list,
+    then any ``host=`` in the query (which wins); an empty list means the default socket."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    found = []
+    for item in netloc.split(","):
+        host = item
+        if item.startswith("["):
+            host = item[1:item.find("]")] if "]" in item else item
+        elif ":" in item:
+            host = item.rsplit(":", 1)[0]
+        if host:
+            found.append(unquote(host))
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    if "host" in query or "hostaddr" in query:
+        found = [h for v in (query.get("host", ""), query.get("hostaddr", ""))
+                 for h in v.split(",") if h]
+    if not found:
+        # libpq then takes the host from the environment, before its default socket.
+        found = [h for v in (os.environ.get("PGHOST", ""), os.environ.get("PGHOSTADDR", ""))
+                 for h in v.split(",") if h]
+    return found
+
+
+def _query(url: str) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+
+
+def check_postgres_url(url: str, *, plain: bool) -> None:
+    """Refuse a PostgreSQL URL that cannot be right: one with a password written in plain
+    text in the profile (``plain``), one that psycopg could not read.
+
+    :raises ValueError: with a message safe to show (it never repeats the URL).
+    """
+    try:
+        parts = urlsplit(url)
+        _hosts(url)
+    except ValueError:
+        raise ValueError("is not a PostgreSQL URL that can be read "
+                         "(postgresql://user@host:port/database?sslmode=verify-full)") from None
+    has_password = bool(parts.password) or "password" in _query(url)
+    if plain and has_password:
+        raise ValueError(
+            "holds a password in plain text: put the whole URL in a secret reference, "
+            'url = { env = "BROKERAUTH_SQL_URL" }, or keep the password in ~/.pgpass'
+        )
+    if not parts.path.strip("/") and "dbname" not in _query(url):
+        raise ValueError(
+            "names no database: postgresql://user@host:port/<database>"
+        )
+
+
+def is_local_postgres(url: str) -> bool:
+    """Whether every host ``url`` names is this machine: a Unix socket folder (a host that
+    is a path, or none: libpq's default socket), or a loopback address.  Never raises."""
+    try:
+        hosts = _hosts(url)
+    except ValueError:
+        return False
+    return all(host.startswith("/") or host.startswith("@") or is_loopback_host(host)
+               for host in hosts)
+
+
+def check_postgres_transport(url: str, *, encrypted: bool, allow_plaintext: bool) -> None:
+    """Refuse to keep tokens on another machine's PostgreSQL without TLS that checks the
+    server, or without encryption at rest, unless ``allow_plaintext``.
+
+    :raises ValueError: naming the options to change, never the URL's user or password.
+    """
+    if allow_plaintext or is_local_postgres(url):
+        return
+    sslmode = _query(url).get("sslmode", os.environ.get("PGSSLMODE", ""))
+    check_remote_store(
+        server="PostgreSQL", location=postgres_location(url),
+        tls=sslmode in _VERIFYING_SSLMODES,
+        tls_fix="add ?sslmode=verify-full to the URL (with sslrootcert= when the server's "
+        "certificate is not signed by a system authority)",
+        encrypted=encrypted, key_env="BROKERAUTH_SQL_KEY",
+    )
+
+
+def postgres_location(url: str) -> str:
+    """Where the server is, for messages and logs: hosts, ports and database, never a user
+    name, a password or another query option."""
+    try:
+        parts = urlsplit(url)
+        hosts = _hosts(url)
+    except ValueError:
+        return "an unreadable PostgreSQL URL"
+    netloc = parts.netloc.rpartition("@")[2]
+    shown = netloc if "host" not in _query(url) else ",".join(hosts)
+    database = parts.path.strip("/") or _query(url).get("dbname", "")
+    return f"postgresql://{shown or 'localhost'}/{unquote(database)}"
+
+
 def _valid_url(instance: Any, attribute: attrs.Attribute[Any], value: str | Secret) -> None:
     # A secret URL is checked when it is revealed, at the first use of the store.
     if isinstance(value, str):
         try:
-            sqlite_path(value)
+            if database_kind(value) == "postgresql":
+                check_postgres_url(value, plain=True)
+            else:
+                sqlite_path(value)
         except ValueError as exc:
             raise ValueError(f"url {exc}") from None
 
@@ -88,13 +205,35 @@ def _valid_url(instance: Any, attribute: attrs.Attribute[Any], value: str | Secr
 class SqlStoreOptions:
     """Options of the ``sql`` store."""
 
-    #: The database: ``sqlite:///<absolute path>`` (text or a secret reference); a server's
-    #: URL must be a secret reference.
+    #: The database: ``sqlite:///<absolute path>`` (text or a secret reference), or a
+    #: ``postgresql://`` URL (a secret reference when it holds a password).
     url: str | Secret = attrs.field(validator=_valid_url)
     #: A Fernet key (or several, comma-separated: the first encrypts, all decrypt) as a secret
     #: reference; tokens are then encrypted and authenticated at rest.  Off by default for
-    #: SQLite, like the file store: the database is a 0600 file in a 0700 folder.
+    #: SQLite, like the file store: the database is a 0600 file in a 0700 folder; needed for
+    #: a PostgreSQL server on another machine.
     encryption_key: Secret | None = None
-    #: Seconds to wait for another process's write to the database before giving up with a
-    #: "locked too long" error.  Writes hold it for milliseconds; the refresh lock is separate.
+    #: Seconds to wait for another writer of the same row (SQLite: of the database) before
+    #: giving up with a "locked too long" error; a write holds it for milliseconds, the
+    #: refresh lock is separate.  On PostgreSQL, also the longest one statement may run.
     busy_timeout: float = attrs.field(default=5.0, validator=seconds_up_to(300))
+    #: PostgreSQL: seconds to wait for a connection (to connect, or for a free one of the
+    #: pool) before the store reports the database unreachable.
+    connect_timeout: float = attrs.field(default=5.0, validator=seconds_up_to(300))
+    #: PostgreSQL: the most connections one process keeps open to the server.
+    pool_size: int = attrs.field(default=8, validator=[attrs.validators.instance_of(int),
+                                                       attrs.validators.ge(1),
+                                                       attrs.validators.le(100)])
+    #: PostgreSQL: accept a server on another machine reached without a checked TLS
+    #: connection or used without an ``encryption_key``: only for a network and a server you
+    #: trust.  A server on loopback or a Unix socket needs neither.
+    allow_plaintext: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        # Across fields, so not a field validator; a secret URL is checked when revealed.
+        if isinstance(self.url, str) and database_kind(self.url) == "postgresql":
+            try:
+                check_postgres_transport(self.url, encrypted=self.encryption_key is not None,
+                                         allow_plaintext=self.allow_plaintext)
+            except ValueError as exc:
+                raise ValueError(f"url {exc}") from None

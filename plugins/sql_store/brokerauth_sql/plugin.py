@@ -18,10 +18,10 @@ from brokerauth.contract.errors import ConfigError
 from brokerauth.contract.specs import CallBudget, PluginInfo, StrategySpec
 from brokerauth.contract.tokens import Token, TokenKey
 
-from brokerauth_sql.options import SqlStoreOptions
+from brokerauth_sql.options import SqlStoreOptions, database_kind
 
 if TYPE_CHECKING:
-    from brokerauth_sql.sqlite import SqliteStore
+    from brokerauth_sql.rows import RowStore
 
 __all__ = ["SQL_STORE", "SqlPlugin"]
 
@@ -32,7 +32,7 @@ class SqlPlugin:
     """Provides the ``sql`` store."""
 
     def __init__(self) -> None:
-        self._stores: dict[SqlStoreOptions, SqliteStore] = {}
+        self._stores: dict[SqlStoreOptions, RowStore] = {}
         self._guard = threading.Lock()
 
     def __repr__(self) -> str:
@@ -47,11 +47,13 @@ class SqlPlugin:
                     kind="store",
                     name=SQL_STORE,
                     description=(
-                        "tokens in a SQLite database (url = \"sqlite:///path/tokens.db\"), one "
-                        "row per profile and identity, shared by every process of the host; "
-                        "schema made and migrated by itself, atomic writes, single-flight "
-                        "refresh with an OS lock and a fence; encrypted and authenticated at "
-                        "rest with Fernet when given an encryption_key"
+                        "tokens in a SQLite database (url = \"sqlite:///path/tokens.db\"), "
+                        "shared by every process of the host, or in a PostgreSQL database "
+                        "(url = a postgresql:// URL), shared by every host of a fleet; one row "
+                        "per profile and identity, schema made and migrated by itself, atomic "
+                        "writes, single-flight refresh with a lock that dies with its holder "
+                        "and a fence; encrypted and authenticated at rest with Fernet when "
+                        "given an encryption_key (required for a server on another machine)"
                     ),
                     options=SqlStoreOptions,
                 ),
@@ -86,7 +88,7 @@ class SqlPlugin:
     ) -> AbstractContextManager[bool] | None:
         return self.store_for(options).lock(key, timeout)
 
-    def store_for(self, options: Any) -> SqliteStore:
+    def store_for(self, options: Any) -> RowStore:
         """The store for ``options``, made on first use."""
         if not isinstance(options, SqlStoreOptions):
             raise ConfigError(
@@ -98,10 +100,11 @@ class SqlPlugin:
         found = self._stores.get(options)
         if found is not None:
             return found
-        from brokerauth_sql.sqlite import SqliteStore
-
         with self._guard:
-            return self._stores.setdefault(options, SqliteStore(options))
+            found = self._stores.get(options)
+            if found is None:
+                found = self._stores[options] = _make_store(options)
+            return found
 
     def close(self) -> None:
         """Close this thread's connection of every store (they reopen if used again)."""
@@ -109,3 +112,23 @@ class SqlPlugin:
             stores = list(self._stores.values())
         for store in stores:
             store.close()
+
+
+def _make_store(options: SqlStoreOptions) -> RowStore:
+    # The back end's module is imported only when a profile uses it: psycopg costs a SQLite
+    # user nothing, sqlite3 a PostgreSQL user nothing.
+    url = options.url
+    value = url if isinstance(url, str) else url.reveal()
+    if database_kind(value) == "postgresql":
+        try:
+            from brokerauth_sql.postgres import PostgresStore
+        except ImportError as exc:
+            raise ConfigError(
+                f"the sql store's url names a PostgreSQL server, and psycopg is not installed "
+                f"({exc.name or exc})",
+                hint="pip install 'brokerauth-sql[postgresql]'",
+            ) from None
+        return PostgresStore(options)
+    from brokerauth_sql.sqlite import SqliteStore
+
+    return SqliteStore(options)

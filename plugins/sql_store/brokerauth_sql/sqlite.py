@@ -22,77 +22,39 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import json
-import logging
 import os
 import sqlite3
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Any, Final
 
-from brokerauth.contract.errors import (
-    ConfigError,
-    CorruptStoreError,
-    StaleTokenError,
-    StoreError,
-)
-from brokerauth.contract.tokens import Token, TokenKey
+from brokerauth.contract.errors import ConfigError, CorruptStoreError, StoreError
+from brokerauth.contract.tokens import TokenKey
 from brokerauth.toolkit import privatefiles as files
-from brokerauth.toolkit.envelope import ReplayedEntryError, StoreCipher, open_entry, seal_entry
 from brokerauth.toolkit.secrets import Secret
 
-from brokerauth_sql.lock import FencedLock, held_fence
 from brokerauth_sql.options import SqlStoreOptions, sqlite_path
-from brokerauth_sql.schema import MIGRATIONS, VERSION
+from brokerauth_sql.rows import RowStore, StaleWriteError, entry_name, log
+from brokerauth_sql.schema import SQLITE_MIGRATIONS, VERSION, migrate
 
-if TYPE_CHECKING:
-    from brokerauth.contract.specs import CallBudget
-    from cryptography.fernet import MultiFernet
-
+# StaleWriteError and entry_name lived here before the PostgreSQL back end: kept importable.
 __all__ = ["SqliteStore", "StaleWriteError", "entry_name"]
 
-log = logging.getLogger("brokerauth.store.sql")
-
 _WHAT: Final = "token database"
-_STORE: Final = "sql"
-_WHERE: Final = "the database"
-# Identities listed per query: a platform's thousands of users take a few round trips, and
-# no read transaction stays open while the caller works through them.
-_LIST_BATCH: Final = 1000
 _REASON_LIMIT: Final = 200
-_store_ids = itertools.count(1)
 
 
-class StaleWriteError(StaleTokenError):
-    """A lock holder tried to store a token after a logout (or a newer holder) since it took
-    the lock; what is stored now is kept."""
-
-
-def entry_name(key: TokenKey) -> str:
-    """What an encrypted row is sealed for (the envelope's ``entry``): the table and the
-    pair, so a sealed value copied to another row, or another table, is refused.  The
-    database's path is not part of it: a database moved or restored elsewhere stays readable."""
-    return "brokerauth_tokens:" + json.dumps([key.profile, key.identity], ensure_ascii=True)
-
-
-class SqliteStore:
+class SqliteStore(RowStore):
     """The tokens of one SQLite database (one per options value)."""
 
     def __init__(self, options: SqlStoreOptions) -> None:
-        self.options = options
+        super().__init__(options)
         self._local = threading.local()
         self._path: Path | None = None
         self._migrated = False
-        self._keys = StoreCipher(options.encryption_key, store=_STORE)
-        #: Tells this store's held locks from another store's in the same thread.
-        self._identity = f"sql-store-{next(_store_ids)}"
-
-    def __repr__(self) -> str:
-        return f"SqliteStore({self.location})"
 
     @property
     def location(self) -> str:
@@ -121,148 +83,20 @@ class SqliteStore:
                 self._path = sqlite_path(url)
         return self._path
 
-    # -- the operations ------------------------------------------------------------------
-    def load(self, key: TokenKey) -> Token | None:
+    # -- the back end ------------------------------------------------------------------
+    def _read(self, action: str, key: TokenKey, sql: str,
+              parameters: Sequence[Any]) -> list[Any]:
         connection = self._connection(key)
-        with self._sqlite("read the token of", key):
-            row = connection.execute(
-                "SELECT data, generation, fence FROM brokerauth_tokens "
-                "WHERE profile = ? AND identity = ?", (key.profile, key.identity),
-            ).fetchone()
-        if row is None or row[0] is None:
-            return None
-        data, generation, fence = bytes(row[0]), int(row[1]), int(row[2])
-        cipher = self._get_cipher()
-        entry = open_entry(
-            data, key, entry_name(key), cipher, clear_generation=generation, clear_fence=fence,
-            source=self._source(key), key_source=self._key_source(), store=_STORE, where=_WHERE,
-        )
-        if entry is None:
-            return None
-        if entry.authenticated and entry.generation < generation:
-            # Both are written by one statement: a sealed value older than its row's number
-            # was copied back from an earlier state of the row.
-            raise ReplayedEntryError(
-                f"stored token {self._source(key)} is an older value of its row put back: its "
-                f"sealed generation {entry.generation} is below the row's {generation}",
-                hint=f"run `brokerauth logout {key.profile}` and log in again; unless the "
-                "database was restored from a copy, find out who else can write to it",
-            )
-        return entry.token
+        with self._sqlite(action, key):
+            return connection.execute(sql, parameters).fetchall()
 
-    def save(self, key: TokenKey, token: Token) -> None:
-        fence = held_fence(self._identity, key)
-        cipher = self._get_cipher()
-        with self._write("store the token of", key) as connection:
-            row = connection.execute(
-                "SELECT generation, fence FROM brokerauth_tokens "
-                "WHERE profile = ? AND identity = ?", (key.profile, key.identity),
-            ).fetchone()
-            current_fence = int(row[1]) if row is not None else 0
-            if fence is not None and row is not None and current_fence != fence:
-                raise StaleWriteError(
-                    f"{key}: while this process held the refresh lock, the token was logged "
-                    f"out (or the lock taken again) in {self.location}; the token it "
-                    "refreshed was not stored",
-                    hint="nothing to do: what is stored now is used from the next request",
-                )
-            generation = _next_generation(int(row[0]) if row is not None else 0)
-            data = seal_entry(token, entry_name(key), generation=generation, fence=current_fence,
-                              cipher=cipher)
-            connection.execute(
-                "INSERT INTO brokerauth_tokens "
-                "(profile, identity, data, generation, fence, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (profile, identity) DO UPDATE SET "
-                "data = excluded.data, generation = excluded.generation, "
-                "updated_at = excluded.updated_at",
-                (key.profile, key.identity, data, generation, current_fence, time.time()),
-            )
-        log.debug("stored the token for %s in %s (generation %d%s)", key, self.location,
-                  generation, "" if fence is None else f", under the lock, fence {fence}")
-
-    def delete(self, key: TokenKey) -> bool:
-        with self._write("log out", key) as connection:
-            row = connection.execute(
-                "SELECT data, generation FROM brokerauth_tokens "
-                "WHERE profile = ? AND identity = ?", (key.profile, key.identity),
-            ).fetchone()
-            if row is None:
-                return False
-            # The row stays, without its token and with a fence past every holder so far,
-            # so a refresh still running somewhere cannot bring the token back.
-            connection.execute(
-                "UPDATE brokerauth_tokens SET data = NULL, generation = ?, fence = fence + 1, "
-                "updated_at = ? WHERE profile = ? AND identity = ?",
-                (_next_generation(int(row[1])), time.time(), key.profile, key.identity),
-            )
-            return row[0] is not None
-
-    def list_keys(self, profile: str) -> Iterator[TokenKey]:
-        """The key of every identity of ``profile`` with a stored token, lazily, in batches
-        along the primary key (no token is read or decrypted)."""
-        return self._listed(profile)
-
-    def _listed(self, profile: str) -> Iterator[TokenKey]:
-        key = TokenKey(profile)
-        after = ""
-        while True:
-            connection = self._connection(key)
-            with self._sqlite("list the tokens of", f"profile {profile!r}"):
-                rows = connection.execute(
-                    "SELECT identity FROM brokerauth_tokens WHERE profile = ? AND identity > ? "
-                    "AND data IS NOT NULL ORDER BY identity LIMIT ?",
-                    (profile, after, _LIST_BATCH),
-                ).fetchall()
-            for (identity,) in rows:
-                yield TokenKey(profile, identity)
-            if len(rows) < _LIST_BATCH:
-                return
-            after = rows[-1][0]
-
-    def take_call(self, key: TokenKey, budget: CallBudget, now: float) -> float:
-        """Count one token-endpoint call against ``budget`` for every process using this
-        database: read, :func:`brokerauth.toolkit.budget.take`, write, in one transaction."""
-        from brokerauth.toolkit import budget as budgets
-
-        with self._write("count a token request of", key) as connection:
-            row = connection.execute(
-                "SELECT calls FROM brokerauth_budgets "
-                "WHERE profile = ? AND identity = ? AND budget = ?",
-                (key.profile, key.identity, budget.name),
-            ).fetchone()
-            kept, wait = budgets.take(budgets.decode(bytes(row[0]) if row else None), now,
-                                      budget)
-            if wait == 0:
-                connection.execute(
-                    "INSERT INTO brokerauth_budgets (profile, identity, budget, calls) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT (profile, identity, budget) DO UPDATE "
-                    "SET calls = excluded.calls",
-                    (key.profile, key.identity, budget.name, budgets.encode(kept)),
-                )
-        return wait
-
-    def lock(self, key: TokenKey, timeout: float) -> AbstractContextManager[bool]:
-        """The refresh lock of ``key`` (:mod:`brokerauth_sql.lock`)."""
+    def _refresh_lock(self, key: TokenKey, timeout: float) -> AbstractContextManager[bool]:
+        """An OS lock on ``<database>.locks/<hash of the pair>`` (:mod:`brokerauth_sql.lock`
+        says why), through the file store's :func:`brokerauth.toolkit.privatefiles.lock`."""
         folder = self.path.parent
         digest = hashlib.sha256(json.dumps([key.profile, key.identity]).encode("ascii"))
         where = folder / f"{self.path.name}.locks" / digest.hexdigest()[:40]
-
-        def take_fence() -> int:
-            with self._write("take the refresh lock of", key) as connection:
-                (fence,) = connection.execute(
-                    "INSERT INTO brokerauth_tokens "
-                    "(profile, identity, data, generation, fence, updated_at) "
-                    "VALUES (?, ?, NULL, 0, 1, ?) ON CONFLICT (profile, identity) "
-                    "DO UPDATE SET fence = fence + 1 RETURNING fence",
-                    (key.profile, key.identity, time.time()),
-                ).fetchone()
-            return int(fence)
-
-        return FencedLock(
-            store_id=self._identity, key=key,
-            os_lock=files.lock(where, key, timeout, top=folder),
-            take_fence=take_fence,
-        )
+        return files.lock(where, key, timeout, top=folder)
 
     def close(self) -> None:
         """Close this thread's connection (it is opened again if the store is used again)."""
@@ -273,7 +107,6 @@ class SqliteStore:
 
     # -- the database --------------------------------------------------------------------
     def _connection(self, key: TokenKey) -> sqlite3.Connection:
-        _check_names(key)
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is not None and self._local.pid == os.getpid():
             return connection
@@ -328,26 +161,10 @@ class SqliteStore:
             self._migrated = True
             return
         with self._transaction(connection, "prepare the token database for", key):
-            connection.execute(
-                "CREATE TABLE IF NOT EXISTS brokerauth_schema (version INTEGER NOT NULL)")
-            row = connection.execute("SELECT version FROM brokerauth_schema").fetchone()
-            version = int(row[0]) if row is not None else 0
-            if version > VERSION:
-                raise StoreError(
-                    f"the {_WHAT} {self.path} has schema version {version}, made by a newer "
-                    f"brokerauth-sql (this one knows up to {VERSION})",
-                    hint="upgrade brokerauth-sql on this machine",
-                )
-            for step in MIGRATIONS[version:]:
-                for statement in step:
-                    connection.execute(statement)
-            if row is None:
-                connection.execute("INSERT INTO brokerauth_schema (version) VALUES (?)",
-                                   (VERSION,))
-            elif version < VERSION:
-                connection.execute("UPDATE brokerauth_schema SET version = ?", (VERSION,))
-                log.info("migrated the %s %s from schema version %d to %d", _WHAT, self.path,
-                         version, VERSION)
+            version = migrate(connection, SQLITE_MIGRATIONS, where=str(self.path))
+        if version is not None and version < VERSION:
+            log.info("migrated the %s %s from schema version %d to %d", _WHAT, self.path,
+                     version, VERSION)
         self._migrated = True
 
     def _current(self, connection: sqlite3.Connection, key: TokenKey) -> bool:
@@ -430,16 +247,6 @@ class SqliteStore:
             "in a transaction?), or raise the store's busy_timeout",
         )
 
-    # -- cipher ----------------------------------------------------------------------------
-    def _get_cipher(self) -> MultiFernet | None:
-        return self._keys.get()
-
-    def _key_source(self) -> str:
-        return self._keys.source
-
-    def _source(self, key: TokenKey) -> str:
-        return f"{key} in {self.location}"
-
 
 _WRITERS: dict[Path, threading.Lock] = {}
 _WRITERS_GUARD = threading.Lock()
@@ -460,25 +267,3 @@ def _writers_of(path: Path) -> threading.Lock:
     """The lock the threads of this process take to write to the database at ``path``."""
     with _WRITERS_GUARD:
         return _WRITERS.setdefault(path, threading.Lock())
-
-
-def _check_names(key: TokenKey) -> None:
-    # TEXT columns hold UTF-8: a lone surrogate (a name decoded from undecodable bytes) has
-    # no UTF-8 form, and an empty name is no one's.
-    for what, name in (("profile", key.profile), ("identity", key.identity)):
-        if not name:
-            raise StoreError(f"a token cannot be stored under an empty {what} name")
-        try:
-            name.encode("utf-8")
-        except UnicodeEncodeError:
-            raise StoreError(
-                f"the {what} name {name!r} is not valid Unicode text (it holds a lone "
-                "surrogate), which the sql store cannot keep",
-                hint=f"use a {what} name that is valid text",
-            ) from None
-
-
-def _next_generation(current: int) -> int:
-    # Microseconds of the clock when that is larger: after a database is restored from an
-    # older copy, new values are still above what processes saw before.
-    return max(time.time_ns() // 1000, current + 1)

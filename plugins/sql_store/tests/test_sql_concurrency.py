@@ -1,5 +1,5 @@
-"""Many threads and processes on one SQLite database: atomic rows, one refresh, a lock that
-dies with its holder, a fence that outlives a logout."""
+"""Many threads and processes on one database (a SQLite file, a PostgreSQL server): atomic
+rows, one refresh, a lock that dies with its holder, a fence that outlives a logout."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import brokerauth
@@ -19,8 +18,8 @@ from brokerauth.engine.profiles import Profile
 from brokerauth_sandbox.fleet import run_fleet
 from brokerauth_sql.options import SqlStoreOptions
 from brokerauth_sql.plugin import SqlPlugin
-from brokerauth_sql.sqlite import StaleWriteError
-from sql_helpers import make_token, sql_store, token_fields
+from brokerauth_sql.rows import StaleWriteError
+from sql_helpers import make_token, token_fields
 
 
 def _stop_child(process: Any) -> None:
@@ -104,11 +103,11 @@ def test_a_process_killed_while_writing_leaves_the_old_or_a_new_token(
 
 
 def test_8_processes_x_4_threads_share_one_refresh(
-    sandbox_factory: Any, database: Path, fernet_key: str
+    sandbox_factory: Any, store_of: Any, fernet_key: str
 ) -> None:
     double = sandbox_factory("bearer_double", clock=SystemClock())
     double.refresh_delay = 0.1  # widen the window in which everyone wants to refresh
-    store = sql_store(database, encryption_key={"env": "BROKERAUTH_TEST_SQL_KEY"})
+    store = store_of(encryption_key={"env": "BROKERAUTH_TEST_SQL_KEY"})
     profile = Profile.from_mapping("platform", {
         "broker": "bearer_double", **double.profile_settings(), "store": store})
     with brokerauth.session(profile) as first:
@@ -130,11 +129,11 @@ def test_8_processes_x_4_threads_share_one_refresh(
 
 
 def test_a_holder_killed_mid_lock_frees_it_within_a_second(
-    sandbox_factory: Any, database: Path
+    sandbox_factory: Any, store_of: Any, options: SqlStoreOptions
 ) -> None:
     double = sandbox_factory("bearer_double", clock=SystemClock())
     profile = Profile.from_mapping("platform", {
-        "broker": "bearer_double", **double.profile_settings(), "store": sql_store(database)})
+        "broker": "bearer_double", **double.profile_settings(), "store": store_of()})
     session = brokerauth.session(profile)
     try:
         assert session.get("/api/me").ok
@@ -147,7 +146,6 @@ def test_a_holder_killed_mid_lock_frees_it_within_a_second(
 
         context = multiprocessing.get_context("spawn")
         ready = context.Queue()
-        options = SqlStoreOptions(url=f"sqlite://{database}")
         child = context.Process(target=hold_lock,
                                 args=(options, TokenKey("platform", "default"), ready))
         child.start()
@@ -232,12 +230,12 @@ def test_the_lock_is_per_identity_and_times_out(
 
 @pytest.mark.parametrize("threads", [16])
 def test_threads_of_two_sessions_refresh_once(
-    sandbox_factory: Any, database: Path, threads: int
+    sandbox_factory: Any, store_of: Any, threads: int
 ) -> None:
     double = sandbox_factory("bearer_double", clock=SystemClock())
     double.refresh_delay = 0.05
     profile = Profile.from_mapping("platform", {
-        "broker": "bearer_double", **double.profile_settings(), "store": sql_store(database)})
+        "broker": "bearer_double", **double.profile_settings(), "store": store_of()})
     sessions = [brokerauth.session(profile) for _ in range(2)]
     try:
         assert sessions[0].get("/api/me").ok

@@ -1,0 +1,453 @@
+"""The ``sql`` store on PostgreSQL: one database shared by every host of a fleet.
+
+Connections come from a ``psycopg_pool`` pool per store and process (``pool_size`` at most,
+one opened at first use, autocommit; a pool inherited through ``fork`` is left alone, since
+closing its connections would end the parent's sessions).  Reads are one statement each; a
+read that meets a connection the server closed (a restart, ``idle_session_timeout``) is
+tried once more on a fresh one.
+
+**Writes** are one transaction each, which first takes a transaction-level advisory lock on
+the row's key (``pg_advisory_xact_lock``), so the read-check-write of a store, a logout or a
+token-request count is exclusive for its row, as SQLite's ``BEGIN IMMEDIATE`` is for its
+file, and a row that does not exist yet is covered too (``SELECT ... FOR UPDATE`` locks only
+rows that exist).  ``busy_timeout`` bounds that wait (``lock_timeout``) and any one statement
+(``statement_timeout``).
+
+**The refresh lock** is a session-level advisory lock (``pg_advisory_lock``) on a second key
+of the row, held on a connection taken out of the pool for as long as the refresh lasts.
+Chosen over row locks because a row lock lives in a transaction, and a transaction left open
+across the broker's network call would hold back vacuum and, with ``SKIP LOCKED``, make
+waiters poll; an advisory lock is held by the session itself, so it ends with the session:
+a holder killed (``kill -9`` included) closes its socket and the server frees the lock at
+once, and a waiter blocked in ``pg_advisory_lock`` gets it without polling, the wait bounded
+by ``lock_timeout``.  The fence of :mod:`brokerauth_sql.lock` stays, in the row: a holder
+whose session was lost without it knowing (a network cut the server noticed first) cannot
+overwrite what a newer holder or a logout wrote.
+
+Keys of advisory locks are 64 bits of SHA-256 over the purpose and the pair, so each user's
+refresh is independent of the others', and a collision (about one in 2^64 per pair) would
+only make two users queue for each other, never mix their tokens.
+
+Every psycopg failure becomes a :class:`~brokerauth.contract.errors.StoreError` naming where
+the server is (hosts, port, database: never the user, the password or the query) and what to
+do; the pool's "no connection within connect_timeout" names the last reason a connection
+failed.  libpq has no read timeout: a server that stops answering mid-statement is cut off
+by TCP keepalives and ``tcp_user_timeout``, and one that answers slowly by the server-side
+``statement_timeout``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from functools import cache
+from types import TracebackType
+from typing import Any, Final
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import psycopg
+from brokerauth.contract.errors import ConfigError, StoreError
+from brokerauth.contract.tokens import TokenKey
+from brokerauth.toolkit.secrets import Secret
+from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from brokerauth_sql.options import (
+    SqlStoreOptions,
+    check_postgres_transport,
+    check_postgres_url,
+    database_kind,
+    postgres_location,
+)
+from brokerauth_sql.rows import Cursor, RowStore, log
+from brokerauth_sql.schema import POSTGRES_MIGRATIONS, VERSION, migrate
+
+__all__ = ["PostgresStore", "advisory_key"]
+
+_REASON_LIMIT: Final = 300
+#: The advisory lock migrations take (any 64-bit number no row key is likely to be).
+_SCHEMA_LOCK: Final = 0x6272_6F6B_6572_0001
+#: Pools of a parent process, kept referenced in a forked child: collecting one would close
+#: connections that are the parent's sessions too.
+_INHERITED: list[ConnectionPool[Any]] = []
+
+
+def advisory_key(purpose: str, key: TokenKey) -> int:
+    """The advisory lock number of ``key``'s row for ``purpose`` (``"row"`` for writes,
+    ``"refresh"`` for the refresh lock): a signed 64-bit integer, as PostgreSQL takes it."""
+    text = json.dumps(["brokerauth", purpose, key.profile, key.identity], ensure_ascii=False)
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@cache
+def _pg(sql: str) -> str:
+    # The shared statements use sqlite3's ``?``; none holds a ``?`` or ``%`` of its own.
+    return sql.replace("?", "%s")
+
+
+def _milliseconds(seconds: float) -> str:
+    # PostgreSQL's timeouts are whole milliseconds up to 2^31 - 1; 0 would mean "no limit".
+    return f"{min(max(1, math.ceil(seconds * 1000)), 2**31 - 1)}ms"
+
+
+class _Executor:
+    """A connection that runs the shared statements (``?`` placeholders)."""
+
+    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+        self._connection = connection
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
+        return self._connection.execute(_pg(sql), parameters)
+
+
+class PostgresStore(RowStore):
+    """The tokens of one PostgreSQL database (one per options value)."""
+
+    def __init__(self, options: SqlStoreOptions) -> None:
+        super().__init__(options)
+        self._conninfo: str | None = None
+        self._hidden: tuple[str, ...] = ()
+        self._pool: ConnectionPool[Any] | None = None
+        self._pool_pid = 0
+        self._guard = threading.Lock()
+        self._migrated = False
+        #: Why the latest connection attempt failed, for the "no connection" error.
+        self._last_failure = ""
+
+    @property
+    def location(self) -> str:
+        if self._conninfo is not None:
+            return postgres_location(self._conninfo)
+        url = self.options.url
+        if isinstance(url, Secret):
+            return f"the database of url ({url.source})"
+        return postgres_location(url)
+
+    # -- connections -------------------------------------------------------------------
+    def _url(self) -> str:
+        """The URL, revealed and checked once."""
+        if self._conninfo is not None:
+            return self._conninfo
+        url = self.options.url
+        if isinstance(url, Secret):
+            value = url.reveal()
+            try:
+                if database_kind(value) != "postgresql":
+                    raise ValueError("is not a postgresql:// URL")
+                check_postgres_url(value, plain=False)
+                check_postgres_transport(value, encrypted=self.options.encryption_key is not None,
+                                         allow_plaintext=self.options.allow_plaintext)
+            except ValueError as exc:
+                raise ConfigError(f"the sql store's url ({url.source}) {exc}",
+                                  hint="fix the value the reference points to") from None
+        else:
+            value = url
+        parts = urlsplit(value)
+        hidden = [unquote(parts.password)] if parts.password else []
+        hidden += [v for k, v in parse_qsl(parts.query) if k == "password" and v]
+        self._hidden = tuple(h for h in hidden if h)
+        self._conninfo = value
+        return value
+
+    def _pool_now(self) -> ConnectionPool[Any]:
+        pool = self._pool
+        if pool is not None and self._pool_pid == os.getpid():
+            return pool
+        with self._guard:
+            if self._pool is not None and self._pool_pid == os.getpid():
+                return self._pool
+            if self._pool is not None:
+                _INHERITED.append(self._pool)
+            self._pool = self._make_pool()
+            self._pool_pid = os.getpid()
+            return self._pool
+
+    def _make_pool(self) -> ConnectionPool[Any]:
+        store = self
+        options = self.options
+
+        class RecordingConnection(psycopg.Connection[Any]):
+            # The pool connects in its own threads and reports only a timeout: keep the
+            # reason, so the error can say "password authentication failed", "refused".
+            @classmethod
+            def connect(cls, *args: Any, **kwargs: Any) -> Any:
+                try:
+                    made = super().connect(*args, **kwargs)
+                except psycopg.Error as exc:
+                    store._last_failure = store._reason(exc)
+                    raise
+                store._last_failure = ""
+                return made
+
+        def configure(connection: psycopg.Connection[Any]) -> None:
+            connection.execute(
+                "SELECT set_config('statement_timeout', %s, false)",
+                (_milliseconds(options.busy_timeout),))
+
+        pool: ConnectionPool[Any] = ConnectionPool(
+            self._url(),
+            connection_class=RecordingConnection,
+            min_size=1,
+            max_size=options.pool_size,
+            open=False,
+            timeout=options.connect_timeout,
+            name="brokerauth-sql",
+            configure=configure,
+            max_idle=300.0,
+            kwargs={
+                "autocommit": True,
+                # libpq counts whole seconds, and reads 1 as 2.
+                "connect_timeout": max(2, math.ceil(options.connect_timeout)),
+                "application_name": "brokerauth",
+                "keepalives": 1,
+                "keepalives_idle": 10,
+                "keepalives_interval": 5,
+                "keepalives_count": 3,
+                "tcp_user_timeout": 30_000,
+            },
+        )
+        pool.open(wait=False)
+        return pool
+
+    @contextmanager
+    def _connection(self, action: str, key: TokenKey) -> Iterator[psycopg.Connection[Any]]:
+        pool = self._pool_now()
+        try:
+            connection = pool.getconn(timeout=self.options.connect_timeout)
+        except PoolTimeout:
+            raise self._unreachable(action, key) from None
+        try:
+            if not self._migrated:
+                self._migrate(connection, key)
+            yield connection
+        finally:
+            pool.putconn(connection)
+
+    def _migrate(self, connection: psycopg.Connection[Any], key: TokenKey) -> None:
+        with self._guard:
+            if self._migrated:
+                return
+            action = "prepare the token database for"
+            try:
+                found = connection.execute(
+                    "SELECT to_regclass('brokerauth_schema') IS NOT NULL").fetchone()
+                if found is not None and found[0]:
+                    row = connection.execute("SELECT version FROM brokerauth_schema").fetchone()
+                    if row is not None and int(row[0]) == VERSION:
+                        self._migrated = True
+                        return
+                with connection.transaction():
+                    connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                    version = migrate(_Executor(connection), POSTGRES_MIGRATIONS,
+                                      where=self.location)
+            except psycopg.Error as exc:
+                raise self._store_error(exc, action, key) from None
+            if version is not None and version < VERSION:
+                log.info("migrated the token database %s from schema version %d to %d",
+                         self.location, version, VERSION)
+            self._migrated = True
+
+    # -- the back end ------------------------------------------------------------------
+    def _read(self, action: str, key: TokenKey, sql: str,
+              parameters: Sequence[Any]) -> list[Any]:
+        for last in self._attempts():
+            with self._connection(action, key) as connection:
+                try:
+                    return connection.execute(_pg(sql), parameters).fetchall()
+                except psycopg.Error as exc:
+                    if not last and connection.broken:
+                        continue  # a pooled connection the server had closed: the pool drops it
+                    raise self._store_error(exc, action, key) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextmanager
+    def _write(self, action: str, key: TokenKey) -> Iterator[_Executor]:
+        # BEGIN and the row's lock in one round trip (numbers only, made here: nothing of a
+        # caller's is put in the text); a connection found dead there has done nothing yet,
+        # so another is tried.
+        begin = (f"BEGIN; SELECT set_config('lock_timeout', "
+                 f"'{_milliseconds(self.options.busy_timeout)}', true), "
+                 f"pg_advisory_xact_lock({advisory_key('row', key)})")
+        for last in self._attempts():
+            with self._connection(action, key) as connection:
+                try:
+                    connection.execute(begin)
+                except psycopg.Error as exc:
+                    if not last and connection.broken:
+                        continue
+                    self._roll_back(connection)
+                    raise self._store_error(exc, action, key) from None
+                try:
+                    yield _Executor(connection)
+                    connection.execute("COMMIT")
+                except psycopg.Error as exc:
+                    self._roll_back(connection)
+                    raise self._store_error(exc, action, key) from None
+                except BaseException:
+                    self._roll_back(connection)
+                    raise
+                return
+
+    def _attempts(self) -> Iterator[bool]:
+        """One attempt per pooled connection and one more, each told whether it is the last:
+        after a restart of the server every idle connection of the pool is dead, and each
+        is found out by the statement that meets it."""
+        for number in range(self.options.pool_size + 1):
+            yield number == self.options.pool_size
+
+    @staticmethod
+    def _roll_back(connection: psycopg.Connection[Any]) -> None:
+        if connection.broken:
+            return
+        try:
+            connection.execute("ROLLBACK")
+        except psycopg.Error:
+            connection.close()  # the pool replaces it
+
+    def _refresh_lock(self, key: TokenKey, timeout: float) -> AbstractContextManager[bool]:
+        return _SessionLock(self, key, timeout)
+
+    def close(self) -> None:
+        """Close this process's pool (a new one is made if the store is used again)."""
+        with self._guard:
+            pool, self._pool = self._pool, None
+            mine = self._pool_pid == os.getpid()
+        if pool is not None and mine:
+            pool.close(timeout=5.0)
+
+    # -- errors ------------------------------------------------------------------------
+    def _reason(self, exc: BaseException) -> str:
+        """The first line of a driver's message, without any part of the URL's secrets."""
+        diag = getattr(exc, "diag", None)
+        primary = getattr(diag, "message_primary", None) if diag is not None else None
+        reason = (primary or str(exc) or type(exc).__name__).strip().splitlines()
+        text = " ".join(line.strip() for line in reason[:2])[:_REASON_LIMIT]
+        for hidden in self._hidden:
+            text = text.replace(hidden, "***")
+        return text
+
+    def _unreachable(self, action: str, key: TokenKey) -> StoreError:
+        why = self._last_failure or "the pool had no free connection"
+        return StoreError(
+            f"cannot {action} {key}: no connection to the PostgreSQL server at "
+            f"{self.location} within {self.options.connect_timeout:g} s ({why})",
+            hint="check that the server is running and reachable, and the URL's host, port, "
+            "user and password; if every connection is busy, raise the store's pool_size",
+        )
+
+    def _store_error(self, exc: psycopg.Error, action: str, key: TokenKey) -> StoreError:
+        reason = self._reason(exc)
+        what = f"cannot {action} {key} in the token database {self.location}"
+        if isinstance(exc, pg_errors.LockNotAvailable | pg_errors.QueryCanceled):
+            return StoreError(
+                f"{what}: another writer held its row for more than "
+                f"{self.options.busy_timeout:g} s ({reason})",
+                hint="find the session holding a long transaction (pg_stat_activity), or "
+                "raise the store's busy_timeout",
+            )
+        if isinstance(exc, pg_errors.InsufficientPrivilege):
+            return StoreError(
+                f"{what}: the database user may not do it ({reason})",
+                hint="grant the user the right to create and change the brokerauth_* tables "
+                "(or create them once as their owner)",
+            )
+        if isinstance(exc, psycopg.OperationalError):
+            return StoreError(
+                f"{what}: the connection failed ({reason})",
+                hint="check that the server is running and reachable; the next request "
+                "tries again",
+            )
+        return StoreError(f"{what} ({type(exc).__name__}: {reason})",
+                          hint="check the database's state and the server's log")
+
+
+class _SessionLock(AbstractContextManager[bool]):
+    """The refresh lock of one row: a session-level advisory lock on a connection held out
+    of the pool until the block ends (the module's docstring says why)."""
+
+    def __init__(self, store: PostgresStore, key: TokenKey, timeout: float) -> None:
+        self._store = store
+        self._key = key
+        self._timeout = timeout
+        self._number = advisory_key("refresh", key)
+        self._pool: ConnectionPool[Any] | None = None
+        self._connection: psycopg.Connection[Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"_SessionLock({self._key}, {'held' if self._connection else 'not held'})"
+
+    def __enter__(self) -> bool:
+        store, action = self._store, "take the refresh lock of"
+        pool = store._pool_now()
+        with store._connection(action, self._key) as probe:
+            del probe  # the schema is made before the lock's row is written
+        for last in store._attempts():
+            try:
+                connection = pool.getconn(timeout=store.options.connect_timeout)
+            except PoolTimeout:
+                raise store._unreachable(action, self._key) from None
+            try:
+                held = self._take(connection)
+            except psycopg.Error as exc:
+                pool.putconn(connection)
+                if not last and connection.broken:
+                    continue
+                raise store._store_error(exc, action, self._key) from None
+            except BaseException:
+                pool.putconn(connection)
+                raise
+            if not held:
+                pool.putconn(connection)
+                return False
+            self._pool, self._connection = pool, connection
+            return True
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _take(self, connection: psycopg.Connection[Any]) -> bool:
+        if self._timeout <= 0:
+            row = connection.execute("SELECT pg_try_advisory_lock(%s)",
+                                     (self._number,)).fetchone()
+            return bool(row and row[0])
+        # The wait is bounded by lock_timeout alone, not by the statement limit.
+        connection.execute(
+            "SELECT set_config('lock_timeout', %s, false), "
+            "set_config('statement_timeout', %s, false)",
+            (_milliseconds(self._timeout), _milliseconds(self._timeout + 5)))
+        try:
+            connection.execute("SELECT pg_advisory_lock(%s)", (self._number,))
+            return True
+        except pg_errors.LockNotAvailable:
+            return False
+        finally:
+            if not connection.broken:
+                connection.execute(
+                    "SELECT set_config('lock_timeout', '0', false), "
+                    "set_config('statement_timeout', %s, false)",
+                    (_milliseconds(self._store.options.busy_timeout),))
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        pool, connection = self._pool, self._connection
+        self._pool = self._connection = None
+        if pool is None or connection is None:
+            return
+        try:
+            connection.execute("SELECT pg_advisory_unlock(%s)", (self._number,))
+        except psycopg.Error as error:
+            # The lock ends with the session: closing it is the release.
+            log.warning("%s: could not release the refresh lock in %s (%s); closing its "
+                        "connection releases it", self._key, self._store.location,
+                        self._store._reason(error))
+            connection.close()
+        finally:
+            pool.putconn(connection)
