@@ -112,7 +112,7 @@ $(BENCH_STAMP): pyproject.toml $(foreach d,$(BENCH_PLUGINS),$(d)/pyproject.toml)
 	$(BENCH_BIN)/pip install --quiet -e . $(foreach d,$(BENCH_PLUGINS),-e $(d)) '$(BENCH_SDK)'
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) $(STAMP) postgresql
 	$(BENCH_BIN)/python bench/run.py
 
 clean:
