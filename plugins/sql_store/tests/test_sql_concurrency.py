@@ -21,6 +21,8 @@ from brokerauth_sql.plugin import SqlPlugin
 from brokerauth_sql.rows import StaleWriteError
 from sql_helpers import make_token, token_fields
 
+from conftest import Raw
+
 
 def _stop_child(process: Any) -> None:
     if process.is_alive():
@@ -261,3 +263,44 @@ def test_threads_of_two_sessions_refresh_once(
             session.close()
     assert statuses == [200] * (threads * 2)
     assert double.refresh_calls == 1
+
+
+def test_a_forked_child_uses_connections_of_its_own(
+    plugin: SqlPlugin, options: SqlStoreOptions, key: TokenKey, backend: str, raw: Raw
+) -> None:
+    # A web server that loads the app, then forks its workers (gunicorn --preload): the
+    # child must not talk over the parent's connections, nor close them when it stops.
+    first, second = make_token("first"), make_token("second")
+    plugin.store_token("sql", key, first, options)
+    assert plugin.load_token("sql", key, options) == first
+
+    def sessions() -> int:
+        if backend == "sqlite":
+            return 0
+        return int(raw("SELECT count(*) FROM pg_stat_activity "
+                       "WHERE application_name = 'brokerauth'")[0][0])
+
+    before = sessions()
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit status only
+        code = 3
+        try:
+            code = 0 if plugin.load_token("sql", key, options) == first else 2
+            if backend != "sqlite" and sessions() <= before:
+                code = 4  # it spoke over an inherited connection instead of its own
+            plugin.store_token("sql", key, second, options)
+            plugin.close()  # as a worker does when it stops
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # The parent's sessions on the server are all still there (a child closing them would
+    # have ended them: the socket is shared).
+    assert sessions() == before
+    # The parent's connections still work, and see what the child wrote.
+    for _ in range(3):
+        assert plugin.load_token("sql", key, options) == second
+    plugin.store_token("sql", key, first, options)
+    assert SqlPlugin().load_token("sql", key, options) == first
