@@ -16,6 +16,7 @@ import types
 from collections import abc
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
 import attrs
@@ -112,34 +113,60 @@ def structure_plain(raw: Mapping[str, Any], cls: type[Any]) -> Any | None:
     if not attrs.has(cls):
         return None
     try:
-        fields = {f.name: f for f in attrs.fields(attrs.resolve_types(cls))}
+        plan = _plan(cls)
         given: dict[str, Any] = {}
         for key, value in raw.items():
-            field = fields.get(key)
-            if field is None or not field.init or field.alias != key:
+            structure = plan.get(key)
+            if structure is None:
                 return None
-            given[key] = _plain(value, field.type)
+            given[key] = structure(value)
         return cls(**given)
     except Exception:
         return None
 
 
-def _plain(value: Any, kind: Any) -> Any:
+@cache
+def _plan(cls: type[Any]) -> dict[str, Callable[[Any], Any]]:
+    # Worked out once per class: every token a store reads goes through here, and reading
+    # the field types again for each would cost more than structuring the values.
+    return {field.name: _compiled(field.type) for field in attrs.fields(attrs.resolve_types(cls))
+            if field.init and field.alias == field.name}
+
+
+@cache
+def _compiled(kind: Any) -> Callable[[Any], Any]:
+    """How a value of ``kind`` is structured the plain way (raising :class:`_NotPlain` for
+    what is left to the converter)."""
     hook = _HOOKS.get(kind)
     if hook is not None:
-        return hook(value, kind)
+        return lambda value: hook(value, kind)
     origin = get_origin(kind)
     if origin is Literal:
-        if value not in get_args(kind):
-            raise _NotPlain
-        return value
+        choices = get_args(kind)
+
+        def literal(value: Any) -> Any:
+            if value not in choices:
+                raise _NotPlain
+            return value
+
+        return literal
     if origin is dict or origin is abc.Mapping:
         key_kind, value_kind = get_args(kind)
-        if not isinstance(value, Mapping):
-            raise _NotPlain
-        return {_plain(k, key_kind): _plain(v, value_kind) for k, v in value.items()}
+        structure_key, structure_value = _compiled(key_kind), _compiled(value_kind)
+
+        def mapping(value: Any) -> Any:
+            if not isinstance(value, Mapping):
+                raise _NotPlain
+            return {structure_key(k): structure_value(v) for k, v in value.items()}
+
+        return mapping
     if origin is Union or origin is types.UnionType:
         options = [option for option in get_args(kind) if option is not type(None)]
         if len(options) == 1:
-            return None if value is None else _plain(value, options[0])
+            inner = _compiled(options[0])
+            return lambda value: None if value is None else inner(value)
+    return _not_plain
+
+
+def _not_plain(value: Any) -> Any:
     raise _NotPlain

@@ -46,6 +46,8 @@ from brokerauth.toolkit.settings_checks import MAKE_FERNET_KEY as _GENERATE
 from brokerauth.toolkit.tokencodec import MAX_TOKEN_BYTES, decode_token, encode_token
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from cryptography.fernet import MultiFernet
 
 __all__ = [
@@ -247,21 +249,25 @@ def open_entry(
             f"damaged, {logout} removes it, then log in again",
         ) from None
     header, separator, body = plain.partition(b"\n")
-    moved = ForgedEntryError(
-        f"stored token {source} was encrypted for another profile or identity (or key_prefix), "
-        f"so it was moved there by hand or by someone with write access to {where}",
-        hint=f"run {logout} and log in again",
-    )
+
+    def moved() -> ForgedEntryError:
+        # Made only when raised: every load passes here.
+        return ForgedEntryError(
+            f"stored token {source} was encrypted for another profile or identity (or "
+            f"key_prefix), so it was moved there by hand or by someone with write access to "
+            f"{where}", hint=f"run {logout} and log in again",
+        )
+
     if legacy:
         if not separator or header + separator != _legacy_binding(key):
-            raise moved
+            raise moved()
         legacy_token = decode_token(body, source=source, profile=key.profile)
         # Nothing sealed but the token: the fence is the clear one, as before the upgrade.
         return Entry(legacy_token, 0, clear_fence or 0, authenticated=False, legacy=True)
     generation, fence = _read_header(header, entry, moved, source=source, logout=logout,
                                      store=store)
     if not separator:
-        raise moved
+        raise moved()
     sealed = decode_token(body, source=source, profile=key.profile) if body else None
     return Entry(sealed, generation, fence, authenticated=True)
 
@@ -274,7 +280,8 @@ def _header(entry: str, generation: int, fence: int) -> bytes:
 
 
 def _read_header(
-    header: bytes, entry: str, moved: ForgedEntryError, *, source: str, logout: str, store: str
+    header: bytes, entry: str, moved: Callable[[], ForgedEntryError], *, source: str,
+    logout: str, store: str,
 ) -> tuple[int, int]:
     try:
         fields = json.loads(header)
@@ -288,7 +295,7 @@ def _read_header(
             f"{logout}",
         )
     if fields["entry"] != entry:
-        raise moved
+        raise moved()
     numbers = fields["g"], fields["f"]
     if not all(type(n) is int and 0 <= n <= MAX_NUMBER for n in numbers):
         raise CorruptStoreError(

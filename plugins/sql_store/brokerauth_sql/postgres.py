@@ -112,6 +112,8 @@ class PostgresStore(RowStore):
     def __init__(self, options: SqlStoreOptions) -> None:
         super().__init__(options)
         self._conninfo: str | None = None
+        #: Where the server is, worked out once the URL is revealed (it names every error).
+        self._location: str | None = None
         self._hidden: tuple[str, ...] = ()
         self._pool: ConnectionPool[Any] | None = None
         self._pool_pid = 0
@@ -122,8 +124,8 @@ class PostgresStore(RowStore):
 
     @property
     def location(self) -> str:
-        if self._conninfo is not None:
-            return postgres_location(self._conninfo)
+        if self._location is not None:
+            return self._location
         url = self.options.url
         if isinstance(url, Secret):
             return f"the database of url ({url.source})"
@@ -152,6 +154,7 @@ class PostgresStore(RowStore):
         hidden = [unquote(parts.password)] if parts.password else []
         hidden += [v for k, v in parse_qsl(parts.query) if k == "password" and v]
         self._hidden = tuple(h for h in hidden if h)
+        self._location = postgres_location(value)
         self._conninfo = value
         return value
 
