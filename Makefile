@@ -17,7 +17,7 @@ $(BIN)/python:
 # fresh clone) test exactly what was tested; `make constraints` records the current ones.
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt $(SANDBOX_DIR) $(PLUGIN_DIRS) $(EXAMPLE_DIRS)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]' $(foreach d,$(SANDBOX_DIR) $(PLUGIN_DIRS) $(EXAMPLE_DIRS),-e $(dir $(d)))
-	$(BIN)/pip install --quiet -c constraints.txt -e 'examples/platform[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e 'examples/platform[test]' -e 'plugins/sql_store[test]'
 	touch $(STAMP)
 
 constraints: $(STAMP)
