@@ -303,9 +303,8 @@ PG_URL_VARIABLE = "BROKERAUTH_TEST_PG_URL"
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[Any]:
     # Imported here: loading the plugin must not cost suites that never use PostgreSQL.
-    from brokerauth_sandbox.postgres import PostgresMissing, PostgresServer
-
     from brokerauth_sandbox.canary import watch
+    from brokerauth_sandbox.postgres import PostgresMissing, PostgresServer
 
     try:
         server = PostgresServer()
