@@ -74,7 +74,7 @@ def postgres_binaries() -> Path:
     for folder in candidates:
         if all(os.access(folder / program, os.X_OK) for program in PROGRAMS):
             return folder
-    raise PostgresMissing(f"PostgreSQL's server ({', '.join(PROGRAMS)}) is not installed: "
+    raise PostgresMissing(f"Postgres's server ({', '.join(PROGRAMS)}) is not installed: "
                           f"run {INSTALL}")
 
 
@@ -156,7 +156,7 @@ class PostgresServer:
                 self.port = free_port()
                 continue
             break
-        raise RuntimeError(f"PostgreSQL did not start on {HOST}:{self.port} within "
+        raise RuntimeError(f"Postgres did not start on {HOST}:{self.port} within "
                            f"{TIMEOUT:.0f} s; the end of {self.log}:\n{self._log_tail()}")
 
     def stop(self) -> None:
@@ -224,8 +224,8 @@ class PostgresServer:
         self.psql(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
-    def psql(self, sql: str, database: str = "postgres") -> str:
-        """Run ``sql`` (one or more statements, fed on standard input, so never on a command
+    def psql(self, statements: str, database: str = "postgres") -> str:
+        """Run ``statements`` (one or more statements, fed on standard input, so never on a command
         line) with the server's own ``psql`` as the superuser over TCP; returns what it printed
         (unaligned, tuples only, no command tags).
 
@@ -240,7 +240,7 @@ class PostgresServer:
                    "-U", self.superuser, "-d", database, "-f", "-"]
         try:
             done = subprocess.run(  # noqa: S603 - the server's own psql, no shell
-                command, input=sql.encode(), capture_output=True, env=env,
+                command, input=statements.encode(), capture_output=True, env=env,
                 timeout=TIMEOUT, check=False)
         except subprocess.TimeoutExpired as exc:
             raise RuntimeError(f"psql on {HOST}:{self.port}/{database} took over "
@@ -331,7 +331,7 @@ def _server_account() -> pwd.struct_passwd | None:
         return pwd.getpwnam(SERVER_USER)
     except KeyError:
         raise PostgresMissing(
-            f"PostgreSQL refuses to run as root, and there is no {SERVER_USER!r} user to run "
+            f"Postgres refuses to run as root, and there is no {SERVER_USER!r} user to run "
             f"it as: run {INSTALL} (the package creates it), or `useradd --system "
             f"{SERVER_USER}`, or run the tests as a user other than root"
         ) from None
