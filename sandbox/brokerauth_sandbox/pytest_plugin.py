@@ -323,3 +323,35 @@ def postgres_url(postgres_server: Any, monkeypatch: pytest.MonkeyPatch) -> Itera
     postgres_server.start()  # a test that staged an outage may have left it stopped
     name = url.rsplit("/", 1)[1]
     postgres_server.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def secret_service() -> Iterator[Any]:
+    """One real :class:`~brokerauth_sandbox.secretservice.SecretService` (a private D-Bus
+    session bus and Debian's ``gnome-keyring-daemon``) for the whole run; its ``environ`` holds
+    ``DBUS_SESSION_BUS_ADDRESS`` and the ``XDG_*`` folders that reach it.  Missing, it fails
+    the run with the install command."""
+    # Imported here: loading the plugin must not cost suites that never use a keyring.
+    from brokerauth_sandbox.canary import watch
+    from brokerauth_sandbox.secretservice import SecretService, SecretServiceMissing
+
+    try:
+        service = SecretService()
+    except SecretServiceMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    watch(service.password)
+    with service:
+        yield service
+
+
+@pytest.fixture
+def secret_service_env(secret_service: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The ``secret_service`` fixture's variables in ``os.environ`` for the test (and the
+    processes it starts), running and unlocked; yields the service."""
+    secret_service.start()  # a test that staged an outage may have left it stopped
+    if secret_service.is_locked():
+        secret_service.unlock()
+    for key, value in secret_service.environ.items():
+        monkeypatch.setenv(key, value)
+    yield secret_service
+    secret_service.start()
