@@ -15,6 +15,20 @@ a folder), folders 0700 and files 0600 whatever the umask, a token file others c
 refused rather than used, and an OS lock that dies with its holder.  This module adds what is
 particular to tokens: where they live, how names map to files, the token codec, and hints
 that name ``brokerauth logout``, since logging out removes a token file.
+
+With an ``encryption_key`` (a Fernet key as a secret reference, several separated by commas
+to rotate them, or ``"keyring"``: a key made on first use and kept in the OS keyring, see
+:mod:`brokerauth.toolkit.keyring_key`), each file holds the envelope of
+:mod:`brokerauth.toolkit.envelope` instead of the token's JSON, sealed for its profile and
+identity (:func:`entry_name`), not for its path: a file copied or renamed to another identity
+is refused, a whole token folder moved elsewhere stays readable.  A file in clear where a key
+is given is refused (it could have been planted).  ``cryptography`` and ``keyring`` are
+imported only when a key is used.
+
+The envelope's generation is the time of the write, in microseconds; the file store keeps no
+record of it and no fence (a file lock dies with its holder, and a logout removes the file),
+so an older sealed copy of a file put back in its place is read: whoever can write to the
+token folder is the user, who can read the keyring as well.
 """
 
 from __future__ import annotations
@@ -22,10 +36,12 @@ from __future__ import annotations
 import os
 import string
 import sys
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
 
@@ -33,15 +49,20 @@ from brokerauth.contract.errors import StoreError
 from brokerauth.contract.tokens import Token, TokenKey
 from brokerauth.toolkit import privatefiles as files
 from brokerauth.toolkit.logs import logger
+from brokerauth.toolkit.secrets import Secret
 
 if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
+
     from brokerauth.contract.specs import CallBudget
 
 __all__ = [
+    "KEYRING",
     "LOCK_POLL_INTERVAL",
     "FileStoreOptions",
     "default_root",
     "delete",
+    "entry_name",
     "file_name",
     "legacy_token_path",
     "list_keys",
@@ -80,6 +101,18 @@ _LIST_FLAGS = (os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFO
                | getattr(os, "O_CLOEXEC", 0))
 
 
+#: ``encryption_key = "keyring"``: the key is made on first use and kept in the OS keyring.
+KEYRING: Final = "keyring"
+_STORE: Final = "file"
+_KEY_OPTION: Final = "the file store's encryption_key"
+
+
+def _valid_key(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and value != KEYRING and not isinstance(value, Secret):
+        raise ValueError('encryption_key is a secret reference ({ env = "NAME" } or '
+                         '{ file = "path" }) or "keyring"')
+
+
 @attrs.frozen
 class FileStoreOptions:
     """Options of the ``file`` store, given in a profile as
@@ -88,6 +121,11 @@ class FileStoreOptions:
     #: The folder holding the token files instead of the default one; ``~`` is expanded and a
     #: relative path is taken from the current folder.
     path: str | None = None
+    #: Encrypt the token files: a secret reference holding a Fernet key (or several separated
+    #: by commas: the first encrypts, every one decrypts), or ``"keyring"`` for a key made on
+    #: first use and kept in the OS keyring.  Without it the files hold the token in clear.
+    encryption_key: Secret | Literal["keyring"] | None = attrs.field(
+        default=None, validator=_valid_key)
 
 
 # --- where tokens live -------------------------------------------------------------------
@@ -253,6 +291,152 @@ def _legacy_file_name(name: str, what: str) -> str:
     return encoded
 
 
+# --- encryption ----------------------------------------------------------------------------
+
+
+def entry_name(key: TokenKey) -> str:
+    """What an encrypted token file is sealed for (the envelope's ``entry``): the profile and
+    identity, not the path, so a file copied to another identity is refused while a token
+    folder moved elsewhere stays readable."""
+    import json
+
+    return "file:" + json.dumps([key.profile, key.identity], ensure_ascii=True)
+
+
+class _Keys:
+    """The cipher of one options value, made on first use."""
+
+    def __init__(self, options: FileStoreOptions) -> None:
+        key = options.encryption_key
+        self._secret = key if isinstance(key, Secret) else None
+        self._guard = threading.Lock()
+        self._keyring: MultiFernet | None = None
+        if self._secret is not None:
+            from brokerauth.toolkit.envelope import StoreCipher
+
+            self._cipher: StoreCipher | None = StoreCipher(self._secret, store=_STORE)
+        else:
+            self._cipher = None
+
+    @property
+    def source(self) -> str:
+        """Where the key comes from, for messages."""
+        if self._secret is not None:
+            return self._secret.source
+        from brokerauth.toolkit.keyring_key import SOURCE
+
+        return SOURCE
+
+    def get(self, root: Path, key: TokenKey, *, create: bool) -> MultiFernet | None:
+        """The cipher; ``None`` only for a keyring that holds no key yet and ``create`` false."""
+        if self._cipher is not None:
+            return self._cipher.get()
+        if self._keyring is not None:
+            return self._keyring
+        from brokerauth.toolkit import keyring_key
+        from brokerauth.toolkit.envelope import make_cipher
+
+        if create:
+            guard_path = root / "@file-store-key"
+
+            def guard() -> AbstractContextManager[bool]:
+                return files.lock(guard_path, TokenKey(key.profile), 10.0, top=root)
+
+            found: str | None = keyring_key.read_or_create_key(_KEY_OPTION, guard)
+        else:
+            found = keyring_key.read_key(_KEY_OPTION)
+        if found is None:
+            return None
+        cipher = make_cipher(Secret.from_value(found), store=_STORE)
+        with self._guard:
+            self._keyring = cipher
+        return cipher
+
+
+# One per options value in use: a profile's options live as long as its session.
+_keys: weakref.WeakKeyDictionary[FileStoreOptions, _Keys] = weakref.WeakKeyDictionary()
+_keys_guard = threading.Lock()
+_generation_guard = threading.Lock()
+_last_generation = 0
+
+
+def _keys_of(options: FileStoreOptions) -> _Keys:
+    with _keys_guard:
+        found = _keys.get(options)
+        if found is None:
+            found = _keys[options] = _Keys(options)
+        return found
+
+
+def _next_generation() -> int:
+    """The time in microseconds, larger than any this process handed out before."""
+    import time
+
+    global _last_generation
+    with _generation_guard:
+        _last_generation = max(time.time_ns() // 1000, _last_generation + 1)
+        return _last_generation
+
+
+def _encrypted(data: bytes) -> bool:
+    from brokerauth.toolkit.envelope import ENCRYPTED_MARK, LEGACY_MARK
+
+    return data.startswith((ENCRYPTED_MARK, LEGACY_MARK))
+
+
+def _opened(data: bytes, path: Path, key: TokenKey, options: FileStoreOptions) -> Token | None:
+    """The token in the bytes of the file at ``path``, in clear or sealed."""
+    from brokerauth.toolkit.tokencodec import decode_token
+
+    logout = f"`brokerauth logout {key.profile}`"
+    if options.encryption_key is None:
+        if _encrypted(data):
+            raise StoreError(
+                f"token file {path} is encrypted, and the profile's file store has no "
+                "encryption_key",
+                hint='give the store the key it was written with (encryption_key = '
+                '{ env = "NAME" }, or encryption_key = "keyring" for the key in the OS '
+                f"keyring), or run {logout} and log in again",
+            )
+        return decode_token(data, source=str(path), profile=key.profile)
+    from brokerauth.toolkit.envelope import open_entry
+
+    keys = _keys_of(options)
+    cipher = keys.get(_root(options), key, create=False) if _encrypted(data) else None
+    if cipher is None and _encrypted(data):
+        raise StoreError(
+            f"token file {path} is encrypted with the key kept in {keys.source}, and the "
+            "keyring holds no such key",
+            hint="use the keyring it was written with (the same user's desktop session), or "
+            f"run {logout} and log in again",
+        )
+    if cipher is None:
+        # In clear where a key is expected: refused without reading the key.
+        from brokerauth.toolkit.envelope import ForgedEntryError
+
+        raise ForgedEntryError(
+            f"token file {path} is not encrypted, but the store has an encryption_key; it "
+            "is not used, since anyone able to write to its token folder could have planted "
+            "it", hint=f"run {logout} and log in again: the new token is stored encrypted",
+        )
+    entry = open_entry(data, key, entry_name(key), cipher, clear_generation=None,
+                       clear_fence=None, source=str(path), key_source=keys.source,
+                       store=_STORE, where="its token folder")
+    return None if entry is None else entry.token
+
+
+def _sealed(token: Token, key: TokenKey, options: FileStoreOptions) -> bytes:
+    from brokerauth.toolkit.tokencodec import encode_token
+
+    if options.encryption_key is None:
+        return encode_token(token)
+    from brokerauth.toolkit.envelope import seal_entry
+
+    cipher = _keys_of(options).get(_root(options), key, create=True)
+    return seal_entry(token, entry_name(key), generation=_next_generation(), fence=0,
+                      cipher=cipher)
+
+
 # --- the store's operations ----------------------------------------------------------------
 
 
@@ -263,11 +447,11 @@ def load(key: TokenKey, options: FileStoreOptions | None = None) -> Token | None
     :raises ~brokerauth.contract.errors.StoreError: the file or a folder is unsafe (a link, too
         open, owned by another user) or cannot be read.
     """
-    # Imported here: commands that never read a token should not pay for cattrs.
-    from brokerauth.toolkit.tokencodec import decode_token
-
+    # The codec and the envelope are imported when used: commands that never read a token
+    # should not pay for cattrs, nor a store without a key for cryptography.
+    options = options if options is not None else FileStoreOptions()
     path = token_path(key, options)
-    data = _read(path, key)
+    data = _read(path, key, options)
     if data is None:
         # A token saved before names were case-fold safe is used where it is, until the next
         # save moves it (a read changes nothing).
@@ -275,19 +459,21 @@ def load(key: TokenKey, options: FileStoreOptions | None = None) -> Token | None
         if legacy is None:
             return None
         path = legacy
-        data = _read(path, key)
+        data = _read(path, key, options)
         if data is None:
             return None
-    return decode_token(data, source=str(path), profile=key.profile)
+    return _opened(data, path, key, options)
 
 
-def _read(path: Path, key: TokenKey) -> bytes | None:
+def _read(path: Path, key: TokenKey, options: FileStoreOptions) -> bytes | None:
     from brokerauth.toolkit.tokencodec import MAX_TOKEN_BYTES
 
     if not _folders_ready(path, key, create=False):
         return None
-    # read_private reads one byte past the limit: enough for the codec to refuse it by size.
-    return files.read_private(path, key, _WHAT, limit=MAX_TOKEN_BYTES, removed_by_logout=True)
+    # read_private reads one byte past the limit: enough for the codec (or the envelope,
+    # which adds up to as much again) to refuse it by size.
+    limit = MAX_TOKEN_BYTES if options.encryption_key is None else 2 * MAX_TOKEN_BYTES
+    return files.read_private(path, key, _WHAT, limit=limit, removed_by_logout=True)
 
 
 def save(key: TokenKey, token: Token, options: FileStoreOptions | None = None) -> None:
@@ -295,10 +481,9 @@ def save(key: TokenKey, token: Token, options: FileStoreOptions | None = None) -
 
     :raises ~brokerauth.contract.errors.StoreError: it could not be stored; the old token is intact.
     """
-    from brokerauth.toolkit.tokencodec import encode_token
-
+    options = options if options is not None else FileStoreOptions()
     path = token_path(key, options)
-    data = encode_token(token)
+    data = _sealed(token, key, options)
     _folders_ready(path, key, create=True)
     files.write_private(path, data, key, _WHAT, removed_by_logout=True)
     logger(LOGGER).debug("stored the token for %s in %s", key, path)

@@ -1,0 +1,124 @@
+"""A Fernet key kept in the OS keyring (the Secret Service on Linux, the Keychain on macOS,
+the Credential Locker on Windows), made once and read back on every later use: what a store's
+``encryption_key = "keyring"`` means.
+
+The key is one entry, service :data:`SERVICE` and name :data:`NAME`, the same for every token
+folder of the user: the entries a store seals are bound to their profile and identity, not to
+a folder, so a token folder moved or restored elsewhere stays readable with the same key.
+
+The ``keyring`` package is imported only here, on first use; it is optional (``pip install
+keyring``).  A backend that keeps secrets in a plain file (``keyrings.alt``'s) or none at all
+is refused: the key would then sit in a file as readable as the tokens it protects.  No
+message holds the key.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from brokerauth.contract.errors import ConfigError, StoreError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from contextlib import AbstractContextManager
+
+__all__ = ["INSTALL", "NAME", "SERVICE", "SOURCE", "read_key", "read_or_create_key"]
+
+#: The keyring entry's service and name.
+SERVICE = "brokerauth"
+NAME = "file-store-key"
+#: Where the key comes from, for messages.
+SOURCE = f"the OS keyring (service {SERVICE!r}, name {NAME!r})"
+#: How to get the ``keyring`` package.
+INSTALL = "pip install keyring"
+
+# Backends that are no keyring at all, or keep secrets in a file in clear or with a fixed
+# password: a key there protects nothing the token files do not already.
+_REFUSED_MODULES = ("keyring.backends.fail", "keyring.backends.null", "keyrings.alt")
+
+
+def _backend(what: str) -> Any:
+    try:
+        import keyring
+    except ImportError:
+        raise ConfigError(
+            f"{what} is \"keyring\", and the keyring package is not installed",
+            hint=f"install it ({INSTALL}), or give a key: encryption_key = {{ env = \"NAME\" }}",
+        ) from None
+    backend = keyring.get_keyring()
+    kind = type(backend)
+    module = kind.__module__
+    if module.startswith(_REFUSED_MODULES) or _chain_is_empty(backend):
+        raise StoreError(
+            f"{what} is \"keyring\", and no OS keyring is available (keyring chose "
+            f"{module}.{kind.__name__}, which is none or keeps secrets in a plain file)",
+            hint="run where the desktop's keyring is reachable (on Linux a Secret Service "
+            "such as GNOME Keyring or KWallet on the session D-Bus), or give a key: "
+            'encryption_key = { env = "NAME" }',
+        )
+    return backend
+
+
+def _chain_is_empty(backend: Any) -> bool:
+    # keyring's chainer over no usable backend behaves as the fail backend.
+    backends = getattr(backend, "backends", None)
+    return backends is not None and not [b for b in backends
+                                        if not type(b).__module__.startswith(_REFUSED_MODULES)]
+
+
+def _call(what: str, action: str, function: Callable[[], Any]) -> Any:
+    from keyring.errors import KeyringError
+
+    try:
+        return function()
+    except KeyringError as exc:
+        # keyring's messages name the backend and what failed, never the stored value.
+        raise StoreError(
+            f"{what}: could not {action} {SOURCE}: {type(exc).__name__}: {exc}",
+            hint="unlock the keyring (log in to the desktop session) and try again",
+        ) from None
+
+
+def read_key(what: str) -> str | None:
+    """The key kept in the keyring, ``None`` if there is none yet.
+
+    :param what: what asks for it (``the file store's encryption_key``), for messages.
+    :raises ~brokerauth.contract.errors.ConfigError: the keyring package is missing.
+    :raises ~brokerauth.contract.errors.StoreError: no OS keyring, or it cannot be read.
+    """
+    backend = _backend(what)
+    value = _call(what, "read the key from", lambda: backend.get_password(SERVICE, NAME))
+    return value if isinstance(value, str) and value else None
+
+
+def read_or_create_key(
+    what: str, guard: Callable[[], AbstractContextManager[bool]]
+) -> str:
+    """The key kept in the keyring, made and stored first if there is none.
+
+    ``guard`` is a lock shared by every process that could make the key at the same moment:
+    the keyring has no "add unless present", so two first uses would otherwise each store a
+    key of their own and the second would make the first one's token unreadable.  It is
+    taken only when the key is missing.
+    """
+    found = read_key(what)
+    if found is not None:
+        return found
+    from cryptography.fernet import Fernet
+
+    with guard() as held:
+        if not held:
+            raise StoreError(f"{what}: another process kept the lock on making the key in "
+                             f"{SOURCE} for too long",
+                             hint="check for a stuck brokerauth process and try again")
+        found = read_key(what)
+        if found is not None:
+            return found
+        backend = _backend(what)
+        made = Fernet.generate_key().decode("ascii")
+        _call(what, "store a new key in", lambda: backend.set_password(SERVICE, NAME, made))
+        kept = read_key(what)
+        if kept != made:
+            raise StoreError(f"{what}: the key just stored in {SOURCE} did not read back",
+                             hint="check the keyring; nothing was encrypted with it")
+        return made
