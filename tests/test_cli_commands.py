@@ -95,7 +95,7 @@ def test_sandbox_command_prints_a_working_profile_and_stops_on_ctrl_c(tmp_path: 
     with Child([BROKERAUTH, "--json", "sandbox", "double"], tmp_path / "sandbox") as child:
         info = json.loads(child.until("\n}\n"))  # the document's last line
         table = info["table"]
-        assert table["client_secret"] == {"env": "BROKERAUTH_SANDBOX_CLIENT_SECRET"}
+        assert table["client_secret"] == {"env": "BROKERAUTH_SANDBOX_DOUBLE_CLIENT_SECRET"}
         profile = tmp_path / "p.toml"
         profile.write_text(
             "[profiles.sb]\n" + "".join(

@@ -21,7 +21,7 @@ from test_cli import BROKERAUTH
 
 COMMAND = [BROKERAUTH, "sandbox", "double"]
 FIRST_LINE = "double sandbox listening on"
-LAST_LINE = 'env = "BROKERAUTH_SANDBOX_CLIENT_SECRET"'
+LAST_LINE = 'env = "BROKERAUTH_SANDBOX_DOUBLE_CLIENT_SECRET"'
 
 def test_ctrl_c_at_once_after_start_is_a_clean_exit(tmp_path: Path) -> None:
     ctrl_c_at_once(COMMAND, tmp_path, LAST_LINE)

@@ -145,6 +145,17 @@ def make_sandbox(broker: str, clock: Clock, **options: Any) -> Sandbox:
     return provider(broker).make_sandbox(clock, **options)
 
 
+def env_prefix(broker: str) -> str:
+    """The prefix of the variables ``brokerauth sandbox BROKER`` exports:
+    ``BROKERAUTH_SANDBOX_<BROKER>_``, the broker's id in capitals, every character other than
+    a letter or digit made ``_``.  One per broker, so that the sandboxes of two brokers run
+    from one shell each keep their own credentials (one shared name would hand the second
+    profile the first sandbox's key)."""
+    import re
+
+    return f"BROKERAUTH_SANDBOX_{re.sub(r'[^A-Z0-9]', '_', broker.upper())}_"
+
+
 def profile_table(broker: str, settings: Mapping[str, Any],
                   prefix: str) -> tuple[dict[str, Any], dict[str, str]]:
     """A profile for an emulator's ``settings`` as a user writes one, and the environment it

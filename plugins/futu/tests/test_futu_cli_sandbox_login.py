@@ -96,9 +96,9 @@ def test_the_api_key_profile_is_printed_beside_it(started: Any) -> None:
     described, env = started()
     table = described["profiles"]["fu-key"]
     assert table["mode"] == "api_key"
-    assert set(described["env"]) == {"BROKERAUTH_SANDBOX_APP_KEY",
-                                     "BROKERAUTH_SANDBOX_APP_SECRET",
-                                     "BROKERAUTH_SANDBOX_ACCESS_TOKEN"}
+    assert set(described["env"]) == {"BROKERAUTH_SANDBOX_FUTU_APP_KEY",
+                                     "BROKERAUTH_SANDBOX_FUTU_APP_SECRET",
+                                     "BROKERAUTH_SANDBOX_FUTU_ACCESS_TOKEN"}
     assert status(env, "fu-key")["state"] != "needs login"
     request = brokerauth(env, "request", "fu-key", "GET", "/v1/quote/snapshot")
     assert request.returncode == 0, request.stderr

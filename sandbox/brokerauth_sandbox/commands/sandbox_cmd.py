@@ -79,16 +79,15 @@ def _make(args: argparse.Namespace, out: Output) -> Any:
 def _describe(args: argparse.Namespace, out: Output, sandbox: Any) -> None:
     import tomli_w
 
-    from brokerauth_sandbox.emulators import profile_table
+    from brokerauth_sandbox.emulators import env_prefix, profile_table
 
     name = args.name or f"{args.broker}-sandbox"
-    table, exports = profile_table(args.broker, sandbox.profile_settings(),
-                                   "BROKERAUTH_SANDBOX_")
+    prefix = env_prefix(args.broker)
+    table, exports = profile_table(args.broker, sandbox.profile_settings(), prefix)
     tables = {name: table}
     more = getattr(sandbox, "more_profiles", None)
     for suffix, settings in (more() if more is not None else {}).items():
-        tables[f"{name}-{suffix}"], needs = profile_table(args.broker, settings,
-                                                          "BROKERAUTH_SANDBOX_")
+        tables[f"{name}-{suffix}"], needs = profile_table(args.broker, settings, prefix)
         exports.update(needs)
     out.data({"broker": args.broker, "base_url": sandbox.base_url, "profile": name,
               "table": table, "profiles": tables, "env": exports})
