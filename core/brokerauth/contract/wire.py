@@ -139,7 +139,15 @@ class Request:
 
 
 class Response:
-    """A complete HTTP answer. The body is read in full (up to the transport's limit)."""
+    """A complete HTTP answer. The body is read in full (up to the transport's limit).
+
+    Shaped like the answers of requests and httpx where they agree: ``status_code`` (also
+    ``status``), ``ok``, ``headers`` (looked up in any case, from the transport and both
+    adapters), ``content``, ``text``, ``json()`` and ``raise_for_status()`` (which returns the
+    answer, so calls chain).  ``ok`` means a 2xx status, as httpx's ``is_success``: requests'
+    own ``ok`` also counts a 3xx, but a session returns redirects rather than following them,
+    so a 3xx here is never the answer asked for.
+    """
 
     __slots__ = ("_json", "_json_strict", "content", "headers", "request", "signature", "status")
 
@@ -164,7 +172,13 @@ class Response:
         self._json_strict = False
 
     @property
+    def status_code(self) -> int:
+        """The HTTP status, as requests and httpx name it: the same as :attr:`status`."""
+        return self.status
+
+    @property
     def ok(self) -> bool:
+        """Whether the status is 2xx (a 3xx is not: redirects are returned, never followed)."""
         return 200 <= self.status < 300
 
     @property
