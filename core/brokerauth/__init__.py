@@ -1,15 +1,22 @@
 """brokerauth: sign requests, obtain, refresh and safely store credentials for broker APIs.
 
-Only what a script needs is imported here, and lazily, so ``import brokerauth`` stays cheap.
+Only what a script needs is imported here, and lazily, so ``import brokerauth`` stays cheap:
+it imports nothing but this package and its version (not even :mod:`typing`).  The public
+names are :data:`__all__`, which is also all ``dir(brokerauth)`` and ``from brokerauth import
+*`` show; each is imported on first use.  Everything else is reached through its module
+(``brokerauth.contract.errors``, ``brokerauth.adapters``, ...).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from brokerauth._version import __version__
 
+# Not typing.TYPE_CHECKING: importing typing would double what ``import brokerauth`` costs.
+# Type checkers treat any name TYPE_CHECKING as true.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from brokerauth.contract.events import CredentialEvent
     from brokerauth.contract.hookspecs import hookimpl
     from brokerauth.contract.tokens import Token, TokenKey
@@ -20,6 +27,7 @@ if TYPE_CHECKING:
     from brokerauth.engine.sessions import Session
     from brokerauth.toolkit.secrets import Secret
 
+#: Each public name, by the module it is imported from on first use.
 _LAZY = {
     "session": "brokerauth.engine.api",
     "horizon": "brokerauth.engine.api",
@@ -50,3 +58,9 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    # The public names only: not this module's helpers, nor the subpackages that importing
+    # them (or anything else) binds here.
+    return sorted(__all__)
