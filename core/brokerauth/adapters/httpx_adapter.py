@@ -18,8 +18,13 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any
 
-import anyio.to_thread
-import httpx
+from brokerauth.adapters import missing_extra
+
+try:
+    import anyio.to_thread
+    import httpx
+except ModuleNotFoundError as exc:  # the [httpx] extra is not installed
+    raise missing_extra(exc, "httpx", ("httpx", "anyio", "httpcore")) from None
 
 from brokerauth.adapters.signer import AdapterCore
 from brokerauth.contract.wire import netloc

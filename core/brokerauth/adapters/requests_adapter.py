@@ -10,8 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
-from requests.auth import AuthBase
+from brokerauth.adapters import missing_extra
+
+try:
+    import requests
+    from requests.auth import AuthBase
+except ModuleNotFoundError as exc:  # the [requests] extra is not installed
+    raise missing_extra(exc, "requests", ("requests", "urllib3")) from None
 
 from brokerauth.adapters.signer import AdapterCore
 from brokerauth.engine.authflow import Attempt, Flow

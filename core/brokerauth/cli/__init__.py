@@ -3,6 +3,11 @@
 Each command lives in its own module and is imported only when run, so a command that needs
 no network starts fast.  Exit codes: 0 success, 1 unexpected failure, 2 a usage or profile
 mistake, 3 a token or login problem, 4 the broker or the network failed.
+
+``brokerauth --version`` reads the installed distributions' metadata, imports no plugin;
+``brokerauth completion SHELL`` prints a completion script (:mod:`brokerauth.cli.completion_cmd`).
+A command that acts on one profile takes it as its first argument or as ``-p PROFILE``, and
+otherwise from ``$BROKERAUTH_PROFILE`` (:func:`brokerauth.cli.common.settle_profile`).
 """
 
 from __future__ import annotations
@@ -38,6 +43,40 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keepalive": ("keepalive_cmd", "push back credentials that end soon; report what needs a "
                   "person (for cron)"),
     "users": ("users_cmd", "list a profile's stored identities, their state and horizons"),
+    "completion": ("completion_cmd", "print a shell completion script (bash, zsh or fish)"),
+}
+#: command name -> real invocations shown under "examples:" in its --help.  Kept here, beside
+#: the names, so that every command has some, whoever owns its module; an extension command
+#: may give its own as ``EXAMPLES`` in its module.
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "plugins": ("brokerauth plugins", "brokerauth plugins --json",
+                "brokerauth plugins --traceback"),
+    "profiles": ("brokerauth profiles", "brokerauth profiles live",
+                 "brokerauth profiles --names"),
+    "init": ("brokerauth init", "brokerauth init live --broker webull --secret app_key=WB_KEY "
+             "--secret app_secret=WB_SECRET"),
+    "sign": ("brokerauth sign live GET /openapi/account/list",
+             "brokerauth sign -p live POST /orders --data '{\"qty\": 1}' --explain",
+             "BROKERAUTH_PROFILE=live brokerauth sign GET /quotes --timestamp 1704164645 "
+             "--nonce n1"),
+    "login": ("brokerauth login live", "brokerauth login live --no-browser",
+              "brokerauth login platform --user alice"),
+    "status": ("brokerauth status", "brokerauth status live", "brokerauth status --json"),
+    "refresh": ("brokerauth refresh live", "BROKERAUTH_PROFILE=live brokerauth refresh"),
+    "logout": ("brokerauth logout live", "brokerauth logout live --no-revoke"),
+    "request": ("brokerauth request live GET /openapi/account/list",
+                "brokerauth request live GET /quotes --param symbol=AAPL -H 'x-version: v3'",
+                "brokerauth request -p live POST /orders --data '{\"qty\": 1}' --json"),
+    "export": ("brokerauth export live --key-env SEAL_KEY -o live.sealed",
+               "brokerauth export live --key-file ~/.seal-key --move > live.sealed"),
+    "import": ("brokerauth import live.sealed --profile live --key-env SEAL_KEY",
+               "brokerauth import - -p live --key-env SEAL_KEY --keep-newer < live.sealed"),
+    "keepalive": ("brokerauth keepalive", "brokerauth keepalive live --within 12h",
+                  "brokerauth keepalive --all-users --json"),
+    "users": ("brokerauth users platform", "brokerauth users platform --expiring 3d --json"),
+    "completion": ("brokerauth completion bash > ~/.local/share/bash-completion/completions/"
+                   "brokerauth", "brokerauth completion zsh > \"${fpath[1]}/_brokerauth\"",
+                   "brokerauth completion fish > ~/.config/fish/completions/brokerauth.fish"),
 }
 COMMAND_GROUP = "brokerauth.commands"
 #: Commands another distribution of the project adds, and which one: named when missing.
@@ -55,6 +94,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
     )
     _add_common(parser, None)
+    parser.add_argument("--version", action="store_true",
+                        help="print the version of brokerauth and of each installed plugin")
     # The same options after the command; SUPPRESS keeps a subcommand from resetting what was
     # given before it.
     common = argparse.ArgumentParser(add_help=False, formatter_class=_HelpFormatter)
@@ -62,9 +103,18 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in _command_modules(command).items():
         subparser = sub.add_parser(name, help=help_text, description=help_text,
+                                   epilog=examples_text(name, module),
                                    parents=[common], formatter_class=_HelpFormatter)
         module.add_arguments(subparser)
     return parser
+
+
+def examples_text(name: str, module: Any) -> str | None:
+    """The "examples:" epilog of command ``name``'s --help."""
+    examples = EXAMPLES.get(name) or getattr(module, "EXAMPLES", ())
+    if not examples:
+        return None
+    return "examples:\n" + "\n".join(f"  {line}" for line in examples)
 
 
 def _command_modules(command: str | None) -> dict[str, tuple[Any, str]]:
@@ -90,10 +140,11 @@ def extension_commands() -> dict[str, Any]:
     return commands
 
 
-class _HelpFormatter(argparse.HelpFormatter):
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """argparse's formatter, as wide as the terminal just as argparse makes it, but without
     importing ``shutil`` for that (argparse makes a formatter for every argument added, and
-    ``shutil`` loads three compression modules: a twentieth of ``brokerauth sign``'s start)."""
+    ``shutil`` loads three compression modules: a twentieth of ``brokerauth sign``'s start).
+    Descriptions and epilogs are kept as written: the examples stay one per line."""
 
     def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
                  width: int | None = None, **kwargs: Any) -> None:
@@ -139,9 +190,42 @@ def _command_word(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _asks_version(argv: Sequence[str]) -> bool:
+    """``--version`` before any command (``brokerauth -v --version`` too)."""
+    words = iter(argv)
+    for word in words:
+        if word == "--version":
+            return True
+        if len(word) > 2 and "--profiles".startswith(word):
+            next(words, None)
+        elif not word.startswith("-"):
+            return False
+    return False
+
+
 def _missing_command(argv: Sequence[str]) -> str | None:
     word = _command_word(argv)
     return word if word in OPTIONAL_COMMANDS else None
+
+
+def _version_lines() -> list[str]:
+    """``brokerauth VERSION``, then each distribution that adds plugins or commands, with its
+    version: from the metadata only, no plugin imported."""
+    from brokerauth import __version__
+    from brokerauth.engine import entrypoints
+
+    found: dict[str, tuple[str, list[str]]] = {}
+    for group in ("brokerauth", COMMAND_GROUP):
+        for entry_point in entrypoints.entry_points(group):
+            dist = entry_point.dist
+            name, version = (dist.name, dist.version) if dist is not None else ("?", "?")
+            if name.lower().replace("_", "-") == "brokerauth":
+                continue
+            found.setdefault(name, (version, []))[1].append(entry_point.name)
+    lines = [f"brokerauth {__version__}"]
+    lines.extend(f"{name} {version} ({', '.join(sorted(set(points)))})"
+                 for name, (version, points) in sorted(found.items()))
+    return lines
 
 
 def _add_common(parser: argparse.ArgumentParser, default: object) -> None:
@@ -156,6 +240,9 @@ def _add_common(parser: argparse.ArgumentParser, default: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = command_in(argv)
+    if command is None and _asks_version(argv):
+        print("\n".join(_version_lines()))
+        return EXIT_OK
     if command is None and (missing := _missing_command(argv)):
         Output(json_mode="--json" in argv).error(
             f"`brokerauth {missing}` comes with {OPTIONAL_COMMANDS[missing]}, which is not "
@@ -179,6 +266,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Output(json_mode=args.json)
     module = _command_modules(args.command)[args.command][0]
     try:
+        if hasattr(args, "profile_option"):
+            from brokerauth.cli.common import settle_profile
+
+            settle_profile(args)
         code: int = module.run(args, out)
     except KeyboardInterrupt:
         out.error("interrupted", None, kind="Interrupted")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -10,9 +11,52 @@ if TYPE_CHECKING:
     from brokerauth.engine.sessions import Session
 
 
-def add_profile_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("profile", help="the profile's name (see `brokerauth profiles`)")
-    parser.add_argument("--user", help="the identity (platform user) to act for")
+#: The profile a command acts on when its command line names none.
+PROFILE_ENV = "BROKERAUTH_PROFILE"
+
+
+def add_profile_argument(
+    parser: argparse.ArgumentParser, *, positional: bool = True, optional: bool = False,
+    user: str | None = "the identity (platform user) to act for",
+    help: str = "the profile's name (see `brokerauth profiles`)",
+) -> None:
+    """The command's profile, given as its first argument (``positional``) or ``-p PROFILE``,
+    else ``$BROKERAUTH_PROFILE``; :func:`settle_profile` puts the one chosen in
+    ``args.profile``.  An ``optional`` profile (a command that otherwise looks at every
+    profile) takes no default from the variable.  ``user``: the help of ``--user``, if any."""
+    where = "" if optional else f"; default ${PROFILE_ENV}"
+    if positional:
+        parser.add_argument("profile", nargs="?", metavar="PROFILE", help=f"{help}{where}")
+    parser.add_argument("-p", "--profile", dest="profile_option", metavar="PROFILE",
+                        help=f"{help} (instead of the argument){where}" if positional
+                        else f"{help}{where}")
+    parser.set_defaults(profile_optional=optional, profile_positional=positional)
+    if user is not None:
+        parser.add_argument("--user", help=user)
+
+
+def settle_profile(args: argparse.Namespace) -> None:
+    """``args.profile``: the argument, else ``-p``, else ``$BROKERAUTH_PROFILE``; both given
+    and different, or none at all where one is needed, is a :class:`ConfigError`."""
+    from brokerauth.contract.errors import ConfigError
+
+    given = getattr(args, "profile", None) if args.profile_positional else None
+    option = args.profile_option
+    if given and option and given != option:
+        raise ConfigError(f"two profiles given: {given!r} and -p {option!r}",
+                          hint="name the profile once, as the argument or with -p")
+    name = given or option
+    if not name and not args.profile_optional:
+        name = os.environ.get(PROFILE_ENV) or None
+        if name is None:
+            command = getattr(args, "command", None) or "COMMAND"
+            how = (f"as the first argument (`brokerauth {command} PROFILE ...`) or with -p "
+                   "PROFILE" if args.profile_positional else "with -p PROFILE")
+            raise ConfigError(
+                "no profile given",
+                hint=f"name it {how}, or set {PROFILE_ENV}=PROFILE for every command "
+                "(`brokerauth profiles` lists them)")
+    args.profile = name
 
 
 def open_session(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from brokerauth.cli.common import add_profile_argument
 from brokerauth.cli.export_cmd import add_key_arguments, key_secret
 from brokerauth.cli.output import Output
 
@@ -27,9 +28,9 @@ if TYPE_CHECKING:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE",
                         help="the sealed token `brokerauth export` wrote; `-`: standard input")
-    parser.add_argument("--profile", required=True, dest="profile",
-                        help="the profile whose store receives the token")
-    parser.add_argument("--user", help="the identity the token belongs to (as exported)")
+    add_profile_argument(parser, positional=False,
+                         help="the profile whose store receives the token",
+                         user="the identity the token belongs to (as exported)")
     add_key_arguments(parser)
     when = parser.add_mutually_exclusive_group()
     when.add_argument("--force", action="store_true",

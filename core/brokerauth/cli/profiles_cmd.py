@@ -10,9 +10,14 @@ from brokerauth.cli.output import Output
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", help="check only this profile")
+    parser.add_argument("--names", action="store_true",
+                        help="only print the profiles' names, one a line, unchecked (fast: "
+                        "for shell completion and scripts)")
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
+    if args.names:
+        return _names(args, out)
     from brokerauth.contract.errors import BrokerAuthError
     from brokerauth.engine.binding import check_secrets
     from brokerauth.engine.pluginhost import PluginHost
@@ -61,3 +66,15 @@ def run(args: argparse.Namespace, out: Output) -> int:
             if row.get("hint"):
                 out.line(f"  fix: {row['hint']}")
     return 0 if all(r["ok"] for r in rows) else 2
+
+
+def _names(args: argparse.Namespace, out: Output) -> int:
+    """Each profile's name, read from the profiles file without resolving any (no plugin is
+    loaded): what completion asks for at every <TAB>."""
+    from brokerauth.engine.profiles import load_profiles
+
+    names = sorted(load_profiles(args.profiles).profiles)
+    out.data({"names": names})
+    for name in names:
+        out.line(name)
+    return 0

@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="a JSON body (sent as application/json)")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="a query parameter (repeatable)")
-    parser.add_argument("--header", "-H", action="append", default=[], metavar="NAME:VALUE")
+    parser.add_argument("--header", "-H", action="append", default=[], metavar="NAME:VALUE",
+                        help="an extra request header, e.g. -H 'x-version: v3' (repeatable)")
 
 
 def run(args: argparse.Namespace, out: Output) -> int:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from brokerauth.cli.common import add_profile_argument
 from brokerauth.cli.output import Output
 from brokerauth.contract.errors import ConfigError
 
@@ -31,7 +32,8 @@ _MIN_SECRET = 4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", "-p", required=True, help="the profile to sign with")
+    add_profile_argument(parser, help="the profile to sign with",
+                         user="the identity whose stored token to attach")
     parser.add_argument("method", help="HTTP method, e.g. GET")
     parser.add_argument("url", help="a path (resolved against the profile) or a full URL")
     parser.add_argument("--data", help="the exact request body")
@@ -39,7 +41,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="an extra header (repeatable)")
     parser.add_argument("--timestamp", help="sign at this time (ISO 8601 or Unix seconds)")
     parser.add_argument("--nonce", help="sign with this nonce")
-    parser.add_argument("--user", help="the identity whose stored token to attach")
     parser.add_argument("--no-token", action="store_true", help="sign without a token")
     parser.add_argument("--reveal", action="store_true",
                         help="print token headers in full (they are masked by default)")

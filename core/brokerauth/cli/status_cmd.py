@@ -8,13 +8,13 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from brokerauth.cli.common import moment_text, seconds_text
+from brokerauth.cli.common import add_profile_argument, moment_text, seconds_text
 from brokerauth.cli.output import Output
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("profile", nargs="?", help="only this profile")
-    parser.add_argument("--user", help="the identity (platform user) to look at")
+    add_profile_argument(parser, optional=True, help="only this profile (default: all)",
+                         user="the identity (platform user) to look at")
 
 
 def run(args: argparse.Namespace, out: Output) -> int:

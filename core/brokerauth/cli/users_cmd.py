@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
-from brokerauth.cli.common import duration, moment_text
+from brokerauth.cli.common import add_profile_argument, duration, moment_text
 from brokerauth.cli.output import Output
 
 #: Rows printed as a table; beyond, a count (``--json`` gives every one).
@@ -15,7 +15,7 @@ _SHOWN = 200
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("profile", help="the profile whose identities to list")
+    add_profile_argument(parser, user=None, help="the profile whose identities to list")
     parser.add_argument("--expiring", type=duration, metavar="TIME",
                         help="only identities with an end within TIME (3d, 12h, ...) or past")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,16 @@ NOTIFY_KEY = "notify"
 CORE_KEYS = ("broker", *STRATEGY_KINDS, NOTIFY_KEY, "description", *_OPTION_FIELDS)
 
 
+def unknown_key_problem(key: str, known: Iterable[str]) -> str:
+    """What to say of an unknown key ``key`` of a profile: ``unknown key 'stroe'; did you mean
+    'store'?`` when one of ``known`` (the core's keys and the broker's, or a strategy's
+    options) is close to it."""
+    import difflib
+
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f"unknown key {key!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+
+
 @attrs.frozen
 class Profile:
     """One profile as written: the core's keys parsed, the broker's keys kept raw."""
@@ -135,6 +145,13 @@ class Profile:
                 hint=f"write it as [profiles.{name}] followed by key = value lines",
             )
         broker = table.get("broker")
+        if broker is None:
+            # A misspelt broker key: it is the one missing, and the only key one can name.
+            for key in table:
+                problem = unknown_key_problem(key, CORE_KEYS)
+                if key not in CORE_KEYS and problem.endswith("'broker'?"):
+                    raise ProfileError(problem, profile=name, key=key, file=source,
+                                       hint=f"rename {key} to broker")
         if not isinstance(broker, str) or not broker:
             raise ProfileError(
                 "has no broker",

@@ -20,7 +20,13 @@ from brokerauth.contract.specs import (
     StrategySpec,
 )
 from brokerauth.engine.pluginhost import PluginHost
-from brokerauth.engine.profiles import NOTIFY_KEY, Profile, StrategyChoice
+from brokerauth.engine.profiles import (
+    CORE_KEYS,
+    NOTIFY_KEY,
+    Profile,
+    StrategyChoice,
+    unknown_key_problem,
+)
 from brokerauth.toolkit.converter import make_converter, structure_plain
 
 if TYPE_CHECKING:
@@ -147,7 +153,8 @@ def structure_settings(
     try:
         return converter.structure(raw, cls)
     except Exception as exc:
-        key, problem, hint = _first_problem(exc, cls)
+        # A broker's settings sit beside the core's keys: a near miss may be of either.
+        key, problem, hint = _first_problem(exc, cls, also=CORE_KEYS if not prefix else ())
         if key is None:
             key = _field_refusing(converter, raw, cls)
         raise ProfileError(
@@ -184,14 +191,18 @@ def _field_names(cls: type[Any]) -> list[str]:
     return [f.alias or f.name for f in attrs.fields(cls)] if attrs.has(cls) else []
 
 
-def _first_problem(exc: BaseException, cls: type[Any]) -> tuple[str | None, str, str | None]:
-    """``(key, problem, hint)`` for the first error cattrs found."""
+def _first_problem(exc: BaseException, cls: type[Any],
+                   also: tuple[str, ...] = ()) -> tuple[str | None, str, str | None]:
+    """``(key, problem, hint)`` for the first error cattrs found; ``also``: the keys valid
+    beside ``cls``'s fields (for the nearest key to an unknown one)."""
     from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
     if isinstance(exc, ForbiddenExtraKeysError):
         extra = sorted(exc.extra_fields)[0]
-        known = ", ".join(_field_names(cls))
-        return extra, "unknown key", f"remove it, or use one of: {known}"
+        fields = _field_names(cls)
+        known = ", ".join(fields)
+        return (extra, unknown_key_problem(extra, [*fields, *also]),
+                f"remove it, or use one of: {known}")
     if isinstance(exc, ClassValidationError):
         with_notes, without = exc.group_exceptions()
         for inner, note in with_notes:
@@ -201,7 +212,7 @@ def _first_problem(exc: BaseException, cls: type[Any]) -> tuple[str | None, str,
                 return (f"{name}.{sub_key}" if sub_key else name), problem, hint
             return name, *_describe(inner, note.type)
         for inner in without:
-            return _first_problem(inner, cls)
+            return _first_problem(inner, cls, also)
     if isinstance(exc, KeyError):
         return str(exc.args[0]), "is required", "add it to the profile"
     if isinstance(exc, TypeError | ValueError):
@@ -210,6 +221,11 @@ def _first_problem(exc: BaseException, cls: type[Any]) -> tuple[str | None, str,
 
 
 def _describe(exc: BaseException, expected: Any) -> tuple[str, str | None]:
+    from typing import Literal, get_args, get_origin
+
+    if get_origin(expected) is Literal:
+        allowed = ", ".join(str(value) for value in get_args(expected))
+        return f"must be one of: {allowed}", f"give it one of: {allowed}"
     type_name = getattr(expected, "__name__", None) or str(expected).replace("typing.", "")
     if isinstance(exc, KeyError):
         return "is required", "add it to the profile"

@@ -73,7 +73,27 @@ def _make(args: argparse.Namespace, out: Output) -> Any:
     sandbox: Any = found.make_sandbox(SystemClock(), **parsed)
     if args.port:
         sandbox.listen_on(args.port)
+        _start_on(sandbox, args.port)
     return sandbox
+
+
+def _start_on(sandbox: Any, port: int) -> None:
+    """Bind the port asked for now (starting twice is starting once): one taken is the user's
+    to change, not a failure to report."""
+    import errno
+
+    from brokerauth.contract.errors import ConfigError
+
+    try:
+        sandbox.start()
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+            raise
+        why = "is in use" if exc.errno == errno.EADDRINUSE else "may not be used by this user"
+        raise ConfigError(
+            f"port {port} on 127.0.0.1 {why}",
+            hint="pick another with --port N (above 1023), or leave --port out to get a free "
+            f"one; `lsof -i :{port}` shows what holds it") from None
 
 
 def _describe(args: argparse.Namespace, out: Output, sandbox: Any) -> None:
