@@ -14,6 +14,11 @@
 Errors name the method, host and path only (a query may carry values that must not reach a
 log).  Nothing is retried here: retrying, and re-signing each attempt, is the session's
 decision.
+
+Every request carries ``User-Agent: brokerauth/VERSION PLUGIN/VERSION`` (the broker plugin's
+distribution, named by the session; see :func:`brokerauth._version.user_agent`) unless its own
+headers, or its signer's, name one: a caller's ``headers={"User-Agent": ...}`` on a request
+wins, and ``Transport(user_agent=...)`` replaces the default for every request of a session.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from brokerauth._version import user_agent as _user_agent
 from brokerauth.contract.errors import DeadlineError, ResponseError, TransportError
 from brokerauth.contract.wire import Request, Response
 
@@ -58,8 +64,18 @@ class Transport:
     """
 
     def __init__(
-        self, pool: urllib3.PoolManager | None = None, *, timeout: float = 10.0
+        self,
+        pool: urllib3.PoolManager | None = None,
+        *,
+        timeout: float = 10.0,
+        user_agent: str | None = None,
     ) -> None:
+        """:param user_agent: the ``User-Agent`` of every request that names none itself;
+            brokerauth's own (with the broker plugin's name, see :meth:`name_plugin`) if not
+            given."""
+        #: The ``User-Agent`` sent with every request whose headers name none.
+        self.user_agent = user_agent if user_agent is not None else _user_agent()
+        self._agent_given = user_agent is not None
         self._pool = pool
         self._pool_lock = threading.Lock()
         self.timeout = timeout
@@ -84,6 +100,15 @@ class Transport:
                     quiet_http_logs()  # urllib3's own DEBUG lines would show the query
                 pool = self._pool
         return pool
+
+    def name_plugin(self, distribution: str | None, version: str | None) -> None:
+        """Name the broker plugin in the default ``User-Agent`` (a session does, as it opens).
+
+        A ``user_agent`` given to the constructor is kept, and so is the first plugin named: a
+        transport shared by sessions of two brokers names the first (give it ``user_agent``
+        to choose)."""
+        if not self._agent_given and self.user_agent == _user_agent():
+            self.user_agent = _user_agent(distribution, version)
 
     def _send_options(self) -> _SendOptions:
         options = self._options
@@ -118,6 +143,8 @@ class Transport:
         headers = dict(request.headers)
         if signature:
             headers.update(signature)
+        if "User-Agent" not in headers and not _names_agent(headers):
+            headers["User-Agent"] = self.user_agent
         arguments: dict[str, Any] = {
             "body": request.body,
             "headers": headers,
@@ -161,6 +188,15 @@ class Transport:
             host_pool.close()
         if self._pool is not None:
             self._pool.clear()
+
+
+def _names_agent(headers: Mapping[str, str]) -> bool:
+    """Whether ``headers`` name a ``User-Agent`` in any spelling of the name."""
+    # A loop, not any(...): this runs for every request sent, and the generator costs twice.
+    for name in headers:  # noqa: SIM110
+        if len(name) == 10 and name.lower() == "user-agent":
+            return True
+    return False
 
 
 class _SendOptions:
