@@ -41,7 +41,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
@@ -110,7 +110,7 @@ _KEY_OPTION: Final = "the file store's encryption_key"
 def _valid_key(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and value != KEYRING and not isinstance(value, Secret):
         raise ValueError('encryption_key is a secret reference ({ env = "NAME" } or '
-                         '{ file = "path" }) or "keyring"')
+                         '{ file = "path" }) holding a Fernet key, or "keyring"')
 
 
 @attrs.frozen
@@ -124,8 +124,9 @@ class FileStoreOptions:
     #: Encrypt the token files: a secret reference holding a Fernet key (or several separated
     #: by commas: the first encrypts, every one decrypts), or ``"keyring"`` for a key made on
     #: first use and kept in the OS keyring.  Without it the files hold the token in clear.
-    encryption_key: Secret | Literal["keyring"] | None = attrs.field(
-        default=None, validator=_valid_key)
+    #: (Typed ``str`` rather than ``Literal["keyring"]`` so that another word is refused in
+    #: this validator's words, which name ``"keyring"``.)
+    encryption_key: Secret | str | None = attrs.field(default=None, validator=_valid_key)
 
 
 # --- where tokens live -------------------------------------------------------------------
@@ -353,8 +354,10 @@ class _Keys:
         return cipher
 
 
-# One per options value in use: a profile's options live as long as its session.
-_keys: weakref.WeakKeyDictionary[FileStoreOptions, _Keys] = weakref.WeakKeyDictionary()
+# One per options object, as long as it lives: a session's options are made when it opens,
+# so each session reads its key once (options that are merely equal, like two sessions' of
+# one profile, do not share a key read before the other was opened).
+_keys: dict[int, _Keys] = {}
 _keys_guard = threading.Lock()
 _generation_guard = threading.Lock()
 _last_generation = 0
@@ -362,9 +365,10 @@ _last_generation = 0
 
 def _keys_of(options: FileStoreOptions) -> _Keys:
     with _keys_guard:
-        found = _keys.get(options)
+        found = _keys.get(id(options))
         if found is None:
-            found = _keys[options] = _Keys(options)
+            found = _keys[id(options)] = _Keys(options)
+            weakref.finalize(options, _keys.pop, id(options), None)
         return found
 
 
