@@ -1,13 +1,20 @@
 """``brokerauth init``: write a profile, from flags or by asking.
 
 Secrets are written as references (``{ env = "NAME" }`` or ``{ file = "path" }``), never as
-values. The file is replaced atomically, so an interrupted ``init`` leaves the old file whole.
+values. The file is replaced atomically, so an interrupted ``init`` leaves the old file whole,
+and an existing file keeps everything it had (comments, order, inline tables) byte for byte: the
+new profile is appended, or a replaced one edited in place with tomlkit (imported here only).
+
+At a terminal, ``init`` asks for the broker's required settings only; the others keep their
+defaults unless given with ``--set``.  Ctrl-D or Ctrl-C at a prompt ends it with one line and
+nothing written (exit 1, or 130 for Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import tomllib
@@ -31,6 +38,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
+    interactive = args.broker is None or args.name is None
+    if interactive and not sys.stdin.isatty():
+        raise ConfigError("init needs a NAME and --broker when not run at a terminal",
+                          hint="brokerauth init NAME --broker BROKER --set key=value ...")
+    try:
+        return _run(args, out, interactive=interactive)
+    except EOFError:
+        # Ctrl-D at a prompt: the person is done; nothing is written.
+        _end_prompt_line(interactive)
+        out.error("init: input ended before the profile was complete; nothing was written",
+                  None, kind="Aborted")
+        return 1
+    except KeyboardInterrupt:
+        _end_prompt_line(interactive)
+        out.error("init: interrupted; nothing was written", None, kind="Interrupted")
+        return 130
+
+
+def _end_prompt_line(interactive: bool) -> None:
+    """Ends the unanswered prompt's line, so that the message starts a line of its own."""
+    if interactive:
+        print(file=sys.stdout, flush=True)
+
+
+def _run(args: argparse.Namespace, out: Output, *, interactive: bool) -> int:
     import attrs
 
     from brokerauth.engine.pluginhost import PluginHost
@@ -38,21 +70,22 @@ def run(args: argparse.Namespace, out: Output) -> int:
     from brokerauth.engine.resolve import resolve_profile
     from brokerauth.toolkit.secrets import Secret
 
-    interactive = args.broker is None or args.name is None
-    if interactive and not sys.stdin.isatty():
-        raise ConfigError("init needs a NAME and --broker when not run at a terminal",
-                          hint="brokerauth init NAME --broker BROKER --set key=value ...")
     host = PluginHost.create()
     name = args.name or _ask("profile name", "default")
-    if args.broker is None:
+    broker = args.broker
+    if broker is None:
         host.load_all()
-        brokers = sorted(host.brokers)
-        if not brokers:
+        published, others = broker_choices(host)
+        if not published and not others:
             raise ConfigError("no broker plugin is installed",
                               hint="install a broker plugin; `brokerauth plugins` lists "
                                    "what is installed")
-        out.line(f"installed brokers: {', '.join(brokers)}")
-    broker = args.broker or _ask("broker", brokers[0])
+        suggested = published or others
+        line = f"brokers: {', '.join(suggested)}"
+        if published and others:
+            line += f" (also installed: {', '.join(others)})"
+        out.line(line)
+        broker = _ask("broker", suggested[0])
     spec, _ = host.broker(broker)
 
     table: dict[str, Any] = {"broker": broker}
@@ -66,22 +99,26 @@ def run(args: argparse.Namespace, out: Output) -> int:
         key, value = _pair(item, "--secret-file")
         table[key] = {"file": value}
     if interactive:
+        # Only what the broker cannot do without: every optional setting has a default, and
+        # is given with --set when it is not the one wanted.
         for field in attrs.fields(spec.settings):
             key = field.alias or field.name
-            if key in table:
+            if key in table or field.default is not attrs.NOTHING:
                 continue
             help_text = field.metadata.get("help", "")
-            required = field.default is attrs.NOTHING
+            about = f" ({help_text})" if help_text else ""
             if field.type in (Secret, "Secret"):
-                default_env = f"{broker}_{key}".upper()
-                env = _ask(f"{key} ({help_text}) — environment variable holding it", default_env)
+                env = _ask(f"{key}{about} — environment variable holding it",
+                           suggested_env(broker, key, field.metadata))
                 table[key] = {"env": env}
-            elif required:
-                table[key] = _toml_value(_ask(f"{key} ({help_text})", None))
             else:
-                answer = _ask(f"{key} ({help_text})", _default_text(field.default))
-                if answer != _default_text(field.default):
-                    table[key] = _toml_value(answer)
+                table[key] = _toml_value(_ask(f"{key}{about}", None))
+        optional = [field.alias or field.name for field in attrs.fields(spec.settings)
+                    if field.default is not attrs.NOTHING
+                    and (field.alias or field.name) not in table]
+        if optional:
+            out.line(f"other settings keep their defaults; change one with --set KEY=VALUE "
+                     f"(`brokerauth plugins` explains {', '.join(optional)})")
 
     profile = Profile.from_mapping(name, table)
     resolve_profile(profile, host)  # every mistake is reported before anything is written
@@ -90,15 +127,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
         path = Path(args.profiles)
     else:
         path = find_profiles_file(None) or candidate_files(None)[-1][1]
-    document: dict[str, Any] = {}
-    if path.exists():
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    profiles = document.setdefault("profiles", {})
-    if name in profiles and not args.force:
-        raise ConfigError(f"profile {name!r} already exists in {path}",
-                          hint="pass --force to replace it, or choose another name")
-    profiles[name] = table
-    _write(path, document)
+    # Bytes, not text: reading text would turn CRLF line ends into LF behind our back.
+    original = path.read_bytes().decode("utf-8") if path.exists() else ""
+    _write(path, with_profile(original, name, table, force=args.force, path=path))
     unset = [k for k, v in table.items()
              if isinstance(v, dict) and "env" in v and not os.environ.get(v["env"])]
     out.data({"file": str(path), "profile": name, "table": table, "unset_secrets": unset})
@@ -106,6 +137,120 @@ def run(args: argparse.Namespace, out: Output) -> int:
     for key in unset:
         out.line(f"  note: {key} comes from ${table[key]['env']}, which is not set here")
     return 0
+
+
+def broker_choices(host: Any) -> tuple[list[str], list[str]]:
+    """The installed brokers: those of the plugins published with brokerauth, in the order
+    they are published, then the others (third-party and example plugins) by name.  The
+    first of the first list, else of the second, is what ``init`` suggests."""
+    from brokerauth.engine.pluginhost import BUILTIN, KNOWN_DISTRIBUTIONS
+
+    order = list(KNOWN_DISTRIBUTIONS)
+    brokers: dict[str, tuple[Any, str]] = host.brokers
+    published = sorted((b for b, (_, owner) in brokers.items() if owner in KNOWN_DISTRIBUTIONS),
+                       key=lambda b: (order.index(brokers[b][1]), b))
+    others = sorted(b for b, (_, owner) in brokers.items()
+                    if owner not in KNOWN_DISTRIBUTIONS and owner != BUILTIN)
+    return published, others
+
+
+def suggested_env(broker: str, key: str, metadata: Any) -> str:
+    """The environment variable suggested for a secret setting: the one its plugin names in
+    the field's ``metadata["env"]``, else ``<BROKER>_<KEY>`` in capitals (``app_key`` of
+    broker ``x-y`` is ``X_Y_APP_KEY``)."""
+    named = metadata.get("env") if hasattr(metadata, "get") else None
+    if isinstance(named, str) and named:
+        return named
+    return re.sub(r"[^A-Z0-9]", "_", f"{broker}_{key}".upper())
+
+
+def with_profile(original: str, name: str, table: dict[str, Any], *, force: bool,
+                 path: Path) -> str:
+    """``original`` (a profiles file's text) with profile ``name`` added, or replaced when
+    ``force``: everything else stays as it was, byte for byte, comments and layout included.
+
+    A new profile is appended as a table of its own; a replaced one is edited in place with
+    tomlkit.  Either way the result is read back, and anything but the old profiles plus this
+    one is refused before a byte is written."""
+    expected = tomllib.loads(original) if original.strip() else {}
+    profiles = expected.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{path}: 'profiles' is not a table",
+                          hint="make it [profiles.NAME] tables, then run init again")
+    exists = name in profiles
+    if exists and not force:
+        raise ConfigError(f"profile {name!r} already exists in {path}",
+                          hint="pass --force to replace it, or choose another name")
+    expected.setdefault("profiles", {})[name] = table
+    block = render_profile(name, table)
+    candidates: list[str] = []
+    if not exists:
+        candidates.append(_appended(original, block))
+    candidates.append(_edited(original, name, block))
+    for text in candidates:
+        try:
+            if tomllib.loads(text) == expected:
+                return text
+        except tomllib.TOMLDecodeError:
+            continue
+    raise ConfigError(f"could not add profile {name!r} to {path} without changing the rest",
+                      hint=f"add it by hand:\n{block}")
+
+
+def render_profile(name: str, table: dict[str, Any]) -> str:
+    """``[profiles.NAME]`` and its keys, secret references as inline tables
+    (``app_key = { env = "X" }``), as README writes them."""
+    import tomlkit
+
+    lines = [f"[profiles.{tomlkit.key(name).as_string()}]"]
+    for key, value in table.items():
+        lines.append(f"{tomlkit.key(key).as_string()} = {_inline(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _inline(value: Any) -> str:
+    import tomlkit
+
+    if isinstance(value, dict):
+        inner = ", ".join(f"{tomlkit.key(k).as_string()} = {_inline(v)}"
+                          for k, v in value.items())
+        return f"{{ {inner} }}" if inner else "{}"
+    return str(tomlkit.item(value).as_string())
+
+
+def _appended(original: str, block: str) -> str:
+    if not original:
+        return block
+    text = original if original.endswith("\n") else original + "\n"
+    return text + ("" if text.endswith("\n\n") else "\n") + block
+
+
+def _edited(original: str, name: str, block: str) -> str:
+    """``original`` with profile ``name`` made the one ``block`` writes, in place: a key whose
+    value is unchanged is not touched (its comment stays), a changed one is replaced where it
+    stands, a key no longer given is removed, a new one added at the end of the profile."""
+    import tomlkit
+
+    document = tomlkit.parse(original)
+    wanted = tomlkit.parse(block)["profiles"][name]
+    profiles = document.get("profiles")
+    current = profiles.get(name) if profiles is not None else None
+    if profiles is None:
+        document["profiles"] = tomlkit.parse(block)["profiles"]
+    elif not isinstance(current, dict):
+        profiles[name] = wanted
+    else:
+        for key in [k for k in current if k not in wanted]:
+            del current[key]
+        for key, value in wanted.items():
+            if key not in current or _plain(current[key]) != _plain(value):
+                current[key] = value
+    return tomlkit.dumps(document)
+
+
+def _plain(value: Any) -> Any:
+    unwrap = getattr(value, "unwrap", None)
+    return unwrap() if callable(unwrap) else value
 
 
 def _pair(item: str, flag: str) -> tuple[str, str]:
@@ -122,14 +267,6 @@ def _toml_value(text: str) -> Any:
         return text
 
 
-def _default_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def _ask(question: str, default: str | None) -> str:
     suffix = f" [{default}]" if default else ""
     while True:
@@ -140,18 +277,21 @@ def _ask(question: str, default: str | None) -> str:
             return default
 
 
-def _write(path: Path, document: dict[str, Any]) -> None:
-    import tomli_w
-
+def _write(path: Path, text: str) -> None:
+    """``text`` replaces the file at ``path`` atomically, keeping the mode of the file it
+    replaces (0644 for a new one)."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = 0o644
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = tomli_w.dumps(document)
     fd, temp = tempfile.mkstemp(prefix=".profiles-", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temp, 0o644)
+        os.chmod(temp, mode)
         os.replace(temp, path)
     except BaseException:
         os.unlink(temp)

@@ -1,0 +1,194 @@
+"""``brokerauth init`` as a user meets it: it adds to a profiles file they wrote by hand without
+touching a byte of it, asks at a terminal (a real pty) only what the broker cannot do without,
+and Ctrl-D or Ctrl-C at a prompt ends it with one line, nothing written."""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+BROKERAUTH = str(Path(sys.executable).with_name("brokerauth"))
+
+HAND_WRITTEN = """\
+# my profiles: written by hand, kept by hand
+# (init must not reorder, reformat or drop anything here)
+
+[profiles.first]          # the one I use every day
+broker = "double"
+client_id = "c-1"
+client_secret = { env = "FIRST_SECRET" }   # never a literal
+base_url = "http://127.0.0.1:9"
+
+[profiles.first.store]    # a sub-table of its own
+name = "memory"
+
+# [profiles.old]           a profile commented out stays commented out
+# broker = "double"
+
+[profiles.second]
+broker="double"
+client_id   =   'c-2'
+client_secret = {env="SECOND_SECRET"}
+region = "us" # trailing comment, no newline at the end"""
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([BROKERAUTH, *args], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL, check=False)
+
+
+def test_a_new_profile_leaves_every_byte_of_the_file_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "brokerauth.toml"
+    path.write_bytes(HAND_WRITTEN.encode())
+    path.chmod(0o600)
+    result = run("--profiles", str(path), "init", "third", "--broker", "double",
+                 "--set", "client_id=c-3", "--secret", "client_secret=THIRD_SECRET")
+    assert result.returncode == 0, result.stderr
+    written = path.read_bytes().decode()
+    assert written == HAND_WRITTEN + "\n\n" + (
+        "[profiles.third]\n"
+        'broker = "double"\n'
+        'client_id = "c-3"\n'
+        'client_secret = { env = "THIRD_SECRET" }\n'
+    )
+    assert path.stat().st_mode & 0o777 == 0o600  # the file's mode is kept too
+    listed = run("--profiles", str(path), "profiles", "--json")
+    assert '"third"' in listed.stdout, listed.stdout + listed.stderr
+
+
+def test_a_replaced_profile_changes_only_what_changed(tmp_path: Path) -> None:
+    path = tmp_path / "brokerauth.toml"
+    path.write_bytes(HAND_WRITTEN.encode())
+    path.chmod(0o600)
+    refused = run("--profiles", str(path), "init", "first", "--broker", "double",
+                  "--set", "client_id=new", "--secret", "client_secret=FIRST_SECRET")
+    assert refused.returncode == 2 and "--force" in refused.stderr
+    assert path.read_bytes().decode() == HAND_WRITTEN
+    result = run("--profiles", str(path), "init", "first", "--broker", "double", "--force",
+                 "--set", "client_id=new", "--secret", "client_secret=FIRST_SECRET",
+                 "--set", 'store={ name = "memory" }')
+    assert result.returncode == 0, result.stderr
+    # One line changed where it stood (base_url, no longer given, is gone); every other byte,
+    # the profile's own comments and sub-table included, is as it was.
+    assert path.read_bytes().decode() == (
+        HAND_WRITTEN.replace('client_id = "c-1"', 'client_id = "new"')
+        .replace('base_url = "http://127.0.0.1:9"\n', "")
+    )
+
+
+# -- at a terminal ---------------------------------------------------------------------------
+
+
+def _take_terminal() -> None:
+    import fcntl
+    import termios
+
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class Terminal:
+    """``brokerauth`` on a real pty; every read bounded by a deadline."""
+
+    def __init__(self, *args: str, cwd: Path) -> None:
+        import pty
+
+        self.primary, secondary = pty.openpty()
+        # A session of its own whose controlling terminal is the pty, as a shell gives it:
+        # Ctrl-C typed there is SIGINT to it.
+        self.process = subprocess.Popen([BROKERAUTH, *args], stdin=secondary, stdout=secondary,
+                                        stderr=secondary, close_fds=True, cwd=cwd,
+                                        start_new_session=True, preexec_fn=_take_terminal)
+        os.close(secondary)
+        self.output = b""
+
+    def expect(self, text: str, timeout: float = 20.0) -> str:
+        """Reads until ``text`` has been printed; returns everything printed so far."""
+        deadline = time.monotonic() + timeout
+        while text.encode() not in self.output:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._read(left):
+                raise AssertionError(f"{text!r} never came; the terminal showed:\n"
+                                     + self.output.decode(errors="replace"))
+        return self.output.decode(errors="replace")
+
+    def send(self, data: bytes) -> None:
+        os.write(self.primary, data)
+
+    def finish(self, timeout: float = 20.0) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._read(deadline - time.monotonic()):
+            pass
+        try:
+            return self.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            raise AssertionError("init did not end; the terminal showed:\n"
+                                 + self.output.decode(errors="replace")) from None
+        finally:
+            os.close(self.primary)
+
+    def _read(self, timeout: float) -> bool:
+        ready, _, _ = select.select([self.primary], [], [], timeout)
+        if not ready:
+            return False
+        try:
+            chunk = os.read(self.primary, 4096)
+        except OSError:  # the child closed its side
+            return False
+        self.output += chunk
+        return bool(chunk)
+
+
+def test_init_at_a_terminal_asks_only_the_required_settings(tmp_path: Path) -> None:
+    pytest.importorskip("brokerauth_webull")
+    path = tmp_path / "brokerauth.toml"
+    terminal = Terminal("--profiles", str(path), "init", cwd=tmp_path)
+    terminal.expect("profile name [default]: ")
+    terminal.send(b"mine\n")
+    shown = terminal.expect("broker [webull]: ")  # a real broker, never the fictional one
+    assert "[acme]" not in shown
+    terminal.send(b"\n")
+    terminal.expect("environment variable holding it [WEBULL_APP_KEY]: ")
+    terminal.send(b"\n")
+    terminal.expect("environment variable holding it [WEBULL_APP_SECRET]: ")
+    terminal.send(b"\n")
+    # No more questions: the optional settings keep their defaults.
+    assert terminal.finish() == 0
+    text = terminal.output.decode(errors="replace")
+    assert "wrote profile 'mine'" in text
+    assert "--set" in text  # it says how to change a default
+    assert path.read_text() == (
+        "[profiles.mine]\n"
+        'broker = "webull"\n'
+        'app_key = { env = "WEBULL_APP_KEY" }\n'
+        'app_secret = { env = "WEBULL_APP_SECRET" }\n'
+    )
+
+
+@pytest.mark.parametrize(("key", "code", "words"), [(b"\x04", 1, "input ended"),
+                                                    (b"\x03", 130, "interrupted")],
+                         ids=["ctrl-d", "ctrl-c"])
+def test_ctrl_d_or_ctrl_c_at_a_prompt_ends_with_one_line(tmp_path: Path, key: bytes, code: int,
+                                                         words: str) -> None:
+    path = tmp_path / "brokerauth.toml"
+    path.write_bytes(HAND_WRITTEN.encode())
+    path.chmod(0o600)
+    terminal = Terminal("--profiles", str(path), "init", cwd=tmp_path)
+    terminal.expect("profile name [default]: ")
+    terminal.send(b"mine\n")
+    terminal.expect("broker [")
+    terminal.send(key)
+    assert terminal.finish() == code
+    text = terminal.output.decode(errors="replace")
+    after = text.split("broker [", 1)[1]
+    errors = [line for line in after.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and words in errors[0], text
+    assert "unexpected" not in text and "report it" not in text and "Traceback" not in text
+    assert path.read_bytes().decode() == HAND_WRITTEN  # nothing written
