@@ -19,6 +19,7 @@ from brokerauth.engine.pluginhost import PluginHost
 
 from tools.docs_gen import build, markdown
 from tools.docs_gen.cli import cli_reference
+from tools.docs_gen.griffe_roles import markdown_text
 from tools.docs_gen.profiles import profiles_reference
 
 REPO = Path(__file__).resolve().parents[1]
@@ -161,3 +162,10 @@ def test_writing_the_pages_twice_leaves_unchanged_files_alone(tmp_path: Path) ->
     assert len(build.write(tmp_path, generated)) == 2
     assert build.write(tmp_path, generated) == []
     assert build.write(tmp_path, {**generated, "a.md": "# A2\n"}) == [tmp_path / "a.md"]
+
+
+def test_sphinx_roles_in_docstrings_become_code_spans() -> None:
+    text = ("Raise :class:`~brokerauth.contract.errors.PluginError`; see :mod:`brokerauth.x` "
+            "and :py:func:`describe_plugin`. Like this::\n\n    code\n")
+    assert markdown_text(text) == ("Raise `PluginError`; see `brokerauth.x` and "
+                                   "`describe_plugin`. Like this:\n\n    code\n")
