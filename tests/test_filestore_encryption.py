@@ -257,7 +257,9 @@ options = filestore.FileStoreOptions(path=sys.argv[1])
 key = TokenKey("p", "alice")
 filestore.save(key, Token(access_token="a", broker="b"), options)
 assert filestore.load(key, options) is not None
-print(json.dumps(sorted(m for m in ("cryptography", "keyring", "secretstorage", "jeepney")
+print(json.dumps(sorted(m for m in ("cryptography", "keyring", "secretstorage", "jeepney",
+                                    "brokerauth.toolkit.envelope",
+                                    "brokerauth.toolkit.keyring_key")
                         if m in sys.modules)))
 """
 
@@ -451,3 +453,43 @@ def test_keyring_in_a_fresh_process_uses_the_session_s_secret_service(
     env = {k: v for k, v in os.environ.items() if k != "PYTHON_KEYRING_BACKEND"}
     assert _keyring_child(tmp_path / "tokens", "", env) == "saved"
     assert keyring_item(os_keyring) is not None
+
+
+_FIRST_USE_CHILD = """
+import sys, time
+from pathlib import Path
+from brokerauth.builtin import filestore
+from brokerauth.contract.tokens import Token, TokenKey
+go = Path(sys.argv[2])
+import keyring.backends.SecretService, cryptography.fernet  # imported before the race
+print("ready", flush=True)
+deadline = time.monotonic() + 30
+while not go.exists() and time.monotonic() < deadline:
+    time.sleep(0.001)
+options = filestore.FileStoreOptions(path=sys.argv[1], encryption_key="keyring")
+filestore.save(TokenKey("race", sys.argv[3]), Token(access_token="a", broker="b"), options)
+print("saved")
+"""
+
+
+def test_processes_using_the_keyring_first_at_once_make_one_key(
+    os_keyring: Any, tmp_path: Path
+) -> None:
+    folder, go = tmp_path / "tokens", tmp_path / "go"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHON_KEYRING_BACKEND"}
+    identities = [f"user{n}" for n in range(6)]
+    children = [subprocess.Popen([sys.executable, "-c", _FIRST_USE_CHILD, str(folder), str(go),
+                                  identity], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, env=env) for identity in identities]
+    for child in children:  # every interpreter started, before they race for the missing key
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    go.touch()
+    for child in children:
+        out, err = child.communicate(timeout=60)
+        assert child.returncode == 0 and out.strip() == "saved", err
+    made = keyring_item(os_keyring)
+    assert made is not None
+    options = FileStoreOptions(path=str(folder), encryption_key="keyring")
+    for identity in identities:
+        # Every one sealed with the key the keyring kept, none with a key it lost.
+        assert filestore.load(TokenKey("race", identity), options) is not None

@@ -383,6 +383,10 @@ def _next_generation() -> int:
 
 
 def _encrypted(data: bytes) -> bool:
+    # A token's JSON starts with "{": the envelope's module (and what it imports) is loaded
+    # only for a file that could be sealed.
+    if not data.startswith(b"fernet"):
+        return False
     from brokerauth.toolkit.envelope import ENCRYPTED_MARK, LEGACY_MARK
 
     return data.startswith((ENCRYPTED_MARK, LEGACY_MARK))

@@ -117,8 +117,10 @@ def read_or_create_key(
         backend = _backend(what)
         made = Fernet.generate_key().decode("ascii")
         _call(what, "store a new key in", lambda: backend.set_password(SERVICE, NAME, made))
+        # Read back: a process using another token folder (another lock) may have stored a
+        # key of its own just now; nothing is sealed yet, so the one the keyring kept is used.
         kept = read_key(what)
-        if kept != made:
+        if kept is None:
             raise StoreError(f"{what}: the key just stored in {SOURCE} did not read back",
                              hint="check the keyring; nothing was encrypted with it")
-        return made
+        return kept
