@@ -49,7 +49,7 @@ def _section(page: str, heading: str) -> str:
 def test_the_profiles_reference_names_every_installed_broker_and_each_of_its_settings(
         host: Any) -> None:
     page = profiles_reference(host)
-    assert {"webull", "webull_connect", "futu"} <= set(host.brokers)
+    assert host.brokers  # the core's tests install their double; `make test`, every plugin too
     for broker_id, (spec, _) in host.brokers.items():
         section = _section(page, f"### `{broker_id}`")
         for field in attrs.fields(spec.settings):
@@ -62,6 +62,8 @@ def test_the_profiles_reference_names_every_installed_broker_and_each_of_its_set
 
 
 def test_a_required_setting_and_a_secret_are_marked_so(host: Any) -> None:
+    if "webull" not in host.brokers:
+        pytest.skip("brokerauth-webull is not installed (make test-alone's core run)")
     section = _section(profiles_reference(host), "### `webull`")
     app_secret = next(line for line in section.splitlines() if line.startswith("| `app_secret` |"))
     assert "required" in app_secret and "secret reference" in app_secret
@@ -102,7 +104,9 @@ def test_the_cli_reference_names_every_command_and_each_of_its_options() -> None
     for command in commands:
         section = _section(page, f"## `brokerauth {command}` {{#brokerauth-{command}}}")
         parser = build_parser(command)
-        sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+        choices = next(a for a in parser._actions if a.dest == "command").choices
+        assert isinstance(choices, dict)
+        sub = choices[command]
         for action in sub._actions:
             if action.dest in ("help", "profiles", "json", "verbose"):
                 continue
