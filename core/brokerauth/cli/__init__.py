@@ -109,6 +109,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[command]
+            return found
+    raise LookupError(command)
+
+
 def examples_text(name: str, module: Any) -> str | None:
     """The "examples:" epilog of command ``name``'s --help."""
     examples = EXAMPLES.get(name) or getattr(module, "EXAMPLES", ())
@@ -249,7 +257,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "installed", f"pip install {OPTIONAL_COMMANDS[missing]}", kind="PluginError")
         return EXIT_CONFIG
     parser = build_parser(command)
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras and hasattr(args, "profile_option"):
+        from brokerauth.cli.common import regroup_positionals
+
+        extras = regroup_positionals(_subparser(parser, args.command), args, extras)
+    if extras:  # as parse_args says it
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
     if not args.command:
         parser.print_help()
         return EXIT_CONFIG

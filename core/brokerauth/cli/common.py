@@ -35,6 +35,30 @@ def add_profile_argument(
         parser.add_argument("--user", help=user)
 
 
+def regroup_positionals(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                        extras: list[str]) -> list[str]:
+    """Place the words argparse left over (``extras``) when an optional profile came before an
+    option: ``request live -H 'a: b' GET /x`` gives argparse ``live`` alone first, which it
+    takes for the method, as no profile is required.  The command's single-word positionals
+    are filled again from their values and ``extras``, in order, the profile taken from the
+    first word only when every one has a word.  Returns the words beyond the last one."""
+    if any(word.startswith("-") for word in extras):
+        return extras
+    slots = [a for a in parser._actions if not a.option_strings]
+    if not slots or slots[0].dest != "profile" or any(a.nargs not in (None, "?") for a in slots):
+        return extras
+    words = [getattr(args, a.dest) for a in slots if getattr(args, a.dest) is not None]
+    words += extras
+    if len(words) == len(slots) - 1:
+        slots = slots[1:]
+        args.profile = None
+    if len(words) < len(slots):
+        return extras
+    for action, word in zip(slots, words, strict=False):
+        setattr(args, action.dest, word)
+    return words[len(slots):]
+
+
 def settle_profile(args: argparse.Namespace) -> None:
     """``args.profile``: the argument, else ``-p``, else ``$BROKERAUTH_PROFILE``; both given
     and different, or none at all where one is needed, is a :class:`ConfigError`."""
