@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -166,3 +168,42 @@ def test_the_fixture_fails_never_skips_when_a_program_is_missing(
     result = pytester.runpytest_inprocess("-p", "brokerauth_sandbox.pytest_plugin", "-q")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*apt-get install gnome-keyring*"])
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the bus dies with its parent on Linux")
+def test_a_killed_test_run_leaves_no_daemon_behind(tmp_path: Path) -> None:
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys, time\n"
+        "from brokerauth_sandbox.secretservice import SecretService\n"
+        "service = SecretService()\n"
+        "service.start()\n"
+        "print(*service.pids, service.folder, flush=True)\n"
+        "time.sleep(120)\n", encoding="utf-8")
+    child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,  # noqa: S603
+                             text=True)
+    try:
+        assert child.stdout is not None
+        *pids, folder = child.stdout.readline().split()
+        assert len(pids) == 2
+    finally:
+        child.kill()  # SIGKILL: no cleanup of its own runs
+        child.wait(timeout=30)
+        if child.stdout is not None:
+            child.stdout.close()
+    deadline = time.monotonic() + 10
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in pids if _running(int(pid))]
+        time.sleep(0.02)
+    shutil.rmtree(folder, ignore_errors=True)
+    assert alive == [], "a daemon outlived the run that started it"
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (in a container, nobody may reap an orphan)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2] not in "ZX"
