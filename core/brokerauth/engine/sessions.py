@@ -100,6 +100,9 @@ class Session:
         ``url`` is a path resolved against the profile's base URL, or absolute.  Call
         ``raise_for_status()`` on the answer to turn an error status into a typed error.
 
+        :param headers: sent as given, beside the signer's; a ``User-Agent`` (any spelling)
+            replaces brokerauth's ``brokerauth/VERSION PLUGIN/VERSION`` for this request
+            (for every request: ``Transport(user_agent=...)``, given to ``session``).
         :param timeout: seconds for each exchange with the server, the whole of it: connect,
             send and the complete answer, however slowly it arrives (the profile's
             ``timeout`` if not given); past it, :class:`~brokerauth.contract.errors.TransportError`.
