@@ -113,7 +113,6 @@ def cli_reference(*, exit_codes: str = "") -> str:
     shared = [a for a in parser._actions
               if a.option_strings and not isinstance(a, argparse._HelpAction)]
     common = frozenset(a.dest for a in shared)
-    common_text = ", ".join(f"`{a.option_strings[0]}`" for a in shared)
     out += ["| command | what it does |", "|---|---|"]
     for name, sub in sorted(commands.items()):
         out.append(f"| [`{name}`](#brokerauth-{name}) | {_cell(sub.description or '')} |")
@@ -128,6 +127,8 @@ def cli_reference(*, exit_codes: str = "") -> str:
         rows = _argument_rows(sub, skip=common)
         if rows:
             out += ["| argument | meaning |", "|---|---|", *rows, ""]
+        own = {a.dest for a in sub._actions}
+        common_text = ", ".join(f"`{a.option_strings[0]}`" for a in shared if a.dest in own)
         out += [f"And the options every command takes: {common_text}.", ""]
         if sub.epilog:
             out += [f"```text\n{sub.epilog.strip()}\n```", ""]
