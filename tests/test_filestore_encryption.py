@@ -493,3 +493,22 @@ def test_processes_using_the_keyring_first_at_once_make_one_key(
     for identity in identities:
         # Every one sealed with the key the keyring kept, none with a key it lost.
         assert filestore.load(TokenKey("race", identity), options) is not None
+
+
+def test_a_locked_keyring_is_a_clear_error(
+    os_keyring: Any, double: Any, session_factory: Any, token_home: Path
+) -> None:
+    assert session_factory(double, store=KEYRING_STORE).get("/api/me").ok
+    made = keyring_item(os_keyring)
+    assert made is not None
+    options = FileStoreOptions(path=str(token_home / "tokens"), encryption_key="keyring")
+    os_keyring.lock()  # as a screen lock would
+    try:
+        with pytest.raises(StoreError, match="could not read the key from the OS keyring") \
+                as locked:
+            filestore.load(TokenKey(PROFILE, "default"), options)
+        assert "unlock the keyring" in (locked.value.hint or "")
+        assert made not in f"{locked.value} {locked.value.hint}"
+    finally:
+        os_keyring.unlock()
+    assert filestore.load(TokenKey(PROFILE, "default"), options) is not None

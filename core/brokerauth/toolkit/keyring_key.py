@@ -73,10 +73,26 @@ def _call(what: str, action: str, function: Callable[[], Any]) -> Any:
         return function()
     except KeyringError as exc:
         # keyring's messages name the backend and what failed, never the stored value.
-        raise StoreError(
-            f"{what}: could not {action} {SOURCE}: {type(exc).__name__}: {exc}",
-            hint="unlock the keyring (log in to the desktop session) and try again",
-        ) from None
+        failure = f"{type(exc).__name__}: {exc}"
+    # Raised outside the except block, so that nothing keeps keyring's exception (and the
+    # frames behind it) alive: its Secret Service backend leaves the D-Bus connection of a
+    # collection that stayed locked open, and it is closed here rather than whenever the
+    # garbage collector gets to it.
+    _close_abandoned_connections()
+    raise StoreError(
+        f"{what}: could not {action} {SOURCE}: {failure}",
+        hint="unlock the keyring (log in to the desktop session) and try again",
+    )
+
+
+def _close_abandoned_connections() -> None:
+    import gc
+    import warnings
+
+    with warnings.catch_warnings():
+        # Closing an abandoned socket warns that it was not closed: it is being closed now.
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
 
 
 def read_key(what: str) -> str | None:
