@@ -14,9 +14,12 @@ redirect).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import re
 import selectors
+import shutil
 import sys
 import threading
 import webbrowser
@@ -43,14 +46,18 @@ class TerminalInteraction:
         stream: TextIO | None = None,
         paste: bool | None = None,
         stdin: TextIO | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.open_browser = open_browser
+        #: The clock countdowns read (the system's UTC clock by default).
+        self._now = now or _utc_now
         self.stream = stream or sys.stderr
         #: Whether a redirect may be pasted while a flow waits for one: by default, when no
         #: browser is opened here (it may be on another machine).
         self.paste = (not open_browser) if paste is None else paste
         self._stdin = stdin
         self._countdown: Countdown | None = None
+        self._outer: dict[Countdown, Countdown] = {}
         self._reader: _PasteReader | None = None
         self._lock = threading.Lock()
 
@@ -72,7 +79,7 @@ class TerminalInteraction:
 
     def waiting(self, message: str, *, deadline: datetime | None = None) -> Countdown:
         return Countdown(message, deadline, self.stream, on_enter=self._entered,
-                         on_exit=self._left)
+                         on_exit=self._left, now=self._now)
 
     def _show(self, text: str) -> None:
         countdown = self._countdown
@@ -82,12 +89,19 @@ class TerminalInteraction:
             print(text, file=self.stream, flush=True)
 
     def _entered(self, countdown: Countdown) -> None:
-        self._countdown = countdown
+        # One timer on the screen: an outer countdown gives its row to the inner one.
+        outer, self._countdown = self._countdown, countdown
+        if outer is not None:
+            outer.hide()
+            self._outer[countdown] = outer
         self._offer_paste()
 
     def _left(self, countdown: Countdown) -> None:
+        outer = self._outer.pop(countdown, None)
         if self._countdown is countdown:
-            self._countdown = None
+            self._countdown = outer
+        if outer is not None:
+            outer.show()
         self._stop_reading()
 
     def _offer_paste(self) -> _PasteReader | None:
@@ -279,8 +293,38 @@ class _PasteReader:
                        f"browser to reach {self.receiver.redirect_uri}.")
 
 
+#: The most often a progress line is printed when the stream is not a terminal (a log file,
+#: a CI job's output): one line per redraw would bury the instructions above it.
+PLAIN_EVERY = 30.0
+# A clock face a status carries itself ("4:58 left", "1:02:03 left"): the countdown shows the
+# time left once, live, at the front of its line.
+_CLOCK_FACE = re.compile(r"\s*\b(?:\d+:)?\d+:\d{2} left\b")
+_ERASE = "\r\x1b[K"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _width_of(stream: TextIO) -> int:
+    """The columns of the terminal ``stream`` writes to (its own size, else $COLUMNS)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return shutil.get_terminal_size().columns
+
+
 class Countdown:
-    """``message — status — m:ss left``, redrawn each second on a terminal."""
+    """``m:ss left — message — status`` while a flow waits.
+
+    On a terminal: one row, redrawn in place each second (carriage return, erase to the end
+    of the row), never wider than the terminal (a row that wrapped could not be redrawn, and
+    would stay behind); notes are printed above it; the row is erased at the end.  Only the
+    innermost of nested countdowns draws.  Elsewhere (a pipe, a file): nothing when the wait
+    starts, so that what the flow says first (the URL to open, the instruction) comes first,
+    then a plain progress line at most every :data:`PLAIN_EVERY` seconds.
+
+    ``now`` (the clock) and ``width`` (the terminal's columns) are read at each drawing."""
 
     def __init__(
         self,
@@ -290,15 +334,30 @@ class Countdown:
         *,
         on_enter: Callable[[Countdown], None] | None = None,
         on_exit: Callable[[Countdown], None] | None = None,
+        now: Callable[[], datetime] = _utc_now,
+        width: Callable[[], int] | None = None,
+        redraw_every: float | None = 1.0,
     ) -> None:
         self.message = message
         self.deadline = deadline
         self.status = ""
         self.stream = stream
-        self.live = stream.isatty()
+        try:
+            self.live = stream.isatty()
+        except (AttributeError, ValueError):
+            self.live = False
+        #: Whether this countdown draws: not while a countdown entered after it is shown.
+        self.shown = True
+        self._now = now
+        self._width = width if width is not None else functools.partial(_width_of, stream)
+        #: Seconds between redraws by the countdown's own thread; ``None``: no thread, the
+        #: owner calls :meth:`tick`.
+        self._redraw_every = redraw_every
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._drawn = False  # a countdown row is on the terminal
+        self._last_plain: datetime | None = None
         self._on_enter = on_enter
         self._on_exit = on_exit
 
@@ -307,47 +366,98 @@ class Countdown:
             self.status = status
             if deadline is not None:
                 self.deadline = deadline
-        if not self.live:
-            print(self._line(), file=self.stream, flush=True)
+        self.tick()
 
     def note(self, text: str) -> None:
-        """``text`` on lines of its own, above the countdown's line when it is live."""
+        """``text`` on lines of its own, above the countdown's row when it is live."""
         with self._lock:
-            if self.live:
-                self.stream.write(f"\r\x1b[2K{text}\n{self._line()}")
+            if self.live and self._drawn:
+                self.stream.write(f"{_ERASE}{text}\n{self._row()}")
                 self.stream.flush()
             else:
                 print(text, file=self.stream, flush=True)
 
-    def _line(self) -> str:
-        parts = [self.message]
-        if self.status:
-            parts.append(self.status)
+    def tick(self) -> None:
+        """Draws once: the row anew on a terminal; elsewhere a progress line when
+        :data:`PLAIN_EVERY` seconds have passed since the start or the last one."""
+        with self._lock:
+            if not self.shown or self._stop.is_set():
+                return
+            if self.live:
+                self.stream.write(f"{_ERASE}{self._row()}")
+                self._drawn = True
+            else:
+                now = self._now()
+                if (self._last_plain is not None
+                        and (now - self._last_plain).total_seconds() < PLAIN_EVERY):
+                    return
+                self._last_plain = now
+                self.stream.write(self.line() + "\n")
+            self.stream.flush()
+
+    def line(self) -> str:
+        """The whole line: ``m:ss left — message — status`` (one time left, the live one)."""
+        parts = []
         if self.deadline is not None:
-            left = max(0, int((self.deadline - datetime.now(UTC)).total_seconds()))
-            parts.append(f"{left // 60}:{left % 60:02d} left")
+            left = max(0, int((self.deadline - self._now()).total_seconds()))
+            hours, rest = divmod(left, 3600)
+            parts.append(f"{hours}:{rest // 60:02d}:{rest % 60:02d} left" if hours
+                         else f"{left // 60}:{left % 60:02d} left")
+        parts.append(self.message)
+        status = " ".join(_CLOCK_FACE.sub("", self.status).split())
+        if status:
+            parts.append(status)
         return " — ".join(parts)
 
-    def _draw(self) -> None:
-        while not self._stop.wait(1.0):
-            with self._lock:
-                self.stream.write(f"\r\x1b[2K{self._line()}")
-                self.stream.flush()
+    def _row(self) -> str:
+        """The line cut to the terminal's width, less one column: text in the last column
+        makes some terminals wrap, and a wrapped row is one the next redraw cannot erase."""
+        text = " ".join(self.line().split())  # a newline in a message would leave a row
+        room = max(1, self._width() - 1)
+        return text if len(text) <= room else text[: room - 1] + "…"
+
+    def _draw(self, every: float) -> None:
+        while not self._stop.wait(every):
+            self.tick()
 
     def __enter__(self) -> Countdown:
-        print(self._line(), file=self.stream, end="" if self.live else "\n", flush=True)
-        if self.live:
-            self._thread = threading.Thread(target=self._draw, daemon=True)
-            self._thread.start()
-        if self._on_enter is not None:
+        if self._on_enter is not None:  # first: an outer countdown gives up its row
             self._on_enter(self)
+        with self._lock:
+            if self.live:
+                self.stream.write(f"{_ERASE}{self._row()}")
+                self.stream.flush()
+                self._drawn = True
+            else:
+                self._last_plain = self._now()  # the first progress line after PLAIN_EVERY
+        if self._redraw_every is not None:
+            self._thread = threading.Thread(target=self._draw, args=(self._redraw_every,),
+                                            daemon=True, name="brokerauth-countdown")
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._on_exit is not None:
-            self._on_exit(self)
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
-            self.stream.write("\n")
-            self.stream.flush()
+        with self._lock:
+            if self.live and self._drawn:
+                self.stream.write(_ERASE)
+                self.stream.flush()
+            self._drawn = False
+        if self._on_exit is not None:
+            self._on_exit(self)
+
+    def hide(self) -> None:
+        """Stops drawing (a countdown entered after it takes the row), erasing its row."""
+        with self._lock:
+            self.shown = False
+            if self.live and self._drawn:
+                self.stream.write(_ERASE)
+                self.stream.flush()
+            self._drawn = False
+
+    def show(self) -> None:
+        with self._lock:
+            self.shown = True
+        self.tick()
