@@ -188,7 +188,7 @@ class KeyringStore:
                         found.append(key)
             return found
 
-        return self._call("list the tokens of", TokenKey(profile), search)
+        return self._call("list the tokens of", f"profile {profile}", search)
 
     def lock(self, key: TokenKey, timeout: float) -> AbstractContextManager[bool]:
         """An OS file lock on ``key`` in :meth:`lock_root`, shared by every process of the
@@ -256,13 +256,14 @@ class KeyringStore:
             hint=hint,
         )
 
-    def _call(self, action: str, key: TokenKey, operation: Callable[[Any], T]) -> T:
+    def _call(self, action: str, key: TokenKey | str, operation: Callable[[Any], T]) -> T:
         backend = self.backend()
         with self._keyring_errors(action, key, backend):
             return operation(backend)
 
     @contextmanager
-    def _keyring_errors(self, action: str, key: TokenKey, backend: Any) -> Iterator[None]:
+    def _keyring_errors(self, action: str, key: TokenKey | str,
+                        backend: Any) -> Iterator[None]:
         """Turn what keyring, SecretStorage and jeepney raise into a :class:`StoreError` that
         says what to do.  Their messages name D-Bus errors and paths, never a secret."""
         from keyring.errors import InitError, KeyringError, KeyringLocked

@@ -225,6 +225,8 @@ def test_a_locked_keyring_gives_a_clear_error_and_keeps_the_token(
         with pytest.raises(StoreError, match="the keyring is locked") as locked:
             call()
         assert "unlock it" in (locked.value.hint or "")
+        assert "platform/default" in locked.value.message or (
+            "tokens of profile platform in" in locked.value.message)
     keyring_env.unlock()
     assert plugin.load_token("keyring", key, options) == token
 
