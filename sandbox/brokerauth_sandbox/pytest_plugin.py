@@ -354,4 +354,6 @@ def secret_service_env(secret_service: Any, monkeypatch: pytest.MonkeyPatch) -> 
     for key, value in secret_service.environ.items():
         monkeypatch.setenv(key, value)
     yield secret_service
-    secret_service.start()
+    secret_service.start()  # left stopped or locked by the test: the next one needs neither
+    if secret_service.is_locked():
+        secret_service.unlock()
