@@ -246,13 +246,13 @@ def _deliver(event: CredentialEvent, options: Any) -> str | None:
 
     import json
 
-    from brokerauth._version import __version__
+    from brokerauth._version import user_agent
 
     body = json.dumps(payload(event), ensure_ascii=False, separators=(",", ":")).encode()
     headers = {
         **extra,
         "Content-Type": "application/json",
-        "User-Agent": f"brokerauth/{__version__}",
+        "User-Agent": user_agent(),
     }
     return _Exchange(urlsplit(url), body, headers, float(options.timeout)).run()
 

@@ -124,6 +124,12 @@ class ProfileBinding:
         self.host = host
         self.clock = clock
         self.transport = transport
+        # Every request made for this profile, token requests and those of a binding opened
+        # without a session (keepalive, users, a platform's login) too, names the broker's
+        # plugin in its User-Agent (the transport's docstring says how a caller chooses another).
+        plugin = host.loaded.get(resolved.broker_plugin)
+        if plugin is not None:
+            transport.name_plugin(plugin.distribution, plugin.version)
         self.interaction = interaction
         self.identity = identity
         self.key = TokenKey(resolved.name, identity)

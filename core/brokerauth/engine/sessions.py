@@ -64,11 +64,6 @@ class Session:
             lock_timeout=options.lock_timeout,
         )
         self._policy = Policy(retries=options.retries)
-        # Every request this session sends, token requests too, names the broker's plugin in
-        # its User-Agent (the transport's docstring says how a caller chooses another).
-        plugin = binding.host.loaded.get(binding.resolved.broker_plugin)
-        if plugin is not None:
-            binding.transport.name_plugin(plugin.distribution, plugin.version)
 
     @property
     def profile(self) -> str:
