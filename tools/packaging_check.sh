@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Every distribution as PyPI would get it and a user would install it:
+#
+#   1. builds each sdist, and each wheel from that sdist (python -m build), from a snapshot of
+#      the working tree, so stale build/ folders and egg-info play no part;
+#   2. checks every file with `twine check --strict` (the long description renders on PyPI),
+#      and that each carries the LICENSE and each sdist its tests;
+#   3. installs the published distributions' WHEELS (not the tree) into a fresh virtual
+#      environment, with the pins of constraints.txt, and runs there, from an empty folder
+#      with an empty HOME: `brokerauth plugins`, `brokerauth --help`,
+#      `python -m brokerauth --help` and `brokerauth demo`.
+#
+#   tools/packaging_check.sh
+#
+# PYTHON is the interpreter that has build and twine (default .venv/bin/python, which
+# `make venv` gives the dev group of pyproject.toml); its base interpreter makes the fresh
+# environment. KEEP=1 keeps the temporary folder. Exits non-zero, naming the step, on any
+# failure.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
+# Every distribution of the tree: its folder, its name, and whether it is published (the
+# examples say "Private :: Do Not Upload": built and checked, never published nor installed).
+mapfile -t TABLE < <("$PYTHON" - "$ROOT" <<'EOF'
+import sys, tomllib
+from pathlib import Path
+
+root = Path(sys.argv[1])
+folders = [root, root / "sandbox", *sorted(p.parent for pattern in
+           ("plugins/*/pyproject.toml", "examples/*/pyproject.toml") for p in root.glob(pattern))]
+for folder in folders:
+    project = tomllib.loads((folder / "pyproject.toml").read_text("utf-8"))["project"]
+    private = "Private :: Do Not Upload" in project.get("classifiers", [])
+    print(folder.relative_to(root).as_posix(), project["name"],
+          "private" if private else "published")
+EOF
+)
+DISTS=() PUBLISHED=()
+for row in "${TABLE[@]}"; do
+    read -r folder name state <<<"$row"
+    DISTS+=("$folder")
+    if [ "$state" = published ]; then PUBLISHED+=("$name"); fi
+done
+[ "${#DISTS[@]}" -gt 0 ] || { echo "packaging: no pyproject.toml found under $ROOT" >&2; exit 1; }
+
+STARTED=$(date +%s)
+elapsed() { echo $(($(date +%s) - STARTED)); }
+say() { printf '[packaging %3ss] %s\n' "$(elapsed)" "$*"; }
+fail() {
+    printf '[packaging %3ss] FAILED: %s\n' "$(elapsed)" "$1" >&2
+    if [ -n "${2:-}" ] && [ -f "$2" ]; then
+        echo "---- last lines of $2" >&2
+        tail -40 "$2" >&2
+    fi
+    exit 1
+}
+
+"$PYTHON" -c 'import build, twine' 2>/dev/null ||
+    fail "$PYTHON has no build or twine: install the dev group (make venv, or pip install --group dev -c constraints.txt)"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/brokerauth-packaging.XXXXXX")
+if [ "${KEEP:-0}" = 1 ]; then say "keeping $WORK"; else trap 'rm -rf "$WORK"' EXIT; fi
+DIST="$WORK/dist"
+mkdir -p "$WORK/src" "$DIST" "$WORK/logs" "$WORK/home" "$WORK/run"
+
+# The snapshot: what would be committed or packed, without environments and build leftovers.
+tar -C "$ROOT" -cf - \
+    --exclude=./.git --exclude='./.*venv' --exclude=build --exclude=dist \
+    --exclude='*.egg-info' --exclude=__pycache__ --exclude=.mypy_cache --exclude=.ruff_cache \
+    --exclude=.pytest_cache --exclude=.hypothesis . | tar -C "$WORK/src" -xf - ||
+    fail "could not copy the tree to $WORK/src"
+
+# 1. Build: each in its own isolated build environment, two at a time (build environments
+# install setuptools, pinned by constraints.txt when it names it).
+export PIP_CONSTRAINT="$ROOT/constraints.txt" PIP_DISABLE_PIP_VERSION_CHECK=1
+say "building ${#DISTS[@]} sdists and wheels (python -m build, two at a time)"
+build_one() {
+    local dist=$1 slug log
+    slug=$(echo "$dist" | tr '/.' '--'); log="$WORK/logs/build$slug.log"
+    if "$PYTHON" -m build --outdir "$DIST" "$WORK/src/$dist" >"$log" 2>&1; then
+        say "built $dist"
+    else
+        say "BUILD FAILED: $dist (log below)"
+        tail -30 "$log"
+        return 1
+    fi
+}
+export -f build_one say elapsed
+export WORK DIST PYTHON STARTED
+printf '%s\n' "${DISTS[@]}" | xargs -P 2 -I{} bash -c 'build_one "$1"' _ {} ||
+    fail "python -m build failed for at least one distribution (see above)"
+wheels=("$DIST"/*.whl) sdists=("$DIST"/*.tar.gz)
+[ "${#wheels[@]}" -eq "${#DISTS[@]}" ] && [ "${#sdists[@]}" -eq "${#DISTS[@]}" ] ||
+    fail "expected ${#DISTS[@]} wheels and sdists, found ${#wheels[@]} and ${#sdists[@]} in $DIST"
+
+# 2. What PyPI checks, and what each file must carry.
+say "twine check --strict on ${#wheels[@]} wheels and ${#sdists[@]} sdists"
+NO_COLOR=1 COLUMNS=200 "$PYTHON" -m twine check --strict "$DIST"/* >"$WORK/logs/twine.log" 2>&1 ||
+    fail "twine check --strict rejected a file" "$WORK/logs/twine.log"
+say "every file carries LICENSE, every sdist its tests/"
+"$PYTHON" - "$DIST" >"$WORK/logs/contents.log" 2>&1 <<'EOF' || fail "a file lacks its LICENSE or tests" "$WORK/logs/contents.log"
+import sys, tarfile, zipfile
+from pathlib import Path
+
+problems = []
+for wheel in sorted(Path(sys.argv[1]).glob("*.whl")):
+    names = zipfile.ZipFile(wheel).namelist()
+    if not any(n.endswith(".dist-info/licenses/LICENSE") for n in names):
+        problems.append(f"{wheel.name}: no .dist-info/licenses/LICENSE")
+for sdist in sorted(Path(sys.argv[1]).glob("*.tar.gz")):
+    with tarfile.open(sdist) as archive:
+        parts = [name.split("/", 1)[1] for name in archive.getnames() if "/" in name]
+    if "LICENSE" not in parts:
+        problems.append(f"{sdist.name}: no LICENSE")
+    if not any(p.startswith("tests/") and p.endswith(".py") for p in parts):
+        problems.append(f"{sdist.name}: no tests/")
+    if any("__pycache__" in p or p.endswith(".pyc") for p in parts):
+        problems.append(f"{sdist.name}: carries compiled files")
+print("\n".join(problems) or "ok")
+sys.exit(1 if problems else 0)
+EOF
+
+# 3. A user's installation: the published wheels, and nothing of the tree.
+VENV="$WORK/venv"
+BASE=$("$PYTHON" -c 'import sys; print(getattr(sys, "_base_executable", sys.executable))')
+say "fresh environment ($("$BASE" --version 2>&1)); installing the published wheels"
+install=()
+for name in "${PUBLISHED[@]}"; do
+    file=$(ls "$DIST/$(echo "$name" | tr - _)"-*.whl 2>/dev/null | head -1)
+    [ -n "$file" ] || fail "no wheel for $name in $DIST"
+    install+=("$file")
+done
+{ "$BASE" -m venv "$VENV" &&
+  "$VENV/bin/python" -m pip install -q -c "$ROOT/constraints.txt" --find-links "$DIST" \
+      "${install[@]}"; } >"$WORK/logs/install.log" 2>&1 ||
+    fail "installing the wheels into a fresh environment failed" "$WORK/logs/install.log"
+
+# From an empty folder with an empty HOME: no profile, token or source of the tree in reach.
+in_venv() {
+    (cd "$WORK/run" && env -u PYTHONPATH -u BROKERAUTH_PROFILES HOME="$WORK/home" \
+        XDG_CONFIG_HOME="$WORK/home/.config" XDG_DATA_HOME="$WORK/home/.local/share" \
+        XDG_CACHE_HOME="$WORK/home/.cache" PATH="$VENV/bin:$PATH" "$@")
+}
+where=$(in_venv python -c 'import brokerauth; print(brokerauth.__file__)')
+case $where in
+    "$VENV"/*) ;;
+    *) fail "brokerauth is imported from $where, not from the fresh environment" ;;
+esac
+
+check() {  # check NAME COMMAND...: run it in the fresh environment, log its output
+    local name=$1 log="$WORK/logs/$1.log"
+    shift
+    say "run: $*"
+    in_venv "$@" >"$log" 2>&1 || fail "\`$*\` exited $? in the fresh environment" "$log"
+}
+check plugins brokerauth plugins
+for name in "${PUBLISHED[@]}"; do
+    [ "$name" = brokerauth-sandbox ] && continue  # it adds commands (checked below), no plugin
+    grep -qE -- "[[:space:]]$name[[:space:]]" "$WORK/logs/plugins.log" ||
+        fail "\`brokerauth plugins\` lists no plugin of $name" "$WORK/logs/plugins.log"
+done
+grep -qE "^builtin[[:space:]]+brokerauth[[:space:]]" "$WORK/logs/plugins.log" ||
+    fail "\`brokerauth plugins\` lists no plugin of the core" "$WORK/logs/plugins.log"
+check help brokerauth --help
+check module-help python -m brokerauth --help
+cmp -s "$WORK/logs/help.log" "$WORK/logs/module-help.log" ||
+    fail "\`python -m brokerauth --help\` differs from \`brokerauth --help\`" "$WORK/logs/module-help.log"
+grep -q "demo" "$WORK/logs/help.log" ||
+    fail "\`brokerauth --help\` lists no demo command: the test bench's entry points are missing" \
+        "$WORK/logs/help.log"
+check demo brokerauth demo
+grep -q "all steps passed" "$WORK/logs/demo.log" ||
+    fail "\`brokerauth demo\` did not report all steps passed" "$WORK/logs/demo.log"
+
+say "ok: ${#DISTS[@]} sdists and wheels built and checked; the published wheels install and run"
