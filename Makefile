@@ -7,7 +7,7 @@ EXAMPLE_DIRS := $(wildcard examples/*/pyproject.toml)
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-stress lint venv bench clean redis-server constraints sdk-venv
-.PHONY: chromium platform-demo postgresql
+.PHONY: chromium platform-demo postgresql docs secret-service
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,8 @@ $(BIN)/python:
 # fresh clone) test exactly what was tested; `make constraints` records the current ones.
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt $(SANDBOX_DIR) $(PLUGIN_DIRS) $(EXAMPLE_DIRS)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]' $(foreach d,$(SANDBOX_DIR) $(PLUGIN_DIRS) $(EXAMPLE_DIRS),-e $(dir $(d)))
-	$(BIN)/pip install --quiet -c constraints.txt -e 'examples/platform[test]' -e 'plugins/sql_store[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e 'examples/platform[test]' -e 'plugins/sql_store[test]' \
+	  -e 'plugins/keyring_store[test]'
 	touch $(STAMP)
 
 constraints: $(STAMP)
@@ -58,6 +59,19 @@ postgresql:
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
 
+# The keyring store's tests (and the test bench's Secret Service runner) run a real
+# gnome-keyring on a private D-Bus session bus: Debian's packages, installed when missing
+# (as root; elsewhere `sudo apt-get install gnome-keyring dbus-daemon dbus-bin
+# libsecret-tools` once).  No desktop is needed: dbus-daemon for the bus, dbus-send to talk
+# to it, gnome-keyring-daemon for the Secret Service, secret-tool as the tests' second client.
+secret-service:
+	@{ command -v gnome-keyring-daemon && command -v dbus-daemon && command -v dbus-send \
+	   && command -v secret-tool; } >/dev/null 2>&1 || { \
+	  echo "the Secret Service is missing: installing Debian's packages for the keyring store's tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    gnome-keyring dbus-daemon dbus-bin libsecret-tools; }
+
 # The platform example's browser test drives a real headless Chromium: Debian's browser and
 # its driver, installed when missing (as root; elsewhere `sudo apt-get install chromium
 # chromium-driver` once).
@@ -83,7 +97,7 @@ $(SDK_STAMP): constraints-sdk.txt
 
 sdk-venv: $(SDK_STAMP)
 
-test: lint redis-server postgresql chromium $(SDK_STAMP)
+test: lint docs redis-server postgresql chromium secret-service $(SDK_STAMP)
 	BROKERAUTH_WEBULL_SDK_PYTHON=$(abspath $(SDK_VENV))/bin/python \
 	  $(BIN)/python -m pytest -q -m "not stress" --secret-canary
 
@@ -94,7 +108,7 @@ test-stress: $(STAMP)
 # bench, its local dependencies and its [test] extra: proof that each extra names what its
 # tests need (tools/test_alone.sh). Slower than `make test`, so not part of it.
 .PHONY: test-alone
-test-alone: redis-server postgresql chromium $(SDK_STAMP)
+test-alone: redis-server postgresql chromium secret-service $(SDK_STAMP)
 	BROKERAUTH_WEBULL_SDK_PYTHON=$(abspath $(SDK_VENV))/bin/python PYTHON=$(PYTHON) tools/test_alone.sh
 
 # The benchmark's own environment: the project plus the official Webull SDK it is measured
@@ -115,5 +129,24 @@ $(BENCH_STAMP): pyproject.toml $(foreach d,$(BENCH_PLUGINS),$(d)/pyproject.toml)
 bench: $(BENCH_STAMP) $(STAMP) postgresql
 	$(BENCH_BIN)/python bench/run.py
 
+# The site is built by mkdocs in an environment of its own, .docs-venv, from the pinned
+# requirements-docs.txt: the docs tools never touch .venv's pins (constraints.txt, which the
+# suite checks). The generators (tools/docs_gen, run by mkdocs' hook at every build) read the
+# installed plugins and commands, so they run with .venv's Python: hence the $(STAMP) prerequisite.
+# Installing needs PyPI; the build itself fetches nothing (theme.font: false, no CDN assets).
+DOCS_VENV := .docs-venv
+DOCS_STAMP := $(DOCS_VENV)/.installed
+
+$(DOCS_STAMP): requirements-docs.txt
+	test -x $(DOCS_VENV)/bin/python || $(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DOCS_VENV)/bin/pip install --quiet -r requirements-docs.txt
+	touch $(DOCS_STAMP)
+
+docs: $(STAMP) $(DOCS_STAMP)
+	BROKERAUTH_DOCS_PYTHON=$(abspath $(BIN)/python) NO_MKDOCS_2_WARNING=1 \
+	  $(DOCS_VENV)/bin/mkdocs build --strict --site-dir site
+	@echo "site built: open site/index.html"
+
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(SDK_VENV)
+	rm -rf $(VENV) $(BENCH_VENV) $(SDK_VENV) $(DOCS_VENV) site

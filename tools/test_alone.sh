@@ -16,7 +16,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PYTHON=${PYTHON:-python3}
 ALL=(core sandbox plugins/webull plugins/webull_connect plugins/futu plugins/redis_store
-     plugins/sql_store examples/acme examples/platform)
+     plugins/sql_store plugins/keyring_store examples/acme examples/platform)
 if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL[@]}"); fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/brokerauth-alone.XXXXXX")
