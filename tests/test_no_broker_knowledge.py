@@ -1,4 +1,6 @@
-"""The core and the test bench know no broker: no installed plugin's id appears in their code.
+"""The core and the test bench know no broker: no installed broker plugin's id, nor any of
+its brokers', appears in their code (store plugins are named after technologies, which the
+core may speak of).
 
 Every broker's dialect (error codes, token files, demo hints) belongs to its plugin, which
 hands it to the core as a parameter.  The source of ``core/brokerauth`` and
@@ -26,6 +28,7 @@ DOUBLES = ROOT / "tests" / "doubles" / "installed"
 SOURCES = (ROOT / "core" / "brokerauth", ROOT / "sandbox" / "brokerauth_sandbox")
 ALLOWED = (ROOT / "core" / "brokerauth" / "engine" / "pluginhost.py", "KNOWN_DISTRIBUTIONS")
 PLUGIN_GROUPS = ("brokerauth", "brokerauth.sandbox")
+STORE_DISTRIBUTIONS = frozenset(("brokerauth-redis", "brokerauth-sql", "brokerauth-keyring"))
 
 # "WebullSandbox" is the words webull + sandbox, "brokerauth_futu" brokerauth + futu, and
 # "future" is one word: an id is found as whole words, never inside one.
@@ -41,15 +44,25 @@ def installed_ids() -> set[str]:
     declare."""
     doubles = {dist.metadata["Name"]
                for dist in importlib.metadata.distributions(path=[str(DOUBLES)])}
-    ids = {ep.name for group in PLUGIN_GROUPS
-           for ep in importlib.metadata.entry_points(group=group)
-           if ep.dist is None or ep.dist.metadata["Name"] not in doubles}
+    plugins = {ep.name for group in PLUGIN_GROUPS
+               for ep in importlib.metadata.entry_points(group=group)
+               if ep.dist is None or ep.dist.metadata["Name"] not in doubles}
     host = PluginHost.create()
     host.load_all()
-    ids |= {broker_id for broker_id, (_, owner) in host.brokers.items()
-            if owner in ids and owner != BUILTIN}
-    # The published plugins' ids even where they are not installed (the core tested alone).
-    return ids | set(KNOWN_DISTRIBUTIONS)
+    # Broker plugins and their brokers: a plugin that only stores tokens ("sql",
+    # "keyring") is named after a technology the core may well speak of, not a broker.
+    brokers = {(broker_id, owner) for broker_id, (_, owner) in host.brokers.items()
+               if owner in plugins and owner != BUILTIN}
+    ids = {name for pair in brokers for name in pair}
+    # The published broker plugins' ids even where they are not installed (the core tested
+    # alone).
+    return ids | {name for name, distribution in KNOWN_DISTRIBUTIONS.items()
+                  if name in ids or not _is_store(distribution)}
+
+
+def _is_store(distribution: str) -> bool:
+    # The published store plugins: brokerauth-redis, brokerauth-sql, brokerauth-keyring.
+    return distribution in STORE_DISTRIBUTIONS
 
 
 def _docstrings(tree: ast.AST) -> set[int]:
