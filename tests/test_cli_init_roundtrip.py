@@ -86,10 +86,15 @@ def test_a_replaced_profile_changes_only_what_changed(tmp_path: Path) -> None:
 
 
 def _take_terminal() -> None:
+    """In the child: the pty becomes its controlling terminal, and Ctrl-C does what it does
+    in a shell's foreground job (even when these tests run where SIGINT is ignored, like a
+    background job of a script)."""
     import fcntl
+    import signal
     import termios
 
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class Terminal:

@@ -19,7 +19,6 @@ import logging
 import os
 import re
 import selectors
-import shutil
 import sys
 import threading
 import webbrowser
@@ -311,6 +310,8 @@ def _width_of(stream: TextIO) -> int:
     try:
         return os.get_terminal_size(stream.fileno()).columns or 80
     except (AttributeError, ValueError, OSError):
+        import shutil  # only here: not every stream is a terminal's
+
         return shutil.get_terminal_size().columns
 
 
