@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any
 
-from brokerauth.adapters import missing_extra
+from brokerauth.adapters.extras import missing_extra
 
 try:
     import anyio.to_thread

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from brokerauth.adapters import missing_extra
+from brokerauth.adapters.extras import missing_extra
 
 try:
     import requests
