@@ -248,6 +248,21 @@ def test_not_a_fernet_key_is_a_config_error_without_the_value(
     assert not (tmp_path / PROFILE).exists()  # nothing written, no folder made
 
 
+def test_a_token_near_the_size_limit_round_trips_sealed(tmp_path: Path, file_key: str) -> None:
+    from brokerauth.toolkit.tokencodec import MAX_TOKEN_BYTES, encode_token
+
+    # A long JWT-like access token: its JSON just under the codec's limit, so the sealed file
+    # (base64 adds a third) is well over it.
+    big = Token(access_token="x" * (MAX_TOKEN_BYTES - 400), broker="double")
+    assert len(encode_token(big)) < MAX_TOKEN_BYTES
+    options = FileStoreOptions(path=str(tmp_path / "tokens"),
+                               encryption_key=Secret(env=KEY_VARIABLE))
+    key = TokenKey(PROFILE, "default")
+    filestore.save(key, big, options)
+    assert filestore.token_path(key, options).stat().st_size > MAX_TOKEN_BYTES
+    assert filestore.load(key, options) == big
+
+
 # -- lazy imports -----------------------------------------------------------------------------
 _IMPORTS_CHILD = """
 import json, sys
