@@ -98,28 +98,40 @@ wheels=("$DIST"/*.whl) sdists=("$DIST"/*.tar.gz)
 say "twine check --strict on ${#wheels[@]} wheels and ${#sdists[@]} sdists"
 NO_COLOR=1 COLUMNS=200 "$PYTHON" -m twine check --strict "$DIST"/* >"$WORK/logs/twine.log" 2>&1 ||
     fail "twine check --strict rejected a file" "$WORK/logs/twine.log"
-say "every file carries LICENSE, every sdist its tests/"
-"$PYTHON" - "$DIST" >"$WORK/logs/contents.log" 2>&1 <<'EOF' || fail "a file lacks its LICENSE or tests" "$WORK/logs/contents.log"
-import sys, tarfile, zipfile
+say "every file carries the LICENSE, every sdist its whole tests/ folder"
+"$PYTHON" - "$DIST" "$WORK/src" "${TABLE[@]}" >"$WORK/logs/contents.log" 2>&1 <<'EOF' ||
+import re, sys, tarfile, zipfile
 from pathlib import Path
 
+dist, src, rows = Path(sys.argv[1]), Path(sys.argv[2]), [r.split() for r in sys.argv[3:]]
 problems = []
-for wheel in sorted(Path(sys.argv[1]).glob("*.whl")):
-    names = zipfile.ZipFile(wheel).namelist()
-    if not any(n.endswith(".dist-info/licenses/LICENSE") for n in names):
-        problems.append(f"{wheel.name}: no .dist-info/licenses/LICENSE")
-for sdist in sorted(Path(sys.argv[1]).glob("*.tar.gz")):
-    with tarfile.open(sdist) as archive:
-        parts = [name.split("/", 1)[1] for name in archive.getnames() if "/" in name]
-    if "LICENSE" not in parts:
-        problems.append(f"{sdist.name}: no LICENSE")
-    if not any(p.startswith("tests/") and p.endswith(".py") for p in parts):
-        problems.append(f"{sdist.name}: no tests/")
-    if any("__pycache__" in p or p.endswith(".pyc") for p in parts):
-        problems.append(f"{sdist.name}: carries compiled files")
+for folder, name, _ in rows:
+    stem = re.sub(r"[-_.]+", "_", name).lower()
+    wheels = list(dist.glob(f"{stem}-*.whl"))
+    sdists = list(dist.glob(f"{stem}-*.tar.gz"))
+    if len(wheels) != 1 or len(sdists) != 1:
+        problems.append(f"{name}: expected one wheel and one sdist, found {wheels + sdists}")
+        continue
+    if not any(n.endswith(".dist-info/licenses/LICENSE")
+               for n in zipfile.ZipFile(wheels[0]).namelist()):
+        problems.append(f"{wheels[0].name}: no .dist-info/licenses/LICENSE")
+    with tarfile.open(sdists[0]) as archive:
+        packed = {n.split("/", 1)[1] for n in archive.getnames() if "/" in n}
+    if "LICENSE" not in packed:
+        problems.append(f"{sdists[0].name}: no LICENSE")
+    if any("__pycache__" in p or p.endswith(".pyc") for p in packed):
+        problems.append(f"{sdists[0].name}: carries compiled files")
+    # Every file of the tests folder (helpers, conftest.py, data), so the sdist can test itself.
+    tests = src / folder / "tests"
+    wanted = {p.relative_to(src / folder).as_posix() for p in tests.rglob("*")
+              if p.is_file() and "__pycache__" not in p.parts} if tests.is_dir() else set()
+    if missing := sorted(wanted - packed):
+        problems.append(f"{sdists[0].name}: lacks {len(missing)} file(s) of tests/: "
+                        + ", ".join(missing[:5]))
 print("\n".join(problems) or "ok")
 sys.exit(1 if problems else 0)
 EOF
+    fail "a wheel or sdist lacks its LICENSE or tests" "$WORK/logs/contents.log"
 
 # 3. A user's installation: the published wheels, and nothing of the tree.
 VENV="$WORK/venv"
