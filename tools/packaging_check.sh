@@ -12,17 +12,32 @@
 #
 #   tools/packaging_check.sh
 #
-# PYTHON is the interpreter that has build and twine (default .venv/bin/python, which
+# BUILD_PYTHON is the interpreter that has build and twine (default .venv/bin/python, which
 # `make venv` gives the dev group of pyproject.toml); its base interpreter makes the fresh
 # environment. KEEP=1 keeps the temporary folder. Exits non-zero, naming the step, on any
 # failure.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
+BUILD_PYTHON=${BUILD_PYTHON:-$ROOT/.venv/bin/python}
+STARTED=$(date +%s)
+elapsed() { echo $(($(date +%s) - STARTED)); }
+say() { printf '[packaging %3ss] %s\n' "$(elapsed)" "$*"; }
+fail() {
+    printf '[packaging %3ss] FAILED: %s\n' "$(elapsed)" "$1" >&2
+    if [ -n "${2:-}" ] && [ -f "$2" ]; then
+        echo "---- last lines of $2" >&2
+        tail -40 "$2" >&2
+    fi
+    exit 1
+}
+
+"$BUILD_PYTHON" -c 'import build, twine' 2>/dev/null ||
+    fail "$BUILD_PYTHON has no build or twine: install the dev group (make venv, or pip install --group dev -c constraints.txt)"
+
 # Every distribution of the tree: its folder, its name, and whether it is published (the
 # examples say "Private :: Do Not Upload": built and checked, never published nor installed).
-mapfile -t TABLE < <("$PYTHON" - "$ROOT" <<'EOF'
+mapfile -t TABLE < <("$BUILD_PYTHON" - "$ROOT" <<'EOF'
 import sys, tomllib
 from pathlib import Path
 
@@ -42,22 +57,7 @@ for row in "${TABLE[@]}"; do
     DISTS+=("$folder")
     if [ "$state" = published ]; then PUBLISHED+=("$name"); fi
 done
-[ "${#DISTS[@]}" -gt 0 ] || { echo "packaging: no pyproject.toml found under $ROOT" >&2; exit 1; }
-
-STARTED=$(date +%s)
-elapsed() { echo $(($(date +%s) - STARTED)); }
-say() { printf '[packaging %3ss] %s\n' "$(elapsed)" "$*"; }
-fail() {
-    printf '[packaging %3ss] FAILED: %s\n' "$(elapsed)" "$1" >&2
-    if [ -n "${2:-}" ] && [ -f "$2" ]; then
-        echo "---- last lines of $2" >&2
-        tail -40 "$2" >&2
-    fi
-    exit 1
-}
-
-"$PYTHON" -c 'import build, twine' 2>/dev/null ||
-    fail "$PYTHON has no build or twine: install the dev group (make venv, or pip install --group dev -c constraints.txt)"
+[ "${#DISTS[@]}" -gt 0 ] || fail "could not read the distributions' pyproject.toml files"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/brokerauth-packaging.XXXXXX")
 if [ "${KEEP:-0}" = 1 ]; then say "keeping $WORK"; else trap 'rm -rf "$WORK"' EXIT; fi
@@ -68,7 +68,7 @@ mkdir -p "$WORK/src" "$DIST" "$WORK/logs" "$WORK/home" "$WORK/run"
 tar -C "$ROOT" -cf - \
     --exclude=./.git --exclude='./.*venv' --exclude=build --exclude=dist \
     --exclude='*.egg-info' --exclude=__pycache__ --exclude=.mypy_cache --exclude=.ruff_cache \
-    --exclude=.pytest_cache --exclude=.hypothesis . | tar -C "$WORK/src" -xf - ||
+    --exclude=.pytest_cache --exclude=.hypothesis --exclude=./site . | tar -C "$WORK/src" -xf - ||
     fail "could not copy the tree to $WORK/src"
 
 # 1. Build: each in its own isolated build environment, two at a time (build environments
@@ -78,7 +78,7 @@ say "building ${#DISTS[@]} sdists and wheels (python -m build, two at a time)"
 build_one() {
     local dist=$1 slug log
     slug=$(echo "$dist" | tr '/.' '--'); log="$WORK/logs/build$slug.log"
-    if "$PYTHON" -m build --outdir "$DIST" "$WORK/src/$dist" >"$log" 2>&1; then
+    if "$BUILD_PYTHON" -m build --outdir "$DIST" "$WORK/src/$dist" >"$log" 2>&1; then
         say "built $dist"
     else
         say "BUILD FAILED: $dist (log below)"
@@ -87,7 +87,7 @@ build_one() {
     fi
 }
 export -f build_one say elapsed
-export WORK DIST PYTHON STARTED
+export WORK DIST BUILD_PYTHON STARTED
 printf '%s\n' "${DISTS[@]}" | xargs -P 2 -I{} bash -c 'build_one "$1"' _ {} ||
     fail "python -m build failed for at least one distribution (see above)"
 wheels=("$DIST"/*.whl) sdists=("$DIST"/*.tar.gz)
@@ -96,10 +96,10 @@ wheels=("$DIST"/*.whl) sdists=("$DIST"/*.tar.gz)
 
 # 2. What PyPI checks, and what each file must carry.
 say "twine check --strict on ${#wheels[@]} wheels and ${#sdists[@]} sdists"
-NO_COLOR=1 COLUMNS=200 "$PYTHON" -m twine check --strict "$DIST"/* >"$WORK/logs/twine.log" 2>&1 ||
+NO_COLOR=1 COLUMNS=200 "$BUILD_PYTHON" -m twine check --strict "$DIST"/* >"$WORK/logs/twine.log" 2>&1 ||
     fail "twine check --strict rejected a file" "$WORK/logs/twine.log"
 say "every file carries the LICENSE, every sdist its whole tests/ folder"
-"$PYTHON" - "$DIST" "$WORK/src" "${TABLE[@]}" >"$WORK/logs/contents.log" 2>&1 <<'EOF' ||
+"$BUILD_PYTHON" - "$DIST" "$WORK/src" "${TABLE[@]}" >"$WORK/logs/contents.log" 2>&1 <<'EOF' ||
 import re, sys, tarfile, zipfile
 from pathlib import Path
 
@@ -135,7 +135,7 @@ EOF
 
 # 3. A user's installation: the published wheels, and nothing of the tree.
 VENV="$WORK/venv"
-BASE=$("$PYTHON" -c 'import sys; print(getattr(sys, "_base_executable", sys.executable))')
+BASE=$("$BUILD_PYTHON" -c 'import sys; print(getattr(sys, "_base_executable", sys.executable))')
 say "fresh environment ($("$BASE" --version 2>&1)); installing the published wheels"
 install=()
 for name in "${PUBLISHED[@]}"; do
