@@ -18,9 +18,10 @@ secret reference, checked when first revealed.
 A ``postgresql://`` (or ``postgres://``) URL is a libpq connection URI, passed to psycopg as
 it is.  One with a password must be a secret reference, since the profile file is not a
 secret; one without (peer or certificate authentication, a password in ``~/.pgpass``) may be
-plain text.  A server on another machine needs TLS that checks its certificate
-(``sslmode=verify-full`` or ``verify-ca``) and an ``encryption_key``, unless
-``allow_plaintext = true`` (the Redis store's rule, :func:`check_postgres_transport`).
+plain text.  A server on another machine needs TLS that checks its certificate and host name
+(``sslmode=verify-full``) and an ``encryption_key``, unless ``allow_plaintext = true`` (the
+Redis store's rule, :func:`check_postgres_transport`).  How the URL is read, and the forms
+refused, are :mod:`brokerauth_sql.pgurl`'s.
 
 Messages name the option at fault and where the database is: never a value from a secret.
 """
@@ -30,15 +31,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import attrs
 from brokerauth.toolkit.secrets import Secret
-from brokerauth.toolkit.settings_checks import (
-    check_remote_store,
-    is_loopback_host,
-    seconds_up_to,
-)
+from brokerauth.toolkit.settings_checks import check_remote_store, seconds_up_to
+
+from brokerauth_sql.pgurl import PgUrl
 
 __all__ = [
     "SqlStoreOptions", "check_postgres_transport", "check_postgres_url", "database_kind",
@@ -48,9 +46,6 @@ __all__ = [
 
 _SQLITE = "sqlite://"
 _SERVER_SCHEMES = ("postgresql", "postgres")
-# The modes in which libpq checks the server's certificate: "require" encrypts but would
-# accept anyone's certificate, so a machine in between could read the tokens.
-_VERIFYING_SSLMODES = ("verify-full", "verify-ca")
 
 
 def sqlite_path(url: str) -> Path:
@@ -93,82 +88,46 @@ def database_kind(url: str) -> Literal["sqlite", "postgresql"]:
     return "postgresql" if scheme in _SERVER_SCHEMES else "sqlite"
 
 
-def _hosts(url: str) -> list[str]:
-    """The hosts a libpq URI names, as libpq reads them: the netloc's comma-separated list,
-    then any ``host=`` in the query (which wins); an empty list means the default socket."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    found = []
-    for item in netloc.split(","):
-        host = item
-        if item.startswith("["):
-            host = item[1:item.find("]")] if "]" in item else item
-        elif ":" in item:
-            host = item.rsplit(":", 1)[0]
-        if host:
-            found.append(unquote(host))
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    if "host" in query or "hostaddr" in query:
-        found = [h for v in (query.get("host", ""), query.get("hostaddr", ""))
-                 for h in v.split(",") if h]
-    if not found:
-        # libpq then takes the host from the environment, before its default socket.
-        found = [h for v in (os.environ.get("PGHOST", ""), os.environ.get("PGHOSTADDR", ""))
-                 for h in v.split(",") if h]
-    return found
-
-
-def _query(url: str) -> dict[str, str]:
-    return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
-
-
-def check_postgres_url(url: str, *, plain: bool) -> None:
-    """Refuse a PostgreSQL URL that cannot be right: one with a password written in plain
-    text in the profile (``plain``), one that psycopg could not read.
+def check_postgres_url(url: str, *, plain: bool) -> PgUrl:
+    """Read ``url`` as libpq does (:mod:`brokerauth_sql.pgurl`) and refuse what cannot be
+    right: an unreadable or ambiguous URL, a password written in plain text in the profile
+    (``plain``), no database.
 
     :raises ValueError: with a message safe to show (it never repeats the URL).
     """
-    try:
-        parts = urlsplit(url)
-        _hosts(url)
-    except ValueError:
-        raise ValueError("is not a PostgreSQL URL that can be read "
-                         "(postgresql://user@host:port/database?sslmode=verify-full)") from None
-    has_password = bool(parts.password) or "password" in _query(url)
-    if plain and has_password:
+    read = PgUrl.read(url)
+    if plain and read.password:
         raise ValueError(
             "holds a password in plain text: put the whole URL in a secret reference, "
             'url = { env = "BROKERAUTH_SQL_URL" }, or keep the password in ~/.pgpass'
         )
-    if not parts.path.strip("/") and "dbname" not in _query(url):
-        raise ValueError(
-            "names no database: postgresql://user@host:port/<database>"
-        )
+    if not read.fields.get("dbname"):
+        raise ValueError("names no database: postgresql://user@host:port/<database>")
+    return read
 
 
 def is_local_postgres(url: str) -> bool:
-    """Whether every host ``url`` names is this machine: a Unix socket folder (a host that
-    is a path, or none: libpq's default socket), or a loopback address.  Never raises."""
+    """Whether every place ``url`` connects to is this machine (:class:`PgUrl.is_local`).
+    Never raises: an unreadable URL is not local."""
     try:
-        hosts = _hosts(url)
+        return PgUrl.read(url).is_local
     except ValueError:
         return False
-    return all(host.startswith("/") or host.startswith("@") or is_loopback_host(host)
-               for host in hosts)
 
 
-def check_postgres_transport(url: str, *, encrypted: bool, allow_plaintext: bool) -> None:
+def check_postgres_transport(url: str | PgUrl, *, encrypted: bool,
+                             allow_plaintext: bool) -> None:
     """Refuse to keep tokens on another machine's PostgreSQL without TLS that checks the
-    server, or without encryption at rest, unless ``allow_plaintext``.
+    server (``sslmode=verify-full``), or without encryption at rest, unless
+    ``allow_plaintext``.
 
     :raises ValueError: naming the options to change, never the URL's user or password.
     """
-    if allow_plaintext or is_local_postgres(url):
+    read = url if isinstance(url, PgUrl) else PgUrl.read(url)
+    if allow_plaintext or read.is_local:
         return
-    sslmode = _query(url).get("sslmode", os.environ.get("PGSSLMODE", ""))
     check_remote_store(
-        server="PostgreSQL", location=postgres_location(url),
-        tls=sslmode in _VERIFYING_SSLMODES,
+        server="PostgreSQL", location=read.location, tls=read.verifies_server,
         tls_fix="add ?sslmode=verify-full to the URL (with sslrootcert= when the server's "
         "certificate is not signed by a system authority)",
         encrypted=encrypted, key_env="BROKERAUTH_SQL_KEY",
@@ -179,14 +138,9 @@ def postgres_location(url: str) -> str:
     """Where the server is, for messages and logs: hosts, ports and database, never a user
     name, a password or another query option."""
     try:
-        parts = urlsplit(url)
-        hosts = _hosts(url)
+        return PgUrl.read(url).location
     except ValueError:
         return "an unreadable PostgreSQL URL"
-    netloc = parts.netloc.rpartition("@")[2]
-    shown = netloc if "host" not in _query(url) else ",".join(hosts)
-    database = parts.path.strip("/") or _query(url).get("dbname", "")
-    return f"postgresql://{shown or 'localhost'}/{unquote(database)}"
 
 
 def _valid_url(instance: Any, attribute: attrs.Attribute[Any], value: str | Secret) -> None:
@@ -228,6 +182,9 @@ class SqlStoreOptions:
     #: connection or used without an ``encryption_key``: only for a network and a server you
     #: trust.  A server on loopback or a Unix socket needs neither.
     allow_plaintext: bool = False
+    #: PostgreSQL: roles other than the connecting user's that may own the store's tables
+    #: (a migration role that created them); tables owned by any other role are refused.
+    table_owners: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
     def __attrs_post_init__(self) -> None:
         # Across fields, so not a field validator; a secret URL is checked when revealed.

@@ -38,20 +38,23 @@ by TCP keepalives and ``tcp_user_timeout``, and one that answers slowly by the s
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
+import logging
 import math
 import os
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import cache
 from types import TracebackType
 from typing import Any, Final
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import psycopg
 from brokerauth.contract.errors import ConfigError, StoreError
+from brokerauth.contract.scrub import scrub
 from brokerauth.contract.tokens import TokenKey
 from brokerauth.toolkit.secrets import Secret
 from psycopg import errors as pg_errors
@@ -64,8 +67,10 @@ from brokerauth_sql.options import (
     database_kind,
     postgres_location,
 )
+from brokerauth_sql.pgurl import PgUrl
 from brokerauth_sql.rows import Cursor, RowStore, log
 from brokerauth_sql.schema import POSTGRES_MIGRATIONS, VERSION, migrate
+from brokerauth_sql.watchdog import WATCHDOG
 
 __all__ = ["PostgresStore", "advisory_key"]
 
@@ -75,6 +80,45 @@ _SCHEMA_LOCK: Final = 0x6272_6F6B_6572_0001
 #: Pools of a parent process, kept referenced in a forked child: collecting one would close
 #: connections that are the parent's sessions too.
 _INHERITED: list[ConnectionPool[Any]] = []
+#: The connection holding the refresh lock of (store, key) in this thread or task: the
+#: lock's holder writes its fence and its token through it, so a refresh needs one
+#: connection of the pool, never two (a pool of holders waiting for a second would starve).
+_LOCK_CONNECTIONS: contextvars.ContextVar[dict[tuple[str, TokenKey], Any]] = (
+    contextvars.ContextVar("brokerauth_sql_lock_connections"))
+_TABLES: Final = ("brokerauth_schema", "brokerauth_tokens", "brokerauth_budgets")
+_STORES: weakref.WeakSet[PostgresStore] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    # A lock another thread of the parent held at the fork would stay held in the child.
+    for store in list(_STORES):
+        store._guard = threading.Lock()
+        store._migrating = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+class _Redact(logging.Filter):
+    """Masks the revealed passwords in psycopg's and psycopg_pool's own log records (a
+    connection error from libpq may quote the text it could not read)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            masked = scrub(message, self.secrets, limit=2000) or ""
+            if masked != message:
+                record.msg, record.args = masked, None
+        return True
+
+
+_REDACT = _Redact()
+for _name in ("psycopg", "psycopg.pool"):
+    logging.getLogger(_name).addFilter(_REDACT)
 
 
 def advisory_key(purpose: str, key: TokenKey) -> int:
@@ -115,10 +159,13 @@ class PostgresStore(RowStore):
         #: Where the server is, worked out once the URL is revealed (it names every error).
         self._location: str | None = None
         self._hidden: tuple[str, ...] = ()
+        self._pinned: dict[str, str] = {}
         self._pool: ConnectionPool[Any] | None = None
         self._pool_pid = 0
         self._guard = threading.Lock()
+        self._migrating = threading.Lock()
         self._migrated = False
+        _STORES.add(self)
         #: Why the latest connection attempt failed, for the "no connection" error.
         self._last_failure = ""
 
@@ -133,28 +180,26 @@ class PostgresStore(RowStore):
 
     # -- connections -------------------------------------------------------------------
     def _url(self) -> str:
-        """The URL, revealed and checked once."""
+        """The URL, revealed, read as libpq reads it and checked, once."""
         if self._conninfo is not None:
             return self._conninfo
         url = self.options.url
-        if isinstance(url, Secret):
-            value = url.reveal()
-            try:
-                if database_kind(value) != "postgresql":
-                    raise ValueError("is not a postgresql:// URL")
-                check_postgres_url(value, plain=False)
-                check_postgres_transport(value, encrypted=self.options.encryption_key is not None,
-                                         allow_plaintext=self.options.allow_plaintext)
-            except ValueError as exc:
-                raise ConfigError(f"the sql store's url ({url.source}) {exc}",
-                                  hint="fix the value the reference points to") from None
-        else:
-            value = url
-        parts = urlsplit(value)
-        hidden = [unquote(parts.password)] if parts.password else []
-        hidden += [v for k, v in parse_qsl(parts.query) if k == "password" and v]
-        self._hidden = tuple(h for h in hidden if h)
-        self._location = postgres_location(value)
+        value = url.reveal() if isinstance(url, Secret) else url
+        source = f" ({url.source})" if isinstance(url, Secret) else ""
+        try:
+            if database_kind(value) != "postgresql":
+                raise ValueError("is not a postgresql:// URL")
+            read: PgUrl = check_postgres_url(value, plain=not isinstance(url, Secret))
+            check_postgres_transport(read, encrypted=self.options.encryption_key is not None,
+                                     allow_plaintext=self.options.allow_plaintext)
+        except ValueError as exc:
+            raise ConfigError(f"the sql store's url{source} {exc}",
+                              hint="fix the value the reference points to" if source
+                              else "fix the profile's store url") from None
+        self._hidden = read.secrets
+        _REDACT.secrets.update(self._hidden)
+        self._location = read.location
+        self._pinned = read.pinned()
         self._conninfo = value
         return value
 
@@ -189,12 +234,14 @@ class PostgresStore(RowStore):
                 return made
 
         def configure(connection: psycopg.Connection[Any]) -> None:
-            connection.execute(
-                "SELECT set_config('statement_timeout', %s, false)",
-                (_milliseconds(options.busy_timeout),))
+            with WATCHDOG.deadline(connection, store._statement_deadline()):
+                connection.execute(
+                    "SELECT set_config('statement_timeout', %s, false)",
+                    (_milliseconds(options.busy_timeout),))
 
+        conninfo = self._url()
         pool: ConnectionPool[Any] = ConnectionPool(
-            self._url(),
+            conninfo,
             connection_class=RecordingConnection,
             min_size=1,
             max_size=options.pool_size,
@@ -203,7 +250,11 @@ class PostgresStore(RowStore):
             name="brokerauth-sql",
             configure=configure,
             max_idle=300.0,
+            # Short, so that after a long outage a new attempt is made when a caller asks,
+            # rather than at the end of a backoff grown while the server was down.
+            reconnect_timeout=max(10.0, 2 * options.connect_timeout),
             kwargs={
+                **self._pinned,
                 "autocommit": True,
                 # libpq counts whole seconds, and reads 1 as 2.
                 "connect_timeout": max(2, math.ceil(options.connect_timeout)),
@@ -220,6 +271,10 @@ class PostgresStore(RowStore):
 
     @contextmanager
     def _connection(self, action: str, key: TokenKey) -> Iterator[psycopg.Connection[Any]]:
+        held = _LOCK_CONNECTIONS.get({}).get((self._identity, key))
+        if held is not None:
+            yield held  # the refresh lock's own connection, already migrated
+            return
         pool = self._pool_now()
         try:
             connection = pool.getconn(timeout=self.options.connect_timeout)
@@ -232,41 +287,73 @@ class PostgresStore(RowStore):
         finally:
             pool.putconn(connection)
 
+    def _statement_deadline(self) -> float:
+        # The server cancels a statement after busy_timeout; past this, it is not answering.
+        return self.options.busy_timeout + self.options.connect_timeout
+
     def _migrate(self, connection: psycopg.Connection[Any], key: TokenKey) -> None:
-        with self._guard:
+        # Its own lock, not _guard: the pool must stay reachable while one thread migrates.
+        with self._migrating:
             if self._migrated:
                 return
             action = "prepare the token database for"
             try:
-                found = connection.execute(
-                    "SELECT to_regclass('brokerauth_schema') IS NOT NULL").fetchone()
-                if found is not None and found[0]:
-                    row = connection.execute("SELECT version FROM brokerauth_schema").fetchone()
-                    if row is not None and int(row[0]) == VERSION:
-                        self._migrated = True
-                        return
-                with connection.transaction():
-                    connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                    version = migrate(_Executor(connection), POSTGRES_MIGRATIONS,
-                                      where=self.location)
+                with WATCHDOG.deadline(connection, 2 * self._statement_deadline()) as limit:
+                    self._check_owners(connection, key)  # before trusting what is there
+                    found = connection.execute(
+                        "SELECT to_regclass('brokerauth_schema') IS NOT NULL").fetchone()
+                    current = False
+                    if found is not None and found[0]:
+                        row = connection.execute(
+                            "SELECT version FROM brokerauth_schema").fetchone()
+                        current = row is not None and int(row[0]) == VERSION
+                    version: int | None = VERSION
+                    if not current:
+                        with connection.transaction():
+                            connection.execute("SELECT pg_advisory_xact_lock(%s)",
+                                               (_SCHEMA_LOCK,))
+                            version = migrate(_Executor(connection), POSTGRES_MIGRATIONS,
+                                              where=self.location)
+                    self._check_owners(connection, key)
             except psycopg.Error as exc:
-                raise self._store_error(exc, action, key) from None
+                raise self._store_error(exc, action, key, cut=limit.fired) from None
             if version is not None and version < VERSION:
                 log.info("migrated the token database %s from schema version %d to %d",
                          self.location, version, VERSION)
             self._migrated = True
 
+    def _check_owners(self, connection: psycopg.Connection[Any], key: TokenKey) -> None:
+        """Refuse tables another role made: a role able to create tables where ours are
+        looked for (``public``, before PostgreSQL 15) could make them first and read every
+        token stored in them."""
+        rows = connection.execute(
+            "SELECT c.relname, pg_get_userbyid(c.relowner) FROM pg_class c "
+            "WHERE c.oid = ANY(ARRAY[to_regclass(%s), to_regclass(%s), to_regclass(%s)]) "
+            "AND NOT pg_has_role(c.relowner, 'USAGE')", _TABLES).fetchall()
+        strangers = [(str(table), str(owner)) for table, owner in rows
+                     if str(owner) not in self.options.table_owners]
+        if strangers:
+            named = ", ".join(f"{table} (owned by {owner!r})" for table, owner in strangers)
+            raise StoreError(
+                f"cannot use the token database {self.location} for {key}: its tables "
+                f"{named} belong to a role this connection's user is not a member of; "
+                "that role could read every token stored there",
+                hint="drop them and let the store create its own, or, if that role is yours "
+                "(a migration role), list it in the store's table_owners option",
+            )
+
     # -- the back end ------------------------------------------------------------------
     def _read(self, action: str, key: TokenKey, sql: str,
               parameters: Sequence[Any]) -> list[Any]:
         for last in self._attempts():
-            with self._connection(action, key) as connection:
+            with self._connection(action, key) as connection, WATCHDOG.deadline(
+                    connection, self._statement_deadline()) as limit:
                 try:
                     return connection.execute(_pg(sql), parameters).fetchall()
                 except psycopg.Error as exc:
-                    if not last and connection.broken:
-                        continue  # a pooled connection the server had closed: the pool drops it
-                    raise self._store_error(exc, action, key) from None
+                    if not last and connection.broken and not limit.fired:
+                        continue  # a pooled connection the server had closed
+                    raise self._store_error(exc, action, key, cut=limit.fired) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     @contextmanager
@@ -278,20 +365,21 @@ class PostgresStore(RowStore):
                  f"'{_milliseconds(self.options.busy_timeout)}', true), "
                  f"pg_advisory_xact_lock({advisory_key('row', key)})")
         for last in self._attempts():
-            with self._connection(action, key) as connection:
+            with self._connection(action, key) as connection, WATCHDOG.deadline(
+                    connection, 2 * self._statement_deadline()) as limit:
                 try:
                     connection.execute(begin)
                 except psycopg.Error as exc:
-                    if not last and connection.broken:
+                    if not last and connection.broken and not limit.fired:
                         continue
                     self._roll_back(connection)
-                    raise self._store_error(exc, action, key) from None
+                    raise self._store_error(exc, action, key, cut=limit.fired) from None
                 try:
                     yield _Executor(connection)
                     connection.execute("COMMIT")
                 except psycopg.Error as exc:
                     self._roll_back(connection)
-                    raise self._store_error(exc, action, key) from None
+                    raise self._store_error(exc, action, key, cut=limit.fired) from None
                 except BaseException:
                     self._roll_back(connection)
                     raise
@@ -329,11 +417,10 @@ class PostgresStore(RowStore):
         """The first line of a driver's message, without any part of the URL's secrets."""
         diag = getattr(exc, "diag", None)
         primary = getattr(diag, "message_primary", None) if diag is not None else None
-        reason = (primary or str(exc) or type(exc).__name__).strip().splitlines()
-        text = " ".join(line.strip() for line in reason[:2])[:_REASON_LIMIT]
-        for hidden in self._hidden:
-            text = text.replace(hidden, "***")
-        return text
+        lines = (primary or str(exc) or type(exc).__name__).strip().splitlines()
+        # The server's words are outside text: one printable line, the password masked.
+        return scrub(" ".join(line.strip() for line in lines[:2]), self._hidden,
+                     limit=_REASON_LIMIT) or type(exc).__name__
 
     def _unreachable(self, action: str, key: TokenKey) -> StoreError:
         why = self._last_failure or "the pool had no free connection"
@@ -344,9 +431,17 @@ class PostgresStore(RowStore):
             "user and password; if every connection is busy, raise the store's pool_size",
         )
 
-    def _store_error(self, exc: psycopg.Error, action: str, key: TokenKey) -> StoreError:
+    def _store_error(self, exc: psycopg.Error, action: str, key: TokenKey, *,
+                     cut: bool = False) -> StoreError:
         reason = self._reason(exc)
         what = f"cannot {action} {key} in the token database {self.location}"
+        if cut:
+            return StoreError(
+                f"{what}: the server did not answer within {self._statement_deadline():g} s, "
+                "so the connection was cut",
+                hint="check the server's health and the network to it; the next request "
+                "tries again on another connection",
+            )
         if isinstance(exc, pg_errors.LockNotAvailable | pg_errors.QueryCanceled):
             return StoreError(
                 f"{what}: another writer held its row for more than "
@@ -381,6 +476,7 @@ class _SessionLock(AbstractContextManager[bool]):
         self._number = advisory_key("refresh", key)
         self._pool: ConnectionPool[Any] | None = None
         self._connection: psycopg.Connection[Any] | None = None
+        self._context_token: contextvars.Token[dict[tuple[str, TokenKey], Any]] | None = None
 
     def __repr__(self) -> str:
         return f"_SessionLock({self._key}, {'held' if self._connection else 'not held'})"
@@ -396,12 +492,14 @@ class _SessionLock(AbstractContextManager[bool]):
             except PoolTimeout:
                 raise store._unreachable(action, self._key) from None
             try:
-                held = self._take(connection)
+                with WATCHDOG.deadline(connection, max(self._timeout, 0)
+                                       + store._statement_deadline()) as limit:
+                    held = self._take(connection)
             except psycopg.Error as exc:
                 pool.putconn(connection)
-                if not last and connection.broken:
+                if not last and connection.broken and not limit.fired:
                     continue
-                raise store._store_error(exc, action, self._key) from None
+                raise store._store_error(exc, action, self._key, cut=limit.fired) from None
             except BaseException:
                 pool.putconn(connection)
                 raise
@@ -409,6 +507,9 @@ class _SessionLock(AbstractContextManager[bool]):
                 pool.putconn(connection)
                 return False
             self._pool, self._connection = pool, connection
+            mine = (store._identity, self._key)
+            self._context_token = _LOCK_CONNECTIONS.set(
+                {**_LOCK_CONNECTIONS.get({}), mine: connection})
             return True
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -444,8 +545,17 @@ class _SessionLock(AbstractContextManager[bool]):
         self._pool = self._connection = None
         if pool is None or connection is None:
             return
+        token, self._context_token = self._context_token, None
+        if token is not None:
+            try:
+                _LOCK_CONNECTIONS.reset(token)
+            except ValueError:  # left in another context than entered: drop ours only
+                held = dict(_LOCK_CONNECTIONS.get({}))
+                held.pop((self._store._identity, self._key), None)
+                _LOCK_CONNECTIONS.set(held)
         try:
-            connection.execute("SELECT pg_advisory_unlock(%s)", (self._number,))
+            with WATCHDOG.deadline(connection, self._store._statement_deadline()):
+                connection.execute("SELECT pg_advisory_unlock(%s)", (self._number,))
         except psycopg.Error as error:
             # The lock ends with the session: closing it is the release.
             log.warning("%s: could not release the refresh lock in %s (%s); closing its "

@@ -1,0 +1,113 @@
+"""A client-side deadline for statements: libpq has none.
+
+``statement_timeout`` is enforced by the server and TCP keepalives are answered by the
+peer's kernel, so a backend that stops (a paused VM, a process stuck in I/O, a hostile
+server that completes the start-up then goes quiet) would hold a caller for ever.  One
+thread per process watches the deadlines of every statement in flight; when one passes, it
+shuts the connection's socket down, so the blocked call returns at once with a connection
+error, and the pool replaces the connection.
+
+Arming costs a lock and a heap push; a statement that ends first removes its entry, so the
+thread wakes about once per deadline period, not once per statement.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+__all__ = ["WATCHDOG", "Deadline", "Watchdog"]
+
+
+class Deadline:
+    """One armed deadline; ``fired`` tells, after the statement, whether it was cut."""
+
+    __slots__ = ("at", "connection", "fired", "live", "number")
+
+    def __init__(self, at: float, number: int, connection: Any) -> None:
+        self.at = at
+        self.number = number
+        self.connection = connection
+        self.live = True
+        self.fired = False
+
+    def __lt__(self, other: Deadline) -> bool:
+        return (self.at, self.number) < (other.at, other.number)
+
+
+class Watchdog:
+    """Cuts the socket of a connection whose statement outlives its deadline."""
+
+    def __init__(self) -> None:
+        self._numbers = itertools.count()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every deadline and the thread (in a forked child, which has no thread and
+        may hold a lock one of the parent's threads held)."""
+        self._condition = threading.Condition()
+        self._heap: list[Deadline] = []
+        self._starting = threading.Lock()
+        self._pid = 0
+
+    @contextmanager
+    def deadline(self, connection: Any, seconds: float) -> Iterator[Deadline]:
+        entry = Deadline(time.monotonic() + seconds, next(self._numbers), connection)
+        if self._pid != os.getpid():
+            self._start()
+        with self._condition:
+            heapq.heappush(self._heap, entry)
+            if self._heap[0] is entry:
+                self._condition.notify()
+        try:
+            yield entry
+        finally:
+            with self._condition:
+                entry.live = False
+                while self._heap and not self._heap[0].live:
+                    heapq.heappop(self._heap)
+
+    def _start(self) -> None:
+        with self._starting:
+            if self._pid == os.getpid():
+                return
+            threading.Thread(target=self._watch, name="brokerauth-sql-watchdog",
+                             daemon=True).start()
+            self._pid = os.getpid()
+
+    def _watch(self) -> None:
+        condition = self._condition
+        while True:
+            with condition:
+                while self._heap and not self._heap[0].live:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    condition.wait()
+                    continue
+                head = self._heap[0]
+                left = head.at - time.monotonic()
+                if left > 0:
+                    condition.wait(left)
+                    continue
+                heapq.heappop(self._heap)
+                head.fired = True
+            _cut(head.connection)
+
+
+def _cut(connection: Any) -> None:
+    with suppress(Exception):
+        descriptor = os.dup(connection.pgconn.socket)
+        with socket.socket(fileno=descriptor) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+#: The process's watchdog.
+WATCHDOG = Watchdog()
+os.register_at_fork(after_in_child=WATCHDOG.reset)
