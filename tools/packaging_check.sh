@@ -121,10 +121,15 @@ for folder, name, _ in rows:
         problems.append(f"{sdists[0].name}: no LICENSE")
     if any("__pycache__" in p or p.endswith(".pyc") for p in packed):
         problems.append(f"{sdists[0].name}: carries compiled files")
-    # Every file of the tests folder (helpers, conftest.py, data), so the sdist can test itself.
+    # Every file of the tests folder (helpers, conftest.py, data), so the sdist can test itself,
+    # but those its MANIFEST.in names in an `exclude` line (tests that need the whole tree).
     tests = src / folder / "tests"
     wanted = {p.relative_to(src / folder).as_posix() for p in tests.rglob("*")
               if p.is_file() and "__pycache__" not in p.parts} if tests.is_dir() else set()
+    manifest = src / folder / "MANIFEST.in"
+    for line in manifest.read_text("utf-8").splitlines() if manifest.is_file() else []:
+        if line.startswith("exclude "):
+            wanted -= set(line.split()[1:])
     if missing := sorted(wanted - packed):
         problems.append(f"{sdists[0].name}: lacks {len(missing)} file(s) of tests/: "
                         + ", ".join(missing[:5]))
