@@ -527,3 +527,33 @@ def test_a_locked_keyring_is_a_clear_error(
     finally:
         os_keyring.unlock()
     assert filestore.load(TokenKey(PROFILE, "default"), options) is not None
+
+
+_PLANT_PLAIN_CHILD = """
+import sys
+from keyrings.alt.file import PlaintextKeyring
+PlaintextKeyring().set_password("brokerauth", "file-store-key", sys.argv[1])
+"""
+
+
+def test_a_key_in_a_plain_file_keyring_is_never_used_beside_the_os_keyring(
+    os_keyring: Any, tmp_path: Path
+) -> None:
+    # Where keyrings.alt is installed too, keyring chains it behind the Secret Service, and a
+    # chained read finding nothing in the keyring falls through to the plain file.  (The
+    # tests need keyrings.alt, as the keyring store's do.)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHON_KEYRING_BACKEND"}
+    planted = new_key()
+    subprocess.run([sys.executable, "-c", _PLANT_PLAIN_CHILD, planted], env=env, check=True,
+                   timeout=60)
+    try:
+        assert _keyring_child(tmp_path / "tokens", "", env) == "saved"
+        made = keyring_item(os_keyring)
+        assert made is not None and made != planted
+        sealed = (tmp_path / "tokens" / "p" / "default.json").read_bytes()
+        Fernet(made).decrypt(sealed[len(ENCRYPTED_MARK):])
+        with pytest.raises(InvalidToken):
+            Fernet(planted).decrypt(sealed[len(ENCRYPTED_MARK):])
+    finally:
+        plain = Path(os.environ["XDG_DATA_HOME"]) / "python_keyring" / "keyring_pass.cfg"
+        plain.unlink(missing_ok=True)

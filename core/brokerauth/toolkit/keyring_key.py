@@ -45,13 +45,19 @@ def _backend(what: str) -> Any:
             f"{what} is \"keyring\", and the keyring package is not installed",
             hint=f"install it ({INSTALL}), or give a key: encryption_key = {{ env = \"NAME\" }}",
         ) from None
-    backend = keyring.get_keyring()
-    kind = type(backend)
-    module = kind.__module__
-    if module.startswith(_REFUSED_MODULES) or _chain_is_empty(backend):
+    chosen = keyring.get_keyring()
+    # keyring's chainer (what it picks when several back ends work) falls through to the
+    # next back end when one finds nothing, down to a plain file: its first OS keyring is
+    # used alone, so the key is read from and written to that one only.
+    members = getattr(chosen, "backends", None)
+    candidates = list(members) if members is not None else [chosen]
+    backend = next((b for b in candidates if not _refused(b)), None)
+    if backend is None:
+        kind = type(chosen)
         raise StoreError(
             f"{what} is \"keyring\", and no OS keyring is available (keyring chose "
-            f"{module}.{kind.__name__}, which is none or keeps secrets in a plain file)",
+            f"{kind.__module__}.{kind.__name__}, which is none or keeps secrets in a plain "
+            "file)",
             hint="run where the desktop's keyring is reachable (on Linux a Secret Service "
             "such as GNOME Keyring or KWallet on the session D-Bus), or give a key: "
             'encryption_key = { env = "NAME" }',
@@ -59,11 +65,10 @@ def _backend(what: str) -> Any:
     return backend
 
 
-def _chain_is_empty(backend: Any) -> bool:
-    # keyring's chainer over no usable backend behaves as the fail backend.
-    backends = getattr(backend, "backends", None)
-    return backends is not None and not [b for b in backends
-                                        if not type(b).__module__.startswith(_REFUSED_MODULES)]
+def _refused(backend: Any) -> bool:
+    kind = type(backend)
+    return (kind.__module__.startswith(_REFUSED_MODULES) or "plaintext" in kind.__name__.lower()
+            or getattr(backend, "backends", None) is not None)
 
 
 def _call(what: str, action: str, function: Callable[[], Any]) -> Any:
