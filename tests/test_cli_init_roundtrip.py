@@ -88,13 +88,14 @@ def test_a_replaced_profile_changes_only_what_changed(tmp_path: Path) -> None:
 def _take_terminal() -> None:
     """In the child: the pty becomes its controlling terminal, and Ctrl-C does what it does
     in a shell's foreground job (even when these tests run where SIGINT is ignored, like a
-    background job of a script)."""
+    background job of a script, or where it is blocked by the thread that started it)."""
     import fcntl
     import signal
     import termios
 
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 class Terminal:
