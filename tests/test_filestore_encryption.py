@@ -557,3 +557,14 @@ def test_a_key_in_a_plain_file_keyring_is_never_used_beside_the_os_keyring(
     finally:
         plain = Path(os.environ["XDG_DATA_HOME"]) / "python_keyring" / "keyring_pass.cfg"
         plain.unlink(missing_ok=True)
+
+
+def test_a_plain_file_keyring_configured_for_keyring_is_refused(
+    os_keyring: Any, tmp_path: Path
+) -> None:
+    env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring"}
+    said = _keyring_child(tmp_path / "tokens", "", env)
+    assert said.startswith("StoreError") and "keyrings.alt.file.PlaintextKeyring" in said, said
+    assert keyring_item(os_keyring) is None
+    plain = Path(os.environ["XDG_DATA_HOME"]) / "python_keyring" / "keyring_pass.cfg"
+    assert not plain.exists()
