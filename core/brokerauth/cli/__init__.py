@@ -53,8 +53,9 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                 "brokerauth plugins --traceback"),
     "profiles": ("brokerauth profiles", "brokerauth profiles live",
                  "brokerauth profiles --names"),
-    "init": ("brokerauth init", "brokerauth init live --broker webull --secret app_key=WB_KEY "
-             "--secret app_secret=WB_SECRET"),
+    # Broker ids come from the plugins (`brokerauth plugins`): the core names none.
+    "init": ("brokerauth init", "brokerauth init live --broker BROKER --secret app_key=APP_KEY "
+             "--secret app_secret=APP_SECRET"),
     "sign": ("brokerauth sign live GET /openapi/account/list",
              "brokerauth sign -p live POST /orders --data '{\"qty\": 1}' --explain",
              "BROKERAUTH_PROFILE=live brokerauth sign GET /quotes --timestamp 1704164645 "
