@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -253,7 +254,8 @@ def test_a_token_near_the_size_limit_round_trips_sealed(tmp_path: Path, file_key
 
     # A long JWT-like access token: its JSON just under the codec's limit, so the sealed file
     # (base64 adds a third) is well over it.
-    big = Token(access_token="x" * (MAX_TOKEN_BYTES - 400), broker="double")
+    # Random, so that no other test's data holds it by chance (the canary watches it).
+    big = Token(access_token=secrets.token_hex((MAX_TOKEN_BYTES - 400) // 2), broker="double")
     assert len(encode_token(big)) < MAX_TOKEN_BYTES
     options = FileStoreOptions(path=str(tmp_path / "tokens"),
                                encryption_key=Secret(env=KEY_VARIABLE))
