@@ -16,15 +16,21 @@ $(BIN)/python:
 # constraints.txt pins every dependency to the versions the suite was run with, so CI (and a
 # fresh clone) test exactly what was tested; `make constraints` records the current ones.
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt $(SANDBOX_DIR) $(PLUGIN_DIRS) $(EXAMPLE_DIRS)
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]' $(foreach d,$(SANDBOX_DIR) $(PLUGIN_DIRS) $(EXAMPLE_DIRS),-e $(dir $(d)))
+	$(BIN)/pip install --quiet -c constraints.txt --group dev -e '.[test]' $(foreach d,$(SANDBOX_DIR) $(PLUGIN_DIRS) $(EXAMPLE_DIRS),-e $(dir $(d)))
 	$(BIN)/pip install --quiet -c constraints.txt -e 'examples/platform[test]' -e 'plugins/sql_store[test]' \
 	  -e 'plugins/keyring_store[test]'
 	touch $(STAMP)
 
+# What `make packaging` builds with (pyproject.toml files ask for setuptools>=77).
+BUILD_SETUPTOOLS := 84.2.1
+
 constraints: $(STAMP)
 	{ echo "# What \`make test\` (and so CI) installs: the tested versions of every dependency, tools included."; \
 	  echo "# Regenerate with \`make constraints\` after changing a dependency; floors live in each pyproject.toml."; \
-	  $(BIN)/pip freeze --exclude-editable | grep -v '^brokerauth'; } > constraints.txt
+	  $(BIN)/pip freeze --exclude-editable | grep -v '^brokerauth'; \
+	  echo "# The build environments' setuptools (python -m build, with PIP_CONSTRAINT)."; \
+	  echo "setuptools==$(BUILD_SETUPTOOLS)"; \
+	} > constraints.txt
 
 DEMO_STAMP := $(VENV)/.installed-demo
 
@@ -97,12 +103,20 @@ $(SDK_STAMP): constraints-sdk.txt
 
 sdk-venv: $(SDK_STAMP)
 
-test: lint docs redis-server postgresql chromium secret-service $(SDK_STAMP)
+test: lint packaging docs redis-server postgresql chromium secret-service $(SDK_STAMP)
 	BROKERAUTH_WEBULL_SDK_PYTHON=$(abspath $(SDK_VENV))/bin/python \
 	  $(BIN)/python -m pytest -q -m "not stress" --secret-canary
 
 test-stress: $(STAMP)
 	$(BIN)/python -m pytest -q -m stress
+
+# Every distribution as PyPI would get it: each sdist, and its wheel built from it, checked
+# with `twine check --strict`; the published wheels installed in a fresh environment with
+# the pins of constraints.txt, where `brokerauth plugins`, `--help`, `python -m brokerauth
+# --help` and `brokerauth demo` must pass (tools/packaging_check.sh, ~40 s on 2 cores).
+.PHONY: packaging
+packaging: $(STAMP)
+	BUILD_PYTHON=$(abspath $(BIN))/python tools/packaging_check.sh
 
 # Each distribution's tests in a fresh environment of its own, with only the core, the test
 # bench, its local dependencies and its [test] extra: proof that each extra names what its
