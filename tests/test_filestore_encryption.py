@@ -448,7 +448,7 @@ def _keyring_child(folder: Path, mode: str, env: dict[str, str]) -> str:
 def test_keyring_asked_for_without_the_package_names_the_install(tmp_path: Path) -> None:
     said = _keyring_child(tmp_path / "tokens", "no-package", dict(os.environ))
     assert said.startswith("ConfigError")
-    assert "pip install keyring" in said
+    assert "pip install 'brokerauth[file-keyring]'" in said
     assert not (tmp_path / "tokens" / "p").exists()
 
 

@@ -62,6 +62,7 @@ KNOWN_DISTRIBUTIONS: Mapping[str, str] = {
     "futu": "brokerauth-futu",
     "redis": "brokerauth-redis",
     "sql": "brokerauth-sql",
+    "keyring": "brokerauth-keyring",
 }
 
 _HOOKS_BY_KIND: dict[StrategyKind, tuple[str, ...]] = {

@@ -33,7 +33,7 @@ NAME = "file-store-key"
 #: Where the key comes from, for messages.
 SOURCE = f"the OS keyring (service {SERVICE!r}, name {NAME!r})"
 #: How to get the ``keyring`` package.
-INSTALL = "pip install keyring"
+INSTALL = "pip install 'brokerauth[file-keyring]'"
 
 # Backends that are no keyring at all, or keep secrets in a file in clear or with a fixed
 # password: a key there protects nothing the token files do not already.
