@@ -8,15 +8,11 @@ code, so listing plugins does not pay for redis-py or cryptography.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterable
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from brokerauth import hookimpl
-from brokerauth.contract.errors import ConfigError
-from brokerauth.contract.specs import CallBudget, PluginInfo, StrategySpec
-from brokerauth.contract.tokens import Token, TokenKey
+from brokerauth.contract.specs import PluginInfo, StrategySpec
+from brokerauth.toolkit.storeplugin import StorePlugin
 
 from brokerauth_redis.options import RedisStoreOptions
 
@@ -28,15 +24,12 @@ __all__ = ["REDIS_STORE", "RedisPlugin"]
 REDIS_STORE = "redis"
 
 
-class RedisPlugin:
-    """Provides the ``redis`` store."""
+class RedisPlugin(StorePlugin[RedisStoreOptions, "RedisStore"]):
+    """Provides the ``redis`` store (one store, and connection pool, per distinct options)."""
 
-    def __init__(self) -> None:
-        self._stores: dict[RedisStoreOptions, RedisStore] = {}
-        self._guard = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"RedisPlugin({len(self._stores)} stores)"
+    store_name = REDIS_STORE
+    options_type = RedisStoreOptions
+    example = 'store = { name = "redis", url = "redis://host:6379/0" }'
 
     @hookimpl
     def describe_plugin(self) -> PluginInfo:
@@ -58,56 +51,7 @@ class RedisPlugin:
             ),
         )
 
-    @hookimpl
-    def load_token(self, store: str, key: TokenKey, options: Any) -> Token | None:
-        return self.store_for(options).load(key)
-
-    @hookimpl
-    def store_token(self, store: str, key: TokenKey, token: Token, options: Any) -> None:
-        if store == REDIS_STORE:
-            self.store_for(options).save(key, token)
-
-    @hookimpl
-    def delete_token(self, store: str, key: TokenKey, options: Any) -> bool | None:
-        return self.store_for(options).delete(key)
-
-    @hookimpl
-    def list_tokens(self, store: str, profile: str, options: Any) -> Iterable[TokenKey] | None:
-        return self.store_for(options).list_keys(profile)
-
-    @hookimpl
-    def take_call(
-        self, store: str, key: TokenKey, options: Any, budget: CallBudget, now: float
-    ) -> float | None:
-        return self.store_for(options).take_call(key, budget, now)
-
-    @hookimpl
-    def lock_token(
-        self, store: str, key: TokenKey, options: Any, timeout: float
-    ) -> AbstractContextManager[bool] | None:
-        return self.store_for(options).lock(key, timeout)
-
-    def store_for(self, options: Any) -> RedisStore:
-        """The store (and connection pool) for ``options``, made on first use."""
-        if options is None:
-            options = RedisStoreOptions()
-        if not isinstance(options, RedisStoreOptions):
-            raise ConfigError(
-                f"the redis store's options must be RedisStoreOptions, not "
-                f"{type(options).__name__}",
-                hint='in a profile: store = { name = "redis", url = "redis://host:6379/0" }',
-            )
-        found = self._stores.get(options)
-        if found is not None:
-            return found
+    def make_store(self, options: RedisStoreOptions) -> RedisStore:
         from brokerauth_redis.store import RedisStore
 
-        with self._guard:
-            return self._stores.setdefault(options, RedisStore(options))
-
-    def close(self) -> None:
-        """Close every connection pool (the stores reconnect if used again)."""
-        with self._guard:
-            stores = list(self._stores.values())
-        for store in stores:
-            store.close()
+        return RedisStore(options)

@@ -8,15 +8,12 @@ not pay for sqlite3 or cryptography.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterable
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from brokerauth import hookimpl
 from brokerauth.contract.errors import ConfigError
-from brokerauth.contract.specs import CallBudget, PluginInfo, StrategySpec
-from brokerauth.contract.tokens import Token, TokenKey
+from brokerauth.contract.specs import PluginInfo, StrategySpec
+from brokerauth.toolkit.storeplugin import StorePlugin
 
 from brokerauth_sql.options import SqlStoreOptions, database_kind
 
@@ -28,15 +25,13 @@ __all__ = ["SQL_STORE", "SqlPlugin"]
 SQL_STORE = "sql"
 
 
-class SqlPlugin:
+class SqlPlugin(StorePlugin[SqlStoreOptions, "RowStore"]):
     """Provides the ``sql`` store."""
 
-    def __init__(self) -> None:
-        self._stores: dict[SqlStoreOptions, RowStore] = {}
-        self._guard = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"SqlPlugin({len(self._stores)} stores)"
+    store_name = SQL_STORE
+    options_type = SqlStoreOptions
+    example = 'store = { name = "sql", url = "sqlite:///path/tokens.db" }'
+    needs = "a url"
 
     @hookimpl
     def describe_plugin(self) -> PluginInfo:
@@ -60,58 +55,8 @@ class SqlPlugin:
             ),
         )
 
-    @hookimpl
-    def load_token(self, store: str, key: TokenKey, options: Any) -> Token | None:
-        return self.store_for(options).load(key)
-
-    @hookimpl
-    def store_token(self, store: str, key: TokenKey, token: Token, options: Any) -> None:
-        self.store_for(options).save(key, token)
-
-    @hookimpl
-    def delete_token(self, store: str, key: TokenKey, options: Any) -> bool | None:
-        return self.store_for(options).delete(key)
-
-    @hookimpl
-    def list_tokens(self, store: str, profile: str, options: Any) -> Iterable[TokenKey] | None:
-        return self.store_for(options).list_keys(profile)
-
-    @hookimpl
-    def take_call(
-        self, store: str, key: TokenKey, options: Any, budget: CallBudget, now: float
-    ) -> float | None:
-        return self.store_for(options).take_call(key, budget, now)
-
-    @hookimpl
-    def lock_token(
-        self, store: str, key: TokenKey, options: Any, timeout: float
-    ) -> AbstractContextManager[bool] | None:
-        return self.store_for(options).lock(key, timeout)
-
-    def store_for(self, options: Any) -> RowStore:
-        """The store for ``options``, made on first use."""
-        if not isinstance(options, SqlStoreOptions):
-            raise ConfigError(
-                "the sql store needs a url"
-                if options is None else
-                f"the sql store's options must be SqlStoreOptions, not {type(options).__name__}",
-                hint='in a profile: store = { name = "sql", url = "sqlite:///path/tokens.db" }',
-            )
-        found = self._stores.get(options)
-        if found is not None:
-            return found
-        with self._guard:
-            found = self._stores.get(options)
-            if found is None:
-                found = self._stores[options] = _make_store(options)
-            return found
-
-    def close(self) -> None:
-        """Close this thread's connection of every store (they reopen if used again)."""
-        with self._guard:
-            stores = list(self._stores.values())
-        for store in stores:
-            store.close()
+    def make_store(self, options: SqlStoreOptions) -> RowStore:
+        return _make_store(options)
 
 
 def _make_store(options: SqlStoreOptions) -> RowStore:

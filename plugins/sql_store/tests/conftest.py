@@ -21,10 +21,9 @@ from brokerauth_sandbox.pytest_plugin import PG_URL_VARIABLE
 from brokerauth_sql.options import SqlStoreOptions, postgres_location
 from brokerauth_sql.plugin import SqlPlugin
 from cryptography.fernet import Fernet
+from sql_helpers import Raw
 
 BACKENDS = ("sqlite", "postgresql")
-#: Runs one statement (``?`` placeholders) on the test's database, outside the store.
-Raw = Callable[..., list[Any]]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from brokerauth.contract.tokens import Token
+
+#: Runs one statement (``?`` placeholders) on the test's database, outside the store (the
+#: ``raw`` fixture of conftest.py).
+Raw = Callable[..., list[Any]]
 
 
 def sql_store(database: Path, /, **options: Any) -> dict[str, Any]:

@@ -19,9 +19,7 @@ from brokerauth_sandbox.fleet import run_fleet
 from brokerauth_sql.options import SqlStoreOptions
 from brokerauth_sql.plugin import SqlPlugin
 from brokerauth_sql.rows import StaleWriteError
-from sql_helpers import make_token, token_fields
-
-from conftest import Raw
+from sql_helpers import Raw, make_token, token_fields
 
 
 def _stop_child(process: Any) -> None:

@@ -16,9 +16,7 @@ from brokerauth_sql.options import SqlStoreOptions
 from brokerauth_sql.plugin import SqlPlugin
 from brokerauth_sql.rows import entry_name
 from cryptography.fernet import Fernet
-from sql_helpers import make_token
-
-from conftest import Raw
+from sql_helpers import Raw, make_token
 
 
 @pytest.fixture

@@ -10,9 +10,7 @@ from brokerauth.contract.tokens import TokenKey
 from brokerauth.engine.profiles import Profile
 from brokerauth_sql.options import SqlStoreOptions
 from brokerauth_sql.plugin import SqlPlugin
-from sql_helpers import make_token
-
-from conftest import Raw
+from sql_helpers import Raw, make_token
 
 
 def test_users_lists_every_identity_with_its_state(

@@ -19,9 +19,7 @@ from brokerauth_sql.options import SqlStoreOptions, sqlite_path
 from brokerauth_sql.plugin import SqlPlugin
 from brokerauth_sql.schema import SQLITE_MIGRATIONS as MIGRATIONS
 from brokerauth_sql.schema import VERSION
-from sql_helpers import make_token
-
-from conftest import Raw
+from sql_helpers import Raw, make_token
 
 
 def test_a_token_round_trips_and_logout_removes_it(
