@@ -29,15 +29,16 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from brokerauth.contract.errors import ConfigError, StoreError
+from brokerauth.contract.errors import StoreError
 from brokerauth.contract.tokens import Token, TokenKey
+from brokerauth.toolkit import keyring_backends
+from brokerauth.toolkit.keyring_backends import SECRET_SERVICE, TRUSTED_BACKENDS, backend_name
 from brokerauth.toolkit.logs import logger
 
 from brokerauth_keyring.options import KeyringStoreOptions
@@ -51,25 +52,6 @@ __all__ = ["SECRET_SERVICE", "TRUSTED_BACKENDS", "KeyringStore", "backend_name",
 LOGGER = "brokerauth.store.keyring"
 T = TypeVar("T")
 
-SECRET_SERVICE = "keyring.backends.SecretService.Keyring"
-#: keyring's own back ends that keep secrets in the OS's protected store.
-TRUSTED_BACKENDS = frozenset((
-    SECRET_SERVICE,
-    "keyring.backends.libsecret.Keyring",
-    "keyring.backends.kwallet.DBusKeyring",
-    "keyring.backends.kwallet.DBusKeyringKWallet4",
-    "keyring.backends.macOS.Keyring",
-    "keyring.backends.Windows.WinVaultKeyring",
-))
-#: Back ends that keep nothing: refused even when named.
-_NULL_BACKENDS = {
-    "keyring.backends.fail.Keyring": "keyring found no usable back end (it stores nothing)",
-    "keyring.backends.null.Keyring": "keyring is switched off (the null back end stores nothing)",
-    "keyring.backends.chainer.ChainerBackend": "it chains other back ends and falls through "
-    "to the next one when one fails",
-}
-#: Packages of back ends that keep secrets in files, in clear or under a weak scheme.
-_CLEAR_PACKAGES = ("keyrings.alt",)
 _MAX_DUPLICATES = 16
 
 
@@ -95,24 +77,12 @@ def _key_of(name: object, profile: str) -> TokenKey | None:
     return key if item_name(key) == name else None
 
 
-def backend_name(backend: object) -> str:
-    kind = type(backend)
-    return f"{kind.__module__}.{kind.__qualname__}"
-
-
 def refusal(backend: object, *, named: bool = False) -> str | None:
     """Why the store will not keep tokens with ``backend`` (None: it will).  ``named``: the
     profile names it (``backend = ...``), which trusts a back end the store does not know."""
-    name = backend_name(backend)
-    if name in _NULL_BACKENDS:
-        return _NULL_BACKENDS[name]
-    if name.startswith(tuple(package + "." for package in _CLEAR_PACKAGES)) or (
-            "plaintext" in name.lower()):
-        return "it keeps secrets in a file, in clear or under a weak scheme"
-    if name in TRUSTED_BACKENDS or named:
-        return None
-    return ("the store does not know it; name it in the store's options to trust it: "
-            f'store = {{ name = "keyring", backend = "{name}" }}')
+    return keyring_backends.refusal(
+        backend, named=named,
+        how_to_name=f'store = {{ name = "keyring", backend = "{backend_name(backend)}" }}')
 
 
 class KeyringStore:
@@ -233,28 +203,14 @@ class KeyringStore:
             return self._backend
 
     def _choose(self) -> Any:
-        backend, origin = _find_backend(self.options)
-        if backend_name(backend) == SECRET_SERVICE:
-            backend = _closing_on_failure(backend)
+        backend, origin = keyring_backends.find_backend("the keyring store", self.options.backend)
         problem = refusal(backend, named=self.options.backend is not None)
         if problem is None:
             logger(LOGGER).debug("keyring store: using %s (%s)", backend_name(backend), origin)
             return backend
-        hint = ("use an OS keyring: on Linux a Secret Service (gnome-keyring or KWallet) "
-                "running in your session, reached through DBUS_SESSION_BUS_ADDRESS; on macOS "
-                "the Keychain, on Windows the Credential Manager.  `python -m keyring "
-                "--list-backends` shows what keyring sees.  Or keep tokens in files: "
-                'store = { name = "file" }')
-        why_not = _secret_service_problem()
-        if why_not is not None:
-            hint = f"the Secret Service is not usable ({why_not}); " + hint
-        if origin != "chosen by keyring for this platform":
-            hint = f"remove it from {origin}, or " + hint
-        raise StoreError(
-            f"the keyring store refuses keyring's back end {backend_name(backend)} ({origin}): "
-            f"{problem}; no token was read or written",
-            hint=hint,
-        )
+        raise keyring_backends.refused("the keyring store", backend, origin, problem,
+                                       outcome="no token was read or written",
+                                       otherwise='keep tokens in files: store = { name = "file" }')
 
     def _call(self, action: str, key: TokenKey | str, operation: Callable[[Any], T]) -> T:
         backend = self.backend()
@@ -284,14 +240,14 @@ class KeyringStore:
             ) from None
         except Exception as exc:
             if isinstance(exc, KeyringError) and not isinstance(exc, InitError):
-                reason = f"{type(exc).__name__}: {_short(exc)}"
+                reason = f"{type(exc).__name__}: {keyring_backends.short(exc)}"
                 raise StoreError(f"{what} ({reason})",
                                  hint=f"check your keyring; {keep}") from None
             if not _is_unreachable(exc):
                 raise
             raise StoreError(
                 f"{what}: the keyring service cannot be reached ({type(exc).__name__}: "
-                f"{_short(exc)})",
+                f"{keyring_backends.short(exc)})",
                 hint="start it in your session (on Linux a Secret Service: gnome-keyring-daemon "
                 "--start --components=secrets, or KWallet) and check DBUS_SESSION_BUS_ADDRESS "
                 f"reaches it; {keep}",
@@ -301,152 +257,6 @@ class KeyringStore:
         return f"keyring item {item_name(key)} of service {self.options.service!r}"
 
 
-def _find_backend(options: KeyringStoreOptions) -> tuple[Any, str]:
-    """The back end to use and where the choice came from: the store's option,
-    ``$PYTHON_KEYRING_BACKEND``, ``keyringrc.cfg``, else the platform's best."""
-    import keyring.core
-
-    if options.backend is not None:
-        try:
-            return keyring.core.load_keyring(options.backend), "the store's backend option"
-        except Exception as exc:
-            raise ConfigError(
-                f"the keyring store's backend {options.backend} cannot be loaded "
-                f"({type(exc).__name__})",
-                hint="install the package that provides it, or remove the option",
-            ) from None
-    try:
-        chosen = keyring.core.load_env()
-        if chosen is not None:
-            return chosen, "$PYTHON_KEYRING_BACKEND"
-        chosen = keyring.core.load_config()
-        if chosen is not None:
-            return chosen, "keyring's configuration file (keyringrc.cfg)"
-    except Exception as exc:
-        raise StoreError(
-            f"the keyring back end named by $PYTHON_KEYRING_BACKEND or keyringrc.cfg cannot be "
-            f"loaded ({type(exc).__name__})",
-            hint="fix or remove that setting",
-        ) from None
-    return _platform_best(), "chosen by keyring for this platform"
-
-
-#: The trusted back ends worth trying on each platform, before keyring's full discovery.
-_PLATFORM_BACKENDS = {
-    "linux": (SECRET_SERVICE, "keyring.backends.libsecret.Keyring",
-              "keyring.backends.kwallet.DBusKeyring",
-              "keyring.backends.kwallet.DBusKeyringKWallet4"),
-    "darwin": ("keyring.backends.macOS.Keyring",),
-    "win32": ("keyring.backends.Windows.WinVaultKeyring",),
-}
-
-
-def _platform_best() -> Any:
-    """The viable trusted back end of highest priority for this platform, checked now (a
-    Secret Service that started after keyring first looked is found too); when there is
-    none, what keyring's own discovery finds (which the store then refuses, naming it).
-
-    Only trusted back ends can be used unless named, so only they are tried first: this
-    spares a first use keyring's discovery of every installed back end (entry points, an
-    import and a probe each), about 100 ms."""
-    import importlib
-
-    platform = "linux" if sys.platform.startswith("linux") else sys.platform
-    viable: list[tuple[float, Any]] = []
-    for name in _PLATFORM_BACKENDS.get(platform, ()):
-        module, _, attribute = name.rpartition(".")
-        try:
-            kind: Any = getattr(importlib.import_module(module), attribute)
-        except Exception:  # noqa: S112 - a back end whose bindings are not installed
-            continue
-        priority = _priority(kind)
-        if priority is not None and priority > 0:
-            viable.append((priority, kind))
-    if viable:
-        return max(viable, key=lambda pair: pair[0])[1]()
-    return _discovered_best()
-
-
-def _discovered_best() -> Any:
-    """The viable back end of highest priority among all keyring discovers, the chainer
-    left out."""
-    import keyring.backend
-    from keyring.backends import fail
-
-    candidates = [backend for backend in keyring.backend.get_all_keyring()
-                  if backend_name(backend) != "keyring.backends.chainer.ChainerBackend"]
-    if sys.platform.startswith("linux") and not any(
-            backend_name(backend) == SECRET_SERVICE for backend in candidates):
-        from keyring.backends import SecretService
-
-        secret_service: Any = SecretService.Keyring
-        if _priority(secret_service) is not None:
-            candidates.append(secret_service())
-    ranked = [(priority, backend) for backend in candidates
-              if (priority := _priority(backend)) is not None and priority > 0]
-    if not ranked:
-        nothing: Any = fail.Keyring
-        return nothing()
-    return max(ranked, key=lambda pair: pair[0])[1]
-
-
-def _closing_on_failure(found: Any) -> Any:
-    """A Secret Service back end of the store's own, like ``found``, whose collection
-    lookup closes its D-Bus connection when it fails (keyring's leaves it open when the
-    collection is locked or absent: one socket per refused call)."""
-    from keyring.backends import SecretService
-
-    kind: Any = SecretService.Keyring
-    own = kind()
-    own.__dict__.update(found.__dict__)
-    own.get_preferred_collection = lambda: _preferred_collection(own)
-    return own
-
-
-def _preferred_collection(backend: Any) -> Any:
-    """keyring's ``get_preferred_collection``, the connection closed on every failure."""
-    import secretstorage
-    from keyring.errors import InitError, KeyringLocked
-
-    connection = secretstorage.dbus_init()
-    try:
-        if hasattr(backend, "preferred_collection"):
-            collection = secretstorage.Collection(connection, backend.preferred_collection)
-        else:
-            collection = secretstorage.get_default_collection(connection)
-        if collection.is_locked():
-            collection.unlock()  # a prompt on a desktop; dismissed at once without one
-            if collection.is_locked():
-                raise KeyringLocked("Failed to unlock the collection!")
-    except secretstorage.exceptions.SecretStorageException as exc:
-        connection.close()
-        raise InitError(f"Failed to create the collection: {exc}.") from exc
-    except BaseException:
-        connection.close()
-        raise
-    return collection
-
-
-def _priority(backend: Any) -> float | None:
-    try:
-        return float(backend.priority)
-    except Exception:
-        return None  # the back end's own way of saying it cannot work here
-
-
-def _secret_service_problem() -> str | None:
-    """Why the Secret Service back end cannot work now (on Linux), or None."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        from keyring.backends import SecretService
-
-        SecretService.Keyring.priority  # noqa: B018 - raises when it cannot work
-    except Exception as exc:
-        return _short(exc)
-    return None
-
-
 def _is_unreachable(exc: BaseException) -> bool:
     from keyring.errors import InitError
 
@@ -454,8 +264,3 @@ def _is_unreachable(exc: BaseException) -> bool:
         return True
     module = type(exc).__module__
     return module.startswith(("secretstorage", "jeepney"))
-
-
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:300] if text else type(exc).__name__

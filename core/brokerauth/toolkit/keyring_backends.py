@@ -1,0 +1,270 @@
+"""Which OS keyring back end may keep a secret, and how it is found: the one rule of the file
+store's ``encryption_key = "keyring"`` (:mod:`brokerauth.toolkit.keyring_key`) and of the
+``keyring`` token store (``brokerauth_keyring``).
+
+Exactly one back end is used, never keyring's chainer as a whole: the chainer falls through to
+the next back end (a plaintext file, when keyrings.alt is installed) the moment the first one
+fails or finds nothing.  The back end is, in this order (:func:`find_backend`):
+
+1. the one the caller names (the keyring store's ``backend = "module.Class"``);
+2. ``$PYTHON_KEYRING_BACKEND``, then keyring's ``keyringrc.cfg``;
+3. the platform's own OS keyrings (the Secret Service first on Linux), checked now, the one of
+   highest priority that works (this spares keyring's discovery of every installed back end:
+   entry points, an import and a probe each, about 100 ms);
+4. else the back end of highest priority keyring's discovery finds, the chainer left out.
+
+What is found is then judged (:func:`refusal`): a back end that keeps nothing (fail, null), the
+chainer, and one that keeps secrets in a file in clear or under a weak scheme (keyrings.alt's,
+any "plaintext" one) are refused even when named; of the rest only keyring's own OS keyrings
+(:data:`TRUSTED_BACKENDS`) are used unless the caller names the back end.  :func:`refused`
+words the refusal: the back end, where the choice came from, why, and the way out.
+
+keyring's Secret Service back end leaves the D-Bus connection of a collection that is locked
+or absent open (one socket per refused call, closed whenever the garbage collector gets to
+it): the back end :func:`find_backend` returns closes it at once (:func:`_closing_on_failure`).
+
+``keyring`` is imported only inside these functions, on first use of a key or a store.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from brokerauth.contract.errors import ConfigError, StoreError
+
+__all__ = ["CHAINER", "DISCOVERED", "SECRET_SERVICE", "TRUSTED_BACKENDS", "backend_name",
+           "find_backend", "refusal", "refused", "secret_service_problem", "short"]
+
+SECRET_SERVICE = "keyring.backends.SecretService.Keyring"
+CHAINER = "keyring.backends.chainer.ChainerBackend"
+#: keyring's own back ends that keep secrets in the OS's protected store.
+TRUSTED_BACKENDS = frozenset((
+    SECRET_SERVICE,
+    "keyring.backends.libsecret.Keyring",
+    "keyring.backends.kwallet.DBusKeyring",
+    "keyring.backends.kwallet.DBusKeyringKWallet4",
+    "keyring.backends.macOS.Keyring",
+    "keyring.backends.Windows.WinVaultKeyring",
+))
+#: Back ends that keep nothing, or chain others: refused even when named.
+_NULL_BACKENDS = {
+    "keyring.backends.fail.Keyring": "keyring found no usable back end (it stores nothing)",
+    "keyring.backends.null.Keyring": "keyring is switched off (the null back end stores nothing)",
+    CHAINER: "it chains other back ends and falls through to the next one when one fails",
+}
+#: Packages of back ends that keep secrets in files, in clear or under a weak scheme.
+_CLEAR_PACKAGES = ("keyrings.alt",)
+#: Where the back end came from when nobody chose it (see :func:`find_backend`).
+DISCOVERED = "chosen by keyring for this platform"
+#: The trusted back ends worth trying on each platform, before keyring's full discovery.
+_PLATFORM_BACKENDS = {
+    "linux": (SECRET_SERVICE, "keyring.backends.libsecret.Keyring",
+              "keyring.backends.kwallet.DBusKeyring",
+              "keyring.backends.kwallet.DBusKeyringKWallet4"),
+    "darwin": ("keyring.backends.macOS.Keyring",),
+    "win32": ("keyring.backends.Windows.WinVaultKeyring",),
+}
+
+
+def backend_name(backend: object) -> str:
+    """``module.Class`` of a back end, as keyring and its users name it."""
+    kind = type(backend)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def refusal(backend: object, *, named: bool = False, how_to_name: str | None = None) -> str | None:
+    """Why ``backend`` may not keep a secret (None: it may).
+
+    :param named: the caller's configuration names this back end, which trusts one that is
+        not among :data:`TRUSTED_BACKENDS`.
+    :param how_to_name: how the user names a back end to trust it, for the message; None
+        where there is no way to.
+    """
+    name = backend_name(backend)
+    if name in _NULL_BACKENDS:
+        return _NULL_BACKENDS[name]
+    if name.startswith(tuple(package + "." for package in _CLEAR_PACKAGES)) or (
+            "plaintext" in name.lower()):
+        return "it keeps secrets in a file, in clear or under a weak scheme"
+    if name in TRUSTED_BACKENDS or named:
+        return None
+    if how_to_name is None:
+        return "it is not one of keyring's OS keyrings, which are the only ones trusted here"
+    return f"brokerauth does not know it; name it to trust it: {how_to_name}"
+
+
+def refused(subject: str, backend: object, origin: str, problem: str, *, outcome: str,
+            otherwise: str) -> StoreError:
+    """The error refusing ``backend``: what refuses it, the back end, where the choice came
+    from (``origin``), why (``problem``, from :func:`refusal`), that nothing was done
+    (``outcome``), and the ways out, the last being ``otherwise`` (a way without a keyring)."""
+    hint = ("use an OS keyring: on Linux a Secret Service (gnome-keyring or KWallet) running "
+            "in your session, reached through DBUS_SESSION_BUS_ADDRESS; on macOS the Keychain, "
+            "on Windows the Credential Manager.  `python -m keyring --list-backends` shows what "
+            f"keyring sees.  Or {otherwise}")
+    why_not = secret_service_problem()
+    if why_not is not None:
+        hint = f"the Secret Service is not usable ({why_not}); " + hint
+    if origin != DISCOVERED:
+        hint = f"remove it from {origin}, or " + hint
+    return StoreError(
+        f"{subject}: keyring's back end {backend_name(backend)} ({origin}) is refused: "
+        f"{problem}; {outcome}",
+        hint=hint,
+    )
+
+
+def find_backend(subject: str, named: str | None = None) -> tuple[Any, str]:
+    """The one back end to use and where the choice came from (for messages): ``named``,
+    ``$PYTHON_KEYRING_BACKEND``, ``keyringrc.cfg``, the platform's best, else keyring's
+    discovery (never the chainer).  Not yet judged: see :func:`refusal`.
+
+    :param subject: what asks (``the keyring store``), for messages.
+    :raises ConfigError: ``named`` cannot be loaded.
+    :raises StoreError: the back end of ``$PYTHON_KEYRING_BACKEND`` or ``keyringrc.cfg``
+        cannot be loaded.
+    """
+    backend, origin = _configured(subject, named)
+    if backend is None:
+        backend, origin = _platform_best(), DISCOVERED
+    if backend_name(backend) == SECRET_SERVICE:
+        backend = _closing_on_failure(backend)
+    return backend, origin
+
+
+def _configured(subject: str, named: str | None) -> tuple[Any, str]:
+    import keyring.core
+
+    if named is not None:
+        try:
+            return keyring.core.load_keyring(named), "the backend option"
+        except Exception as exc:
+            raise ConfigError(
+                f"{subject}: the keyring back end {named} cannot be loaded "
+                f"({type(exc).__name__})",
+                hint="install the package that provides it, or remove the option",
+            ) from None
+    try:
+        chosen = keyring.core.load_env()
+        if chosen is not None:
+            return chosen, "$PYTHON_KEYRING_BACKEND"
+        chosen = keyring.core.load_config()
+        if chosen is not None:
+            return chosen, "keyring's configuration file (keyringrc.cfg)"
+    except Exception as exc:
+        raise StoreError(
+            f"{subject}: the keyring back end named by $PYTHON_KEYRING_BACKEND or "
+            f"keyringrc.cfg cannot be loaded ({type(exc).__name__})",
+            hint="fix or remove that setting",
+        ) from None
+    return None, DISCOVERED
+
+
+def _platform_best() -> Any:
+    """The viable trusted back end of highest priority for this platform, checked now (a
+    Secret Service that started after keyring first looked is found too); when there is
+    none, what keyring's own discovery finds (which is then refused, named)."""
+    import importlib
+
+    platform = "linux" if sys.platform.startswith("linux") else sys.platform
+    viable: list[tuple[float, Any]] = []
+    for name in _PLATFORM_BACKENDS.get(platform, ()):
+        module, _, attribute = name.rpartition(".")
+        try:
+            kind: Any = getattr(importlib.import_module(module), attribute)
+        except Exception:  # noqa: S112 - a back end whose bindings are not installed
+            continue
+        priority = _priority(kind)
+        if priority is not None and priority > 0:
+            viable.append((priority, kind))
+    if viable:
+        return max(viable, key=lambda pair: pair[0])[1]()
+    return _discovered_best()
+
+
+def _discovered_best() -> Any:
+    """The viable back end of highest priority among all keyring discovers, the chainer
+    left out; keyring's fail back end when there is none."""
+    import keyring.backend
+    from keyring.backends import fail
+
+    candidates = [backend for backend in keyring.backend.get_all_keyring()
+                  if backend_name(backend) != CHAINER]
+    if sys.platform.startswith("linux") and not any(
+            backend_name(backend) == SECRET_SERVICE for backend in candidates):
+        from keyring.backends import SecretService
+
+        secret_service: Any = SecretService.Keyring
+        if _priority(secret_service) is not None:
+            candidates.append(secret_service())
+    ranked = [(priority, backend) for backend in candidates
+              if (priority := _priority(backend)) is not None and priority > 0]
+    if not ranked:
+        nothing: Any = fail.Keyring
+        return nothing()
+    return max(ranked, key=lambda pair: pair[0])[1]
+
+
+def _closing_on_failure(found: Any) -> Any:
+    """A Secret Service back end like ``found`` whose collection lookup closes its D-Bus
+    connection when it fails (keyring's leaves it open when the collection is locked or
+    absent: one socket per refused call)."""
+    from keyring.backends import SecretService
+
+    kind: Any = SecretService.Keyring
+    own = kind()
+    own.__dict__.update(found.__dict__)
+    own.get_preferred_collection = lambda: _preferred_collection(own)
+    return own
+
+
+def _preferred_collection(backend: Any) -> Any:
+    """keyring's ``get_preferred_collection``, the connection closed on every failure."""
+    import secretstorage
+    from keyring.errors import InitError, KeyringLocked
+
+    connection = secretstorage.dbus_init()
+    try:
+        if hasattr(backend, "preferred_collection"):
+            collection = secretstorage.Collection(connection, backend.preferred_collection)
+        else:
+            collection = secretstorage.get_default_collection(connection)
+        if collection.is_locked():
+            collection.unlock()  # a prompt on a desktop; dismissed at once without one
+            if collection.is_locked():
+                raise KeyringLocked("Failed to unlock the collection!")
+    except secretstorage.exceptions.SecretStorageException as exc:
+        connection.close()
+        raise InitError(f"Failed to create the collection: {exc}.") from exc
+    except BaseException:
+        connection.close()
+        raise
+    return collection
+
+
+def _priority(backend: Any) -> float | None:
+    try:
+        return float(backend.priority)
+    except Exception:
+        return None  # the back end's own way of saying it cannot work here
+
+
+def secret_service_problem() -> str | None:
+    """Why the Secret Service back end cannot work now (on Linux), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        from keyring.backends import SecretService
+
+        SecretService.Keyring.priority  # noqa: B018 - raises when it cannot work
+    except Exception as exc:
+        return short(exc)
+    return None
+
+
+def short(exc: BaseException) -> str:
+    """An exception's message on one line, at most 300 characters (keyring's, SecretStorage's
+    and jeepney's name D-Bus errors and paths, never a secret)."""
+    text = " ".join(str(exc).split())
+    return text[:300] if text else type(exc).__name__
