@@ -109,8 +109,12 @@ class PostgresServer:
         self._uid = None if self._account is None else self._account.pw_uid
         self._gid = None if self._account is None else self._account.pw_gid
         self._groups: list[int] | None = None if self._account is None else []
+        reap_orphans()
         # Short (a unix socket's path is at most ~107 bytes) and reachable by the server's user.
-        self.folder = Path(tempfile.mkdtemp(prefix="brokerauth-pg-", dir="/tmp"))
+        self.folder = Path(tempfile.mkdtemp(prefix=_PREFIX, dir=_TOP))
+        # Who started it: a later runner stops the server of a process that died without
+        # its teardown (a test run killed with SIGKILL).
+        (self.folder / _OWNER).write_text(f"{os.getpid()}\n")
         if self._account is not None:
             os.chown(self.folder, self._account.pw_uid, self._account.pw_gid)
         self.data = self.folder / "data"
@@ -351,3 +355,56 @@ def _live_members(group: int) -> bool:
         if len(fields) > 2 and fields[2] == str(group) and fields[0] not in ("Z", "X"):
             return True
     return False
+
+
+_TOP = "/tmp"  # noqa: S108 - short (socket paths), reachable by the server's user
+_PREFIX = "brokerauth-pg-"
+_OWNER = "started-by"
+
+
+def reap_orphans() -> None:
+    """Stop the servers, and remove the folders, of runners whose process is gone.
+
+    PostgreSQL's postmaster does not keep a parent-death signal, so a server whose test run
+    was killed outright would run on; the next runner (the next test run) finds its folder,
+    sees the starting process is dead, and shuts it down (immediately: SIGQUIT).
+    """
+    account = _server_account()
+    ours = {os.getuid(), *(() if account is None else (account.pw_uid,))}
+    for folder in Path(_TOP).glob(f"{_PREFIX}*"):
+        try:
+            # Only a folder a runner of this user made: anyone can create folders in /tmp.
+            if folder.is_symlink() or folder.stat().st_uid not in ours:
+                continue
+            owner = int((folder / _OWNER).read_text().strip())
+        except (OSError, ValueError):
+            continue  # not a runner's, or still being made
+        if _alive(owner):
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            postmaster = int((folder / "data" / "postmaster.pid").read_text().split()[0])
+            # Signalled only if it is that folder's server, run by the server's account.
+            command = Path(f"/proc/{postmaster}/cmdline").read_bytes().split(b"\0")
+            if str(folder / "data").encode() in command and _uid_of(postmaster) in ours:
+                os.kill(postmaster, signal.SIGQUIT)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _uid_of(pid: int) -> int | None:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return int(line.split()[1])
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True

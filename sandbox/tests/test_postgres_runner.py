@@ -156,3 +156,43 @@ def test_the_fixtures_give_each_test_a_database_and_drop_it(pytester: pytest.Pyt
     result = pytester.runpytest_inprocess("-p", "brokerauth_sandbox.pytest_plugin", "-q")
     result.assert_outcomes(passed=2)
     assert "BROKERAUTH_TEST_PG_URL" not in os.environ
+
+
+def test_the_server_of_a_killed_run_is_stopped_by_the_next_runner() -> None:
+    # A test run killed with SIGKILL reaches no teardown: the next run's runner stops the
+    # server it left and removes its folder.
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from brokerauth_sandbox.postgres import reap_orphans
+
+    code = ("from brokerauth_sandbox.postgres import PostgresServer\n"
+            "import time\n"
+            "server = PostgresServer(); server.start()\n"
+            "print(server.pid, server.folder, flush=True)\n"
+            "time.sleep(60)\n")
+    starter = subprocess.Popen(  # noqa: S603 - this interpreter, this code
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert starter.stdout is not None
+    pid_text, folder = starter.stdout.readline().split()
+    pid = int(pid_text)
+    os.kill(starter.pid, signal.SIGKILL)
+    starter.wait(10)
+    starter.stdout.close()
+    reap_orphans()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            break
+        if "State:\tZ" in state:  # dead, waiting for a reaper this container may lack
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGQUIT)
+        raise AssertionError("the killed run's server was left running")
+    assert not Path(folder).exists()
