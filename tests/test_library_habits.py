@@ -48,8 +48,11 @@ def test_answers_have_status_code_and_ok_as_requests_and_httpx(
 
 # -- the package's public names -------------------------------------------------------------
 
+# __future__ first: the package's `from __future__ import annotations` loads it where nothing
+# else has (an installed wheel; an editable install's finder already has), and it is the
+# language's own module, not a cost of brokerauth's.
 _PROBE = """
-import json, sys
+import __future__, json, sys
 before = set(sys.modules)
 import brokerauth
 imported = sorted(set(sys.modules) - before)
