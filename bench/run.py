@@ -63,8 +63,8 @@ app_secret = {{ env = "BENCH_WEBULL_APP_SECRET" }}
 [profiles.bench-sandbox]
 broker = "webull"
 base_url = "{sandbox_url}"
-app_key = {{ env = "BROKERAUTH_SANDBOX_APP_KEY" }}
-app_secret = {{ env = "BROKERAUTH_SANDBOX_APP_SECRET" }}
+app_key = {{ env = "BROKERAUTH_SANDBOX_WEBULL_APP_KEY" }}
+app_secret = {{ env = "BROKERAUTH_SANDBOX_WEBULL_APP_SECRET" }}
 
 [profiles.bench-futu]
 broker = "futu"

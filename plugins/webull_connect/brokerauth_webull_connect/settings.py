@@ -87,11 +87,13 @@ class ConnectSettings:
     )
     app_key: Secret = attrs.field(
         validator=validators.instance_of(Secret),
-        metadata={"help": "the app key for Webull's HMAC request signature (a secret reference)"},
+        metadata={"help": "the app key for Webull's HMAC request signature (a secret reference)",
+                  "env": "WEBULL_APP_KEY"},
     )
     app_secret: Secret = attrs.field(
         validator=validators.instance_of(Secret),
-        metadata={"help": "the app secret; used only as the HMAC key, never sent"},
+        metadata={"help": "the app secret; used only as the HMAC key, never sent",
+                  "env": "WEBULL_APP_SECRET"},
     )
     scope: str = attrs.field(
         validator=[validators.instance_of(str), not_empty],
