@@ -10,6 +10,7 @@ STAMP := $(VENV)/.installed
 .PHONY: chromium platform-demo postgresql docs secret-service
 
 $(BIN)/python:
+	@echo "creating $(VENV) (a virtual environment of $(PYTHON))"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
@@ -36,7 +37,8 @@ DEMO_STAMP := $(VENV)/.installed-demo
 
 # The demo needs the core, the test bench and the broker plugins only.
 $(DEMO_STAMP): $(BIN)/python pyproject.toml constraints.txt $(SANDBOX_DIR) $(PLUGIN_DIRS)
-	$(BIN)/pip install --quiet -c constraints.txt -e . -e sandbox $(foreach d,$(PLUGIN_DIRS),-e $(dir $(d)))
+	@echo "demo: installing brokerauth, its test bench and the broker plugins into $(VENV) (about half a minute the first time; pip's own progress follows)"
+	$(BIN)/pip install --progress-bar on -c constraints.txt -e . -e sandbox $(foreach d,$(PLUGIN_DIRS),-e $(dir $(d)))
 	touch $(DEMO_STAMP)
 
 demo: $(DEMO_STAMP)

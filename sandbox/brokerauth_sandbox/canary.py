@@ -306,6 +306,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     summary = (f"secret canary: {len(canary.canaries)} secrets watched, {len(canary.logs)} log "
                f"records and {len(canary.texts)} error texts searched, {len(hits)} leaks")
     if reporter is not None:
+        # On a line of its own: pytest's progress line ("... [100%]") is not ended yet.
+        reporter.ensure_newline()
         reporter.write_line(summary)
         for hit in hits[:50]:
             reporter.write_line(f"  LEAK {hit}", red=True)
