@@ -34,7 +34,11 @@ def _requirements(projects: list[Path] | None = None) -> dict[str, Requirement]:
 
 @pytest.mark.parametrize(("name", "bad"), KNOWN_BAD.items())
 def test_a_floor_excludes_the_known_bad_release(name: str, bad: str) -> None:
-    requirement = _requirements()[name]
+    requirements = _requirements()
+    if name not in requirements and not (ROOT / "plugins").is_dir():
+        # The core's unpacked sdist (tools/wheel_tests.sh) carries no plugin's pyproject.toml.
+        pytest.skip(f"{name} is a plugin's dependency: needs the source tree's plugins/")
+    requirement = requirements[name]
     assert not requirement.specifier.contains(bad), f"{requirement} admits {bad}"
 
 
