@@ -8,7 +8,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from brokerauth.contract.tokens import Token
+
+#: The bearer double, the broker these tests' sessions run over, is the Redis store's tests'
+#: (see conftest.py): in the source tree, not in this distribution's sdist, whose tests
+#: tools/wheel_tests.sh runs alone.
+BEARER_DOUBLE = Path(__file__).resolve().parents[2] / "redis_store" / "tests" / "bearer_double"
+needs_bearer_double = pytest.mark.skipif(
+    not BEARER_DOUBLE.is_dir(),
+    reason="needs the bearer double of the source tree's plugins/redis_store/tests")
 
 #: Runs one statement (``?`` placeholders) on the test's database, outside the store (the
 #: ``raw`` fixture of conftest.py).
