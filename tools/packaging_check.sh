@@ -15,7 +15,8 @@
 # BUILD_PYTHON is the interpreter that has build and twine (default .venv/bin/python, which
 # `make venv` gives the dev group of pyproject.toml); its base interpreter makes the fresh
 # environment. KEEP=1 keeps the temporary folder. Exits non-zero, naming the step, on any
-# failure.
+# failure. DIST_DIR=FOLDER copies the built sdists and wheels there once every check passed
+# (tools/wheel_tests.sh tests them).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -190,4 +191,8 @@ check demo brokerauth demo
 grep -q "all steps passed" "$WORK/logs/demo.log" ||
     fail "\`brokerauth demo\` did not report all steps passed" "$WORK/logs/demo.log"
 
+if [ -n "${DIST_DIR:-}" ]; then
+    mkdir -p "$DIST_DIR" && cp "$DIST"/* "$DIST_DIR"/ || fail "could not copy the files to $DIST_DIR"
+    say "the sdists and wheels are in $DIST_DIR"
+fi
 say "ok: ${#DISTS[@]} sdists and wheels built and checked; the published wheels install and run"
