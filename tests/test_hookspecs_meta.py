@@ -44,6 +44,7 @@ def test_every_hookspec_is_exercised(double: Any, session_factory: Any, plugin_h
         assert session.get("/api/me").ok
         assert webhook.kinds() == ["refreshed"]  # the notifier was told
         assert [key.identity for key in stored_keys(session.binding)] == ["default"]
+        assert set(session.binding.load_many(["default"])) == {"default"}
         binding = session.binding
         request = binding.build("GET", "/api/me")
         assert plugin_host.explain_signature(

@@ -37,10 +37,11 @@ import pluggy
 
 if TYPE_CHECKING:
     # Named in annotations only: a plugin importing ``hookimpl`` does not pay for these.
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
     from contextlib import AbstractContextManager
     from datetime import datetime
 
+    from brokerauth.contract.errors import BrokerAuthError
     from brokerauth.contract.events import CredentialEvent
     from brokerauth.contract.flowcontext import FlowContext
     from brokerauth.contract.specs import CallBudget, PluginInfo
@@ -189,6 +190,25 @@ def store_token(store: str, key: TokenKey, token: Token, options: Any) -> None:
     :return: ``None``.
     :raises ~brokerauth.contract.errors.StoreError: the token could not be stored; the old one is
         intact.
+    """
+
+
+@hookspec(firstresult=True)
+def load_tokens(
+    store: str, keys: Sequence[TokenKey], options: Any
+) -> Mapping[TokenKey, Token | BrokerAuthError] | None:
+    """The stored tokens of many ``keys`` at once, for the grant registry over a platform's
+    users (``brokerauth users``, :func:`brokerauth.users`), where one ``load_token`` per user
+    would cost one round trip each.
+
+    Optional: without it, each key is loaded with ``load_token``.  The core asks for a few
+    hundred keys at a time.
+
+    :return: a mapping with each key that has a token; a key with nothing stored is absent;
+        a key whose entry cannot be read maps to the error ``load_token`` would raise for it
+        (so one damaged entry does not hide the others).  ``None`` only from a plugin whose
+        store cannot load many at once (the core then loads each key).
+    :raises ~brokerauth.contract.errors.StoreError: the store could not be read at all.
     """
 
 

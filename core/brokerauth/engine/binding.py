@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from brokerauth.contract.clock import Clock
-from brokerauth.contract.errors import ConfigError, ProfileError, SecretUnavailableError
+from brokerauth.contract.errors import (
+    BrokerAuthError,
+    ConfigError,
+    ProfileError,
+    SecretUnavailableError,
+)
 from brokerauth.contract.interaction import Interaction
 from brokerauth.contract.tokens import CORE_EXTRA_PREFIX, Token, TokenKey
 from brokerauth.contract.wire import Request, Response, netloc, normalize_params
@@ -330,6 +335,34 @@ class ProfileBinding:
         if token is not None and not wherever_issued:
             self._check_issued_here(token)
         return token
+
+    def load_many(self, identities: Sequence[str]) -> dict[str, Token | BrokerAuthError]:
+        """The stored tokens of ``identities`` of this profile, as :meth:`load` would give each
+        (an identity with nothing stored is absent; one that cannot be read, or was issued
+        elsewhere, maps to the error): in one call to the store when it can load many
+        (the optional ``load_tokens`` hook), else one call each."""
+        name, options, owner = self._store_call()
+        keys = [TokenKey(self.resolved.name, identity) for identity in identities]
+        found = self.host.load_tokens(name, keys, options, owner=owner)
+        result: dict[str, Token | BrokerAuthError] = {}
+        if found is None:
+            for identity in identities:
+                try:
+                    token = self.for_identity(identity).load()
+                except BrokerAuthError as exc:
+                    result[identity] = exc
+                    continue
+                if token is not None:
+                    result[identity] = token
+            return result
+        for key, value in found.items():
+            if isinstance(value, Token):
+                try:
+                    self.for_identity(key.identity)._check_issued_here(value)
+                except BrokerAuthError as exc:
+                    value = exc
+            result[key.identity] = value
+        return result
 
     def save(self, token: Token) -> None:
         """Store ``token``, recording the origin it was issued for."""

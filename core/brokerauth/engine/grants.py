@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -20,6 +20,7 @@ from brokerauth.engine.notices import login_command
 from brokerauth.engine.refresh import token_state
 
 if TYPE_CHECKING:
+    from brokerauth.contract.tokens import Token
     from brokerauth.engine.binding import ProfileBinding
 
 
@@ -52,19 +53,31 @@ def grants(binding: ProfileBinding, *, expiring: timedelta | None = None) -> Ite
 
     options = binding.resolved.profile.options
     identities = sorted({key.identity for key in stored_keys(binding)})
-    for identity in identities:
-        one = binding.for_identity(identity)
-        now = one.clock.now()
-        try:
-            token = one.load()
-        except BrokerAuthError as exc:
-            yield Grant(binding.resolved.name, identity, "error", horizon_of(None, now),
-                        login_command(one), problem=exc.message)
-            continue
-        ends = horizon_of(token, now)
-        if expiring is not None and not ends.due(now, expiring):
-            continue
-        state, _ = token_state(token, now, advisory=options.refresh_advisory,
-                               mandatory=options.refresh_mandatory)
-        yield Grant(binding.resolved.name, identity, state, ends, login_command(one),
-                    facts=token.facts() if token else {})
+    for start in range(0, len(identities), LOAD_BATCH):
+        batch = identities[start:start + LOAD_BATCH]
+        loaded = binding.load_many(batch)
+        for identity in batch:
+            yield from _grant(binding, identity, loaded.get(identity), options, expiring)
+
+
+#: Identities loaded per call to the store: few round trips for a platform's many users,
+#: and no more of their tokens in memory at once than a page of them.
+LOAD_BATCH = 500
+
+
+def _grant(binding: ProfileBinding, identity: str, loaded: Token | BrokerAuthError | None,
+           options: Any, expiring: timedelta | None) -> Iterator[Grant]:
+    one = binding.for_identity(identity)
+    now = one.clock.now()
+    if isinstance(loaded, BrokerAuthError):
+        yield Grant(binding.resolved.name, identity, "error", horizon_of(None, now),
+                    login_command(one), problem=loaded.message)
+        return
+    token = loaded
+    ends = horizon_of(token, now)
+    if expiring is not None and not ends.due(now, expiring):
+        return
+    state, _ = token_state(token, now, advisory=options.refresh_advisory,
+                           mandatory=options.refresh_mandatory)
+    yield Grant(binding.resolved.name, identity, state, ends, login_command(one),
+                facts=token.facts() if token else {})

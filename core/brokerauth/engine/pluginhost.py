@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import attrs
@@ -471,6 +471,29 @@ class PluginHost:
             raise PluginError(f"plugin {owner!r} explained a signature with "
                               f"{type(steps).__name__}, not a mapping of names to texts")
         return steps
+
+    def load_tokens(
+        self, store: str, keys: Sequence[TokenKey], options: Any, *, owner: str
+    ) -> dict[TokenKey, Token | BrokerAuthError] | None:
+        """``None`` when the owner does not implement the (optional) hook; otherwise each
+        asked key with a token or the error reading it, never a key that was not asked."""
+        found = self._call("load_tokens", owner, store=store, keys=keys, options=options)
+        if found is None:
+            return None
+        if not isinstance(found, Mapping):
+            raise PluginError(f"plugin {owner!r} answered load_tokens with "
+                              f"{type(found).__name__}, not a mapping of keys to tokens")
+        asked = set(keys)
+        result: dict[TokenKey, Token | BrokerAuthError] = {}
+        for key, value in found.items():
+            if key not in asked:
+                raise PluginError(f"plugin {owner!r} answered load_tokens with a key it was "
+                                  "not asked for")
+            checked = value if isinstance(value, BrokerAuthError) else self._checked_token(
+                value, owner)
+            if checked is not None:
+                result[key] = checked
+        return result
 
     def list_tokens(
         self, store: str, profile: str, options: Any, *, owner: str

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from brokerauth.contract.errors import ConfigError
+from brokerauth.contract.errors import BrokerAuthError, ConfigError
 from brokerauth.contract.hookspecs import hookimpl
 from brokerauth.contract.specs import CallBudget
 from brokerauth.contract.tokens import Token, TokenKey
@@ -76,6 +76,15 @@ class StorePlugin(ABC, Generic[OptionsT, StoreT]):
     @hookimpl
     def load_token(self, store: str, key: TokenKey, options: Any) -> Token | None:
         return self.store_for(options).load(key)
+
+    @hookimpl
+    def load_tokens(
+        self, store: str, keys: Sequence[TokenKey], options: Any
+    ) -> Mapping[TokenKey, Token | BrokerAuthError] | None:
+        # A store that can read many at once says so with a load_many; others are read
+        # one key at a time by the core.
+        load_many = getattr(self.store_for(options), "load_many", None)
+        return None if load_many is None else load_many(keys)
 
     @hookimpl
     def store_token(self, store: str, key: TokenKey, token: Token, options: Any) -> None:

@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from brokerauth.contract.errors import StaleTokenError, StoreError
+from brokerauth.contract.errors import BrokerAuthError, StaleTokenError, StoreError
 from brokerauth.contract.tokens import Token, TokenKey
 from brokerauth.toolkit.envelope import ReplayedEntryError, StoreCipher, open_entry, seal_entry
 
@@ -146,7 +146,42 @@ class RowStore(ABC):
         rows = self._read("read the token of", key, _LOAD, (key.profile, key.identity))
         if not rows or rows[0][0] is None:
             return None
-        data, generation, fence = bytes(rows[0][0]), int(rows[0][1]), int(rows[0][2])
+        return self._opened(key, rows[0])
+
+    def load_many(self, keys: Sequence[TokenKey]) -> dict[TokenKey, Token | BrokerAuthError]:
+        """The tokens of ``keys`` in one query per profile and :data:`LIST_BATCH` keys; an
+        entry that cannot be read maps to its error (the others are still given)."""
+        found: dict[TokenKey, Token | BrokerAuthError] = {}
+        by_profile: dict[str, list[TokenKey]] = {}
+        for key in keys:
+            _check_names(key)
+            by_profile.setdefault(key.profile, []).append(key)
+        for profile, wanted in by_profile.items():
+            for start in range(0, len(wanted), LIST_BATCH):
+                part = wanted[start:start + LIST_BATCH]
+                marks = ", ".join("?" for _ in part)
+                # Only placeholders are joined into the text; every value is a parameter.
+                rows = self._read(
+                    "read the tokens of", part[0],
+                    "SELECT identity, data, generation, fence FROM brokerauth_tokens "  # noqa: S608
+                    f"WHERE profile = ? AND identity IN ({marks})",
+                    (profile, *(key.identity for key in part)))
+                for identity, *row in rows:
+                    if row[0] is None:
+                        continue
+                    key = TokenKey(profile, identity)
+                    try:
+                        token = self._opened(key, row)
+                    except BrokerAuthError as exc:
+                        found[key] = exc
+                        continue
+                    if token is not None:
+                        found[key] = token
+        return found
+
+    def _opened(self, key: TokenKey, row: Sequence[Any]) -> Token | None:
+        """The token of ``key``'s row (data, generation, fence), checked."""
+        data, generation, fence = bytes(row[0]), int(row[1]), int(row[2])
         entry = open_entry(
             data, key, entry_name(key), self._keys.get(), clear_generation=generation,
             clear_fence=fence, source=self._source(key), key_source=self._keys.source,
