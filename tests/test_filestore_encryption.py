@@ -178,6 +178,26 @@ def test_a_clear_file_where_a_key_is_expected_is_refused_as_planted(
     assert filestore.load(key, keyed) == planted
 
 
+def test_an_entry_of_another_store_s_first_envelope_is_refused(
+    tmp_path: Path, file_key: str
+) -> None:
+    # fernet1: sealed a token for its profile and identity only (the Redis and SQL stores'
+    # first envelope); copied into a token file with the same key, it must not be read.
+    from brokerauth.toolkit.tokencodec import encode_token
+    from cryptography.fernet import Fernet
+
+    folder = str(tmp_path / "tokens")
+    key = TokenKey(PROFILE, "default")
+    keyed = FileStoreOptions(path=folder, encryption_key=Secret(env=KEY_VARIABLE))
+    filestore.save(key, Token(access_token="mine", broker="double"), keyed)
+    binding = json.dumps([key.profile, key.identity]).encode() + b"\n"
+    old = Token(access_token="copied-from-redis", broker="double")
+    sealed = b"fernet1:" + Fernet(file_key).encrypt(binding + encode_token(old))
+    filestore.token_path(key, keyed).write_bytes(sealed)
+    with pytest.raises(ForgedEntryError, match="never writes"):
+        filestore.load(key, keyed)
+
+
 def test_a_session_refuses_a_planted_file_and_logs_in_nobody_else(
     double: Any, session_factory: Any, token_home: Path, file_key: str
 ) -> None:
@@ -306,7 +326,7 @@ def keyring_item(service: Any) -> str | None:
 
 
 @pytest.fixture
-def os_keyring(secret_service_env: Any) -> Iterator[Any]:
+def os_keyring(secret_service_env: Any, tmp_path: Path) -> Iterator[Any]:
     """The real Secret Service as this process's keyring, without brokerauth's item."""
     import keyring
 
@@ -314,6 +334,8 @@ def os_keyring(secret_service_env: Any) -> Iterator[Any]:
     with pytest.MonkeyPatch.context() as patch:
         # The OS keyring a user's session would offer: keyring picks it afresh here.
         patch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
+        # The user's own brokerauth folder (the key maker's lock): the test's, not root's.
+        patch.setenv("XDG_STATE_HOME", str(tmp_path / "user-state"))
         previous = keyring.get_keyring()
         keyring.set_keyring(backend)
         try:
@@ -489,14 +511,23 @@ print("saved")
 """
 
 
+@pytest.mark.parametrize("folders", ["one", "one each"])
 def test_processes_using_the_keyring_first_at_once_make_one_key(
-    os_keyring: Any, tmp_path: Path
+    os_keyring: Any, tmp_path: Path, folders: str
 ) -> None:
-    folder, go = tmp_path / "tokens", tmp_path / "go"
+    # One keyring entry serves every token folder of the user: processes using different
+    # folders (their own BROKERAUTH_HOME, a profile's path) race for the same key.
+    go = tmp_path / "go"
     env = {k: v for k, v in os.environ.items() if k != "PYTHON_KEYRING_BACKEND"}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")  # the user's own folder, for its lock
     identities = [f"user{n}" for n in range(6)]
-    children = [subprocess.Popen([sys.executable, "-c", _FIRST_USE_CHILD, str(folder), str(go),
-                                  identity], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+
+    def folder_of(identity: str) -> Path:
+        return tmp_path / ("tokens" if folders == "one" else f"tokens-{identity}")
+
+    children = [subprocess.Popen([sys.executable, "-c", _FIRST_USE_CHILD,
+                                  str(folder_of(identity)), str(go), identity],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  text=True, env=env) for identity in identities]
     for child in children:  # every interpreter started, before they race for the missing key
         assert child.stdout is not None and child.stdout.readline() == "ready\n"
@@ -506,10 +537,12 @@ def test_processes_using_the_keyring_first_at_once_make_one_key(
         assert child.returncode == 0 and out.strip() == "saved", err
     made = keyring_item(os_keyring)
     assert made is not None
-    options = FileStoreOptions(path=str(folder), encryption_key="keyring")
     for identity in identities:
         # Every one sealed with the key the keyring kept, none with a key it lost.
+        options = FileStoreOptions(path=str(folder_of(identity)), encryption_key="keyring")
         assert filestore.load(TokenKey("race", identity), options) is not None
+    # The makers met at the user's own lock, not one per folder.
+    assert (tmp_path / "state" / "brokerauth" / "@file-store-key.lock").exists()
 
 
 def test_a_locked_keyring_is_a_clear_error(

@@ -143,6 +143,12 @@ def default_root() -> Path:
     home = os.environ.get("BROKERAUTH_HOME")
     if home:
         return Path(os.path.expanduser(home)).absolute() / "tokens"
+    return user_state_folder() / "tokens"
+
+
+def user_state_folder() -> Path:
+    """The user's own brokerauth folder, whatever ``$BROKERAUTH_HOME`` says: what is one per
+    user (the keyring key's maker lock) lives there."""
     if sys.platform == "win32":
         local = os.environ.get("LOCALAPPDATA")
         base = Path(local) if local else _user_home() / "AppData" / "Local"
@@ -152,7 +158,7 @@ def default_root() -> Path:
         state = os.environ.get("XDG_STATE_HOME")
         # The XDG spec says a relative value is invalid and must be ignored.
         base = Path(state) if state and os.path.isabs(state) else _user_home() / ".local/state"
-    return base / "brokerauth" / "tokens"
+    return base / "brokerauth"
 
 
 def token_path(key: TokenKey, options: FileStoreOptions | None = None) -> Path:
@@ -338,10 +344,15 @@ class _Keys:
         from brokerauth.toolkit.envelope import make_cipher
 
         if create:
-            guard_path = root / "@file-store-key"
+            # One keyring entry serves every token folder of the user, so its maker's lock is
+            # the user's, not the folder's: two first uses under two BROKERAUTH_HOMEs (or two
+            # profiles with their own path) would otherwise each make a key, and tokens sealed
+            # with the one overwritten would be lost.
+            top = user_state_folder()
+            guard_path = top / "@file-store-key"
 
             def guard() -> AbstractContextManager[bool]:
-                return files.lock(guard_path, TokenKey(key.profile), 10.0, top=root)
+                return files.lock(guard_path, TokenKey(key.profile), 10.0, top=top)
 
             found: str | None = keyring_key.read_or_create_key(_KEY_OPTION, guard)
         else:
@@ -426,6 +437,16 @@ def _opened(data: bytes, path: Path, key: TokenKey, options: FileStoreOptions) -
             f"token file {path} is not encrypted, but the store has an encryption_key; it "
             "is not used, since anyone able to write to its token folder could have planted "
             "it", hint=f"run {logout} and log in again: the new token is stored encrypted",
+        )
+    from brokerauth.toolkit.envelope import LEGACY_MARK, ForgedEntryError
+
+    if data.startswith(LEGACY_MARK):
+        # The Redis and SQL stores' first envelope, which the file store never wrote: sealed
+        # for a profile and identity only, it could be an entry copied from one of them.
+        raise ForgedEntryError(
+            f"token file {path} holds an envelope the file store never writes (fernet1:), "
+            "so it was copied there from another store",
+            hint=f"run {logout} and log in again",
         )
     entry = open_entry(data, key, entry_name(key), cipher, clear_generation=None,
                        clear_fence=None, source=str(path), key_source=keys.source,

@@ -219,6 +219,10 @@ def _closing_on_failure(found: Any) -> Any:
     return own
 
 
+#: Seconds to wait for a person to answer the keyring's unlock prompt.
+UNLOCK_WAIT = 30.0
+
+
 def _preferred_collection(backend: Any) -> Any:
     """keyring's ``get_preferred_collection``, the connection closed on every failure."""
     import secretstorage
@@ -231,7 +235,15 @@ def _preferred_collection(backend: Any) -> Any:
         else:
             collection = secretstorage.get_default_collection(connection)
         if collection.is_locked():
-            collection.unlock()  # a prompt on a desktop; dismissed at once without one
+            # A prompt on a desktop, dismissed at once without one; bounded, since a prompt
+            # nobody answers (a locked screen, a job reaching the desktop's bus) would
+            # otherwise hold the caller, and maybe a refresh lock, for ever.
+            try:
+                collection.unlock(timeout=UNLOCK_WAIT)
+            except TimeoutError:
+                raise KeyringLocked(
+                    f"nobody answered the keyring's unlock prompt within {UNLOCK_WAIT:g} s"
+                ) from None
             if collection.is_locked():
                 raise KeyringLocked("Failed to unlock the collection!")
     except secretstorage.exceptions.SecretStorageException as exc:

@@ -86,6 +86,13 @@ def read_key(what: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _store_new_key(what: str, backend: Any, fernet: Any) -> None:
+    # The new key lives in this frame only: a traceback an error reporter keeps (with its
+    # frames' locals) then holds no key of the caller's frame.
+    made = fernet.generate_key().decode("ascii")
+    _call(what, "store a new key in", lambda: backend.set_password(SERVICE, NAME, made))
+
+
 def read_or_create_key(
     what: str, guard: Callable[[], AbstractContextManager[bool]]
 ) -> str:
@@ -110,8 +117,7 @@ def read_or_create_key(
         if found is not None:
             return found
         backend = _backend(what)
-        made = Fernet.generate_key().decode("ascii")
-        _call(what, "store a new key in", lambda: backend.set_password(SERVICE, NAME, made))
+        _store_new_key(what, backend, Fernet)
         # Read back: a process using another token folder (another lock) may have stored a
         # key of its own just now; nothing is sealed yet, so the one the keyring kept is used.
         kept = read_key(what)
