@@ -158,6 +158,25 @@ def test_bash_completion_completes_commands_options_and_profiles(
     assert "paper" not in _complete(str(script), "brokerauth sign live ", profiles)
 
 
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_bash_completion_never_runs_what_a_profile_name_says(
+    tmp_path: Path, profiles: dict[str, str]
+) -> None:
+    # A profiles file is data, perhaps a cloned repository's ./brokerauth.toml: a name
+    # holding $(...) or backticks is offered as text, never run.
+    made = run("completion", "bash")
+    script = tmp_path / "brokerauth.bash"
+    script.write_text(made.stdout)
+    ran = tmp_path / "ran"
+    hostile = tmp_path / "hostile.toml"
+    hostile.write_text(f'[profiles."$(touch {ran}-1)"]\nbroker = "webull"\n'
+                       f'[profiles."`touch {ran}-2`"]\nbroker = "webull"\n'
+                       '[profiles."${HOME}"]\nbroker = "webull"\n')
+    offered = _complete(str(script), f"brokerauth --profiles {hostile} status ", profiles)
+    assert offered == sorted([f"$(touch {ran}-1)", f"`touch {ran}-2`", "${HOME}"])
+    assert not list(tmp_path.glob("ran-*"))
+
+
 def test_profiles_names_lists_names_without_resolving(profiles: dict[str, str],
                                                       tmp_path: Path) -> None:
     # One profile no plugin could resolve: --names still lists it, and succeeds.

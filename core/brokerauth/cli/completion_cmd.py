@@ -116,6 +116,15 @@ _brokerauth_profiles() {{
     "${{COMP_WORDS[0]}}" "${{files[@]}}" profiles --names 2>/dev/null
 }}
 
+# Profile names are data from a profiles file (maybe ./brokerauth.toml of a cloned
+# repository): matched as text, never through compgen -W, which would expand $(...) in them.
+_brokerauth_match_profiles() {{
+    local name
+    while IFS= read -r name; do
+        [[ "$name" == "$cur"* ]] && COMPREPLY+=("$name")
+    done < <(_brokerauth_profiles)
+}}
+
 _brokerauth() {{
     local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}"
     local cmd="" i word positional=0 opts="" profiles=""
@@ -131,7 +140,7 @@ _brokerauth() {{
     done
     case "$prev" in
         {'|'.join(_PROFILE_OPTIONS)})
-            COMPREPLY=($(compgen -W "$(_brokerauth_profiles)" -- "$cur")); return;;
+            _brokerauth_match_profiles; return;;
         {'|'.join(_FILE_OPTIONS)})
             COMPREPLY=($(compgen -f -- "$cur")); return;;
     esac
@@ -149,7 +158,7 @@ _brokerauth() {{
     if [[ "$cur" == -* ]]; then
         COMPREPLY=($(compgen -W "$opts -h --help" -- "$cur"))
     elif [[ "$profiles" == all || ( "$profiles" == first && $positional -eq 0 ) ]]; then
-        COMPREPLY=($(compgen -W "$(_brokerauth_profiles)" -- "$cur"))
+        _brokerauth_match_profiles
     else
         COMPREPLY=($(compgen -f -- "$cur"))
     fi
