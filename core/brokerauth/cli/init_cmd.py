@@ -18,6 +18,8 @@ import re
 import sys
 import tempfile
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,10 +96,11 @@ def _run(args: argparse.Namespace, out: Output, *, interactive: bool) -> int:
         table[key] = _toml_value(value)
     for item in args.secret:
         key, value = _pair(item, "--secret")
-        table[key] = {"env": value}
+        table[key] = {"env": _variable(key, value)}
     for item in args.secret_file:
         key, value = _pair(item, "--secret-file")
-        table[key] = {"file": value}
+        # Absolute: the profile is read from any folder later.
+        table[key] = {"file": str(Path(os.path.expanduser(value)).absolute())}
     if interactive:
         # Only what the broker cannot do without: every optional setting has a default, and
         # is given with --set when it is not the one wanted.
@@ -108,9 +111,14 @@ def _run(args: argparse.Namespace, out: Output, *, interactive: bool) -> int:
             help_text = field.metadata.get("help", "")
             about = f" ({help_text})" if help_text else ""
             if field.type in (Secret, "Secret"):
-                env = _ask(f"{key}{about} — environment variable holding it",
-                           suggested_env(broker, key, field.metadata))
-                table[key] = {"env": env}
+                while True:
+                    env = _ask(f"{key}{about} — environment variable holding it",
+                               suggested_env(broker, key, field.metadata))
+                    try:
+                        table[key] = {"env": _variable(key, env)}
+                        break
+                    except ConfigError as exc:
+                        out.line(f"{exc.message}; {exc.hint}")
             else:
                 table[key] = _toml_value(_ask(f"{key}{about}", None))
         optional = [field.alias or field.name for field in attrs.fields(spec.settings)
@@ -127,9 +135,12 @@ def _run(args: argparse.Namespace, out: Output, *, interactive: bool) -> int:
         path = Path(args.profiles)
     else:
         path = find_profiles_file(None) or candidate_files(None)[-1][1]
-    # Bytes, not text: reading text would turn CRLF line ends into LF behind our back.
-    original = path.read_bytes().decode("utf-8") if path.exists() else ""
-    _write(path, with_profile(original, name, table, force=args.force, path=path))
+    # Through a link to the file it names: a dotfiles link stays a link.
+    path = Path(os.path.realpath(path))
+    with _editing(path):
+        # Bytes, not text: reading text would turn CRLF line ends into LF behind our back.
+        original = path.read_bytes().decode("utf-8") if path.exists() else ""
+        _write(path, with_profile(original, name, table, force=args.force, path=path))
     unset = [k for k, v in table.items()
              if isinstance(v, dict) and "env" in v and not os.environ.get(v["env"])]
     out.data({"file": str(path), "profile": name, "table": table, "unset_secrets": unset})
@@ -256,8 +267,24 @@ def _plain(value: Any) -> Any:
 def _pair(item: str, flag: str) -> tuple[str, str]:
     key, sep, value = item.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"{flag} {item!r} is not KEY=VALUE", hint=f"e.g. {flag} key=value")
+        # Not repeated: what was typed may be a secret pasted in the wrong place.
+        raise ConfigError(f"a {flag} argument is not KEY=VALUE", hint=f"e.g. {flag} key=value")
     return key.strip(), value
+
+
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def _variable(key: str, name: str) -> str:
+    """``name`` if it can name an environment variable; a secret pasted where its variable's
+    name belongs is refused without being repeated (nor written to the profiles file)."""
+    if not _VARIABLE.fullmatch(name):
+        raise ConfigError(
+            f"{key}: that is not an environment variable's name (letters, digits and _); "
+            "did you paste the secret itself? It was not written anywhere",
+            hint=f"give the name of the variable that holds it: --secret {key}=MY_VARIABLE",
+        )
+    return name
 
 
 def _toml_value(text: str) -> Any:
@@ -277,13 +304,38 @@ def _ask(question: str, default: str | None) -> str:
             return default
 
 
+@contextmanager
+def _editing(path: Path) -> Iterator[None]:
+    """The file's own lock (``flock`` on it) from the read to the replace: two ``init`` runs
+    at once would otherwise each add their profile to what they read, and one be lost.  The
+    file is replaced under the lock, so a waiter checks it locked the file now at ``path``."""
+    if sys.platform == "win32":  # no flock: one writer is assumed
+        yield
+        return
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _attempt in range(50):  # bounded: each retry means another writer replaced it
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                yield
+                return
+        finally:
+            os.close(fd)
+    raise ConfigError(f"{path} kept changing while init waited to edit it",
+                      hint="stop whatever rewrites it, then run init again")
+
+
 def _write(path: Path, text: str) -> None:
-    """``text`` replaces the file at ``path`` atomically, keeping the mode of the file it
-    replaces (0644 for a new one)."""
+    """``text`` replaces the file at ``path`` atomically, keeping the mode, owner and group
+    of the file it replaces (a new one gets the umask's mode)."""
     try:
-        mode = path.stat().st_mode & 0o777
+        before: os.stat_result | None = path.stat()
     except FileNotFoundError:
-        mode = 0o644
+        before = None
+    mode = before.st_mode & 0o777 if before is not None else 0o644
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=".profiles-", suffix=".tmp", dir=path.parent)
     try:
@@ -292,6 +344,19 @@ def _write(path: Path, text: str) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temp, mode)
+        if before is not None and (before.st_uid, before.st_gid) != (os.getuid(), os.getgid()):
+            try:
+                os.chown(temp, before.st_uid, before.st_gid)
+            except PermissionError:
+                # Not root: the group at least, if it is one of ours; never silently another.
+                try:
+                    os.chown(temp, -1, before.st_gid)
+                except PermissionError:
+                    raise ConfigError(
+                        f"{path} belongs to another user or group, which init could not keep "
+                        "on the new file; nothing was written",
+                        hint="edit it as its owner, or add the profile by hand",
+                    ) from None
         os.replace(temp, path)
     except BaseException:
         os.unlink(temp)
