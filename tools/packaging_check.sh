@@ -65,12 +65,21 @@ if [ "${KEEP:-0}" = 1 ]; then say "keeping $WORK"; else trap 'rm -rf "$WORK"' EX
 DIST="$WORK/dist"
 mkdir -p "$WORK/src" "$DIST" "$WORK/logs" "$WORK/home" "$WORK/run"
 
-# The snapshot: what would be committed or packed, without environments and build leftovers.
-tar -C "$ROOT" -cf - \
-    --exclude=./.git --exclude='./.*venv' --exclude=build --exclude=dist \
-    --exclude='*.egg-info' --exclude=__pycache__ --exclude=.mypy_cache --exclude=.ruff_cache \
-    --exclude=.pytest_cache --exclude=.hypothesis --exclude=./site . | tar -C "$WORK/src" -xf - ||
-    fail "could not copy the tree to $WORK/src"
+# The snapshot: the files git tracks (as they are in the working tree), so nothing a
+# developer left in a tests/ folder (a .env, a real token saved by hand) is ever packed.
+# Outside a git checkout (an unpacked source archive), everything but environments and
+# build leftovers.
+if git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    (cd "$ROOT" && git ls-files -z --cached |
+        tar --null --ignore-failed-read -T - -cf -) 2>/dev/null | tar -C "$WORK/src" -xf - ||
+        fail "could not copy the tracked files to $WORK/src"
+else
+    tar -C "$ROOT" -cf - \
+        --exclude=./.git --exclude='./.*venv' --exclude=build --exclude=dist \
+        --exclude='*.egg-info' --exclude=__pycache__ --exclude=.mypy_cache --exclude=.ruff_cache \
+        --exclude=.pytest_cache --exclude=.hypothesis --exclude=./site . |
+        tar -C "$WORK/src" -xf - || fail "could not copy the tree to $WORK/src"
+fi
 
 # 1. Build: each in its own isolated build environment, two at a time (build environments
 # install setuptools, pinned by constraints.txt when it names it).
