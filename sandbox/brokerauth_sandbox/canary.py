@@ -307,7 +307,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                f"records and {len(canary.texts)} error texts searched, {len(hits)} leaks")
     if reporter is not None:
         # On a line of its own: pytest's progress line ("... [100%]") is not ended yet.
-        reporter.ensure_newline()
+        if reporter._tw.width_of_current_line:
+            reporter._tw.line()
         reporter.write_line(summary)
         for hit in hits[:50]:
             reporter.write_line(f"  LEAK {hit}", red=True)
