@@ -43,6 +43,7 @@ def test_users_lists_every_identity_with_its_state(
     assert expiring == {"dave"}
 
 
+@needs_bearer_double
 def test_users_reads_many_identities_in_few_queries(
     double: Any, store_of: Any, options: SqlStoreOptions, raw: Raw,
     monkeypatch: pytest.MonkeyPatch,
