@@ -233,11 +233,6 @@ class PostgresStore(RowStore):
                 store._last_failure = ""
                 return made
 
-        def configure(connection: psycopg.Connection[Any]) -> None:
-            with WATCHDOG.deadline(connection, store._statement_deadline()):
-                connection.execute(
-                    "SELECT set_config('statement_timeout', %s, false)",
-                    (_milliseconds(options.busy_timeout),))
 
         conninfo = self._url()
         pool: ConnectionPool[Any] = ConnectionPool(
@@ -248,26 +243,51 @@ class PostgresStore(RowStore):
             open=False,
             timeout=options.connect_timeout,
             name="brokerauth-sql",
-            configure=configure,
+            configure=self._configure,
             max_idle=300.0,
             # Short, so that after a long outage a new attempt is made when a caller asks,
             # rather than at the end of a backoff grown while the server was down.
             reconnect_timeout=max(10.0, 2 * options.connect_timeout),
-            kwargs={
-                **self._pinned,
-                "autocommit": True,
-                # libpq counts whole seconds, and reads 1 as 2.
-                "connect_timeout": max(2, math.ceil(options.connect_timeout)),
-                "application_name": "brokerauth",
-                "keepalives": 1,
-                "keepalives_idle": 10,
-                "keepalives_interval": 5,
-                "keepalives_count": 3,
-                "tcp_user_timeout": 30_000,
-            },
+            kwargs=self._connect_kwargs(),
         )
         pool.open(wait=False)
         return pool
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        return {
+            **self._pinned,
+            "autocommit": True,
+            # libpq counts whole seconds, and reads 1 as 2.
+            "connect_timeout": max(2, math.ceil(self.options.connect_timeout)),
+            "application_name": "brokerauth",
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 30_000,
+        }
+
+    def _configure(self, connection: psycopg.Connection[Any]) -> None:
+        with WATCHDOG.deadline(connection, self._statement_deadline()):
+            connection.execute("SELECT set_config('statement_timeout', %s, false)",
+                               (_milliseconds(self.options.busy_timeout),))
+
+    def _direct(self, action: str, key: TokenKey) -> psycopg.Connection[Any]:
+        """A connection made now, outside the pool, when the pool had none to give within
+        connect_timeout: right after the server comes back the pool may still be waiting
+        out its reconnection backoff, and a request should not fail for that."""
+        try:
+            connection = psycopg.connect(self._url(), **self._connect_kwargs())
+        except psycopg.Error as exc:
+            self._last_failure = self._reason(exc)
+            raise self._unreachable(action, key) from None
+        try:
+            self._configure(connection)
+        except psycopg.Error as exc:
+            connection.close()
+            self._last_failure = self._reason(exc)
+            raise self._unreachable(action, key) from None
+        return connection
 
     @contextmanager
     def _connection(self, action: str, key: TokenKey) -> Iterator[psycopg.Connection[Any]]:
@@ -278,14 +298,18 @@ class PostgresStore(RowStore):
         pool = self._pool_now()
         try:
             connection = pool.getconn(timeout=self.options.connect_timeout)
+            pooled = True
         except PoolTimeout:
-            raise self._unreachable(action, key) from None
+            connection, pooled = self._direct(action, key), False
         try:
             if not self._migrated:
                 self._migrate(connection, key)
             yield connection
         finally:
-            pool.putconn(connection)
+            if pooled:
+                pool.putconn(connection)
+            else:
+                connection.close()
 
     def _statement_deadline(self) -> float:
         # The server cancels a statement after busy_timeout; past this, it is not answering.
@@ -487,26 +511,27 @@ class _SessionLock(AbstractContextManager[bool]):
         with store._connection(action, self._key) as probe:
             del probe  # the schema is made before the lock's row is written
         for last in store._attempts():
+            owner: ConnectionPool[Any] | None = pool
             try:
                 connection = pool.getconn(timeout=store.options.connect_timeout)
             except PoolTimeout:
-                raise store._unreachable(action, self._key) from None
+                connection, owner = store._direct(action, self._key), None
             try:
                 with WATCHDOG.deadline(connection, max(self._timeout, 0)
                                        + store._statement_deadline()) as limit:
                     held = self._take(connection)
             except psycopg.Error as exc:
-                pool.putconn(connection)
+                _give_back(owner, connection)
                 if not last and connection.broken and not limit.fired:
                     continue
                 raise store._store_error(exc, action, self._key, cut=limit.fired) from None
             except BaseException:
-                pool.putconn(connection)
+                _give_back(owner, connection)
                 raise
             if not held:
-                pool.putconn(connection)
+                _give_back(owner, connection)
                 return False
-            self._pool, self._connection = pool, connection
+            self._pool, self._connection = owner, connection
             mine = (store._identity, self._key)
             self._context_token = _LOCK_CONNECTIONS.set(
                 {**_LOCK_CONNECTIONS.get({}), mine: connection})
@@ -543,7 +568,7 @@ class _SessionLock(AbstractContextManager[bool]):
     ) -> None:
         pool, connection = self._pool, self._connection
         self._pool = self._connection = None
-        if pool is None or connection is None:
+        if connection is None:
             return
         token, self._context_token = self._context_token, None
         if token is not None:
@@ -563,4 +588,12 @@ class _SessionLock(AbstractContextManager[bool]):
                         self._store._reason(error))
             connection.close()
         finally:
-            pool.putconn(connection)
+            _give_back(pool, connection)
+
+
+def _give_back(pool: ConnectionPool[Any] | None, connection: psycopg.Connection[Any]) -> None:
+    """A connection back to its pool, or closed when it was made outside one."""
+    if pool is not None:
+        pool.putconn(connection)
+    else:
+        connection.close()
