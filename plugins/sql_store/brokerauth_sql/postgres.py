@@ -272,6 +272,15 @@ class PostgresStore(RowStore):
             connection.execute("SELECT set_config('statement_timeout', %s, false)",
                                (_milliseconds(self.options.busy_timeout),))
 
+    def _direct_if_down(self, pool: ConnectionPool[Any], action: str,
+                        key: TokenKey) -> psycopg.Connection[Any]:
+        """After the pool's timeout: a connection made now if the pool holds none at all (it
+        is reconnecting after an outage), else the "no connection" error: a pool whose
+        connections are all busy stays the limit pool_size promises."""
+        if pool.get_stats().get("pool_size", 0):
+            raise self._unreachable(action, key)
+        return self._direct(action, key)
+
     def _direct(self, action: str, key: TokenKey) -> psycopg.Connection[Any]:
         """A connection made now, outside the pool, when the pool had none to give within
         connect_timeout: right after the server comes back the pool may still be waiting
@@ -300,7 +309,7 @@ class PostgresStore(RowStore):
             connection = pool.getconn(timeout=self.options.connect_timeout)
             pooled = True
         except PoolTimeout:
-            connection, pooled = self._direct(action, key), False
+            connection, pooled = self._direct_if_down(pool, action, key), False
         try:
             if not self._migrated:
                 self._migrate(connection, key)
@@ -515,7 +524,7 @@ class _SessionLock(AbstractContextManager[bool]):
             try:
                 connection = pool.getconn(timeout=store.options.connect_timeout)
             except PoolTimeout:
-                connection, owner = store._direct(action, self._key), None
+                connection, owner = store._direct_if_down(pool, action, self._key), None
             try:
                 with WATCHDOG.deadline(connection, max(self._timeout, 0)
                                        + store._statement_deadline()) as limit:

@@ -300,3 +300,35 @@ def test_a_fork_during_a_migration_leaves_the_child_working(
         os.waitpid(pid, 0)
         pytest.fail("the child stayed blocked on a lock the parent held at the fork")
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.postgres_only
+def test_a_busy_pool_stays_the_limit_pool_size_promises(
+    plugin: SqlPlugin, options_of: Any, key: TokenKey, raw: Any
+) -> None:
+    options = options_of(pool_size=1, connect_timeout=0.5)
+    plugin.store_token("sql", key, make_token(), options)
+    other = TokenKey(key.profile, "other")
+    lock = plugin.lock_token("sql", key, options, 2.0)
+    assert lock is not None
+    outcome: list[BaseException | None] = []
+
+    def load_other() -> None:  # another thread: the lock's connection is not its own
+        try:
+            plugin.load_token("sql", other, options)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    with lock as held:
+        assert held
+        thread = threading.Thread(target=load_other)
+        thread.start()
+        thread.join(10)
+        sessions = int(raw("SELECT count(*) FROM pg_stat_activity "
+                           "WHERE application_name = 'brokerauth'")[0][0])
+    assert sessions == 1  # no connection beyond the pool's one
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], StoreError)
+    assert "no free connection" in outcome[0].message or "raise the store's pool_size" in (
+        outcome[0].hint or "")
