@@ -233,7 +233,6 @@ class PostgresStore(RowStore):
                 store._last_failure = ""
                 return made
 
-
         conninfo = self._url()
         pool: ConnectionPool[Any] = ConnectionPool(
             conninfo,
@@ -304,21 +303,30 @@ class PostgresStore(RowStore):
         if held is not None:
             yield held  # the refresh lock's own connection, already migrated
             return
-        pool = self._pool_now()
+        connection, owner = self._checkout(action, key)
         try:
-            connection = pool.getconn(timeout=self.options.connect_timeout)
-            pooled = True
-        except PoolTimeout:
-            connection, pooled = self._direct_if_down(pool, action, key), False
-        try:
-            if not self._migrated:
-                self._migrate(connection, key)
             yield connection
         finally:
-            if pooled:
-                pool.putconn(connection)
-            else:
-                connection.close()
+            _give_back(owner, connection)
+
+    def _checkout(
+        self, action: str, key: TokenKey
+    ) -> tuple[psycopg.Connection[Any], ConnectionPool[Any] | None]:
+        """A connection with the schema made, and the pool it goes back to (``None``: made
+        outside the pool, closed when given back): see :func:`_give_back`."""
+        pool = self._pool_now()
+        owner: ConnectionPool[Any] | None = pool
+        try:
+            connection = pool.getconn(timeout=self.options.connect_timeout)
+        except PoolTimeout:
+            connection, owner = self._direct_if_down(pool, action, key), None
+        if not self._migrated:
+            try:
+                self._migrate(connection, key)
+            except BaseException:
+                _give_back(owner, connection)
+                raise
+        return connection, owner
 
     def _statement_deadline(self) -> float:
         # The server cancels a statement after busy_timeout; past this, it is not answering.
@@ -516,15 +524,9 @@ class _SessionLock(AbstractContextManager[bool]):
 
     def __enter__(self) -> bool:
         store, action = self._store, "take the refresh lock of"
-        pool = store._pool_now()
-        with store._connection(action, self._key) as probe:
-            del probe  # the schema is made before the lock's row is written
         for last in store._attempts():
-            owner: ConnectionPool[Any] | None = pool
-            try:
-                connection = pool.getconn(timeout=store.options.connect_timeout)
-            except PoolTimeout:
-                connection, owner = store._direct_if_down(pool, action, self._key), None
+            # The schema is made before the lock's row is written.
+            connection, owner = store._checkout(action, self._key)
             try:
                 with WATCHDOG.deadline(connection, max(self._timeout, 0)
                                        + store._statement_deadline()) as limit:
