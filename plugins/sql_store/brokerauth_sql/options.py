@@ -40,7 +40,6 @@ from brokerauth_sql.pgurl import PgUrl
 
 __all__ = [
     "SqlStoreOptions", "check_postgres_transport", "check_postgres_url", "database_kind",
-    "is_local_postgres",
     "postgres_location", "sqlite_path",
 ]
 
@@ -104,15 +103,6 @@ def check_postgres_url(url: str, *, plain: bool) -> PgUrl:
     if not read.fields.get("dbname"):
         raise ValueError("names no database: postgresql://user@host:port/<database>")
     return read
-
-
-def is_local_postgres(url: str) -> bool:
-    """Whether every place ``url`` connects to is this machine (:class:`PgUrl.is_local`).
-    Never raises: an unreadable URL is not local."""
-    try:
-        return PgUrl.read(url).is_local
-    except ValueError:
-        return False
 
 
 def check_postgres_transport(url: str | PgUrl, *, encrypted: bool,
