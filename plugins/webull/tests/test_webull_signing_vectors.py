@@ -1,4 +1,5 @@
-"""The signer reproduces, byte for byte, what the official SDK computed for every HTTP case."""
+"""The signers reproduce, byte for byte, what the official SDK computed: every HTTP case with
+the HTTP signer, the gRPC case with the ``webull-grpc`` metadata signer."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import pytest
 from brokerauth.contract.wire import Request
-from brokerauth_webull import signing, verifier
+from brokerauth_webull import grpc_signing, signing, verifier
 from webull_helpers import load_vectors
 
 VECTORS = load_vectors()
@@ -100,6 +101,42 @@ def test_access_token_is_not_signed() -> None:
     plain = next(c for c in HTTP_CASES if c["name"] == "get_query_3_params")
     with_token = next(c for c in HTTP_CASES if c["name"] == "get_query_3_params_with_access_token")
     assert plain["signature"] == with_token["signature"]
+
+
+def test_grpc_vector() -> None:
+    """The trade-events subscribe call's metadata, as the SDK's events client made it."""
+    case = GRPC_CASE
+    body = bytes.fromhex(case["body_protobuf_hex"])
+    args = (case["app_key"], case["timestamp"], case["nonce"], body, "HMAC-SHA256")
+    assert grpc_signing.body_digest(body) == case["body_sha256_lower"]
+    assert grpc_signing.canonical_string(*args) == case["canonical_string_unencoded"]
+    assert grpc_signing.string_to_sign(*args) == case["string_to_sign"]
+    assert urllib.parse.quote(case["canonical_string_unencoded"], safe="") == case["string_to_sign"]
+    sent = grpc_signing.metadata(case["app_key"], case["app_secret"], case["timestamp"],
+                                 case["nonce"], body, "HMAC-SHA256")
+    assert sent == [tuple(pair) for pair in case["grpc_metadata_ordered"]]
+    assert dict(sent)["x-signature"] == case["signature"]
+    assert all(case["app_secret"] not in value for _, value in sent)
+
+
+def test_grpc_vector_message_encoding() -> None:
+    """The hand-written SubscribeRequest encoder gives the SDK's protobuf bytes."""
+    from brokerauth_webull.events_messages import SubscribeRequest
+
+    case = GRPC_CASE
+    request = SubscribeRequest(subscribe_type=7, timestamp=1704164645000,
+                               accounts=("ACCT123456",))
+    assert request.SerializeToString().hex() == case["body_protobuf_hex"]
+    assert SubscribeRequest.FromString(bytes.fromhex(case["body_protobuf_hex"])) == request
+
+
+def test_grpc_token_is_added_unsigned() -> None:
+    case = GRPC_CASE
+    body = bytes.fromhex(case["body_protobuf_hex"])
+    sent = grpc_signing.metadata(case["app_key"], case["app_secret"], case["timestamp"],
+                                 case["nonce"], body, "HMAC-SHA256", access_token="tok")
+    assert sent[-1] == ("x-access-token", "tok")
+    assert dict(sent)["x-signature"] == case["signature"]
 
 
 def test_http_signing_is_not_the_grpc_variant() -> None:
