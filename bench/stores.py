@@ -1,0 +1,493 @@
+"""The token stores' figures: a Redis store token read against a raw redis-py read of the same
+entry, and 8 processes x 8 threads on one expired token (Redis store, file store) against one
+uncontended refresh.
+
+Run in the project's main environment, which holds brokerauth-redis and redis-py
+(``.bench-venv`` has neither)::
+
+    .venv/bin/python bench/stores.py [--quick]
+
+``run(report, quick)`` (called by ``bench/run.py``) does that in a child process when the
+running interpreter lacks them, and adds the child's rows to the report.  Figures, each with
+its target:
+
+1. Redis store token read (the plugin's ``load_token``: one HMGET, the entry opened and the
+   token decoded; no encryption_key, a loopback server) against a raw redis-py ``HGET`` of the
+   same entry's value, interleaved: ratio of the medians <= 1.3x.
+2. 8 processes x 8 threads, each thread asking its session for the token
+   (``TokenManager.current()``) at the same instant, the stored token expired: the time until
+   the last of the 64 callers holds the new token, against the time one caller alone takes for
+   the same refresh (same store, same server, same spawned-process harness), rounds of the two
+   interleaved, medians: <= 2x, and exactly one refresh per round.  Redis store, then file store.
+
+A real redis-server on a free loopback port, stopped at the end whatever happens; the refresh
+is answered by the bearer double's sandbox (rotating refresh tokens, a refresh count) over real
+HTTP on loopback.  No token is printed.  Exits 1 when a target is not met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import multiprocessing
+import os
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import timeit
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+MAIN_PYTHON = ROOT / ".venv" / "bin" / "python"
+#: The bearer double (rotating refresh tokens, a refresh count), kept with the Redis store's
+#: tests, as bench/sqlstore.py uses it.
+DOUBLE_HOME = ROOT / "plugins" / "redis_store" / "tests"
+DOUBLE_INSTALLED = DOUBLE_HOME / "bearer_double" / "installed"
+READ_RATIO = 1.3
+FLEET_RATIO = 2.0
+PROCESSES = 8
+THREADS = 8
+REDIS_PATHS = ("/usr/bin/redis-server", "/usr/sbin/redis-server")
+
+
+# -- a redis-server of our own -----------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def redis_server(folder: Path) -> Iterator[str]:
+    """A redis-server on 127.0.0.1, no persistence, in ``folder``; its URL.  Stopped on the
+    way out whatever happens."""
+    import redis
+
+    binary = shutil.which("redis-server") or next(
+        (p for p in REDIS_PATHS if Path(p).exists()), None)
+    if binary is None:
+        raise RuntimeError("redis-server is not installed: `apt-get install redis-server`")
+    folder.mkdir(parents=True, exist_ok=True)
+    for _attempt in range(5):
+        port = _free_port()
+        process = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(folder), "--logfile",
+             str(folder / "redis.log"), "--daemonize", "no"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2,
+                             socket_connect_timeout=2)
+        try:
+            deadline = time.monotonic() + 10
+            up = False
+            while time.monotonic() < deadline and process.poll() is None:
+                with contextlib.suppress(redis.exceptions.ConnectionError):
+                    if client.ping():
+                        up = True
+                        break
+                time.sleep(0.01)
+            if up:
+                try:
+                    yield f"redis://127.0.0.1:{port}/0"
+                finally:
+                    client.close()
+                    _stop(process)
+                return
+        finally:
+            client.close()
+        _stop(process)  # the port was taken between the probe and the bind: again
+    raise RuntimeError(f"redis-server did not start; see {folder / 'redis.log'}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+def _paths() -> None:
+    """The bearer double is an installed plugin here and in every process started from here."""
+    for folder in (DOUBLE_HOME, DOUBLE_INSTALLED):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+    extra = [str(DOUBLE_INSTALLED), str(DOUBLE_HOME)]
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        extra + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+
+
+# -- the rows ------------------------------------------------------------------------------
+class Rows:
+    """What this module measured: rows for common.Report (or printed, standalone)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.notes: list[str] = []
+
+    def add(self, what: str, ours: str, anchor: str, ratio: float, target: str,
+            met: bool) -> None:
+        self.rows.append({"what": what, "ours": ours, "anchor": anchor, "ratio": ratio,
+                          "target": target, "met": met})
+        print(f"  -> {what}: {ratio:.2f}× (target {target}) {'met' if met else 'NOT MET'}",
+              flush=True)
+
+
+def _us(seconds: float) -> str:
+    return f"{seconds * 1e6:,.1f} µs"
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:,.2f} ms"
+
+
+# -- 1: a token read -----------------------------------------------------------------------
+def token_read(rows: Rows, url: str, quick: bool) -> None:
+    import redis
+    from brokerauth.contract.tokens import Token, TokenKey
+    from brokerauth_redis.options import RedisStoreOptions
+    from brokerauth_redis.plugin import RedisPlugin
+    from brokerauth_redis.store import key_names
+
+    print("\n== Redis store: a token read against a raw redis-py read of the same entry",
+          flush=True)
+    options = RedisStoreOptions(url=url)
+    plugin = RedisPlugin()
+    key = TokenKey("bench-read", "default")
+    now = datetime.now(UTC)
+    plugin.store_token("redis", key, Token(
+        access_token=secrets.token_urlsafe(32), refresh_token=secrets.token_urlsafe(32),
+        broker="bearer_double", issued_at=now, expires_at=now + timedelta(hours=1),
+        refresh_expires_at=now + timedelta(days=30), identity="default",
+        extra={"client": "bench"}), options)
+    name = key_names(options.key_prefix, key).token
+    raw = redis.Redis.from_url(url)
+    assert raw.hget(name, "v")
+    loaded = plugin.load_token("redis", key, options)
+    assert loaded is not None
+
+    def ours() -> object:
+        return plugin.load_token("redis", key, options)
+
+    def anchor() -> object:
+        return raw.hget(name, "v")
+
+    number = 500 if quick else 2000
+    runs = 9 if quick else 21
+    timers = {"ours": timeit.Timer(ours), "raw": timeit.Timer(anchor)}
+    for timer in timers.values():
+        timer.timeit(number // 4)
+    samples: dict[str, list[float]] = {"ours": [], "raw": []}
+    for run in range(runs):
+        order = ("ours", "raw") if run % 2 == 0 else ("raw", "ours")
+        for which in order:
+            samples[which].append(timers[which].timeit(number) / number)
+    mine, theirs = statistics.median(samples["ours"]), statistics.median(samples["raw"])
+    ratio = mine / theirs
+    decode = _decode_share(plugin, key, options, name, raw)
+    print(f"  load_token {_us(mine)}, raw HGET {_us(theirs)}; {decode}", flush=True)
+    rows.add("Redis store token read (load_token, clear, loopback) vs raw redis-py HGET of "
+             "the same entry", _us(mine), f"raw HGET {_us(theirs)}", ratio,
+             f"≤ {READ_RATIO:g}×", ratio <= READ_RATIO)
+    rows.notes.append(f"Redis token read: {decode}")
+    plugin.close()
+    raw.close()
+
+
+def _decode_share(plugin: Any, key: Any, options: Any, name: str, raw: Any) -> str:
+    """How much of a read is opening the entry (the envelope and the token decoder)."""
+    from brokerauth.toolkit.envelope import clear_number, open_entry
+
+    store = plugin.store_for(options)
+    value, generation, fence = raw.hmget(name, "v", "g", "f")
+
+    def opening() -> object:
+        return open_entry(value, key, name, None, clear_generation=clear_number(generation),
+                          clear_fence=clear_number(fence), source=store._source(
+                              store_names(store, key)), key_source="", store="redis",
+                          where="Redis")
+
+    number = 5000
+    opening()
+    took = min(timeit.Timer(opening).repeat(5, number)) / number
+    return f"opening the entry (envelope + token decoder) {_us(took)} of it"
+
+
+def store_names(store: Any, key: Any) -> Any:
+    from brokerauth_redis.store import key_names
+
+    return key_names(store.options.key_prefix, key)
+
+
+# -- 2: a fleet on one expired token ---------------------------------------------------------
+def _caller(profile: Any, env: dict[str, str], threads: int, ready: Any, orders: Any,
+            results: Any) -> None:
+    """(In a spawned child.)  One session; each round: forget the token held, start
+    ``threads`` threads at the wall-clock time the parent gives, each asking for the token;
+    report each thread's seconds from that time to holding a token it did not hold before."""
+    os.environ.update(env)
+    import brokerauth
+
+    session = brokerauth.session(profile)
+    manager = session.tokens
+    ready.put(os.getpid())
+    while True:
+        order = orders.get(timeout=600)
+        if order is None:
+            break
+        go, old = order
+        manager.forget()
+        start = threading.Event()
+        served: list[float] = []
+        failed: list[str] = []
+        guard = threading.Lock()
+
+        def call() -> None:
+            start.wait()  # noqa: B023
+            try:
+                token = manager.current()
+                took = time.time() - go  # noqa: B023
+                if token is None or token.access_token == old:  # noqa: B023
+                    raise RuntimeError("not served a new token")
+                with guard:  # noqa: B023
+                    served.append(took)  # noqa: B023
+            except Exception as exc:
+                with guard:  # noqa: B023
+                    failed.append(type(exc).__name__)  # noqa: B023
+
+        workers = [threading.Thread(target=call) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        time.sleep(max(0.0, go - time.time()))
+        start.set()
+        for worker in workers:
+            worker.join(timeout=120)
+        results.put((served, failed))
+    session.close()
+
+
+class Fleet:
+    """``processes`` spawned callers of ``threads`` threads each, kept alive across rounds."""
+
+    def __init__(self, profile: Any, processes: int, threads: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.ready, self.results = context.Queue(), context.Queue()
+        self.orders = [context.Queue() for _ in range(processes)]
+        self.children = [
+            context.Process(target=_caller, args=(profile, {}, threads, self.ready, orders,
+                                                  self.results), daemon=True)
+            for orders in self.orders
+        ]
+        for child in self.children:
+            child.start()
+        for _ in self.children:
+            self.ready.get(timeout=120)
+
+    def round(self, old: str) -> tuple[list[float], list[str]]:
+        go = time.time() + 0.3
+        for orders in self.orders:
+            orders.put((go, old))
+        served: list[float] = []
+        failed: list[str] = []
+        for _ in self.children:
+            s, f = self.results.get(timeout=120)
+            served += s
+            failed += f
+        return served, failed
+
+    def close(self) -> None:
+        for orders in self.orders:
+            orders.put(None)
+        for child in self.children:
+            child.join(timeout=30)
+            if child.is_alive():
+                child.kill()
+                child.join(timeout=10)
+
+
+def fleet(rows: Rows, label: str, store: dict[str, Any], rounds: int) -> None:
+    import brokerauth
+    from bearer_double.sandbox import BearerDoubleSandbox
+    from brokerauth.contract.clock import SystemClock
+    from brokerauth.engine.profiles import Profile
+
+    callers = PROCESSES * THREADS
+    print(f"\n== {label}: {PROCESSES} processes x {THREADS} threads on one expired token, "
+          "against one caller alone", flush=True)
+    double = BearerDoubleSandbox(SystemClock())
+    double.start()
+    crowd = alone = None
+    try:
+        profile = Profile.from_mapping(f"bench-stores-{label.split()[0].lower()}", {
+            "broker": "bearer_double", **double.profile_settings(), "store": store})
+        with brokerauth.session(profile) as first:
+            binding = first.binding
+            first.tokens.current()
+            crowd = Fleet(profile, PROCESSES, THREADS)
+            alone = Fleet(profile, 1, 1)
+            figures: dict[str, list[float]] = {"crowd": [], "alone": []}
+            refreshes: list[int] = []
+            problems: list[str] = []
+            for run in range(rounds + 1):  # round 0 is a warm-up of both
+                for which in (("crowd", "alone") if run % 2 else ("alone", "crowd")):
+                    token = binding.load()
+                    assert token is not None
+                    binding.save(token.replace(expires_at=token.issued_at))
+                    before = double.refresh_calls
+                    served, failed = (crowd if which == "crowd" else alone).round(
+                        token.access_token)
+                    calls = double.refresh_calls - before
+                    expected = callers if which == "crowd" else 1
+                    if failed or len(served) != expected:
+                        problems.append(f"{which}: {len(served)}/{expected} served, "
+                                        f"{failed[:3]}")
+                    if run == 0:
+                        continue
+                    figures[which].append(max(served) if served else float("inf"))
+                    if which == "crowd":
+                        refreshes.append(calls)
+                    elif calls != 1:
+                        problems.append(f"alone: {calls} refreshes")
+    finally:
+        for one in (crowd, alone):
+            if one is not None:
+                one.close()
+        double.stop()
+    last, single = statistics.median(figures["crowd"]), statistics.median(figures["alone"])
+    ratio = last / single
+    print(f"  last of {callers} callers served after {_ms(last)} (rounds: "
+          f"{', '.join(_ms(x) for x in figures['crowd'])}); one caller alone {_ms(single)} "
+          f"(rounds: {', '.join(_ms(x) for x in figures['alone'])}); refreshes per round "
+          f"{refreshes}", flush=True)
+    for problem in problems[:5]:
+        print(f"  problem: {problem}", flush=True)
+    met = ratio <= FLEET_RATIO and all(r == 1 for r in refreshes) and not problems
+    rows.add(f"{label}: {PROCESSES} processes × {THREADS} threads on an expired token, last "
+             "caller served vs one uncontended refresh (exactly 1 refresh a round)",
+             f"{_ms(last)}, {max(refreshes, default=0)} refresh", f"alone {_ms(single)}",
+             ratio, f"≤ {FLEET_RATIO:g}×, 1 refresh", met)
+
+
+# -- running -----------------------------------------------------------------------------------
+def measure(quick: bool) -> Rows:
+    _paths()
+    rows = Rows()
+    rounds = 5 if quick else 11
+    with tempfile.TemporaryDirectory(prefix="brokerauth-bench-stores-") as tmp:
+        folder = Path(tmp)
+        os.environ["BROKERAUTH_HOME"] = str(folder / "home")
+        with redis_server(folder / "redis") as url:
+            token_read(rows, url, quick)
+            fleet(rows, "Redis store", {"name": "redis", "url": url}, rounds)
+        fleet(rows, "file store", {"name": "file", "path": str(folder / "tokens")}, rounds)
+    return rows
+
+
+def _has_redis() -> bool:
+    try:
+        import brokerauth_redis  # noqa: F401
+        import redis  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run(report: Any, quick: bool) -> None:
+    """Add this module's rows to ``report`` (a common.Report), measured here when this
+    interpreter has brokerauth-redis, else by the main environment's python."""
+    print("\n== Token stores (bench/stores.py)", flush=True)
+    if _has_redis():
+        rows = measure(quick)
+    else:
+        rows = Rows()
+        if not os.access(MAIN_PYTHON, os.X_OK):
+            rows.add("token stores (bench/stores.py)", "not run", f"{MAIN_PYTHON} missing",
+                     float("inf"), "run `make venv`", False)
+        else:
+            rows = _in_main_python(quick)
+    for row in rows.rows:
+        report.targets.append(_target(row))
+    report.notes.extend(rows.notes)
+
+
+def _target(row: dict[str, Any]) -> Any:
+    from common import Target
+
+    return Target(row["what"], row["ours"], row["anchor"], row["ratio"], row["target"],
+                  row["met"])
+
+
+def _in_main_python(quick: bool) -> Rows:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "BROKERAUTH_HOME")}
+    rows = Rows()
+    with tempfile.TemporaryDirectory(prefix="brokerauth-bench-stores-out-") as tmp:
+        out = Path(tmp) / "rows.json"
+        command = [str(MAIN_PYTHON), str(Path(__file__).resolve()), "--rows", str(out)]
+        child = subprocess.Popen(command + (["--quick"] if quick else []), env=env, cwd=ROOT)
+        try:
+            child.wait(timeout=900 if quick else 2400)
+        except subprocess.TimeoutExpired:
+            print("the stores' figures took too long: stopping them", flush=True)
+            child.send_signal(signal.SIGINT)  # so the script stops its redis-server
+            try:
+                child.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(timeout=30)
+        if out.exists():
+            saved = json.loads(out.read_text())
+            rows.rows, rows.notes = saved["rows"], saved["notes"]
+    if not rows.rows:
+        rows.add("token stores (bench/stores.py)", "failed", "see above", float("inf"),
+                 "all rows", False)
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer samples and rounds")
+    parser.add_argument("--rows", type=Path, help="also write the rows as JSON to this file")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    print(f"brokerauth token store benchmark{' (quick)' if args.quick else ''}: Python "
+          f"{sys.version.split()[0]} ({sys.executable}), {os.cpu_count()} cores", flush=True)
+    failure = ""
+    try:
+        rows = measure(args.quick)
+    except Exception as exc:  # reported, and counted as a target not met
+        rows = Rows()
+        failure = f"{type(exc).__name__}: {str(exc)[:500]}"
+        print(f"\n  the stores' benchmark stopped: {failure}", flush=True)
+        rows.add("token stores (bench/stores.py)", "failed", failure, float("inf"),
+                 "all rows", False)
+    if args.rows is not None:
+        args.rows.write_text(json.dumps({"rows": rows.rows, "notes": rows.notes}))
+    print("\n== Token store results\n")
+    for row in rows.rows:
+        print(f"  [{'PASS' if row['met'] else 'FAIL'}] {row['what']}: {row['ratio']:.2f}× "
+              f"({row['ours']}; {row['anchor']}; target {row['target']})")
+    for note in rows.notes:
+        print(f"\n{note}")
+    missed = [row["what"] for row in rows.rows if not row["met"]]
+    print(f"\ntoken store benchmark finished in {time.perf_counter() - started:.0f} s; "
+          + (f"NOT MET: {'; '.join(missed)}" if missed else "every target met"), flush=True)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
