@@ -13,7 +13,7 @@ import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -606,3 +606,65 @@ def test_a_plain_file_keyring_configured_for_keyring_is_refused(
     assert keyring_item(os_keyring) is None
     plain = Path(os.environ["XDG_DATA_HOME"]) / "python_keyring" / "keyring_pass.cfg"
     assert not plain.exists()
+
+
+# -- an item that holds no valid key ----------------------------------------------------------
+@pytest.mark.parametrize("held", ["garbage", "empty", "blank", "one good one bad"])
+def test_a_keyring_item_that_is_not_a_key_is_refused_and_never_replaced(
+    os_keyring: Any, double: Any, session_factory: Any, token_home: Path, held: str
+) -> None:
+    assert session_factory(double, store=KEYRING_STORE).get("/api/me").ok
+    made = keyring_item(os_keyring)
+    assert made is not None
+    sealed = only_token_file(token_home).read_bytes()
+    value = {"garbage": f"not-a-key-{secrets.token_hex(8)}", "empty": "", "blank": "  ",
+             "one good one bad": f"{new_key()},x{secrets.token_hex(8)}"}[held]
+    secret_service_backend().set_password(keyring_key.SERVICE, keyring_key.NAME, value)
+    assert keyring_item(os_keyring) == value
+    options = FileStoreOptions(path=str(token_home / "tokens"), encryption_key="keyring")
+    key = TokenKey(PROFILE, "default")
+    calls: list[Callable[[], object]] = [
+        lambda: filestore.load(key, options),
+        lambda: filestore.save(key, Token(access_token="new", broker="double"), options),
+        lambda: filestore.save(TokenKey(PROFILE, "other"),
+                               Token(access_token="new", broker="double"), options)]
+    for call in calls:
+        with pytest.raises(CorruptStoreError, match="is not a valid key") as refused:
+            call()
+        message, hint = refused.value.message, refused.value.hint or ""
+        assert "the OS keyring (service 'brokerauth', name 'file-store-key')" in message
+        if held in ("empty", "blank"):
+            assert "it is empty" in message
+        # No invitation to make a new key, which would orphan every token sealed before.
+        assert "make a key with" not in hint
+        assert "do not replace it with a new key" in hint
+        assert "never be read again" in hint
+        assert "secret-tool lookup service brokerauth username file-store-key" in hint
+        assert "python -m keyring set brokerauth file-store-key" in hint
+        shown = f"{refused.value} {hint}"
+        assert made not in shown
+        assert all(part not in shown for part in value.split(",") if part.strip())
+    # Left as it was, for the user to inspect or restore: not overwritten, not removed.
+    assert keyring_item(os_keyring) == value
+    assert only_token_file(token_home).read_bytes() == sealed
+    assert not token_file(token_home, "other").exists()
+    # A session says the same, and makes no key either.
+    with pytest.raises(CorruptStoreError, match="is not a valid key"):
+        session_factory(double, store=KEYRING_STORE).get("/api/me")
+    assert keyring_item(os_keyring) == value
+    # The old key put back: everything sealed with it reads again.
+    secret_service_backend().set_password(keyring_key.SERVICE, keyring_key.NAME, made)
+    assert filestore.load(key, options) is not None
+
+
+def test_an_empty_keyring_item_is_not_read_as_no_key_on_first_use(
+    os_keyring: Any, tmp_path: Path
+) -> None:
+    # No token sealed yet, but an item that is there and empty is no "first use": it may be
+    # a key some tool blanked, and making one over it hides that.
+    secret_service_backend().set_password(keyring_key.SERVICE, keyring_key.NAME, "")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHON_KEYRING_BACKEND"}
+    said = _keyring_child(tmp_path / "tokens", "", env)
+    assert said.startswith("CorruptStoreError") and "it is empty" in said, said
+    assert keyring_item(os_keyring) == ""
+    assert not (tmp_path / "tokens" / "p" / "default.json").exists()

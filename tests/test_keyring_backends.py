@@ -8,7 +8,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +109,47 @@ def test_a_locked_collection_leaves_no_d_bus_connection_open(
     finally:
         gc.enable()
         secret_service_env.unlock()
+
+
+@pytest.mark.parametrize("outage", ["keyring daemon", "session bus"])
+def test_a_secret_service_named_in_the_environment_and_down_is_said_to_be_unreachable(
+    secret_service_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, outage: str
+) -> None:
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", keyring_backends.SECRET_SERVICE)
+    # Reachable before the outage: the setting itself is right.
+    assert keyring_backends.find_backend("the test")[1] == "$PYTHON_KEYRING_BACKEND"
+    if outage == "keyring daemon":
+        secret_service_env.stop_keyring()
+        why = "no Secret Service daemon is running on the D-Bus session bus"
+    else:
+        secret_service_env.stop()
+        why = "the D-Bus session bus of DBUS_SESSION_BUS_ADDRESS does not answer"
+    options = FileStoreOptions(path=str(tmp_path / "tokens"), encryption_key="keyring")
+    calls: list[Callable[[], object]] = [
+        lambda: keyring_key.read_key("the file store's encryption_key"),
+        lambda: filestore.save(TokenKey("p"), Token(access_token="a", broker="b"), options)]
+    for call in calls:
+        with pytest.raises(StoreError) as down:
+            call()
+        message, hint = down.value.message, down.value.hint or ""
+        assert "the Secret Service" in message and "is not reachable" in message
+        assert f"$PYTHON_KEYRING_BACKEND names as the keyring back end " \
+               f"({keyring_backends.SECRET_SERVICE})" in message
+        assert why in message
+        # Not the setting's fault: nothing to "fix or remove".
+        assert "cannot be loaded" not in message and "fix or remove" not in hint
+        assert "gnome-keyring-daemon --start --components=secrets" in hint
+        assert "DBUS_SESSION_BUS_ADDRESS" in hint and "dbus-run-session" in hint
+    assert not (tmp_path / "tokens" / "p").exists()
+
+
+def test_a_misspelled_back_end_in_the_environment_is_still_a_setting_to_fix(
+    secret_service_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.SecretService.Keyrnig")
+    with pytest.raises(StoreError, match="cannot be loaded") as wrong:
+        keyring_key.read_key("the file store's encryption_key")
+    assert "keyring.backends.SecretService.Keyrnig named by $PYTHON_KEYRING_BACKEND" in (
+        wrong.value.message)
+    assert "not reachable" not in wrong.value.message
+    assert wrong.value.hint == "fix or remove that setting"

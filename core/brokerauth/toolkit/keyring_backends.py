@@ -29,6 +29,7 @@ it): the back end :func:`find_backend` returns closes it at once (:func:`_closin
 from __future__ import annotations
 
 import sys
+from contextlib import closing
 from typing import Any
 
 from brokerauth.contract.errors import ConfigError, StoreError
@@ -140,25 +141,84 @@ def _configured(subject: str, named: str | None) -> tuple[Any, str]:
         try:
             return keyring.core.load_keyring(named), "the backend option"
         except Exception as exc:
-            raise ConfigError(
-                f"{subject}: the keyring back end {named} cannot be loaded "
-                f"({type(exc).__name__})",
-                hint="install the package that provides it, or remove the option",
-            ) from None
-    try:
-        chosen = keyring.core.load_env()
-        if chosen is not None:
-            return chosen, "$PYTHON_KEYRING_BACKEND"
-        chosen = keyring.core.load_config()
-        if chosen is not None:
-            return chosen, "keyring's configuration file (keyringrc.cfg)"
-    except Exception as exc:
+            failure = type(exc).__name__
+        unreachable = _unreachable(subject, named, "the backend option")
+        if unreachable is not None:
+            raise unreachable
+        raise ConfigError(
+            f"{subject}: the keyring back end {named} cannot be loaded ({failure})",
+            hint="install the package that provides it, or remove the option",
+        )
+    for origin, load in (("$PYTHON_KEYRING_BACKEND", keyring.core.load_env),
+                         (_CONFIG_FILE, keyring.core.load_config)):
+        try:
+            chosen = load()
+        except Exception as exc:
+            failure = type(exc).__name__
+        else:
+            if chosen is None:
+                continue
+            return chosen, origin
+        # Raised outside the except block: nothing keeps keyring's exception alive.
+        name = _configured_name(origin)
+        unreachable = _unreachable(subject, name, origin)
+        if unreachable is not None:
+            raise unreachable
         raise StoreError(
-            f"{subject}: the keyring back end named by $PYTHON_KEYRING_BACKEND or "
-            f"keyringrc.cfg cannot be loaded ({type(exc).__name__})",
+            f"{subject}: the keyring back end {name or '(unreadable)'} named by {origin} "
+            f"cannot be loaded ({failure})",
             hint="fix or remove that setting",
-        ) from None
+        )
     return None, DISCOVERED
+
+
+_CONFIG_FILE = "keyring's configuration file (keyringrc.cfg)"
+#: keyring's back ends that talk to the Secret Service over the D-Bus session bus.
+_SECRET_SERVICE_BACKENDS = frozenset((SECRET_SERVICE, "keyring.backends.libsecret.Keyring"))
+
+
+def _configured_name(origin: str) -> str | None:
+    """The back end ``$PYTHON_KEYRING_BACKEND`` or ``keyringrc.cfg`` names, read as keyring
+    reads it (for messages); None when it cannot be read."""
+    import os
+
+    if origin != _CONFIG_FILE:
+        return os.environ.get("PYTHON_KEYRING_BACKEND", "").strip() or None
+    import configparser
+
+    from keyring.util import platform_
+
+    config = configparser.RawConfigParser()
+    try:
+        config.read(platform_.config_root() / "keyringrc.cfg", encoding="utf-8")
+        return config.get("backend", "default-keyring").strip() or None
+    except (OSError, ValueError, configparser.Error):
+        return None
+
+
+def _unreachable(subject: str, name: str | None, origin: str) -> StoreError | None:
+    """The error for a Secret Service back end, named by ``origin``, that cannot be loaded
+    because the Secret Service cannot be reached now; None for any other back end or
+    failure (a missing package, a misspelled name)."""
+    if name not in _SECRET_SERVICE_BACKENDS:
+        return None
+    why = secret_service_problem()
+    if why is None:
+        return None
+    return StoreError(
+        f"{subject}: the Secret Service, which {origin} names as the keyring back end "
+        f"({name}), is not reachable: {why}",
+        hint=UNREACHABLE_HINT,
+    )
+
+
+#: What to do when the Secret Service cannot be reached.
+UNREACHABLE_HINT = (
+    "start it in your session: a Secret Service daemon (gnome-keyring-daemon "
+    "--start --components=secrets, or KWallet) on the D-Bus session bus that "
+    "DBUS_SESSION_BUS_ADDRESS names; a desktop login starts both, elsewhere run the "
+    "program under `dbus-run-session` with the daemon started and unlocked in it.  "
+    "`python -m keyring diagnose` shows what keyring sees")
 
 
 def _platform_best() -> Any:
@@ -263,7 +323,9 @@ def _priority(backend: Any) -> float | None:
 
 
 def secret_service_problem() -> str | None:
-    """Why the Secret Service back end cannot work now (on Linux), or None."""
+    """Why the Secret Service back end cannot work now (on Linux), or None: no session bus,
+    a bus that does not answer, no daemon serving the Secret Service on it, or keyring's own
+    reason (a SecretStorage too old or missing)."""
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -271,7 +333,37 @@ def secret_service_problem() -> str | None:
 
         SecretService.Keyring.priority  # noqa: B018 - raises when it cannot work
     except Exception as exc:
-        return short(exc)
+        found = short(exc)
+    else:
+        return None
+    return _bus_problem() or found
+
+
+def _bus_problem() -> str | None:
+    """What is wrong between this process and the Secret Service on the session bus, in the
+    user's words, or None when nothing is (or SecretStorage is not there to ask)."""
+    import os
+
+    try:
+        import secretstorage
+    except ImportError:
+        return None
+    if not os.environ.get("DBUS_SESSION_BUS_ADDRESS", "").strip():
+        return ("this process has no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not set: "
+                "no desktop session)")
+    try:
+        connection = secretstorage.dbus_init()
+    except Exception as exc:
+        return (f"the D-Bus session bus of DBUS_SESSION_BUS_ADDRESS does not answer "
+                f"({type(exc).__name__}: {short(exc)})")
+    with closing(connection):
+        try:
+            served = secretstorage.check_service_availability(connection)
+        except Exception as exc:
+            return f"the D-Bus session bus did not answer ({type(exc).__name__}: {short(exc)})"
+    if not served:
+        return ("no Secret Service daemon is running on the D-Bus session bus (nothing owns "
+                "org.freedesktop.secrets, and the bus cannot start it)")
     return None
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from brokerauth.contract.errors import ConfigError, StoreError
+from brokerauth.contract.errors import ConfigError, CorruptStoreError, StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -74,16 +74,61 @@ def _call(what: str, action: str, function: Callable[[], Any]) -> Any:
     )
 
 
+def _invalid(value: object) -> str | None:
+    """Why the keyring item's value is not a key the file store can use (None: it is one):
+    what :func:`brokerauth.toolkit.envelope.make_cipher` accepts, one Fernet key or several
+    separated by commas.  Never the value itself."""
+    from cryptography.fernet import Fernet
+
+    if not isinstance(value, str):
+        return f"it holds {type(value).__name__}, not text"
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    if not parts:
+        return "it is empty"
+    for position, part in enumerate(parts, start=1):
+        try:
+            Fernet(part)
+        except (ValueError, TypeError):
+            which = f"part {position} of {len(parts)}" if len(parts) > 1 else "it"
+            return f"{which} is not a Fernet key (32 url-safe base64-encoded bytes)"
+    return None
+
+
+#: How to look at the item, restore it, or give it up: never "make a new key" alone.
+_INVALID_HINT = (
+    "do not replace it with a new key: every token file sealed with the old key could then "
+    "never be read again.  Look at the item (Linux: `secret-tool lookup service "
+    f"{SERVICE} username {NAME}`, or Passwords and Keys; macOS: Keychain Access; Windows: "
+    "Credential Manager) and put the old key back from a backup: `python -m keyring set "
+    f"{SERVICE} {NAME}`.  Only if it is lost for good: `python -m keyring del {SERVICE} "
+    f"{NAME}`, then `brokerauth logout PROFILE` for each profile using it and log in again "
+    "(a new key is made then)")
+
+
 def read_key(what: str) -> str | None:
-    """The key kept in the keyring, ``None`` if there is none yet.
+    """The key kept in the keyring, ``None`` if there is no item yet.
+
+    An item that holds no valid key (empty, or not a Fernet key) is an error, never "no key":
+    a key made in its place would leave every token sealed with the old one unreadable.
 
     :param what: what asks for it (``the file store's encryption_key``), for messages.
     :raises ~brokerauth.contract.errors.ConfigError: the keyring package is missing.
+    :raises ~brokerauth.contract.errors.CorruptStoreError: the item holds no valid key; it is
+        left as it is.
     :raises ~brokerauth.contract.errors.StoreError: no OS keyring, or it cannot be read.
     """
     backend = _backend(what)
     value = _call(what, "read the key from", lambda: backend.get_password(SERVICE, NAME))
-    return value if isinstance(value, str) and value else None
+    if value is None:
+        return None
+    problem = _invalid(value)
+    if problem is None:
+        return str(value)
+    raise CorruptStoreError(
+        f"{what} is \"keyring\", and the item in {SOURCE} is not a valid key: {problem}; "
+        "nothing was read with it or written over it",
+        hint=_INVALID_HINT,
+    )
 
 
 def _store_new_key(what: str, backend: Any, fernet: Any) -> None:

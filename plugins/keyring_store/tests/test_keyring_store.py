@@ -244,6 +244,34 @@ def test_an_absent_secret_service_gives_a_clear_error(
     assert plugin.load_token("keyring", key, options) == token
 
 
+@pytest.mark.parametrize("named_by", ["$PYTHON_KEYRING_BACKEND", "the backend option"])
+def test_a_secret_service_named_and_down_is_said_to_be_unreachable(
+    key: TokenKey, keyring_env: Any, service_name: str, monkeypatch: pytest.MonkeyPatch,
+    named_by: str
+) -> None:
+    from brokerauth.toolkit.keyring_backends import SECRET_SERVICE
+
+    if named_by == "$PYTHON_KEYRING_BACKEND":
+        monkeypatch.setenv("PYTHON_KEYRING_BACKEND", SECRET_SERVICE)
+        options = KeyringStoreOptions(service=service_name)
+    else:
+        options = KeyringStoreOptions(service=service_name, backend=SECRET_SERVICE)
+    keyring_env.stop_keyring()
+    token = make_token()
+    # A new plugin: the back end is chosen on first use, now, with the daemon down.
+    with pytest.raises(StoreError) as down:
+        KeyringPlugin().store_token("keyring", key, token, options)
+    message, hint = down.value.message, down.value.hint or ""
+    assert f"the Secret Service, which {named_by} names as the keyring back end " \
+           f"({SECRET_SERVICE}), is not reachable" in message
+    assert "no Secret Service daemon is running on the D-Bus session bus" in message
+    assert "cannot be loaded" not in message
+    assert "install the package" not in hint
+    assert "gnome-keyring-daemon --start --components=secrets" in hint
+    keyring_env.start_keyring()
+    assert KeyringPlugin().load_token("keyring", key, options) is None  # nothing was written
+
+
 def test_no_bus_at_all_gives_a_clear_error(
     plugin: KeyringPlugin, options: KeyringStoreOptions, key: TokenKey, keyring_env: Any,
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
