@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from brokerauth_futu.oauthflow import revoke_token
     from brokerauth_futu.sdk import Config, OAuth, OAuthBuilder, logout
+    from brokerauth_futu.streaming import WebSocketHandshake, handshake
 
-__all__ = ["Config", "OAuth", "OAuthBuilder", "logout", "revoke_token"]
+__all__ = ["Config", "OAuth", "OAuthBuilder", "WebSocketHandshake", "handshake", "logout",
+           "revoke_token"]
 
 _LAZY = {
     "Config": "brokerauth_futu.sdk",
@@ -29,6 +31,8 @@ _LAZY = {
     "OAuthBuilder": "brokerauth_futu.sdk",
     "logout": "brokerauth_futu.sdk",
     "revoke_token": "brokerauth_futu.oauthflow",
+    "handshake": "brokerauth_futu.streaming",
+    "WebSocketHandshake": "brokerauth_futu.streaming",
 }
 
 

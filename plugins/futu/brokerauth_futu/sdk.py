@@ -41,7 +41,7 @@ from brokerauth.engine.refresh import validate_token
 from brokerauth.engine.sessions import Session
 from brokerauth.toolkit.secrets import Secret
 
-from brokerauth_futu import apikey, sdkformat
+from brokerauth_futu import apikey, sdkformat, streaming
 from brokerauth_futu import settings as futu_settings
 from brokerauth_futu.plugin import BROKER, STORE
 
@@ -429,6 +429,17 @@ class Config:
     def trade_ws_url(self) -> str | None:
         value = self.profile.settings.get("trade_ws_url")
         return value if isinstance(value, str) else None
+
+    def websocket(self, kind: streaming.Kind) -> streaming.WebSocketHandshake:
+        """What your WebSocket client needs for one authenticated ``quote`` or ``trade``
+        connection: the configured URL (with the handshake query), the upgrade headers, and
+        a fresh one-time password for the first (auth) message, fetched through this
+        config's session.  See :mod:`brokerauth_futu.streaming` for what is documented.
+
+        :raises ~brokerauth.contract.errors.ConfigError: no WebSocket URL of that kind is
+            configured (Futu documents no default).
+        """
+        return streaming.handshake(self.session(), kind)
 
     @property
     def language(self) -> str:

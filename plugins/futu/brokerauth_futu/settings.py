@@ -17,12 +17,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Final, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import attrs
 from attrs import validators
 from brokerauth.toolkit.secrets import Secret
-from brokerauth.toolkit.settings_checks import http_url, positive_seconds, strip_slash
+from brokerauth.toolkit.settings_checks import (
+    http_url,
+    is_loopback_host,
+    positive_seconds,
+    strip_slash,
+)
 
 from brokerauth_futu import environments
 
@@ -83,9 +88,44 @@ class FutuFileOptions:
 _url = http_url(example="https://openapi.futunn.com")
 
 
+def _ws_shown(parts: SplitResult) -> str:
+    """A WebSocket URL as an error may show it: no user part, no query, no fragment (any of
+    them may hold a credential)."""
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
 def _ws_url(_: Any, attribute: attrs.Attribute[str | None], value: str | None) -> None:
-    if value is not None and urlsplit(value).scheme not in ("ws", "wss"):
-        raise ValueError(f"{attribute.name} must be a ws:// or wss:// URL, not {value!r}")
+    # The socket token goes to this URL: the rules of an HTTP URL credentials go to, in
+    # WebSocket spelling (wss://, or ws:// to a loopback sandbox), and no place in the URL
+    # itself for a credential (user name, password, query).
+    if value is None:
+        return
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+        port_ok = True
+    except ValueError:
+        port_ok = False
+    if (
+        parts.scheme not in ("ws", "wss")
+        or not parts.hostname
+        or not port_ok
+        or "@" in parts.netloc
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError(
+            f"{attribute.name} must be an absolute wss:// URL without a user name, password, "
+            f"query or fragment, like 'wss://host/path', not {_ws_shown(parts)!r}"
+        )
+    if parts.scheme == "ws" and not is_loopback_host(parts.hostname):
+        raise ValueError(
+            f"{attribute.name} must not be plain ws:// to {parts.hostname!r}: the socket "
+            f"token would cross the network in clear; use "
+            f"{_ws_shown(parts._replace(scheme='wss'))!r} (plain ws is only for a local "
+            "sandbox on 127.0.0.1/::1/localhost)"
+        )
 
 
 def _path(_: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
@@ -259,17 +299,28 @@ class FutuSettings:
             "or path (without the query)"
         },
     )
-    # --- carried for SDK parity (not used by authentication) ------------------------------
+    # --- streaming (see brokerauth_futu.streaming) ---------------------------------------
     quote_ws_url: str | None = attrs.field(
         default=None,
+        converter=strip_slash,
         validator=_ws_url,
-        metadata={"help": "quote WebSocket URL (FUTU_QUOTE_WS_URL)"},
+        metadata={"help": "quote WebSocket URL (FUTU_QUOTE_WS_URL); wss://, no default: "
+                  "Futu documents none"},
     )
     trade_ws_url: str | None = attrs.field(
         default=None,
+        converter=strip_slash,
         validator=_ws_url,
-        metadata={"help": "trade WebSocket URL (FUTU_TRADE_WS_URL)"},
+        metadata={"help": "trade WebSocket URL (FUTU_TRADE_WS_URL); wss://, no default: "
+                  "Futu documents none"},
     )
+    socket_token_path: str = attrs.field(
+        default="/v1/socket/token",
+        validator=_path,
+        metadata={"help": "path of the one-time WebSocket password (GET, authenticated), as "
+                  "Longbridge documents it; Futu documents none"},
+    )
+    # --- carried for SDK parity (not used by authentication) ------------------------------
     language: Language = attrs.field(
         default="en",
         validator=validators.in_(LANGUAGES),
