@@ -15,9 +15,14 @@ It plays the server side of Futu's OAuth and API-key authentication, strictly:
 * ``POST /oauth2/revoke`` — RFC 7009 (revoking either token ends the grant);
 * ``GET|POST /v1/quote/snapshot`` (and ``GET /v1/account/info``) — accepts an OAuth Bearer
   token, or the legacy API-key signature checked against the sandbox's clock (60 s window);
-* ``GET /v1/token/refresh?expired_at=`` — signed; issues a new legacy token, the old one dies.
+* ``GET /v1/token/refresh?expired_at=`` — signed; issues a new legacy token, the old one dies;
+* ``GET /v1/socket/token`` — authenticated like the API; issues a one-time WebSocket password
+  (``{"otp", "limit", "online"}``, as Longbridge documents it), which the loopback WebSocket
+  gateway (:mod:`brokerauth_futu.sandbox.gateway`, at :meth:`FutuSandbox.ws_url`) accepts once
+  in a stream's auth request.
 
-Knobs: :meth:`FutuSandbox.revoke_credential`, :meth:`FutuSandbox.revoke_all_grants`,
+Knobs: ``ws_limit`` and ``ws_online`` (the connection counts the socket token answer
+gives), :meth:`FutuSandbox.revoke_credential`, :meth:`FutuSandbox.revoke_all_grants`,
 :meth:`FutuSandbox.expire_access_tokens`, ``rotate_refresh``, ``auto_approve``,
 ``serve_metadata``, ``clock_offset`` (the server's clock against the client's, also in
 ``Date``), ``token_failures``; and counts in :attr:`FutuSandbox.stats`.
@@ -59,6 +64,7 @@ from brokerauth_sandbox.server import (
 )
 
 from brokerauth_futu import codes, signing
+from brokerauth_futu.sandbox import gateway as ws_gateway
 
 OAUTH_PREFIX: Final = "/oauth2"
 AUTHORIZE_PATHS: Final = ("/oauth2/authorize", "/oauth2/authorize/confirm")
@@ -179,6 +185,14 @@ class FutuSandbox(SandboxServer):
             access_token or secrets.token_urlsafe(32): None
         }
         self.credential_revoked = False
+        #: One-time WebSocket passwords issued and not yet used, with who they were for.
+        self._otps: dict[str, str] = {}
+        #: The connection limit and count the socket token answer reports.
+        self.ws_limit = 10
+        self.ws_online = 0
+        #: The auth requests the gateway accepted: (kind, metadata).
+        self.ws_sessions: list[tuple[str, dict[str, str]]] = []
+        self._gateway = ws_gateway.Gateway(self._check_otp, host=host)
         self._own_folder: str | None = None
         #: The token folder :meth:`profile_settings` points profiles at, so that sandbox logins
         #: never mix with real ones in ~/.futu; a private temp folder unless set.
@@ -187,6 +201,7 @@ class FutuSandbox(SandboxServer):
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> FutuSandbox:
         super().start()
+        self._gateway.start()
         if self.token_dir is None:
             self._own_folder = tempfile.mkdtemp(prefix="futu-sandbox-tokens-")
             self.token_dir = self._own_folder
@@ -194,6 +209,7 @@ class FutuSandbox(SandboxServer):
 
     def stop(self) -> None:
         super().stop()
+        self._gateway.stop()
         if self._own_folder is not None:
             shutil.rmtree(self._own_folder, ignore_errors=True)
             if self.token_dir == self._own_folder:
@@ -231,6 +247,19 @@ class FutuSandbox(SandboxServer):
         if self.profile_client_id is not None:
             settings["client_id"] = self.profile_client_id
         return settings
+
+    def ws_url(self, kind: Literal["quote", "trade"]) -> str:
+        """The loopback WebSocket gateway's URL for ``kind`` (a profile's ``*_ws_url``)."""
+        return self._gateway.url(kind)
+
+    def ws_settings(self) -> dict[str, str]:
+        """``quote_ws_url`` and ``trade_ws_url`` pointing at the gateway."""
+        return {"quote_ws_url": self.ws_url("quote"), "trade_ws_url": self.ws_url("trade")}
+
+    @property
+    def ws_languages(self) -> list[str]:
+        """The ``Accept-Language`` of each WebSocket upgrade the gateway accepted."""
+        return list(self._gateway.languages)
 
     def more_profiles(self) -> dict[str, dict[str, Any]]:
         """The profile of the other mode, keyed by the suffix of its name (``key`` for the
@@ -578,6 +607,30 @@ class FutuSandbox(SandboxServer):
             self._legacy[new] = until.timestamp()
         stamp = until.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return _futu_ok({"token": new, "expired_at": stamp})
+
+    @route("GET", "/v1/socket/token")
+    def socket_token(self, request: SandboxRequest) -> SandboxResponse:
+        refused, who = self._authenticate(request)
+        if refused is not None:
+            return refused
+        otp = secrets.token_urlsafe(24)
+        with self._lock:
+            self.stats["socket_token"] += 1
+            self._otps[otp] = who
+            limit, online = self.ws_limit, self.ws_online
+        return _futu_ok({"otp": otp, "limit": limit, "online": online})
+
+    def _check_otp(
+        self, kind: str, otp: str, metadata: Any
+    ) -> tuple[str, int, int, int] | None:
+        with self._lock:
+            if self._otps.pop(otp, None) is None:  # unknown, or used already: one use only
+                self.stats["ws_auth_refused"] += 1
+                return None
+            self.stats["ws_auth_ok"] += 1
+            self.ws_sessions.append((kind, dict(metadata)))
+            expires_ms = int((self.server_now() + 86400) * 1000)
+            return ws_gateway.new_session_id(), expires_ms, self.ws_limit, self.ws_online + 1
 
     def _authenticate(self, request: SandboxRequest) -> tuple[SandboxResponse | None, str]:
         if request.header(signing.HEADER_KEY) is not None:
