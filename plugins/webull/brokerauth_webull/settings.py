@@ -8,6 +8,7 @@ field's ``metadata["help"]`` is the one-line explanation ``brokerauth init`` sho
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import attrs
 from attrs import validators
@@ -27,6 +28,15 @@ def _known_environment(_: Any, attribute: attrs.Attribute[str], value: str) -> N
 
 
 _http_url = http_url(example="https://api.webull.com")
+_events_http_url = http_url(example="https://events-api.webull.com")
+
+
+def _origin_only(_: Any, attribute: attrs.Attribute[str | None], value: str | None) -> None:
+    if value is not None and urlsplit(value).path:
+        raise ValueError(
+            f"{attribute.name} is an origin: scheme, host and port only, like "
+            f"'https://events-api.webull.com' or 'http://127.0.0.1:50051', not {value!r}"
+        )
 
 
 @attrs.frozen
@@ -55,6 +65,15 @@ class WebullSettings:
         converter=strip_slash,
         validator=_http_url,
         metadata={"help": "overrides the environment's host, e.g. a local sandbox URL"},
+    )
+    events_url: str | None = attrs.field(
+        default=None,
+        converter=strip_slash,
+        validator=[_events_http_url, _origin_only],
+        metadata={
+            "help": "the trade-events gRPC origin (default: the environment's events-api host), "
+            "e.g. a local sandbox's; the only origin streaming calls are signed for"
+        },
     )
     signature_algorithm: Algorithm = attrs.field(
         default="HMAC-SHA256",
@@ -106,13 +125,28 @@ class WebullSettings:
 
     @property
     def credential_origins(self) -> tuple[str, ...]:
-        """The environment's quotes and events hosts besides its API host; none when
-        ``base_url`` points elsewhere (a sandbox serves everything on one origin)."""
+        """The environment's quotes and events hosts besides its API host; with ``base_url``
+        (a sandbox serves HTTP on one origin) only ``events_url``, when given."""
+        events = () if self.events_url is None else (self.events_url,)
         if self.base_url is not None:
-            return ()
+            return events
         hosts = environments.BY_NAME[self.environment].hosts
-        return tuple(f"https://{hosts[name]}" for name in ("quotes-api", "events-api")
-                     if name in hosts)
+        if self.events_url is None and "events-api" in hosts:
+            events = (f"https://{hosts['events-api']}",)
+        quotes = (f"https://{hosts['quotes-api']}",) if "quotes-api" in hosts else ()
+        return quotes + events
+
+    @property
+    def events_origin(self) -> str | None:
+        """Where trade-events gRPC calls may carry this profile's credentials: ``events_url``,
+        else the environment's ``events-api`` host; ``None`` when neither is known (a test
+        environment, or ``base_url`` without ``events_url``)."""
+        if self.events_url is not None:
+            return self.events_url
+        if self.base_url is not None:
+            return None
+        host = environments.BY_NAME[self.environment].hosts.get("events-api")
+        return None if host is None else f"https://{host}"
 
     @property
     def token_endpoints(self) -> TokenEndpoints:

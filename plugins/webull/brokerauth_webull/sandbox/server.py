@@ -216,21 +216,33 @@ class WebullSandbox(SandboxServer):
         if rejection is not None:
             return rejection
         app_key = request.headers["x-app-key"]
+        replayed = self.use_nonce(app_key, request.headers["x-signature-nonce"], now)
+        if replayed is not None:
+            return replayed
+        if self.require_version and not request.headers.get("x-version"):
+            return codes.MISSING_VERSION
+        if needs_token and self.two_factor_required:
+            return self.use_token(app_key, request.headers.get("x-access-token"), now)
+        return None
+
+    def use_nonce(self, app_key: str, nonce: str, now: float) -> WebullError | None:
+        """Record ``nonce`` as used by ``app_key``; ``DUPLICATE_NONCE`` if it already was (by
+        an HTTP request or a gRPC call: one memory for both, as one gateway would keep)."""
         with self._state:
             if now >= self._next_purge:
                 self._nonces = {k: t for k, t in self._nonces.items() if t > now}
                 self._next_purge = now + 1.0
-            seen = (app_key, request.headers["x-signature-nonce"])
+            seen = (app_key, nonce)
             if seen in self._nonces:
                 return codes.DUPLICATE_NONCE
             # A replay carries the same x-timestamp, at most `window` ahead of now, and stays
             # acceptable until that timestamp + `window`: 2 windows from now at the latest.
             self._nonces[seen] = now + 2 * self.timestamp_window
-        if self.require_version and not request.headers.get("x-version"):
-            return codes.MISSING_VERSION
-        if needs_token and self.two_factor_required:
-            return self._use_token(app_key, request.headers.get("x-access-token"), now)
         return None
+
+    def secret_for(self, app_key: str) -> str | None:
+        """The secret of ``app_key``, if the sandbox knows that app."""
+        return self._secret_for(app_key)
 
     def error(self, error: WebullError) -> SandboxResponse:
         with self._state:
@@ -384,7 +396,8 @@ class WebullSandbox(SandboxServer):
         hits.append(now)
         return False
 
-    def _use_token(self, app_key: str, token: str | None, now: float) -> WebullError | None:
+    def use_token(self, app_key: str, token: str | None, now: float) -> WebullError | None:
+        """``INVALID_TOKEN`` unless ``token`` is this app's and ``NORMAL`` (it is then used)."""
         with self._state:
             record = self._tokens.get(token) if token else None
             if (
