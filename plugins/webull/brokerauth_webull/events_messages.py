@@ -22,6 +22,7 @@ hashes the serialized request.  Code that has protobuf classes generated from th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 import attrs
@@ -34,6 +35,10 @@ PING: Final = 1
 AUTH_ERROR: Final = 2
 NUM_OF_CONN_EXCEED: Final = 3
 SUBSCRIBE_EXPIRED: Final = 4
+
+def _strings(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
 
 _VARINT: Final = 0
 _LENGTH: Final = 2
@@ -48,7 +53,7 @@ class SubscribeRequest:
     timestamp: int = 0
     content_type: str = ""
     payload: str = ""
-    accounts: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    accounts: tuple[str, ...] = attrs.field(default=(), converter=_strings)
 
     def SerializeToString(self) -> bytes:  # protobuf's names: stubs call them
         out = bytearray()
