@@ -112,7 +112,7 @@ class Screen:
         return ["".join(line).rstrip() for line in self.rows]
 
 
-def _spawn(columns: int) -> tuple[subprocess.Popen[bytes], int]:
+def _spawn(columns: int, child: str = CHILD) -> tuple[subprocess.Popen[bytes], int]:
     import fcntl
     import pty
     import struct
@@ -124,7 +124,7 @@ def _spawn(columns: int) -> tuple[subprocess.Popen[bytes], int]:
     mode[3] &= ~termios.ECHO  # the line that ends the child is not shown
     termios.tcsetattr(secondary, termios.TCSANOW, mode)
     env = {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "LINES")}
-    process = subprocess.Popen([sys.executable, "-c", CHILD], stdin=secondary, stdout=secondary,
+    process = subprocess.Popen([sys.executable, "-c", child], stdin=secondary, stdout=secondary,
                                stderr=secondary, close_fds=True, env=env)
     os.close(secondary)
     return process, primary
@@ -182,6 +182,66 @@ def test_the_countdown_stays_on_one_row_of_an_80_column_terminal() -> None:
             process.kill()
             process.wait(timeout=10)
         os.close(primary)
+
+
+# A flow whose words come from a server or a file: its message, its status, a note and the
+# URL to open carry an OSC retitle ended by BEL, a clear-screen CSI, CR, a C1 CSI, a bidi
+# override; each must reach the terminal as its escape, never as the control itself.
+HOSTILE_CHILD = """
+import sys
+from datetime import UTC, datetime, timedelta
+from brokerauth.cli.terminal import TerminalInteraction
+
+evil = "\\x1b]0;pwned\\x07\\x1b[2J\\rX\\x9b31m\\u202eevil"
+moment = [datetime(2026, 1, 1, tzinfo=UTC)]
+interaction = TerminalInteraction(open_browser=False, paste=False, now=lambda: moment[0])
+interaction.say("before the wait: " + evil)
+with interaction.waiting("waiting " + evil, deadline=moment[0] + timedelta(seconds=60)) as w:
+    w.update("status " + evil)
+    interaction.say("a note " + evil)
+    interaction.open_url("https://broker.example/authorize?x=" + evil)
+    moment[0] += timedelta(seconds=1)
+    w.update("status again " + evil)
+    sys.stderr.write("\\x1b[0K")
+    sys.stderr.flush()
+    sys.stdin.readline()
+sys.stderr.write("done\\n")
+"""
+
+
+def test_text_from_a_server_is_shown_not_obeyed_by_the_terminal() -> None:
+    process, primary = _spawn(COLUMNS, HOSTILE_CHILD)
+    screen = Screen(COLUMNS)  # refuses any escape but erase-line, any control but CR and LF
+    seen = bytearray()
+    try:
+        _read_until(primary, screen, seen, b"\x1b[0K")
+        os.write(primary, b"\n")
+        _read_until(primary, screen, seen, b"done")
+        assert process.wait(timeout=20) == 0
+        text = seen.decode()
+        for raw in ("\x07", "\x9b", "\u202e", "\x1b]", "\x1b[2J"):
+            assert raw not in text, f"{raw!r} reached the terminal: {text!r}"
+        shown = "\\x1b]0;pwned\\x07\\x1b[2J\\x0dX\\x9b31m\\u202eevil"
+        rows = screen.text()
+        for words in ("before the wait: ", "a note "):
+            assert [row for row in rows if row.startswith(words)] == [words + shown], rows
+        # The URL wraps (it is longer than the row): its rows read as one.
+        assert "  https://broker.example/authorize?x=" + shown in "".join(rows), rows
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        os.close(primary)
+
+
+def test_the_countdown_row_shows_a_servers_controls_as_escapes() -> None:
+    moment = [datetime(2026, 1, 1, tzinfo=UTC)]
+    stream = io.StringIO()
+    interaction = TerminalInteraction(open_browser=False, paste=False, stream=stream,
+                                      now=lambda: moment[0])
+    with interaction.waiting("waiting \x1b[2J\u202e", deadline=moment[0]) as waiting:
+        waiting.update("status \x07\r")
+        assert waiting.line() == "0:00 left — waiting \\x1b[2J\\u202e — status \\x07\\x0d"
 
 
 def test_without_a_terminal_the_url_comes_first_then_a_line_every_30_seconds() -> None:

@@ -1,10 +1,27 @@
-"""What commands print: aligned tables for people, one JSON document for scripts."""
+"""What commands print: aligned tables for people, one JSON document for scripts.
+
+Everything printed for people goes through :func:`shown` (the one rule,
+:func:`brokerauth.contract.scrub.terminal_text`): a profile's name from a cloned file, a
+server's answer or message, a file's words never reach the terminal with a control character
+or a bidi override in them, which would move the cursor, retitle the window or reorder the
+line; each is shown as its escape instead.  JSON for scripts is escaped by JSON itself."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
+
+
+def shown(text: object, *, lines: bool = True) -> str:
+    """``text`` fit for the terminal (see the module): as it is when it is printable, which
+    costs nothing and imports nothing; ``lines``: its newlines and tabs kept."""
+    raw = str(text)
+    if raw.isprintable() or (lines and raw.replace("\n", "").replace("\t", "").isprintable()):
+        return raw
+    from brokerauth.contract.scrub import terminal_text
+
+    return terminal_text(raw, lines=lines)
 
 
 class Output:
@@ -17,7 +34,7 @@ class Output:
     def line(self, text: str = "") -> None:
         """A line for people; nothing in JSON mode."""
         if not self.json_mode:
-            print(text, file=self.stream)
+            print(shown(text), file=self.stream)
 
     def data(self, payload: Any) -> None:
         """The command's result for scripts; nothing outside JSON mode."""
@@ -30,7 +47,7 @@ class Output:
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         if self.json_mode:
             return
-        cells = [[str(c) for c in row] for row in rows]
+        cells = [[shown(c, lines=False) for c in row] for row in rows]
         widths = [len(h) for h in headers]
         for row in cells:
             for i, cell in enumerate(row):
@@ -53,9 +70,10 @@ class Output:
             json.dump(payload, self.stream, indent=2)
             self.stream.write("\n")
             return
-        print(f"error: {message}", file=self.errors)
+        print(f"error: {shown(message)}", file=self.errors)
         for key, value in extra.items():
             if value is not None:
-                print(f"  {key.replace('_', ' ')}: {value}", file=self.errors)
+                print(f"  {key.replace('_', ' ')}: {shown(value, lines=False)}",
+                      file=self.errors)
         if hint:
-            print(f"  fix: {hint}", file=self.errors)
+            print(f"  fix: {shown(hint)}", file=self.errors)

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from brokerauth.cli.output import shown
 from brokerauth.contract.errors import BrokerAuthError
 from brokerauth.contract.interaction import RedirectReceiver, announced_redirect
 
@@ -64,7 +65,7 @@ class TerminalInteraction:
         self._show(message)
 
     def open_url(self, url: str) -> None:
-        self._show(f"Open this URL to continue:\n  {url}")
+        self._show(f"Open this URL to continue:\n  {shown(url, lines=False)}")
         if self.open_browser:
             webbrowser.open(url)
         reader = self._offer_paste()
@@ -81,6 +82,8 @@ class TerminalInteraction:
                          on_exit=self._left, now=self._now)
 
     def _show(self, text: str) -> None:
+        # What a flow says may quote a server or a file: shown, never obeyed, by the terminal.
+        text = shown(text)
         countdown = self._countdown
         if countdown is not None:
             countdown.note(text)
@@ -371,6 +374,7 @@ class Countdown:
 
     def note(self, text: str) -> None:
         """``text`` on lines of its own, above the countdown's row when it is live."""
+        text = shown(text)
         with self._lock:
             if self.live and self._drawn:
                 self.stream.write(f"{_ERASE}{text}\n{self._row()}")
@@ -404,8 +408,9 @@ class Countdown:
             hours, rest = divmod(left, 3600)
             parts.append(f"{hours}:{rest // 60:02d}:{rest % 60:02d} left" if hours
                          else f"{left // 60}:{left % 60:02d} left")
-        parts.append(self.message)
-        status = " ".join(_CLOCK_FACE.sub("", self.status).split())
+        # The message and the status may quote a server: their controls are shown, not obeyed.
+        parts.append(shown(self.message, lines=False))
+        status = " ".join(_CLOCK_FACE.sub("", shown(self.status, lines=False)).split())
         if status:
             parts.append(status)
         return " — ".join(parts)

@@ -93,6 +93,40 @@ def scrub(text: object, secrets: Iterable[str] = (), *, limit: int = MAX_TEXT) -
     return _mask(masked[:limit].rstrip() + "…", forms)
 
 
+#: What :func:`terminal_text` shows as an escape: controls (C0, DEL, C1), format characters
+#: (bidi overrides and isolates, zero-width characters, tags), lone surrogates, and the line
+#: and paragraph separators.
+_UNSAFE_ON_TERMINAL: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def terminal_text(text: object, *, lines: bool = False) -> str:
+    """``text`` from outside (a profile's name from a cloned file, a server's message, a
+    file's words) safe to write to a terminal: each character that could move the cursor,
+    recolour, retitle or reorder what the terminal shows (ESC, CR, BEL, every other control,
+    bidi overrides, zero-width characters) is shown as its Python escape (``\\x1b``,
+    ``\\u202e``), so that it is seen and does nothing; everything else is kept as it is,
+    whatever its script.  ``lines``: text of several lines, whose newlines (a CR-LF made one)
+    and tabs are kept.  The one rule for what the command line prints."""
+    raw = str(text)
+    if raw.isprintable():  # the common case, at no cost
+        return raw
+    if lines:
+        raw = raw.replace("\r\n", "\n")
+    import unicodedata  # only for text that has something to show differently
+
+    shown: list[str] = []
+    for char in raw:
+        if char.isprintable() or (lines and char in "\n\t"):
+            shown.append(char)
+        elif unicodedata.category(char) in _UNSAFE_ON_TERMINAL:
+            code = ord(char)
+            shown.append(f"\\x{code:02x}" if code < 0x100 else
+                         f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:  # a space other than ASCII's
+            shown.append(char)
+    return "".join(shown)
+
+
 def response_secrets(response: Answer) -> list[str]:
     """Every secret the request behind ``response`` carried: the signer's headers, the
     request's sensitive headers, and the secret fields of its query and body."""
