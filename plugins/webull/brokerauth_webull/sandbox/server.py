@@ -28,7 +28,7 @@ import secrets
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Final, Literal
+from typing import Any, ClassVar, Final, Literal, TypeGuard
 
 import attrs
 from brokerauth.contract.clock import Clock
@@ -42,7 +42,7 @@ from brokerauth_sandbox.server import (
     serve_until_interrupted,
 )
 
-from brokerauth_webull import codes, endpoints
+from brokerauth_webull import codes, endpoints, streaming
 from brokerauth_webull.codes import WebullError
 from brokerauth_webull.verifier import check_request
 
@@ -138,6 +138,8 @@ class WebullSandbox(SandboxServer):
         #: Knob: the next create or check calls (once past the gateway) get these answers
         #: instead, to play a misbehaving server (HTML error pages, wrong fields, 500s).
         self.token_faults: list[SandboxResponse] = []
+        #: Quote streaming topics (``"CATEGORY:SYMBOL"``, sub type) per (app key, session id).
+        self.quote_topics: dict[tuple[str, str], set[tuple[str, str]]] = {}
         self._apps: dict[str, str] = {self.app_key: self.app_secret}
         self._state = threading.Lock()
         self._nonces: dict[tuple[str, str], float] = {}
@@ -325,6 +327,16 @@ class WebullSandbox(SandboxServer):
             ]
         )
 
+    @route("POST", streaming.SUBSCRIBE_PATH)
+    @_signed(token=True)
+    def quote_subscribe(self, request: SandboxRequest) -> SandboxResponse:
+        return self._quote_topics(request, add=True)
+
+    @route("POST", streaming.UNSUBSCRIBE_PATH)
+    @_signed(token=True)
+    def quote_unsubscribe(self, request: SandboxRequest) -> SandboxResponse:
+        return self._quote_topics(request, add=False)
+
     @route("POST", endpoints.SANDBOX_VERIFY)
     def sandbox_verify(self, request: SandboxRequest) -> SandboxResponse:
         body = _json_object(request.body)
@@ -338,6 +350,31 @@ class WebullSandbox(SandboxServer):
         return SandboxResponse.json({"status": codes.NORMAL})
 
     # -- internals (called with self._state held where they touch state) ---------------------
+    def _quote_topics(self, request: SandboxRequest, *, add: bool) -> SandboxResponse:
+        """Webull's quote subscription calls: ``{session_id, symbols (1-50), category,
+        sub_types}``; the topics (symbol, sub type) of each MQTT session id are kept in
+        :attr:`quote_topics`.  Webull answers no body."""
+        body = _json_object(request.body)
+        if body is None:
+            return self.error(codes.ILLEGAL_PARAMETER)
+        session_id, symbols = body.get("session_id"), body.get("symbols")
+        category, sub_types = body.get("category"), body.get("sub_types")
+        if not (
+            isinstance(session_id, str) and session_id and isinstance(category, str)
+            and category and _strings(symbols) and len(symbols) <= streaming.MAX_SYMBOLS
+            and _strings(sub_types) and set(sub_types) <= set(streaming.SUB_TYPES)
+        ):
+            return self.error(codes.ILLEGAL_PARAMETER)
+        topics = {(f"{category}:{symbol}", kind) for symbol in symbols for kind in sub_types}
+        key = (request.headers["x-app-key"], session_id)
+        with self._state:
+            held = self.quote_topics.setdefault(key, set())
+            if add:
+                held |= topics
+            else:
+                held -= topics
+        return SandboxResponse(200, b"", ())
+
     def _token_call(self, request: SandboxRequest) -> SandboxResponse | None:
         """Record a create or check call; the planted fault to answer it with, if any."""
         with self._state:
@@ -408,6 +445,12 @@ class WebullSandbox(SandboxServer):
                 return codes.INVALID_TOKEN
             record.last_used = now
         return None
+
+
+def _strings(value: object) -> TypeGuard[list[str]]:
+    """A non-empty list of non-empty strings."""
+    return (isinstance(value, list) and bool(value)
+            and all(isinstance(v, str) and v for v in value))
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
