@@ -7,7 +7,9 @@ tests/test_cli_commands.py."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -67,3 +69,26 @@ def test_an_option_the_emulator_does_not_declare_is_refused(tmp_path: Path) -> N
     assert out == ""
     assert "brokerauth sandbox double" in errors
     assert "--no-such-option" in errors
+
+
+@pytest.mark.skipif(importlib.util.find_spec("brokerauth_webull") is None,
+                    reason="needs the Webull broker plugin, whose sandbox takes its credentials")
+def test_the_export_lines_are_quoted_for_the_shell(tmp_path: Path) -> None:
+    # Credentials the user chose, with what a shell would run or split: pasted into a shell,
+    # each export sets the value as given and runs nothing.
+    marker = tmp_path / "ran"
+    key, secret = f"k$(touch {marker}) `touch {marker}` x", "it's; touch " + str(marker)
+    command = [BROKERAUTH, "sandbox", "webull", "--app-key", key, "--app-secret", secret]
+    with Child(command, tmp_path) as child:
+        out = child.until("# brokerauth.toml")
+        child.interrupt_until_exit()
+        assert_clean_exit(child)
+    exports = [line for line in out.splitlines() if line.startswith("export ")]
+    assert len(exports) == 2, out
+    show = ('printf "%s\\0%s" "$BROKERAUTH_SANDBOX_WEBULL_APP_KEY" '
+            '"$BROKERAUTH_SANDBOX_WEBULL_APP_SECRET"')
+    shell = subprocess.run(["bash", "-c", "\n".join([*exports, show])], capture_output=True,
+                           text=True, timeout=30, cwd=tmp_path)
+    assert shell.returncode == 0, shell.stderr
+    assert shell.stdout.split("\0") == [key, secret]
+    assert not marker.exists()

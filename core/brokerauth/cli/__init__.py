@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from brokerauth.cli.output import Output
+from brokerauth.cli.output import Output, shown
 
 if TYPE_CHECKING:
     from brokerauth.contract.errors import BrokerAuthError
@@ -246,11 +246,40 @@ def _add_common(parser: argparse.ArgumentParser, default: object) -> None:
                         default=default if default is argparse.SUPPRESS else False)
 
 
+#: The exit code of a command whose reader went away (``brokerauth ... | head``): what a shell
+#: reports for a process ended by SIGPIPE, 128 + 13.
+EXIT_BROKEN_PIPE = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line; a reader that went away (``| head -0``) ends it quietly with
+    :data:`EXIT_BROKEN_PIPE`, as a well-behaved command ends, not with a traceback."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, where it can be caught, not at the interpreter's exit
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+def _silence_stdout() -> None:
+    """Python's recipe for SIGPIPE: what is still buffered for the closed pipe is thrown
+    away (stdout made /dev/null), so the interpreter's last flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no stdout, or not a file
+        pass
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = command_in(argv)
     if command is None and _asks_version(argv):
-        print("\n".join(_version_lines()))
+        # Names from the installed distributions' metadata: shown, never obeyed.
+        print(shown("\n".join(_version_lines())))
         return EXIT_OK
     if command is None and (missing := _missing_command(argv)):
         Output(json_mode="--json" in argv).error(
@@ -284,11 +313,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hasattr(args, "profile_option"):
             from brokerauth.cli.common import settle_profile
 
-            settle_profile(args)
+            settle_profile(args, _subparser(parser, args.command))
         code: int = module.run(args, out)
     except KeyboardInterrupt:
         out.error("interrupted", None, kind="Interrupted")
         return 130
+    except BrokenPipeError:
+        raise  # the reader went away: nothing to report, and no one to report it to
     except Exception as exc:
         return _report(exc, out, verbose=args.verbose)
     return code

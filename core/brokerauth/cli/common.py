@@ -59,9 +59,12 @@ def regroup_positionals(parser: argparse.ArgumentParser, args: argparse.Namespac
     return words[len(slots):]
 
 
-def settle_profile(args: argparse.Namespace) -> None:
+def settle_profile(args: argparse.Namespace,
+                   parser: argparse.ArgumentParser | None = None) -> None:
     """``args.profile``: the argument, else ``-p``, else ``$BROKERAUTH_PROFILE``; both given
-    and different, or none at all where one is needed, is a :class:`ConfigError`."""
+    and different, or none at all where one is needed, is a :class:`ConfigError`.  So is a
+    command line one word short whose words, moved up by one, start with a profile's name
+    (see :func:`_refuse_shifted`; ``parser``: the command's, which names its arguments)."""
     from brokerauth.contract.errors import ConfigError
 
     given = getattr(args, "profile", None) if args.profile_positional else None
@@ -72,15 +75,62 @@ def settle_profile(args: argparse.Namespace) -> None:
     name = given or option
     if not name and not args.profile_optional:
         name = os.environ.get(PROFILE_ENV) or None
-        if name is None:
-            command = getattr(args, "command", None) or "COMMAND"
-            how = (f"as the first argument (`brokerauth {command} PROFILE ...`) or with -p "
-                   "PROFILE" if args.profile_positional else "with -p PROFILE")
-            raise ConfigError(
-                "no profile given",
-                hint=f"name it {how}, or set {PROFILE_ENV}=PROFILE for every command "
-                "(`brokerauth profiles` lists them)")
+    if parser is not None and not given and args.profile_positional:
+        _refuse_shifted(parser, args, name, "-p" if option else f"${PROFILE_ENV}")
+    if not name and not args.profile_optional:
+        command = getattr(args, "command", None) or "COMMAND"
+        how = (f"as the first argument (`brokerauth {command} PROFILE ...`) or with -p "
+               "PROFILE" if args.profile_positional else "with -p PROFILE")
+        raise ConfigError(
+            "no profile given",
+            hint=f"name it {how}, or set {PROFILE_ENV}=PROFILE for every command "
+            "(`brokerauth profiles` lists them)")
     args.profile = name
+
+
+#: First words that are never a profile's name forgotten in front of them: HTTP methods (what
+#: `sign` and `request` take after the profile), so that their usual command line reads no file.
+_NEVER_A_PROFILE = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
+
+def _refuse_shifted(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                    profile: str | None, source: str) -> None:
+    """With the profile left out (``-p`` or ``$BROKERAUTH_PROFILE`` gives it), argparse fills
+    the command's other arguments from the words given.  When those words start with a
+    profile's name (``sign live GET``, its URL forgotten), the person meant that profile and
+    forgot a word: taken as written, the command would sign method ``live`` for URL ``GET``
+    with another profile, silently.  Refused, saying how the words were read."""
+    from brokerauth.contract.errors import ConfigError
+
+    slots = [a for a in parser._actions if not a.option_strings]
+    if len(slots) < 2 or slots[0].dest != "profile":
+        return
+    rest = slots[1:]
+    words = [getattr(args, a.dest, None) for a in rest]
+    first = words[0]
+    if not isinstance(first, str) or first.upper() in _NEVER_A_PROFILE:
+        return
+    from brokerauth.engine.profiles import load_profiles
+
+    try:
+        if first not in load_profiles(args.profiles):
+            return
+    except ConfigError:
+        return  # the command itself reports what is wrong with the file
+    read = ", ".join(f"{_label(a).upper()} {w!r}" for a, w in zip(rest, words, strict=True)
+                     if w is not None)
+    by = f"the profile {profile!r} from {source}" if profile else "no profile"
+    command = getattr(args, "command", None) or "COMMAND"
+    wanted = " ".join(_label(a).upper() for a in rest)
+    raise ConfigError(
+        f"{first!r} is a profile, but it was read as the {_label(rest[0])} "
+        f"({by}, {read}): is a word missing?",
+        hint=f"give every argument: `brokerauth {command} {first} {wanted}`"
+        + (f", or `brokerauth {command} -p {profile} {wanted}`" if profile else ""))
+
+
+def _label(action: argparse.Action) -> str:
+    return action.metavar if isinstance(action.metavar, str) else action.dest
 
 
 def open_session(
@@ -127,6 +177,19 @@ def moment_text(when: datetime | None, now: datetime) -> str:
     if seconds >= 0:
         return f"{local} (in {seconds_text(seconds)})"
     return f"{local} ({seconds_text(-seconds)} ago)"
+
+
+def port_number(text: str) -> int:
+    """A TCP port given on the command line (argparse ``type``): 0 (any free port) to 65535;
+    anything else is a usage error that says the range, not an ``OverflowError`` at bind."""
+    try:
+        port = int(text, 10)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port: give a number from 1 to 65535, or 0 for a free one")
+    return port
 
 
 def duration(text: str) -> timedelta:

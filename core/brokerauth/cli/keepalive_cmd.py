@@ -30,6 +30,11 @@ DEFAULT_WITHIN = timedelta(days=3)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("profile", nargs="*", help="only these profiles (default: all)")
+    # -p as every other command takes it (here a repeatable one): not ``profile_option``,
+    # whose commands act on exactly one profile, settled from $BROKERAUTH_PROFILE too.
+    parser.add_argument("-p", "--profile", dest="profile_options", action="append",
+                        default=[], metavar="PROFILE",
+                        help="only this profile (instead of the argument; may be repeated)")
     parser.add_argument("--all-users", action="store_true",
                         help="every identity stored for each profile, not only the default one")
     parser.add_argument("--within", type=duration, default=DEFAULT_WITHIN, metavar="TIME",
@@ -44,7 +49,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
     from brokerauth.engine.profiles import load_profiles
 
     profiles = load_profiles(args.profiles)
-    names = args.profile or sorted(profiles.profiles)
+    names = list(dict.fromkeys([*args.profile, *args.profile_options])) or sorted(
+        profiles.profiles)
     host = PluginHost.create()
     rows: list[dict[str, Any]] = []
     for name in names:

@@ -22,15 +22,24 @@ from brokerauth.contract.wire import netloc
 Origin = tuple[str, str]
 
 
+def _shown(url: str) -> str:
+    """``url`` as an error may quote it: no user part, query or fragment (they may hold a
+    credential); :func:`brokerauth.toolkit.settings_checks.shown_url`."""
+    from brokerauth.toolkit.settings_checks import shown_url
+
+    return shown_url(url)
+
+
 def parse_origin(url: str) -> Origin:
     """The origin of an absolute ``http(s)`` URL; a ``ValueError`` says what is wrong."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not an absolute http(s) URL: {url!r}")
+        raise ValueError(f"not an absolute http(s) URL: {_shown(url)!r}")
     try:
         port = parts.port
     except ValueError:
-        raise ValueError(f"the port of {url!r} is not a number from 0 to 65535") from None
+        raise ValueError(
+            f"the port of {_shown(url)!r} is not a number from 0 to 65535") from None
     return parts.scheme, netloc(parts.scheme, parts.hostname, port)
 
 
@@ -60,15 +69,17 @@ def check_allowed_origin(value: str) -> str:
     with nothing after the origin; returns it in its canonical form."""
     parts = urlsplit(value)
     if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+        # Not the value as given: its user part or query may hold a credential.
         raise ValueError(
-            f"{value!r} is not an origin: give scheme, host and port only, like "
+            f"{_shown(value)!r} is not an origin: give scheme, host and port only, like "
             "'https://data-api.example.com' or 'https://host:8443'"
         )
     origin = parse_origin(value)
     if cleartext_refused(origin):
         raise ValueError(
-            f"{value!r} is plain http to a host that is not loopback: credentials would cross "
-            "the network in clear; use https:// (http:// is only for 127.0.0.1, ::1, localhost)"
+            f"{_shown(value)!r} is plain http to a host that is not loopback: credentials "
+            "would cross the network in clear; use https:// (http:// is only for 127.0.0.1, "
+            "::1, localhost)"
         )
     return origin_text(origin)
 

@@ -107,12 +107,22 @@ def plain_http_allowed(url: str) -> bool:
     return parts.scheme == "http" and is_loopback_host(host)
 
 
-def _shown(url: str) -> str:
-    """``url`` as an error may show it: without a password someone put in its user part."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+def shown_url(url: str) -> str:
+    """``url`` as an error may show it: its user part (which may hold a password), its query
+    and its fragment (which may hold a key or a token) each replaced by ``***``; the scheme,
+    host, port and path kept, which are what a person needs to see what is wrong."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(a URL that cannot be read)"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    return parts._replace(netloc=netloc, query="***" if parts.query else "",
+                          fragment="***" if parts.fragment else "").geturl()
+
+
+_shown = shown_url
 
 
 def http_url(*, query: bool = False, example: str = "https://api.example.com",

@@ -7,8 +7,10 @@ plugin declares them (see :mod:`brokerauth_sandbox.emulators`); ``brokerauth san
 from __future__ import annotations
 
 import argparse
+import shlex
 from typing import Any
 
+from brokerauth.cli.common import port_number
 from brokerauth.cli.output import Output
 
 HELP = "run one broker's sandbox for manual testing"
@@ -28,7 +30,7 @@ def _own_arguments(parser: argparse.ArgumentParser, *, after_broker: bool = Fals
     """The command's options; ``after_broker``: for the parser of what follows BROKER, which
     keeps only what is given there, and takes the command line's ``--json`` too."""
     unset = argparse.SUPPRESS
-    parser.add_argument("--port", type=int, default=unset if after_broker else 0,
+    parser.add_argument("--port", type=port_number, default=unset if after_broker else 0,
                         help="port on 127.0.0.1 (default: free)")
     parser.add_argument("--name", default=unset if after_broker else None,
                         help="the profile name to print")
@@ -115,7 +117,8 @@ def _describe(args: argparse.Namespace, out: Output, sandbox: Any) -> None:
     if exports:
         out.line("\n# these credentials exist only in this sandbox")
     for env, value in exports.items():
-        out.line(f"export {env}={value}")
+        # Quoted for the shell it is pasted into: a value is the plugin's to choose.
+        out.line(f"export {env}={shlex.quote(str(value))}")
     out.line("\n# brokerauth.toml")
     out.line(tomli_w.dumps({"profiles": tables}).rstrip())
     out.stream.flush()
