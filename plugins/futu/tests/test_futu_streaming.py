@@ -130,12 +130,14 @@ def test_config_from_env_streams(
         assert sandbox.stats["socket_token"] == calls
 
 
-def test_no_websocket_url_means_no_token_request(sandbox: FutuSandbox, open_futu: Any) -> None:
-    session = open_futu(sandbox)
-    with pytest.raises(ConfigError, match="no quote WebSocket URL"):
-        handshake(session, "quote")
-    with pytest.raises(ConfigError, match="'quote' or 'trade'"):
-        handshake(session, "orders")  # type: ignore[arg-type]
+def test_no_websocket_url_means_no_token_request(sandbox: FutuSandbox, clock: Any) -> None:
+    with Config.new(CANARY_KEY, CANARY_SECRET, CANARY_TOKEN, http_url=sandbox.base_url,
+                    clock=clock) as config:
+        assert config.quote_ws_url is None
+        with pytest.raises(ConfigError, match="no quote WebSocket URL"):
+            config.websocket("quote")
+        with pytest.raises(ConfigError, match="'quote' or 'trade'"):
+            handshake(config.session(), "orders")  # type: ignore[arg-type]
     assert sandbox.stats["socket_token"] == 0
 
 

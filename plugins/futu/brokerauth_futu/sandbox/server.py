@@ -229,7 +229,7 @@ class FutuSandbox(SandboxServer):
     def profile_settings(self) -> dict[str, Any]:
         """Settings (and the store) pointing a profile here, in :attr:`profile_mode`."""
         folder = self.token_dir
-        common: dict[str, Any] = {"base_url": self.base_url}
+        common: dict[str, Any] = {"base_url": self.base_url, **self.ws_settings()}
         if folder is not None:
             common["token_dir"] = folder
             common["store"] = {"name": "futu-file", "path": folder}
