@@ -1,30 +1,45 @@
-"""An authenticated GET through ``brokerauth.session`` against raw urllib3 sending the same
-request to the same loopback server, over keep-alive connections.
+"""An authenticated GET through ``brokerauth.session``, and through brokerauth's httpx adapter,
+against the same GET sent by raw urllib3 and by plain httpx, over keep-alive connections.
 
-The server is the Webull sandbox (``brokerauth sandbox webull``) in its own process, so its work
-never competes with the measured client for the GIL.  It checks every request as Webull does
-(HMAC signature, timestamp window, no nonce used twice) and answers ``GET
-/openapi/account/list`` with the same JSON to both clients.  The session signs each request with
-a fresh nonce and timestamp, attaches the token if the profile has one, sends it and classifies
-the answer: everything it does per request.  Raw urllib3 sends the same URL with the same
-headers — signed beforehand, one fresh set per request, outside the timed loop — from a
-``PoolManager`` configured as brokerauth's transport configures its own (``maxsize=16,
-block=False``).  The difference is brokerauth's own work.
+**The target rows** run against ``server.py``, a loopback server in its own process that reads
+the request line and headers and answers every GET with the same 1 KiB of JSON, checking
+nothing: what is left to measure is the clients' own work.  Both sides make the same call from
+what a caller gives — method, URL, the query as a dict, headers — to the whole answer read:
 
-For reference, the same comparison is also made against ``server.py``, a server that checks
-and parses nothing beyond the request line and headers: there the client's work is all there is.
+* the session: ``api.get(PATH, params=QUERY, headers=...)``, which builds the request, checks
+  its origin and headers, reads the current token, signs (a fresh nonce and timestamp), sends,
+  reads the answer within its deadline and size cap, and judges it: everything it does per
+  request;
+* raw urllib3: ``pool.request("GET", url, fields=QUERY, headers=signed)`` from a
+  ``PoolManager(maxsize=16, block=False)``, as brokerauth's transport configures its own, with
+  a header set signed once beforehand (the server checks nothing, so one set serves every
+  request): the difference is brokerauth's work, signing included;
+* plain httpx and the httpx adapter: the same ``client.get(url, params=QUERY, headers=...)``
+  on an ``httpx.Client`` (or ``AsyncClient``), with and without ``auth=httpx_auth(...)``; the
+  plain client sends the signed header set.  Async is measured with one task and with 16 tasks
+  sending at once on one event loop.
+
+Left out of the target rows: TLS (the loopback is plain HTTP, as brokerauth allows only on
+loopback), a server that checks signatures, and connection set-up (every client is warm).
+
+**For reference** (notes, no target), the same session against the Webull sandbox (``brokerauth
+sandbox webull``), which checks every request as Webull does (HMAC signature, timestamp window,
+no nonce used twice), so raw urllib3 gets one freshly signed header set per request, signed
+outside its timed loop; and the session against raw urllib3 from 1 to 64 threads.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import signal
 import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +47,12 @@ from common import Report, calls_for, interleaved, table, us
 
 PATH = "/openapi/account/list"
 QUERY = {"page_size": "10", "category": "US_STOCK", "lang": "en"}
+HEADERS = {"x-version": "v3"}
+#: Where the session row stands against raw urllib3, and the adapters against plain httpx.
+SESSION_TARGET = 1.10
+HTTPX_SYNC_TARGET = 1.10
+HTTPX_ASYNC_TARGET = 1.05
+ASYNC_TASKS = 16
 
 
 class LoopbackServer:
@@ -97,33 +118,35 @@ def _threads(fn: Callable[[], object], threads: int, per_thread: int) -> float:
 
 
 class Clients:
-    """The session and the raw pool, and the requests raw urllib3 sends."""
+    """The session and the raw pool, and the header sets raw urllib3 sends."""
 
     def __init__(self, session: Callable[..., Any], profile: str, profiles: Path) -> None:
         import urllib3
 
         self.api = session(profile, profiles=profiles)
         self.pool = urllib3.PoolManager(maxsize=16, block=False)
-        probe = self.api.get(PATH, params=QUERY, headers={"x-version": "v3"})
+        probe = self.api.get(PATH, params=QUERY, headers=HEADERS)
         assert probe.status == 200, probe.text
-        self.url = probe.request.url
-        self.request = self.api.binding.build("GET", PATH, params=QUERY,
-                                              headers={"x-version": "v3"})
+        self.url = self.api.base_url.rstrip("/") + PATH
+        self.request = self.api.binding.build("GET", PATH, params=QUERY, headers=HEADERS)
         self.presigned: Iterator[dict[str, str]] = iter(())
 
-    def presign(self, count: int) -> None:
-        """``count`` fresh header sets for raw urllib3 (the server refuses a nonce twice)."""
+    def signed(self) -> dict[str, str]:
+        """One freshly signed header set, as brokerauth sends it."""
         binding, token = self.api.binding, self.api.tokens.current()
-        self.presigned = iter([dict(binding.sign(self.request, token).headers)
-                               for _ in range(count)])
+        return dict(binding.sign(self.request, token).headers)
+
+    def presign(self, count: int) -> None:
+        """``count`` fresh header sets for raw urllib3 (the sandbox refuses a nonce twice)."""
+        self.presigned = iter([self.signed() for _ in range(count)])
 
     def raw(self) -> bytes:
-        response = self.pool.request("GET", self.url, headers=next(self.presigned))
+        response = self.pool.request("GET", self.url, fields=QUERY, headers=next(self.presigned))
         assert response.status == 200, response.data
         return bytes(response.data)
 
     def brokerauth(self) -> bytes:
-        response = self.api.get(PATH, params=QUERY, headers={"x-version": "v3"})
+        response = self.api.get(PATH, params=QUERY, headers=HEADERS)
         assert response.status == 200, response.text
         return bytes(response.content)
 
@@ -132,31 +155,158 @@ class Clients:
         self.pool.clear()
 
 
-def compare(clients: Clients) -> dict[str, float]:
-    """Median seconds per request, one thread, interleaved runs."""
+def compare(clients: Clients, *, fresh_headers: bool, runs: int = 9) -> dict[str, float]:
+    """Median seconds per request, one thread, interleaved runs.  ``fresh_headers``: one signed
+    header set per raw request (a server that refuses a nonce twice), signed beforehand."""
     clients.presign(200)
     assert clients.raw() == clients.brokerauth(), "the two clients got different answers"
     number = calls_for(clients.brokerauth, 0.1)
-    runs = 9
-    clients.presign(number * (runs + 1) + 10)
+    if fresh_headers:
+        clients.presign(number * (runs + 1) + 10)
+    else:
+        one = clients.signed()
+        clients.presigned = _repeat(one)
     return interleaved({"raw urllib3": clients.raw, "brokerauth": clients.brokerauth},
                        number=number, runs=runs)
 
 
-def run(report: Report, session: Callable[..., Any], profiles: Path, quick: bool) -> None:
-    print("\n== Authenticated GET through brokerauth.session vs raw urllib3 (loopback)",
-          flush=True)
+def _repeat(headers: dict[str, str]) -> Iterator[dict[str, str]]:
+    while True:
+        yield headers
+
+
+# -- httpx --------------------------------------------------------------------------------
+
+def httpx_compare(url: str, signed: dict[str, str], profile: str, profiles: Path,
+                  quick: bool) -> dict[str, dict[str, float]]:
+    """Median seconds per request of plain httpx and of the adapter: sync, and async with one
+    and with ``ASYNC_TASKS`` tasks."""
+    import httpx
+    from brokerauth.adapters import httpx_auth
+
+    plain_headers = {**HEADERS, **signed}
+    runs = 7 if quick else 9
+    results: dict[str, dict[str, float]] = {}
+
+    auth = httpx_auth(profile, profiles=profiles)
+    with httpx.Client() as plain, httpx.Client(auth=auth) as ours:
+        def plain_get() -> bytes:
+            response = plain.get(url, params=QUERY, headers=plain_headers)
+            assert response.status_code == 200, response.text
+            return response.content
+
+        def ours_get() -> bytes:
+            response = ours.get(url, params=QUERY, headers=HEADERS)
+            assert response.status_code == 200, response.text
+            return response.content
+
+        assert plain_get() == ours_get(), "the two clients got different answers"
+        number = calls_for(ours_get, 0.1)
+        results["sync"] = interleaved({"plain httpx": plain_get, "adapter": ours_get},
+                                      number=number, runs=runs)
+
+    async def asynchronous() -> None:
+        limits = httpx.Limits(max_connections=ASYNC_TASKS, max_keepalive_connections=ASYNC_TASKS)
+        async with httpx.AsyncClient(limits=limits) as plain, \
+                httpx.AsyncClient(auth=auth, limits=limits) as ours:
+            async def plain_get() -> bytes:
+                response = await plain.get(url, params=QUERY, headers=plain_headers)
+                assert response.status_code == 200, response.text
+                return response.content
+
+            async def ours_get() -> bytes:
+                response = await ours.get(url, params=QUERY, headers=HEADERS)
+                assert response.status_code == 200, response.text
+                return response.content
+
+            assert await plain_get() == await ours_get(), "the two clients got different answers"
+            contenders = {"plain httpx": plain_get, "adapter": ours_get}
+            for tasks in (1, ASYNC_TASKS):
+                # About 0.1 s of requests per run, however many tasks share them.
+                warm = await _tasks(ours_get, tasks, max(1, 200 // tasks))
+                per_task = max(20, int(0.1 / warm / tasks))
+                results[f"async, {tasks} task{'s' if tasks > 1 else ''}"] = (
+                    await _interleaved_async(contenders, tasks, per_task, runs))
+
+    asyncio.run(asynchronous())
+    return results
+
+
+async def _tasks(fn: Callable[[], Awaitable[object]], tasks: int, per_task: int) -> float:
+    """Seconds per request with ``tasks`` tasks on the loop each making ``per_task``."""
+
+    async def work() -> None:
+        for _ in range(per_task):
+            await fn()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(work() for _ in range(tasks)))
+    return (time.perf_counter() - start) / (tasks * per_task)
+
+
+async def _interleaved_async(
+    contenders: dict[str, Callable[[], Awaitable[object]]], tasks: int, per_task: int,
+    runs: int,
+) -> dict[str, float]:
+    """As :func:`common.interleaved`, for coroutines: a warm-up run of each, then ``runs``
+    interleaved runs, each one's median."""
+    for fn in contenders.values():
+        await _tasks(fn, tasks, max(1, per_task // 4))
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(runs):
+        for name, fn in contenders.items():
+            samples[name].append(await _tasks(fn, tasks, per_task))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+# -- the run ------------------------------------------------------------------------------
+
+def fast_server(report: Report, session: Callable[..., Any], profiles: Path,
+                quick: bool) -> None:
+    print("\n== Authenticated GET vs raw urllib3 and plain httpx, against a server that only "
+          "answers (bench/server.py)", flush=True)
+    clients = Clients(session, "bench-session", profiles)
+    try:
+        result = compare(clients, fresh_headers=False)
+        url, signed = clients.url, clients.signed()
+    finally:
+        clients.close()
+    raw, ours = result["raw urllib3"], result["brokerauth"]
+    print(f"  raw urllib3 {us(raw)}, brokerauth.session {us(ours)} per request")
+    report.add("authenticated GET through brokerauth.session, server that only answers",
+               f"{us(ours)}/request (+{us(ours - raw)})", f"raw urllib3 {us(raw)}/request",
+               ours / raw, f"≤ {SESSION_TARGET:.2f}× its time", ours / raw <= SESSION_TARGET)
+
+    try:
+        import httpx  # noqa: F401
+    except ModuleNotFoundError:
+        print("  httpx is not installed in this environment: the adapter rows are missing "
+              "(`make bench` installs it in .bench-venv)", flush=True)
+        report.add("httpx adapter vs plain httpx", "not measured", "httpx missing",
+                   float("nan"), "present", False)
+        return
+    for mode, times in httpx_compare(url, signed, "bench-session", profiles, quick).items():
+        plain, adapter = times["plain httpx"], times["adapter"]
+        target = HTTPX_SYNC_TARGET if mode == "sync" else HTTPX_ASYNC_TARGET
+        print(f"  httpx {mode}: plain {us(plain)}, adapter {us(adapter)} per request")
+        report.add(f"GET through the httpx adapter ({mode}), server that only answers",
+                   f"{us(adapter)}/request (+{us(adapter - plain)})",
+                   f"plain httpx {us(plain)}/request", adapter / plain,
+                   f"≤ {target:.2f}× its time", adapter / plain <= target)
+
+
+def sandbox(report: Report, session: Callable[..., Any], profiles: Path, quick: bool) -> None:
+    print("\n== Authenticated GET through brokerauth.session vs raw urllib3, Webull sandbox "
+          "(reference)", flush=True)
     clients = Clients(session, "bench-sandbox", profiles)
     try:
-        result = compare(clients)
-        ratio = result["brokerauth"] / result["raw urllib3"]
-        overhead = result["brokerauth"] - result["raw urllib3"]
-        print(f"  Webull sandbox: raw urllib3 {us(result['raw urllib3'])}, "
-              f"brokerauth {us(result['brokerauth'])} per request")
-        report.add("authenticated GET through brokerauth.session, loopback (Webull sandbox)",
-                   f"{us(result['brokerauth'])}/request (+{us(overhead)})",
-                   f"raw urllib3 {us(result['raw urllib3'])}/request", ratio,
-                   "≤ 1.15× its time", ratio <= 1.15)
+        result = compare(clients, fresh_headers=True)
+        raw, ours = result["raw urllib3"], result["brokerauth"]
+        line = (f"Against the Webull sandbox, which checks every signature and nonce: raw "
+                f"urllib3 {us(raw)}, brokerauth {us(ours)} per request: +{us(ours - raw)}, "
+                f"{ours / raw:.2f}× (the sandbox's own checks are in both)")
+        print(f"  {line}")
+        report.notes.append(line)
 
         rows = []
         total = 1200 if quick else 3000
@@ -182,16 +332,8 @@ def run(report: Report, session: Callable[..., Any], profiles: Path, quick: bool
     finally:
         clients.close()
 
-    clients = Clients(session, "bench-session", profiles)  # the profile of server.py
-    try:
-        result = compare(clients)
-        ratio = result["brokerauth"] / result["raw urllib3"]
-        overhead = result["brokerauth"] - result["raw urllib3"]
-        line = (f"Against a server that only answers (bench/server.py): raw urllib3 "
-                f"{us(result['raw urllib3'])}, brokerauth {us(result['brokerauth'])} per "
-                f"request: +{us(overhead)}, {ratio:.2f}× (the client's own work is all there "
-                "is to measure there)")
-        print(f"  {line}")
-        report.notes.append(line)
-    finally:
-        clients.close()
+
+def run(report: Report, session: Callable[..., Any], profiles: Path, quick: bool) -> None:
+    print(f"\n(load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})", flush=True)
+    fast_server(report, session, profiles, quick)
+    sandbox(report, session, profiles, quick)
