@@ -1,0 +1,91 @@
+"""The trade-events stream over TLS, as against Webull's real ``events-api`` host: the sandbox
+serves a throwaway certificate made for this test (127.0.0.1), the profile's ``events_url``
+is ``https://``, and the credentials go to that origin only."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+
+try:
+    import grpc
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+except ImportError:  # the [grpc] or [test] extra is missing
+    if os.environ.get("CI"):
+        raise
+    pytest.skip("grpcio and cryptography are needed (pip install 'brokerauth-webull[test]')",
+                allow_module_level=True)
+
+from brokerauth.engine.sessions import Session
+from brokerauth_webull import events_messages as em
+from brokerauth_webull.grpc_auth import EventsAuth, TradeEvents
+from brokerauth_webull.sandbox.events import WebullEventsServer
+from brokerauth_webull.sandbox.server import WebullSandbox
+
+
+@pytest.fixture(scope="module")
+def certificate() -> tuple[bytes, bytes]:
+    """A self-signed certificate for 127.0.0.1 and its key, valid for an hour."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "brokerauth test events")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(serialization.Encoding.PEM,
+                                serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.fixture
+def tls_events(webull: WebullSandbox,
+               certificate: tuple[bytes, bytes]) -> Iterator[WebullEventsServer]:
+    webull.two_factor_required = False
+    with WebullEventsServer(webull, tls=certificate) as server:
+        yield server
+
+
+def test_subscribe_over_tls(
+    tls_events: WebullEventsServer, open_session: Callable[..., Session],
+    certificate: tuple[bytes, bytes],
+) -> None:
+    assert tls_events.base_url.startswith("https://127.0.0.1:")
+    session = open_session(tls_events.sandbox, two_factor="off", events_url=tls_events.base_url)
+    with TradeEvents(session, root_certificates=certificate[1]) as events:
+        got = list(events.subscribe(["SBX0000001"], timeout=10))
+    assert [e.event_type for e in got] == [em.SUBSCRIBE_SUCCESS] + [5] * 3
+    assert tls_events.rejections == {}
+
+
+def test_over_tls_another_origin_gets_nothing(
+    tls_events: WebullEventsServer, open_session: Callable[..., Session],
+    certificate: tuple[bytes, bytes],
+) -> None:
+    session = open_session(tls_events.sandbox, two_factor="off", events_url=tls_events.base_url)
+    auth = EventsAuth(session)
+    with WebullEventsServer(tls_events.sandbox, tls=certificate) as elsewhere:
+        raw = grpc.secure_channel(elsewhere.target,
+                                  grpc.ssl_channel_credentials(certificate[1]))
+        with grpc.intercept_channel(raw, auth) as channel:
+            call = channel.unary_stream(em.METHOD,
+                                        request_serializer=em.SubscribeRequest.SerializeToString)
+            with pytest.raises(grpc.RpcError) as caught:
+                list(call(em.SubscribeRequest(accounts=("SBX0000001",)), timeout=10))
+        assert "outside the profile's events origin" in (caught.value.details() or "")
+        assert elsewhere.received == []
