@@ -129,7 +129,9 @@ def _ws_url(_: Any, attribute: attrs.Attribute[str | None], value: str | None) -
 
 
 def _path(_: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
-    if value is not None and (not value.startswith("/") or "?" in value or "#" in value):
+    # "//host/..." would read as another origin wherever a URL is resolved against the root.
+    if value is not None and (not value.startswith("/") or value.startswith("//")
+                              or "?" in value or "#" in value):
         raise ValueError(f"{attribute.name} must be a path starting with '/', not {value!r}")
 
 

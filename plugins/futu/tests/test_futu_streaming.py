@@ -165,6 +165,15 @@ def test_the_token_path_is_a_setting(sandbox: FutuSandbox, open_futu: Any) -> No
     assert sandbox.stats["socket_token"] == 0
 
 
+@pytest.mark.parametrize("path", ["//evil.example/v1/socket/token", "v1/socket/token",
+                                  "/v1/socket/token?user=x"])
+def test_the_token_path_is_a_path_on_the_api_root(
+    sandbox: FutuSandbox, open_futu: Any, path: str
+) -> None:
+    with pytest.raises(ConfigError, match="socket_token_path must be a path"):
+        open_futu(sandbox, socket_token_path=path).get("/v1/account/info")
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
