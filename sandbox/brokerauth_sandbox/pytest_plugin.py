@@ -22,7 +22,12 @@ in its top conftest, or ``pytest -p brokerauth_sandbox.pytest_plugin``) and then
 * ``postgres_server`` — one real :class:`~brokerauth_sandbox.postgres.PostgresServer` for the
   whole run (Debian's ``postgresql``; missing, it fails the run with the install command);
 * ``postgres_url`` — a fresh database on it for the test, its URL (password included) in
-  ``$BROKERAUTH_TEST_PG_URL``, dropped after the test.
+  ``$BROKERAUTH_TEST_PG_URL``, dropped after the test;
+* ``bearer_double_installed`` — the bench's bearer double (:mod:`brokerauth_sandbox.bearer`)
+  an installed broker plugin while a module's tests run, in the test process and every
+  process it starts, the module's folder on their path too (a conftest opts a folder in with
+  an autouse fixture that asks for it); installing the bench alone registers no broker;
+* ``bearer_double`` — its emulator, started on the test's ``manual_clock``.
 
 and :class:`BrokerContract`, a test class a broker plugin subclasses to check itself against
 the contract of :mod:`brokerauth.contract.hookspecs`.
@@ -323,6 +328,25 @@ def postgres_url(postgres_server: Any, monkeypatch: pytest.MonkeyPatch) -> Itera
     postgres_server.start()  # a test that staged an outage may have left it stopped
     name = url.rsplit("/", 1)[1]
     postgres_server.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def bearer_double_installed(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The bearer double an installed plugin for the module's tests (and the processes they
+    start), the module's folder on their path (for the workers a spawned process imports)."""
+    from brokerauth_sandbox import bearer
+
+    with bearer.installed(request.path.parent):
+        yield
+
+
+@pytest.fixture
+def bearer_double(bearer_double_installed: None, sandbox_factory: SandboxFactory,
+                  manual_clock: ManualClock) -> Any:
+    """A started emulator of the bearer double on the test's manual clock."""
+    from brokerauth_sandbox.bearer import BROKER
+
+    return sandbox_factory(BROKER, clock=manual_clock)
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,7 @@ test starts."""
 
 from __future__ import annotations
 
-import os
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,27 +13,13 @@ import pytest
 from brokerauth.contract.tokens import TokenKey
 from brokerauth_keyring.options import KeyringStoreOptions
 from brokerauth_keyring.plugin import KeyringPlugin
-from brokerauth_sandbox.clock import ManualClock
-
-TESTS = Path(__file__).resolve().parent
-#: The Redis store's tests keep a small broker double (client credentials, rotating refresh
-#: tokens, a count of refreshes) that needs only the core and the test bench; these tests
-#: use the same one rather than a second copy.
-DOUBLE_HOME = TESTS.parents[1] / "redis_store" / "tests"
-DOUBLE_INSTALLED = DOUBLE_HOME / "bearer_double" / "installed"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def double_installed() -> Iterator[None]:
-    """The bearer double is an installed plugin while a module of these tests runs, in this
-    process and in every process it starts, and in no one else's tests."""
-    path = [str(DOUBLE_INSTALLED), str(DOUBLE_HOME), str(TESTS),
-            *filter(None, [os.environ.get("PYTHONPATH")])]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(DOUBLE_HOME))
-        patch.syspath_prepend(str(DOUBLE_INSTALLED))
-        patch.setenv("PYTHONPATH", os.pathsep.join(path))
-        yield
+def double_installed(bearer_double_installed: None) -> None:
+    """The test bench's bearer double (brokerauth_sandbox.bearer), the broker of these tests'
+    sessions, is an installed plugin while a module of these tests runs, in this process and
+    in every process it starts, and in no one else's tests."""
 
 
 @pytest.fixture
@@ -69,6 +53,6 @@ def key() -> TokenKey:
 
 
 @pytest.fixture
-def double(sandbox_factory: Any, manual_clock: ManualClock) -> Any:
+def double(bearer_double: Any) -> Any:
     """A started sandbox of the bearer double on the test's manual clock."""
-    return sandbox_factory("bearer_double", clock=manual_clock)
+    return bearer_double

@@ -8,7 +8,6 @@ import multiprocessing
 import os
 import signal
 import time
-from pathlib import Path
 from typing import Any
 
 import brokerauth
@@ -19,20 +18,15 @@ from brokerauth.contract.tokens import TokenKey
 from brokerauth.engine.profiles import Profile
 from brokerauth_keyring.options import KeyringStoreOptions
 from brokerauth_keyring.plugin import KeyringPlugin
+from brokerauth_sandbox.bearer.helpers import check_one_refresh, expired_everywhere, profile_over
 from brokerauth_sandbox.fleet import run_fleet
 from keyring_helpers import keyring_store
 
-# The bearer double these sessions run over is the Redis store's tests' (see conftest.py): in
-# the source tree, not in this distribution's sdist (tools/wheel_tests.sh runs that alone).
-if not (Path(__file__).resolve().parents[2] / "redis_store" / "tests" / "bearer_double").is_dir():
-    pytest.skip("needs the bearer double of the source tree's plugins/redis_store/tests",
-                allow_module_level=True)
+# The bearer double these sessions run over is the test bench's (see conftest.py).
 
 
 def _profile(double: Any, service_name: str, name: str = "platform") -> Profile:
-    return Profile.from_mapping(name, {
-        "broker": "bearer_double", **double.profile_settings(),
-        "store": keyring_store(service=service_name)})
+    return profile_over(double, keyring_store(service=service_name), name)
 
 
 def hold_lock(service: str, key: TokenKey, ready: Any) -> None:
@@ -67,23 +61,13 @@ def test_4_processes_x_4_threads_share_one_refresh(
     double = sandbox_factory("bearer_double", clock=SystemClock())
     double.refresh_delay = 0.1  # widen the window in which everyone wants to refresh
     profile = _profile(double, service_name, "fleet")
-    with brokerauth.session(profile) as first:
-        assert first.get("/api/me").ok
-        token = first.token
-        # Expired for everyone: in the keyring and on the server.
-        first.binding.save(token.replace(expires_at=token.issued_at))
-    double.expire_access_tokens()
+    # Expired for everyone: in the keyring and on the server.
+    expired = expired_everywhere(profile, double)
 
     # The children inherit the environment: the bus, the XDG folders, BROKERAUTH_HOME.
     statuses = run_fleet(profile, path="/api/me", processes=4, threads=4)
     assert statuses == ["200"] * 16
-    assert double.refresh_calls == 1
-    assert double.invalid_grants == 0
-    with brokerauth.session(profile) as last:
-        stored = last.binding.load()
-    assert stored is not None
-    assert stored.access_token != token.access_token
-    assert double.family_valid(stored.refresh_token)
+    check_one_refresh(profile, double, expired)
 
 
 def test_a_holder_killed_mid_lock_frees_it_within_a_second(

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,24 +9,15 @@ from brokerauth.contract.tokens import TokenKey
 from brokerauth.engine.pluginhost import PluginHost
 from brokerauth_redis.options import RedisStoreOptions
 from brokerauth_redis.plugin import RedisPlugin
-from brokerauth_sandbox.clock import ManualClock
 from cryptography.fernet import Fernet
 from redis_helpers import RedisServer
 
-TESTS = Path(__file__).resolve().parent
-#: The bearer double's metadata, as pip would have installed it (see bearer_double).
-DOUBLE_INSTALLED = TESTS / "bearer_double" / "installed"
-
 
 @pytest.fixture(scope="module", autouse=True)
-def double_installed() -> Iterator[None]:
-    """The bearer double is an installed plugin while a module of these tests runs, in this
-    process and in every process it starts (spawned fleets), and in no one else's tests."""
-    path = [str(DOUBLE_INSTALLED), str(TESTS), *filter(None, [os.environ.get("PYTHONPATH")])]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(DOUBLE_INSTALLED))
-        patch.setenv("PYTHONPATH", os.pathsep.join(path))
-        yield
+def double_installed(bearer_double_installed: None) -> None:
+    """The test bench's bearer double (brokerauth_sandbox.bearer) is an installed plugin while
+    a module of these tests runs, in this process and in every process it starts (spawned
+    fleets), and in no one else's tests."""
 
 
 @pytest.fixture
@@ -72,6 +62,6 @@ def fernet_key(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def double(sandbox_factory: Any, manual_clock: ManualClock) -> Any:
+def double(bearer_double: Any) -> Any:
     """A started sandbox of the bearer double on the test's manual clock."""
-    return sandbox_factory("bearer_double", clock=manual_clock)
+    return bearer_double

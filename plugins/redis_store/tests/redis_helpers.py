@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import secrets
 import shutil
 import socket
 import subprocess
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from brokerauth.contract.tokens import Token
+from brokerauth_sandbox.bearer.helpers import make_token
+
+__all__ = ["FALLBACK_PATHS", "INSTALL_HINT", "RedisServer", "free_port", "make_token",
+           "redis_server_binary", "redis_store"]
 
 INSTALL_HINT = (
     "redis-server is not installed, and the redis store's tests need a real one: run "
@@ -132,18 +133,3 @@ class RedisServer:
 def redis_store(url: str, /, **options: Any) -> dict[str, Any]:
     """A profile's ``store`` value pointing at ``url``."""
     return {"name": "redis", "url": url, **options}
-
-
-def make_token(label: str = "t", **changes: Any) -> Token:
-    """A fresh, valid-looking token with random secrets."""
-    now = datetime.now(UTC)
-    fields: dict[str, Any] = {
-        "access_token": f"{label}-{secrets.token_urlsafe(16)}",
-        "refresh_token": f"{label}-refresh-{secrets.token_urlsafe(16)}",
-        "broker": "bearer_double",
-        "issued_at": now,
-        "expires_at": now + timedelta(hours=1),
-        "extra": {"client": "c-1"},
-    }
-    fields.update(changes)
-    return Token(**fields)

@@ -5,7 +5,6 @@ bench), unless it is marked ``sqlite_only`` (it is about the file) or ``postgres
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing as contextlib_closing
@@ -16,7 +15,6 @@ import pytest
 from brokerauth.contract.tokens import TokenKey
 from brokerauth.toolkit.secrets import Secret
 from brokerauth_sandbox.canary import token_stores
-from brokerauth_sandbox.clock import ManualClock
 from brokerauth_sandbox.pytest_plugin import PG_URL_VARIABLE
 from brokerauth_sql.options import SqlStoreOptions, postgres_location
 from brokerauth_sql.plugin import SqlPlugin
@@ -41,28 +39,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         backends = ("postgresql",)
     metafunc.parametrize("backend", backends, indirect=True)
 
-TESTS = Path(__file__).resolve().parent
-#: The Redis store's tests keep a small broker double (client credentials, rotating refresh
-#: tokens, a count of refreshes) that needs only the core and the test bench; these tests
-#: use the same one rather than a second copy.
-DOUBLE_HOME = TESTS.parents[1] / "redis_store" / "tests"
-DOUBLE_INSTALLED = DOUBLE_HOME / "bearer_double" / "installed"
 #: The tests' databases (see the ``database`` fixture) hold tokens on purpose.
 DATABASE = "tokens.db"
 token_stores(files=(DATABASE, f"{DATABASE}-wal", f"{DATABASE}-shm"))
 
 
 @pytest.fixture(scope="module", autouse=True)
-def double_installed() -> Iterator[None]:
-    """The bearer double is an installed plugin while a module of these tests runs, in this
-    process and in every process it starts, and in no one else's tests."""
-    path = [str(DOUBLE_INSTALLED), str(DOUBLE_HOME), str(TESTS),
-            *filter(None, [os.environ.get("PYTHONPATH")])]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(DOUBLE_HOME))
-        patch.syspath_prepend(str(DOUBLE_INSTALLED))
-        patch.setenv("PYTHONPATH", os.pathsep.join(path))
-        yield
+def double_installed(bearer_double_installed: None) -> None:
+    """The test bench's bearer double (brokerauth_sandbox.bearer), the broker of these tests'
+    sessions, is an installed plugin while a module of these tests runs, in this process and
+    in every process it starts, and in no one else's tests."""
 
 
 @pytest.fixture
@@ -161,6 +147,6 @@ def fernet_key(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def double(sandbox_factory: Any, manual_clock: ManualClock) -> Any:
+def double(bearer_double: Any) -> Any:
     """A started sandbox of the bearer double on the test's manual clock."""
-    return sandbox_factory("bearer_double", clock=manual_clock)
+    return bearer_double

@@ -19,7 +19,7 @@ from brokerauth_sandbox.fleet import run_fleet
 from brokerauth_sql.options import SqlStoreOptions
 from brokerauth_sql.plugin import SqlPlugin
 from brokerauth_sql.rows import StaleWriteError
-from sql_helpers import Raw, make_token, needs_bearer_double, token_fields
+from sql_helpers import Raw, make_token, token_fields
 
 
 def _stop_child(process: Any) -> None:
@@ -102,7 +102,6 @@ def test_a_process_killed_while_writing_leaves_the_old_or_a_new_token(
     assert plugin.load_token("sql", key, options) == first
 
 
-@needs_bearer_double
 def test_8_processes_x_4_threads_share_one_refresh(
     sandbox_factory: Any, store_of: Any, fernet_key: str
 ) -> None:
@@ -129,7 +128,6 @@ def test_8_processes_x_4_threads_share_one_refresh(
     assert double.family_valid(stored.refresh_token)
 
 
-@needs_bearer_double
 def test_a_holder_killed_mid_lock_frees_it_within_a_second(
     sandbox_factory: Any, store_of: Any, options: SqlStoreOptions
 ) -> None:
@@ -230,7 +228,6 @@ def test_the_lock_is_per_identity_and_times_out(
             assert free is True
 
 
-@needs_bearer_double
 @pytest.mark.parametrize("threads", [16])
 def test_threads_of_two_sessions_refresh_once(
     sandbox_factory: Any, store_of: Any, threads: int

@@ -18,7 +18,6 @@ from brokerauth_sandbox.clock import ManualClock
 from brokerauth_sql.options import SqlStoreOptions
 from brokerauth_sql.plugin import SqlPlugin
 from brokerauth_sql.postgres import advisory_key
-from sql_helpers import needs_bearer_double
 
 
 def _early_refresh_cannot_be_stored(
@@ -46,7 +45,6 @@ def _stored_again(session: Any, manual_clock: ManualClock, token: Any) -> None:
     assert session.token != token
 
 
-@needs_bearer_double
 @pytest.mark.sqlite_only
 def test_a_refresh_that_cannot_be_stored_keeps_the_session_going(
     double: Any, session_factory: Any, store_of: Any, database: Path, where: str,
@@ -66,7 +64,6 @@ def test_a_refresh_that_cannot_be_stored_keeps_the_session_going(
     _stored_again(session, manual_clock, token)
 
 
-@needs_bearer_double
 @pytest.mark.postgres_only
 def test_a_writer_holding_the_row_too_long_keeps_the_session_going(
     double: Any, session_factory: Any, store_of: Any, postgres_url: str, where: str,
@@ -84,7 +81,6 @@ def test_a_writer_holding_the_row_too_long_keeps_the_session_going(
     _stored_again(session, manual_clock, token)
 
 
-@needs_bearer_double
 @pytest.mark.postgres_only
 def test_a_server_that_is_down_keeps_the_session_going_and_comes_back(
     double: Any, session_factory: Any, store_of: Any, postgres_server: Any, where: str,

@@ -11,10 +11,9 @@ from brokerauth.contract.tokens import TokenKey
 from brokerauth.engine.profiles import Profile
 from brokerauth_sql.options import SqlStoreOptions
 from brokerauth_sql.plugin import SqlPlugin
-from sql_helpers import Raw, make_token, needs_bearer_double
+from sql_helpers import Raw, make_token
 
 
-@needs_bearer_double
 def test_users_lists_every_identity_with_its_state(
     double: Any, store_of: Any, options: SqlStoreOptions, raw: Raw, where: str
 ) -> None:
@@ -43,7 +42,6 @@ def test_users_lists_every_identity_with_its_state(
     assert expiring == {"dave"}
 
 
-@needs_bearer_double
 def test_users_reads_many_identities_in_few_queries(
     double: Any, store_of: Any, options: SqlStoreOptions, raw: Raw,
     monkeypatch: pytest.MonkeyPatch,

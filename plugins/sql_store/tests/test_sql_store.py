@@ -19,7 +19,7 @@ from brokerauth_sql.options import SqlStoreOptions, sqlite_path
 from brokerauth_sql.plugin import SqlPlugin
 from brokerauth_sql.schema import SQLITE_MIGRATIONS as MIGRATIONS
 from brokerauth_sql.schema import VERSION
-from sql_helpers import Raw, make_token, needs_bearer_double
+from sql_helpers import Raw, make_token
 
 
 def test_a_token_round_trips_and_logout_removes_it(
@@ -256,7 +256,6 @@ def test_the_token_budget_is_shared_by_every_plugin_on_the_database(
     assert two.take_call("sql", key, options, budget, 1060.5) == 0.0
 
 
-@needs_bearer_double
 @pytest.mark.parametrize(("url", "message"), [
     ("postgresql://user:pw@db.internal/tokens", "password in plain text"),
     ("postgresql://user@db.internal/tokens", "without TLS and without an encryption_key"),
@@ -285,7 +284,6 @@ def test_url_forms() -> None:
     assert sqlite_path("sqlite:///~/tokens.db") == Path.home() / "tokens.db"
 
 
-@needs_bearer_double
 def test_a_session_uses_the_store_from_its_profile(
     double: Any, store_of: Any, options_of: Any
 ) -> None:

@@ -1,9 +1,7 @@
-"""The Redis store tests' broker: as little as a broker can be and still refresh (the built-in
-bearer signer, client credentials with rotating refresh tokens), and an emulator of its server
-that counts refreshes and can hold one open, so that a fleet sharing Redis shows whether it
-refreshed once.
-
-It is installed for these tests only, without pip: ``installed/`` holds the metadata pip
-would have written, and the tests' ``conftest.py`` puts that folder on the path of the test
-process and of every process a test starts.
+"""Where the bearer double used to live: it is the test bench's now
+(:mod:`brokerauth_sandbox.bearer`), and the tests take it from there (the
+``bearer_double_installed`` fixture).  What is left here serves only ``bench/stores.py`` and
+``bench/sqlstore.py``, which still put ``installed/`` (the same entry points, naming the
+bench's modules) and this folder's parent on their path; remove it once they use
+``brokerauth_sandbox.bearer.INSTALLED`` and ``brokerauth_sandbox.bearer.sandbox``.
 """

@@ -16,7 +16,8 @@ from brokerauth.toolkit.oauth import parse_token_answer, token_body
 from brokerauth.toolkit.secrets import Secret
 from brokerauth.toolkit.settings_checks import http_url
 
-BROKER = "bearer_double"
+from brokerauth_sandbox.bearer import BROKER
+
 FLOW = "bearer-double-credentials"
 
 

@@ -1,0 +1,111 @@
+"""What the store plugins' tests do with the bearer double, in one place: tokens of its broker,
+profiles over it, and the fleet check (many processes or threads on one expired token: exactly
+one refresh, no refused grant, the rotated token stored and valid).
+
+The double must be installed (:func:`brokerauth_sandbox.bearer.installed`, or the pytest
+plugin's ``bearer_double_installed`` fixture) for the sessions these helpers open.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from brokerauth.contract.tokens import Token
+
+from brokerauth_sandbox.bearer import BROKER
+
+if TYPE_CHECKING:
+    from brokerauth.engine.profiles import Profile
+    from brokerauth.engine.sessions import Session
+
+    from brokerauth_sandbox.bearer.sandbox import BearerDoubleSandbox
+
+__all__ = ["check_one_refresh", "expired_everywhere", "make_token", "profile_over",
+           "race_sessions", "token_fields"]
+
+
+def make_token(label: str = "t", **changes: Any) -> Token:
+    """A fresh, valid-looking token of the bearer double's broker with random secrets;
+    ``changes`` replace its fields."""
+    now = datetime.now(UTC)
+    fields: dict[str, Any] = {
+        "access_token": f"{label}-{secrets.token_urlsafe(16)}",
+        "refresh_token": f"{label}-refresh-{secrets.token_urlsafe(16)}",
+        "broker": BROKER,
+        "issued_at": now,
+        "expires_at": now + timedelta(hours=1),
+        "extra": {"client": "c-1"},
+    }
+    fields.update(changes)
+    return Token(**fields)
+
+
+def token_fields(token: Token) -> dict[str, Any]:
+    """What crosses to a spawned process (``Token.extra`` is a read-only mapping pickle
+    refuses): ``Token(**token_fields(token))`` there."""
+    return {name: getattr(token, name) for name in
+            ("access_token", "refresh_token", "broker", "issued_at", "expires_at")}
+
+
+def profile_over(double: BearerDoubleSandbox, store: Any, name: str = "fleet") -> Profile:
+    """Profile ``name`` of the bearer double's broker, pointed at ``double``, with ``store``
+    (a profile's ``store`` value)."""
+    from brokerauth.engine.profiles import Profile
+
+    return Profile.from_mapping(name, {"broker": BROKER, **double.profile_settings(),
+                                       "store": store})
+
+
+def expired_everywhere(profile: Profile, double: BearerDoubleSandbox) -> Token:
+    """Log in once on ``profile``, then make that token expired for everyone: in the store and
+    on the server; returns it (the token a fleet then has to refresh)."""
+    import brokerauth
+
+    with brokerauth.session(profile) as first:
+        assert first.get("/api/me").ok
+        token = first.token
+        assert token is not None
+        first.binding.save(token.replace(expires_at=token.issued_at))
+    double.expire_access_tokens()
+    return token
+
+
+def check_one_refresh(profile: Profile, double: BearerDoubleSandbox, expired: Token) -> Token:
+    """Assert what a fleet on ``expired`` (see :func:`expired_everywhere`) must leave: one
+    refresh at the server, no refused grant, and in the store a new token whose refresh
+    token's family is alive; returns the stored token."""
+    import brokerauth
+
+    assert double.refresh_calls == 1, f"{double.refresh_calls} refreshes, not 1"
+    assert double.invalid_grants == 0
+    with brokerauth.session(profile) as last:
+        stored = last.binding.load()
+    assert stored is not None
+    assert stored.access_token != expired.access_token
+    assert stored.refresh_token is not None
+    assert double.family_valid(stored.refresh_token)
+    return stored
+
+
+def race_sessions(sessions: Sequence[Session], threads: int, path: str = "/api/me") -> list[int]:
+    """``threads`` threads per session, released at once, each sending one GET of ``path``;
+    the statuses, in the order they came back.  Every thread is joined (each request ends
+    within its session's deadline)."""
+    statuses: list[int] = []
+    barrier = threading.Barrier(threads * len(sessions))
+
+    def work(session: Session) -> None:
+        barrier.wait()
+        statuses.append(session.get(path).status)
+
+    workers = [threading.Thread(target=work, args=(session,)) for session in sessions
+               for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return statuses
