@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from brokerauth.cli.output import Output
+from brokerauth.cli.output import Output, shown
 from brokerauth.contract.errors import ConfigError
 
 
@@ -137,9 +137,10 @@ def _run(args: argparse.Namespace, out: Output, *, interactive: bool) -> int:
         path = find_profiles_file(None) or candidate_files(None)[-1][1]
     # Through a link to the file it names: a dotfiles link stays a link.
     path = Path(os.path.realpath(path))
+    _check_target(path)
     with _editing(path):
         # Bytes, not text: reading text would turn CRLF line ends into LF behind our back.
-        original = path.read_bytes().decode("utf-8") if path.exists() else ""
+        original = profiles_text(path.read_bytes(), path) if path.exists() else ""
         _write(path, with_profile(original, name, table, force=args.force, path=path))
     unset = [k for k, v in table.items()
              if isinstance(v, dict) and "env" in v and not os.environ.get(v["env"])]
@@ -148,6 +149,52 @@ def _run(args: argparse.Namespace, out: Output, *, interactive: bool) -> int:
     for key in unset:
         out.line(f"  note: {key} comes from ${table[key]['env']}, which is not set here")
     return 0
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def _check_target(path: Path) -> None:
+    """A profiles file init can edit: none yet, or a regular file (through its links)."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read ({exc.strerror or type(exc).__name__}); "
+                          "nothing was written", hint="check the file and its folder's "
+                          "permissions, or pass --profiles FILE") from None
+    if stat.S_ISDIR(mode):
+        raise ConfigError(f"{path} is a folder, not a profiles file; nothing was written",
+                          hint=f"pass --profiles FILE naming a file, e.g. --profiles "
+                          f"{path / 'brokerauth.toml'}")
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"{path} is not a regular file; nothing was written",
+                          hint="pass --profiles FILE naming a regular file")
+
+
+def profiles_text(data: bytes, path: Path) -> str:
+    """A profiles file's bytes as the text init edits, or a :class:`ConfigError` naming the
+    file and what is wrong, with nothing written.
+
+    A UTF-8 byte order mark is refused, not skipped: TOML is UTF-8 without one, and the
+    readers of the file (Python's ``tomllib``, which loads the profiles; tomlkit) refuse it,
+    so a profile added after it could never be used.  The file is left byte for byte as it is,
+    and the person is told how to remove the mark."""
+    if data.startswith(_BOM):
+        raise ConfigError(
+            f"{path} starts with a UTF-8 byte order mark (BOM), which TOML does not allow: "
+            "brokerauth could not read it either; nothing was written",
+            hint="save it as UTF-8 without a BOM (most editors offer it; or "
+            f"`sed -i '1s/^\\xEF\\xBB\\xBF//' {path}`), then run init again")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path} is not UTF-8 text (line {line}); nothing was written",
+                          hint="save it as UTF-8, then run init again") from None
 
 
 def broker_choices(host: Any) -> tuple[list[str], list[str]]:
@@ -182,8 +229,14 @@ def with_profile(original: str, name: str, table: dict[str, Any], *, force: bool
 
     A new profile is appended as a table of its own; a replaced one is edited in place with
     tomlkit.  Either way the result is read back, and anything but the old profiles plus this
-    one is refused before a byte is written."""
-    expected = tomllib.loads(original) if original.strip() else {}
+    one is refused before a byte is written.  The file's line ends (LF or CR-LF) are kept
+    in what is added."""
+    try:
+        expected = tomllib.loads(original) if original.strip() else {}
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message names the line and column, never the file's text.
+        raise ConfigError(f"{path} is not valid TOML ({exc}); nothing was written",
+                          hint="fix it there (or move it aside), then run init again") from None
     profiles = expected.get("profiles", {})
     if not isinstance(profiles, dict):
         raise ConfigError(f"{path}: 'profiles' is not a table",
@@ -194,10 +247,11 @@ def with_profile(original: str, name: str, table: dict[str, Any], *, force: bool
                           hint="pass --force to replace it, or choose another name")
     expected.setdefault("profiles", {})[name] = table
     block = render_profile(name, table)
+    newline = "\r\n" if "\r\n" in original else "\n"
     candidates: list[str] = []
     if not exists:
-        candidates.append(_appended(original, block))
-    candidates.append(_edited(original, name, block))
+        candidates.append(_appended(original, block.replace("\n", newline), newline))
+    candidates.append(_line_ends(_edited(original, name, block), newline))
     for text in candidates:
         try:
             if tomllib.loads(text) == expected:
@@ -229,11 +283,18 @@ def _inline(value: Any) -> str:
     return str(tomlkit.item(value).as_string())
 
 
-def _appended(original: str, block: str) -> str:
+def _appended(original: str, block: str, newline: str = "\n") -> str:
     if not original:
         return block
-    text = original if original.endswith("\n") else original + "\n"
-    return text + ("" if text.endswith("\n\n") else "\n") + block
+    text = original if original.endswith("\n") else original + newline
+    return text + ("" if text.endswith(newline * 2) else newline) + block
+
+
+def _line_ends(text: str, newline: str) -> str:
+    """``text`` with every line ended by ``newline`` (tomlkit writes what it adds with LF)."""
+    if newline == "\n":
+        return text
+    return re.sub(r"(?<!\r)\n", "\r\n", text)
 
 
 def _edited(original: str, name: str, block: str) -> str:
@@ -295,9 +356,9 @@ def _toml_value(text: str) -> Any:
 
 
 def _ask(question: str, default: str | None) -> str:
-    suffix = f" [{default}]" if default else ""
+    suffix = f" [{shown(default, lines=False)}]" if default else ""
     while True:
-        answer = input(f"{question}{suffix}: ").strip()
+        answer = input(f"{shown(question, lines=False)}{suffix}: ").strip()
         if answer:
             return answer
         if default is not None:
@@ -316,16 +377,59 @@ def _editing(path: Path) -> Iterator[None]:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     for _attempt in range(50):  # bounded: each retry means another writer replaced it
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        created = True
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+        except FileExistsError:
+            created = False
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+            except FileNotFoundError:  # removed since: another init's, never written
+                continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            if os.fstat(fd).st_ino == os.stat(path).st_ino:
-                yield
+            mine = os.fstat(fd).st_ino
+            try:
+                same = mine == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                with _until_written(path, mine, made_here=created):
+                    yield
                 return
         finally:
             os.close(fd)
     raise ConfigError(f"{path} kept changing while init waited to edit it",
                       hint="stop whatever rewrites it, then run init again")
+
+
+@contextmanager
+def _until_written(path: Path, locked: int, made_here: bool) -> Iterator[None]:
+    """The edit under the lock.  A file made here only to be locked (``made_here``, inode
+    ``locked``) is removed again if it was never replaced by the written one: an error,
+    Ctrl-C or SIGTERM between the two leaves no empty profiles file where there was none.
+    SIGTERM is made an exit (143) for that while, so that this runs (and the temporary copy
+    of a write it interrupts is removed too)."""
+    import signal
+    import threading
+
+    handled = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if handled else None
+    try:
+        yield
+    finally:
+        try:
+            if made_here and os.stat(path).st_ino == locked:
+                os.unlink(path)
+        except FileNotFoundError:
+            pass
+        finally:
+            if handled:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _write(path: Path, text: str) -> None:
