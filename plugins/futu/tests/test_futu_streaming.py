@@ -91,6 +91,20 @@ def test_each_handshake_is_a_fresh_password_and_trade_sends_no_metadata(
     assert sandbox.ws_sessions == [("trade", {}), ("trade", {})]
 
 
+def test_the_gateway_wants_the_documented_handshake_query(sandbox: FutuSandbox) -> None:
+    with pytest.raises(websocket.WebSocketBadStatusException) as info:
+        websocket.create_connection(sandbox.ws_url("quote"), timeout=TIMEOUT)
+    assert info.value.status_code == 400
+
+
+def test_response_packets_that_lie_about_lengths_are_refused() -> None:
+    # A body field claiming more bytes than there are, and a truncated varint.
+    for body in (b"\x0a\x7f", b"\x10\xff"):
+        packet = b"\x02\x02" + (1).to_bytes(4, "big") + b"\x00" + len(body).to_bytes(3, "big")
+        with pytest.raises(ValueError, match="malformed"):
+            parse_response(packet + body)
+
+
 def test_a_forged_password_is_refused(sandbox: FutuSandbox, open_futu: Any) -> None:
     session = open_futu(sandbox, **sandbox.ws_settings())
     real = handshake(session, "quote")

@@ -315,9 +315,13 @@ def parse_response(packet: bytes) -> tuple[int, int, int, dict[int, bytes | int]
             raise ValueError("malformed body")
         if tag & 7 == 0:
             value, at = _read_varint(body, at)
+            if value < 0:
+                raise ValueError("malformed body")
             fields[tag >> 3] = value
         elif tag & 7 == 2:
             size_, at = _read_varint(body, at)
+            if size_ < 0 or at + size_ > len(body):
+                raise ValueError("malformed body")
             fields[tag >> 3] = body[at:at + size_]
             at += size_
         else:
