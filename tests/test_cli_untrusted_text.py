@@ -57,12 +57,14 @@ def cloned(tmp_path: Path, token_home: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("command", [["profiles"], ["profiles", "--names"], ["status"],
-                                     ["keepalive"], ["users"]])
+                                     ["keepalive"], ["users"], ["sign"]])
 def test_a_profile_name_from_a_cloned_file_is_shown_not_obeyed(
     command: list[str], cloned: dict[str, str]
 ) -> None:
-    # users names the profile itself; the others list every profile.
-    args = [*command, HOSTILE] if command[0] == "users" else command
+    # users and sign name the profile (sign's note says how to log in to it); the others
+    # list every profile.
+    args = {"users": ["users", HOSTILE], "sign": ["sign", HOSTILE, "GET", "/x"]}.get(
+        command[0], command)
     result = run(*args, env=cloned)
     _assert_shown_not_obeyed(result.stdout + result.stderr)
     assert "Traceback" not in result.stderr

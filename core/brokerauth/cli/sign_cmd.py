@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from brokerauth.cli.common import add_profile_argument
-from brokerauth.cli.output import Output
+from brokerauth.cli.output import Output, shown
 from brokerauth.contract.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -208,9 +208,9 @@ def _token(binding: ProfileBinding, out: Output) -> Token | None:
         return flow_token(binding)
     except LoginRequiredError as exc:
         # On stderr in JSON mode too: the headers on stdout stay one document.
-        print(f"note: {exc.message}; signed without one", file=out.errors)
-        if exc.hint:
-            print(f"  fix: {exc.hint}, and requests carry the token it obtains",
+        print(f"note: {shown(exc.message)}; signed without one", file=out.errors)
+        if exc.hint:  # it names the profile, as the file wrote it: shown, never obeyed
+            print(f"  fix: {shown(exc.hint)}, and requests carry the token it obtains",
                   file=out.errors)
         return None
 
