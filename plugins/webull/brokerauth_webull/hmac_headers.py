@@ -8,8 +8,8 @@ explains what it signed (``steps``), so an explanation is always of the signatur
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
 from urllib.parse import unquote
 
 from brokerauth.contract.errors import ConfigError, PluginError
@@ -34,30 +34,82 @@ def hmac_headers(
 ) -> dict[str, str]:
     """The signature headers for ``request`` (and ``x-access-token`` when given).
 
+    The settings are checked, and their secret made into its HMAC key, once per settings
+    object (:func:`signer_for`); each request then only assembles and signs its string.
     With ``steps``, the intermediate values of this very signature are added to it, in the
     order they are computed (see :func:`explain`)."""
+    signer = _SIGNERS.get(id(settings))
+    # What _Bound.serves checks, inlined: this runs for every request signed.
+    if (signer is None or getattr(settings, "app_key", None) is not signer._app_key
+            or getattr(settings, "app_secret", None) is not signer._app_secret
+            or getattr(settings, "signature_algorithm", None) != signer._algorithm):
+        signer = signer_for(settings, strategy)
+    stamp = timestamp(now)
+    headers = signer.signer.headers(request, stamp, nonce, access_token)
+    if steps is not None:
+        explain(steps, request, signer.signer.app_key, _reveal(settings.app_secret, strategy),
+                stamp, nonce, signer.signer.algorithm, headers[signing.SIGNATURE],
+                token_sent=access_token is not None)
+    return headers
+
+
+class _Bound:
+    """A :class:`~brokerauth_webull.signing.Signer` and the settings values it was made from:
+    the very objects (a :class:`Secret` resolves once and keeps its value, a ``str`` is
+    immutable, and both are held here, so their identity cannot be reused while cached)."""
+
+    __slots__ = ("_algorithm", "_app_key", "_app_secret", "signer")
+
+    def __init__(self, signer: signing.Signer, app_key: object, app_secret: object,
+                 algorithm: object) -> None:
+        self.signer = signer
+        self._app_key = app_key
+        self._app_secret = app_secret
+        self._algorithm = algorithm
+
+    def serves(self, settings: Any) -> bool:
+        """Whether ``settings`` still carries the values this signer was made from."""
+        return (getattr(settings, "app_key", None) is self._app_key
+                and getattr(settings, "app_secret", None) is self._app_secret
+                and getattr(settings, "signature_algorithm", None) == self._algorithm)
+
+    def __repr__(self) -> str:
+        return f"<signer for {self.signer!r}>"
+
+
+#: Signers by ``id(settings)``, each checked against its settings' values on every use (so a
+#: settings object changed in place, or another one at a reused address, is never signed for
+#: with another's key).  Bounded: cleared when full.
+_SIGNERS: dict[int, _Bound] = {}
+_SIGNERS_MAX = 256
+
+
+def signer_for(settings: Any, strategy: str = "webull-hmac") -> _Bound:
+    """The settings checked (the secrets revealed, the algorithm one of
+    :data:`~brokerauth_webull.signing.ALGORITHMS`) and made into a signer, remembered for
+    ``settings``; a :class:`ConfigError` names what is missing or wrong."""
     try:
-        app_key = _reveal(settings.app_key, strategy)
-        app_secret = _reveal(settings.app_secret, strategy)
+        key_value = settings.app_key
+        secret_value = settings.app_secret
         algorithm = settings.signature_algorithm
     except AttributeError as exc:
         raise ConfigError(
             f"the {strategy} signer needs the setting {exc.name!r}",
             hint="use it with settings that carry app_key, app_secret and signature_algorithm",
         ) from None
+    app_key = _reveal(key_value, strategy)
+    app_secret = _reveal(secret_value, strategy)
     if algorithm not in signing.ALGORITHMS:
         raise ConfigError(
             f"signature_algorithm must be one of {', '.join(signing.ALGORITHMS)}, "
             f"not {algorithm!r}"
         )
-    stamp = timestamp(now)
-    headers = signing.signature_headers(
-        request, app_key, app_secret, stamp, nonce, algorithm, access_token
-    )
-    if steps is not None:
-        explain(steps, request, app_key, app_secret, stamp, nonce, algorithm,
-                headers[signing.SIGNATURE], token_sent=access_token is not None)
-    return headers
+    bound = _Bound(signing.Signer(app_key, app_secret, algorithm), key_value, secret_value,
+                   algorithm)
+    if len(_SIGNERS) >= _SIGNERS_MAX:
+        _SIGNERS.clear()
+    _SIGNERS[id(settings)] = bound
+    return bound
 
 
 def explain(
@@ -101,27 +153,32 @@ def explain(
     )
 
 
-#: The last second formatted and its text: requests signed within one second share it, and
-#: formatting costs more than the rest of the header assembly.
-_last_second: tuple[int, str] = (-1, "")
+#: The last second formatted: its start, the next second's, and its text.  Requests signed
+#: within one second share it, and formatting costs more than the rest of the header assembly.
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_last_second: tuple[datetime, datetime, str] = (_EPOCH, _EPOCH, "")
 
 
 def timestamp(now: datetime) -> str:
     """``x-timestamp``: UTC, second precision."""
     global _last_second
-    offset = now.utcoffset()
-    if offset is None:
+    start, end, text = _last_second  # one read: another thread may replace it meanwhile
+    try:
+        # Two comparisons of aware times (of the same UTC, a byte compare): a third of the
+        # cost of now.timestamp().  A naive ``now`` cannot be ordered against them.
+        if start <= now < end:
+            return text
+    except TypeError:
+        pass
+    if now.utcoffset() is None:
         raise ValueError("signing needs an aware datetime (UTC)")
-    second = int(now.timestamp())
-    cached = _last_second  # one read: another thread may replace it meanwhile
-    if cached[0] == second:
-        return cached[1]
-    if offset:
-        now = now.astimezone(UTC)
+    now = now.astimezone(UTC)
+    start = now.replace(microsecond=0)
     # The text of strftime(TIMESTAMP_FORMAT): a UTC time's isoformat is it followed by
     # "+00:00", at half strftime's cost.
-    text = now.isoformat(timespec="seconds")[:19] + "Z"
-    _last_second = (second, text)
+    text = start.isoformat()[:19] + "Z"
+    if start.year < 9999:  # the last year's seconds have no next second to bound them
+        _last_second = (start, start + timedelta(seconds=1), text)
     return text
 
 

@@ -15,19 +15,20 @@ The app secret is only ever an HMAC key: it is never a header, never in a return
 
 :func:`string_to_sign` is the hot path and never builds the canonical string: percent-encoding
 works character by character, so ``quote(a + b) == quote(a) + quote(b)`` and the string to
-sign can be assembled from pieces quoted once and cached (keys, host, path, app key), which
-costs a fraction of quoting the whole canonical string on every call as the SDK does.
-:func:`canonical_string` builds the unencoded form the slow, obvious way for debugging.
+sign can be assembled from pieces quoted once and cached (each ``key=value`` pair, host, path,
+app key), in one pass over the query, which costs a fraction of quoting the whole canonical
+string on every call as the SDK does.  :class:`Signer` does the same for one app key and
+secret checked once, with the secret made into its HMAC key once (:class:`SigningKey`): what
+a profile's signer uses for every request.  :func:`canonical_string` builds the unencoded form
+the slow, obvious way, for debugging and as the tests' second opinion.
 """
 
 from __future__ import annotations
 
 import binascii
-import functools
 import hashlib
 import hmac
 import re
-from collections.abc import Callable
 from typing import Final, Literal
 
 from brokerauth.contract.wire import Request
@@ -63,15 +64,32 @@ _QUOTE_TABLE: Final[tuple[str, ...]] = tuple(
 
 def quote(text: str) -> str:
     """``urllib.parse.quote(text, safe="")``: UTF-8, upper-case hex, ``A-Za-z0-9-._~`` kept."""
-    if _is_unreserved(text):
+    # Letters and digits only (a hex nonce, most keys): kept, without the regular expression.
+    if (text.isalnum() and text.isascii()) or _is_unreserved(text):
         return text
     table = _QUOTE_TABLE
     return "".join([table[b] for b in text.encode("utf-8")])
 
 
-# Keys, hosts, paths, app keys and most query values repeat from call to call; the nonce is
-# quoted without the cache so unique values do not churn it.
-_quote_cached: Callable[[str], str] = functools.lru_cache(maxsize=4096)(quote)
+# Keys, hosts, paths, app keys and most query pairs repeat from call to call: each is quoted
+# once and kept (a plain dict, cleared when full: a lookup costs half an lru_cache call).  The
+# nonce is quoted without it, so unique values do not churn it.
+_QUOTED: dict[str, str] = {}
+_QUOTED_MAX: Final = 4096
+
+
+def _quote_cached(text: str) -> str:
+    quoted = _QUOTED.get(text)
+    if quoted is None:
+        if len(_QUOTED) >= _QUOTED_MAX:
+            _QUOTED.clear()
+        quoted = _QUOTED[text] = quote(text)
+    return quoted
+
+
+#: Query keys seen to be unreserved (``quote(key) == key``): their entries sort as the keys do.
+_PLAIN_KEYS: set[str] = set()
+_is_plain_key = re.compile(r"[A-Za-z0-9._~-]+\Z").match
 
 
 def body_digest(body: bytes | None, algorithm: str = DEFAULT_ALGORITHM) -> str | None:
@@ -129,35 +147,85 @@ def string_to_sign(
     algorithm: str = DEFAULT_ALGORITHM,
 ) -> str:
     """``quote(canonical_string(...), safe="")``, assembled from quoted pieces (fast path)."""
-    q = _quote_cached
     if algorithm not in _HMAC_DIGEST:
         raise ValueError(_unsupported(algorithm))
-    quoted_nonce = quote(nonce)
-    if request.params:
-        # Values are kept already quoted: quote("old&new") == quote(old) + "%26" + quote(new).
-        merged = {
-            HOST: q(request.host),
-            APP_KEY: q(app_key),
-            SIGNATURE_ALGORITHM: algorithm,
-            NONCE: quoted_nonce,
-            SIGNATURE_VERSION_HEADER: SIGNATURE_VERSION,
-            TIMESTAMP: q(timestamp),
+    return _assemble(request, _APP_KEY_ENTRY + _quote_cached(app_key),
+                     _ALGORITHM_ENTRY + algorithm, timestamp, nonce, algorithm)
+
+
+# Each signed name with its quoted "=", as it appears in the string to sign.
+_HOST_ENTRY: Final = "host%3D"
+_APP_KEY_ENTRY: Final = "x-app-key%3D"
+_ALGORITHM_ENTRY: Final = "x-signature-algorithm%3D"
+_NONCE_ENTRY: Final = "x-signature-nonce%3D"
+_VERSION_ENTRY: Final = "x-signature-version%3D" + SIGNATURE_VERSION
+_TIMESTAMP_ENTRY: Final = "x-timestamp%3D"
+
+
+def _assemble(
+    request: Request,
+    app_key_entry: str,
+    algorithm_entry: str,
+    timestamp: str,
+    nonce: str,
+    algorithm: str,
+) -> str:
+    """The string to sign in one pass over the query: each name's ``name%3Dvalue`` quoted once
+    (``app_key_entry`` and ``algorithm_entry`` come ready), sorted by name, joined by ``%26``.
+    ``algorithm`` is known to be supported."""
+    cached = _QUOTED.get
+    host = request.host
+    host_entry = _HOST_ENTRY + (cached(host) or _quote_cached(host))
+    # A hex or alphanumeric nonce (ours, the SDK's are UUIDs) needs no quoting.
+    nonce_entry = _NONCE_ENTRY + (nonce if nonce.isalnum() and nonce.isascii() else quote(nonce))
+    timestamp_entry = _TIMESTAMP_ENTRY + (cached(timestamp) or _quote_cached(timestamp))
+    params = request.params
+    if params:
+        # Entries are kept already quoted: quote("k=old&new") == quote("k=old") + "%26" +
+        # quote(new), so a name given twice (or a query key equal to a signed header's)
+        # becomes "old&new" as the SDK's map does.
+        entries = {
+            HOST: host_entry,
+            APP_KEY: app_key_entry,
+            SIGNATURE_ALGORITHM: algorithm_entry,
+            NONCE: nonce_entry,
+            SIGNATURE_VERSION_HEADER: _VERSION_ENTRY,
+            TIMESTAMP: timestamp_entry,
         }
-        for key, value in request.params:
-            old = merged.get(key)
-            merged[key] = q(value) if old is None else f"{old}%26{q(value)}"
-        joined = "%26".join([f"{q(k)}%3D{v}" for k, v in sorted(merged.items())])
+        plain = True
+        for key, value in params:
+            old = entries.get(key)
+            if old is None:
+                pair = f"{key}={value}"
+                entries[key] = cached(pair) or _quote_cached(pair)
+                if key not in _PLAIN_KEYS:
+                    if _is_plain_key(key):
+                        _PLAIN_KEYS.add(key)
+                    else:
+                        plain = False
+            else:
+                entries[key] = f"{old}%26{cached(value) or _quote_cached(value)}"
+        if plain:
+            # Every name is unreserved, so each entry starts with its name as given, then
+            # "%3D" ("%" sorts before every unreserved character): the entries sort as their
+            # names do, and are sorted as they are.
+            joined = "%26".join(sorted(entries.values()))
+        else:
+            joined = "%26".join([entries[key] for key in sorted(entries)])
     else:
-        # The six keys sort in this fixed order.
-        joined = (
-            f"host%3D{q(request.host)}%26x-app-key%3D{q(app_key)}"
-            f"%26x-signature-algorithm%3D{algorithm}%26x-signature-nonce%3D{quoted_nonce}"
-            f"%26x-signature-version%3D{SIGNATURE_VERSION}%26x-timestamp%3D{q(timestamp)}"
-        )
-    digest = body_digest(request.body, algorithm)
-    if digest is None:
-        return f"{q(request.path)}%26{joined}"
-    return f"{q(request.path)}%26{joined}%26{digest}"
+        # The six names sort in this fixed order.
+        joined = (f"{host_entry}%26{app_key_entry}%26{algorithm_entry}%26{nonce_entry}"
+                  f"%26{_VERSION_ENTRY}%26{timestamp_entry}")
+    path = request.path
+    path = cached(path) or _quote_cached(path)
+    body = request.body
+    if not body:
+        return f"{path}%26{joined}"
+    if algorithm == "HMAC-SHA256":
+        digest = hashlib.sha256(body).hexdigest().upper()
+    else:
+        digest = hashlib.md5(body, usedforsecurity=False).hexdigest().upper()
+    return f"{path}%26{joined}%26{digest}"
 
 
 def signature(to_sign: str, app_secret: str, algorithm: str = DEFAULT_ALGORITHM) -> str:
@@ -168,6 +236,82 @@ def signature(to_sign: str, app_secret: str, algorithm: str = DEFAULT_ALGORITHM)
         raise ValueError(_unsupported(algorithm)) from None
     mac = hmac.digest((app_secret + "&").encode("utf-8"), to_sign.encode("ascii"), digest_name)
     return binascii.b2a_base64(mac, newline=False).decode("ascii")
+
+
+class SigningKey:
+    """An app secret made into its HMAC key once: each signature copies the keyed state
+    instead of encoding and hashing the secret again (``signature`` with it, faster).
+
+    Holds no copy of the secret's text; its repr names the algorithm only."""
+
+    __slots__ = ("_mac", "algorithm")
+
+    def __init__(self, app_secret: str, algorithm: str = DEFAULT_ALGORITHM) -> None:
+        digest_name = _HMAC_DIGEST.get(algorithm)
+        if digest_name is None:
+            raise ValueError(_unsupported(algorithm))
+        self.algorithm = algorithm
+        self._mac = hmac.new((app_secret + "&").encode("utf-8"), digestmod=digest_name)
+
+    def sign(self, to_sign: str) -> str:
+        """``signature(to_sign, app_secret, algorithm)``."""
+        mac = self._mac.copy()
+        mac.update(to_sign.encode("ascii"))
+        return binascii.b2a_base64(mac.digest(), newline=False).decode("ascii")
+
+    def __repr__(self) -> str:
+        return f"<SigningKey {self.algorithm}>"
+
+
+class Signer:
+    """An app key and secret ready to sign many requests: the algorithm checked, the key
+    prepared and the app key quoted once, at construction; each request then costs one pass
+    over its query and one HMAC (:func:`signature_headers`, byte for byte).
+
+    Its repr names the algorithm only: neither the secret nor the app key."""
+
+    __slots__ = ("_algorithm_entry", "_app_key_entry", "_key", "_mac", "algorithm", "app_key")
+
+    def __init__(self, app_key: str, app_secret: str, algorithm: str = DEFAULT_ALGORITHM) -> None:
+        self._key = SigningKey(app_secret, algorithm)
+        self._mac = self._key._mac  # the keyed state, copied per signature (inlined below)
+        self.algorithm = algorithm
+        self.app_key = app_key
+        self._app_key_entry = _APP_KEY_ENTRY + quote(app_key)
+        self._algorithm_entry = _ALGORITHM_ENTRY + algorithm
+
+    def string_to_sign(self, request: Request, timestamp: str, nonce: str) -> str:
+        """:func:`string_to_sign` with this app key and algorithm."""
+        return _assemble(request, self._app_key_entry, self._algorithm_entry, timestamp, nonce,
+                         self.algorithm)
+
+    def signature(self, to_sign: str) -> str:
+        """:func:`signature` with this secret and algorithm."""
+        return self._key.sign(to_sign)
+
+    def headers(
+        self, request: Request, timestamp: str, nonce: str, access_token: str | None = None
+    ) -> dict[str, str]:
+        """:func:`signature_headers` with this app key, secret and algorithm."""
+        algorithm = self.algorithm
+        to_sign = _assemble(request, self._app_key_entry, self._algorithm_entry, timestamp,
+                            nonce, algorithm)
+        mac = self._mac.copy()
+        mac.update(to_sign.encode("ascii"))
+        headers = {
+            APP_KEY: self.app_key,
+            TIMESTAMP: timestamp,
+            SIGNATURE_VERSION_HEADER: SIGNATURE_VERSION,
+            SIGNATURE_ALGORITHM: algorithm,
+            NONCE: nonce,
+            SIGNATURE: binascii.b2a_base64(mac.digest(), newline=False).decode("ascii"),
+        }
+        if access_token is not None:
+            headers[ACCESS_TOKEN] = access_token
+        return headers
+
+    def __repr__(self) -> str:
+        return f"<Signer {self.algorithm}>"
 
 
 def signature_headers(

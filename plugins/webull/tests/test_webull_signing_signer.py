@@ -1,0 +1,203 @@
+"""The Webull signer made once per settings (settings checked, the HMAC key prepared, the app
+key quoted): byte for byte the signature the plain functions and the sandbox's independent
+verifier compute, never made with another settings' key, and nothing secret in its repr."""
+
+from __future__ import annotations
+
+import threading
+import urllib.parse
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from brokerauth.contract.errors import ConfigError
+from brokerauth.contract.wire import Request
+from brokerauth.toolkit.secrets import Secret
+from brokerauth_webull import hmac_headers, signing, verifier
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, 250_000, tzinfo=UTC)
+STAMP = "2026-01-02T03:04:05Z"
+APP_KEY = "signer-app-key-0123"
+APP_SECRET = "signer-app-secret-4567"
+OTHER_SECRET = "signer-other-secret-89ab"
+
+
+class Settings:
+    """Settings as a plugin may hand them: plain, mutable attributes."""
+
+    def __init__(self, app_key: Any = APP_KEY, app_secret: Any = APP_SECRET,
+                 signature_algorithm: Any = "HMAC-SHA256") -> None:
+        self.app_key = Secret.from_value(app_key) if isinstance(app_key, str) else app_key
+        self.app_secret = (Secret.from_value(app_secret) if isinstance(app_secret, str)
+                           else app_secret)
+        self.signature_algorithm = signature_algorithm
+
+
+def accepted(request: Request, headers: dict[str, str], secret: str) -> bool:
+    """Whether the sandbox's verifier (its own, slow, obvious implementation) accepts the
+    request as the server receives it: the query parsed back from the URL."""
+    query = urllib.parse.urlsplit(request.url).query
+    error = verifier.check_request(
+        path=request.path,
+        params=urllib.parse.parse_qsl(query, keep_blank_values=True),
+        headers={k.lower(): v for k, v in headers.items()},
+        body=request.body or b"",
+        host=request.host,
+        secret_for=lambda key: secret if key == headers[signing.APP_KEY] else None,
+        now=datetime.strptime(headers[signing.TIMESTAMP], signing.TIMESTAMP_FORMAT)
+        .replace(tzinfo=UTC).timestamp(),
+        window=60.0,
+    )
+    return error is None
+
+
+def get(params: Any = (("symbols", "AAPL,TSLA"), ("category", "US_STOCK"))) -> Request:
+    return Request("GET", "https", "api.webull.com", "/openapi/quotes", params, {}, None)
+
+
+# Unreserved names only (the signer's shortcut sorts their entries as they are), with the
+# cases that could sort wrong: prefixes of one another, "-" "." "_" "~", upper case, the
+# signed headers' own names, and a name given twice.
+plain_keys = st.one_of(
+    st.text(alphabet="aAbz09-._~", min_size=1, max_size=4),
+    st.sampled_from(["a", "a-", "a.", "a_", "a~", "aa", "A", "host", "hos", "hostx",
+                     "x-app-key", "x-app-keys", "x-timestamp", "x-signature-nonce", "x"]),
+)
+any_keys = st.one_of(plain_keys, st.text(max_size=6), st.sampled_from(["", " ", "é", "a b"]))
+values = st.one_of(st.text(max_size=12), st.sampled_from(["", "&", "=", "a&b", "中文"]))
+
+
+@given(
+    params=st.lists(st.tuples(st.one_of(plain_keys, any_keys), values), max_size=8),
+    body=st.one_of(st.none(), st.binary(max_size=64)),
+    algorithm=st.sampled_from(signing.ALGORITHMS),
+    nonce=st.one_of(st.text(alphabet="0123456789abcdef", min_size=32, max_size=32),
+                    st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E),
+                            min_size=1, max_size=40)),
+    token=st.one_of(st.none(), st.just("token-abc")),
+)
+@settings(max_examples=400)
+def test_the_signer_signs_as_the_functions_and_the_verifier(
+    params: list[tuple[str, str]], body: bytes | None, algorithm: str, nonce: str,
+    token: str | None,
+) -> None:
+    request = Request("POST" if body else "GET", "https", "api.webull.com", "/openapi/x",
+                      params, {}, body)
+    signer = signing.Signer(APP_KEY, APP_SECRET, algorithm)
+    headers = signer.headers(request, STAMP, nonce, token)
+    assert headers == signing.signature_headers(request, APP_KEY, APP_SECRET, STAMP, nonce,
+                                                algorithm, token)
+    assert signer.string_to_sign(request, STAMP, nonce) == urllib.parse.quote(
+        signing.canonical_string(request, APP_KEY, STAMP, nonce, algorithm), safe="")
+    assert accepted(request, headers, APP_SECRET)
+    assert not accepted(request, headers, OTHER_SECRET)
+
+
+def test_one_signer_per_settings_and_a_changed_secret_is_used_at_once() -> None:
+    profile = Settings()
+    request = get()
+    first = hmac_headers.hmac_headers(request, profile, NOW, "n1")
+    made = hmac_headers._SIGNERS[id(profile)]
+    assert hmac_headers.hmac_headers(request, profile, NOW, "n2") is not first
+    assert hmac_headers._SIGNERS[id(profile)] is made  # made once, then reused
+    assert accepted(request, first, APP_SECRET)
+
+    profile.app_secret = Secret.from_value(OTHER_SECRET)  # changed in place
+    rotated = hmac_headers.hmac_headers(request, profile, NOW, "n3")
+    assert accepted(request, rotated, OTHER_SECRET)
+    assert not accepted(request, rotated, APP_SECRET)
+
+    profile.app_key = Secret.from_value("another-app-key")
+    assert hmac_headers.hmac_headers(request, profile, NOW, "n4")[signing.APP_KEY] == (
+        "another-app-key")
+    profile.signature_algorithm = "HMAC-SHA1"
+    sha1 = hmac_headers.hmac_headers(request, profile, NOW, "n5")
+    assert sha1[signing.SIGNATURE_ALGORITHM] == "HMAC-SHA1"
+    assert accepted(request, sha1, OTHER_SECRET)
+
+
+def test_settings_made_and_dropped_never_sign_with_a_predecessor_key() -> None:
+    # CPython reuses a freed object's address at once: each new settings object may get its
+    # predecessor's id(), and must still be signed for with its own secret.
+    request = get()
+    for i in range(300):
+        secret = f"secret-{i:03d}"
+        headers = hmac_headers.hmac_headers(request, Settings(app_secret=secret), NOW, f"n{i}")
+        assert accepted(request, headers, secret), i
+
+
+def test_threads_each_with_their_settings_sign_with_their_own_key() -> None:
+    request = get()
+    failures: list[str] = []
+    start = threading.Barrier(8)
+
+    def work(index: int) -> None:
+        secret = f"thread-secret-{index}"
+        profile = Settings(app_key=f"thread-key-{index}", app_secret=secret)
+        start.wait(timeout=10)
+        for n in range(300):
+            # A new settings object now and then, so the bounded cache is refilled under way.
+            if n % 50 == 0:
+                profile = Settings(app_key=f"thread-key-{index}", app_secret=secret)
+            headers = hmac_headers.hmac_headers(request, profile, NOW, f"{index}-{n}")
+            if headers[signing.APP_KEY] != f"thread-key-{index}" or not accepted(
+                    request, headers, secret):
+                failures.append(f"thread {index}, request {n}")
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert failures == []
+
+
+def test_nothing_secret_in_a_repr() -> None:
+    profile = Settings()
+    hmac_headers.hmac_headers(get(), profile, NOW, "n")
+    shown = [repr(signing.Signer(APP_KEY, APP_SECRET)), str(signing.Signer(APP_KEY, APP_SECRET)),
+             repr(signing.SigningKey(APP_SECRET)), repr(hmac_headers._SIGNERS[id(profile)]),
+             repr(hmac_headers._SIGNERS)]
+    for text in shown:
+        assert APP_SECRET not in text
+        assert APP_KEY not in text
+    assert repr(signing.Signer(APP_KEY, APP_SECRET, "HMAC-SHA1")) == "<Signer HMAC-SHA1>"
+
+
+def test_settings_are_checked_when_the_signer_is_made_and_a_fix_is_seen() -> None:
+    profile = Settings(signature_algorithm="HMAC-MD5")
+    with pytest.raises(ConfigError, match="signature_algorithm must be one of") as caught:
+        hmac_headers.hmac_headers(get(), profile, NOW, "n")
+    assert APP_SECRET not in str(caught.value)
+    profile.signature_algorithm = "HMAC-SHA256"
+    assert accepted(get(), hmac_headers.hmac_headers(get(), profile, NOW, "n"), APP_SECRET)
+
+    class Missing:
+        app_key = Secret.from_value(APP_KEY)
+
+    with pytest.raises(ConfigError, match="needs the setting 'app_secret'"):
+        hmac_headers.hmac_headers(get(), Missing(), NOW, "n", strategy="webull-hmac")
+    with pytest.raises(ValueError, match="unsupported signature algorithm"):
+        signing.Signer(APP_KEY, APP_SECRET, "HMAC-MD5")
+
+
+def test_the_timestamp_changes_exactly_at_each_second_even_going_back() -> None:
+    base = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    moments = [
+        (base + timedelta(microseconds=999_999), "2026-01-02T03:04:05Z"),
+        (base + timedelta(seconds=1), "2026-01-02T03:04:06Z"),
+        (base + timedelta(microseconds=500_000), "2026-01-02T03:04:05Z"),  # a clock set back
+        (base - timedelta(microseconds=1), "2026-01-02T03:04:04Z"),
+        (base.astimezone(timezone(timedelta(hours=-5))), "2026-01-02T03:04:05Z"),
+        (base.astimezone(timezone(timedelta(hours=9))) + timedelta(seconds=1),
+         "2026-01-02T03:04:06Z"),
+        (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), "9999-12-31T23:59:59Z"),
+    ]
+    for moment, expected in moments:
+        assert hmac_headers.timestamp(moment) == expected, moment
+        assert hmac_headers.timestamp(moment) == expected, moment  # from the cache
+    with pytest.raises(ValueError, match="aware"):
+        hmac_headers.timestamp(datetime(2026, 1, 2, 3, 4, 5))  # naive, just after that second
