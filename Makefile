@@ -19,7 +19,7 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt $(SANDBOX_DIR) $(PLUGIN_DIRS) $(EXAMPLE_DIRS)
 	$(BIN)/pip install --quiet -c constraints.txt --group dev -e '.[test]' $(foreach d,$(SANDBOX_DIR) $(PLUGIN_DIRS) $(EXAMPLE_DIRS),-e $(dir $(d)))
 	$(BIN)/pip install --quiet -c constraints.txt -e 'examples/platform[test]' -e 'plugins/sql_store[test]' \
-	  -e 'plugins/keyring_store[test]'
+	  -e 'plugins/keyring_store[test]' -e 'plugins/webull[grpc,test]'
 	touch $(STAMP)
 
 # What `make packaging` builds with (pyproject.toml files ask for setuptools>=77).
