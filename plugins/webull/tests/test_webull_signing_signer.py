@@ -201,3 +201,25 @@ def test_the_timestamp_changes_exactly_at_each_second_even_going_back() -> None:
         assert hmac_headers.timestamp(moment) == expected, moment  # from the cache
     with pytest.raises(ValueError, match="aware"):
         hmac_headers.timestamp(datetime(2026, 1, 2, 3, 4, 5))  # naive, just after that second
+
+
+def test_query_values_as_a_caller_gives_them_are_what_is_signed_and_sent() -> None:
+    from types import MappingProxyType
+
+    from brokerauth.contract.wire import normalize_params
+
+    class Text(str):
+        pass
+
+    given_params = {"s": "AAPL,TSLA", "yes": True, "no": False, "skip": None,
+                    "many": ["x", 1], "n": 3, "sub": Text("y"), "empty": ""}
+    expected = (("s", "AAPL,TSLA"), ("yes", "true"), ("no", "false"), ("many", "x"),
+                ("many", "1"), ("n", "3"), ("sub", "y"), ("empty", ""))
+    for form in (given_params, MappingProxyType(given_params), list(given_params.items())):
+        pairs = normalize_params(form)
+        assert pairs == expected
+        assert all(type(value) is str for _, value in pairs)
+        request = get(pairs)
+        assert accepted(request, hmac_headers.hmac_headers(request, Settings(), NOW, "n"),
+                        APP_SECRET)
+    assert normalize_params({}) == normalize_params(None) == ()
