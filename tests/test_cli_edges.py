@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,15 @@ def test_a_sandbox_port_out_of_range_is_a_usage_error(args: list[str]) -> None:
     assert result.returncode == 2, result.stderr
     assert "is not a port: give a number from 1 to 65535, or 0 for a free one" in result.stderr
     assert result.stderr.startswith("usage: brokerauth sandbox")
+    _clean(result)
+
+
+@pytest.mark.parametrize("module", ["brokerauth_webull.sandbox.server", "brokerauth_futu.sandbox.server"])
+def test_a_python_m_sandbox_port_out_of_range_is_a_usage_error(module: str) -> None:
+    result = subprocess.run([sys.executable, "-m", module, "--port", "99999"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "is not a port: give a number from 1 to 65535" in result.stderr
     _clean(result)
 
 

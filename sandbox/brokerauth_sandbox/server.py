@@ -26,6 +26,7 @@ from typing import Any, ClassVar, TextIO, TypeVar
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import attrs
+from brokerauth.cli.common import port_number
 from brokerauth.contract.clock import Clock, SystemClock
 
 log = logging.getLogger("brokerauth_sandbox.server")
@@ -340,7 +341,8 @@ def from_command_line(
     """An emulator made from a ``python -m`` command line: ``--port`` and the options
     ``add_arguments`` declares (each ``dest`` a keyword of ``make``)."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any)")
+    parser.add_argument("--port", type=port_number, default=0,
+                        help="port to listen on (default: any)")
     add_arguments(parser)
     return make(**vars(parser.parse_args(argv)))
 
