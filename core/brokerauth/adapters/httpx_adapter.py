@@ -1,7 +1,10 @@
 """brokerauth as an ``httpx.Auth`` for sync and async clients.
 
 Obtaining or refreshing a token is blocking I/O (the token manager's locks and store); the
-async flow runs it in a worker thread so the event loop never blocks.
+async flow runs it in a worker thread so the event loop never blocks.  A fresh token held in
+memory is served on the loop, as is the judging of a successful answer (which touches no token):
+only a request whose token must be read, obtained or refreshed, and an answer that is not a
+success (it may ask for a refresh), go to a thread.
 
 A client with ``follow_redirects=True`` follows redirects inside httpx, past the auth flow, with
 every header but ``Authorization`` copied and, on 307 and 308, the body.  So each request this
@@ -57,8 +60,11 @@ class _Hops:
         self.method = request.method
         self.content = request.content
         url = request.url
-        self.first, _ = _hop_of(request.method, url.raw_scheme, url.raw_host, url.port,
-                                url.raw_path)
+        #: The first hop as httpcore will describe it (method, scheme, host, port, target),
+        #: compared as is; its normalised key is made only for a hop that is not it.
+        self.first_raw = (request.method.encode("ascii"), url.raw_scheme, url.raw_host,
+                          url.port, url.raw_path)
+        self._first: _HopKey | None = None
         self.attempt = attempt
         self.signed_first = False
         previous = request.extensions.get("trace")
@@ -69,11 +75,21 @@ class _Hops:
             previous = owner.previous_trace
         self.previous_trace: Callable[..., Any] | None = previous
 
+    @property
+    def first(self) -> _HopKey:
+        if self._first is None:
+            method, scheme, host, port, target = self.first_raw
+            self._first, _ = _hop_of(method, scheme, host, port, target)
+        return self._first
+
     def apply(self, request: httpx.Request, attempt: Attempt, previous: Attempt | None) -> None:
+        headers = request.headers
         if previous is not None:
             for name in previous.signature:
-                request.headers.pop(name, None)
-        request.headers.update(attempt.signature)
+                headers.pop(name, None)
+        # One assignment per header: Headers.update costs half as much again.
+        for name, value in attempt.signature.items():
+            headers[name] = value
         self.attempt = attempt
         self.signed_first = True
 
@@ -82,6 +98,10 @@ class _Hops:
             return
         hop = info["request"]
         url = hop.url
+        if self.signed_first and (hop.method, url.scheme, url.host, url.port,
+                                  url.target) == self.first_raw:
+            self.signed_first = False  # the request as the flow signed it
+            return
         key, absolute = _hop_of(hop.method, url.scheme, url.host, url.port, url.target)
         if key == self.first and self.signed_first:
             self.signed_first = False  # the request as the flow signed it
@@ -96,13 +116,17 @@ class _Hops:
         ]
         self.attempt = attempt
 
+    # httpcore calls the trace about ten times per request: the test for the one event that
+    # matters is made here, before any further call.
     def sync_trace(self, event: str, info: dict[str, Any]) -> None:
-        self.check(event, info)
+        if event.endswith(".send_request_headers.started"):
+            self.check(event, info)
         if self.previous_trace is not None:
             self.previous_trace(event, info)
 
     async def async_trace(self, event: str, info: dict[str, Any]) -> None:
-        self.check(event, info)
+        if event.endswith(".send_request_headers.started"):
+            self.check(event, info)
         if self.previous_trace is not None:
             await self.previous_trace(event, info)
 
@@ -114,9 +138,19 @@ class BrokerAuthHttpx(httpx.Auth):
 
     def _start(self, request: httpx.Request) -> tuple[Flow, _Hops]:
         flow, attempt = self.core.start(request.method, str(request.url), request.content)
+        return flow, self._hops(request, flow, attempt)
+
+    def _start_nowait(self, request: httpx.Request) -> tuple[Flow, _Hops] | None:
+        started = self.core.start_nowait(request.method, str(request.url), request.content)
+        if started is None:
+            return None
+        flow, attempt = started
+        return flow, self._hops(request, flow, attempt)
+
+    def _hops(self, request: httpx.Request, flow: Flow, attempt: Attempt) -> _Hops:
         hops = _Hops(self.core, request, attempt)
         hops.apply(request, attempt, None)
-        return flow, hops
+        return hops
 
     def _judge(self, flow: Flow, hops: _Hops, response: httpx.Response) -> Attempt | None:
         ok = response.is_success
@@ -144,13 +178,18 @@ class BrokerAuthHttpx(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        flow, hops = await anyio.to_thread.run_sync(self._start, request)
+        started = self._start_nowait(request)
+        if started is None:  # the token must be read, obtained or refreshed: that may block
+            started = await anyio.to_thread.run_sync(self._start, request)
+        flow, hops = started
         request.extensions["trace"] = hops.async_trace
         while True:
             response = yield request
-            if not response.is_success:
+            if response.is_success:  # the flow ends on it, touching no token
+                following = self._judge(flow, hops, response)
+            else:  # it may ask for a refresh, or sleep before a resend
                 await response.aread()
-            following = await anyio.to_thread.run_sync(self._judge, flow, hops, response)
+                following = await anyio.to_thread.run_sync(self._judge, flow, hops, response)
             if following is None:
                 return
             hops.apply(request, following, hops.attempt)

@@ -3,12 +3,66 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, cast
 
 from brokerauth.contract.wire import Request, Response
+from brokerauth.engine import refresh
 from brokerauth.engine.api import session as open_session
 from brokerauth.engine.authflow import Attempt, Flow, Policy, auth_flow, resign
 from brokerauth.engine.sessions import Session
+
+if TYPE_CHECKING:
+    from brokerauth.contract.tokens import Token
+    from brokerauth.engine.refresh import TokenManager
+
+
+@lru_cache(maxsize=1024)
+def _target(url: str) -> Request:
+    """``url`` parsed as :meth:`Request.from_url` parses it: a foreign library sends the same
+    URLs again and again, and parsing one is a fifth of the adapter's own work per request."""
+    return Request.from_url("GET", url)
+
+
+class MustWait(Exception):
+    """The current token cannot be had without waiting (a lock, the store, a refresh)."""
+
+
+def token_at_hand(manager: TokenManager) -> Token | None:
+    """The token :meth:`TokenManager.current` would return without a lock, the store or a
+    refresh (a fresh token held in memory, or none for a flow that uses none); else
+    :class:`MustWait`.  The same test as ``current``'s own first lines, on the same state,
+    which is replaced as a whole: read once, it is consistent."""
+    state = manager._state
+    if isinstance(state, refresh._State):
+        if state.advisory_at is None or manager._clock.now() < state.advisory_at:
+            return state.token
+    elif state is refresh._TOKENLESS:
+        return None
+    raise MustWait
+
+
+class _NoWaitTokens:
+    """The token manager as an event loop may use it: the current token when it is at hand, or
+    :class:`MustWait` raised; :meth:`allow_waiting` makes it the manager itself (for the
+    attempts after the first, which run in a worker thread).  One per request."""
+
+    __slots__ = ("manager", "wait")
+
+    def __init__(self, manager: TokenManager) -> None:
+        self.manager = manager
+        self.wait = False
+
+    def allow_waiting(self) -> None:
+        self.wait = True
+
+    def current(self) -> Token | None:
+        if self.wait:
+            return self.manager.current()
+        return token_at_hand(self.manager)
+
+    def invalidate(self, seen: Token) -> None:
+        self.manager.invalidate(seen)
 
 
 class AdapterCore:
@@ -22,12 +76,33 @@ class AdapterCore:
         quiet_http_logs()  # the foreign library logs each URL, query and all
         self.policy = Policy(follow_redirects=follow_redirects)
 
+    @staticmethod
+    def request(method: str, url: str, body: bytes | None) -> Request:
+        target = _target(url)
+        return Request(method, target.scheme, target.host, target.path, target.params, {},
+                       body)
+
     def start(self, method: str, url: str, body: bytes | None) -> tuple[Flow, Attempt]:
         """The flow for a foreign request, and its first attempt (signed, origin checked)."""
-        request = Request.from_url(method, url, body=body)
-        flow = auth_flow(self.session.binding, request, self.policy,
+        flow = auth_flow(self.session.binding, self.request(method, url, body), self.policy,
                          tokens=self.session.tokens)
         return flow, next(flow)
+
+    def start_nowait(self, method: str, url: str,
+                     body: bytes | None) -> tuple[Flow, Attempt] | None:
+        """As :meth:`start`, without waiting for anything: ``None`` when the token is not at
+        hand (it must be obtained, read from the store or refreshed), so that the caller
+        starts again in a worker thread.  Nothing was sent then.  An event loop's path: a fresh
+        token is served on the loop, and only what may block goes to a thread."""
+        tokens = _NoWaitTokens(self.session.tokens)
+        flow = auth_flow(self.session.binding, self.request(method, url, body), self.policy,
+                         tokens=cast("TokenManager", tokens))
+        try:
+            attempt = next(flow)
+        except MustWait:
+            return None
+        tokens.allow_waiting()
+        return flow, attempt
 
     @staticmethod
     def answer(attempt: Attempt, status: int, headers: Mapping[str, str],
