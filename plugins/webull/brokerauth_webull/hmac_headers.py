@@ -38,17 +38,27 @@ def hmac_headers(
     object (:func:`signer_for`); each request then only assembles and signs its string.
     With ``steps``, the intermediate values of this very signature are added to it, in the
     order they are computed (see :func:`explain`)."""
-    signer = _SIGNERS.get(id(settings))
-    # What _Bound.serves checks, inlined: this runs for every request signed.
-    if (signer is None or getattr(settings, "app_key", None) is not signer._app_key
-            or getattr(settings, "app_secret", None) is not signer._app_secret
-            or getattr(settings, "signature_algorithm", None) != signer._algorithm):
-        signer = signer_for(settings, strategy)
-    stamp = timestamp(now)
-    headers = signer.signer.headers(request, stamp, nonce, access_token)
+    bound = _SIGNERS.get(id(settings))
+    try:
+        # The very settings values the signer was made from (this runs for every request).
+        if (bound is None or settings.app_key is not bound.app_key_value
+                or settings.app_secret is not bound.app_secret_value
+                or settings.signature_algorithm != bound.algorithm):
+            bound = signer_for(settings, strategy)
+    except AttributeError:
+        bound = signer_for(settings, strategy)  # the ConfigError naming the missing setting
+    # timestamp()'s cached second, inlined for the same reason.
+    start, end, stamp = _last_second
+    try:
+        fresh = start <= now < end
+    except TypeError:  # a naive time: timestamp() says so
+        fresh = False
+    if not fresh:
+        stamp = timestamp(now)
+    headers = bound.headers(request, stamp, nonce, access_token)
     if steps is not None:
-        explain(steps, request, signer.signer.app_key, _reveal(settings.app_secret, strategy),
-                stamp, nonce, signer.signer.algorithm, headers[signing.SIGNATURE],
+        explain(steps, request, bound.signer.app_key, _reveal(settings.app_secret, strategy),
+                stamp, nonce, bound.signer.algorithm, headers[signing.SIGNATURE],
                 token_sent=access_token is not None)
     return headers
 
@@ -58,20 +68,15 @@ class _Bound:
     the very objects (a :class:`Secret` resolves once and keeps its value, a ``str`` is
     immutable, and both are held here, so their identity cannot be reused while cached)."""
 
-    __slots__ = ("_algorithm", "_app_key", "_app_secret", "signer")
+    __slots__ = ("algorithm", "app_key_value", "app_secret_value", "headers", "signer")
 
     def __init__(self, signer: signing.Signer, app_key: object, app_secret: object,
                  algorithm: object) -> None:
         self.signer = signer
-        self._app_key = app_key
-        self._app_secret = app_secret
-        self._algorithm = algorithm
-
-    def serves(self, settings: Any) -> bool:
-        """Whether ``settings`` still carries the values this signer was made from."""
-        return (getattr(settings, "app_key", None) is self._app_key
-                and getattr(settings, "app_secret", None) is self._app_secret
-                and getattr(settings, "signature_algorithm", None) == self._algorithm)
+        self.headers = signer.headers
+        self.app_key_value = app_key
+        self.app_secret_value = app_secret
+        self.algorithm = algorithm
 
     def __repr__(self) -> str:
         return f"<signer for {self.signer!r}>"

@@ -196,11 +196,21 @@ def test_the_timestamp_changes_exactly_at_each_second_even_going_back() -> None:
          "2026-01-02T03:04:06Z"),
         (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), "9999-12-31T23:59:59Z"),
     ]
+    profile = Settings()
+    for moment, expected in moments:
+        # The signer reads the cached second itself (the first call after the last moment's,
+        # the second from the cache it left): the header sent says the same as timestamp().
+        for _ in range(2):
+            sent = hmac_headers.hmac_headers(get(), profile, moment, "n")
+            assert sent[signing.TIMESTAMP] == expected, moment
     for moment, expected in moments:
         assert hmac_headers.timestamp(moment) == expected, moment
         assert hmac_headers.timestamp(moment) == expected, moment  # from the cache
+    hmac_headers.timestamp(base)
     with pytest.raises(ValueError, match="aware"):
-        hmac_headers.timestamp(datetime(2026, 1, 2, 3, 4, 5))  # naive, just after that second
+        hmac_headers.timestamp(datetime(2026, 1, 2, 3, 4, 5))  # naive, in the cached second
+    with pytest.raises(ValueError, match="aware"):
+        hmac_headers.hmac_headers(get(), profile, datetime(2026, 1, 2, 3, 4, 5), "n")
 
 
 def test_query_values_as_a_caller_gives_them_are_what_is_signed_and_sent() -> None:
