@@ -87,9 +87,20 @@ def _quote_cached(text: str) -> str:
     return quoted
 
 
-#: Query keys seen to be unreserved (``quote(key) == key``): their entries sort as the keys do.
-_PLAIN_KEYS: set[str] = set()
 _is_plain_key = re.compile(r"[A-Za-z0-9._~-]+\Z").match
+
+#: Each query pair seen, as its entry in the string to sign (``quote("key=value")``) and
+#: whether its key is unreserved (``quote(key) == key``: such entries sort as their keys do).
+#: Keyed by the pair itself, the tuple a request holds; bounded like ``_QUOTED``.
+_PAIRS: dict[tuple[str, str], tuple[str, bool]] = {}
+
+
+def _pair_entry(pair: tuple[str, str]) -> tuple[str, bool]:
+    key, value = pair
+    if len(_PAIRS) >= _QUOTED_MAX:
+        _PAIRS.clear()
+    made = _PAIRS[pair] = (quote(f"{key}={value}"), _is_plain_key(key) is not None)
+    return made
 
 
 def body_digest(body: bytes | None, algorithm: str = DEFAULT_ALGORITHM) -> str | None:
@@ -193,17 +204,22 @@ def _assemble(
             TIMESTAMP: timestamp_entry,
         }
         plain = True
-        for key, value in params:
+        pair_entry = _PAIRS.get
+        for pair in params:
+            key = pair[0]
             old = entries.get(key)
             if old is None:
-                pair = f"{key}={value}"
-                entries[key] = cached(pair) or _quote_cached(pair)
-                if key not in _PLAIN_KEYS:
-                    if _is_plain_key(key):
-                        _PLAIN_KEYS.add(key)
-                    else:
-                        plain = False
+                try:
+                    found = pair_entry(pair)
+                except TypeError:  # a pair held as a list: unhashable, so not kept
+                    pair = (key, pair[1])
+                    found = None
+                entry, plain_key = found or _pair_entry(pair)
+                entries[key] = entry
+                if not plain_key:
+                    plain = False
             else:
+                value = pair[1]
                 entries[key] = f"{old}%26{cached(value) or _quote_cached(value)}"
         if plain:
             # Every name is unreserved, so each entry starts with its name as given, then
