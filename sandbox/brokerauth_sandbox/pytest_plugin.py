@@ -58,6 +58,9 @@ from brokerauth_sandbox.emulators import Sandbox, make_sandbox
 
 # The suite-wide secret-leak check rides along with the fixtures: ``pytest --secret-canary``.
 pytest_plugins = ["brokerauth_sandbox.canary"]
+# The bench's test helpers assert; pytest shows what their assertions compared (registered
+# before any test module imports them).
+pytest.register_assert_rewrite("brokerauth_sandbox.bearer.helpers")
 
 SandboxFactory = Callable[..., Any]
 SessionFactory = Callable[..., Session]
