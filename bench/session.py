@@ -53,6 +53,11 @@ SESSION_TARGET = 1.10
 HTTPX_SYNC_TARGET = 1.10
 HTTPX_ASYNC_TARGET = 1.05
 ASYNC_TASKS = 16
+#: Each comparison alternates its contenders in short runs, many of them: on a shared machine
+#: a burst of someone else's work then spoils a few runs of both sides, and the medians skip
+#: them.  Seconds per run, and runs (quick, full).
+RUN_SECONDS = 0.02
+RUNS = (21, 41)
 
 
 class LoopbackServer:
@@ -155,12 +160,12 @@ class Clients:
         self.pool.clear()
 
 
-def compare(clients: Clients, *, fresh_headers: bool, runs: int = 9) -> dict[str, float]:
+def compare(clients: Clients, *, fresh_headers: bool, runs: int) -> dict[str, float]:
     """Median seconds per request, one thread, interleaved runs.  ``fresh_headers``: one signed
     header set per raw request (a server that refuses a nonce twice), signed beforehand."""
     clients.presign(200)
     assert clients.raw() == clients.brokerauth(), "the two clients got different answers"
-    number = calls_for(clients.brokerauth, 0.1)
+    number = calls_for(clients.brokerauth, RUN_SECONDS)
     if fresh_headers:
         clients.presign(number * (runs + 1) + 10)
     else:
@@ -185,7 +190,7 @@ def httpx_compare(url: str, signed: dict[str, str], profile: str, profiles: Path
     from brokerauth.adapters import httpx_auth
 
     plain_headers = {**HEADERS, **signed}
-    runs = 7 if quick else 9
+    runs = RUNS[0] if quick else RUNS[1]
     results: dict[str, dict[str, float]] = {}
 
     auth = httpx_auth(profile, profiles=profiles)
@@ -201,7 +206,7 @@ def httpx_compare(url: str, signed: dict[str, str], profile: str, profiles: Path
             return response.content
 
         assert plain_get() == ours_get(), "the two clients got different answers"
-        number = calls_for(ours_get, 0.1)
+        number = calls_for(ours_get, RUN_SECONDS)
         results["sync"] = interleaved({"plain httpx": plain_get, "adapter": ours_get},
                                       number=number, runs=runs)
 
@@ -222,9 +227,9 @@ def httpx_compare(url: str, signed: dict[str, str], profile: str, profiles: Path
             assert await plain_get() == await ours_get(), "the two clients got different answers"
             contenders = {"plain httpx": plain_get, "adapter": ours_get}
             for tasks in (1, ASYNC_TASKS):
-                # About 0.1 s of requests per run, however many tasks share them.
+                # About RUN_SECONDS of requests per run, however many tasks share them.
                 warm = await _tasks(ours_get, tasks, max(1, 200 // tasks))
-                per_task = max(20, int(0.1 / warm / tasks))
+                per_task = max(5, int(RUN_SECONDS / warm / tasks))
                 results[f"async, {tasks} task{'s' if tasks > 1 else ''}"] = (
                     await _interleaved_async(contenders, tasks, per_task, runs))
 
@@ -267,7 +272,7 @@ def fast_server(report: Report, session: Callable[..., Any], profiles: Path,
           "answers (bench/server.py)", flush=True)
     clients = Clients(session, "bench-session", profiles)
     try:
-        result = compare(clients, fresh_headers=False)
+        result = compare(clients, fresh_headers=False, runs=RUNS[0] if quick else RUNS[1])
         url, signed = clients.url, clients.signed()
     finally:
         clients.close()
@@ -300,7 +305,7 @@ def sandbox(report: Report, session: Callable[..., Any], profiles: Path, quick: 
           "(reference)", flush=True)
     clients = Clients(session, "bench-sandbox", profiles)
     try:
-        result = compare(clients, fresh_headers=True)
+        result = compare(clients, fresh_headers=True, runs=RUNS[0] if quick else RUNS[1])
         raw, ours = result["raw urllib3"], result["brokerauth"]
         line = (f"Against the Webull sandbox, which checks every signature and nonce: raw "
                 f"urllib3 {us(raw)}, brokerauth {us(ours)} per request: +{us(ours - raw)}, "

@@ -18,10 +18,12 @@ if TYPE_CHECKING:
 
 
 @lru_cache(maxsize=1024)
-def _target(url: str) -> Request:
-    """``url`` parsed as :meth:`Request.from_url` parses it: a foreign library sends the same
-    URLs again and again, and parsing one is a fifth of the adapter's own work per request."""
-    return Request.from_url("GET", url)
+def _target(method: str, url: str, body: bytes | None) -> Request:
+    """``method url`` with an empty ``body`` (``None`` or ``b""``, kept apart: a signer may
+    tell them apart), as :meth:`Request.from_url` builds it: a foreign library
+    sends the same requests again and again, and parsing a URL is a fifth of the adapter's own
+    work per request.  A request is immutable: one serves every flow that sends it."""
+    return Request.from_url(method, url, body=body)
 
 
 class MustWait(Exception):
@@ -78,7 +80,10 @@ class AdapterCore:
 
     @staticmethod
     def request(method: str, url: str, body: bytes | None) -> Request:
-        target = _target(url)
+        """The foreign request ``method url`` with ``body`` (its headers are the library's)."""
+        if not body:
+            return _target(method, url, body)
+        target = _target("GET", url, None)
         return Request(method, target.scheme, target.host, target.path, target.params, {},
                        body)
 
