@@ -17,6 +17,19 @@ lock records its fence in a :class:`~contextvars.ContextVar` under (store, lock 
 leaving removes it; ``store_token`` looks it up there.  A context variable is per thread (and
 per asyncio task), so another thread of the same process writing meanwhile is an ordinary,
 unfenced write, exactly as if it came from another process without the lock.
+
+How a waiter learns the lock is free: each release announces itself on a Pub/Sub channel of
+the key (:data:`brokerauth_redis.scripts.RELEASE`), and a waiter that found the lock taken
+subscribes to it, tries once more (the holder may have released before the subscription
+took), then waits for an announcement between two attempts instead of sleeping.  Every waiter
+hears the release at once, within a round trip.  A caller that only wants the holder's result
+(the core, waiting for another process's refresh) says so with :meth:`LeaseLock.stop_when`:
+after each failed attempt it checks the store, and a waiter that finds the new token there
+gives up the lock instead of queueing for it, so a crowd of waiters is served together, not
+one lock hand-over after another.  The announcement is only a hint: the wait for it ends
+after the poll interval it replaces whatever happens, so one that is lost (a holder killed,
+whose lease runs out; a broken subscription) costs at most the poll of before, and
+``timeout`` bounds the whole wait as it always did.
 """
 
 from __future__ import annotations
@@ -38,9 +51,10 @@ __all__ = ["LeaseLock", "held_fence"]
 
 log = logging.getLogger("brokerauth.store.redis")
 
-#: First and longest pause between two attempts of a waiting process, in seconds: short
-#: enough that a waiter picks up the new token a few ms after the holder is done, long
-#: enough that a fleet of waiters costs Redis little.
+#: First and longest pause between two attempts of a waiting process, in seconds, when no
+#: release wakes it earlier (a holder killed, whose lease runs out): short enough that the
+#: waiter gets in soon after the lease ends, long enough that a fleet of waiters costs Redis
+#: little.
 FIRST_POLL = 0.005
 MAX_POLL = 0.05
 
@@ -72,6 +86,7 @@ class LeaseLock(AbstractContextManager[bool]):
         acquire: Callable[[str, int], int],
         renew: Callable[[str, int], bool],
         release: Callable[[str], bool],
+        listen: Callable[[], Callable[[float], bool] | None] | None = None,
     ) -> None:
         self._store_id = store_id
         self._lock_key = lock_key
@@ -81,6 +96,10 @@ class LeaseLock(AbstractContextManager[bool]):
         self._acquire = acquire
         self._renew = renew
         self._release = release
+        #: Subscribes to the lock's releases: gives a function that waits at most the seconds
+        #: given for one (``True`` if one came; ``-1`` unsubscribes), or ``None`` (poll).
+        self._listen = listen
+        self._stop_when: Callable[[], bool] | None = None
         # No ':' in it: the lock's value is "<holder>:<fence>".
         self._holder = secrets.token_hex(16)
         self._value: str | None = None
@@ -134,22 +153,50 @@ class LeaseLock(AbstractContextManager[bool]):
                         self._label)
 
     # -- internals -----------------------------------------------------------------------
+    def stop_when(self, check: Callable[[], bool]) -> None:
+        """Give up waiting, entering with ``False`` before ``timeout``, as soon as ``check()``
+        is true; it is called after each failed attempt at the lock that follows a wait (the
+        caller's own test: "has the holder stored what I was waiting for?").  Call before
+        entering."""
+        self._stop_when = check
+
     def _wait_for_lock(self) -> int:
         deadline = None if self._timeout < 0 else time.monotonic() + self._timeout
         pause = FIRST_POLL
         longest = min(MAX_POLL, self._ttl_ms / 4000)
-        while True:
-            fence = self._acquire(self._holder, self._ttl_ms)
-            if fence:
-                return fence
-            wait = pause * (0.5 + random.random())  # noqa: S311 - jitter, not a secret
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
+        wait_for_release: Callable[[float], bool] | None = None
+        listening = self._listen is not None and self._timeout != 0
+        try:
+            while True:
+                fence = self._acquire(self._holder, self._ttl_ms)
+                if fence:
+                    return fence
+                wait = pause * (0.5 + random.random())  # noqa: S311 - jitter, not a secret
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return 0
+                    wait = min(wait, left)
+                if listening:
+                    listening = False
+                    assert self._listen is not None
+                    wait_for_release = self._listen()
+                    if wait_for_release is not None:
+                        continue  # subscribed: once more, in case it was released meanwhile
+                released = False
+                if wait_for_release is None:
+                    time.sleep(wait)
+                else:
+                    released = wait_for_release(wait)
+                # After a wait (never before the first: the holder has only just begun), the
+                # caller's check comes first: it needs the holder's result, not the lock.
+                if self._stop_when is not None and self._stop_when():
                     return 0
-                wait = min(wait, left)
-            time.sleep(wait)
-            pause = min(pause * 2, longest)
+                if not released:
+                    pause = min(pause * 2, longest)
+        finally:
+            if wait_for_release is not None:
+                wait_for_release(-1)
 
     def _keep_alive(self) -> None:
         value = self._value

@@ -9,6 +9,10 @@ Keys of one profile and identity (``P`` and ``I`` percent-encoded, see
     <prefix>:{P:I}:lock    string "<holder>:<fence>", with the lease's TTL
     <prefix>:{P:I}:fence   counter: the last fence handed out (never expires)
 
+and one Pub/Sub channel, ``<prefix>:{P:I}:released``, on which each release of the lock is
+announced, so that waiters try the lock (or re-read the token) at once instead of at their
+next poll.
+
 The braces put the three keys in one Redis Cluster hash slot, which Lua scripts need.
 
 ``t`` is for listing a profile's tokens (SCAN over ``<prefix>:{P:*}:token``) without opening
@@ -89,10 +93,15 @@ end
 return 0
 """
 
-#: KEYS: lock.  ARGV: the lock's value.  Deletes the lock only if it is still ours.
+#: KEYS: lock.  ARGV: the lock's value, the channel announcing releases.  Deletes the lock
+#: only if it is still ours, and then announces it on the channel: every waiter subscribed
+#: to it tries at once (see :mod:`brokerauth_redis.lock`).  Returns 1 if released, 0 if the
+#: lock was no longer ours (nothing is announced then: it was released, or lapsed, already).
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], '1')
+  return 1
 end
 return 0
 """

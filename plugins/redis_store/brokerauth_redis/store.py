@@ -38,13 +38,14 @@ needs a key unless ``allow_plaintext`` says otherwise.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import os
 import string
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -55,6 +56,7 @@ from brokerauth.contract.errors import ConfigError, StaleTokenError, StoreError
 from brokerauth.contract.tokens import Token, TokenKey
 from brokerauth.toolkit.envelope import (
     ENCRYPTED_MARK,
+    LEGACY_MARK,
     Entry,
     ForgedEntryError,
     ReplayedEntryError,
@@ -65,6 +67,7 @@ from brokerauth.toolkit.envelope import (
     seal_entry,
 )
 from brokerauth.toolkit.secrets import Secret
+from brokerauth.toolkit.tokencodec import decode_token
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -100,6 +103,7 @@ _store_ids = itertools.count(1)
 # to read again.  Writes to one entry are rare and mostly under the lock, so a handful of
 # attempts only runs out when something rewrites the entry in a loop.
 _WRITE_ATTEMPTS = 8
+_SEALED_MARKS = (ENCRYPTED_MARK, LEGACY_MARK)
 
 
 class StaleWriteError(StaleTokenError):
@@ -134,6 +138,7 @@ class KeyNames:
     token: str
     lock: str
     fence: str
+    released: str
 
 
 def key_names(prefix: str, key: TokenKey) -> KeyNames:
@@ -142,8 +147,15 @@ def key_names(prefix: str, key: TokenKey) -> KeyNames:
     Profile and identity are percent-encoded outside ``A-Za-z0-9._-``, so ``:`` and braces
     inside a name cannot make two names share a key.
     """
-    slot = f"{prefix}:{{{_encode(key.profile)}:{_encode(key.identity)}}}"
-    return KeyNames(token=f"{slot}:token", lock=f"{slot}:lock", fence=f"{slot}:fence")
+    return _key_names(prefix, key.profile, key.identity)
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_names(prefix: str, profile: str, identity: str) -> KeyNames:
+    # Worked out once per name: every read of a token starts here.
+    slot = f"{prefix}:{{{_encode(profile)}:{_encode(identity)}}}"
+    return KeyNames(token=f"{slot}:token", lock=f"{slot}:lock", fence=f"{slot}:fence",
+                    released=f"{slot}:released")
 
 
 def _encode(name: str) -> str:
@@ -191,18 +203,35 @@ class RedisStore:
     # -- the four operations -------------------------------------------------------------
     def load(self, key: TokenKey) -> Token | None:
         names = key_names(self.options.key_prefix, key)
+        cipher = self._get_cipher()
+        if cipher is None:
+            # In clear the generation and fence decide nothing a read returns: the value
+            # alone, in the one command a raw read would send.
+            with self._redis("read the token of", key):
+                value = self._connect().hget(names.token, "v")
+            assert value is None or isinstance(value, bytes)
+            if value is None:
+                return None
+            if not value.startswith(_SEALED_MARKS):
+                return decode_token(value, source=self._source(names), profile=key.profile)
+            # A sealed value and no key: open_entry says so, in the store's words.
+            open_entry(
+                value, key, names.token, None, clear_generation=None, clear_fence=None,
+                source=self._source(names), key_source=self._key_source(), store="redis",
+                where="Redis",
+            )
+            raise AssertionError("open_entry refuses a sealed value without a key")
         with self._redis("read the token of", key):
             value, raw_generation, raw_fence = self._connect().hmget(names.token, "v", "g", "f")
         assert value is None or isinstance(value, bytes)
         generation, fence = clear_number(raw_generation), clear_number(raw_fence)
-        cipher = self._get_cipher()
         entry = open_entry(
             value, key, names.token, cipher, clear_generation=generation, clear_fence=fence,
             source=self._source(names), key_source=self._key_source(), store="redis", where="Redis",
         )
         if entry is None:
             return None
-        if cipher is not None and value is not None:
+        if value is not None:
             self._check_current(key, names, entry, value, generation, fence)
         return entry.token
 
@@ -385,13 +414,48 @@ class RedisStore:
 
         def release(value: str) -> bool:
             with self._redis("release the refresh lock of", key):
-                return bool(self._script("release")(keys=[names.lock], args=[value]))
+                return bool(self._script("release")(keys=[names.lock],
+                                                    args=[value, names.released]))
 
         return LeaseLock(
             store_id=self._identity, lock_key=names.lock, label=str(key),
             ttl=self.options.lock_ttl, timeout=timeout,
             acquire=acquire, renew=renew, release=release,
+            listen=lambda: self._listen(key, names.released),
         )
+
+    def _listen(self, key: TokenKey, channel: str) -> Callable[[float], bool] | None:
+        """Subscribe to the announcements of ``channel`` (the releases of a lock); a function
+        that waits at most the seconds given for one (``True`` when one came), and is called
+        with ``-1`` to unsubscribe.  ``None`` when subscribing fails (an ACL that forbids it, a
+        broken connection): the waiter polls as it would without."""
+        client = self._connect()
+        pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        try:
+            pubsub.subscribe(channel)
+            # The confirmation, read before the next attempt at the lock: from then on no
+            # release can go unheard.
+            pubsub.get_message(timeout=self.options.socket_timeout)
+        except redis.exceptions.RedisError as exc:
+            log.debug("%s: cannot listen for the release of the refresh lock (%s); polling",
+                      key, type(exc).__name__)
+            pubsub.close()
+            return None
+        # Well within the socket's timeout, which a quiet subscription must not reach.
+        longest = max(0.001, self.options.socket_timeout / 2)
+
+        def wait(seconds: float) -> bool:
+            if seconds < 0:
+                pubsub.close()
+                return False
+            try:
+                return pubsub.get_message(timeout=min(seconds, longest)) is not None
+            except redis.exceptions.RedisError:
+                # Heard nothing; the next attempt at the lock says whether Redis is there.
+                time.sleep(min(seconds, longest))
+                return False
+
+        return wait
 
     def close(self) -> None:
         with self._guard:
