@@ -236,7 +236,8 @@ def store_names(store: Any, key: Any) -> Any:
 # -- 2: a fleet on one expired token ---------------------------------------------------------
 def _caller(profile: Any, env: dict[str, str], threads: int, ready: Any, orders: Any,
             results: Any) -> None:
-    """(In a spawned child.)  One session; each round: forget the token held, start
+    """(In a spawned child.)  One session; each round: hold the stored token, which the
+    parent has just made expired (as a running process holds the token that expires), start
     ``threads`` threads at the wall-clock time the parent gives, each asking for the token;
     report each thread's seconds from that time to holding a token it did not hold before."""
     os.environ.update(env)
@@ -250,7 +251,9 @@ def _caller(profile: Any, env: dict[str, str], threads: int, ready: Any, orders:
         if order is None:
             break
         go, old = order
-        manager.forget()
+        expired = session.binding.load()
+        if expired is not None:
+            manager._set(expired)  # what the process held when the token expired
         start = threading.Event()
         served: list[float] = []
         failed: list[str] = []

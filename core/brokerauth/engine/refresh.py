@@ -11,15 +11,21 @@ The design follows botocore's ``RefreshableCredentials``:
 A refresh takes the thread lock, then the store's cross-process lock, re-reads the store (another
 process may already have refreshed) and only then calls the flow — so one expiry causes one
 refresh across every thread and process sharing the store.
+
+A store's lock may offer ``stop_when(check)`` (see :class:`StoppableLock`): a caller waiting
+for another process's refresh then re-reads the store each time the lock is released (or at
+each of the lock's polls), and takes the new token as soon as it is there instead of queueing
+for the lock only to read it: a crowd of processes is served together when the refresh ends,
+not one lock hand-over after another.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import attrs
 
@@ -63,6 +69,15 @@ class TokenSource(Protocol):
     # Optional: ``notice(kind, token, message)``, told of a refresh that happened, failed, or
     # ended in the need of a login (see :mod:`brokerauth.engine.notices`); called with no
     # lock held.
+
+
+@runtime_checkable
+class StoppableLock(Protocol):
+    """A lock (what ``TokenSource.lock`` returns) whose wait can end early: entering yields
+    ``False`` before its timeout as soon as ``check()``, called after each failed attempt at
+    the lock, is true.  Optional: a lock without it is waited for until held or timed out."""
+
+    def stop_when(self, check: Callable[[], bool]) -> None: ...
 
 
 #: How coarsely the last successful use of a credential with an idle limit is recorded in the
@@ -379,8 +394,17 @@ class TokenManager:
         a dead refresh token) — unless ``explicit``, a person asking for a refresh now."""
         seen = state.token
         try:
-            with self._source.lock(self._lock_timeout if wait else 0) as held:
+            lock = self._source.lock(self._lock_timeout if wait else 0)
+            adopted: list[Token] = []
+            if wait and isinstance(lock, StoppableLock):
+                lock.stop_when(self._served_check(seen, force, adopted))
+            with lock as held:
                 if not held:
+                    if adopted:
+                        # Another process refreshed while we waited: its token, without
+                        # taking the lock only to read it.
+                        self._set(adopted[0])
+                        return
                     if wait:
                         raise RefreshError(
                             f"{self._source.label}: another process has held the refresh lock "
@@ -441,6 +465,28 @@ class TokenManager:
                         self._source.label, exc.message)
         finally:
             self._give_notices()
+
+    def _served_check(
+        self, seen: Token, force: bool, adopted: list[Token]
+    ) -> Callable[[], bool]:
+        """For a lock's ``stop_when``: whether the store holds a usable token other than
+        ``seen`` (kept in ``adopted``), as the re-read under the lock would find."""
+
+        def check() -> bool:
+            try:
+                stored = self._source.load()
+            except BrokerAuthError:
+                return False  # the attempts at the lock tell whether the store is there
+            if (
+                stored is not None
+                and stored.access_token != seen.access_token
+                and not stored.expired(self._clock.now(), self._window(stored, force))
+            ):
+                adopted.append(stored)
+                return True
+            return False
+
+        return check
 
     def _give_notices(self) -> None:
         """Tell the source what happened, now that no store lock is held: a notifier may take
