@@ -32,6 +32,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import hmac
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -217,7 +218,19 @@ def signer_contenders(binding: Any, method: str, path: str, query: dict[str, str
     ours = signer()
     assert isinstance(ours, dict)
     assert ours[signing.SIGNATURE] == floor(), "the floor signs another string"
-    return {"floor": floor, "brokerauth": signer}
+    contenders: dict[str, Callable[[], object]] = {"floor": floor, "brokerauth": signer}
+    if query:
+        # Information: requests whose query values are new on every call, so no quoted pair
+        # is found in the signer's caches (more distinct requests than the caches keep).
+        fresh = [binding.build(method, path, params={k: f"{v}-{i}" for k, v in query.items()},
+                               json=body, headers=CALLER_HEADERS) for i in range(6000)]
+        cycle = itertools.cycle(fresh).__next__
+
+        def signer_new_values() -> object:
+            return sign(plugin.SIGNER, cycle(), settings, None, now, nonce)
+
+        contenders["brokerauth, new values"] = signer_new_values
+    return contenders
 
 
 def run(report: Report, open_binding: Callable[..., Any], profiles: Path,
@@ -271,6 +284,10 @@ def run(report: Report, open_binding: Callable[..., Any], profiles: Path,
         ratio = result["brokerauth"] / result["floor"]
         print(f"  {what}: floor {us(result['floor'])}, brokerauth {us(result['brokerauth'])}, "
               f"{ratio:.2f}×")
+        if "brokerauth, new values" in result:
+            new_values = result["brokerauth, new values"]
+            print(f"    (query values new on every call, nothing from the signer's caches: "
+                  f"{us(new_values)}, {new_values / result['floor']:.2f}×)")
         if is_target:
             report.add(what, us(result["brokerauth"]), f"floor {us(result['floor'])}", ratio,
                        f"≤ {FLOOR_TARGET:g}× the floor's time", ratio <= FLOOR_TARGET)
