@@ -5,25 +5,25 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import brokerauth
 from brokerauth.contract.clock import SystemClock
-from brokerauth.contract.tokens import Token, TokenKey
+from brokerauth.contract.tokens import TokenKey
 from brokerauth.engine.profiles import Profile
 from brokerauth_redis.options import RedisStoreOptions
 from brokerauth_redis.plugin import RedisPlugin
+from brokerauth_sandbox.bearer.helpers import (
+    check_one_refresh,
+    expired_everywhere,
+    profile_over,
+    race_sessions,
+    token_fields,
+)
 from brokerauth_sandbox.fleet import run_fleet
 from redis_helpers import RedisServer, make_token, redis_store
-
-
-def _fields(token: Token) -> dict[str, Any]:
-    # Token.extra is a read-only mapping, which pickle refuses; the rest crosses as is.
-    return {name: getattr(token, name) for name in
-            ("access_token", "refresh_token", "broker", "issued_at", "expires_at")}
 
 
 def _stop_child(process: Any) -> None:
@@ -38,25 +38,14 @@ def test_16_processes_x_8_threads_share_one_refresh(
     double = sandbox_factory("bearer_double", clock=SystemClock())
     double.refresh_delay = 0.1  # widen the window in which everyone wants to refresh
     store = redis_store(redis_server.url, encryption_key={"env": "BROKERAUTH_TEST_REDIS_KEY"})
-    profile = Profile.from_mapping("fleet", {"broker": "bearer_double", **double.profile_settings(),
-                                             "store": store})
-    with brokerauth.session(profile) as first:
-        assert first.get("/api/me").ok
-        token = first.token
-        # Expired for everyone: in Redis and on the server.
-        first.binding.save(token.replace(expires_at=token.issued_at))
-    double.expire_access_tokens()
+    profile = profile_over(double, store)
+    # Expired for everyone: in Redis and on the server.
+    expired = expired_everywhere(profile, double)
 
     statuses = run_fleet(profile, path="/api/me", processes=16, threads=8)
     # The encryption key reaches the children through the environment they inherit.
     assert statuses == ["200"] * 128
-    assert double.refresh_calls == 1
-    assert double.invalid_grants == 0
-    with brokerauth.session(profile) as last:
-        stored = last.binding.load()
-    assert stored is not None
-    assert stored.access_token != token.access_token
-    assert double.family_valid(stored.refresh_token)
+    check_one_refresh(profile, double, expired)
 
 
 def test_a_dead_refresh_token_costs_one_call_for_4_processes_x_16_threads(
@@ -65,13 +54,8 @@ def test_a_dead_refresh_token_costs_one_call_for_4_processes_x_16_threads(
     double = sandbox_factory("bearer_double", clock=SystemClock())
     double.refresh_delay = 0.1
     store = redis_store(redis_server.url, encryption_key={"env": "BROKERAUTH_TEST_REDIS_KEY"})
-    profile = Profile.from_mapping("fleet", {"broker": "bearer_double", **double.profile_settings(),
-                                             "store": store})
-    with brokerauth.session(profile) as first:
-        assert first.get("/api/me").ok
-        token = first.token
-        first.binding.save(token.replace(expires_at=token.issued_at))
-    double.expire_access_tokens()
+    profile = profile_over(double, store)
+    expired_everywhere(profile, double)
     double.kill_refresh_tokens()
 
     outcomes = run_fleet(profile, path="/api/me", processes=4, threads=16)
@@ -139,7 +123,7 @@ def test_a_holder_frozen_past_its_lease_cannot_overwrite_a_newer_token(
     ready, results = context.Queue(), context.Queue()
     go = tmp_path / "go"
     child = context.Process(target=late_writer,
-                            args=(options, key, _fields(stale), str(go), ready, results))
+                            args=(options, key, token_fields(stale), str(go), ready, results))
     child.start()
     try:
         assert ready.get(timeout=60) is True
@@ -173,8 +157,7 @@ def test_threads_of_one_process_refresh_once_through_redis(
     threads = 8
     double = sandbox_factory("bearer_double", clock=SystemClock())
     double.refresh_delay = 0.05
-    profile = Profile.from_mapping("fleet", {"broker": "bearer_double", **double.profile_settings(),
-                                             "store": redis_store(redis_server.url)})
+    profile = profile_over(double, redis_store(redis_server.url))
     sessions = [brokerauth.session(profile) for _ in range(2)]
     try:
         assert sessions[0].get("/api/me").ok
@@ -182,19 +165,7 @@ def test_threads_of_one_process_refresh_once_through_redis(
         sessions[0].binding.save(token.replace(expires_at=token.issued_at))
         sessions[0].tokens.forget()
         double.expire_access_tokens()
-        statuses: list[int] = []
-        barrier = threading.Barrier(threads * len(sessions))
-
-        def work(session: Any) -> None:
-            barrier.wait()
-            statuses.append(session.get("/api/me").status)
-
-        workers = [threading.Thread(target=work, args=(s,)) for s in sessions
-                   for _ in range(threads)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
+        statuses = race_sessions(sessions, threads)
     finally:
         for session in sessions:
             session.close()

@@ -15,6 +15,12 @@ import pytest
 from brokerauth.contract.clock import SystemClock
 from brokerauth.contract.tokens import Token, TokenKey
 from brokerauth.engine.profiles import Profile
+from brokerauth_sandbox.bearer.helpers import (
+    check_one_refresh,
+    expired_everywhere,
+    profile_over,
+    race_sessions,
+)
 from brokerauth_sandbox.fleet import run_fleet
 from brokerauth_sql.options import SqlStoreOptions
 from brokerauth_sql.plugin import SqlPlugin
@@ -108,24 +114,13 @@ def test_8_processes_x_4_threads_share_one_refresh(
     double = sandbox_factory("bearer_double", clock=SystemClock())
     double.refresh_delay = 0.1  # widen the window in which everyone wants to refresh
     store = store_of(encryption_key={"env": "BROKERAUTH_TEST_SQL_KEY"})
-    profile = Profile.from_mapping("platform", {
-        "broker": "bearer_double", **double.profile_settings(), "store": store})
-    with brokerauth.session(profile) as first:
-        assert first.get("/api/me").ok
-        token = first.token
-        # Expired for everyone: in the database and on the server.
-        first.binding.save(token.replace(expires_at=token.issued_at))
-    double.expire_access_tokens()
+    profile = profile_over(double, store, "platform")
+    # Expired for everyone: in the database and on the server.
+    expired = expired_everywhere(profile, double)
 
     statuses = run_fleet(profile, path="/api/me", processes=8, threads=4)
     assert statuses == ["200"] * 32
-    assert double.refresh_calls == 1
-    assert double.invalid_grants == 0
-    with brokerauth.session(profile) as last:
-        stored = last.binding.load()
-    assert stored is not None
-    assert stored.access_token != token.access_token
-    assert double.family_valid(stored.refresh_token)
+    check_one_refresh(profile, double, expired)
 
 
 def test_a_holder_killed_mid_lock_frees_it_within_a_second(
@@ -234,8 +229,7 @@ def test_threads_of_two_sessions_refresh_once(
 ) -> None:
     double = sandbox_factory("bearer_double", clock=SystemClock())
     double.refresh_delay = 0.05
-    profile = Profile.from_mapping("platform", {
-        "broker": "bearer_double", **double.profile_settings(), "store": store_of()})
+    profile = profile_over(double, store_of(), "platform")
     sessions = [brokerauth.session(profile) for _ in range(2)]
     try:
         assert sessions[0].get("/api/me").ok
@@ -243,19 +237,7 @@ def test_threads_of_two_sessions_refresh_once(
         sessions[0].binding.save(token.replace(expires_at=token.issued_at))
         sessions[0].tokens.forget()
         double.expire_access_tokens()
-        statuses: list[int] = []
-        barrier = threading.Barrier(threads * len(sessions))
-
-        def work(session: Any) -> None:
-            barrier.wait()
-            statuses.append(session.get("/api/me").status)
-
-        workers = [threading.Thread(target=work, args=(s,)) for s in sessions
-                   for _ in range(threads)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
+        statuses = race_sessions(sessions, threads)
     finally:
         for session in sessions:
             session.close()
