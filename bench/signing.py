@@ -22,6 +22,12 @@ The signer-alone row times the Webull plugin's ``sign_request`` hook called dire
 host, no clock, no nonce drawn: the request built, the time and nonce given) against the crypto
 floor of the very string it signs: HMAC-SHA256 of the already-built string to sign (bytes), with
 the key prepared once (``hmac.new(key, digestmod=sha256)`` copied per call), and base64 to text.
+The request repeats, so the signer finds its quoted query pairs in its caches (as a session
+polling one query does); a line for information signs requests whose query values are new on
+every call.
+
+Left out: the User-Agent and the SDK's client-source header (both sides), the checks a session
+makes before sending (origin, header values), connection handling and sending.
 
 Before anything is timed, both sides sign every HTTP vector of ``webull_signing_vectors.json``
 and the benchmark's own inputs with a fixed timestamp and nonce, and must agree byte for byte.
