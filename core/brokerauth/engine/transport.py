@@ -48,6 +48,10 @@ _PIECE = 64 << 10
 #: A declared length up to this is read in one call, as urllib3 would preload it: the common
 #: small answer pays for no loop.
 _ONE_READ = 1 << 20
+#: How far past the deadline a socket operation may end when the timeout urllib3 set just
+#: before it is kept rather than set again (see ``bound``): one millisecond, against timeouts
+#: of seconds.
+_SLACK = 0.001
 
 
 class Transport:
@@ -375,6 +379,18 @@ def _timed_pool_classes() -> dict[str, Any]:
             raise TimeoutError("the exchange's deadline has passed")
         return remaining
 
+    def bound(sock: socket.socket, deadline: float) -> None:
+        """Let the next operation on ``sock`` wait no later than ``deadline``.
+
+        Setting a timeout is a system call each time, and urllib3 has just set one before the
+        send and before the answer (to what is left of the same total, as the exchange started
+        a moment earlier): that one is kept when it ends the operation at most :data:`_SLACK`
+        after the deadline."""
+        remaining = left(deadline)
+        current = sock.gettimeout()  # no system call: the socket's own record
+        if current is None or not remaining <= current <= remaining + _SLACK:
+            sock.settimeout(remaining)
+
     class DeadlineFile(socket.SocketIO):
         """The socket's reading side for one answer: each read waits only until the
         deadline. A timeout per read is not enough: a byte sent just inside it never trips
@@ -395,10 +411,7 @@ def _timed_pool_classes() -> dict[str, Any]:
             return buffered(self)
 
         def readinto(self, buffer: Any) -> int | None:
-            remaining = self._deadline - monotonic()
-            if remaining <= 0:
-                raise TimeoutError("the exchange's deadline has passed")
-            self._socket.settimeout(remaining)
+            bound(self._socket, self._deadline)
             return super().readinto(buffer)
 
     class TimedHTTPConnection(HTTPConnection):
@@ -418,7 +431,7 @@ def _timed_pool_classes() -> dict[str, Any]:
                     self.connect()
                 # sendall's timeout covers the whole call: a server that stops reading the
                 # request is cut off at the deadline too.
-                self.sock.settimeout(left(deadline))
+                bound(self.sock, deadline)
             super().send(data)
 
         # http.client makes the answer with ``self.response_class(self.sock, method=...)``;
