@@ -37,8 +37,9 @@ import os
 import string
 import sys
 import threading
+import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -660,12 +661,105 @@ def lock(
     """A lock on ``key`` shared by every process using this folder.
 
     Entering yields ``True`` once the lock is held, ``False`` if ``timeout`` seconds passed
-    first (``0``: one attempt; negative: wait as long as it takes).  The lock is an OS file
-    lock, so it is released the moment its holder exits, however it dies.  It is not
-    re-entrant: a second ``lock`` on the same key in the same process waits like any other.
+    first (``0``: one attempt; negative: wait as long as it takes), or earlier when the
+    check given to ``stop_when`` says the wait is over.  The lock is an OS file lock, so it
+    is released the moment its holder exits, however it dies.  It is not re-entrant: a
+    second ``lock`` on the same key in the same process waits like any other.
+
+    A waiter does not poll: between two attempts it blocks in the kernel on the lock file
+    (a shared ``flock`` request, which the kernel grants the moment the holder releases or
+    dies, and which is given back at once), so it tries again as soon as the lock is free.
+    The poll of before (:data:`brokerauth.toolkit.privatefiles.LOCK_POLL_INTERVAL`) remains
+    the longest it waits between attempts whatever happens, and ``timeout`` bounds the
+    whole wait.
     """
-    path = token_path(key, options)
-    return files.lock(path, key, timeout, top=path.parent.parent, removed_by_logout=True)
+    return _WokenLock(token_path(key, options), key, timeout)
+
+
+class _WokenLock(AbstractContextManager[bool]):
+    """:func:`lock`'s lock: attempts at :func:`brokerauth.toolkit.privatefiles.lock`, with a
+    wait for the lock file's release between them."""
+
+    def __init__(self, path: Path, key: TokenKey, timeout: float) -> None:
+        self._path = path
+        self._key = key
+        self._timeout = timeout
+        self._held: AbstractContextManager[bool] | None = None
+        self._stop_when: Callable[[], bool] | None = None
+
+    def __repr__(self) -> str:
+        return f"file lock({self._key}, {'held' if self._held is not None else 'not held'})"
+
+    def stop_when(self, check: Callable[[], bool]) -> None:
+        """End the wait, entering with ``False``, as soon as ``check()`` (called after each
+        wait for the lock) is true: the caller wanted what the holder was doing, not the
+        lock.  Call before entering."""
+        self._stop_when = check
+
+    def __enter__(self) -> bool:
+        if self._held is not None:
+            raise RuntimeError("a file lock is entered once")
+        if not _CAN_BLOCK:
+            return self._attempt(self._timeout)  # filelock's own polling wait
+        deadline = None if self._timeout < 0 else time.monotonic() + self._timeout
+        while True:
+            if self._attempt(0):
+                return True
+            if deadline is None:
+                left = files.LOCK_POLL_INTERVAL
+            else:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+            _wait_for_release(files.lock_path(self._path), min(left, files.LOCK_POLL_INTERVAL))
+            if self._stop_when is not None and self._stop_when():
+                return False
+
+    def __exit__(self, *exc: object) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.__exit__(None, None, None)
+
+    def _attempt(self, timeout: float) -> bool:
+        attempt = files.lock(self._path, self._key, timeout, top=self._path.parent.parent,
+                             removed_by_logout=True)
+        if attempt.__enter__():
+            self._held = attempt
+            return True
+        attempt.__exit__(None, None, None)
+        return False
+
+
+_CAN_BLOCK: Final = sys.platform != "win32"
+
+
+def _wait_for_release(where: Path, seconds: float) -> bool:
+    """Wait at most ``seconds`` until nobody holds the lock file ``where`` (``True``), by a
+    blocking shared ``flock`` request made in a helper thread and given back at once.  The
+    request is granted the moment the holder releases or dies; should the wait end first,
+    the helper stays blocked until then, holding nothing but a descriptor, and exits."""
+    import fcntl
+
+    try:
+        fd = os.open(where, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                     | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        # Gone or replaced meanwhile: the next attempt says what is wrong, if anything.
+        return False
+    free = threading.Event()
+
+    def probe() -> None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+            free.set()
+
+    threading.Thread(target=probe, name="brokerauth-file-lock-wait", daemon=True).start()
+    return free.wait(seconds)
 
 
 def take_call(

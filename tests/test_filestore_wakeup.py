@@ -1,0 +1,277 @@
+"""The file store's lock wakes its waiters: a process waiting for another's lock tries again
+the moment the holder releases (a blocking flock request in the kernel), not at its next poll;
+the wait stays bounded by its timeout; and a caller waiting for another process's refresh
+takes the stored token without queueing for the lock.
+
+Each holder is a real process holding the real lock file; the poll interval is made huge, so
+that only a wake-up can serve a waiter in the time allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from brokerauth.builtin import filestore
+from brokerauth.builtin.filestore import FileStoreOptions
+from brokerauth.contract.clock import SystemClock
+from brokerauth.contract.tokens import Token, TokenKey
+from brokerauth.engine.refresh import StoppableLock, TokenManager
+from brokerauth.toolkit import privatefiles
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="flock wake-ups are POSIX")
+
+KEY = TokenKey("wake", "default")
+#: Far longer than any test here may take: a waiter served within seconds was woken.
+HUGE_POLL = 120.0
+PROMPT = 3.0
+
+HOLDER = textwrap.dedent("""
+    import sys
+    from datetime import UTC, datetime, timedelta
+    from brokerauth.builtin import filestore
+    from brokerauth.builtin.filestore import FileStoreOptions
+    from brokerauth.contract.tokens import Token, TokenKey
+
+    options = FileStoreOptions(path=sys.argv[1])
+    key = TokenKey("wake", "default")
+    with filestore.lock(key, options, 10) as held:
+        print("held" if held else "not held", flush=True)
+        for line in sys.stdin:
+            if line.strip() == "save":
+                now = datetime.now(UTC)
+                filestore.save(key, Token(access_token="wake-new-access", broker="acme",
+                                          refresh_token="wake-new-refresh", issued_at=now,
+                                          expires_at=now + timedelta(hours=1)), options)
+                print("saved", flush=True)
+            elif line.strip() == "release":
+                break
+    print("released", flush=True)
+""")
+
+
+class Holder:
+    """A process holding the store's lock on KEY until told to let go."""
+
+    def __init__(self, folder: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(folder)], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True)
+        assert self.said() == "held"
+
+    def said(self, within: float = 30.0) -> str:
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], within)
+        assert ready, "the holder said nothing"
+        return self.process.stdout.readline().strip()
+
+    def tell(self, what: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(what + "\n")
+        self.process.stdin.flush()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=30)
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+@pytest.fixture
+def options(tmp_path: Path) -> FileStoreOptions:
+    return FileStoreOptions(path=str(tmp_path / "tokens"))
+
+
+@pytest.fixture
+def holder(options: FileStoreOptions) -> Iterator[Holder]:
+    assert options.path is not None
+    made = Holder(Path(options.path))
+    try:
+        yield made
+    finally:
+        made.stop()
+
+
+@pytest.fixture
+def huge_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(privatefiles, "LOCK_POLL_INTERVAL", HUGE_POLL)
+
+
+def _blocked_in_kernel(lock_file: Path) -> bool:
+    """Whether some process waits in the kernel for ``lock_file``'s flock (/proc/locks shows
+    a waiting request as ``->``)."""
+    inode = f":{os.stat(lock_file).st_ino} "
+    with open("/proc/locks") as locks:
+        return any("->" in line and "FLOCK" in line and inode in line for line in locks)
+
+
+def _until(condition: object, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "the waiter never blocked on the lock"
+        time.sleep(0.005)
+
+
+class Waiter:
+    """A thread entering ``lock``; when it got in (or gave up) and with what."""
+
+    def __init__(self, lock: AbstractContextManager[bool]) -> None:
+        self.result: bool | None = None
+        self.done_at: float | None = None
+        self.thread = threading.Thread(target=self._run, args=(lock,), daemon=True)
+        self.started_at = time.monotonic()
+        self.thread.start()
+
+    def _run(self, lock: AbstractContextManager[bool]) -> None:
+        with lock as held:
+            self.done_at = time.monotonic()
+            self.result = held
+
+    def join(self, within: float) -> None:
+        self.thread.join(within)
+
+
+needs_proc_locks = pytest.mark.skipif(not Path("/proc/locks").exists(),
+                                      reason="/proc/locks shows who waits for a flock")
+
+
+@needs_proc_locks
+@pytest.mark.usefixtures("huge_poll")
+def test_a_waiter_gets_the_lock_as_soon_as_the_holder_releases_it(
+    holder: Holder, options: FileStoreOptions
+) -> None:
+    waiter = Waiter(filestore.lock(KEY, options, 60))
+    _until(lambda: _blocked_in_kernel(filestore.lock_path(KEY, options)))
+    assert waiter.result is None
+    released = time.monotonic()
+    holder.tell("release")
+    assert holder.said() == "released"
+    waiter.join(PROMPT + 5)
+    assert waiter.result is True
+    assert waiter.done_at is not None
+    # Its poll would have come after HUGE_POLL seconds: a wake-up served it.
+    assert waiter.done_at - released < PROMPT
+
+
+def test_a_killed_holder_wakes_the_waiter_at_once(
+    holder: Holder, options: FileStoreOptions, huge_poll: None
+) -> None:
+    waiter = Waiter(filestore.lock(KEY, options, 60))
+    if Path("/proc/locks").exists():
+        _until(lambda: _blocked_in_kernel(filestore.lock_path(KEY, options)))
+    killed = time.monotonic()
+    holder.process.kill()
+    waiter.join(PROMPT + 5)
+    assert waiter.result is True
+    assert waiter.done_at is not None and waiter.done_at - killed < PROMPT
+
+
+@pytest.mark.usefixtures("huge_poll")
+def test_the_wait_ends_at_its_timeout_whatever_the_poll_interval(
+    holder: Holder, options: FileStoreOptions
+) -> None:
+    waiter = Waiter(filestore.lock(KEY, options, 0.5))
+    waiter.join(PROMPT + 5)
+    assert waiter.result is False
+    assert waiter.done_at is not None
+    assert 0.5 <= waiter.done_at - waiter.started_at < PROMPT
+
+
+def test_a_single_attempt_does_not_wait(holder: Holder, options: FileStoreOptions) -> None:
+    started = time.monotonic()
+    with filestore.lock(KEY, options, 0) as held:
+        assert held is False
+    assert time.monotonic() - started < PROMPT
+
+
+@pytest.mark.usefixtures("huge_poll")
+def test_stop_when_ends_the_wait_once_the_holder_is_done(
+    holder: Holder, options: FileStoreOptions
+) -> None:
+    """The holder stores a token and releases: the waiter's check sees the token and it
+    gives up the lock it no longer needs, promptly."""
+    lock = filestore.lock(KEY, options, 60)
+    assert isinstance(lock, StoppableLock)
+    checks: list[bool] = []
+
+    def stored_new() -> bool:
+        token = filestore.load(KEY, options)
+        checks.append(token is not None)
+        return token is not None
+
+    lock.stop_when(stored_new)
+    waiter = Waiter(lock)
+    holder.tell("save")
+    assert holder.said() == "saved"
+    released = time.monotonic()
+    holder.tell("release")
+    assert holder.said() == "released"
+    waiter.join(PROMPT + 5)
+    assert waiter.result is False
+    assert waiter.done_at is not None and waiter.done_at - released < PROMPT
+    assert checks and checks[-1] is True
+
+
+class FileSource:
+    """What a TokenManager needs, over the real file store; refreshes are counted (and
+    must not happen: the other process refreshes)."""
+
+    label = "wake/default"
+
+    def __init__(self, options: FileStoreOptions) -> None:
+        self.options = options
+        self.refreshes = 0
+
+    def load(self) -> Token | None:
+        return filestore.load(KEY, self.options)
+
+    def save(self, token: Token) -> None:
+        filestore.save(KEY, token, self.options)
+
+    def lock(self, timeout: float) -> AbstractContextManager[bool]:
+        return filestore.lock(KEY, self.options, timeout)
+
+    def acquire(self, stored: Token | None) -> Token | None:
+        raise AssertionError("no login here")
+
+    def refresh(self, token: Token) -> Token | None:
+        self.refreshes += 1
+        raise AssertionError("the other process refreshes")
+
+
+def test_a_manager_waiting_for_another_process_takes_its_token_before_the_lock_is_free(
+    holder: Holder, options: FileStoreOptions
+) -> None:
+    """The holder has stored the new token but still holds the lock (say, a slow notice):
+    the waiting manager is served from the store, without the lock and without refreshing."""
+    now = datetime.now(UTC)
+    source = FileSource(options)
+    source.save(Token(access_token="wake-old-access", broker="acme",
+                      refresh_token="wake-old-refresh", issued_at=now - timedelta(hours=2),
+                      expires_at=now - timedelta(hours=1)))
+    manager = TokenManager(source, SystemClock(), lock_timeout=60)
+    served: list[Token | None] = []
+    caller = threading.Thread(target=lambda: served.append(manager.current()), daemon=True)
+    caller.start()
+    holder.tell("save")
+    assert holder.said() == "saved"
+    caller.join(PROMPT + 5)
+    try:
+        assert served and served[0] is not None
+        assert served[0].access_token == "wake-new-access"
+        assert source.refreshes == 0
+        assert holder.process.poll() is None  # still holding the lock all along
+    finally:
+        holder.tell("release")
