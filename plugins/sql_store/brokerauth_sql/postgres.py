@@ -94,6 +94,7 @@ def _after_fork() -> None:
     for store in list(_STORES):
         store._guard = threading.Lock()
         store._migrating = threading.Lock()
+        store._counting = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_after_fork)
@@ -162,6 +163,11 @@ class PostgresStore(RowStore):
         self._pinned: dict[str, str] = {}
         self._pool: ConnectionPool[Any] | None = None
         self._pool_pid = 0
+        #: The pool's connections this process holds now: all of them busy is the one case a
+        #: pool timeout must stay an error; psycopg_pool's own pool_size also counts the
+        #: connections it is still trying to make, so it cannot tell the two apart.
+        self._out = 0
+        self._counting = threading.Lock()
         self._guard = threading.Lock()
         self._migrating = threading.Lock()
         self._migrated = False
@@ -213,6 +219,7 @@ class PostgresStore(RowStore):
             if self._pool is not None:
                 _INHERITED.append(self._pool)
             self._pool = self._make_pool()
+            self._out = 0  # what the parent held belongs to the parent's pool
             self._pool_pid = os.getpid()
             return self._pool
 
@@ -271,12 +278,12 @@ class PostgresStore(RowStore):
             connection.execute("SELECT set_config('statement_timeout', %s, false)",
                                (_milliseconds(self.options.busy_timeout),))
 
-    def _direct_if_down(self, pool: ConnectionPool[Any], action: str,
-                        key: TokenKey) -> psycopg.Connection[Any]:
-        """After the pool's timeout: a connection made now if the pool holds none at all (it
-        is reconnecting after an outage), else the "no connection" error: a pool whose
-        connections are all busy stays the limit pool_size promises."""
-        if pool.get_stats().get("pool_size", 0):
+    def _direct_if_down(self, action: str, key: TokenKey) -> psycopg.Connection[Any]:
+        """After the pool's timeout: the "no connection" error when every connection of the
+        pool is in use here (a busy pool stays the limit pool_size promises), else a
+        connection made now: the pool is reconnecting after an outage, perhaps waiting out
+        its backoff."""
+        if self._out >= self.options.pool_size:
             raise self._unreachable(action, key)
         return self._direct(action, key)
 
@@ -307,26 +314,40 @@ class PostgresStore(RowStore):
         try:
             yield connection
         finally:
-            _give_back(owner, connection)
+            self._give_back(owner, connection)
 
     def _checkout(
         self, action: str, key: TokenKey
     ) -> tuple[psycopg.Connection[Any], ConnectionPool[Any] | None]:
         """A connection with the schema made, and the pool it goes back to (``None``: made
-        outside the pool, closed when given back): see :func:`_give_back`."""
+        outside the pool, closed when given back): see :meth:`_give_back`."""
         pool = self._pool_now()
         owner: ConnectionPool[Any] | None = pool
         try:
             connection = pool.getconn(timeout=self.options.connect_timeout)
         except PoolTimeout:
-            connection, owner = self._direct_if_down(pool, action, key), None
+            connection, owner = self._direct_if_down(action, key), None
+        else:
+            with self._counting:
+                self._out += 1
         if not self._migrated:
             try:
                 self._migrate(connection, key)
             except BaseException:
-                _give_back(owner, connection)
+                self._give_back(owner, connection)
                 raise
         return connection, owner
+
+    def _give_back(self, pool: ConnectionPool[Any] | None,
+                   connection: psycopg.Connection[Any]) -> None:
+        """A connection back to its pool, or closed when it was made outside one."""
+        if pool is None:
+            connection.close()
+            return
+        if pool is self._pool:
+            with self._counting:
+                self._out -= 1
+        pool.putconn(connection)
 
     def _statement_deadline(self) -> float:
         # The server cancels a statement after busy_timeout; past this, it is not answering.
@@ -532,15 +553,15 @@ class _SessionLock(AbstractContextManager[bool]):
                                        + store._statement_deadline()) as limit:
                     held = self._take(connection)
             except psycopg.Error as exc:
-                _give_back(owner, connection)
+                store._give_back(owner, connection)
                 if not last and connection.broken and not limit.fired:
                     continue
                 raise store._store_error(exc, action, self._key, cut=limit.fired) from None
             except BaseException:
-                _give_back(owner, connection)
+                store._give_back(owner, connection)
                 raise
             if not held:
-                _give_back(owner, connection)
+                store._give_back(owner, connection)
                 return False
             self._pool, self._connection = owner, connection
             mine = (store._identity, self._key)
@@ -599,12 +620,5 @@ class _SessionLock(AbstractContextManager[bool]):
                         self._store._reason(error))
             connection.close()
         finally:
-            _give_back(pool, connection)
+            self._store._give_back(pool, connection)
 
-
-def _give_back(pool: ConnectionPool[Any] | None, connection: psycopg.Connection[Any]) -> None:
-    """A connection back to its pool, or closed when it was made outside one."""
-    if pool is not None:
-        pool.putconn(connection)
-    else:
-        connection.close()

@@ -332,3 +332,28 @@ def test_a_busy_pool_stays_the_limit_pool_size_promises(
     assert isinstance(outcome[0], StoreError)
     assert "no free connection" in outcome[0].message or "raise the store's pool_size" in (
         outcome[0].hint or "")
+
+
+@pytest.mark.postgres_only
+def test_a_pool_waiting_out_its_reconnection_backoff_does_not_fail_a_load(
+    plugin: SqlPlugin, options_of: Any, key: TokenKey, postgres_server: Any
+) -> None:
+    options = options_of(pool_size=1, connect_timeout=0.5)
+    plugin.store_token("sql", key, make_token(), options)
+    pool = plugin.store_for(options)._pool_now()
+    postgres_server.stop()
+    try:
+        with pytest.raises(StoreError):
+            plugin.load_token("sql", key, options)  # finds the pool's connection dead
+        # psycopg_pool retries after 1 s, then 2 s, 4 s...: after its third failure the next
+        # attempt is seconds away, and the pool still counts that connection as its own.
+        give_up = time.monotonic() + 20
+        while (pool.get_stats().get("connections_errors", 0) < 3
+               and time.monotonic() < give_up):
+            time.sleep(0.05)
+        assert pool.get_stats().get("connections_errors", 0) >= 3
+    finally:
+        postgres_server.start()
+    started = time.monotonic()
+    assert plugin.load_token("sql", key, options) is not None
+    assert time.monotonic() - started < 3  # the pool's timeout, then a connection made now
