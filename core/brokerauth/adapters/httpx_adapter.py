@@ -52,6 +52,11 @@ def _hop_of(method: bytes | str, scheme: bytes, host: bytes, port: int | None,
     return (verb.upper(), origin, path), origin + path
 
 
+#: Header names as httpx keeps them (as sent, lower-cased), by name: a signer makes the same
+#: few names for every request.  Names are ASCII tokens (checked), the same in any encoding.
+_ENCODED_NAMES: dict[str, tuple[bytes, bytes]] = {}
+
+
 def _add_headers(headers: httpx.Headers, signature: Mapping[str, str]) -> None:
     """``signature`` set in ``headers``, each replacing any header of its name.
 
@@ -62,14 +67,21 @@ def _add_headers(headers: httpx.Headers, signature: Mapping[str, str]) -> None:
     setter replaces them one by one."""
     entries = getattr(headers, "_list", None)
     if type(headers) is httpx.Headers and type(entries) is list:
-        encoding = headers._encoding or "utf-8"  # what __setitem__ encodes with
+        encoding = headers._encoding or "utf-8"  # what __setitem__ encodes values with
+        present = {entry[1] for entry in entries}
         new = []
         for name, value in signature.items():
-            key = name.encode(encoding)
-            new.append((key, key.lower(), value.encode(encoding)))
-        present = {entry[1] for entry in entries}
-        names = {entry[1] for entry in new}
-        if len(names) == len(new) and present.isdisjoint(names):
+            encoded = _ENCODED_NAMES.get(name)
+            if encoded is None:
+                key = name.encode("ascii")
+                encoded = (key, key.lower())
+                if len(_ENCODED_NAMES) < 256:  # bounded, whatever names a signer makes
+                    _ENCODED_NAMES[name] = encoded
+            if encoded[1] in present:
+                break
+            present.add(encoded[1])
+            new.append((encoded[0], encoded[1], value.encode(encoding)))
+        else:
             entries.extend(new)
             return
     for name, value in signature.items():
