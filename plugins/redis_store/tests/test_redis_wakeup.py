@@ -1,0 +1,205 @@
+"""Waiters on the Redis store's lock are woken: a release is announced on the key's channel and
+every waiter tries at once, not at its next poll; a wake-up that never comes (the lock removed
+without a release) still ends at the poll, and the whole wait within its timeout; a waiter
+that only wants the holder's token stops as soon as it is stored.
+
+The poll is made huge (and the socket timeout with it, which caps a wait for an
+announcement), so that only a wake-up can serve a waiter in the time allowed.  Holder and
+waiter are two stores, each with its own connections, as two processes would be.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+
+import pytest
+from brokerauth.contract.tokens import TokenKey
+from brokerauth.engine.refresh import StoppableLock
+from brokerauth_redis import lock as lease
+from brokerauth_redis.options import RedisStoreOptions
+from brokerauth_redis.plugin import RedisPlugin
+from brokerauth_redis.store import key_names
+from redis_helpers import RedisServer, make_token
+
+HUGE = 120.0
+PROMPT = 3.0
+
+
+@pytest.fixture
+def slow(redis_server: RedisServer) -> RedisStoreOptions:
+    """Options under which a waiter that is not woken waits far longer than PROMPT."""
+    return RedisStoreOptions(url=redis_server.url, lock_ttl=HUGE, socket_timeout=HUGE)
+
+
+@pytest.fixture
+def huge_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lease, "FIRST_POLL", HUGE)
+    monkeypatch.setattr(lease, "MAX_POLL", HUGE)
+
+
+@pytest.fixture
+def plugins() -> Iterator[tuple[RedisPlugin, RedisPlugin]]:
+    holder, waiter = RedisPlugin(), RedisPlugin()
+    yield holder, waiter
+    holder.close()
+    waiter.close()
+
+
+class Waiter:
+    """A thread entering ``lock``: when it got in (or gave up), and with what."""
+
+    def __init__(self, lock: AbstractContextManager[bool]) -> None:
+        self.result: bool | None = None
+        self.done_at: float | None = None
+        self.started_at = time.monotonic()
+        self.thread = threading.Thread(target=self._run, args=(lock,), daemon=True)
+        self.thread.start()
+
+    def _run(self, lock: AbstractContextManager[bool]) -> None:
+        with lock as held:
+            self.done_at = time.monotonic()
+            self.result = held
+
+    def join(self) -> None:
+        self.thread.join(PROMPT + 5)
+
+
+def _listening(redis_server: RedisServer, key: TokenKey, options: RedisStoreOptions) -> None:
+    """Until the waiter has subscribed to the lock's releases (it found the lock taken)."""
+    channel = key_names(options.key_prefix, key).released
+    client = redis_server.client()
+    try:
+        deadline = time.monotonic() + 30
+        while dict(client.pubsub_numsub(channel)).get(channel.encode(), 0) < 1:
+            assert time.monotonic() < deadline, "the waiter never subscribed"
+            time.sleep(0.005)
+    finally:
+        client.close()
+
+
+@pytest.mark.usefixtures("huge_poll")
+def test_a_release_wakes_the_waiter_at_once(
+    redis_server: RedisServer, slow: RedisStoreOptions, key: TokenKey,
+    plugins: tuple[RedisPlugin, RedisPlugin],
+) -> None:
+    holder_plugin, waiter_plugin = plugins
+    holding = holder_plugin.lock_token("redis", key, slow, 5)
+    assert holding is not None
+    with holding as held:
+        assert held
+        waiter = Waiter(waiter_plugin.lock_token("redis", key, slow, 60))
+        _listening(redis_server, key, slow)
+        assert waiter.result is None
+        released = time.monotonic()
+    waiter.join()
+    assert waiter.result is True
+    assert waiter.done_at is not None and waiter.done_at - released < PROMPT
+
+
+@pytest.mark.usefixtures("huge_poll")
+def test_every_waiter_hears_the_release(
+    redis_server: RedisServer, slow: RedisStoreOptions, key: TokenKey,
+) -> None:
+    """Three waiters (three stores): the release wakes them all; the first in releases in
+    turn, which wakes the next, so all are through long before any poll."""
+    stores = [RedisPlugin() for _ in range(4)]
+    try:
+        holding = stores[0].lock_token("redis", key, slow, 5)
+        assert holding is not None
+        with holding as held:
+            assert held
+            waiters = [Waiter(s.lock_token("redis", key, slow, 60)) for s in stores[1:]]
+            channel = key_names(slow.key_prefix, key).released
+            client = redis_server.client()
+            deadline = time.monotonic() + 30
+            while dict(client.pubsub_numsub(channel)).get(channel.encode(), 0) < 3:
+                assert time.monotonic() < deadline, "the waiters never subscribed"
+                time.sleep(0.005)
+            client.close()
+            released = time.monotonic()
+        for waiter in waiters:
+            waiter.join()
+        assert [w.result for w in waiters] == [True, True, True]
+        assert max(w.done_at or HUGE for w in waiters) - released < PROMPT
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_a_lost_wake_up_still_ends_at_the_poll(
+    redis_server: RedisServer, key: TokenKey, plugins: tuple[RedisPlugin, RedisPlugin],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lock vanishes without a release (removed by hand; a lease run out is the same):
+    nothing is announced, and the waiter gets in at its poll, within its timeout."""
+    monkeypatch.setattr(lease, "FIRST_POLL", 0.2)
+    monkeypatch.setattr(lease, "MAX_POLL", 0.2)
+    options = RedisStoreOptions(url=redis_server.url, lock_ttl=HUGE)
+    holder_plugin, waiter_plugin = plugins
+    holding = holder_plugin.lock_token("redis", key, options, 5)
+    assert holding is not None
+    with holding as held:
+        assert held
+        waiter = Waiter(waiter_plugin.lock_token("redis", key, options, 30))
+        _listening(redis_server, key, options)
+        client = redis_server.client()
+        try:
+            removed = time.monotonic()
+            assert client.delete(key_names(options.key_prefix, key).lock) == 1
+        finally:
+            client.close()
+        waiter.join()
+        assert waiter.result is True
+        assert waiter.done_at is not None and waiter.done_at - removed < PROMPT
+
+
+@pytest.mark.usefixtures("huge_poll")
+def test_the_wait_ends_at_its_timeout_whatever_the_poll(
+    redis_server: RedisServer, slow: RedisStoreOptions, key: TokenKey,
+    plugins: tuple[RedisPlugin, RedisPlugin],
+) -> None:
+    holder_plugin, waiter_plugin = plugins
+    holding = holder_plugin.lock_token("redis", key, slow, 5)
+    assert holding is not None
+    with holding as held:
+        assert held
+        waiter = Waiter(waiter_plugin.lock_token("redis", key, slow, 0.5))
+        waiter.join()
+        assert waiter.result is False
+        assert waiter.done_at is not None
+        assert 0.5 <= waiter.done_at - waiter.started_at < PROMPT
+
+
+def test_stop_when_ends_the_wait_once_the_holder_stored_its_token(
+    redis_server: RedisServer, key: TokenKey, plugins: tuple[RedisPlugin, RedisPlugin],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The holder stores the new token and keeps the lock (a slow notice, say): a waiter
+    that wants only the token stops at its next check, without the lock."""
+    monkeypatch.setattr(lease, "FIRST_POLL", 0.05)
+    monkeypatch.setattr(lease, "MAX_POLL", 0.05)
+    options = RedisStoreOptions(url=redis_server.url, lock_ttl=HUGE)
+    holder_plugin, waiter_plugin = plugins
+    new = make_token("new")
+    holding = holder_plugin.lock_token("redis", key, options, 5)
+    assert holding is not None
+    with holding as held:
+        assert held
+        waiting = waiter_plugin.lock_token("redis", key, options, 60)
+        assert isinstance(waiting, StoppableLock)
+
+        def stored() -> bool:
+            token = waiter_plugin.load_token("redis", key, options)
+            return token is not None and token.access_token == new.access_token
+
+        waiting.stop_when(stored)
+        waiter = Waiter(waiting)
+        _listening(redis_server, key, options)
+        holder_plugin.store_token("redis", key, new, options)
+        saved = time.monotonic()
+        waiter.join()
+        assert waiter.result is False
+        assert waiter.done_at is not None and waiter.done_at - saved < PROMPT
