@@ -90,6 +90,29 @@ class PluginFailure:
     error: PluginLoadError
 
 
+def _direct(pm: pluggy.PluginManager, impl: Any,
+            through_pluggy: Callable[..., Any]) -> Callable[..., Any]:
+    """A caller of a ``firstresult`` hook's one plain implementation that skips pluggy's hook
+    executor while nothing watches it, calling it as ``_multicall`` would (its declared
+    arguments, in order): the executor's frames and lists cost as much as signing a request.
+    With a monitor or tracer installed, every call goes through pluggy, so they still see
+    each one."""
+    from pluggy._callers import _multicall
+
+    function, names = impl.function, tuple(impl.argnames)
+
+    def caller(**kwargs: Any) -> Any:
+        if pm._inner_hookexec is not _multicall:
+            return through_pluggy(**kwargs)
+        try:
+            arguments = [kwargs[name] for name in names]
+        except KeyError:
+            return through_pluggy(**kwargs)  # pluggy's own error names the argument
+        return function(*arguments)
+
+    return caller
+
+
 def _plugin_bug(hook: str, owner: str, exc: Exception) -> PluginError:
     return PluginError(
         f"plugin {owner!r} failed in {hook}: {type(exc).__name__}",
@@ -362,6 +385,9 @@ class PluginHost:
             def caller(**kwargs: Any) -> Any:
                 return execute(hook, impls, kwargs, firstresult)
 
+            if firstresult and len(impls) == 1 and not (impls[0].hookwrapper
+                                                        or impls[0].wrapper):
+                caller = _direct(self._pm, impls[0], caller)
             self._callers[(hook, owner)] = caller
             return caller
 
