@@ -189,6 +189,12 @@ def httpx_compare(url: str, signed: dict[str, str], profile: str, profiles: Path
     import httpx
     from brokerauth.adapters import httpx_auth
 
+    try:
+        import sniffio  # noqa: F401
+    except ModuleNotFoundError:
+        print("  sniffio is not installed: httpcore's async path tries to import it on every "
+              "request, which slows plain httpx and the adapter alike and flatters the async "
+              "ratios (`make bench` installs it)", flush=True)
     plain_headers = {**HEADERS, **signed}
     runs = RUNS[0] if quick else RUNS[1]
     results: dict[str, dict[str, float]] = {}
