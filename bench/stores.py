@@ -323,6 +323,7 @@ class Fleet:
 
 
 def fleet(rows: Rows, label: str, store: dict[str, Any], rounds: int) -> None:
+    import attrs
     import brokerauth
     from bearer_double.sandbox import BearerDoubleSandbox
     from brokerauth.contract.clock import SystemClock
@@ -331,7 +332,16 @@ def fleet(rows: Rows, label: str, store: dict[str, Any], rounds: int) -> None:
     callers = PROCESSES * THREADS
     print(f"\n== {label}: {PROCESSES} processes x {THREADS} threads on one expired token, "
           "against one caller alone", flush=True)
-    double = BearerDoubleSandbox(SystemClock())
+    class ClosingDouble(BearerDoubleSandbox):
+        """Closes the connection after each token answer: every refresh, in the crowd or
+        alone, connects anew, as a process does to a token endpoint it calls once an hour
+        (a kept-alive connection would favour the lone caller, which refreshes each round)."""
+
+        def token(self, request: Any) -> Any:
+            answer = super().token(request)
+            return attrs.evolve(answer, headers=(*answer.headers, ("Connection", "close")))
+
+    double = ClosingDouble(SystemClock())
     double.start()
     crowd = alone = None
     try:
