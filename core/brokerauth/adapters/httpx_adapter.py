@@ -31,7 +31,7 @@ except ModuleNotFoundError as exc:  # the [httpx] extra is not installed
 
 from brokerauth.adapters.signer import AdapterCore
 from brokerauth.contract.wire import netloc
-from brokerauth.engine.authflow import Attempt, Flow
+from brokerauth.engine.authflow import REDIRECTS, Attempt, Flow
 
 _HopKey = tuple[str, str, str]
 
@@ -110,6 +110,8 @@ class _Hops:
             # that request's guard: this one replaces it, keeping the caller's own trace.
             previous = owner.previous_trace
         self.previous_trace: Callable[..., Any] | None = previous
+        #: The extensions of the hop being sent (httpcore's request shares httpx's dict).
+        self.extensions: dict[str, Any] | None = None
 
     @property
     def first(self) -> _HopKey:
@@ -131,6 +133,7 @@ class _Hops:
         if not event.endswith(".send_request_headers.started"):
             return
         hop = info["request"]
+        self.extensions = hop.extensions  # httpx's own, for settle
         url = hop.url
         if self.signed_first and (hop.method, url.scheme, url.host, url.port,
                                   url.target) == self.first_raw:
@@ -150,17 +153,40 @@ class _Hops:
         ]
         self.attempt = attempt
 
-    # httpcore calls the trace about ten times per request: the test for the one event that
-    # matters is made here, before any further call.
+    def settle(self, info: dict[str, Any]) -> None:
+        """The answer's status is in: unless it is a redirect, which httpx may follow with
+        another hop to check, this attempt has no hop left to check, so the trace is handed
+        back to the caller's own (or removed) for the rest of its events, which then cost
+        nothing.  httpcore's request holds httpx's own extensions; a resend puts it back."""
+        answer = info.get("return_value")
+        status = None
+        if type(answer) is tuple:  # HTTP/1.1: (version, status, ...); HTTP/2: (status, ...)
+            status = next((part for part in answer if type(part) is int), None)
+        if status is None or status in REDIRECTS:
+            return
+        extensions = self.extensions
+        if extensions is not None and extensions.get("trace") in (self.sync_trace,
+                                                                   self.async_trace):
+            if self.previous_trace is None:
+                del extensions["trace"]
+            else:
+                extensions["trace"] = self.previous_trace
+
+    # httpcore calls the trace about ten times per request: the tests for the two events that
+    # matter are made here, before any further call.
     def sync_trace(self, event: str, info: dict[str, Any]) -> None:
         if event.endswith(".send_request_headers.started"):
             self.check(event, info)
+        elif event.endswith(".receive_response_headers.complete"):
+            self.settle(info)
         if self.previous_trace is not None:
             self.previous_trace(event, info)
 
     async def async_trace(self, event: str, info: dict[str, Any]) -> None:
         if event.endswith(".send_request_headers.started"):
             self.check(event, info)
+        elif event.endswith(".receive_response_headers.complete"):
+            self.settle(info)
         if self.previous_trace is not None:
             await self.previous_trace(event, info)
 
@@ -199,8 +225,8 @@ class BrokerAuthHttpx(httpx.Auth):
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         flow, hops = self._start(request)
-        request.extensions["trace"] = hops.sync_trace
         while True:
+            request.extensions["trace"] = hops.sync_trace
             response = yield request
             if not response.is_success:
                 response.read()
@@ -216,8 +242,8 @@ class BrokerAuthHttpx(httpx.Auth):
         if started is None:  # the token must be read, obtained or refreshed: that may block
             started = await anyio.to_thread.run_sync(self._start, request)
         flow, hops = started
-        request.extensions["trace"] = hops.async_trace
         while True:
+            request.extensions["trace"] = hops.async_trace
             response = yield request
             if response.is_success:  # the flow ends on it, touching no token
                 following = self._judge(flow, hops, response)
