@@ -54,7 +54,7 @@ log = logging.getLogger("brokerauth.store.redis")
 #: First and longest pause between two attempts of a waiting process, in seconds, when no
 #: release wakes it earlier (a holder killed, whose lease runs out): short enough that the
 #: waiter gets in soon after the lease ends, long enough that a fleet of waiters costs Redis
-#: little.
+#: little.  A waiter that listens for releases waits the longest pause from the start.
 FIRST_POLL = 0.005
 MAX_POLL = 0.05
 
@@ -182,7 +182,11 @@ class LeaseLock(AbstractContextManager[bool]):
                     assert self._listen is not None
                     wait_for_release = self._listen()
                     if wait_for_release is not None:
-                        continue  # subscribed: once more, in case it was released meanwhile
+                        # A release is heard at once from now on: the polls are only for a
+                        # lease that runs out unreleased, and short ones would only take
+                        # the holder's CPU and Redis's time while it refreshes.
+                        pause = longest
+                        continue  # once more, in case it was released meanwhile
                 released = False
                 if wait_for_release is None:
                     time.sleep(wait)
