@@ -243,6 +243,15 @@ def _caller(profile: Any, env: dict[str, str], threads: int, ready: Any, orders:
     os.environ.update(env)
     import brokerauth
 
+    # Warm up the refresh path once in each process, on a token of its own: which process
+    # refreshes in a round is chance, and a first refresh pays imports and set-up the lone
+    # caller paid once, in the warm-up round.
+    with brokerauth.session(profile, user=f"warm-up-{os.getpid()}") as warm:
+        first = warm.tokens.current()
+        assert first is not None
+        warm.binding.save(first.replace(expires_at=first.issued_at))
+        warm.tokens.forget()
+        warm.tokens.current()
     session = brokerauth.session(profile)
     manager = session.tokens
     ready.put(os.getpid())
