@@ -19,6 +19,9 @@ its target:
    the last of the 64 callers holds the new token, against the time one caller alone takes for
    the same refresh (same store, same server, same spawned-process harness), rounds of the two
    interleaved, medians: <= 2x, and exactly one refresh per round.  Redis store, then file store.
+   Every caller process holds the expired token in memory when its round starts (as a running
+   process does), has refreshed once before on a token of its own (a first refresh pays
+   imports and set-up), and connects anew to the token endpoint, as the lone caller does.
 
 A real redis-server on a free loopback port, stopped at the end whatever happens; the refresh
 is answered by the bearer double's sandbox (rotating refresh tokens, a refresh count) over real
