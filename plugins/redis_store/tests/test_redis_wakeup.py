@@ -67,6 +67,13 @@ class Waiter:
         self.thread.join(PROMPT + 5)
 
 
+def _lock(plugin: RedisPlugin, key: TokenKey, options: RedisStoreOptions,
+          timeout: float) -> AbstractContextManager[bool]:
+    lock = plugin.lock_token("redis", key, options, timeout)
+    assert lock is not None
+    return lock
+
+
 def _listening(redis_server: RedisServer, key: TokenKey, options: RedisStoreOptions) -> None:
     """Until the waiter has subscribed to the lock's releases (it found the lock taken)."""
     channel = key_names(options.key_prefix, key).released
@@ -90,13 +97,14 @@ def test_a_release_wakes_the_waiter_at_once(
     assert holding is not None
     with holding as held:
         assert held
-        waiter = Waiter(waiter_plugin.lock_token("redis", key, slow, 60))
+        waiter = Waiter(_lock(waiter_plugin, key, slow, 60))
         _listening(redis_server, key, slow)
         assert waiter.result is None
         released = time.monotonic()
     waiter.join()
     assert waiter.result is True
-    assert waiter.done_at is not None and waiter.done_at - released < PROMPT
+    assert waiter.done_at is not None
+    assert waiter.done_at - released < PROMPT
 
 
 @pytest.mark.usefixtures("huge_poll")
@@ -111,7 +119,7 @@ def test_every_waiter_hears_the_release(
         assert holding is not None
         with holding as held:
             assert held
-            waiters = [Waiter(s.lock_token("redis", key, slow, 60)) for s in stores[1:]]
+            waiters = [Waiter(_lock(s, key, slow, 60)) for s in stores[1:]]
             channel = key_names(slow.key_prefix, key).released
             client = redis_server.client()
             deadline = time.monotonic() + 30
@@ -143,7 +151,7 @@ def test_a_lost_wake_up_still_ends_at_the_poll(
     assert holding is not None
     with holding as held:
         assert held
-        waiter = Waiter(waiter_plugin.lock_token("redis", key, options, 30))
+        waiter = Waiter(_lock(waiter_plugin, key, options, 30))
         _listening(redis_server, key, options)
         client = redis_server.client()
         try:
@@ -153,7 +161,8 @@ def test_a_lost_wake_up_still_ends_at_the_poll(
             client.close()
         waiter.join()
         assert waiter.result is True
-        assert waiter.done_at is not None and waiter.done_at - removed < PROMPT
+        assert waiter.done_at is not None
+        assert waiter.done_at - removed < PROMPT
 
 
 @pytest.mark.usefixtures("huge_poll")
@@ -166,7 +175,7 @@ def test_the_wait_ends_at_its_timeout_whatever_the_poll(
     assert holding is not None
     with holding as held:
         assert held
-        waiter = Waiter(waiter_plugin.lock_token("redis", key, slow, 0.5))
+        waiter = Waiter(_lock(waiter_plugin, key, slow, 0.5))
         waiter.join()
         assert waiter.result is False
         assert waiter.done_at is not None
@@ -202,4 +211,5 @@ def test_stop_when_ends_the_wait_once_the_holder_stored_its_token(
         saved = time.monotonic()
         waiter.join()
         assert waiter.result is False
-        assert waiter.done_at is not None and waiter.done_at - saved < PROMPT
+        assert waiter.done_at is not None
+        assert waiter.done_at - saved < PROMPT
