@@ -54,7 +54,8 @@ def test_a_sandbox_port_out_of_range_is_a_usage_error(args: list[str]) -> None:
     _clean(result)
 
 
-@pytest.mark.parametrize("module", ["brokerauth_webull.sandbox.server", "brokerauth_futu.sandbox.server"])
+@pytest.mark.parametrize("module", ["brokerauth_webull.sandbox.server",
+                                    "brokerauth_futu.sandbox.server"])
 def test_a_python_m_sandbox_port_out_of_range_is_a_usage_error(module: str) -> None:
     result = subprocess.run([sys.executable, "-m", module, "--port", "99999"],
                             capture_output=True, text=True, timeout=60)

@@ -7,9 +7,9 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
 from brokerauth.contract.wire import Request, Response
-from brokerauth.engine import refresh
 from brokerauth.engine.api import session as open_session
 from brokerauth.engine.authflow import Attempt, Flow, Policy, auth_flow, resign
+from brokerauth.engine.refresh import NotAtHand
 from brokerauth.engine.sessions import Session
 
 if TYPE_CHECKING:
@@ -26,22 +26,8 @@ def _target(method: str, url: str, body: bytes | None) -> Request:
     return Request.from_url(method, url, body=body)
 
 
-class MustWait(Exception):
-    """The current token cannot be had without waiting (a lock, the store, a refresh)."""
-
-
-def token_at_hand(manager: TokenManager) -> Token | None:
-    """The token :meth:`TokenManager.current` would return without a lock, the store or a
-    refresh (a fresh token held in memory, or none for a flow that uses none); else
-    :class:`MustWait`.  The same test as ``current``'s own first lines, on the same state,
-    which is replaced as a whole: read once, it is consistent."""
-    state = manager._state
-    if isinstance(state, refresh._State):
-        if state.advisory_at is None or manager._clock.now() < state.advisory_at:
-            return state.token
-    elif state is refresh._TOKENLESS:
-        return None
-    raise MustWait
+#: Raised where the event loop must not wait for the token: the attempt goes to a thread.
+MustWait = NotAtHand
 
 
 class _NoWaitTokens:
@@ -61,7 +47,7 @@ class _NoWaitTokens:
     def current(self) -> Token | None:
         if self.wait:
             return self.manager.current()
-        return token_at_hand(self.manager)
+        return self.manager.current_nowait()
 
     def invalidate(self, seen: Token) -> None:
         self.manager.invalidate(seen)

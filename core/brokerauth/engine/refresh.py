@@ -50,6 +50,10 @@ _MAX_TOKEN_LENGTH = 16 * 1024
 ADVISORY_RETRY = timedelta(seconds=30)
 
 
+class NotAtHand(Exception):
+    """The current token cannot be had without waiting (a lock, the store, a refresh)."""
+
+
 class TokenSource(Protocol):
     """What the manager needs from a profile's flow and store (see
     :mod:`brokerauth.engine.binding`)."""
@@ -198,13 +202,23 @@ class TokenManager:
     # -- reading ---------------------------------------------------------------------------
     def current(self) -> Token | None:
         """The token to sign with now, or ``None`` when the profile's flow uses none."""
+        try:
+            return self.current_nowait()
+        except NotAtHand:
+            return self._slow(self._state)
+
+    def current_nowait(self) -> Token | None:
+        """What :meth:`current` returns when it needs no lock, store or refresh (a fresh
+        token held in memory, or ``None`` for a flow that uses none), for a caller that must
+        not wait (an event loop); else :class:`NotAtHand`, and nothing was done.  The state
+        is read once: it is replaced whole, so what is read is consistent."""
         state = self._state
         if isinstance(state, _State):
             if state.advisory_at is None or self._clock.now() < state.advisory_at:
                 return state.token
         elif state is _TOKENLESS:
             return None
-        return self._slow(state)
+        raise NotAtHand
 
     def peek(self) -> Token | None:
         """The token held in memory or stored, without refreshing or acquiring."""

@@ -1,0 +1,59 @@
+"""The httpx adapter's signature replaces any header of the same name the caller gave, in any
+spelling, so the server sees the signer's value once (what it signed), never the caller's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from brokerauth.adapters import httpx_auth
+from brokerauth.engine.profiles import Profile
+
+
+@pytest.fixture
+def profile(double: Any, token_home: Any) -> Profile:
+    return Profile.from_mapping("adapted", {"broker": "double", **double.profile_settings()})
+
+
+@pytest.mark.parametrize("name", ["X-Double-Nonce", "x-double-nonce", "AUTHORIZATION"])
+def test_a_caller_header_of_a_signer_name_is_replaced(profile: Profile, double: Any,
+                                                      manual_clock: Any, name: str) -> None:
+    with httpx.Client(auth=httpx_auth(profile, clock=manual_clock)) as client:
+        response = client.get(double.base_url + "/api/me", headers={name: "the-caller's"})
+    assert response.status_code == 200  # the double checked the signature over its nonce
+    sent = response.request.headers
+    assert len(sent.get_list(name)) == 1
+    assert sent[name] != "the-caller's"
+    assert double.seen_tokens[-1] is not None
+
+
+def test_signature_headers_sent_once_each(profile: Profile, double: Any,
+                                          manual_clock: Any) -> None:
+    with httpx.Client(auth=httpx_auth(profile, clock=manual_clock)) as client:
+        for _ in range(3):
+            response = client.get(double.base_url + "/api/me", headers={"X-Other": "kept"})
+            assert response.status_code == 200
+            sent = response.request.headers
+            for name in ("x-double-client", "x-double-timestamp", "x-double-nonce",
+                         "x-double-signature", "authorization"):
+                assert len(sent.get_list(name)) == 1, name
+            assert sent["x-other"] == "kept"
+
+
+def test_a_caller_trace_sees_every_event(profile: Profile, double: Any,
+                                         manual_clock: Any) -> None:
+    """The adapter's guard steps aside after the answer's headers: the caller's own trace is
+    put back, and sees the rest of the request's events as it would without brokerauth."""
+    events: list[str] = []
+
+    def trace(name: str, info: dict[str, Any]) -> None:
+        events.append(name)
+
+    with httpx.Client(auth=httpx_auth(profile, clock=manual_clock)) as client:
+        for _ in range(2):
+            response = client.get(double.base_url + "/api/me", extensions={"trace": trace})
+            assert response.status_code == 200
+    for name in ("send_request_headers.started", "receive_response_headers.complete",
+                 "receive_response_body.complete", "response_closed.complete"):
+        assert events.count(f"http11.{name}") == 2, name
