@@ -1,17 +1,15 @@
 """Cold start: ``brokerauth sign`` for a Webull profile (no network) against
-``python -c "import webull.core.client"``, each a new process of the same interpreter.
+``python -c "import webull.core.client"``, each a new process of the same interpreter, both
+from a regular (non-editable) install in ``.bench-venv``, as users have them: an editable
+install's import hooks run at every interpreter start.
 
 Runs are interleaved (bare interpreter, SDK import, ``brokerauth sign``), after warm-up runs,
-and each one's median is taken.  The target compares the times over a bare interpreter
-(``python -c pass``): the SDK's import time, as the quality table defines its anchor, against
-what ``brokerauth sign`` adds to the interpreter's start (import, profile, plugin, sign).  The
-ratio of whole process times is printed as well.  Every source file is byte-compiled first,
-as an installed package is, so neither side pays for compiling.
+and each one's median is taken.  The target compares whole processes, interpreter start
+included; the times over a bare interpreter (``python -c pass``) are printed as well.
 """
 
 from __future__ import annotations
 
-import compileall
 import statistics
 import subprocess
 import sys
@@ -20,7 +18,8 @@ from pathlib import Path
 
 from common import Report, ms
 
-ROOT = Path(__file__).resolve().parents[1]
+#: Whole processes: `brokerauth sign` in at most this share of the SDK import's time.
+TARGET = 0.5
 
 
 def _time(argv: list[str], env: dict[str, str]) -> float:
@@ -32,8 +31,6 @@ def _time(argv: list[str], env: dict[str, str]) -> float:
 def run(report: Report, profiles: Path, env: dict[str, str], quick: bool) -> None:
     print("\n== Cold start: `brokerauth sign` vs `python -c \"import webull.core.client\"`",
           flush=True)
-    for folder in ("core", "sandbox", "plugins", "examples"):
-        compileall.compile_dir(ROOT / folder, quiet=1)
     brokerauth = str(Path(sys.executable).with_name("brokerauth"))
     commands = {
         "bare interpreter": [sys.executable, "-c", "pass"],
@@ -58,12 +55,13 @@ def run(report: Report, profiles: Path, env: dict[str, str], quick: bool) -> Non
     median = {name: statistics.median(values) for name, values in samples.items()}
     bare, sdk, ours = median["bare interpreter"], median["SDK import"], median["brokerauth sign"]
     print(f"  bare interpreter {ms(bare)}, SDK import {ms(sdk)}, brokerauth sign {ms(ours)}")
-    over_bare = (ours - bare) / (sdk - bare)
-    report.add("cold start of `brokerauth sign` (webull profile), time over a bare interpreter",
-               f"{ms(ours - bare)} (+{ms(bare)} interpreter)",
-               f"SDK import {ms(sdk - bare)}", over_bare, "≤ 0.6× its time", over_bare <= 0.6)
+    whole, over_bare = ours / sdk, (ours - bare) / (sdk - bare)
+    report.add("cold start of `brokerauth sign` (webull profile), whole process, regular "
+               "install", ms(ours), f"`import webull.core.client` {ms(sdk)}", whole,
+               f"≤ {TARGET:g}× its time", whole <= TARGET)
     report.notes.append(
         f"Cold start medians of {len(samples['bare interpreter'])} interleaved runs: bare "
         f"interpreter {ms(bare)}, `import webull.core.client` {ms(sdk)}, `brokerauth sign` "
-        f"{ms(ours)}; whole processes, interpreter start included: {ours / sdk:.2f}×."
+        f"{ms(ours)}; over a bare interpreter: {ms(ours - bare)} against {ms(sdk - bare)}, "
+        f"{over_bare:.2f}×."
     )

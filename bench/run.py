@@ -142,6 +142,7 @@ def main() -> int:
         import registry as registry_bench
         import session as session_bench
         import signing
+        import stores as stores_bench
         import tokens
         from brokerauth.engine.api import open_binding, session
 
@@ -157,6 +158,7 @@ def main() -> int:
             session_bench.run(report, session, profiles, args.quick)
             tokens.run(report, session, profiles, args.quick)
             registry_bench.run(report, args.quick)
+            stores_bench.run(report, args.quick)
         finally:
             sandbox.close()
             server.close()

@@ -25,6 +25,7 @@ a target is not met.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import multiprocessing
@@ -46,10 +47,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-#: The bearer double (rotating refresh tokens, a refresh count) kept with the Redis store's
-#: tests, as the SQL store's own tests use it.
-DOUBLE_HOME = ROOT / "plugins" / "redis_store" / "tests"
-DOUBLE_INSTALLED = DOUBLE_HOME / "bearer_double" / "installed"
 PLATFORM = "bench-sql-platform"
 LOAD_RATIO = 1.5
 KILL_LIMIT = 1.0
@@ -78,14 +75,13 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:,.2f} ms"
 
 
-def _paths() -> None:
-    """The bearer double is an installed plugin here and in every process started from here."""
-    for folder in (DOUBLE_HOME, DOUBLE_INSTALLED):
-        if str(folder) not in sys.path:
-            sys.path.insert(0, str(folder))
-    extra = [str(DOUBLE_INSTALLED), str(DOUBLE_HOME)]
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        extra + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+def _paths() -> contextlib.AbstractContextManager[None]:
+    """The test bench's bearer double (rotating refresh tokens, a refresh count), as the SQL
+    store's own tests use it: an installed plugin here and in every process started from
+    here, while the context lasts."""
+    from brokerauth_sandbox.bearer import installed
+
+    return installed()
 
 
 def _pg_store() -> dict[str, Any]:
@@ -102,9 +98,9 @@ def _sqlite_store(database: Path) -> dict[str, Any]:
 def fleet(figures: Figures, label: str, store: dict[str, Any], processes: int,
           threads: int) -> None:
     import brokerauth
-    from bearer_double.sandbox import BearerDoubleSandbox
     from brokerauth.contract.clock import SystemClock
     from brokerauth.engine.profiles import Profile
+    from brokerauth_sandbox.bearer.sandbox import BearerDoubleSandbox
     from brokerauth_sandbox.fleet import run_fleet
 
     callers = processes * threads
@@ -420,7 +416,6 @@ def main() -> int:
     print(f"brokerauth SQL store benchmark{' (quick)' if args.quick else ''}: "
           f"Python {sys.version.split()[0]} ({sys.executable}), {os.cpu_count()} cores",
           flush=True)
-    _paths()
     from brokerauth.toolkit.secrets import Secret
     from brokerauth_sandbox.postgres import PostgresMissing, PostgresServer
     from brokerauth_sql.options import SqlStoreOptions
@@ -428,7 +423,7 @@ def main() -> int:
 
     figures = Figures()
     failure = ""
-    with tempfile.TemporaryDirectory(prefix="brokerauth-bench-sql-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="brokerauth-bench-sql-") as tmp, _paths():
         folder = Path(tmp)
         os.environ["BROKERAUTH_HOME"] = str(folder / "home")
         os.environ["BENCH_SQL_KEY"] = Fernet.generate_key().decode()

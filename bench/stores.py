@@ -53,10 +53,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 MAIN_PYTHON = ROOT / ".venv" / "bin" / "python"
-#: The bearer double (rotating refresh tokens, a refresh count), kept with the Redis store's
-#: tests, as bench/sqlstore.py uses it.
-DOUBLE_HOME = ROOT / "plugins" / "redis_store" / "tests"
-DOUBLE_INSTALLED = DOUBLE_HOME / "bearer_double" / "installed"
 READ_RATIO = 1.3
 FLEET_RATIO = 2.0
 PROCESSES = 8
@@ -122,16 +118,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=5)
-
-
-def _paths() -> None:
-    """The bearer double is an installed plugin here and in every process started from here."""
-    for folder in (DOUBLE_HOME, DOUBLE_INSTALLED):
-        if str(folder) not in sys.path:
-            sys.path.insert(0, str(folder))
-    extra = [str(DOUBLE_INSTALLED), str(DOUBLE_HOME)]
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        extra + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
 
 # -- the rows ------------------------------------------------------------------------------
@@ -337,9 +323,9 @@ class Fleet:
 def fleet(rows: Rows, label: str, store: dict[str, Any], rounds: int) -> None:
     import attrs
     import brokerauth
-    from bearer_double.sandbox import BearerDoubleSandbox
     from brokerauth.contract.clock import SystemClock
     from brokerauth.engine.profiles import Profile
+    from brokerauth_sandbox.bearer.sandbox import BearerDoubleSandbox
 
     callers = PROCESSES * THREADS
     print(f"\n== {label}: {PROCESSES} processes x {THREADS} threads on one expired token, "
@@ -409,10 +395,11 @@ def fleet(rows: Rows, label: str, store: dict[str, Any], rounds: int) -> None:
 
 # -- running -----------------------------------------------------------------------------------
 def measure(quick: bool) -> Rows:
-    _paths()
+    from brokerauth_sandbox.bearer import installed  # the bench's double, opted in here
+
     rows = Rows()
     rounds = 5 if quick else 11
-    with tempfile.TemporaryDirectory(prefix="brokerauth-bench-stores-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="brokerauth-bench-stores-") as tmp, installed():
         folder = Path(tmp)
         os.environ["BROKERAUTH_HOME"] = str(folder / "home")
         with redis_server(folder / "redis") as url:
