@@ -158,7 +158,9 @@ BENCH_SOURCES := $(shell git ls-files core sandbox $(BENCH_PLUGINS) 2>/dev/null 
 $(BENCH_STAMP): pyproject.toml $(foreach d,$(BENCH_PLUGINS),$(d)/pyproject.toml) $(BENCH_SOURCES)
 	test -x $(BENCH_BIN)/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_BIN)/python -m pip install --quiet --upgrade pip
-	$(BENCH_BIN)/pip install --quiet . $(BENCH_PLUGINS) '$(BENCH_SDK)' $(BENCH_HTTPX)
+	# setuptools builds in the tree: a build/ left from before would carry removed modules.
+	rm -rf build $(addsuffix /build,$(BENCH_PLUGINS))
+	$(BENCH_BIN)/pip install --quiet . $(addprefix ./,$(BENCH_PLUGINS)) '$(BENCH_SDK)' $(BENCH_HTTPX)
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP) $(STAMP) postgresql

@@ -27,7 +27,7 @@ __all__ = ["BROKER", "INSTALLED", "installed"]
 BROKER = "bearer_double"
 #: The folder holding the double's ``.dist-info``: on ``sys.path``, it makes the double an
 #: installed plugin.
-INSTALLED = Path(__file__).resolve().parent / "installed"
+INSTALLED = Path(__file__).resolve().parent / "entry-points"
 
 
 @contextmanager
