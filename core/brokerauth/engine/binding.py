@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -58,10 +59,7 @@ def encode_body(
     if json is not None and data is not None:
         raise ValueError("give json= or data=, not both")
     if json is not None:
-        import json as jsonlib  # not at start-up: a command without a JSON body never needs it
-
-        text = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":"))
-        return text.encode("utf-8"), "application/json"
+        return _json_encoder()(json).encode("utf-8"), "application/json"
     if data is None:
         return None, None
     if isinstance(data, bytes):
@@ -71,6 +69,15 @@ def encode_body(
     return urlencode(list(normalize_params(data))).encode("ascii"), (
         "application/x-www-form-urlencoded"
     )
+
+
+@lru_cache(maxsize=1)
+def _json_encoder() -> Callable[[Any], str]:
+    # Made once (json.dumps with options makes an encoder per call), and not at start-up: a
+    # command without a JSON body never needs json.
+    import json as jsonlib
+
+    return jsonlib.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 _PLAIN_PATH_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,=@%/]*").fullmatch
