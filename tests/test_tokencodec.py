@@ -199,3 +199,26 @@ def test_a_token_too_large_to_read_back_is_not_encoded():
         encode_token(token)
     assert not isinstance(caught.value, CorruptStoreError)
     assert ACCESS not in str(caught.value)
+
+
+def test_the_same_bytes_read_again_give_the_same_token_and_the_memory_stays_bounded():
+    data = encode_token(full_token())
+    first = decode_token(data, source=SOURCE)
+    assert decode_token(bytes(data), source=SOURCE) is first  # unchanged bytes: not parsed
+    for n in range(200):  # many other tokens read since: only the latest few are kept
+        decode_token(encode_token(Token(access_token=f"other-{n}", broker="webull")),
+                     source=SOURCE)
+    again = decode_token(data, source=SOURCE)
+    assert again == first
+    assert again is not first  # forgotten, parsed anew
+
+
+def test_bytes_one_byte_away_from_a_token_read_before_are_still_refused():
+    data = encode_token(full_token())
+    assert decode_token(data, source=SOURCE).access_token == ACCESS
+    tampered = data.replace(b'"version": 1', b'"version": 7')
+    with pytest.raises(CorruptStoreError, match="format version 7"):
+        decode_token(tampered, source=SOURCE)
+    twice = data[:-1] + b', "access_token": "planted"}'  # a key given twice
+    with pytest.raises(CorruptStoreError):
+        decode_token(twice, source=SOURCE)
