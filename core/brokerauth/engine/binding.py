@@ -71,6 +71,11 @@ def encode_body(
     )
 
 
+#: The largest clock offset a server's ``Date`` is believed for: a machine whose clock is
+#: further off is told to set it.
+MAX_SKEW = timedelta(minutes=10)
+
+
 @lru_cache(maxsize=1)
 def _json_encoder() -> Callable[[Any], str]:
     # Made once (json.dumps with options makes an encoder per call), and not at start-up: a
@@ -309,6 +314,15 @@ class ProfileBinding:
         if server.tzinfo is None:
             server = server.replace(tzinfo=UTC)
         offset = (server - self.clock.now()).total_seconds()
+        if abs(offset) > MAX_SKEW.total_seconds():
+            # A server (or whatever answers in its place) would otherwise pick the time of
+            # every later signature, HTTP and streaming alike: signatures it could keep for
+            # that time, or a clock past datetime's range that fails every request.
+            logger(LOGGER).warning(
+                "%s: the server's clock differs from ours by %+.0f s, more than the %d "
+                "minutes brokerauth corrects for; not adopted: set this machine's clock "
+                "(NTP)", self.label, offset, MAX_SKEW.total_seconds() // 60)
+            return False
         # ``Date`` has whole seconds, so the learned offset is good to about one second.
         self.skew = timedelta(seconds=round(offset))
         logger(LOGGER).warning("%s: the server's clock differs from ours by %+.0f s; correcting",
