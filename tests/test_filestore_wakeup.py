@@ -275,3 +275,61 @@ def test_a_manager_waiting_for_another_process_takes_its_token_before_the_lock_i
         assert holder.process.poll() is None  # still holding the lock all along
     finally:
         holder.tell("release")
+
+
+def _probe_threads() -> int:
+    return sum(1 for thread in threading.enumerate()
+               if thread.name == "brokerauth-file-lock-wait")
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="/proc/self/fd counts descriptors")
+def test_waits_while_a_holder_holds_share_one_probe_and_one_descriptor(
+    holder: Holder, options: FileStoreOptions
+) -> None:
+    """However long a holder holds (a stopped process, a login waiting for a person's 2FA),
+    the waits of one process on its lock file share one helper thread and one descriptor:
+    they do not pile up at each retry until the process runs out of descriptors."""
+    threads_before, descriptors_before = _probe_threads(), _open_descriptors()
+    most_threads, most_descriptors = 0, 0
+    for _ in range(3):  # three waits in a row, each with three threads waiting at once
+        waiters = [Waiter(filestore.lock(KEY, options, 1.0)) for _ in range(3)]
+        while any(waiter.thread.is_alive() for waiter in waiters):
+            most_threads = max(most_threads, _probe_threads() - threads_before)
+            most_descriptors = max(most_descriptors, _open_descriptors() - descriptors_before)
+            for waiter in waiters:
+                waiter.join(0.02)
+            assert time.monotonic() - waiters[0].started_at < PROMPT + 5
+        assert [waiter.result for waiter in waiters] == [False, False, False]
+    assert most_threads == 1
+    # The probe's descriptor, and at most one lock attempt's of the moment per waiter.
+    assert most_descriptors <= 1 + 3
+    assert _probe_threads() - threads_before == 1
+    assert _open_descriptors() - descriptors_before == 1
+    holder.tell("release")
+    assert holder.said() == "released"
+    deadline = time.monotonic() + PROMPT + 5
+    while _probe_threads() > threads_before or _open_descriptors() > descriptors_before:
+        assert time.monotonic() < deadline, "the probe outlived the holder"
+        time.sleep(0.01)
+
+
+def test_a_fifo_at_the_lock_path_does_not_block_the_wait(tmp_path: Path) -> None:
+    """A FIFO swapped in where the lock file was: the wait for a release neither opens it
+    for reading (which would block until a writer came) nor probes it."""
+    fifo = tmp_path / "wake.json.lock"
+    os.mkfifo(fifo)
+    done: list[bool] = []
+    waiter = threading.Thread(
+        target=lambda: done.append(filestore._wait_for_release(fifo, 0.2)), daemon=True)
+    waiter.start()
+    waiter.join(PROMPT)
+    try:
+        assert done == [False]
+    finally:
+        if waiter.is_alive():  # unblock the open: a writer comes
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            waiter.join(PROMPT)

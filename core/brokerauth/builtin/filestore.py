@@ -40,7 +40,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -733,33 +733,91 @@ class _WokenLock(AbstractContextManager[bool]):
 _CAN_BLOCK: Final = sys.platform != "win32"
 
 
+@attrs.define
+class _Probe:
+    """The one pending wait for a lock file's release in this process: a helper thread
+    blocked in a shared ``flock`` request on ``fd``, and the event it sets once granted."""
+
+    fd: int
+    released: threading.Event = attrs.field(factory=threading.Event)
+
+
+# Lock file (device, inode) -> its pending probe.  A wait starts a probe only when none is
+# pending for that file, else it waits on the pending one's event: however long a holder
+# holds (a stopped process, a login waiting for a person's 2FA), a process keeps at most one
+# helper thread and one descriptor per lock file, shared by all of its waits.
+_probes: dict[tuple[int, int], _Probe] = {}
+_probes_guard = threading.Lock()
+
+
+def _forget_probes_in_child() -> None:
+    # The helper threads are the parent's: in a forked child their events never fire, and
+    # their descriptors are the child's copies to close.  The guard was held across the fork
+    # (see below), so the table and its descriptors agree.
+    global _probes_guard
+    for probe in _probes.values():
+        with suppress(OSError):
+            os.close(probe.fd)
+    _probes.clear()
+    _probes_guard = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=lambda: _probes_guard.acquire(),
+                        after_in_parent=lambda: _probes_guard.release(),
+                        after_in_child=_forget_probes_in_child)
+
+
 def _wait_for_release(where: Path, seconds: float) -> bool:
     """Wait at most ``seconds`` until nobody holds the lock file ``where`` (``True``), by a
     blocking shared ``flock`` request made in a helper thread and given back at once.  The
     request is granted the moment the holder releases or dies; should the wait end first,
-    the helper stays blocked until then, holding nothing but a descriptor, and exits."""
+    the helper stays blocked until then, holding nothing but a descriptor, and exits.  One
+    helper serves every wait of this process on the same lock file (see ``_probes``)."""
+    import stat
+
+    try:
+        seen = os.stat(where, follow_symlinks=False)
+    except OSError:
+        return False  # gone meanwhile: the next attempt says what is wrong, if anything
+    if not stat.S_ISREG(seen.st_mode):
+        return False  # not a lock file (a FIFO would block an open): the attempt refuses it
+    which = (seen.st_dev, seen.st_ino)
+    with _probes_guard:
+        pending = _probes.get(which)
+        if pending is None:
+            try:
+                # O_NONBLOCK: should a FIFO be swapped in since the stat, the open returns
+                # rather than block this thread until a writer comes.
+                fd = os.open(where, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+                             | getattr(os, "O_CLOEXEC", 0))
+            except OSError:
+                return False  # gone or replaced meanwhile
+            opened = os.fstat(fd)
+            if not stat.S_ISREG(opened.st_mode) or (opened.st_dev, opened.st_ino) != which:
+                os.close(fd)
+                return False  # replaced meanwhile: the next attempt sees what is there
+            pending = _probes[which] = _Probe(fd)
+            threading.Thread(target=_probe, args=(which, pending),
+                             name="brokerauth-file-lock-wait", daemon=True).start()
+    return pending.released.wait(seconds)
+
+
+def _probe(which: tuple[int, int], probe: _Probe) -> None:
     import fcntl
 
     try:
-        fd = os.open(where, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
-                     | getattr(os, "O_CLOEXEC", 0))
+        fcntl.flock(probe.fd, fcntl.LOCK_SH)
+        fcntl.flock(probe.fd, fcntl.LOCK_UN)
     except OSError:
-        # Gone or replaced meanwhile: the next attempt says what is wrong, if anything.
-        return False
-    free = threading.Event()
-
-    def probe() -> None:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-            free.set()
-
-    threading.Thread(target=probe, name="brokerauth-file-lock-wait", daemon=True).start()
-    return free.wait(seconds)
+        pass
+    finally:
+        with _probes_guard:
+            # Out of the table and closed together, so a fork sees both or neither.
+            if _probes.get(which) is probe:
+                del _probes[which]
+            os.close(probe.fd)
+        probe.released.set()
 
 
 def take_call(
