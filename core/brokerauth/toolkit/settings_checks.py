@@ -44,36 +44,23 @@ PLAIN_HTTP_ONLY_LOCAL = "plain http is only for a local sandbox on 127.0.0.1/::1
 
 # The loopback spellings sandboxes use, answered without importing ipaddress.
 _LOOPBACK_FAST = frozenset(("127.0.0.1", "::1", "localhost"))
-# The characters of a DNS label (RFC 1123): a ``*.localhost`` name made of anything else (a
-# percent-escape, a NUL, a backslash) might be read differently by the resolver.
-_LDH = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
-
-
-def _is_label(label: str) -> bool:
-    return 0 < len(label) <= 63 and label[0] != "-" and label[-1] != "-" and set(label) <= _LDH
-
-
 def is_loopback_host(host: str) -> bool:
     """Whether ``host`` (a URL's host, as ``urlsplit(url).hostname`` gives it; ``[::1]`` with
     brackets is accepted too) names this machine: an address in 127.0.0.0/8, ``::1``, an
-    IPv4-mapped ``::ffff:127.x.y.z``, or ``localhost`` and names under it (``*.localhost``,
-    RFC 6761 §6.3), case-insensitive, with or without one trailing dot.
+    IPv4-mapped ``::ffff:127.x.y.z``, or the name ``localhost`` (case-insensitive).
 
     Anything else is not: ``0.0.0.0`` and ``::`` (unspecified, not loopback), names that only
-    start with a loopback spelling (``127.0.0.1.evil.com``, ``localhost.evil.com``), and
-    abbreviated or numeric IPv4 forms (``127.1``, ``2130706433``, ``0x7f.1``): resolvers
-    disagree on those, and refusing a sandbox spelled oddly costs less than trusting one.
-    Never raises.
+    start with a loopback spelling (``127.0.0.1.evil.com``, ``localhost.evil.com``), names
+    under ``localhost`` and ``localhost.`` (RFC 6761 asks resolvers to answer those with
+    loopback, but glibc's sends them to DNS, whose answer an attacker on the network can
+    give), and abbreviated or numeric IPv4 forms (``127.1``, ``2130706433``, ``0x7f.1``):
+    resolvers disagree on those, and refusing a sandbox spelled oddly costs less than
+    trusting one.  Never raises.
     """
     host = host.lower()
     if host.startswith("[") and host.endswith("]") and ":" in host:
         host = host[1:-1]  # brackets belong around an IPv6 address only
     if host in _LOOPBACK_FAST:
-        return True
-    name = host[:-1] if host.endswith(".") else host
-    if name == "localhost" or (
-        name.endswith(".localhost") and all(_is_label(label) for label in name.split("."))
-    ):
         return True
     import ipaddress  # only for hosts other than the sandboxes' usual spellings
 
