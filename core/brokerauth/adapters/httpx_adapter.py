@@ -52,6 +52,12 @@ def _hop_of(method: bytes | str, scheme: bytes, host: bytes, port: int | None,
     return (verb.upper(), origin, path), origin + path
 
 
+def _authority_form(target: bytes) -> bool:
+    """Whether ``target`` is ``host:port`` (RFC 9112 3.2.3, a CONNECT's only form): no path,
+    no scheme."""
+    return b"/" not in target and b"?" not in target and b":" in target
+
+
 #: Header names as httpx keeps them (as sent, lower-cased), by name: a signer makes the same
 #: few names for every request.  Names are ASCII tokens (checked), the same in any encoding.
 _ENCODED_NAMES: dict[str, tuple[bytes, bytes]] = {}
@@ -112,6 +118,8 @@ class _Hops:
         self.previous_trace: Callable[..., Any] | None = previous
         #: The extensions of the hop being sent (httpcore's request shares httpx's dict).
         self.extensions: dict[str, Any] | None = None
+        #: Whether the hop last sent is a proxy's CONNECT (its answer is not the request's).
+        self.tunnelling = False
 
     @property
     def first(self) -> _HopKey:
@@ -135,9 +143,15 @@ class _Hops:
         hop = info["request"]
         self.extensions = hop.extensions  # httpx's own, for settle
         url = hop.url
+        self.tunnelling = False
         if self.signed_first and (hop.method, url.scheme, url.host, url.port,
                                   url.target) == self.first_raw:
             self.signed_first = False  # the request as the flow signed it
+            return
+        if hop.method == b"CONNECT" and _authority_form(url.target):
+            # httpcore opening a tunnel through an HTTPS proxy (it hands the CONNECT the
+            # request's extensions): no hop of the request, which follows in the tunnel.
+            self.tunnelling = True
             return
         key, absolute = _hop_of(hop.method, url.scheme, url.host, url.port, url.target)
         if key == self.first and self.signed_first:
@@ -158,6 +172,9 @@ class _Hops:
         another hop to check, this attempt has no hop left to check, so the trace is handed
         back to the caller's own (or removed) for the rest of its events, which then cost
         nothing.  httpcore's request holds httpx's own extensions; a resend puts it back."""
+        if self.tunnelling:  # the proxy's answer to CONNECT: the request is still to come
+            self.tunnelling = False
+            return
         answer = info.get("return_value")
         status = None
         if type(answer) is tuple:  # HTTP/1.1: (version, status, ...); HTTP/2: (status, ...)
