@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -190,30 +191,27 @@ def test_credentials_go_to_the_events_origin_only(
     session = events_session(two_factor="on", interaction=SmsUser(webull))
     auth = EventsAuth(session)
     with WebullEventsServer(webull) as elsewhere:
-        # A channel of the user's own to another server: the call fails before sending.
+        # A channel of the user's own cannot be given the credentials at all: gRPC tells
+        # call credentials the call's :authority, which channel options set to anything.
         raw = grpc.secure_channel(elsewhere.target, grpc.local_channel_credentials())
-        with grpc.intercept_channel(raw, auth) as channel:
-            call = channel.unary_stream(em.METHOD,
-                                        request_serializer=em.SubscribeRequest.SerializeToString)
-            with pytest.raises(grpc.RpcError) as caught:
-                received(call(em.SubscribeRequest(accounts=(ACCOUNT,)), timeout=10))
-        assert "outside the profile's events origin" in caught.value.details()
+        with raw, pytest.raises(TypeError):
+            grpc.intercept_channel(raw, auth)  # type: ignore[arg-type]
+        # Nor may the channel brokerauth builds be told to name the origin while it connects
+        # elsewhere, or to check another name.
+        authority = events.base_url.split("://", 1)[1]
+        for option in ("grpc.default_authority", "grpc.ssl_target_name_override"):
+            with pytest.raises(ConfigError, match=re.escape(option)):
+                auth.channel(options=[(option, authority)])
+        with pytest.raises(ConfigError, match=r"grpc\.http_proxy"):
+            auth.channel(options=[("grpc.http_proxy", f"http://{elsewhere.target}")])
         assert elsewhere.received == []
-        # Plaintext to the right port is refused by gRPC itself: no call credentials there.
-        plain = grpc.intercept_channel(grpc.insecure_channel(events.target), auth)
-        with plain:
-            call = plain.unary_stream(em.METHOD,
-                                      request_serializer=em.SubscribeRequest.SerializeToString)
-            with pytest.raises(grpc.RpcError):
-                received(call(em.SubscribeRequest(accounts=(ACCOUNT,)), timeout=10))
-    assert events.received == []
-    # The user's own channel to the right origin works.
-    raw = grpc.secure_channel(events.target, grpc.local_channel_credentials())
-    with grpc.intercept_channel(raw, auth) as channel:
-        call = channel.unary_stream(em.METHOD,
+    # The channel it builds goes to the events origin, with options of the user's.
+    with auth.channel(options=[("grpc.max_receive_message_length", 1 << 20)]) as channel:
+        call: Any = channel.unary_stream(em.METHOD,
                                     request_serializer=em.SubscribeRequest.SerializeToString,
                                     response_deserializer=em.SubscribeResponse.FromString)
         assert len(received(call(em.SubscribeRequest(accounts=(ACCOUNT,)), timeout=10))) == 4
+    assert len(events.received) == 1
 
 
 def test_a_profile_without_an_events_origin_is_a_config_error(

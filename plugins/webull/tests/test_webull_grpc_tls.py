@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -23,6 +25,7 @@ except ImportError:  # the [grpc] or [test] extra is missing
     pytest.skip("grpcio and cryptography are needed (pip install 'brokerauth-webull[test]')",
                 allow_module_level=True)
 
+from brokerauth.contract.errors import ConfigError
 from brokerauth.engine.sessions import Session
 from brokerauth_webull import events_messages as em
 from brokerauth_webull.grpc_auth import EventsAuth, TradeEvents
@@ -79,13 +82,19 @@ def test_over_tls_another_origin_gets_nothing(
 ) -> None:
     session = open_session(tls_events.sandbox, two_factor="off", events_url=tls_events.base_url)
     auth = EventsAuth(session)
+    authority = tls_events.base_url.split("://", 1)[1]
     with WebullEventsServer(tls_events.sandbox, tls=certificate) as elsewhere:
-        raw = grpc.secure_channel(elsewhere.target,
-                                  grpc.ssl_channel_credentials(certificate[1]))
-        with grpc.intercept_channel(raw, auth) as channel:
-            call = channel.unary_stream(em.METHOD,
+        # The options that would name the origin (or check its name) on a channel to
+        # another server are refused; a channel of one's own cannot be given the credentials.
+        for option in ("grpc.default_authority", "grpc.ssl_target_name_override"):
+            with pytest.raises(ConfigError, match=re.escape(option)):
+                auth.channel(root_certificates=certificate[1], options=[(option, authority)])
+        raw = grpc.secure_channel(elsewhere.target, grpc.ssl_channel_credentials(certificate[1]))
+        with raw, pytest.raises(TypeError):
+            grpc.intercept_channel(raw, auth)  # type: ignore[arg-type]
+        with auth.channel(root_certificates=certificate[1]) as channel:
+            call: Any = channel.unary_stream(em.METHOD,
                                         request_serializer=em.SubscribeRequest.SerializeToString)
-            with pytest.raises(grpc.RpcError) as caught:
-                list(call(em.SubscribeRequest(accounts=("SBX0000001",)), timeout=10))
-        assert "outside the profile's events origin" in (caught.value.details() or "")
+            assert len(list(call(em.SubscribeRequest(accounts=("SBX0000001",)), timeout=10))) == 4
         assert elsewhere.received == []
+    assert len(tls_events.received) == 1
