@@ -32,7 +32,16 @@ _events_http_url = http_url(example="https://events-api.webull.com")
 
 
 def _origin_only(_: Any, attribute: attrs.Attribute[str | None], value: str | None) -> None:
-    if value is not None and urlsplit(value).path:
+    if value is None:
+        return
+    parts = urlsplit(value)
+    if parts.username is not None or parts.password is not None:
+        # Not echoed: the user part may be a password.
+        raise ValueError(
+            f"{attribute.name} is an origin: scheme, host and port only; it has a user part "
+            "(user[:password]@), which would be dropped, not sent: leave it out"
+        )
+    if parts.path or parts.query or parts.fragment:
         raise ValueError(
             f"{attribute.name} is an origin: scheme, host and port only, like "
             f"'https://events-api.webull.com' or 'http://127.0.0.1:50051', not {value!r}"

@@ -1,9 +1,10 @@
 """Webull's quote streaming, the authenticated part: the MQTT login values and the signed
 subscribe / unsubscribe calls, through a brokerauth session.
 
-Quotes stream over MQTT 3.1.1 (``data-api.webull.com:1883``, or WebSocket
-``wss://data-api.webull.com:8883/mqtt``) with the client id a *session id* you make, the app
-key as user name, and any password.  The stream carries nothing until the session id is
+Quotes stream over MQTT 3.1.1: over TLS, WebSocket ``wss://data-api.webull.com:8883/mqtt``
+(use it), or plain ``data-api.webull.com:1883``, which sends everything in clear, the app key
+(the MQTT user name) included.  The client id is a *session id* you make, the user name the
+app key, the password anything.  The stream carries nothing until the session id is
 subscribed to symbols by an ordinary signed HTTP call, ``POST
 /market-data/streaming/subscribe`` (Webull's Data Streaming API docs); that call is what this
 module makes, with the session's signature, 2FA token, origin check and clock::

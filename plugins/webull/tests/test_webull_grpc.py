@@ -246,3 +246,22 @@ def test_call_origin(url: str, origin: str) -> None:
     assert found is not None
     assert f"{found[0]}://{found[1]}" == origin
     assert call_origin("garbage") is None
+
+
+@pytest.mark.parametrize("url", ["https://someone:hunter2-pass@events-api.webull.com",
+                                 "https://someone@events-api.webull.com"])
+def test_an_events_url_with_a_user_part_is_refused_unechoed(url: str, token_home: Any) -> None:
+    import brokerauth
+    from brokerauth.contract.errors import ProfileError
+    from brokerauth.engine.profiles import Profile
+    from brokerauth.toolkit.secrets import Secret
+
+    with pytest.raises(ProfileError, match="user part") as caught:
+        profile = Profile.from_mapping("wb-us", {
+            "broker": "webull", "environment": "us", "events_url": url,
+            "app_key": Secret.from_value("k" * 16), "app_secret": Secret.from_value("s" * 16),
+        })
+        with brokerauth.session(profile):
+            pass
+    assert "hunter2" not in str(caught.value)
+    assert "someone" not in str(caught.value)
