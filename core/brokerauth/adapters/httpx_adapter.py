@@ -30,8 +30,10 @@ except ModuleNotFoundError as exc:  # the [httpx] extra is not installed
     raise missing_extra(exc, "httpx", ("httpx", "anyio", "httpcore")) from None
 
 from brokerauth.adapters.signer import AdapterCore
+from brokerauth.contract.errors import ResponseError
 from brokerauth.contract.wire import netloc
 from brokerauth.engine.authflow import REDIRECTS, Attempt, Flow
+from brokerauth.engine.transport import _too_large as too_large
 
 _HopKey = tuple[str, str, str]
 
@@ -208,6 +210,19 @@ class _Hops:
             await self.previous_trace(event, info)
 
 
+def _declared_over(response: httpx.Response, limit: int) -> int | None:
+    """The answer's declared length when it is over ``limit``."""
+    declared = response.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return int(declared)
+    return None
+
+
+def _keep(response: httpx.Response, chunks: list[bytes]) -> None:
+    """The body read in ``chunks`` kept as ``response.content``, as ``read()`` keeps it."""
+    response._content = b"".join(chunks)
+
+
 class BrokerAuthHttpx(httpx.Auth):
     def __init__(self, profile: Any, **session_options: Any) -> None:
         # httpx follows redirects past the flow; the trace extension above guards those hops.
@@ -229,6 +244,47 @@ class BrokerAuthHttpx(httpx.Auth):
         hops.apply(request, attempt, None)
         return hops
 
+    def _too_large(self, hops: _Hops, response: httpx.Response, limit: int,
+                   declared: int | None = None) -> ResponseError:
+        return too_large(hops.attempt.request, response.status_code, limit,
+                         "the profile's max_response_bytes", declared=declared)
+
+    def _read_error(self, hops: _Hops, response: httpx.Response) -> None:
+        """A non-success answer's body, which the flow judges, read up to the profile's
+        ``max_response_bytes`` (counted after decompression, as the transport counts it); a
+        larger one is a :class:`ResponseError`, as the transport's own answers are."""
+        limit = self.core.session.options.max_response_bytes
+        declared = _declared_over(response, limit)
+        if declared is not None:
+            response.close()  # unread: its connection is dropped, not drained
+            raise self._too_large(hops, response, limit, declared)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > limit:
+                response.close()
+                raise self._too_large(hops, response, limit)
+            chunks.append(chunk)
+        _keep(response, chunks)
+
+    async def _aread_error(self, hops: _Hops, response: httpx.Response) -> None:
+        """:meth:`_read_error` for an async client."""
+        limit = self.core.session.options.max_response_bytes
+        declared = _declared_over(response, limit)
+        if declared is not None:
+            await response.aclose()
+            raise self._too_large(hops, response, limit, declared)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                await response.aclose()
+                raise self._too_large(hops, response, limit)
+            chunks.append(chunk)
+        _keep(response, chunks)
+
     def _judge(self, flow: Flow, hops: _Hops, response: httpx.Response) -> Attempt | None:
         ok = response.is_success
         answer = self.core.answer(hops.attempt, response.status_code, response.headers,
@@ -246,7 +302,7 @@ class BrokerAuthHttpx(httpx.Auth):
             request.extensions["trace"] = hops.sync_trace
             response = yield request
             if not response.is_success:
-                response.read()
+                self._read_error(hops, response)
             following = self._judge(flow, hops, response)
             if following is None:
                 return
@@ -265,7 +321,7 @@ class BrokerAuthHttpx(httpx.Auth):
             if response.is_success:  # the flow ends on it, touching no token
                 following = self._judge(flow, hops, response)
             else:  # it may ask for a refresh, or sleep before a resend
-                await response.aread()
+                await self._aread_error(hops, response)
                 following = await anyio.to_thread.run_sync(self._judge, flow, hops, response)
             if following is None:
                 return
