@@ -37,6 +37,10 @@ SignaturePath = Literal["target", "path"]
 
 MODES: Final = ("oauth", "api_key")
 LANGUAGES: Final = ("zh-CN", "zh-HK", "en")
+#: The WebSocket handshakes implemented (``ws_handshake``): Longbridge's one-time password,
+#: which Futu does not document; opting in is the user's decision.
+WsHandshake = Literal["longbridge-otp"]
+WS_HANDSHAKES: Final = ("longbridge-otp",)
 
 DEFAULT_REDIRECT_URI: Final = environments.SDK_REDIRECT_URI
 DEFAULT_CLIENT_NAME: Final = "brokerauth"
@@ -93,6 +97,18 @@ def _ws_shown(parts: SplitResult) -> str:
     them may hold a credential)."""
     host = parts.netloc.rpartition("@")[2]
     return f"{parts.scheme}://{host}{parts.path}"
+
+
+def _ws_normal(value: str | None) -> str | None:
+    """``value`` without a trailing slash, its scheme and host lower-case (they are
+    case-insensitive, and WebSocket clients refuse ``WSS://``); the rest as given."""
+    value = strip_slash(value)
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if "@" in parts.netloc:  # refused by the validator, which shows no user part
+        return value
+    return parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()).geturl()
 
 
 def _ws_url(_: Any, attribute: attrs.Attribute[str | None], value: str | None) -> None:
@@ -304,17 +320,23 @@ class FutuSettings:
     # --- streaming (see brokerauth_futu.streaming) ---------------------------------------
     quote_ws_url: str | None = attrs.field(
         default=None,
-        converter=strip_slash,
+        converter=_ws_normal,
         validator=_ws_url,
         metadata={"help": "quote WebSocket URL (FUTU_QUOTE_WS_URL); wss://, no default: "
                   "Futu documents none"},
     )
     trade_ws_url: str | None = attrs.field(
         default=None,
-        converter=strip_slash,
+        converter=_ws_normal,
         validator=_ws_url,
         metadata={"help": "trade WebSocket URL (FUTU_TRADE_WS_URL); wss://, no default: "
                   "Futu documents none"},
+    )
+    ws_handshake: WsHandshake | None = attrs.field(
+        default=None,
+        validator=validators.optional(validators.in_(WS_HANDSHAKES)),
+        metadata={"help": "longbridge-otp: use Longbridge's one-time-password WebSocket "
+                  "handshake, which Futu does not document (no default: opt in)"},
     )
     socket_token_path: str = attrs.field(
         default="/v1/socket/token",

@@ -32,6 +32,7 @@ from urllib.parse import urlencode, urlsplit
 import attrs
 from brokerauth.contract.errors import BrokerError, ConfigError, ResponseError
 from brokerauth.contract.scrub import MAX_CODE, response_secrets, scrub
+from brokerauth.engine.transport import TOKEN_RESPONSE_LIMIT
 from brokerauth.toolkit.headers import visible_ascii
 
 if TYPE_CHECKING:
@@ -125,6 +126,15 @@ def handshake(session: Session, kind: Kind) -> WebSocketHandshake:
             hint=f"set {kind}_ws_url = \"wss://...\" in the profile (or "
             f"FUTU_{kind.upper()}_WS_URL for Config.from_env())",
         )
+    if getattr(settings, "ws_handshake", None) != "longbridge-otp":
+        raise ConfigError(
+            f"{session.profile}: Futu documents no WebSocket handshake; the one implemented "
+            "is Longbridge's (a one-time password from GET socket_token_path), not verified "
+            "against Futu's gateways",
+            hint="to try it, set ws_handshake = \"longbridge-otp\" in the profile (or "
+            "Config.new(..., ws_handshake=\"longbridge-otp\") / Config.from_env("
+            "ws_handshake=\"longbridge-otp\"))",
+        )
     language = str(getattr(settings, "language", "en"))
     otp, limit, online = socket_token(session, path)
     return WebSocketHandshake(
@@ -145,11 +155,12 @@ def socket_token(session: Session, path: str = SOCKET_TOKEN_PATH) -> tuple[str, 
 
     Refused like the SDK when ``online >= limit`` (a new connection would be over the limit).
     """
-    response = session.get(path)
+    # A token answer: the limit the other token calls have, not the API's 64 MiB.
+    response = session.get(path, max_bytes=TOKEN_RESPONSE_LIMIT)
     response.raise_for_status()
     body = response.json_object(strict=True)
     code = body.get("code")
-    if code not in (None, 0, "0"):
+    if not _success(code):
         sent = [*response_secrets(response), *_otp_candidates(body)]
         raise BrokerError(
             scrub(body.get("message"), sent) or "Futu refused the socket token request",
@@ -164,7 +175,8 @@ def socket_token(session: Session, path: str = SOCKET_TOKEN_PATH) -> tuple[str, 
     if not isinstance(otp, str) or not 0 < len(otp) <= MAX_OTP_CHARS or not visible_ascii(otp):
         raise ResponseError("Futu's socket token answer holds no usable one-time password",
                             status=response.status)
-    limit, online = _count(data.get("limit")), _count(data.get("online"))
+    limit = _count(data.get("limit"), "limit", response.status)
+    online = _count(data.get("online"), "online", response.status)
     if limit is not None and online is not None and online >= limit:
         raise BrokerError(
             f"the WebSocket connection limit is reached ({online} of {limit} open)",
@@ -206,10 +218,21 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _count(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 31:
+def _success(code: Any) -> bool:
+    """Whether an answer's ``code`` says success: absent, the integer 0 or the text "0"
+    (``false``, ``0.0`` and ``[]`` are not 0)."""
+    return code is None or (type(code) is int and code == 0) or code == "0"
+
+
+def _count(value: Any, name: str, status: int) -> int | None:
+    """A connection count of the token answer: absent (None), or a non-negative integer;
+    anything else is refused (not dropped: the connection-limit check needs it)."""
+    if value is None:
+        return None
+    if type(value) is int and 0 <= value < 1 << 31:
         return value
-    return None
+    raise ResponseError(f"Futu's socket token answer has a {name} that is not a count",
+                        status=status)
 
 
 def _otp_candidates(body: Mapping[str, Any]) -> list[str]:

@@ -5,6 +5,7 @@ HTTP API and its loopback WebSocket gateway, with a real WebSocket client."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,7 @@ def test_config_from_env_streams(
     monkeypatch.setenv("FUTU_ACCESS_TOKEN", CANARY_TOKEN)
     monkeypatch.setenv("FUTU_HTTP_URL", sandbox.base_url)
     monkeypatch.setenv("FUTU_QUOTE_WS_URL", sandbox.ws_url("quote"))
-    with Config.from_env(clock=clock) as config:
+    with Config.from_env(clock=clock, ws_handshake="longbridge-otp") as config:
         assert config.quote_ws_url == sandbox.ws_url("quote")
         assert connect(config.websocket("quote"))[2] == 0
         # No trade URL configured, and Futu documents no default: refused before any call.
@@ -217,3 +218,38 @@ def test_secure_or_loopback_urls_are_taken(
 ) -> None:
     session = open_futu(sandbox, quote_ws_url=url)
     assert session.binding.settings.quote_ws_url == url.rstrip("/")
+
+
+def test_the_longbridge_handshake_is_opt_in(sandbox: FutuSandbox, clock: Any) -> None:
+    # A WebSocket URL alone is not enough: Futu documents no handshake, so Longbridge's is
+    # used only when the profile says so, and nothing is asked of the server before.
+    with Config.new(CANARY_KEY, CANARY_SECRET, CANARY_TOKEN, http_url=sandbox.base_url,
+                    quote_ws_url=sandbox.ws_url("quote"), clock=clock) as config:
+        attempts: list[Callable[[], object]] = [
+            lambda: config.websocket("quote"), lambda: handshake(config.session(), "quote")]
+        for attempt in attempts:
+            with pytest.raises(ConfigError, match="Futu documents no WebSocket handshake") \
+                    as info:
+                attempt()
+            assert "Longbridge" in str(info.value)
+            assert 'ws_handshake = "longbridge-otp"' in (info.value.hint or "")
+    assert sandbox.stats["socket_token"] == 0
+    with Config.new(CANARY_KEY, CANARY_SECRET, CANARY_TOKEN, http_url=sandbox.base_url,
+                    quote_ws_url=sandbox.ws_url("quote"), ws_handshake="longbridge-otp",
+                    clock=clock) as config:
+        assert connect(config.websocket("quote"))[2] == 0
+    with pytest.raises(ConfigError, match="ws_handshake"), \
+            Config.new(CANARY_KEY, CANARY_SECRET, CANARY_TOKEN, http_url=sandbox.base_url,
+                       ws_handshake="futu", clock=clock) as config:
+        config.session()
+
+
+def test_scheme_and_host_are_lower_cased(sandbox: FutuSandbox, open_futu: Any) -> None:
+    url = sandbox.ws_url("quote")
+    assert url.startswith("ws://127.0.0.1:")
+    # WebSocket clients refuse "WS://" (websocket-client: "scheme WS is invalid").
+    session = open_futu(sandbox, quote_ws_url="WS://" + url[len("ws://"):])
+    assert session.binding.settings.quote_ws_url == url
+    assert connect(handshake(session, "quote"))[2] == 0
+    other = open_futu(sandbox, name="upper", trade_ws_url="WSS://Quote.Example.COM:8443/V2/")
+    assert other.binding.settings.trade_ws_url == "wss://quote.example.com:8443/V2"

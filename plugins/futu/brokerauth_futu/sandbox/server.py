@@ -253,8 +253,10 @@ class FutuSandbox(SandboxServer):
         return self._gateway.url(kind)
 
     def ws_settings(self) -> dict[str, str]:
-        """``quote_ws_url`` and ``trade_ws_url`` pointing at the gateway."""
-        return {"quote_ws_url": self.ws_url("quote"), "trade_ws_url": self.ws_url("trade")}
+        """``quote_ws_url`` and ``trade_ws_url`` pointing at the gateway, and the handshake
+        it speaks (``ws_handshake``: Longbridge's, opted into)."""
+        return {"quote_ws_url": self.ws_url("quote"), "trade_ws_url": self.ws_url("trade"),
+                "ws_handshake": "longbridge-otp"}
 
     @property
     def ws_languages(self) -> list[str]:
