@@ -436,8 +436,13 @@ class Config:
         a fresh one-time password for the first (auth) message, fetched through this
         config's session.  See :mod:`brokerauth_futu.streaming` for what is documented.
 
+        The handshake is Longbridge's, which Futu does not document: opt in with
+        ``ws_handshake="longbridge-otp"`` (a profile setting, or a keyword of
+        :meth:`new` / :meth:`from_env`).
+
         :raises ~brokerauth.contract.errors.ConfigError: no WebSocket URL of that kind is
-            configured (Futu documents no default).
+            configured (Futu documents no default), or the profile has not opted into the
+            handshake.
         """
         return streaming.handshake(self.session(), kind)
 

@@ -15,6 +15,8 @@ What the public record says (sources in the plugin's README, "Streaming"):
   ``AuthRequest{token = otp, metadata}`` carries the password.  The password "will be expired
   after authing": one password, one connection.  That mechanism is what is implemented here,
   with the token path a profile setting (``socket_token_path``), since Futu documents none.
+  It is Longbridge's protocol, unverified against Futu, so it is opt-in: a profile sets
+  ``ws_handshake = "longbridge-otp"`` (no default), or :func:`handshake` refuses.
 
 The password is fetched through the profile's session (the one door: signed or Bearer,
 origin-checked, refreshed once on a 401) from the API root, and handed back only inside a
