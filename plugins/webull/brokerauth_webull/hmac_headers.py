@@ -8,6 +8,8 @@ explains what it signed (``steps``), so an explanation is always of the signatur
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import unquote
@@ -40,8 +42,10 @@ def hmac_headers(
     order they are computed (see :func:`explain`)."""
     bound = _SIGNERS.get(id(settings))
     try:
-        # The very settings values the signer was made from (this runs for every request).
-        if (bound is None or settings.app_key is not bound.app_key_value
+        # The very settings object and values the signer was made from (this runs for every
+        # request).
+        if (bound is None or bound.settings() is not settings
+                or settings.app_key is not bound.app_key_value
                 or settings.app_secret is not bound.app_secret_value
                 or settings.signature_algorithm != bound.algorithm):
             bound = signer_for(settings, strategy)
@@ -68,10 +72,13 @@ class _Bound:
     the very objects (a :class:`Secret` resolves once and keeps its value, a ``str`` is
     immutable, and both are held here, so their identity cannot be reused while cached)."""
 
-    __slots__ = ("algorithm", "app_key_value", "app_secret_value", "headers", "signer")
+    __slots__ = ("algorithm", "app_key_value", "app_secret_value", "headers", "settings",
+                 "signer")
 
     def __init__(self, signer: signing.Signer, app_key: object, app_secret: object,
-                 algorithm: object) -> None:
+                 algorithm: object, settings: Callable[[], Any]) -> None:
+        #: The settings it was made for, weakly held (a call that gives it back, or None).
+        self.settings = settings
         self.signer = signer
         self.headers = signer.headers
         self.app_key_value = app_key
@@ -82,11 +89,26 @@ class _Bound:
         return f"<signer for {self.signer!r}>"
 
 
-#: Signers by ``id(settings)``, each checked against its settings' values on every use (so a
-#: settings object changed in place, or another one at a reused address, is never signed for
-#: with another's key).  Bounded: cleared when full.
+#: Signers by ``id(settings)``, each checked against its settings object and values on every
+#: use (so a settings object changed in place, or another one at a reused address, is never
+#: signed for with another's key).  An entry goes with its settings object (a weak reference
+#: removes it), so revealed secrets and keyed HMAC states do not outlive the settings; settings
+#: that cannot be weakly referenced get a signer per call, kept nowhere.  Bounded: cleared when
+#: full.
 _SIGNERS: dict[int, _Bound] = {}
 _SIGNERS_MAX = 256
+
+
+def _forget(key: int) -> Callable[[weakref.ref[Any]], None]:
+    """The callback that removes ``key``'s entry when its settings object is gone (unless the
+    entry was already replaced by one for a newer object at the same address)."""
+
+    def forget(ref: weakref.ref[Any]) -> None:
+        bound = _SIGNERS.get(key)
+        if bound is not None and bound.settings is ref:
+            _SIGNERS.pop(key, None)
+
+    return forget
 
 
 def signer_for(settings: Any, strategy: str = "webull-hmac") -> _Bound:
@@ -109,12 +131,21 @@ def signer_for(settings: Any, strategy: str = "webull-hmac") -> _Bound:
             f"signature_algorithm must be one of {', '.join(signing.ALGORITHMS)}, "
             f"not {algorithm!r}"
         )
-    bound = _Bound(signing.Signer(app_key, app_secret, algorithm), key_value, secret_value,
-                   algorithm)
+    signer = signing.Signer(app_key, app_secret, algorithm)
+    key = id(settings)
+    try:
+        ref: Callable[[], Any] = weakref.ref(settings, _forget(key))
+    except TypeError:  # not weakly referenceable: used for this call only
+        return _Bound(signer, key_value, secret_value, algorithm, _nothing)
+    bound = _Bound(signer, key_value, secret_value, algorithm, ref)
     if len(_SIGNERS) >= _SIGNERS_MAX:
         _SIGNERS.clear()
-    _SIGNERS[id(settings)] = bound
+    _SIGNERS[key] = bound
     return bound
+
+
+def _nothing() -> None:
+    return None
 
 
 def explain(

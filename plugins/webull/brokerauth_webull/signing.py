@@ -79,17 +79,23 @@ def quote(text: str) -> str:
 
 # Keys, hosts, paths, app keys and most query pairs repeat from call to call: each is quoted
 # once and kept (a plain dict, cleared when full: a lookup costs half an lru_cache call).  The
-# nonce is quoted without it, so unique values do not churn it.
+# nonce is quoted without it, so unique values do not churn it.  Only short texts are kept
+# (the ones that repeat; quoting a long one costs little next to its hashing): the caches stay
+# small in bytes, whatever values a caller sends.
 _QUOTED: dict[str, str] = {}
 _QUOTED_MAX: Final = 4096
+#: The longest text (or query pair, key and value together) kept.
+_CACHED_LENGTH: Final = 256
 
 
 def _quote_cached(text: str) -> str:
     quoted = _QUOTED.get(text)
     if quoted is None:
-        if len(_QUOTED) >= _QUOTED_MAX:
-            _QUOTED.clear()
-        quoted = _QUOTED[text] = quote(text)
+        quoted = quote(text)
+        if type(text) is str and len(text) <= _CACHED_LENGTH:
+            if len(_QUOTED) >= _QUOTED_MAX:
+                _QUOTED.clear()
+            _QUOTED[text] = quoted
     return quoted
 
 
@@ -97,15 +103,20 @@ _is_plain_key = re.compile(r"[A-Za-z0-9._~-]+\Z").match
 
 #: Each query pair seen, as its entry in the string to sign (``quote("key=value")``) and
 #: whether its key is unreserved (``quote(key) == key``: such entries sort as their keys do).
-#: Keyed by the pair itself, the tuple a request holds; bounded like ``_QUOTED``.
+#: Keyed by the pair itself, the tuple a request holds; bounded like ``_QUOTED``.  Only pairs of
+#: two ``str`` are kept (equal tuples of other types, ``("qty", 1)`` and ``("qty", True)``,
+#: are signed differently), and only short ones.
 _PAIRS: dict[tuple[str, str], tuple[str, bool]] = {}
 
 
 def _pair_entry(pair: tuple[str, str]) -> tuple[str, bool]:
     key, value = pair
-    if len(_PAIRS) >= _QUOTED_MAX:
-        _PAIRS.clear()
-    made = _PAIRS[pair] = (quote(f"{key}={value}"), _is_plain_key(key) is not None)
+    made = (quote(f"{key}={value}"), _is_plain_key(f"{key}") is not None)
+    if (type(key) is str and type(value) is str
+            and len(key) + len(value) <= _CACHED_LENGTH):
+        if len(_PAIRS) >= _QUOTED_MAX:
+            _PAIRS.clear()
+        _PAIRS[pair] = made
     return made
 
 
@@ -226,6 +237,8 @@ def _assemble(
                     plain = False
             else:
                 value = pair[1]
+                if type(value) is not str:  # as sign_params writes it
+                    value = f"{value}"
                 entries[key] = f"{old}%26{cached(value) or _quote_cached(value)}"
         if plain:
             # Every name is unreserved, so each entry starts with its name as given, then

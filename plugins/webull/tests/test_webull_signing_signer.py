@@ -4,7 +4,9 @@ verifier compute, never made with another settings' key, and nothing secret in i
 
 from __future__ import annotations
 
+import gc
 import threading
+import tracemalloc
 import urllib.parse
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -237,3 +239,83 @@ def test_query_values_as_a_caller_gives_them_are_what_is_signed_and_sent() -> No
     listed = get(tuple([k, v] for k, v in expected))  # type: ignore[misc]
     assert hmac_headers.hmac_headers(listed, Settings(), NOW, "n") == hmac_headers.hmac_headers(
         get(expected), Settings(), NOW, "n")
+
+
+class SlotSettings:
+    """Settings that cannot be weakly referenced (``__slots__`` without ``__weakref__``)."""
+
+    __slots__ = ("app_key", "app_secret", "signature_algorithm")
+
+    def __init__(self, app_secret: str) -> None:
+        self.app_key = Secret.from_value(APP_KEY)
+        self.app_secret = Secret.from_value(app_secret)
+        self.signature_algorithm = "HMAC-SHA256"
+
+
+def _kept_secrets() -> list[str]:
+    return [bound.app_secret_value.reveal() for bound in list(hmac_headers._SIGNERS.values())
+            if isinstance(bound.app_secret_value, Secret)]
+
+
+def test_a_signer_goes_with_its_settings_object() -> None:
+    # The signer holds the revealed secret and the keyed HMAC state: once the settings (the
+    # profile, the session) are gone, nothing may keep them.
+    secret = "signer-dropped-secret-cdef"
+    profile = Settings(app_secret=secret)
+    request = get()
+    assert accepted(request, hmac_headers.hmac_headers(request, profile, NOW, "n1"), secret)
+    assert secret in _kept_secrets()  # kept while the settings live: made once per settings
+    del profile
+    gc.collect()
+    assert secret not in _kept_secrets()
+
+
+def test_settings_that_cannot_be_weakly_referenced_are_signed_for_and_kept_nowhere() -> None:
+    secret = "signer-slotted-secret-0011"
+    profile = SlotSettings(secret)
+    request = get()
+    for n in range(3):
+        assert accepted(request, hmac_headers.hmac_headers(request, profile, NOW, f"n{n}"),
+                        secret)
+    assert secret not in _kept_secrets()
+    profile.app_secret = Secret.from_value(OTHER_SECRET)
+    assert accepted(request, hmac_headers.hmac_headers(request, profile, NOW, "n9"),
+                    OTHER_SECRET)
+
+
+@pytest.mark.parametrize("values", [(1, True, 1.0), (True, 1, 1.0), (1.0, 1, True)])
+def test_query_values_of_other_types_are_signed_as_the_functions_sign_them(
+    values: tuple[Any, ...],
+) -> None:
+    # ("qty", 1) == ("qty", True) == ("qty", 1.0) as tuples: each must still be signed as its
+    # own text ("1", "True", "1.0"), whichever was signed first.
+    signer = signing.Signer(APP_KEY, APP_SECRET)
+    for value in values:
+        for params in ((("qty", value),), (("qty", "5"), ("qty", value))):
+            request = Request("GET", "https", "api.webull.com", "/openapi/x", params, {}, None)
+            assert signer.string_to_sign(request, STAMP, "n") == urllib.parse.quote(
+                signing.canonical_string(request, APP_KEY, STAMP, "n"), safe=""), params
+
+
+def test_long_query_values_are_signed_and_not_kept() -> None:
+    # A query value of 4 KiB (a filter, a cursor, a token) is not kept by the signing caches:
+    # a thousand of them would hold tens of MiB after the requests are gone.
+    signer = signing.Signer(APP_KEY, APP_SECRET)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(1000):
+            value = f"{i:06d}" + "/" * 4096
+            for params in ((("filter", value),), (("filter", "a"), ("filter", value))):
+                request = Request("GET", "https", "api.webull.com", "/openapi/x", params, {},
+                                  None)
+                signer.headers(request, STAMP, "n")
+        del request, value
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 2 << 20, f"{held / 2**20:.1f} MiB held"
+    short = Request("GET", "https", "api.webull.com", "/openapi/x", (("page", "1"),), {}, None)
+    assert accepted(short, signer.headers(short, STAMP, "n2"), APP_SECRET)
