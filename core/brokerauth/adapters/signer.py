@@ -18,11 +18,23 @@ if TYPE_CHECKING:
 
 
 @lru_cache(maxsize=1024)
+def _cached_target(method: str, url: str, body: bytes | None) -> Request:
+    return Request.from_url(method, url, body=body)
+
+
+#: The longest URL whose request is kept: the cache holds at most 1024 of them, so its size in
+#: bytes stays small whatever URLs a caller sends (a longer URL is parsed each time).
+_CACHED_URL_LENGTH = 256
+
+
 def _target(method: str, url: str, body: bytes | None) -> Request:
     """``method url`` with an empty ``body`` (``None`` or ``b""``, kept apart: a signer may
     tell them apart), as :meth:`Request.from_url` builds it: a foreign library
     sends the same requests again and again, and parsing a URL is a fifth of the adapter's own
-    work per request.  A request is immutable: one serves every flow that sends it."""
+    work per request.  A request is immutable: one serves every flow that sends it.  Only
+    short URLs are kept (see :data:`_CACHED_URL_LENGTH`)."""
+    if len(url) <= _CACHED_URL_LENGTH:
+        return _cached_target(method, url, body)
     return Request.from_url(method, url, body=body)
 
 
