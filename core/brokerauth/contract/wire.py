@@ -45,7 +45,8 @@ def _upper(value: str) -> str:
 def normalize_params(
     params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None,
 ) -> tuple[tuple[str, str], ...]:
-    """Query parameters as ordered ``(key, raw value)`` pairs; booleans as ``true``/``false``."""
+    """Query parameters as ordered ``(key, raw value)`` pairs; booleans as ``true``/``false``,
+    alone or in a list."""
     if not params:
         return ()
     # A dict of strings is the common case: its type, then each value's, checked exactly
@@ -61,10 +62,19 @@ def normalize_params(
         elif isinstance(value, bool):
             out.append((key, "true" if value else "false"))
         elif isinstance(value, list | tuple):
-            out.extend((key, str(v)) for v in value)
+            # Each item as a value of its own is written: a boolean as true/false too.
+            out.extend((key, _item_text(v)) for v in value)
         else:
             out.append((key, str(value)))
     return tuple(out)
+
+
+def _item_text(value: Any) -> str:
+    if type(value) is str:
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def netloc(scheme: str, host: str, port: int | None) -> str:

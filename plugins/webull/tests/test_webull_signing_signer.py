@@ -319,3 +319,14 @@ def test_long_query_values_are_signed_and_not_kept() -> None:
     assert held < 2 << 20, f"{held / 2**20:.1f} MiB held"
     short = Request("GET", "https", "api.webull.com", "/openapi/x", (("page", "1"),), {}, None)
     assert accepted(short, signer.headers(short, STAMP, "n2"), APP_SECRET)
+
+
+def test_booleans_in_a_list_are_sent_and_signed_as_true_and_false() -> None:
+    # A boolean is written true/false, alone or as one of a list's values: the URL sent and the
+    # string signed say the same.
+    request = Request.from_url("GET", "https://api.webull.com/openapi/x",
+                               params={"flags": [True, False], "flag": True, "n": [1, "a"]})
+    assert urllib.parse.urlsplit(request.url).query == (
+        "flags=true&flags=false&flag=true&n=1&n=a")
+    signer = signing.Signer(APP_KEY, APP_SECRET)
+    assert accepted(request, signer.headers(request, STAMP, "n"), APP_SECRET)
