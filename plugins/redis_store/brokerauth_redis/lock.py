@@ -19,10 +19,13 @@ per asyncio task), so another thread of the same process writing meanwhile is an
 unfenced write, exactly as if it came from another process without the lock.
 
 How a waiter learns the lock is free: each release announces itself on a Pub/Sub channel of
-the key (:data:`brokerauth_redis.scripts.RELEASE`), and a waiter that found the lock taken
-subscribes to it, tries once more (the holder may have released before the subscription
-took), then waits for an announcement between two attempts instead of sleeping.  Every waiter
-hears the release at once, within a round trip.  A caller that only wants the holder's result
+the key (:data:`brokerauth_redis.scripts.RELEASE`).  A waiter that found the lock taken
+listens for it through its store's one subscription (:mod:`brokerauth_redis.releases`: one
+connection per store, outside the command pool, shared by every wait), polls as before until
+that subscription is confirmed (every step bounded by the poll, so by ``timeout``), tries once
+more (the holder may have released before the subscription took), then waits for an
+announcement between two attempts instead of sleeping.  Every waiter hears the release at
+once, within a round trip.  A caller that only wants the holder's result
 (the core, waiting for another process's refresh) says so with :meth:`LeaseLock.stop_when`:
 after each failed attempt it checks the store, and a waiter that finds the new token there
 gives up the lock instead of queueing for it, so a crowd of waiters is served together, not
@@ -43,11 +46,11 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from brokerauth.toolkit.fences import HeldFences
 
-__all__ = ["LeaseLock", "held_fence"]
+__all__ = ["LeaseLock", "ReleaseListener", "held_fence"]
 
 log = logging.getLogger("brokerauth.store.redis")
 
@@ -59,6 +62,21 @@ FIRST_POLL = 0.005
 MAX_POLL = 0.05
 
 _HELD = HeldFences("brokerauth_redis_held_fences")
+
+
+class ReleaseListener(Protocol):
+    """One waiter's ear for the releases of one lock (see :mod:`brokerauth_redis.releases`)."""
+
+    def confirmed(self, within: float) -> bool:
+        """Whether the subscription is confirmed (no release is missed from then on),
+        waiting at most ``within`` seconds for it; it spends them (a sleep) when it cannot
+        be confirmed at all."""
+
+    def wait(self, seconds: float) -> bool:
+        """Wait at most ``seconds`` for a release; ``True`` if one came."""
+
+    def close(self) -> None:
+        """Stop listening."""
 
 
 def held_fence(store_id: str, lock_key: str) -> int | None:
@@ -86,7 +104,7 @@ class LeaseLock(AbstractContextManager[bool]):
         acquire: Callable[[str, int], int],
         renew: Callable[[str, int], bool],
         release: Callable[[str], bool],
-        listen: Callable[[], Callable[[float], bool] | None] | None = None,
+        listen: Callable[[], ReleaseListener | None] | None = None,
     ) -> None:
         self._store_id = store_id
         self._lock_key = lock_key
@@ -96,8 +114,8 @@ class LeaseLock(AbstractContextManager[bool]):
         self._acquire = acquire
         self._renew = renew
         self._release = release
-        #: Subscribes to the lock's releases: gives a function that waits at most the seconds
-        #: given for one (``True`` if one came; ``-1`` unsubscribes), or ``None`` (poll).
+        #: Starts listening for the lock's releases, without waiting: a ReleaseListener, or
+        #: ``None`` (poll).
         self._listen = listen
         self._stop_when: Callable[[], bool] | None = None
         # No ':' in it: the lock's value is "<holder>:<fence>".
@@ -164,7 +182,8 @@ class LeaseLock(AbstractContextManager[bool]):
         deadline = None if self._timeout < 0 else time.monotonic() + self._timeout
         pause = FIRST_POLL
         longest = min(MAX_POLL, self._ttl_ms / 4000)
-        wait_for_release: Callable[[float], bool] | None = None
+        listener: ReleaseListener | None = None
+        confirmed = False
         listening = self._listen is not None and self._timeout != 0
         try:
             while True:
@@ -180,18 +199,23 @@ class LeaseLock(AbstractContextManager[bool]):
                 if listening:
                     listening = False
                     assert self._listen is not None
-                    wait_for_release = self._listen()
-                    if wait_for_release is not None:
+                    listener = self._listen()
+                released = False
+                if listener is None:
+                    time.sleep(wait)
+                elif not confirmed:
+                    # The wait of this poll goes to the subscription's confirmation (every
+                    # step bounded by the poll, so by the timeout too): until it comes, the
+                    # polls stay short.
+                    if listener.confirmed(wait):
+                        confirmed = True
                         # A release is heard at once from now on: the polls are only for a
                         # lease that runs out unreleased, and short ones would only take
                         # the holder's CPU and Redis's time while it refreshes.
                         pause = longest
                         continue  # once more, in case it was released meanwhile
-                released = False
-                if wait_for_release is None:
-                    time.sleep(wait)
                 else:
-                    released = wait_for_release(wait)
+                    released = listener.wait(wait)
                 # After a wait (never before the first: the holder has only just begun), the
                 # caller's check comes first: it needs the holder's result, not the lock.
                 if self._stop_when is not None and self._stop_when():
@@ -199,8 +223,8 @@ class LeaseLock(AbstractContextManager[bool]):
                 if not released:
                     pause = min(pause * 2, longest)
         finally:
-            if wait_for_release is not None:
-                wait_for_release(-1)
+            if listener is not None:
+                listener.close()
 
     def _keep_alive(self) -> None:
         value = self._value

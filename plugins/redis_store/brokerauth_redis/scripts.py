@@ -97,10 +97,12 @@ return 0
 #: only if it is still ours, and then announces it on the channel: every waiter subscribed
 #: to it tries at once (see :mod:`brokerauth_redis.lock`).  Returns 1 if released, 0 if the
 #: lock was no longer ours (nothing is announced then: it was released, or lapsed, already).
+#: The announcement is a hint, so ``pcall``: a Redis user without the channel right (Redis 7's
+#: default for a new user) still releases, and its waiters poll.
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  redis.call('PUBLISH', ARGV[2], '1')
+  redis.pcall('PUBLISH', ARGV[2], '1')
   return 1
 end
 return 0

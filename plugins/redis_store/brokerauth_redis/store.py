@@ -45,7 +45,7 @@ import os
 import string
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -80,6 +80,7 @@ from brokerauth_redis.options import (
     is_local,
     safe_location,
 )
+from brokerauth_redis.releases import Subscriber
 
 if TYPE_CHECKING:
     from brokerauth.contract.specs import CallBudget
@@ -185,6 +186,11 @@ class RedisStore:
         #: value below it was put back by someone (the replay check needs no Redis state an
         #: attacker could roll back along with the value).
         self._seen: dict[str, int] = {}
+        #: Hears the releases of this store's locks for its waiters, made on the first wait.
+        self._subscriber: Subscriber | None = None
+        self._subscriber_pid = 0
+        #: The Redis user may not subscribe to the releases: waiters poll, without asking.
+        self._listen_refused = False
 
     def __repr__(self) -> str:
         return f"RedisStore({self.location}, prefix={self.options.key_prefix!r})"
@@ -421,45 +427,64 @@ class RedisStore:
             store_id=self._identity, lock_key=names.lock, label=str(key),
             ttl=self.options.lock_ttl, timeout=timeout,
             acquire=acquire, renew=renew, release=release,
-            listen=lambda: self._listen(key, names.released),
+            listen=lambda: self._listen(names.released),
         )
 
-    def _listen(self, key: TokenKey, channel: str) -> Callable[[float], bool] | None:
-        """Subscribe to the announcements of ``channel`` (the releases of a lock); a function
-        that waits at most the seconds given for one (``True`` when one came), and is called
-        with ``-1`` to unsubscribe.  ``None`` when subscribing fails (an ACL that forbids it, a
-        broken connection): the waiter polls as it would without."""
-        client = self._connect()
-        pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-        try:
-            pubsub.subscribe(channel)
-            # The confirmation, read before the next attempt at the lock: from then on no
-            # release can go unheard.
-            pubsub.get_message(timeout=self.options.socket_timeout)
-        except redis.exceptions.RedisError as exc:
-            log.debug("%s: cannot listen for the release of the refresh lock (%s); polling",
-                      key, type(exc).__name__)
-            pubsub.close()
+    def _listen(self, channel: str) -> _Listener | None:
+        """Listen for the announcements of ``channel`` (the releases of a lock) through the
+        store's one subscriber (:mod:`brokerauth_redis.releases`), made on the first wait;
+        ``None`` once the subscription was refused (an ACL without the channel right,
+        remembered): the waiter polls as it would without."""
+        if self._listen_refused:
             return None
-        # Well within the socket's timeout, which a quiet subscription must not reach.
-        longest = max(0.001, self.options.socket_timeout / 2)
+        subscriber, event = self._subscribed(channel)
+        if subscriber is None or event is None:
+            return None
+        return _Listener(self, subscriber, channel, event)
 
-        def wait(seconds: float) -> bool:
-            if seconds < 0:
-                pubsub.close()
-                return False
-            try:
-                return pubsub.get_message(timeout=min(seconds, longest)) is not None
-            except redis.exceptions.RedisError:
-                # Heard nothing; the next attempt at the lock says whether Redis is there.
-                time.sleep(min(seconds, longest))
-                return False
+    def _subscribed(self, channel: str) -> tuple[Subscriber | None, threading.Event | None]:
+        """The store's subscriber (made if need be) and an event of ``channel`` in it."""
+        client = self._connect()
+        for _attempt in range(2):  # a subscriber that closed just now: one new one
+            with self._guard:
+                subscriber = self._subscriber
+                if subscriber is not None and self._subscriber_pid != os.getpid():
+                    # Made in the parent of this forked process: its thread is not here.
+                    # Dropped, not closed (the connection is the parent's too).
+                    subscriber = self._subscriber = None
+                if subscriber is None or subscriber.closed:
+                    if subscriber is not None and subscriber.refused:
+                        self._listen_refused = True
+                        return None, None
+                    subscriber = self._subscriber = self._make_subscriber(client)
+                    self._subscriber_pid = os.getpid()
+                    subscriber.start()
+                event = subscriber.register(channel)
+            if event is not None:
+                return subscriber, event
+        return None, None
 
-        return wait
+    def _make_subscriber(self, client: redis.Redis) -> Subscriber:
+        commands = client.connection_pool
+        settings = {name: value for name, value in commands.connection_kwargs.items()
+                    if "maint_notifications" not in name}
+        # Its own pool of one: the subscription never takes a connection from the command
+        # pool's max_connections, and is made once per store, not once per wait.
+        pool = redis.ConnectionPool(connection_class=commands.connection_class,
+                                    max_connections=1, **settings)
+
+        def make_pubsub() -> Any:
+            return redis.client.PubSub(pool, ignore_subscribe_messages=False)
+
+        pattern = _glob_escaped(self.options.key_prefix) + ":*:released"
+        return Subscriber(make_pubsub, pattern, self.location)
 
     def close(self) -> None:
         with self._guard:
             client, self._client = self._client, None
+            subscriber, self._subscriber = self._subscriber, None
+        if subscriber is not None and self._subscriber_pid == os.getpid():
+            subscriber.close()
         if client is not None:
             client.close()
 
@@ -686,6 +711,36 @@ class RedisStore:
             yield
         except redis.exceptions.RedisError as exc:
             raise _store_error(exc, f"cannot {action} {key} in Redis at {self.location}") from None
+
+
+class _Listener:
+    """A waiter's :class:`~brokerauth_redis.lock.ReleaseListener`: its event in the store's
+    subscriber."""
+
+    def __init__(self, store: RedisStore, subscriber: Subscriber, channel: str,
+                 event: threading.Event) -> None:
+        self._store = store
+        self._subscriber = subscriber
+        self._channel = channel
+        self._event = event
+
+    def confirmed(self, within: float) -> bool:
+        started = time.monotonic()
+        if self._subscriber.confirmed(within):
+            return True
+        if self._subscriber.refused:
+            self._store._listen_refused = True  # no later wait asks again
+            time.sleep(max(0.0, within - (time.monotonic() - started)))
+        return False
+
+    def wait(self, seconds: float) -> bool:
+        heard = self._event.wait(seconds)
+        if heard:
+            self._event.clear()
+        return heard
+
+    def close(self) -> None:
+        self._subscriber.unregister(self._channel, self._event)
 
 
 def _glob_escaped(text: str) -> str:

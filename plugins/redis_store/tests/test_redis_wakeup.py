@@ -74,17 +74,24 @@ def _lock(plugin: RedisPlugin, key: TokenKey, options: RedisStoreOptions,
     return lock
 
 
-def _listening(redis_server: RedisServer, key: TokenKey, options: RedisStoreOptions) -> None:
-    """Until the waiter has subscribed to the lock's releases (it found the lock taken)."""
-    channel = key_names(options.key_prefix, key).released
+def _subscribers(redis_server: RedisServer) -> int:
+    """How many connections to the server listen to Pub/Sub (a store's releases)."""
     client = redis_server.client()
     try:
-        deadline = time.monotonic() + 30
-        while dict(client.pubsub_numsub(channel)).get(channel.encode(), 0) < 1:
-            assert time.monotonic() < deadline, "the waiter never subscribed"
-            time.sleep(0.005)
+        return sum(1 for entry in client.client_list()
+                   if int(entry.get("psub", 0)) + int(entry.get("sub", 0)) > 0)
     finally:
         client.close()
+
+
+def _listening(redis_server: RedisServer, key: TokenKey, options: RedisStoreOptions,
+               stores: int = 1) -> None:
+    """Until ``stores`` waiting stores have subscribed to the locks' releases (each found the
+    lock taken)."""
+    deadline = time.monotonic() + 30
+    while _subscribers(redis_server) < stores:
+        assert time.monotonic() < deadline, "the waiter never subscribed"
+        time.sleep(0.005)
 
 
 @pytest.mark.usefixtures("huge_poll")
@@ -120,13 +127,7 @@ def test_every_waiter_hears_the_release(
         with holding as held:
             assert held
             waiters = [Waiter(_lock(s, key, slow, 60)) for s in stores[1:]]
-            channel = key_names(slow.key_prefix, key).released
-            client = redis_server.client()
-            deadline = time.monotonic() + 30
-            while dict(client.pubsub_numsub(channel)).get(channel.encode(), 0) < 3:
-                assert time.monotonic() < deadline, "the waiters never subscribed"
-                time.sleep(0.005)
-            client.close()
+            _listening(redis_server, key, slow, stores=3)
             released = time.monotonic()
         for waiter in waiters:
             waiter.join()
