@@ -3,6 +3,7 @@ spelling, so the server sees the signer's value once (what it signed), never the
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import httpx
@@ -57,3 +58,24 @@ def test_a_caller_trace_sees_every_event(profile: Profile, double: Any,
     for name in ("send_request_headers.started", "receive_response_headers.complete",
                  "receive_response_body.complete", "response_closed.complete"):
         assert events.count(f"http11.{name}") == 2, name
+
+
+def test_headers_kept_in_another_layout_are_never_written_directly() -> None:
+    # The adapter appends its headers to the list httpx's Headers keeps (cheaper than its
+    # setter) only when that list is laid out as the httpx versions it was tested with keep it
+    # (name, lower-cased name, value, all bytes); a list of another layout, as a later httpx
+    # might keep it, goes to httpx's own setter, never gets entries of the old layout mixed in.
+    from brokerauth.adapters.httpx_adapter import _add_headers
+
+    headers = httpx.Headers({"X-Caller": "kept"})
+    headers._list = [(b"x-caller", b"kept")]  # another layout
+    with contextlib.suppress(ValueError):  # this httpx's own setter does not know it either
+        _add_headers(headers, {"x-double-nonce": "n1", "x-double-signature": "s1"})
+    assert headers._list == [(b"x-caller", b"kept")]
+
+    tested = httpx.Headers({"X-Caller": "kept"})
+    _add_headers(tested, {"x-double-nonce": "n1", "x-double-signature": "s1"})
+    assert tested.multi_items() == [("x-caller", "kept"), ("x-double-nonce", "n1"),
+                                    ("x-double-signature", "s1")]
+    assert tested.raw == [(b"X-Caller", b"kept"), (b"x-double-nonce", b"n1"),
+                          (b"x-double-signature", b"s1")]

@@ -65,6 +65,24 @@ def _authority_form(target: bytes) -> bool:
 _ENCODED_NAMES: dict[str, tuple[bytes, bytes]] = {}
 
 
+def _is_entry(entry: object) -> bool:
+    """Whether ``entry`` is one of ``Headers._list``'s as httpx 0.24 to 0.28 keep them:
+    ``(raw name, lower-cased name, value)``, all bytes."""
+    return (type(entry) is tuple and len(entry) == 3 and type(entry[0]) is bytes
+            and type(entry[1]) is bytes and type(entry[2]) is bytes)
+
+
+def _layout_known() -> bool:
+    """Whether this httpx keeps its headers as :func:`_is_entry` says (checked once, on a
+    header set made here): otherwise only its public setter is used."""
+    entries = getattr(httpx.Headers({"X-Probe": "1"}), "_list", None)
+    return (type(entries) is list and len(entries) == 1 and _is_entry(entries[0])
+            and entries[0] == (b"X-Probe", b"x-probe", b"1"))
+
+
+_LAYOUT_KNOWN = _layout_known()
+
+
 def _add_headers(headers: httpx.Headers, signature: Mapping[str, str]) -> None:
     """``signature`` set in ``headers``, each replacing any header of its name.
 
@@ -72,9 +90,11 @@ def _add_headers(headers: httpx.Headers, signature: Mapping[str, str]) -> None:
     microsecond each, and a signature has half a dozen: when none of their names is there yet
     (the common case: a caller seldom sends a header the signer makes), the entries are
     appended to the list Headers keeps, as its own setter would append them; otherwise the
-    setter replaces them one by one."""
+    setter replaces them one by one.  The list is written only when it is laid out as the
+    httpx versions this was tested with lay it out (:func:`_is_entry`)."""
     entries = getattr(headers, "_list", None)
-    if type(headers) is httpx.Headers and type(entries) is list:
+    if (_LAYOUT_KNOWN and type(headers) is httpx.Headers and type(entries) is list
+            and (not entries or _is_entry(entries[0]))):
         encoding = headers._encoding or "utf-8"  # what __setitem__ encodes values with
         present = {entry[1] for entry in entries}
         new = []
