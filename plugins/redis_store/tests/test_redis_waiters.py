@@ -10,7 +10,11 @@ it that holds back the answer to a subscription.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import select
+import signal
 import socket
 import threading
 import time
@@ -19,6 +23,7 @@ from collections.abc import Iterator
 import pytest
 from brokerauth.contract.errors import StoreError
 from brokerauth.contract.tokens import TokenKey
+from brokerauth_redis import lock as lease
 from brokerauth_redis.options import RedisStoreOptions
 from brokerauth_redis.store import RedisStore
 from redis_helpers import RedisServer, make_token
@@ -370,3 +375,49 @@ def test_store_errors_still_reach_the_waiter(
     redis_server.stop()
     with pytest.raises(StoreError), waiting.lock(key, 0.2):
         pass
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_a_forked_child_listens_on_a_subscriber_of_its_own(
+    redis_server: RedisServer, stores: list[RedisStore], key: TokenKey,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A store that listened in the parent, used in a forked child (a pre-fork server): the
+    child's waiter is woken by the release, not served by a poll (made huge here)."""
+    monkeypatch.setattr(lease, "FIRST_POLL", 120.0)
+    monkeypatch.setattr(lease, "MAX_POLL", 120.0)
+    options = RedisStoreOptions(url=redis_server.url, lock_ttl=120.0)
+    holder, waiting = RedisStore(options), RedisStore(options)
+    stores += [holder, waiting]
+    held = Held(holder, [key])
+    child = 0
+    reading = -1
+    try:
+        with waiting.lock(key, 0.2) as got:  # the parent's subscriber is made
+            assert got is False
+        assert _subscribers(redis_server) == 1
+        reading, writing = os.pipe()
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child's answer on the pipe is the check
+            os.close(reading)
+            try:
+                with waiting.lock(key, 30) as got:
+                    os.write(writing, b"held" if got else b"not held")
+            finally:
+                os._exit(0)
+        os.close(writing)
+        _until(lambda: _subscribers(redis_server) == 2, "the child never listened")
+        released = time.monotonic()
+        held.release()
+        ready, _, _ = select.select([reading], [], [], PROMPT + 5)
+        assert ready, "the child was not woken"
+        assert os.read(reading, 64) == b"held"
+        assert time.monotonic() - released < PROMPT
+    finally:
+        held.release()
+        if reading >= 0:
+            os.close(reading)
+        if child:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
