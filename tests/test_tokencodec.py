@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from brokerauth.contract.errors import CorruptStoreError, StoreError
 from brokerauth.contract.tokens import Token
-from brokerauth.toolkit.tokencodec import MAX_TOKEN_BYTES, decode_token, encode_token
+from brokerauth.toolkit.tokencodec import (
+    MAX_TOKEN_BYTES,
+    decode_token,
+    encode_token,
+    forget_all,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -222,3 +231,53 @@ def test_bytes_one_byte_away_from_a_token_read_before_are_still_refused():
     twice = data[:-1] + b', "access_token": "planted"}'  # a key given twice
     with pytest.raises(CorruptStoreError):
         decode_token(twice, source=SOURCE)
+
+
+def _read_then_logged_out(save: Callable[[Token], None], load: Callable[[], Token | None],
+                          delete: Callable[[], bool]) -> weakref.ref[Token]:
+    """A token stored, read (so the decoder remembers it), and logged out: a weak reference
+    to the token that was read, which nothing should keep alive after the logout."""
+    save(full_token())
+    token = load()
+    assert token is not None
+    assert load() is token  # remembered: the second read was not parsed
+    gone = weakref.ref(token)
+    del token
+    assert delete() is True
+    gc.collect()
+    return gone
+
+
+def test_a_file_store_logout_leaves_no_token_in_the_decoders_memory(tmp_path: Path) -> None:
+    from brokerauth.builtin import filestore
+    from brokerauth.builtin.filestore import FileStoreOptions
+    from brokerauth.contract.tokens import TokenKey
+
+    options, key = FileStoreOptions(path=str(tmp_path / "tokens")), TokenKey("memo", "alice")
+    gone = _read_then_logged_out(lambda token: filestore.save(key, token, options),
+                                 lambda: filestore.load(key, options),
+                                 lambda: filestore.delete(key, options))
+    assert gone() is None
+
+
+def test_a_sql_store_logout_leaves_no_token_in_the_decoders_memory(tmp_path: Path) -> None:
+    sql_options = pytest.importorskip("brokerauth_sql.options")
+    sql_plugin = pytest.importorskip("brokerauth_sql.plugin")
+    from brokerauth.contract.tokens import TokenKey
+
+    store = sql_plugin.SqlPlugin().make_store(
+        sql_options.SqlStoreOptions(url=f"sqlite:///{tmp_path / 'tokens.db'}"))
+    key = TokenKey("memo", "alice")
+    try:
+        gone = _read_then_logged_out(lambda token: store.save(key, token),
+                                     lambda: store.load(key), lambda: store.delete(key))
+    finally:
+        store.close()
+    assert gone() is None
+
+
+def test_forget_all_forgets_every_remembered_token() -> None:
+    data = encode_token(full_token())
+    first = decode_token(data, source=SOURCE)
+    forget_all()
+    assert decode_token(data, source=SOURCE) is not first

@@ -536,13 +536,18 @@ def delete(key: TokenKey, options: FileStoreOptions | None = None) -> bool:
     out should leave none behind.  A link found at the token path is removed itself (never
     followed), so logging out is also the way out of a tampered store.
     """
+    from brokerauth.toolkit.tokencodec import forget_all
+
     removed = False
-    for path in (token_path(key, options), legacy_token_path(key, options)):
-        if path is None or not _folders_ready(path, key, create=False):
-            continue
-        if files.remove(path, _WHAT):
-            removed = True
-            logger(LOGGER).debug("removed the token for %s from %s", key, path)
+    try:
+        for path in (token_path(key, options), legacy_token_path(key, options)):
+            if path is None or not _folders_ready(path, key, create=False):
+                continue
+            if files.remove(path, _WHAT):
+                removed = True
+                logger(LOGGER).debug("removed the token for %s from %s", key, path)
+    finally:
+        forget_all()  # the decoder's memo keeps no logged-out token
     return removed
 
 

@@ -12,7 +12,8 @@ refresh re-reads until the new token is there; every process reads the one token
 fleet), so :func:`decode_token` remembers the tokens of the last few distinct byte strings it
 decoded: the same bytes give the same (immutable) token without being parsed again (a
 dictionary look-up instead of ~15 µs).  Bytes seen for the first time are read as strictly
-as ever; an error is never remembered.
+as ever; an error is never remembered.  A store's delete (a logout) calls :func:`forget_all`,
+so a logged-out token, secrets and all, is not kept in memory by the memo.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from brokerauth.toolkit.converter import make_converter, structure_plain
 if TYPE_CHECKING:
     import cattrs
 
-__all__ = ["FORMAT_VERSION", "MAX_TOKEN_BYTES", "decode_token", "encode_token"]
+__all__ = ["FORMAT_VERSION", "MAX_TOKEN_BYTES", "decode_token", "encode_token", "forget_all"]
 
 #: The version written by :func:`encode_token`; bumped only for an incompatible change.
 FORMAT_VERSION = 1
@@ -50,6 +51,8 @@ _SHOWABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 #: Tokens decoded from the last distinct byte strings (bytes -> token), at most this many.
 _REMEMBERED = 32
 _decoded: dict[bytes, Token] = {}
+# Counts the forget_all calls: a decode that began before one does not put its token back.
+_forgotten = [0]
 
 
 @cache
@@ -98,8 +101,9 @@ def decode_token(data: bytes, *, source: str, profile: str | None = None) -> Tok
     remembered = _decoded.get(data) if type(data) is bytes else None
     if remembered is not None:
         return remembered
+    forgotten = _forgotten[0]
     token = _decode(data, source, profile)
-    if type(data) is bytes:
+    if type(data) is bytes and forgotten == _forgotten[0]:
         if len(_decoded) >= _REMEMBERED:
             try:
                 # The oldest goes (dicts keep insertion order).
@@ -108,6 +112,15 @@ def decode_token(data: bytes, *, source: str, profile: str | None = None) -> Tok
                 _decoded.clear()  # another thread changed it meanwhile: start afresh
         _decoded[data] = token
     return token
+
+
+def forget_all() -> None:
+    """Forget every remembered token (and the bytes it was read from): called by a store's
+    delete, so that a logged-out token's secrets do not stay in memory.  Deletes are rare,
+    so all of them go, whatever store or entry they came from; the next read of each parses
+    its bytes again."""
+    _forgotten[0] += 1
+    _decoded.clear()
 
 
 def _decode(data: bytes, source: str, profile: str | None) -> Token:

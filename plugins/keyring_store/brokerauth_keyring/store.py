@@ -134,7 +134,12 @@ class KeyringStore:
                 removed = True
             return removed
 
-        removed = self._call("remove the token of", key, remove)
+        from brokerauth.toolkit.tokencodec import forget_all
+
+        try:
+            removed = self._call("remove the token of", key, remove)
+        finally:
+            forget_all()  # the decoder's memo keeps no logged-out token
         if removed:
             logger(LOGGER).debug("removed the token for %s from %s", key, self._source(key))
         return removed

@@ -67,7 +67,7 @@ from brokerauth.toolkit.envelope import (
     seal_entry,
 )
 from brokerauth.toolkit.secrets import Secret
-from brokerauth.toolkit.tokencodec import decode_token
+from brokerauth.toolkit.tokencodec import decode_token, forget_all
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -281,6 +281,12 @@ class RedisStore:
         raise self._busy(key, names, "store")
 
     def delete(self, key: TokenKey) -> bool:
+        try:
+            return self._delete(key)
+        finally:
+            forget_all()  # the decoder's memo keeps no logged-out token
+
+    def _delete(self, key: TokenKey) -> bool:
         names = key_names(self.options.key_prefix, key)
         cipher = self._get_cipher()
         with self._redis("log out", key):

@@ -223,14 +223,19 @@ class RowStore(ABC):
                   generation, "" if fence is None else f", under the lock, fence {fence}")
 
     def delete(self, key: TokenKey) -> bool:
+        from brokerauth.toolkit.tokencodec import forget_all
+
         _check_names(key)
-        with self._write("log out", key) as connection:
-            row = connection.execute(_ROW_STATE, (key.profile, key.identity)).fetchone()
-            if row is None:
-                return False
-            connection.execute(_LOG_OUT, (_next_generation(int(row[0])), time.time(),
-                                          key.profile, key.identity))
-            return bool(row[2])
+        try:
+            with self._write("log out", key) as connection:
+                row = connection.execute(_ROW_STATE, (key.profile, key.identity)).fetchone()
+                if row is None:
+                    return False
+                connection.execute(_LOG_OUT, (_next_generation(int(row[0])), time.time(),
+                                              key.profile, key.identity))
+                return bool(row[2])
+        finally:
+            forget_all()  # the decoder's memo keeps no logged-out token
 
     def list_keys(self, profile: str) -> Iterator[TokenKey]:
         """The key of every identity of ``profile`` with a stored token, lazily, in batches
