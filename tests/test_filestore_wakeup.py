@@ -9,8 +9,10 @@ that only a wake-up can serve a waiter in the time allowed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
+import signal
 import subprocess
 import sys
 import textwrap
@@ -109,12 +111,14 @@ def huge_poll(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(privatefiles, "LOCK_POLL_INTERVAL", HUGE_POLL)
 
 
-def _blocked_in_kernel(lock_file: Path) -> bool:
-    """Whether some process waits in the kernel for ``lock_file``'s flock (/proc/locks shows
-    a waiting request as ``->``)."""
+def _blocked_in_kernel(lock_file: Path, at_least: int = 1) -> bool:
+    """Whether ``at_least`` requests wait in the kernel for ``lock_file``'s flock
+    (/proc/locks shows a waiting request as ``->``)."""
     inode = f":{os.stat(lock_file).st_ino} "
     with open("/proc/locks") as locks:
-        return any("->" in line and "FLOCK" in line and inode in line for line in locks)
+        waiting = sum(1 for line in locks
+                      if "->" in line and "FLOCK" in line and inode in line)
+    return waiting >= at_least
 
 
 def _until(condition: object, within: float = 30.0) -> None:
@@ -333,3 +337,41 @@ def test_a_fifo_at_the_lock_path_does_not_block_the_wait(tmp_path: Path) -> None
         if waiter.is_alive():  # unblock the open: a writer comes
             os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
             waiter.join(PROMPT)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+@pytest.mark.usefixtures("huge_poll")
+def test_a_forked_child_probes_for_itself(holder: Holder, options: FileStoreOptions) -> None:
+    """A process forked while its probe of a lock file is pending (a pre-fork server): the
+    probe's thread is not in the child, so the child's wait starts its own, and is woken by
+    the release rather than served by a poll (made huge here)."""
+    with filestore.lock(KEY, options, 0.2) as held:  # leaves this process's probe pending
+        assert held is False
+    assert _probe_threads() >= 1
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's answer on the pipe is the check
+        os.close(reading)
+        try:
+            with filestore.lock(KEY, options, 30) as got:
+                os.write(writing, b"held" if got else b"not held")
+        finally:
+            os._exit(0)
+    os.close(writing)
+    try:
+        if Path("/proc/locks").exists():  # the parent's probe, and the child's own
+            _until(lambda: _blocked_in_kernel(filestore.lock_path(KEY, options), 2))
+        else:
+            time.sleep(0.3)
+        released = time.monotonic()
+        holder.tell("release")
+        assert holder.said() == "released"
+        ready, _, _ = select.select([reading], [], [], PROMPT + 5)
+        assert ready, "the child was not woken"
+        assert os.read(reading, 64) == b"held"
+        assert time.monotonic() - released < PROMPT
+    finally:
+        os.close(reading)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
