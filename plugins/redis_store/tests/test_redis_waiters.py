@@ -24,6 +24,7 @@ import pytest
 from brokerauth.contract.errors import StoreError
 from brokerauth.contract.tokens import TokenKey
 from brokerauth_redis import lock as lease
+from brokerauth_redis import releases
 from brokerauth_redis.options import RedisStoreOptions
 from brokerauth_redis.store import RedisStore
 from redis_helpers import RedisServer, make_token
@@ -421,3 +422,32 @@ def test_a_forked_child_listens_on_a_subscriber_of_its_own(
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)
             os.waitpid(child, 0)
+
+
+def test_an_idle_subscriber_closes_and_the_next_wait_makes_another(
+    redis_server: RedisServer, stores: list[RedisStore], key: TokenKey,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once no one has waited for a while the store stops listening (a quiet process is not
+    sent every release of the fleet); the next wait listens again and is woken again."""
+    monkeypatch.setattr(releases, "IDLE", 0.3)
+    monkeypatch.setattr(lease, "FIRST_POLL", 120.0)
+    monkeypatch.setattr(lease, "MAX_POLL", 120.0)
+    options = RedisStoreOptions(url=redis_server.url, lock_ttl=120.0)
+    holder, waiting = RedisStore(options), RedisStore(options)
+    stores += [holder, waiting]
+    held = Held(holder, [key])
+    try:
+        with waiting.lock(key, 0.2) as got:
+            assert got is False
+        _until(lambda: _subscribers(redis_server) == 0, "the idle subscriber stayed",
+               within=PROMPT)
+        waiter = Waiting(waiting, key, 30)
+        _until(lambda: _subscribers(redis_server) == 1, "the next wait never listened")
+    finally:
+        released = time.monotonic()
+        held.release()
+    waiter.join()
+    assert (waiter.result, waiter.error) == (True, None)
+    assert waiter.done_at is not None
+    assert waiter.done_at - released < PROMPT
