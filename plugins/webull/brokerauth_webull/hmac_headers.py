@@ -42,10 +42,11 @@ def hmac_headers(
     order they are computed (see :func:`explain`)."""
     bound = _SIGNERS.get(id(settings))
     try:
-        # The very settings object and values the signer was made from (this runs for every
-        # request).
-        if (bound is None or bound.settings() is not settings
-                or settings.app_key is not bound.app_key_value
+        # The very settings values the signer was made from (this runs for every request).
+        # Another settings object at a reused address passes only with the very same values,
+        # for which the signer is the right one (and the entry of a settings object that is
+        # gone was removed with it).
+        if (bound is None or settings.app_key is not bound.app_key_value
                 or settings.app_secret is not bound.app_secret_value
                 or settings.signature_algorithm != bound.algorithm):
             bound = signer_for(settings, strategy)
