@@ -674,6 +674,8 @@ def lock(
     A waiter does not poll: between two attempts it blocks in the kernel on the lock file
     (a shared ``flock`` request, which the kernel grants the moment the holder releases or
     dies, and which is given back at once), so it tries again as soon as the lock is free.
+    One such request per lock file is pending in a process at a time, made in a helper
+    thread and shared by all of that process's waits, however long the holder holds.
     The poll of before (:data:`brokerauth.toolkit.privatefiles.LOCK_POLL_INTERVAL`) remains
     the longest it waits between attempts whatever happens, and ``timeout`` bounds the
     whole wait.
