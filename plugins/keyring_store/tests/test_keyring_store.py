@@ -4,10 +4,12 @@ absent keyring."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
 import subprocess
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,20 @@ def test_logout_removes_the_item(
     assert secret_tool("lookup", "service", options.service, "username",
                        item_name(key)).returncode != 0
     assert plugin.delete_token("keyring", key, options) is False
+
+
+def test_logout_leaves_no_token_in_the_decoders_memory(
+    plugin: KeyringPlugin, options: KeyringStoreOptions, key: TokenKey
+) -> None:
+    plugin.store_token("keyring", key, make_token(), options)
+    token = plugin.load_token("keyring", key, options)
+    assert token is not None
+    assert plugin.load_token("keyring", key, options) is token  # remembered, not parsed again
+    gone = weakref.ref(token)
+    del token
+    assert plugin.delete_token("keyring", key, options) is True
+    gc.collect()
+    assert gone() is None
 
 
 def test_logout_removes_copies_made_by_hand(
