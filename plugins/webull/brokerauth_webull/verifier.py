@@ -24,14 +24,16 @@ from urllib.parse import quote
 from brokerauth_webull import codes
 from brokerauth_webull.codes import WebullError
 
-_SIGNED: Final = (
+#: The metadata every signature covers (HTTP and gRPC alike), and what each one's absence is
+#: refused with.
+SIGNED_HEADERS: Final = (
     "x-app-key",
     "x-signature-algorithm",
     "x-signature-nonce",
     "x-signature-version",
     "x-timestamp",
 )
-_REQUIRED: Final = (
+REQUIRED_HEADERS: Final = (
     ("x-app-key", codes.MISSING_APP_KEY),
     ("x-signature", codes.MISSING_SIGNATURE),
     ("x-signature-algorithm", codes.MISSING_ALGORITHM),
@@ -53,7 +55,7 @@ def reference_string_to_sign(
 ) -> str:
     """The string to sign rebuilt from a received request (``headers`` lower-cased)."""
     sign = {"host": host}
-    for name in _SIGNED:
+    for name in SIGNED_HEADERS:
         sign[name] = headers[name]
     for key, value in params:
         sign[key] = sign[key] + "&" + value if key in sign else value
@@ -96,7 +98,7 @@ def check_request(
 ) -> WebullError | None:
     """Every stateless check, in the order Webull's gateway reports them; ``None`` if the
     request is authentic.  (Nonce replay needs memory, so the sandbox checks it after.)"""
-    for name, missing in _REQUIRED:
+    for name, missing in REQUIRED_HEADERS:
         if not headers.get(name):
             return missing
     algorithm = headers["x-signature-algorithm"]

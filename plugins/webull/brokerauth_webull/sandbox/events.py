@@ -45,27 +45,17 @@ from brokerauth_webull.events_messages import (
     SubscribeResponse,
 )
 from brokerauth_webull.sandbox.server import WebullSandbox
-from brokerauth_webull.verifier import parse_timestamp, reference_signature
+from brokerauth_webull.verifier import (
+    REQUIRED_HEADERS,
+    SIGNED_HEADERS,
+    parse_timestamp,
+    reference_signature,
+)
 
 #: The event type of an order event.  The published enum names only control events (0-4);
 #: the SDK hands any other type to ``on_events_message`` as a message.
 ORDER_EVENT: Final = 5
 
-_SIGNED: Final = (
-    "x-app-key",
-    "x-signature-algorithm",
-    "x-signature-nonce",
-    "x-signature-version",
-    "x-timestamp",
-)
-_REQUIRED: Final = (
-    ("x-app-key", codes.MISSING_APP_KEY),
-    ("x-signature", codes.MISSING_SIGNATURE),
-    ("x-signature-algorithm", codes.MISSING_ALGORITHM),
-    ("x-signature-nonce", codes.MISSING_NONCE),
-    ("x-timestamp", codes.MISSING_TIMESTAMP),
-    ("x-signature-version", codes.MISSING_SIGNATURE_VERSION),
-)
 _DIGEST: Final = {"HMAC-SHA256": "sha256", "HMAC-SHA1": "md5"}
 
 
@@ -73,7 +63,7 @@ def reference_grpc_string_to_sign(metadata: Mapping[str, str], body: bytes) -> s
     """The string to sign rebuilt from a received call (``metadata`` names lower-cased): the
     sorted signed pairs joined with ``=``, then ``&`` and the lower-case hex digest of the
     request bytes, all percent-encoded."""
-    canonical = "=".join(k + "=" + metadata[k] for k in sorted(_SIGNED))
+    canonical = "=".join(k + "=" + metadata[k] for k in sorted(SIGNED_HEADERS))
     if body:
         digest = hashlib.new(_DIGEST[metadata["x-signature-algorithm"]], body)
         canonical += "&" + digest.hexdigest()
@@ -208,7 +198,7 @@ class WebullEventsServer:
         """The gateway's checks of one call, in the HTTP gateway's order; ``None`` if it is
         authentic (its nonce is then used up)."""
         sandbox = self.sandbox
-        for name, missing in _REQUIRED:
+        for name, missing in REQUIRED_HEADERS:
             if not metadata.get(name):
                 return missing
         algorithm = metadata["x-signature-algorithm"]
