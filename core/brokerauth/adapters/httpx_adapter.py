@@ -93,8 +93,11 @@ def _add_headers(headers: httpx.Headers, signature: Mapping[str, str]) -> None:
     setter replaces them one by one.  The list is written only when it is laid out as the
     httpx versions this was tested with lay it out (:func:`_is_entry`)."""
     entries = getattr(headers, "_list", None)
-    if (_LAYOUT_KNOWN and type(headers) is httpx.Headers and type(entries) is list
-            and (not entries or _is_entry(entries[0]))):
+    # The first entry checked as _is_entry checks it, inlined: this runs for every request.
+    if (type(headers) is httpx.Headers and type(entries) is list and _LAYOUT_KNOWN
+            and (not entries or (type(first := entries[0]) is tuple and len(first) == 3
+                                 and type(first[0]) is bytes and type(first[1]) is bytes
+                                 and type(first[2]) is bytes))):
         encoding = headers._encoding or "utf-8"  # what __setitem__ encodes values with
         present = {entry[1] for entry in entries}
         new = []

@@ -80,7 +80,9 @@ class AdapterCore:
     def request(method: str, url: str, body: bytes | None) -> Request:
         """The foreign request ``method url`` with ``body`` (its headers are the library's)."""
         if not body:
-            return _target(method, url, body)
+            if len(url) <= _CACHED_URL_LENGTH:  # _target, inlined: it runs for every request
+                return _cached_target(method, url, body)
+            return Request.from_url(method, url, body=body)
         target = _target("GET", url, None)
         return Request(method, target.scheme, target.host, target.path, target.params, {},
                        body)
