@@ -4,8 +4,6 @@ is ``https://``, and the credentials go to that origin only."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -14,11 +12,8 @@ from typing import Any
 import pytest
 
 try:
+    import cryptography  # noqa: F401 - the events server's certificate is made with it
     import grpc
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
 except ImportError:  # the [grpc] or [test] extra is missing
     if os.environ.get("CI"):
         raise
@@ -27,6 +22,7 @@ except ImportError:  # the [grpc] or [test] extra is missing
 
 from brokerauth.contract.errors import ConfigError
 from brokerauth.engine.sessions import Session
+from brokerauth_sandbox.tls import loopback_certificate
 from brokerauth_webull import events_messages as em
 from brokerauth_webull.grpc_auth import EventsAuth, TradeEvents
 from brokerauth_webull.sandbox.events import WebullEventsServer
@@ -36,24 +32,7 @@ from brokerauth_webull.sandbox.server import WebullSandbox
 @pytest.fixture(scope="module")
 def certificate() -> tuple[bytes, bytes]:
     """A self-signed certificate for 127.0.0.1 and its key, valid for an hour."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "brokerauth test events")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(serialization.Encoding.PEM,
-                                serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+    return loopback_certificate("brokerauth test events")
 
 
 @pytest.fixture
