@@ -17,6 +17,9 @@ from brokerauth.contract.errors import ResponseError
 from brokerauth.engine.profiles import Profile
 from brokerauth.toolkit.secrets import Secret
 
+# The profiles here are Webull profiles: the core's tests run without the plugin too.
+pytest.importorskip("brokerauth_webull")
+
 CAP = 64 << 10
 PIECE = 64 << 10
 #: What the server would send at most: far more than the cap, bounded.

@@ -32,6 +32,9 @@ from brokerauth.toolkit.secrets import Secret
 from brokerauth_sandbox.server import RecordingServer
 from brokerauth_sandbox.tls import loopback_certificate
 
+# The profiles here are Webull profiles: the core's tests run without the plugin too.
+pytest.importorskip("brokerauth_webull")
+
 try:
     import cryptography  # noqa: F401 - the TLS server's certificate is made with it
 except ModuleNotFoundError:  # pragma: no cover - the [test] extra brings it
