@@ -16,10 +16,16 @@ $(BIN)/python:
 
 # constraints.txt pins every dependency to the versions the suite was run with, so CI (and a
 # fresh clone) test exactly what was tested; `make constraints` records the current ones.
+# The build backend's notes (setuptools' "Editable installation" banner for each flat-layout
+# distribution) go to the log, shown only when the install fails.
+INSTALL_LOG := $(VENV)/install.log
+
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt $(SANDBOX_DIR) $(PLUGIN_DIRS) $(EXAMPLE_DIRS)
-	$(BIN)/pip install --quiet -c constraints.txt --group dev -e '.[test]' $(foreach d,$(SANDBOX_DIR) $(PLUGIN_DIRS) $(EXAMPLE_DIRS),-e $(dir $(d)))
-	$(BIN)/pip install --quiet -c constraints.txt -e 'examples/platform[test]' -e 'plugins/sql_store[test]' \
-	  -e 'plugins/keyring_store[test]' -e 'plugins/webull[grpc,test]'
+	@echo "installing the project (editable) and its test dependencies into $(VENV) (log: $(INSTALL_LOG))"
+	@{ $(BIN)/pip install --quiet -c constraints.txt --group dev -e '.[test]' $(foreach d,$(SANDBOX_DIR) $(PLUGIN_DIRS) $(EXAMPLE_DIRS),-e $(dir $(d))) && \
+	  $(BIN)/pip install --quiet -c constraints.txt -e 'examples/platform[test]' -e 'plugins/sql_store[test]' \
+	    -e 'plugins/keyring_store[test]' -e 'plugins/webull[grpc,test]'; } > $(INSTALL_LOG) 2>&1 \
+	  || { cat $(INSTALL_LOG); echo "the install failed: the log above is $(INSTALL_LOG)"; exit 1; }
 	touch $(STAMP)
 
 # What `make packaging` builds with (pyproject.toml files ask for setuptools>=77).
