@@ -32,7 +32,9 @@ MAX_AGE: Final = timedelta(days=1)
 FOLDER: Final = "@metadata"
 _LIMIT: Final = 256 * 1024
 
-_memory: dict[str, tuple[datetime, dict[str, Any]]] = {}
+#: The kept copies by token folder and issuer, as on disk: two profiles keeping their records
+#: apart (or the same issuer's address reused by another server) share nothing.
+_memory: dict[tuple[str, str], tuple[datetime, dict[str, Any]]] = {}
 _memory_lock = threading.Lock()
 
 
@@ -52,14 +54,14 @@ def cached(
     """The issuer's metadata: the kept copy while younger than :data:`MAX_AGE`, else
     ``fetch()``'s answer, kept for next time."""
     with _memory_lock:
-        found = _memory.get(issuer)
+        found = _memory.get((str(top), issuer))
     if found is None:
         found = _read(issuer, top, key)
     if found is not None and timedelta(0) <= now - found[0] < MAX_AGE:
         return found[1]
     document = fetch()
     with _memory_lock:
-        _memory[issuer] = (now, document)
+        _memory[(str(top), issuer)] = (now, document)
     _write(issuer, top, key, now, document)
     return document
 
@@ -67,7 +69,7 @@ def cached(
 def forget(issuer: str, *, top: Path, key: TokenKey) -> None:
     """Drop the kept metadata of ``issuer``: an endpoint it named failed."""
     with _memory_lock:
-        _memory.pop(issuer, None)
+        _memory.pop((str(top), issuer), None)
     path = record_path(top, issuer)
     try:
         files.remove(path, "OAuth server metadata")
@@ -95,7 +97,7 @@ def _read(issuer: str, top: Path, key: TokenKey) -> tuple[datetime, dict[str, An
     if record.get("issuer") != issuer or not isinstance(document, dict) or fetched.tzinfo is None:
         return None
     with _memory_lock:
-        _memory[issuer] = (fetched, document)
+        _memory[(str(top), issuer)] = (fetched, document)
     return fetched, document
 
 

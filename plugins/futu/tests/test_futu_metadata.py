@@ -78,3 +78,20 @@ def test_a_failing_endpoint_makes_the_next_try_read_metadata_again(
     clock.advance(failures.backoff(1))
     assert session.get(QUOTE).ok
     assert metadata_reads(oauth_sandbox) > reads
+
+
+def test_the_kept_copy_belongs_to_its_token_folder(tmp_path: Path) -> None:
+    """Two profiles keeping their records apart share no metadata, in memory as on disk: an
+    address once used by one server and then by another (a sandbox's port, reused) is not
+    answered from the first one's copy."""
+    from datetime import UTC, datetime
+
+    from brokerauth.contract.tokens import TokenKey
+
+    now, key, issuer = datetime.now(UTC), TokenKey("futu-test", "default"), "http://127.0.0.1:9"
+    first = metadata.cached(issuer, lambda: {"authorization_endpoint": issuer + "/a"},
+                            now=now, top=tmp_path / "one", key=key)
+    second = metadata.cached(issuer, lambda: {"authorization_endpoint": issuer + "/b"},
+                             now=now, top=tmp_path / "two", key=key)
+    assert first["authorization_endpoint"].endswith("/a")
+    assert second["authorization_endpoint"].endswith("/b")
