@@ -85,19 +85,15 @@ def parse_timestamp(value: str) -> float | None:
         return None
 
 
-def check_request(
-    *,
-    path: str,
-    params: Iterable[tuple[str, str]],
+def check_credentials(
     headers: Mapping[str, str],
-    body: bytes,
-    host: str,
+    *,
     secret_for: Callable[[str], str | None],
     now: float,
     window: float,
-) -> WebullError | None:
-    """Every stateless check, in the order Webull's gateway reports them; ``None`` if the
-    request is authentic.  (Nonce replay needs memory, so the sandbox checks it after.)"""
+) -> WebullError | tuple[str, str]:
+    """The checks before the signature's, HTTP and gRPC alike, in the gateway's order: the
+    first refusal, else the app's secret and the signature algorithm."""
     for name, missing in REQUIRED_HEADERS:
         if not headers.get(name):
             return missing
@@ -114,6 +110,26 @@ def check_request(
         return codes.UNKNOWN_APP_KEY
     if abs(now - sent_at) > window:
         return codes.CLOCK_SKEW_EXCEEDED
+    return secret, algorithm
+
+
+def check_request(
+    *,
+    path: str,
+    params: Iterable[tuple[str, str]],
+    headers: Mapping[str, str],
+    body: bytes,
+    host: str,
+    secret_for: Callable[[str], str | None],
+    now: float,
+    window: float,
+) -> WebullError | None:
+    """Every stateless check, in the order Webull's gateway reports them; ``None`` if the
+    request is authentic.  (Nonce replay needs memory, so the sandbox checks it after.)"""
+    checked = check_credentials(headers, secret_for=secret_for, now=now, window=window)
+    if isinstance(checked, WebullError):
+        return checked
+    secret, algorithm = checked
     sent = headers["x-signature"].encode("utf-8")
     params = list(params)
     for signed_host in _signed_hosts(host):

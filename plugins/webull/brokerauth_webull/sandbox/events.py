@@ -46,9 +46,8 @@ from brokerauth_webull.events_messages import (
 )
 from brokerauth_webull.sandbox.server import WebullSandbox
 from brokerauth_webull.verifier import (
-    REQUIRED_HEADERS,
     SIGNED_HEADERS,
-    parse_timestamp,
+    check_credentials,
     reference_signature,
 )
 
@@ -198,24 +197,13 @@ class WebullEventsServer:
         """The gateway's checks of one call, in the HTTP gateway's order; ``None`` if it is
         authentic (its nonce is then used up)."""
         sandbox = self.sandbox
-        for name, missing in REQUIRED_HEADERS:
-            if not metadata.get(name):
-                return missing
-        algorithm = metadata["x-signature-algorithm"]
-        if algorithm not in _DIGEST:
-            return codes.ALGORITHM_NOT_SUPPORTED
-        if metadata["x-signature-version"] != "1.0":
-            return codes.VERSION_NOT_SUPPORTED
-        sent_at = parse_timestamp(metadata["x-timestamp"])
-        if sent_at is None:
-            return codes.ILLEGAL_TIMESTAMP
-        app_key = metadata["x-app-key"]
-        secret = sandbox.secret_for(app_key)
-        if secret is None:
-            return codes.UNKNOWN_APP_KEY
         now = sandbox.server_now()
-        if abs(now - sent_at) > sandbox.timestamp_window:
-            return codes.CLOCK_SKEW_EXCEEDED
+        checked = check_credentials(metadata, secret_for=sandbox.secret_for, now=now,
+                                    window=sandbox.timestamp_window)
+        if isinstance(checked, WebullError):
+            return checked
+        secret, algorithm = checked
+        app_key = metadata["x-app-key"]
         expected = reference_signature(reference_grpc_string_to_sign(metadata, body), secret,
                                        algorithm)
         if not hmac.compare_digest(expected.encode("ascii"),
