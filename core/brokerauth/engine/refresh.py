@@ -90,6 +90,16 @@ USE_RECORDED_EVERY = timedelta(hours=1)
 
 
 @attrs.frozen
+class _Flight:
+    """A refresh of ``state``'s token under way in this process, by the thread holding the
+    manager's lock; ``landed`` is set once its outcome is the manager's state (before any
+    notice is given)."""
+
+    state: _State
+    landed: threading.Event = attrs.field(factory=threading.Event)
+
+
+@attrs.frozen
 class _State:
     """A token with its refresh points, replaced as a whole so a reader never sees a mix."""
 
@@ -177,6 +187,10 @@ class TokenManager:
         self._lock_timeout = lock_timeout
         self._lock = threading.Lock()
         self._state: _State | object | None = None
+        #: The mandatory refresh this process's lock holder is doing, if any: the other
+        #: threads that need it wait for it to land, all woken at once, rather than taking
+        #: the lock one after another only to find the new token.
+        self._flight: _Flight | None = None
         self._advisory_quiet_until: datetime | None = None
         #: Refreshes this manager performed (not adopted from another process).
         self.refreshes = 0
@@ -188,16 +202,20 @@ class TokenManager:
         """The thread lock, waited for at most ``lock_timeout``: one thread refreshing slowly
         (a token endpoint that trickles, a login) must not hold up every other thread."""
         if not self._lock.acquire(timeout=min(self._lock_timeout, threading.TIMEOUT_MAX)):
-            raise RefreshError(
-                f"{self._source.label}: another thread of this process has been refreshing "
-                f"(or logging in) for {self._lock_timeout:g} s",
-                hint="the broker's token endpoint is slow: try again, or raise the profile's "
-                "lock_timeout",
-            )
+            raise self._lock_timed_out()
         try:
             yield
         finally:
+            self._land()  # a flight that ended without reaching _refresh's end (an error)
             self._lock.release()
+
+    def _lock_timed_out(self) -> RefreshError:
+        return RefreshError(
+            f"{self._source.label}: another thread of this process has been refreshing "
+            f"(or logging in) for {self._lock_timeout:g} s",
+            hint="the broker's token endpoint is slow: try again, or raise the profile's "
+            "lock_timeout",
+        )
 
     # -- reading ---------------------------------------------------------------------------
     def current(self) -> Token | None:
@@ -282,10 +300,28 @@ class TokenManager:
                 finally:
                     self._lock.release()
             return self._current_or_raise()
+        flight = self._flight
+        # Another thread of this process refreshing this very token: its outcome is ours too,
+        # read as soon as it lands (the notices it gives next, which may take seconds, are
+        # not waited for).
+        if (flight is not None and flight.state is state
+                and not flight.landed.wait(min(self._lock_timeout, threading.TIMEOUT_MAX))):
+            raise self._lock_timed_out()
+        if self._state is not state:
+            # Refreshed since this thread read the token (a flight lands after the new state
+            # is set): nothing to wait for.
+            return self._current_or_raise()
         with self._locked():
             if self._state is state:
+                self._flight = _Flight(state)
                 self._refresh(state, wait=True, force=False)
         return self._current_or_raise()
+
+    def _land(self) -> None:
+        """The flight, if any, has its outcome in ``_state``: wake its waiters."""
+        flight, self._flight = self._flight, None
+        if flight is not None:
+            flight.landed.set()
 
     def _current_or_raise(self) -> Token | None:
         state = self._state
@@ -478,6 +514,7 @@ class TokenManager:
             logger(LOGGER).warning("%s: early refresh failed, using the current token: %s",
                         self._source.label, exc.message)
         finally:
+            self._land()
             self._give_notices()
 
     def _served_check(
