@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
@@ -90,18 +90,25 @@ class PluginFailure:
     error: PluginLoadError
 
 
-def _direct(pm: pluggy.PluginManager, impl: Any,
+def _direct(pm: pluggy.PluginManager, impl: Any, spec_names: tuple[str, ...],
             through_pluggy: Callable[..., Any]) -> Callable[..., Any]:
     """A caller of a ``firstresult`` hook's one plain implementation that skips pluggy's hook
     executor while nothing watches it, calling it as ``_multicall`` would (its declared
     arguments, in order): the executor's frames and lists cost as much as signing a request.
     With a monitor or tracer installed, every call goes through pluggy, so they still see
-    each one."""
+    each one.  Arguments come by name, or all of them positionally in the spec's order (the
+    signing path): an implementation that declares them all, in that order, is then called
+    with them as they are."""
     from pluggy._callers import _multicall
 
     function, names = impl.function, tuple(impl.argnames)
+    in_spec_order = names == spec_names
 
-    def caller(**kwargs: Any) -> Any:
+    def caller(*args: Any, **kwargs: Any) -> Any:
+        if args:
+            if pm._inner_hookexec is _multicall and in_spec_order:
+                return function(*args)
+            kwargs = dict(zip(spec_names, args, strict=True))
         if pm._inner_hookexec is not _multicall:
             return through_pluggy(**kwargs)
         try:
@@ -382,12 +389,16 @@ class PluginHost:
             # Bound to the manager: it reads the current (monitored or not) executor per call.
             execute = self._pm._hookexec
 
-            def caller(**kwargs: Any) -> Any:
+            spec_names = tuple(hook_caller.spec.argnames) if hook_caller.spec else ()
+
+            def caller(*args: Any, **kwargs: Any) -> Any:
+                if args:  # every argument, in the spec's order
+                    kwargs = dict(zip(spec_names, args, strict=True))
                 return execute(hook, impls, kwargs, firstresult)
 
             if firstresult and len(impls) == 1 and not (impls[0].hookwrapper
                                                         or impls[0].wrapper):
-                caller = _direct(self._pm, impls[0], caller)
+                caller = _direct(self._pm, impls[0], spec_names, caller)
             self._callers[(hook, owner)] = caller
             return caller
 
@@ -425,15 +436,17 @@ class PluginHost:
             # Looked up on each call: registering a plugin makes the host forget its callers.
             caller = callers.get(key) or self._caller(*key)
             try:
-                headers = caller(signer=signer, request=request, settings=settings,
-                                 token=token, now=now, nonce=nonce)
+                # Positionally, in the spec's order: the plugin's function is then called
+                # as it is, with no argument dict made per request.
+                headers: Mapping[str, str] | None = caller(signer, request, settings, token,
+                                                           now, nonce)
             except BrokerAuthError:
                 raise
             except Exception as exc:
                 raise _plugin_bug("sign_request", owner, exc) from exc
             if headers is None:
                 raise PluginError(f"plugin {owner!r} did not sign with its signer {signer!r}")
-            return cast("Mapping[str, str]", headers)
+            return headers
 
         return sign
 
