@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -91,9 +92,19 @@ _PLAIN_PATH_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,=@%/]*").fullmatch
 def _is_plain_path(relative: str) -> bool:
     """Whether ``relative`` joins onto the base URL as it is: no scheme, query, fragment,
     empty or dot segment, nor a character urlsplit would strip or that needs quoting."""
-    if _PLAIN_PATH_CHARACTERS(relative) is None or "//" in relative:
-        return False
-    return "." not in relative or all(s not in (".", "..") for s in relative.split("/"))
+    plain = _PLAIN_PATHS.get(relative)
+    if plain is None:
+        plain = _PLAIN_PATH_CHARACTERS(relative) is not None and "//" not in relative and (
+            "." not in relative or all(s not in (".", "..") for s in relative.split("/")))
+        if type(relative) is str and len(relative) <= 256:
+            # A session's paths repeat: each is judged once (bounded, cleared when full).
+            if len(_PLAIN_PATHS) >= 1024:
+                _PLAIN_PATHS.clear()
+            _PLAIN_PATHS[relative] = plain
+    return plain
+
+
+_PLAIN_PATHS: dict[str, bool] = {}
 
 
 def check_secrets(resolved: ResolvedProfile) -> None:
@@ -225,19 +236,23 @@ class ProfileBinding:
         data: Mapping[str, Any] | bytes | str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Request:
-        body, content_type = encode_body(json, data)
         merged = {"Accept": "application/json"}
-        if content_type:
-            merged["Content-Type"] = content_type
+        if json is None and data is None:  # a GET: nothing to encode
+            body = None
+        else:
+            body, content_type = encode_body(json, data)
+            if content_type:
+                merged["Content-Type"] = content_type
         if headers:
             merged.update(headers)
         relative = url.lstrip("/")
         if self._plain_paths and _is_plain_path(relative):
             # What urljoin and Request.from_url give for a plain path, at a third of their
-            # cost: this runs for every request a session sends.
+            # cost: this runs for every request a session sends.  ``merged`` is this call's
+            # own dict: made read-only as it is, rather than copied first.
             scheme, host, base_path = self._base
             return Request(method, scheme, host, base_path + relative,
-                           normalize_params(params), merged, body)
+                           normalize_params(params), MappingProxyType(merged), body)
         absolute = url if url.startswith(("http://", "https://")) else urljoin(
             self.base_url, relative
         )
@@ -286,7 +301,7 @@ class ProfileBinding:
             now = self.clock.now()
             if self.skew:  # almost always zero: skip the datetime arithmetic then
                 now += self.skew
-        return self._sign(request, self.settings, token, now,
+        return self._sign(request, self.resolved.settings, token, now,
                           nonce if nonce is not None else new_nonce())
 
     def sign(
