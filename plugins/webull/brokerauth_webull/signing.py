@@ -28,6 +28,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import hmac
+import os
 import re
 from typing import Final, Literal
 
@@ -201,6 +202,27 @@ def _assemble(
     """The string to sign in one pass over the query: each name's ``name%3Dvalue`` quoted once
     (``app_key_entry`` and ``algorithm_entry`` come ready), sorted by name, joined by ``%26``.
     ``algorithm`` is known to be supported."""
+    text = _unhashed(request, app_key_entry, algorithm_entry, timestamp, nonce)
+    body = request.body
+    if not body:
+        return text
+    return f"{text}%26{_digest(body, algorithm)}"
+
+
+def _digest(body: bytes, algorithm: str) -> str:
+    if algorithm == "HMAC-SHA256":
+        return hashlib.sha256(body).hexdigest().upper()
+    return hashlib.md5(body, usedforsecurity=False).hexdigest().upper()
+
+
+def _unhashed(
+    request: Request,
+    app_key_entry: str,
+    algorithm_entry: str,
+    timestamp: str,
+    nonce: str,
+) -> str:
+    """The string to sign up to the body's digest: the path, then the sorted entries."""
     cached = _QUOTED.get
     host = request.host
     host_entry = _HOST_ENTRY + (cached(host) or _quote_cached(host))
@@ -253,14 +275,65 @@ def _assemble(
                   f"%26{_VERSION_ENTRY}%26{timestamp_entry}")
     path = request.path
     path = cached(path) or _quote_cached(path)
-    body = request.body
-    if not body:
-        return f"{path}%26{joined}"
-    if algorithm == "HMAC-SHA256":
-        digest = hashlib.sha256(body).hexdigest().upper()
-    else:
-        digest = hashlib.md5(body, usedforsecurity=False).hexdigest().upper()
-    return f"{path}%26{joined}%26{digest}"
+    return f"{path}%26{joined}"
+
+
+# Stand-ins for the nonce and the timestamp in a template (below): letters and digits, so
+# they pass through quoting as they are, and random, so no request can hold them on purpose;
+# a template in which either does not occur exactly once is not made.
+_NONCE_MARK: Final = "N" + os.urandom(12).hex()
+_TIMESTAMP_MARK: Final = "T" + os.urandom(12).hex()
+#: Templates a signer keeps, at most (cleared when full), and the longest path and query
+#: kept in one.
+_TEMPLATES_MAX: Final = 512
+_TEMPLATE_QUERY: Final = 512
+#: The names the string to sign holds whatever the query: a query key among them makes its
+#: entry ``old&new`` (see :func:`_unhashed`), which a template does not model.
+_SIGNED_NAMES: Final = frozenset((HOST, *SIGNED_HEADERS))
+
+_Template = tuple[str, str, str]
+#: A request not seen before, and one seen once, in a signer's templates (told apart by
+#: identity: they are never templates of a request, which start with the path).
+_UNSEEN: Final[_Template] = ("unseen", "", "")
+_SEEN: Final[_Template] = ("seen", "", "")
+_TemplateKey = tuple[str, str, tuple[tuple[str, str], ...]]
+
+
+def _templated(request: Request) -> bool:
+    """Whether requests like ``request`` get a template: a query of short text pairs, none
+    naming a signed header (only such requests are kept, so a signer's templates stay small
+    whatever the queries)."""
+    if type(request.host) is not str or type(request.path) is not str:
+        return False
+    size = len(request.path)
+    for pair in request.params:
+        if type(pair) is not tuple or len(pair) != 2:
+            return False
+        key, value = pair
+        if type(key) is not str or type(value) is not str or key in _SIGNED_NAMES:
+            return False
+        size += len(key) + len(value)
+    return size <= _TEMPLATE_QUERY
+
+
+def _template(
+    request: Request, app_key_entry: str, algorithm_entry: str
+) -> _Template | None:
+    """The string to sign of requests to this host, path and query, cut where the nonce and
+    the timestamp go: only those two change from one signature of such a request to the
+    next, and the order of the entries depends on the names alone.  Made by
+    :func:`_unhashed` itself, so the two can never disagree; ``None`` when the request is not
+    one to keep a template for (a query of other than short text pairs, or naming a signed
+    header)."""
+    if not _templated(request):
+        return None
+    text = _unhashed(request, app_key_entry, algorithm_entry, _TIMESTAMP_MARK, _NONCE_MARK)
+    head, _, rest = text.partition(_NONCE_MARK)
+    middle, _, tail = rest.partition(_TIMESTAMP_MARK)
+    if (text.count(_NONCE_MARK) != 1 or text.count(_TIMESTAMP_MARK) != 1
+            or _TIMESTAMP_MARK in head):
+        return None
+    return head, middle, tail
 
 
 def signature(to_sign: str, app_secret: str, algorithm: str = DEFAULT_ALGORITHM) -> str:
@@ -286,7 +359,11 @@ class SigningKey:
         if digest_name is None:
             raise ValueError(_unsupported(algorithm))
         self.algorithm = algorithm
-        self._mac = hmac.new((app_secret + "&").encode("utf-8"), digestmod=digest_name)
+        mac = hmac.new((app_secret + "&").encode("utf-8"), digestmod=digest_name)
+        # OpenSSL's keyed state itself where hmac.HMAC wraps one (it does whenever OpenSSL
+        # has the digest): the same copy, update and digest, without the wrapper's Python
+        # frames around each, which cost as much as the HMAC of a short string.
+        self._mac: hmac.HMAC = getattr(mac, "_hmac", None) or mac
 
     def sign(self, to_sign: str) -> str:
         """``signature(to_sign, app_secret, algorithm)``."""
@@ -305,7 +382,8 @@ class Signer:
 
     Its repr names the algorithm only: neither the secret nor the app key."""
 
-    __slots__ = ("_algorithm_entry", "_app_key_entry", "_key", "_mac", "algorithm", "app_key")
+    __slots__ = ("_algorithm_entry", "_app_key_entry", "_key", "_mac", "_templates",
+                 "algorithm", "app_key")
 
     def __init__(self, app_key: str, app_secret: str, algorithm: str = DEFAULT_ALGORITHM) -> None:
         self._key = SigningKey(app_secret, algorithm)
@@ -314,11 +392,40 @@ class Signer:
         self.app_key = app_key
         self._app_key_entry = _APP_KEY_ENTRY + quote(app_key)
         self._algorithm_entry = _ALGORITHM_ENTRY + algorithm
+        #: (host, path, query) -> the string to sign cut where the nonce and timestamp go
+        #: (:func:`_template`), None for a request to assemble each time, or ``_SEEN``.
+        self._templates: dict[_TemplateKey, _Template | None] = {}
 
     def string_to_sign(self, request: Request, timestamp: str, nonce: str) -> str:
         """:func:`string_to_sign` with this app key and algorithm."""
-        return _assemble(request, self._app_key_entry, self._algorithm_entry, timestamp, nonce,
-                         self.algorithm)
+        key = (request.host, request.path, request.params)
+        templates = self._templates
+        try:
+            template = templates.get(key, _UNSEEN)
+        except TypeError:  # a query pair held as a list: unhashable
+            template = None
+        if template is _UNSEEN:
+            # Seen once: a request whose query changes on every call never repeats, so its
+            # template would never be used; one is made when the request comes again.
+            template = None
+            if _templated(request):
+                if len(templates) >= _TEMPLATES_MAX:
+                    templates.clear()
+                templates[key] = _SEEN
+        elif template is _SEEN:
+            template = templates[key] = _template(request, self._app_key_entry,
+                                                  self._algorithm_entry)
+        if template is None:
+            return _assemble(request, self._app_key_entry, self._algorithm_entry, timestamp,
+                             nonce, self.algorithm)
+        head, middle, tail = template
+        if not (nonce.isalnum() and nonce.isascii()):
+            nonce = quote(nonce)
+        stamp = _QUOTED.get(timestamp) or _quote_cached(timestamp)
+        body = request.body
+        if not body:
+            return f"{head}{nonce}{middle}{stamp}{tail}"
+        return f"{head}{nonce}{middle}{stamp}{tail}%26{_digest(body, self.algorithm)}"
 
     def signature(self, to_sign: str) -> str:
         """:func:`signature` with this secret and algorithm."""
@@ -329,8 +436,7 @@ class Signer:
     ) -> dict[str, str]:
         """:func:`signature_headers` with this app key, secret and algorithm."""
         algorithm = self.algorithm
-        to_sign = _assemble(request, self._app_key_entry, self._algorithm_entry, timestamp,
-                            nonce, algorithm)
+        to_sign = self.string_to_sign(request, timestamp, nonce)
         mac = self._mac.copy()
         mac.update(to_sign.encode("ascii"))
         headers = {
