@@ -24,8 +24,12 @@ listens for it through its store's one subscription (:mod:`brokerauth_redis.rele
 connection per store, outside the command pool, shared by every wait), polls as before until
 that subscription is confirmed (every step bounded by the poll, so by ``timeout``), tries once
 more (the holder may have released before the subscription took), then waits for an
-announcement between two attempts instead of sleeping.  Every waiter hears the release at
-once, within a round trip.  A caller that only wants the holder's result
+announcement between two attempts instead of sleeping.  A store whose subscription is
+confirmed already (it waited before) listens before the first attempt instead, so a waiter
+that finds the lock held makes that one attempt and waits: no second round trip per waiter
+while the holder refreshes.  The holder releases before it stops its renewer thread, so the
+announcement goes out without waiting for that thread to wake and end.  Every waiter hears
+the release at once, within a round trip.  A caller that only wants the holder's result
 (the core, waiting for another process's refresh) says so with :meth:`LeaseLock.stop_when`:
 after each failed attempt it checks the store, and a waiter that finds the new token there
 gives up the lock instead of queueing for it, so a crowd of waiters is served together, not
@@ -105,6 +109,7 @@ class LeaseLock(AbstractContextManager[bool]):
         renew: Callable[[str, int], bool],
         release: Callable[[str], bool],
         listen: Callable[[], ReleaseListener | None] | None = None,
+        heard: Callable[[], ReleaseListener | None] | None = None,
     ) -> None:
         self._store_id = store_id
         self._lock_key = lock_key
@@ -117,6 +122,10 @@ class LeaseLock(AbstractContextManager[bool]):
         #: Starts listening for the lock's releases, without waiting: a ReleaseListener, or
         #: ``None`` (poll).
         self._listen = listen
+        #: A listener whose subscription is confirmed already, registered at once, or
+        #: ``None`` (nothing is made): taken before the first attempt, so a waiter that
+        #: finds the lock held hears its release without a second attempt.
+        self._heard = heard
         self._stop_when: Callable[[], bool] | None = None
         # No ':' in it: the lock's value is "<holder>:<fence>".
         self._holder = secrets.token_hex(16)
@@ -155,16 +164,20 @@ class LeaseLock(AbstractContextManager[bool]):
             return
         self._forget_fence()
         self._stop.set()
-        if self._renewer is not None:
-            self._renewer.join(timeout=1.0)
         try:
+            # Released first, the renewer stopped after: the waiters are told at once, not
+            # after a thread's wake-up and exit (a renewal that meets the released lock is
+            # not a lapse: see _keep_alive).
             released = self._release(self._value)
         except Exception as problem:
             # The lease runs out by itself within lock_ttl; failing the caller's refresh,
             # which is done and stored, would only hide the result.
             log.warning("%s: could not release the refresh lock (%s); it frees itself "
                         "within the lease", self._label, _reason(problem))
-            return
+            released = True
+        finally:
+            if self._renewer is not None:
+                self._renewer.join(timeout=1.0)
         if not released:
             log.warning("%s: the refresh lock had already expired when released: this "
                         "process was paused or cut off from Redis for longer than lock_ttl",
@@ -186,6 +199,12 @@ class LeaseLock(AbstractContextManager[bool]):
         confirmed = False
         listening = self._listen is not None and self._timeout != 0
         try:
+            if listening and self._heard is not None:
+                # Listening before the first attempt: a release after it is heard, so the
+                # attempt need not be repeated once the listener is there.
+                listener = self._heard()
+                if listener is not None:
+                    listening, confirmed, pause = False, True, longest
             while True:
                 fence = self._acquire(self._holder, self._ttl_ms)
                 if fence:
@@ -235,6 +254,8 @@ class LeaseLock(AbstractContextManager[bool]):
             try:
                 renewed = self._renew(value, self._ttl_ms)
             except Exception as problem:
+                if self._stop.is_set():
+                    return
                 # Keep trying: Redis may answer again before the lease runs out.  One warning
                 # per outage is news; one every third of lock_ttl would be noise.
                 failures += 1
@@ -244,6 +265,8 @@ class LeaseLock(AbstractContextManager[bool]):
                 continue
             failures = 0
             if not renewed:
+                if self._stop.is_set():
+                    return  # released meanwhile, by its holder
                 log.warning(
                     "%s: the refresh lock expired before it could be renewed (this process "
                     "was paused or cut off from Redis for longer than lock_ttl); a token it "

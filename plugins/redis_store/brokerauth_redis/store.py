@@ -434,15 +434,26 @@ class RedisStore:
             ttl=self.options.lock_ttl, timeout=timeout,
             acquire=acquire, renew=renew, release=release,
             listen=lambda: self._listen(names.released),
+            heard=lambda: self._listen(names.released, confirmed_only=True),
         )
 
-    def _listen(self, channel: str) -> _Listener | None:
+    def _listen(self, channel: str, *, confirmed_only: bool = False) -> _Listener | None:
         """Listen for the announcements of ``channel`` (the releases of a lock) through the
         store's one subscriber (:mod:`brokerauth_redis.releases`), made on the first wait;
         ``None`` once the subscription was refused (an ACL without the channel right,
-        remembered): the waiter polls as it would without."""
+        remembered): the waiter polls as it would without.  With ``confirmed_only``, only
+        through a subscriber of this process whose subscription is confirmed, nothing made
+        or waited for (``None`` otherwise): what a lock takes before its first attempt."""
         if self._listen_refused:
             return None
+        if confirmed_only:
+            with self._guard:
+                subscriber = self._subscriber
+                if (subscriber is None or self._subscriber_pid != os.getpid()
+                        or not subscriber.confirmed(0)):
+                    return None
+                event = subscriber.register(channel)
+            return None if event is None else _Listener(self, subscriber, channel, event)
         subscriber, event = self._subscribed(channel)
         if subscriber is None or event is None:
             return None

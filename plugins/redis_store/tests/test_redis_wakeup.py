@@ -214,3 +214,46 @@ def test_stop_when_ends_the_wait_once_the_holder_stored_its_token(
         assert waiter.result is False
         assert waiter.done_at is not None
         assert waiter.done_at - saved < PROMPT
+
+
+def _attempts(redis_server: RedisServer) -> int:
+    """Scripts run by the server so far (an attempt at a lock is one, a release another)."""
+    client = redis_server.client()
+    try:
+        return int(client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+    finally:
+        client.close()
+
+
+@pytest.mark.usefixtures("huge_poll")
+def test_a_listening_store_tries_the_lock_once_then_waits_for_its_release(
+    redis_server: RedisServer, slow: RedisStoreOptions, key: TokenKey,
+    plugins: tuple[RedisPlugin, RedisPlugin],
+) -> None:
+    """A store that listens for releases already (it waited before) listens before its
+    first attempt: one attempt, then the wait, then the attempt that gets in when the
+    release is heard; not a second attempt in case the lock was released before it
+    listened (that costs every waiter of a crowd a round trip while the holder refreshes)."""
+    holder_plugin, waiter_plugin = plugins
+    for round_ in range(2):
+        holding = holder_plugin.lock_token("redis", key, slow, 5)
+        assert holding is not None
+        with holding as held:
+            assert held
+            before = _attempts(redis_server)
+            waiter = Waiter(_lock(waiter_plugin, key, slow, 60))
+            if round_ == 0:
+                _listening(redis_server, key, slow)  # the store's subscriber, from now on
+            deadline = time.monotonic() + 30
+            while _attempts(redis_server) == before:  # its first attempt, refused
+                assert time.monotonic() < deadline, "the waiter never tried the lock"
+                time.sleep(0.005)
+            released = time.monotonic()
+        waiter.join()
+        assert waiter.result is True
+        assert waiter.done_at is not None
+        assert waiter.done_at - released < PROMPT
+        # Less the two releases, the holder's and the waiter's own.
+        waiter_attempts = _attempts(redis_server) - before - 2
+        if round_ == 1:
+            assert waiter_attempts == 2, "refused, then in once the release was heard"
