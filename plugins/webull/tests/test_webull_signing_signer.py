@@ -298,7 +298,7 @@ def test_query_values_of_other_types_are_signed_as_the_functions_sign_them(
 
 
 def test_long_query_values_are_signed_and_not_kept() -> None:
-    # A query value of 8 KiB (a filter, a cursor, a token) is not kept by the signing caches:
+    # A query value of 16 KiB (a filter, a cursor, a token) is not kept by the signing caches:
     # a thousand of them would hold tens of MiB after the requests are gone.
     signer = signing.Signer(APP_KEY, APP_SECRET)
     gc.collect()
@@ -306,7 +306,7 @@ def test_long_query_values_are_signed_and_not_kept() -> None:
     try:
         before = tracemalloc.get_traced_memory()[0]
         for i in range(1000):
-            value = f"{i:06d}" + "/" * 8192
+            value = f"{i:06d}" + "/" * 16384
             for params in ((("filter", value),), (("filter", "a"), ("filter", value))):
                 request = Request("GET", "https", "api.webull.com", "/openapi/x", params, {},
                                   None)
