@@ -3,8 +3,22 @@
 Connections come from a ``psycopg_pool`` pool per store and process (``pool_size`` at most,
 one opened at first use, autocommit; a pool inherited through ``fork`` is left alone, since
 closing its connections would end the parent's sessions).  Reads are one statement each; a
-read that meets a connection the server closed (a restart, ``idle_session_timeout``) is
-tried once more on a fresh one.
+read that meets a connection the server closed (a restart, ``idle_session_timeout``,
+``pg_terminate_backend``) is tried again on another, and the dead one goes back to the pool,
+which replaces it.
+
+Between statements the store keeps the connections it took from the pool, idle, on a stack of
+its own, and the next statement takes the one used last (:meth:`PostgresStore._checkout`):
+psycopg_pool hands its idle connections out in turn, so a steady stream of reads would meet
+a different server backend each time, each with colder caches, on the server and here (that
+turn-taking, not the pool's bookkeeping, was most of what a pooled read cost over a raw
+``SELECT`` on one held connection).  Only a connection in a clean state is kept (idle, no
+transaction, not closed; anything else goes back to the pool, which rolls back, discards or
+replaces it); a thread waiting for the pool makes every kept connection go back to it, so
+``pool_size`` stays the limit and nobody waits while one lies idle here; and a connection goes
+back through the pool after :attr:`PostgresStore.keep_for` seconds out of it or unused, so
+the pool's ``max_lifetime`` and idle shrinking still apply (after a burst of threads, the
+extra connections stay open until the store is next used, not ``max_idle``).
 
 **Writes** are one transaction each, which first takes a transaction-level advisory lock on
 the row's key (``pg_advisory_xact_lock``), so the read-check-write of a store, a logout or a
@@ -45,6 +59,7 @@ import logging
 import math
 import os
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -58,6 +73,7 @@ from brokerauth.contract.scrub import scrub
 from brokerauth.contract.tokens import TokenKey
 from brokerauth.toolkit.secrets import Secret
 from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from brokerauth_sql.options import (
@@ -75,11 +91,15 @@ from brokerauth_sql.watchdog import WATCHDOG
 __all__ = ["PostgresStore", "advisory_key"]
 
 _REASON_LIMIT: Final = 300
+_IDLE: Final = TransactionStatus.IDLE
 #: The advisory lock migrations take (any 64-bit number no row key is likely to be).
 _SCHEMA_LOCK: Final = 0x6272_6F6B_6572_0001
-#: Pools of a parent process, kept referenced in a forked child: collecting one would close
-#: connections that are the parent's sessions too.
-_INHERITED: list[ConnectionPool[Any]] = []
+#: Pools (and the connections kept out of them) of a parent process, kept referenced in a
+#: forked child: collecting one would close connections that are the parent's sessions too.
+_INHERITED: list[object] = []
+#: This process's id, set again in a forked child (os.getpid() is a system call, and a read
+#: asks which process it is in).
+_PID = [os.getpid()]
 #: The connection holding the refresh lock of (store, key) in this thread or task: the
 #: lock's holder writes its fence and its token through it, so a refresh needs one
 #: connection of the pool, never two (a pool of holders waiting for a second would starve).
@@ -90,6 +110,7 @@ _STORES: weakref.WeakSet[PostgresStore] = weakref.WeakSet()
 
 
 def _after_fork() -> None:
+    _PID[0] = os.getpid()
     # A lock another thread of the parent held at the fork would stay held in the child.
     for store in list(_STORES):
         store._guard = threading.Lock()
@@ -154,6 +175,10 @@ class _Executor:
 class PostgresStore(RowStore):
     """The tokens of one PostgreSQL database (one per options value)."""
 
+    #: Seconds a connection may stay out of the pool, or lie unused on the store's stack,
+    #: before it goes back through the pool (the module's docstring says why).
+    keep_for: float = 30.0
+
     def __init__(self, options: SqlStoreOptions) -> None:
         super().__init__(options)
         self._conninfo: str | None = None
@@ -163,10 +188,16 @@ class PostgresStore(RowStore):
         self._pinned: dict[str, str] = {}
         self._pool: ConnectionPool[Any] | None = None
         self._pool_pid = 0
-        #: The pool's connections this process holds now: all of them busy is the one case a
-        #: pool timeout must stay an error; psycopg_pool's own pool_size also counts the
-        #: connections it is still trying to make, so it cannot tell the two apart.
-        self._out = 0
+        #: The pool's connections this process holds now, in use or kept, each with when it
+        #: left the pool: all of them out is the one case a pool timeout must stay an error;
+        #: psycopg_pool's own pool_size also counts the connections it is still trying to
+        #: make, so it cannot tell the two apart.
+        self._taken: dict[psycopg.Connection[Any], float] = {}
+        #: Connections of the pool kept idle between statements, the one used last on top,
+        #: each with when it was put there.
+        self._kept: list[tuple[psycopg.Connection[Any], float]] = []
+        #: Threads waiting for a connection of the pool (they must not wait while one is kept).
+        self._asking = 0
         self._counting = threading.Lock()
         self._guard = threading.Lock()
         self._migrating = threading.Lock()
@@ -211,16 +242,17 @@ class PostgresStore(RowStore):
 
     def _pool_now(self) -> ConnectionPool[Any]:
         pool = self._pool
-        if pool is not None and self._pool_pid == os.getpid():
+        if pool is not None and self._pool_pid == _PID[0]:
             return pool
         with self._guard:
-            if self._pool is not None and self._pool_pid == os.getpid():
+            if self._pool is not None and self._pool_pid == _PID[0]:
                 return self._pool
             if self._pool is not None:
-                _INHERITED.append(self._pool)
+                _INHERITED.extend((self._pool, self._kept, self._taken))
+            # What the parent held or kept belongs to the parent's pool.
+            self._kept, self._taken, self._asking = [], {}, 0
             self._pool = self._make_pool()
-            self._out = 0  # what the parent held belongs to the parent's pool
-            self._pool_pid = os.getpid()
+            self._pool_pid = _PID[0]
             return self._pool
 
     def _make_pool(self) -> ConnectionPool[Any]:
@@ -283,7 +315,7 @@ class PostgresStore(RowStore):
         pool is in use here (a busy pool stays the limit pool_size promises), else a
         connection made now: the pool is reconnecting after an outage, perhaps waiting out
         its backoff."""
-        if self._out >= self.options.pool_size:
+        if len(self._taken) >= self.options.pool_size:
             raise self._unreachable(action, key)
         return self._direct(action, key)
 
@@ -306,9 +338,10 @@ class PostgresStore(RowStore):
 
     @contextmanager
     def _connection(self, action: str, key: TokenKey) -> Iterator[psycopg.Connection[Any]]:
-        held = _LOCK_CONNECTIONS.get({}).get((self._identity, key))
-        if held is not None:
-            yield held  # the refresh lock's own connection, already migrated
+        held = _LOCK_CONNECTIONS.get(None)
+        connection = held.get((self._identity, key)) if held else None
+        if connection is not None:
+            yield connection  # the refresh lock's own connection, already migrated
             return
         connection, owner = self._checkout(action, key)
         try:
@@ -320,16 +353,28 @@ class PostgresStore(RowStore):
         self, action: str, key: TokenKey
     ) -> tuple[psycopg.Connection[Any], ConnectionPool[Any] | None]:
         """A connection with the schema made, and the pool it goes back to (``None``: made
-        outside the pool, closed when given back): see :meth:`_give_back`."""
+        outside the pool, closed when given back): the one this store kept last, else one
+        of the pool, else (the pool had none within connect_timeout) one made now, unless
+        every connection of the pool is in use here.  See :meth:`_give_back`."""
         pool = self._pool_now()
         owner: ConnectionPool[Any] | None = pool
-        try:
-            connection = pool.getconn(timeout=self.options.connect_timeout)
-        except PoolTimeout:
-            connection, owner = self._direct_if_down(action, key), None
-        else:
+        connection = self._take_kept()
+        if connection is None:
             with self._counting:
-                self._out += 1
+                self._asking += 1
+            try:
+                # One kept meanwhile is taken here, or handed to the pool for this wait
+                # (_give_back, which sees _asking).
+                connection = self._take_kept()
+                if connection is None:
+                    connection = pool.getconn(timeout=self.options.connect_timeout)
+                    with self._counting:
+                        self._taken[connection] = time.monotonic()
+            except PoolTimeout:
+                connection, owner = self._direct_if_down(action, key), None
+            finally:
+                with self._counting:
+                    self._asking -= 1
         if not self._migrated:
             try:
                 self._migrate(connection, key)
@@ -338,16 +383,49 @@ class PostgresStore(RowStore):
                 raise
         return connection, owner
 
+    def _take_kept(self) -> psycopg.Connection[Any] | None:
+        try:
+            return self._kept.pop()[0]  # one step under the GIL: no two threads get it
+        except IndexError:
+            return None
+
     def _give_back(self, pool: ConnectionPool[Any] | None,
                    connection: psycopg.Connection[Any]) -> None:
-        """A connection back to its pool, or closed when it was made outside one."""
+        """A connection kept for the next statement, or back to its pool, or closed when it
+        was made outside one."""
         if pool is None:
             connection.close()
             return
         if pool is self._pool:
+            now = time.monotonic()
+            if (connection.pgconn.transaction_status == _IDLE and not connection.closed
+                    and now - self._taken.get(connection, -math.inf) < self.keep_for):
+                self._kept.append((connection, now))
+                # All of them when someone waits for the pool, else those unused too long.
+                self._hand_over(pool, None if self._asking else now - self.keep_for)
+                return
             with self._counting:
-                self._out -= 1
+                self._taken.pop(connection, None)
+            pool.putconn(connection)
+            self._hand_over(pool, now - self.keep_for)
+            return
         pool.putconn(connection)
+
+    def _hand_over(self, pool: ConnectionPool[Any], unused_since: float | None) -> None:
+        """Kept connections back to the pool: all of them, or (``unused_since``) those kept
+        unused since before then, the oldest first."""
+        kept = self._kept
+        while kept:
+            try:
+                connection, since = kept[0]
+                if unused_since is not None and since >= unused_since:
+                    return
+                kept.remove((connection, since))
+            except (IndexError, ValueError):
+                continue  # another thread took it meanwhile
+            with self._counting:
+                self._taken.pop(connection, None)
+            pool.putconn(connection)
 
     def _statement_deadline(self) -> float:
         # The server cancels a statement after busy_timeout; past this, it is not answering.
@@ -407,15 +485,32 @@ class PostgresStore(RowStore):
     # -- the back end ------------------------------------------------------------------
     def _read(self, action: str, key: TokenKey, sql: str,
               parameters: Sequence[Any]) -> list[Any]:
-        for last in self._attempts():
-            with self._connection(action, key) as connection, WATCHDOG.deadline(
-                    connection, self._statement_deadline()) as limit:
-                try:
-                    return connection.execute(_pg(sql), parameters).fetchall()
-                except psycopg.Error as exc:
-                    if not last and connection.broken and not limit.fired:
-                        continue  # a pooled connection the server had closed
-                    raise self._store_error(exc, action, key, cut=limit.fired) from None
+        # Every load passes here: written out, without the context managers of _connection
+        # and WATCHDOG.deadline, which cost a load more than the bookkeeping they hold.
+        query = _pg(sql)
+        seconds = self._statement_deadline()
+        held = _LOCK_CONNECTIONS.get(None)
+        lock_connection = held.get((self._identity, key)) if held else None
+        attempts = self.options.pool_size + 1
+        for attempt in range(attempts):
+            if lock_connection is not None:
+                connection, owner = lock_connection, None
+            else:
+                connection, owner = self._checkout(action, key)
+            limit = WATCHDOG.arm(connection, seconds)
+            try:
+                rows: list[Any] = connection.execute(query, parameters).fetchall()
+                return rows
+            except psycopg.Error as exc:
+                # A pooled (or kept) connection the server had closed: another is tried.
+                if (attempt + 1 < attempts and lock_connection is None and connection.broken
+                        and not limit.fired):
+                    continue
+                raise self._store_error(exc, action, key, cut=limit.fired) from None
+            finally:
+                limit.live = False
+                if lock_connection is None:
+                    self._give_back(owner, connection)
         raise AssertionError("unreachable")  # pragma: no cover
 
     @contextmanager
@@ -470,9 +565,14 @@ class PostgresStore(RowStore):
         """Close this process's pool (a new one is made if the store is used again)."""
         with self._guard:
             pool, self._pool = self._pool, None
-            mine = self._pool_pid == os.getpid()
+            kept, self._kept, self._taken = self._kept, [], {}
+            mine = self._pool_pid == _PID[0]
         if pool is not None and mine:
+            for connection, _since in kept:
+                connection.close()
             pool.close(timeout=5.0)
+        elif kept:
+            _INHERITED.append(kept)  # the parent's sessions
 
     # -- errors ------------------------------------------------------------------------
     def _reason(self, exc: BaseException) -> str:

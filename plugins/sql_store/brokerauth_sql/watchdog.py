@@ -7,10 +7,12 @@ thread per process watches the deadlines of every statement in flight; when one 
 shuts the connection's socket down, so the blocked call returns at once with a connection
 error, and the pool replaces the connection.
 
-Arming costs a lock and a heap push; a statement that ends first removes its entry.  The
-thread is woken only by a deadline earlier than the one it already sleeps towards, so under a
-steady stream of statements it wakes about once per deadline period, not once per statement
-(a wake-up per statement costs a thread switch, and the GIL, in every read).
+Arming costs a lock and a heap push (:meth:`Watchdog.arm`); disarming is one attribute set,
+without the lock: a statement that ends first only marks its entry, and ended entries at the
+top of the heap are dropped by the next arm or by the thread.  The thread is woken only by a
+deadline earlier than the one it already sleeps towards, so under a steady stream of
+statements it wakes about once per deadline period, not once per statement (a wake-up per
+statement costs a thread switch, and the GIL, in every read).
 """
 
 from __future__ import annotations
@@ -60,33 +62,45 @@ class Watchdog:
         #: When the thread wakes next by itself; an entry due before it must wake it.
         self._wake_at = math.inf
         self._starting = threading.Lock()
-        self._pid = 0
+        #: Whether this process's thread runs (a forked child's is reset, and has none).
+        self._running = False
 
-    @contextmanager
-    def deadline(self, connection: Any, seconds: float) -> Iterator[Deadline]:
+    def arm(self, connection: Any, seconds: float) -> Deadline:
+        """Watch ``connection`` for ``seconds`` from now, until :meth:`disarm`."""
         entry = Deadline(time.monotonic() + seconds, next(self._numbers), connection)
-        if self._pid != os.getpid():
+        if not self._running:
             self._start()
+        heap = self._heap
         with self._condition:
-            heapq.heappush(self._heap, entry)
+            while heap and not heap[0].live:
+                heapq.heappop(heap)
+            heapq.heappush(heap, entry)
             if entry.at < self._wake_at:
                 self._wake_at = entry.at
                 self._condition.notify()
+        return entry
+
+    @staticmethod
+    def disarm(entry: Deadline) -> None:
+        """The statement ended: its deadline no longer counts (the entry leaves the heap when
+        it reaches the top)."""
+        entry.live = False
+
+    @contextmanager
+    def deadline(self, connection: Any, seconds: float) -> Iterator[Deadline]:
+        entry = self.arm(connection, seconds)
         try:
             yield entry
         finally:
-            with self._condition:
-                entry.live = False
-                while self._heap and not self._heap[0].live:
-                    heapq.heappop(self._heap)
+            entry.live = False
 
     def _start(self) -> None:
         with self._starting:
-            if self._pid == os.getpid():
+            if self._running:
                 return
             threading.Thread(target=self._watch, name="brokerauth-sql-watchdog",
                              daemon=True).start()
-            self._pid = os.getpid()
+            self._running = True
 
     def _watch(self) -> None:
         condition = self._condition
