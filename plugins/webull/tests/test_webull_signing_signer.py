@@ -298,7 +298,7 @@ def test_query_values_of_other_types_are_signed_as_the_functions_sign_them(
 
 
 def test_long_query_values_are_signed_and_not_kept() -> None:
-    # A query value of 16 KiB (a filter, a cursor, a token) is not kept by the signing caches:
+    # A query value of 4 KiB (a filter, a cursor, a token) is not kept by the signing caches:
     # a thousand of them would hold tens of MiB after the requests are gone.
     signer = signing.Signer(APP_KEY, APP_SECRET)
     gc.collect()
@@ -306,7 +306,7 @@ def test_long_query_values_are_signed_and_not_kept() -> None:
     try:
         before = tracemalloc.get_traced_memory()[0]
         for i in range(1000):
-            value = f"{i:06d}" + "/" * 16384
+            value = f"{i:06d}" + "/" * 4096
             for params in ((("filter", value),), (("filter", "a"), ("filter", value))):
                 request = Request("GET", "https", "api.webull.com", "/openapi/x", params, {},
                                   None)
@@ -385,3 +385,18 @@ def test_templates_are_bounded_and_hold_no_secret() -> None:
     kept = repr(signer._templates)
     assert APP_SECRET not in kept
     assert urllib.parse.quote(APP_SECRET, safe="") not in kept
+
+
+def test_a_long_query_signed_again_gets_no_template() -> None:
+    # Templates are for the short queries a session repeats: one holding a long value is
+    # assembled each time and its request kept nowhere, however often it comes.
+    signer = signing.Signer(APP_KEY, APP_SECRET)
+    long_value = "/" * (signing._TEMPLATE_QUERY + 1)
+    for n in range(3):
+        request = get((("filter", long_value),))
+        assert accepted(request, signer.headers(request, STAMP, f"{n:032x}"), APP_SECRET)
+    assert signer._templates == {}
+    short = get((("filter", "/"),))
+    for n in range(2):
+        signer.headers(short, STAMP, f"{n:032x}")
+    assert list(signer._templates) == [(short.host, short.path, short.params)]
