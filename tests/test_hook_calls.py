@@ -80,6 +80,33 @@ def test_monitors_see_every_call_on_the_session_path_too() -> None:
     assert seen == [("sign_request", "traced")] * 2
 
 
+class FullSigner(Signer):
+    """Declares every argument of sign_request, in the spec's order (as broker plugins do):
+    the session path then calls it without pluggy's executor, unless something watches."""
+
+    @hookimpl
+    def sign_request(  # type: ignore[override]
+        self, signer: str, request: Request, settings: object, token: Token | None,
+        now: datetime, nonce: str,
+    ) -> Mapping[str, str] | None:
+        self.asked.append(f"{signer} {request.path} {settings} {token} {now:%Y} {nonce}")
+        return self.answer
+
+
+def test_a_signer_declaring_every_argument_gets_them_and_is_seen_by_monitors() -> None:
+    plugin = FullSigner("full", {"X-F": "1"})
+    host = host_of(plugin)
+    sign = host.signer("full", owner="full")
+    assert dict(sign(REQUEST, "S", None, NOW, "n1")) == {"X-F": "1"}
+    seen: list[tuple[str, str]] = []
+    stop = host.monitor(lambda hook, kwargs: seen.append((hook, kwargs["nonce"])))
+    sign(REQUEST, "S", None, NOW, "n2")
+    stop()
+    sign(REQUEST, "S", None, NOW, "n3")
+    assert seen == [("sign_request", "n2")]
+    assert plugin.asked == [f"full /v1/x S None 2026 n{n}" for n in (1, 2, 3)]
+
+
 def test_a_plugin_registered_later_is_not_asked_by_a_resolved_signer() -> None:
     early = Signer("early", {"X-Early": "1"})
     late = Signer("late", {"X-Late": "1"})
