@@ -166,7 +166,7 @@ $(BENCH_STAMP): pyproject.toml $(foreach d,$(BENCH_PLUGINS),$(d)/pyproject.toml)
 	$(BENCH_BIN)/python -m pip install --quiet --upgrade pip
 	# setuptools builds in the tree: a build/ left from before would carry removed modules.
 	rm -rf build $(addsuffix /build,$(BENCH_PLUGINS))
-	$(BENCH_BIN)/pip install --quiet . $(addprefix ./,$(BENCH_PLUGINS)) '$(BENCH_SDK)' $(BENCH_HTTPX)
+	$(BENCH_BIN)/pip install --quiet '.[orjson]' $(addprefix ./,$(BENCH_PLUGINS)) '$(BENCH_SDK)' $(BENCH_HTTPX)
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP) $(STAMP) postgresql

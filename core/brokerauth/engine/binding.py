@@ -60,7 +60,7 @@ def encode_body(
     if json is not None and data is not None:
         raise ValueError("give json= or data=, not both")
     if json is not None:
-        return _json_encoder()(json).encode("utf-8"), "application/json"
+        return _json_encoder()(json), "application/json"
     if data is None:
         return None, None
     if isinstance(data, bytes):
@@ -78,12 +78,47 @@ MAX_SKEW = timedelta(minutes=10)
 
 
 @lru_cache(maxsize=1)
-def _json_encoder() -> Callable[[Any], str]:
-    # Made once (json.dumps with options makes an encoder per call), and not at start-up: a
-    # command without a JSON body never needs json.
+def _json_encoder() -> Callable[[Any], bytes]:
+    """The encoder of JSON bodies, made once (json.dumps with options makes an encoder per
+    call), and not at start-up: a command without a JSON body never needs json.
+
+    With orjson installed (the ``orjson`` extra), it encodes, at a tenth of json's time, every
+    body it writes as json would mean it (numbers may be written another way: ``0.00001``
+    for json's ``1e-05``); json itself writes the rest, so a body means the same with or
+    without the extra.  Two types json refuses, orjson writes: a UUID (as its text) and an
+    enum member (as its value).
+
+    * a value orjson refuses (an integer past 64 bits, a key that is not text, a datetime,
+      a dataclass, a subclass of a built-in type, nesting deeper than 254) goes to json,
+      which encodes it or raises the error it raises without orjson;
+    * a body in which orjson wrote ``null`` goes to json too, since orjson writes NaN and
+      the infinities as ``null`` too: ``NaN`` in a price must not be sent as "no price".
+    """
     import json as jsonlib
 
-    return jsonlib.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    plain = jsonlib.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+    def with_json(value: Any) -> bytes:
+        return plain(value).encode("utf-8")
+
+    try:
+        import orjson
+    except ImportError:
+        return with_json
+    dumps = orjson.dumps
+    options = (orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+               | orjson.OPT_PASSTHROUGH_SUBCLASS)
+
+    def with_orjson(value: Any) -> bytes:
+        try:
+            encoded = dumps(value, option=options)
+        except TypeError:  # orjson.JSONEncodeError: json decides
+            return with_json(value)
+        if b"null" in encoded:
+            return with_json(value)
+        return encoded
+
+    return with_orjson
 
 
 _PLAIN_PATH_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,=@%/]*").fullmatch
