@@ -131,6 +131,7 @@ def fleet(figures: Figures, label: str, store: dict[str, Any], processes: int,
         with brokerauth.session(profile) as first:
             assert first.get("/api/me").ok
             token = first.token
+            assert token is not None
             first.binding.save(token.replace(expires_at=token.issued_at))
         double.expire_access_tokens()
         before = double.refresh_calls
@@ -443,6 +444,7 @@ def killed_holder(figures: Figures, label: str, options: Any, rounds: int,
             time.sleep(0.3)  # the waiter is blocked on the live holder by now
             if entered:
                 problems.append("the waiter got in while the holder lived")
+            assert child.pid is not None
             os.kill(child.pid, signal.SIGKILL)
             killed_at = time.perf_counter()
             waiter.join(timeout=10)
