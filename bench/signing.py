@@ -14,7 +14,9 @@ JSON-able body, and a header — and end with the header dict that authenticates
   headers.  The User-Agent and client-source headers the client adds afterwards are left out,
   as brokerauth's transport adds its own User-Agent outside the timed part.
 * brokerauth: what a session does per request: ``ProfileBinding.build`` (the body
-  JSON-encoded once, into the bytes that are sent and hashed), then, per attempt,
+  JSON-encoded once, into the bytes that are sent and hashed: by orjson, as ``.bench-venv``
+  has the core's ``orjson`` extra; a line for information times it with json), then, per
+  attempt,
   ``ProfileBinding.signature_headers`` (read the clock, draw a nonce, call the profile's signer
   through the plugin host) merged into the header dict the transport sends.
 
@@ -192,6 +194,18 @@ def webull_contenders(binding: Any, method: str, path: str, query: dict[str, str
     contenders: dict[str, Callable[[], object]] = {"sdk": sdk_headers, "brokerauth": brokerauth}
     if body is not None and one_encoding:
         contenders["sdk, one encoding"] = sdk_signer_encoding_only
+        # brokerauth without the orjson extra: the body encoded by json as the session then
+        # encodes it, the rest the same.
+        plain = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        json_headers = {**headers, "Content-Type": "application/json"}
+
+        def brokerauth_json_alone() -> object:
+            request = build(method, path, data=plain(body).encode("utf-8"), headers=json_headers)
+            sent = dict(request.headers)
+            sent.update(signature_headers(request, None))
+            return sent
+
+        contenders["brokerauth, json alone"] = brokerauth_json_alone
     return contenders
 
 
@@ -270,6 +284,11 @@ def run(report: Report, open_binding: Callable[..., Any], profiles: Path,
             alone = result["sdk, one encoding"]
             print(f"    (the SDK without its client's own encoding of the body: {us(alone)}, "
                   f"{alone / result['brokerauth']:.2f}× brokerauth's time)")
+        if "brokerauth, json alone" in result:
+            # Information: without the orjson extra, json encodes the body.
+            plain = result["brokerauth, json alone"]
+            print(f"    (brokerauth without the orjson extra, json encoding the body: "
+                  f"{us(plain)}, {result['sdk'] / plain:.2f}× throughput)")
         report.add(what, f"{us(result['brokerauth'])} ({1 / result['brokerauth']:,.0f}/s)",
                    f"SDK {us(result['sdk'])} ({1 / result['sdk']:,.0f}/s)", ratio,
                    f"≥ {target:g}× throughput", ratio >= target)
