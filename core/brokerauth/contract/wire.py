@@ -46,7 +46,8 @@ def normalize_params(
     params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None,
 ) -> tuple[tuple[str, str], ...]:
     """Query parameters as ordered ``(key, raw value)`` pairs; booleans as ``true``/``false``,
-    alone or in a list."""
+    alone or in a list; ``None`` left out, alone or in a list (as requests does: never the
+    text ``None``)."""
     if not params:
         return ()
     # A dict of strings is the common case: its type, then each value's, checked exactly
@@ -63,7 +64,7 @@ def normalize_params(
             out.append((key, "true" if value else "false"))
         elif isinstance(value, list | tuple):
             # Each item as a value of its own is written: a boolean as true/false too.
-            out.extend((key, _item_text(v)) for v in value)
+            out.extend((key, _item_text(v)) for v in value if v is not None)
         else:
             out.append((key, str(value)))
     return tuple(out)
