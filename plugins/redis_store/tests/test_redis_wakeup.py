@@ -10,6 +10,7 @@ waiter are two stores, each with its own connections, as two processes would be.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -257,3 +258,42 @@ def test_a_listening_store_tries_the_lock_once_then_waits_for_its_release(
         waiter_attempts = _attempts(redis_server) - before - 2
         if round_ == 1:
             assert waiter_attempts == 2, "refused, then in once the release was heard"
+
+
+def test_the_release_does_not_wait_for_a_renewal_under_way(
+    redis_server: RedisServer, key: TokenKey, plugins: tuple[RedisPlugin, RedisPlugin],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The holder leaves while its renewer thread is inside a renewal (Redis slow to answer
+    it): the lock is released, and the waiter in, at once, not once the renewer has stopped;
+    the renewal that then meets a lock no longer this holder's is no lapse to warn of."""
+    options = RedisStoreOptions(url=redis_server.url, lock_ttl=3)  # a renewal each second
+    holder_plugin, waiter_plugin = plugins
+    lock = holder_plugin.store_for(options).lock(key, 5)
+    renewing, may_renew = threading.Event(), threading.Event()
+    renew = lock._renew
+
+    def slow_renewal(value: str, ttl_ms: int) -> bool:
+        renewing.set()
+        assert may_renew.wait(10)
+        return renew(value, ttl_ms)
+
+    lock._renew = slow_renewal
+    caplog.set_level(logging.WARNING, logger="brokerauth.store.redis")
+    try:
+        with lock as held:
+            assert held
+            waiter = Waiter(_lock(waiter_plugin, key, options, 30))
+            assert renewing.wait(10)  # the renewer is inside its renewal
+            left = time.monotonic()
+            assert waiter.result is None
+        waiter.join()
+        assert waiter.result is True
+        assert waiter.done_at is not None
+        assert waiter.done_at - left < 0.5  # the renewer is still blocked
+    finally:
+        may_renew.set()
+    assert lock._renewer is not None
+    lock._renewer.join(10)
+    assert not lock._renewer.is_alive()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
