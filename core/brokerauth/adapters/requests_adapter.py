@@ -19,7 +19,9 @@ except ModuleNotFoundError as exc:  # the [requests] extra is not installed
     raise missing_extra(exc, "requests", ("requests", "urllib3")) from None
 
 from brokerauth.adapters.signer import AdapterCore
+from brokerauth.contract.errors import ResponseError
 from brokerauth.engine.authflow import Attempt, Flow
+from brokerauth.engine.transport import _too_large as too_large
 
 _BODY_HEADERS = ("Content-Length", "Content-Type", "Transfer-Encoding")
 
@@ -63,6 +65,35 @@ class BrokerAuthRequests(AuthBase):
         request.register_hook("response", self._drive)  # type: ignore[no-untyped-call]
         return request
 
+    def _read_error(self, attempt: Attempt, response: requests.Response) -> bytes:
+        """A non-success answer's body, which the flow judges, read up to the profile's
+        ``max_response_bytes`` (counted after decompression, as the transport counts it) and
+        kept as the response's content; a larger one is a :class:`ResponseError`, and its
+        connection is dropped rather than drained."""
+        limit = self.core.session.options.max_response_bytes
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            response.close()
+            raise self._too_large(attempt, response, limit, int(declared))
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(chunk_size=64 << 10):
+            size += len(chunk)
+            if size > limit:
+                response.close()
+                raise self._too_large(attempt, response, limit)
+            chunks.append(chunk)
+        # As requests keeps what it read: the caller's response.content and .json().
+        response._content = b"".join(chunks)
+        response._content_consumed = True  # type: ignore[attr-defined]
+        return response._content
+
+    @staticmethod
+    def _too_large(attempt: Attempt, response: requests.Response, limit: int,
+                   declared: int | None = None) -> ResponseError:
+        return too_large(attempt.request, response.status_code, limit,
+                         "the profile's max_response_bytes", declared=declared)
+
     def _drive(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         """Run the flow on each answer: resend after a refresh or a learned clock, follow a
         same-origin redirect, until the flow is done."""
@@ -74,7 +105,7 @@ class BrokerAuthRequests(AuthBase):
         while True:
             ok = 200 <= current.status_code < 300
             answer = self.core.answer(attempt, current.status_code, current.headers,
-                                      b"" if ok else current.content)
+                                      b"" if ok else self._read_error(attempt, current))
             try:
                 following = flow.send(answer)
             except StopIteration:
