@@ -83,9 +83,9 @@ class BrokerAuthRequests(AuthBase):
                 response.close()
                 raise self._too_large(attempt, response, limit)
             chunks.append(chunk)
-        # As requests keeps what it read: the caller's response.content and .json().
+        # As requests keeps what it read (iter_content marked the stream consumed): the
+        # caller's response.content and .json().
         response._content = b"".join(chunks)
-        response._content_consumed = True  # type: ignore[attr-defined]
         return response._content
 
     @staticmethod
