@@ -375,3 +375,36 @@ def test_a_forked_child_probes_for_itself(holder: Holder, options: FileStoreOpti
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, signal.SIGKILL)
         os.waitpid(child, 0)
+
+
+@pytest.mark.usefixtures("huge_poll")
+def test_a_waiter_finding_the_lock_held_waits_without_a_full_attempt(
+    holder: Holder, options: FileStoreOptions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A waiter that finds the lock held (every process of a crowd but the refreshing one)
+    goes straight to waiting: its first full attempt (folders vetted, a filelock built, on
+    a CPU the holder needs to refresh) is not made; the one after the release is."""
+    attempts: list[bool] = []
+    real_lock = privatefiles.lock
+
+    @contextlib.contextmanager
+    def counted(*args: object, **kwargs: object) -> Iterator[bool]:
+        with real_lock(*args, **kwargs) as held:  # type: ignore[arg-type]
+            attempts.append(held)
+            yield held
+
+    monkeypatch.setattr(privatefiles, "lock", counted)
+    waiter = Waiter(filestore.lock(KEY, options, 60))
+    if Path("/proc/locks").exists():
+        _until(lambda: _blocked_in_kernel(filestore.lock_path(KEY, options)))
+    else:
+        _until(lambda: _probe_threads() > 0)
+    assert attempts == []
+    holder.tell("release")
+    assert holder.said() == "released"
+    waiter.join(PROMPT + 5)
+    assert waiter.result is True
+    assert attempts == [True]
+    with filestore.lock(KEY, options, 0) as held:  # free: the probe leaves no lock behind
+        assert held
+    assert attempts == [True, True]

@@ -678,7 +678,9 @@ def lock(
     thread and shared by all of that process's waits, however long the holder holds.
     The poll of before (:data:`brokerauth.toolkit.privatefiles.LOCK_POLL_INTERVAL`) remains
     the longest it waits between attempts whatever happens, and ``timeout`` bounds the
-    whole wait.
+    whole wait.  A lock found held by a probe of a few system calls (a crowd of processes
+    waiting for one refresh) is waited for at once, without a first full attempt: each of
+    them costs the machine's CPU while the holder refreshes.
     """
     return _WokenLock(token_path(key, options), key, timeout)
 
@@ -689,6 +691,7 @@ class _WokenLock(AbstractContextManager[bool]):
 
     def __init__(self, path: Path, key: TokenKey, timeout: float) -> None:
         self._path = path
+        self._lock_file = files.lock_path(path)
         self._key = key
         self._timeout = timeout
         self._held: AbstractContextManager[bool] | None = None
@@ -709,16 +712,21 @@ class _WokenLock(AbstractContextManager[bool]):
         if not _CAN_BLOCK:
             return self._attempt(self._timeout)  # filelock's own polling wait
         deadline = None if self._timeout < 0 else time.monotonic() + self._timeout
+        first = True
         while True:
-            if self._attempt(0):
+            # Held by another holder (the crowd waiting for one refresh), as a probe of a few
+            # system calls tells: the first attempt, which vets the folders and builds a
+            # filelock for nothing, is skipped for the wait.  Every later one is made.
+            if not (first and _held_elsewhere(self._lock_file)) and self._attempt(0):
                 return True
+            first = False
             if deadline is None:
                 left = files.LOCK_POLL_INTERVAL
             else:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-            _wait_for_release(files.lock_path(self._path), min(left, files.LOCK_POLL_INTERVAL))
+            _wait_for_release(self._lock_file, min(left, files.LOCK_POLL_INTERVAL))
             if self._stop_when is not None and self._stop_when():
                 return False
 
@@ -773,6 +781,33 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=lambda: _probes_guard.acquire(),
                         after_in_parent=lambda: _probes_guard.release(),
                         after_in_child=_forget_probes_in_child)
+
+
+def _held_elsewhere(where: Path) -> bool:
+    """Whether someone holds the lock file ``where`` now: a non-blocking exclusive ``flock``
+    on a descriptor of its own, given back at once (closing it).  ``False`` when the lock is
+    free, and whenever the probe cannot tell (no file yet, not a regular file, any error):
+    the attempt that follows then does, and says what is wrong.  Opened without following a
+    link, without blocking (a FIFO), and read-only: nothing is created or changed."""
+    import fcntl
+    import stat
+
+    try:
+        fd = os.open(where, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+                     | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # gives the probe's lock back, if it got it
+    return False
 
 
 def _wait_for_release(where: Path, seconds: float) -> bool:
