@@ -3,7 +3,8 @@
 A discovered document (or the finding that the server publishes none) is kept in memory and in
 ``T/.brokerauth/@metadata/<hash of the issuer>.json`` beside the token files, with the time it
 was fetched, and read again from the server at most once a day (:data:`MAX_AGE`) — or at once
-when an endpoint it named fails (:func:`forget`), as a moved endpoint is the usual reason.
+when an endpoint it named fails (:func:`forget`), as a moved endpoint is the usual reason, and
+before every login (``fresh``), whose failure in the browser the client never sees.
 The document is public, but the record is written like the other records here (0600,
 atomically) so a planted file cannot steer the token requests to another endpoint; endpoints
 it names on other origins are refused by the core anyway.
@@ -50,13 +51,16 @@ def cached(
     now: datetime,
     top: Path,
     key: TokenKey,
+    fresh: bool = False,
 ) -> dict[str, Any]:
-    """The issuer's metadata: the kept copy while younger than :data:`MAX_AGE`, else
-    ``fetch()``'s answer, kept for next time."""
-    with _memory_lock:
-        found = _memory.get((str(top), issuer))
-    if found is None:
-        found = _read(issuer, top, key)
+    """The issuer's metadata: the kept copy while younger than :data:`MAX_AGE`, else (or
+    ``fresh``) ``fetch()``'s answer, kept for next time."""
+    found = None
+    if not fresh:
+        with _memory_lock:
+            found = _memory.get((str(top), issuer))
+        if found is None:
+            found = _read(issuer, top, key)
     if found is not None and timedelta(0) <= now - found[0] < MAX_AGE:
         return found[1]
     document = fetch()

@@ -108,16 +108,18 @@ def endpoints(
     *,
     now: datetime | None = None,
     key: TokenKey | None = None,
+    fresh: bool = False,
 ) -> Endpoints:
     """Explicit profile paths first, then RFC 8414 metadata, then the environment's table.
 
     With ``now`` and ``key`` the metadata is the kept copy (:mod:`brokerauth_futu.metadata`),
-    read from the server at most daily; without (a revocation), it is read now."""
+    read from the server at most daily, or now and kept when ``fresh``; without (a
+    revocation), it is read now."""
     base = settings.oauth_base
     metadata: dict[str, Any] = {}
     if settings.discovery and now is not None and key is not None:
         metadata = kept_metadata.cached(base, lambda: discover(http, base), now=now,
-                                        top=settings.token_folder, key=key)
+                                        top=settings.token_folder, key=key, fresh=fresh)
     elif settings.discovery:
         metadata = discover(http, base)
     defaults = settings.oauth_defaults
@@ -199,7 +201,9 @@ def acquire(context: FlowContext) -> Token:
     # Bound before any network call: a port in use fails at once, not after a registration.
     listener = _listen(settings, state)
     try:
-        ends = endpoints(settings, context.http, now=context.clock.now(), key=key)
+        # Read afresh: a person is about to wait in a browser, and the browser's failure
+        # (the 404 of an endpoint moved since the metadata was kept) never reaches us.
+        ends = endpoints(settings, context.http, now=context.clock.now(), key=key, fresh=True)
         redirect_uri = listener.redirect_uri
         client_id, registered = _client_id(context, settings, ends, redirect_uri, key)
         pkce = Pkce.create()

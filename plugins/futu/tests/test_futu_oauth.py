@@ -397,3 +397,21 @@ def test_failed_refreshes_keep_the_old_token_and_say_why(
     # The server recovers: the next call refreshes normally.
     assert session.get("/v1/quote/snapshot").ok
     assert session.token.access_token != token.access_token
+
+
+def test_a_login_reads_the_metadata_again_so_a_moved_endpoint_is_found(
+    make_sandbox: Any, open_futu: Any, port: int, browser: HeadlessBrowser
+) -> None:
+    # The kept metadata spares refreshes a request; a login, where a person waits in a
+    # browser, reads it again: a kept copy naming an endpoint the server has since moved
+    # would show the person the server's 404 while the client waited out its login timeout.
+    sandbox = make_sandbox(profile_mode="oauth")
+    sandbox.profile_redirect_uri = redirect_for(port)
+    login(open_futu, sandbox, name="first")
+    sandbox.authorize_path = "/oauth2/authorize/confirm"  # moved, within the kept copy's day
+    started = time.perf_counter()
+    login(open_futu, sandbox, name="second", login_timeout=5)
+    assert time.perf_counter() - started < 4
+    assert sandbox.count("GET", "/oauth2/authorize") == 1  # the first login's only
+    assert sandbox.count("GET", "/oauth2/authorize/confirm") == 1
+    assert browser.final_status == 200
