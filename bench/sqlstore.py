@@ -482,7 +482,7 @@ def main() -> int:
     args = parser.parse_args()
     started = time.perf_counter()
     identities = 10_000 if args.quick else 100_000
-    samples = 500 if args.quick else 2_000
+    samples = 1_000 if args.quick else 2_000
     rounds = 3 if args.quick else 7
     print(f"brokerauth SQL store benchmark{' (quick)' if args.quick else ''}: "
           f"Python {sys.version.split()[0]} ({sys.executable}), {os.cpu_count()} cores",
