@@ -222,7 +222,7 @@ def _load_breakdown(store: Any, keys: list[Any], pg_url: str, raw_sql: str) -> s
             raw.append(clock() - done)
             read.append(middle - began)
             opened.append(done - middle)
-    return (f"the store's read of the row (pool getconn/putconn + execute + fetchall) "
+    return (f"the store's read of the row (its connection, the deadline, execute + fetchall) "
             f"{_ms(statistics.median(read))}, opening it (Fernet decrypt + decode + checks) "
             f"{_ms(statistics.median(opened))}; the raw SELECT on a held connection "
             f"{_ms(statistics.median(raw))}")
