@@ -22,6 +22,10 @@ its target:
    Every caller process holds the expired token in memory when its round starts (as a running
    process does), has refreshed once before on a token of its own (a first refresh pays
    imports and set-up), and connects anew to the token endpoint, as the lone caller does.
+3. A note, not a target: the same shape with no brokerauth at all (the threads woken at one
+   instant, one process holding a file lock for the lone refresh's time, the others woken by
+   its release, each reading a small file once), against the same alone: the share of the
+   fleet rows' ratio that is the machine waking 64 threads in 8 processes.
 
 A real redis-server on a free loopback port, stopped at the end whatever happens; the refresh
 is answered by the bearer double's sandbox (rotating refresh tokens, a refresh count) over real
@@ -320,7 +324,129 @@ class Fleet:
                 child.join(timeout=10)
 
 
-def fleet(rows: Rows, label: str, store: dict[str, Any], rounds: int) -> None:
+def _floor_caller(threads: int, lock_file: str, ready: Any, orders: Any,
+                  results: Any) -> None:
+    """(In a spawned child.)  The fleet row's shape with no brokerauth at all: each round,
+    ``threads`` threads start at the parent's wall-clock time; in the refreshing process one
+    holds an OS file lock for the parent's ``hold`` seconds (sleeping: a refresh waits on its
+    server), writes a small file and unlocks; in every other process one thread blocks in
+    ``flock`` until then and reads the file once, and the others wait on an Event it sets.
+    Reports each thread's seconds from that time to being served."""
+    import fcntl
+
+    ready.put(os.getpid())
+    while True:
+        order = orders.get(timeout=600)
+        if order is None:
+            break
+        go, refreshing, hold = order
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        if refreshing:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        start, landed = threading.Event(), threading.Event()
+        served: list[float] = []
+        guard = threading.Lock()
+
+        def first() -> None:
+            start.wait()  # noqa: B023
+            if refreshing:  # noqa: B023
+                time.sleep(hold)  # noqa: B023
+                os.pwrite(fd, b'{"access_token": "%d"}' % time.time_ns(), 0)  # noqa: B023
+                fcntl.flock(fd, fcntl.LOCK_UN)  # noqa: B023
+            else:
+                fcntl.flock(fd, fcntl.LOCK_SH)  # noqa: B023
+                fcntl.flock(fd, fcntl.LOCK_UN)  # noqa: B023
+            os.pread(fd, 256, 0)  # noqa: B023
+            landed.set()  # noqa: B023
+            with guard:  # noqa: B023
+                served.append(time.time() - go)  # noqa: B023
+
+        def other() -> None:
+            start.wait()  # noqa: B023
+            landed.wait(60)  # noqa: B023
+            with guard:  # noqa: B023
+                served.append(time.time() - go)  # noqa: B023
+
+        workers = [threading.Thread(target=first)]
+        workers += [threading.Thread(target=other) for _ in range(threads - 1)]
+        for worker in workers:
+            worker.start()
+        time.sleep(max(0.0, go - time.time()))
+        start.set()
+        for worker in workers:
+            worker.join(timeout=120)
+        os.close(fd)
+        results.put(served)
+
+
+class FloorFleet:
+    """``processes`` spawned :func:`_floor_caller` children, kept alive across rounds."""
+
+    def __init__(self, processes: int, threads: int, lock_file: Path) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.ready, self.results = context.Queue(), context.Queue()
+        self.orders = [context.Queue() for _ in range(processes)]
+        self.children = [
+            context.Process(target=_floor_caller, args=(threads, str(lock_file), self.ready,
+                                                        orders, self.results), daemon=True)
+            for orders in self.orders
+        ]
+        for child in self.children:
+            child.start()
+        for _ in self.children:
+            self.ready.get(timeout=120)
+
+    def round(self, hold: float) -> float:
+        go = time.time() + 0.3
+        for number, orders in enumerate(self.orders):
+            orders.put((go, number == 0, hold))
+        served: list[float] = []
+        for _ in self.children:
+            served += self.results.get(timeout=120)
+        return max(served)
+
+    def close(self) -> None:
+        for orders in self.orders:
+            orders.put(None)
+        for child in self.children:
+            child.join(timeout=30)
+            if child.is_alive():
+                child.kill()
+                child.join(timeout=10)
+
+
+def scheduling_floor(rows: Rows, folder: Path, hold: float, rounds: int) -> None:
+    """What the fleet rows' ratio is on this machine with no brokerauth at all (see
+    :func:`_floor_caller`), the lone caller's refresh taken as ``hold``: a note, not a
+    target, so that a fleet row is read against what waking the crowd itself costs."""
+    print(f"\n== Scheduling floor: {PROCESSES} processes x {THREADS} threads woken at one "
+          f"instant, one holding a file lock for {_ms(hold)}, the others woken by its "
+          "release, against the same alone", flush=True)
+    crowd = alone = None
+    figures: dict[str, list[float]] = {"crowd": [], "alone": []}
+    try:
+        crowd = FloorFleet(PROCESSES, THREADS, folder / "floor-crowd.lock")
+        alone = FloorFleet(1, 1, folder / "floor-alone.lock")
+        for run in range(rounds + 1):  # round 0 is a warm-up of both
+            for which in (("crowd", "alone") if run % 2 else ("alone", "crowd")):
+                took = (crowd if which == "crowd" else alone).round(hold)
+                if run:
+                    figures[which].append(took)
+    finally:
+        for one in (crowd, alone):
+            if one is not None:
+                one.close()
+    last, single = statistics.median(figures["crowd"]), statistics.median(figures["alone"])
+    note = (f"Scheduling floor of the fleet rows on this machine ({os.cpu_count()} cores): "
+            f"with no brokerauth, {PROCESSES} × {THREADS} threads woken at one instant, one "
+            f"process holding a file lock for {_ms(hold)} (the lone refresh), the others woken "
+            f"by its release and reading a small file once: last served after {_ms(last)} "
+            f"against {_ms(single)} alone, {last / single:.2f}×")
+    print(f"  {note}", flush=True)
+    rows.notes.append(note)
+
+
+def fleet(rows: Rows, label: str, store: dict[str, Any], rounds: int) -> float:
     import attrs
     import brokerauth
     from brokerauth.contract.clock import SystemClock
@@ -391,6 +517,7 @@ def fleet(rows: Rows, label: str, store: dict[str, Any], rounds: int) -> None:
              "caller served vs one uncontended refresh (exactly 1 refresh a round)",
              f"{_ms(last)}, {max(refreshes, default=0)} refresh", f"alone {_ms(single)}",
              ratio, f"≤ {FLEET_RATIO:g}×, 1 refresh", met)
+    return single
 
 
 # -- running -----------------------------------------------------------------------------------
@@ -404,8 +531,10 @@ def measure(quick: bool) -> Rows:
         os.environ["BROKERAUTH_HOME"] = str(folder / "home")
         with redis_server(folder / "redis") as url:
             token_read(rows, url, quick)
-            fleet(rows, "Redis store", {"name": "redis", "url": url}, rounds)
-        fleet(rows, "file store", {"name": "file", "path": str(folder / "tokens")}, rounds)
+            alone = fleet(rows, "Redis store", {"name": "redis", "url": url}, rounds)
+        alone = min(alone, fleet(rows, "file store", {"name": "file",
+                                                      "path": str(folder / "tokens")}, rounds))
+        scheduling_floor(rows, folder, alone, rounds)
     return rows
 
 
