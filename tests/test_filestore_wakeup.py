@@ -10,6 +10,7 @@ that only a wake-up can serve a waiter in the time allowed.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import signal
@@ -408,3 +409,83 @@ def test_a_waiter_finding_the_lock_held_waits_without_a_full_attempt(
     with filestore.lock(KEY, options, 0) as held:  # free: the probe leaves no lock behind
         assert held
     assert attempts == [True, True]
+
+
+CROWD_WAITER = textwrap.dedent("""
+    import json, sys, threading, time
+    from datetime import UTC, datetime, timedelta
+    from brokerauth.builtin import filestore
+    from brokerauth.builtin.filestore import FileStoreOptions
+    from brokerauth.contract.clock import SystemClock
+    from brokerauth.contract.tokens import Token, TokenKey
+    from brokerauth.engine.refresh import TokenManager
+    from brokerauth.toolkit import privatefiles
+
+    privatefiles.LOCK_POLL_INTERVAL = 120.0  # only a wake-up can serve it in time
+    options = FileStoreOptions(path=sys.argv[1])
+    key = TokenKey("wake", "default")
+    loads = []
+
+    class Source:
+        label = "wake/default"
+        def load(self):
+            loads.append(1)
+            return filestore.load(key, options)
+        def save(self, token):
+            filestore.save(key, token, options)
+        def lock(self, timeout):
+            return filestore.lock(key, options, timeout)
+        def acquire(self, stored):
+            raise AssertionError("no login here")
+        def refresh(self, token):
+            raise AssertionError("the holder refreshes")
+
+    manager = TokenManager(Source(), SystemClock(), lock_timeout=60)
+    now = datetime.now(UTC)
+    manager._set(Token(access_token="wake-old-access", broker="acme",
+                       refresh_token="wake-old-refresh", issued_at=now - timedelta(hours=2),
+                       expires_at=now - timedelta(hours=1)))  # what it held: expired
+    served = []
+    def call():
+        token = manager.current()
+        served.append((time.time(), token.access_token))
+    threads = [threading.Thread(target=call) for _ in range(int(sys.argv[2]))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    print(json.dumps({"loads": len(loads), "served": served}), flush=True)
+""")
+
+
+@needs_proc_locks
+def test_a_crowd_of_processes_is_served_at_the_release_reading_the_store_once_each(
+    holder: Holder, options: FileStoreOptions
+) -> None:
+    """3 processes x 4 threads wait for the holder's refresh: when it stores the new token
+    and releases, every thread is served within moments (the poll is 120 s: only wake-ups
+    serve them), and each process reads the store once, whatever its number of threads:
+    one thread per process waits at the lock, the others for that one."""
+    assert options.path is not None
+    crowd = [subprocess.Popen([sys.executable, "-c", CROWD_WAITER, options.path, "4"],
+                              stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    try:
+        _until(lambda: _blocked_in_kernel(filestore.lock_path(KEY, options), 3))
+        holder.tell("save")
+        assert holder.said() == "saved"
+        released = time.time()
+        holder.tell("release")
+        assert holder.said() == "released"
+        reports = []
+        for waiter in crowd:
+            out, _ = waiter.communicate(timeout=PROMPT + 30)
+            reports.append(json.loads(out))
+    finally:
+        for waiter in crowd:
+            if waiter.poll() is None:
+                waiter.kill()
+            waiter.wait(timeout=30)
+    for report in reports:
+        assert report["loads"] == 1
+        assert [token for _, token in report["served"]] == ["wake-new-access"] * 4
+        assert max(at for at, _ in report["served"]) - released < PROMPT
