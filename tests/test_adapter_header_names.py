@@ -79,3 +79,21 @@ def test_headers_kept_in_another_layout_are_never_written_directly() -> None:
                                     ("x-double-signature", "s1")]
     assert tested.raw == [(b"X-Caller", b"kept"), (b"x-double-nonce", b"n1"),
                           (b"x-double-signature", b"s1")]
+
+
+def test_signer_names_differing_only_in_case_go_to_the_setter() -> None:
+    # The adapter appends a signature's entries in one step when none of its names is there
+    # yet; a signature naming one header twice in two spellings is no such case: httpx's own
+    # setter decides, and the header is sent once, with the value set last, exactly as
+    # setting each header one by one leaves it.
+    from brokerauth.adapters.httpx_adapter import _add_headers
+
+    signature = {"X-Double-Nonce": "n1", "x-double-nonce": "n2", "x-double-signature": "s1"}
+    for _ in range(2):  # the second time, the names' plan comes from the cache
+        headers = httpx.Headers({"X-Caller": "kept"})
+        _add_headers(headers, signature)
+        expected = httpx.Headers({"X-Caller": "kept"})
+        for name, value in signature.items():
+            expected[name] = value
+        assert headers.raw == expected.raw
+        assert headers.get_list("x-double-nonce") == ["n2"]

@@ -31,7 +31,7 @@ except ModuleNotFoundError as exc:  # the [httpx] extra is not installed
 
 from brokerauth.adapters.signer import AdapterCore
 from brokerauth.contract.errors import ResponseError
-from brokerauth.contract.wire import netloc
+from brokerauth.contract.wire import Response, netloc
 from brokerauth.engine.authflow import REDIRECTS, Attempt, Flow
 from brokerauth.engine.transport import _too_large as too_large
 
@@ -60,9 +60,22 @@ def _authority_form(target: bytes) -> bool:
     return b"/" not in target and b"?" not in target and b":" in target
 
 
-#: Header names as httpx keeps them (as sent, lower-cased), by name: a signer makes the same
-#: few names for every request.  Names are ASCII tokens (checked), the same in any encoding.
-_ENCODED_NAMES: dict[str, tuple[bytes, bytes]] = {}
+#: How a signer's header names are appended to httpx's list, by the names in the signer's
+#: order: each name as sent and lower-cased (httpx keeps both), and the lower-cased names as a
+#: set; ``None`` when two names differ only in case (the setter then decides).  A signer makes
+#: the same few names for every request.  Names are ASCII tokens (checked), the same in any
+#: encoding.
+_Plan = tuple[tuple[tuple[bytes, bytes], ...], frozenset[bytes]] | None
+_PLANS: dict[tuple[str, ...], _Plan] = {}
+
+
+def _plan(names: tuple[str, ...]) -> _Plan:
+    encoded = tuple((key, key.lower()) for key in (name.encode("ascii") for name in names))
+    lowered = frozenset(lower for _, lower in encoded)
+    plan = (encoded, lowered) if len(lowered) == len(encoded) else None
+    if len(_PLANS) < 256:  # bounded, whatever names a signer makes
+        _PLANS[names] = plan
+    return plan
 
 
 def _is_entry(entry: object) -> bool:
@@ -89,31 +102,23 @@ def _add_headers(headers: httpx.Headers, signature: Mapping[str, str]) -> None:
     Setting a header makes httpx encode it and scan every header already there, about a
     microsecond each, and a signature has half a dozen: when none of their names is there yet
     (the common case: a caller seldom sends a header the signer makes), the entries are
-    appended to the list Headers keeps, as its own setter would append them; otherwise the
-    setter replaces them one by one.  The list is written only when it is laid out as the
-    httpx versions this was tested with lay it out (:func:`_is_entry`)."""
+    appended to the list Headers keeps, as its own setter would append them, with the names
+    encoded once per set of names (:data:`_PLANS`); otherwise the setter replaces them one by
+    one.  The list is written only when it is laid out as the httpx versions this was tested
+    with lay it out (:func:`_is_entry`)."""
     entries = getattr(headers, "_list", None)
     # The first entry checked as _is_entry checks it, inlined: this runs for every request.
     if (type(headers) is httpx.Headers and type(entries) is list and _LAYOUT_KNOWN
             and (not entries or (type(first := entries[0]) is tuple and len(first) == 3
                                  and type(first[0]) is bytes and type(first[1]) is bytes
                                  and type(first[2]) is bytes))):
-        encoding = headers._encoding or "utf-8"  # what __setitem__ encodes values with
-        present = {entry[1] for entry in entries}
-        new = []
-        for name, value in signature.items():
-            encoded = _ENCODED_NAMES.get(name)
-            if encoded is None:
-                key = name.encode("ascii")
-                encoded = (key, key.lower())
-                if len(_ENCODED_NAMES) < 256:  # bounded, whatever names a signer makes
-                    _ENCODED_NAMES[name] = encoded
-            if encoded[1] in present:
-                break
-            present.add(encoded[1])
-            new.append((encoded[0], encoded[1], value.encode(encoding)))
-        else:
-            entries.extend(new)
+        names = tuple(signature)
+        plan = _PLANS[names] if names in _PLANS else _plan(names)
+        if plan is not None and plan[1].isdisjoint([entry[1] for entry in entries]):
+            encoding = headers._encoding or "utf-8"  # what __setitem__ encodes values with
+            entries.extend([(raw, lower, value.encode(encoding))
+                            for (raw, lower), value in zip(plan[0], signature.values(),
+                                                           strict=True)])
             return
     for name, value in signature.items():
         headers[name] = value
@@ -122,24 +127,29 @@ def _add_headers(headers: httpx.Headers, signature: Mapping[str, str]) -> None:
 class _Hops:
     """The signature of one request across the hops httpx sends it on."""
 
+    __slots__ = ("_first", "attempt", "content", "core", "extensions", "first_raw", "method",
+                 "previous_trace", "signed_first", "tunnelling")
+
     def __init__(self, core: AdapterCore, request: httpx.Request, attempt: Attempt) -> None:
         self.core = core
-        self.method = request.method
+        method = self.method = request.method
         self.content = request.content
         url = request.url
         #: The first hop as httpcore will describe it (method, scheme, host, port, target),
         #: compared as is; its normalised key is made only for a hop that is not it.
-        self.first_raw = (request.method.encode("ascii"), url.raw_scheme, url.raw_host,
-                          url.port, url.raw_path)
+        self.first_raw = (method.encode("ascii"), url.raw_scheme, url.raw_host, url.port,
+                          url.raw_path)
         self._first: _HopKey | None = None
         self.attempt = attempt
         self.signed_first = False
         previous = request.extensions.get("trace")
-        owner = getattr(previous, "__self__", None)
-        if isinstance(owner, _Hops):
-            # A request httpx built from an earlier one (``response.next_request``) carries
-            # that request's guard: this one replaces it, keeping the caller's own trace.
-            previous = owner.previous_trace
+        if previous is not None:
+            owner = getattr(previous, "__self__", None)
+            if isinstance(owner, _Hops):
+                # A request httpx built from an earlier one (``response.next_request``)
+                # carries that request's guard: this one replaces it, keeping the caller's
+                # own trace.
+                previous = owner.previous_trace
         self.previous_trace: Callable[..., Any] | None = previous
         #: The extensions of the hop being sent (httpcore's request shares httpx's dict).
         self.extensions: dict[str, Any] | None = None
@@ -162,17 +172,23 @@ class _Hops:
         self.attempt = attempt
         self.signed_first = True
 
-    def check(self, event: str, info: dict[str, Any]) -> None:
-        if not event.endswith(".send_request_headers.started"):
-            return
+    def check(self, info: dict[str, Any]) -> None:
+        """A hop's headers are about to be written (``send_request_headers.started``): the
+        hop the flow signed passes, a redirect httpx follows is signed anew on the origin and
+        refused off it."""
         hop = info["request"]
         self.extensions = hop.extensions  # httpx's own, for settle
-        url = hop.url
         self.tunnelling = False
-        if self.signed_first and (hop.method, url.scheme, url.host, url.port,
-                                  url.target) == self.first_raw:
-            self.signed_first = False  # the request as the flow signed it
-            return
+        if self.signed_first:
+            url = hop.url
+            if (hop.method, url.scheme, url.host, url.port, url.target) == self.first_raw:
+                self.signed_first = False  # the request as the flow signed it
+                return
+        self._other_hop(hop)
+
+    def _other_hop(self, hop: Any) -> None:
+        """:meth:`check` for a hop that is not the signed request's raw parts as they were."""
+        url = hop.url
         if hop.method == b"CONNECT" and _authority_form(url.target):
             # httpcore opening a tunnel through an HTTPS proxy (it hands the CONNECT the
             # request's extensions): no hop of the request, which follows in the tunnel.
@@ -201,24 +217,29 @@ class _Hops:
             self.tunnelling = False
             return
         answer = info.get("return_value")
+        # HTTP/1.1: (version, status, reason, headers); HTTP/2: (status, headers).
         status = None
-        if type(answer) is tuple:  # HTTP/1.1: (version, status, ...); HTTP/2: (status, ...)
-            status = next((part for part in answer if type(part) is int), None)
+        if type(answer) is tuple and answer:
+            if type(answer[0]) is int:
+                status = answer[0]
+            elif len(answer) > 1 and type(answer[1]) is int:
+                status = answer[1]
         if status is None or status in REDIRECTS:
             return
         extensions = self.extensions
-        if extensions is not None and extensions.get("trace") in (self.sync_trace,
-                                                                   self.async_trace):
-            if self.previous_trace is None:
-                del extensions["trace"]
-            else:
-                extensions["trace"] = self.previous_trace
+        if extensions is not None:
+            trace = extensions.get("trace")
+            if trace is not None and getattr(trace, "__self__", None) is self:
+                if self.previous_trace is None:
+                    del extensions["trace"]
+                else:
+                    extensions["trace"] = self.previous_trace
 
-    # httpcore calls the trace about ten times per request: the tests for the two events that
-    # matter are made here, before any further call.
+    # httpcore calls the trace about ten times per request (six until settle removes it): the
+    # tests for the two events that matter are made here, before any further call.
     def sync_trace(self, event: str, info: dict[str, Any]) -> None:
         if event.endswith(".send_request_headers.started"):
-            self.check(event, info)
+            self.check(info)
         elif event.endswith(".receive_response_headers.complete"):
             self.settle(info)
         if self.previous_trace is not None:
@@ -226,7 +247,7 @@ class _Hops:
 
     async def async_trace(self, event: str, info: dict[str, Any]) -> None:
         if event.endswith(".send_request_headers.started"):
-            self.check(event, info)
+            self.check(info)
         elif event.endswith(".receive_response_headers.complete"):
             self.settle(info)
         if self.previous_trace is not None:
@@ -253,18 +274,12 @@ class BrokerAuthHttpx(httpx.Auth):
 
     def _start(self, request: httpx.Request) -> tuple[Flow, _Hops]:
         flow, attempt = self.core.start(request.method, str(request.url), request.content)
-        return flow, self._hops(request, flow, attempt)
+        return flow, self._hops(request, attempt)
 
-    def _start_nowait(self, request: httpx.Request) -> tuple[Flow, _Hops] | None:
-        started = self.core.start_nowait(request.method, str(request.url), request.content)
-        if started is None:
-            return None
-        flow, attempt = started
-        return flow, self._hops(request, flow, attempt)
-
-    def _hops(self, request: httpx.Request, flow: Flow, attempt: Attempt) -> _Hops:
+    def _hops(self, request: httpx.Request, attempt: Attempt) -> _Hops:
         hops = _Hops(self.core, request, attempt)
-        hops.apply(request, attempt, None)
+        _add_headers(request.headers, attempt.signature)
+        hops.signed_first = True
         return hops
 
     def _too_large(self, hops: _Hops, response: httpx.Response, limit: int,
@@ -309,9 +324,12 @@ class BrokerAuthHttpx(httpx.Auth):
         _keep(response, chunks)
 
     def _judge(self, flow: Flow, hops: _Hops, response: httpx.Response) -> Attempt | None:
-        ok = response.is_success
-        answer = self.core.answer(hops.attempt, response.status_code, response.headers,
-                                  b"" if ok else response.content)
+        status = response.status_code
+        attempt = hops.attempt
+        # The flow's answer, made here rather than by AdapterCore.answer: once per request.
+        answer = Response(status, response.headers,
+                          b"" if 200 <= status < 300 else response.content, attempt.request,
+                          attempt.signature)
         try:
             return flow.send(answer)
         except StopIteration:
@@ -321,10 +339,11 @@ class BrokerAuthHttpx(httpx.Auth):
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         flow, hops = self._start(request)
+        extensions = request.extensions
         while True:
-            request.extensions["trace"] = hops.sync_trace
+            extensions["trace"] = hops.sync_trace
             response = yield request
-            if not response.is_success:
+            if not 200 <= response.status_code < 300:
                 self._read_error(hops, response)
             following = self._judge(flow, hops, response)
             if following is None:
@@ -334,14 +353,16 @@ class BrokerAuthHttpx(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        started = self._start_nowait(request)
+        started = self.core.start_nowait(request.method, str(request.url), request.content)
         if started is None:  # the token must be read, obtained or refreshed: that may block
-            started = await anyio.to_thread.run_sync(self._start, request)
-        flow, hops = started
+            flow, hops = await anyio.to_thread.run_sync(self._start, request)
+        else:
+            flow, hops = started[0], self._hops(request, started[1])
+        extensions = request.extensions
         while True:
-            request.extensions["trace"] = hops.async_trace
+            extensions["trace"] = hops.async_trace
             response = yield request
-            if response.is_success:  # the flow ends on it, touching no token
+            if 200 <= response.status_code < 300:  # the flow ends on it, touching no token
                 following = self._judge(flow, hops, response)
             else:  # it may ask for a refresh, or sleep before a resend
                 await self._aread_error(hops, response)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
@@ -45,21 +45,17 @@ MustWait = NotAtHand
 class _NoWaitTokens:
     """The token manager as an event loop may use it: the current token when it is at hand, or
     :class:`MustWait` raised; :meth:`allow_waiting` makes it the manager itself (for the
-    attempts after the first, which run in a worker thread).  One per request."""
+    attempts after the first, which run in a worker thread).  One per request: ``current`` is
+    the manager's own method, bound once (no call of this object's own per attempt)."""
 
-    __slots__ = ("manager", "wait")
+    __slots__ = ("current", "manager")
 
     def __init__(self, manager: TokenManager) -> None:
         self.manager = manager
-        self.wait = False
+        self.current: Callable[[], Token | None] = manager.current_nowait
 
     def allow_waiting(self) -> None:
-        self.wait = True
-
-    def current(self) -> Token | None:
-        if self.wait:
-            return self.manager.current()
-        return self.manager.current_nowait()
+        self.current = self.manager.current
 
     def invalidate(self, seen: Token) -> None:
         self.manager.invalidate(seen)
