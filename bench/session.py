@@ -25,7 +25,10 @@ loopback), a server that checks signatures, and connection set-up (every client 
 **For reference** (notes, no target), the same session against the Webull sandbox (``brokerauth
 sandbox webull``), which checks every request as Webull does (HMAC signature, timestamp window,
 no nonce used twice), so raw urllib3 gets one freshly signed header set per request, signed
-outside its timed loop; and the session against raw urllib3 from 1 to 64 threads.
+outside its timed loop; and the session against raw urllib3 from 1 to 64 threads.  Also for
+reference, the floor under the async adapter rows: ``httpx.Auth`` objects that send plain httpx's
+pre-signed headers and do nothing, one HMAC-SHA256 alone, or the profile's signature alone
+(made and dropped), interleaved with plain httpx at one task (:func:`httpx_floor`).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -231,7 +234,8 @@ def httpx_compare(url: str, signed: dict[str, str], profile: str, profiles: Path
                 return response.content
 
             assert await plain_get() == await ours_get(), "the two clients got different answers"
-            contenders = {"plain httpx": plain_get, "adapter": ours_get}
+            contenders: dict[str, Callable[[], Awaitable[object]]] = {
+                "plain httpx": plain_get, "adapter": ours_get}
             for tasks in (1, ASYNC_TASKS):
                 # About RUN_SECONDS of requests per run, however many tasks share them.
                 warm = await _tasks(ours_get, tasks, max(1, 200 // tasks))
@@ -241,6 +245,81 @@ def httpx_compare(url: str, signed: dict[str, str], profile: str, profiles: Path
 
     asyncio.run(asynchronous())
     return results
+
+
+def httpx_floor(url: str, signed: dict[str, str], profile: str, profiles: Path,
+                quick: bool) -> dict[str, float]:
+    """For reference (a note, no target): what signing alone costs an async httpx client, one
+    task, interleaved with plain httpx in one run of its own.  Each contender is an
+    ``httpx.Auth`` that sends the plain client's own pre-signed headers and does one thing
+    more: nothing; one HMAC-SHA256 and base64 of a string as long as a Webull request's string
+    to sign (the crypto floor); the profile's signature made and thrown away
+    (``binding.signature_headers``: the token read, a fresh nonce and timestamp, the string to
+    sign and its HMAC, what any adapter must do per request).  Cold, between the requests of
+    a real client, this costs several times what a loop of signatures alone shows."""
+    import binascii
+    import hmac
+
+    import httpx
+    from brokerauth.adapters import httpx_auth
+
+    plain_headers = {**HEADERS, **signed}
+    runs = RUNS[0] if quick else RUNS[1]
+    core = httpx_auth(profile, profiles=profiles).core
+    binding, tokens = core.session.binding, core.session.tokens
+    tokens.current()  # read from the store once, before the timed runs
+    key = b"bench-app-secret-fedcba9876543210&"
+    text = (b"/openapi/account/list&category=US_STOCK&host=127.0.0.1&lang=en&page_size=10"
+            b"&x-app-key=test_app_key_0123456789abcdef&x-signature-algorithm=HMAC-SHA1"
+            b"&x-signature-nonce=0123456789abcdef0123456789abcdef&x-signature-version=1.0"
+            b"&x-timestamp=2024-01-01T00:00:00Z")
+
+    class Nothing(httpx.Auth):
+        async def async_auth_flow(
+            self, request: httpx.Request
+        ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+            yield request
+
+    class CryptoFloor(httpx.Auth):
+        async def async_auth_flow(
+            self, request: httpx.Request
+        ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+            binascii.b2a_base64(hmac.digest(key, text, "sha256"), newline=False)
+            yield request
+
+    class SignOnly(httpx.Auth):
+        async def async_auth_flow(
+            self, request: httpx.Request
+        ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+            target = core.request(request.method, str(request.url), request.content)
+            binding.signature_headers(target, tokens.current_nowait())
+            yield request
+
+    async def asynchronous() -> dict[str, float]:
+        auths: dict[str, httpx.Auth | None] = {
+            "plain httpx": None, "an Auth that does nothing": Nothing(),
+            "HMAC-SHA256 + base64 alone": CryptoFloor(),
+            "the signature alone": SignOnly(),
+        }
+        clients = [httpx.AsyncClient(auth=auth) for auth in auths.values()]
+        try:
+            def getter(client: httpx.AsyncClient) -> Callable[[], Awaitable[object]]:
+                async def get() -> bytes:
+                    response = await client.get(url, params=QUERY, headers=plain_headers)
+                    assert response.status_code == 200, response.text
+                    return response.content
+                return get
+
+            contenders = {name: getter(client) for name, client in zip(auths, clients,
+                                                                          strict=True)}
+            warm = await _tasks(contenders["plain httpx"], 1, 200)
+            per_task = max(5, int(RUN_SECONDS / warm))
+            return await _interleaved_async(contenders, 1, per_task, runs)
+        finally:
+            for client in clients:
+                await client.aclose()
+
+    return asyncio.run(asynchronous())
 
 
 async def _tasks(fn: Callable[[], Awaitable[object]], tasks: int, per_task: int) -> float:
@@ -304,6 +383,15 @@ def fast_server(report: Report, session: Callable[..., Any], profiles: Path,
                    f"{us(adapter)}/request (+{us(adapter - plain)})",
                    f"plain httpx {us(plain)}/request", adapter / plain,
                    f"≤ {target:.2f}× its time", adapter / plain <= target)
+    floor = httpx_floor(url, signed, "bench-session", profiles, quick)
+    plain = floor.pop("plain httpx")
+    line = ("The floor under the async adapter rows, one task (a run of its own, interleaved; "
+            "each an httpx.Auth beside plain httpx's pre-signed headers): plain httpx "
+            f"{us(plain)}; " + "; ".join(
+                f"{name} {'+' if time >= plain else '-'}{us(abs(time - plain))} "
+                f"({time / plain:.2f}×)" for name, time in floor.items()))
+    print(f"  {line}")
+    report.notes.append(line)
 
 
 def sandbox(report: Report, session: Callable[..., Any], profiles: Path, quick: bool) -> None:
