@@ -217,6 +217,14 @@ class TokenManager:
             "lock_timeout",
         )
 
+    def _logged_out(self) -> LoginRequiredError:
+        return LoginRequiredError(
+            f"{self._source.label}: logged out: the token is no longer in the store, so the "
+            "copy this process held is not refreshed",
+            hint=f"run `brokerauth login {self._source.label.split('/')[0]}` to use this "
+            "profile again",
+        )
+
     # -- reading ---------------------------------------------------------------------------
     def current(self) -> Token | None:
         """The token to sign with now, or ``None`` when the profile's flow uses none."""
@@ -471,7 +479,13 @@ class TokenManager:
                     # Another process refreshed while we waited for the lock.
                     self._set(stored)
                     return
-                base = stored if stored is not None else seen
+                if stored is None:
+                    # Logged out (by another process, or another session here) since this
+                    # token was read: the store is the record, and the copy held here must
+                    # not bring the grant back through a refresh.
+                    self._state = None
+                    raise self._logged_out()
+                base = stored
                 failure = failures.failure_of(base)
                 if (
                     failure is not None and not explicit
@@ -503,7 +517,7 @@ class TokenManager:
                     self.refreshes += 1
                 self._set(token)
         except BrokerAuthError as exc:
-            if wait:
+            if wait or self._state is None:  # logged out: no token left to go on with
                 if isinstance(exc, TokenError):
                     raise
                 raise RefreshError(

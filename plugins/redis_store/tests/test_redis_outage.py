@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from brokerauth.contract.errors import RefreshError
+from brokerauth.contract.errors import LoginRequiredError, RefreshError
 from brokerauth.contract.tokens import TokenKey
 from brokerauth_redis.options import RedisStoreOptions
 from brokerauth_redis.plugin import RedisPlugin
@@ -66,10 +66,17 @@ def test_requests_go_on_while_redis_is_down_and_the_token_is_valid(
     assert double.refresh_calls == refreshes
     assert double.seen_tokens.count(None) == 0
 
-    # Redis returns (empty: it kept nothing): the same session reconnects and refreshes.
+    # Redis returns empty (it kept nothing, having no persistence): the same session
+    # reconnects, and finds no token, which is what a logout elsewhere leaves too. The copy
+    # it holds is not refreshed back into the store: the user logs in again.
     redis_server.start(keep_port=True)
+    with pytest.raises(LoginRequiredError) as gone:
+        session.get("/api/me")
+    assert "no longer in the store" in str(gone.value)
+    assert double.refresh_calls == refreshes
+    assert session.binding.load() is None
+    # A login (here, the flow's own: the double needs no person) stores a new token.
     assert session.get("/api/me").ok
-    assert double.refresh_calls == refreshes + 1
     assert session.token != token
     assert session.binding.load() == session.token
 
