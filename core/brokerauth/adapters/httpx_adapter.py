@@ -127,8 +127,8 @@ def _add_headers(headers: httpx.Headers, signature: Mapping[str, str]) -> None:
 class _Hops:
     """The signature of one request across the hops httpx sends it on."""
 
-    __slots__ = ("_first", "attempt", "content", "core", "extensions", "first_raw", "method",
-                 "previous_trace", "signed_first", "tunnelling")
+    __slots__ = ("_first", "attempt", "content", "core", "extensions", "first_raw", "left",
+                 "method", "previous_trace", "signed_first", "tunnelling")
 
     def __init__(self, core: AdapterCore, request: httpx.Request, attempt: Attempt) -> None:
         self.core = core
@@ -155,6 +155,8 @@ class _Hops:
         self.extensions: dict[str, Any] | None = None
         #: Whether the hop last sent is a proxy's CONNECT (its answer is not the request's).
         self.tunnelling = False
+        #: What is left to do once the flow ended (:meth:`AdapterCore.ended`).
+        self.left: Callable[[], None] | None = None
 
     @property
     def first(self) -> _HopKey:
@@ -332,7 +334,8 @@ class BrokerAuthHttpx(httpx.Auth):
                           attempt.signature)
         try:
             return flow.send(answer)
-        except StopIteration:
+        except StopIteration as end:
+            hops.left = self.core.ended(end.value)
             return None
 
     def sync_auth_flow(
@@ -347,6 +350,8 @@ class BrokerAuthHttpx(httpx.Auth):
                 self._read_error(hops, response)
             following = self._judge(flow, hops, response)
             if following is None:
+                if hops.left is not None:
+                    hops.left()
                 return
             hops.apply(request, following, hops.attempt)
 
@@ -368,5 +373,7 @@ class BrokerAuthHttpx(httpx.Auth):
                 await self._aread_error(hops, response)
                 following = await anyio.to_thread.run_sync(self._judge, flow, hops, response)
             if following is None:
+                if hops.left is not None:  # a store write: off the event loop
+                    await anyio.to_thread.run_sync(hops.left)
                 return
             hops.apply(request, following, hops.attempt)

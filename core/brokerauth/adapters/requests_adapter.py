@@ -108,7 +108,10 @@ class BrokerAuthRequests(AuthBase):
                                       b"" if ok else self._read_error(attempt, current))
             try:
                 following = flow.send(answer)
-            except StopIteration:
+            except StopIteration as end:
+                left = self.core.ended(end.value)
+                if left is not None:
+                    left()
                 return current
             except BaseException:
                 current.close()

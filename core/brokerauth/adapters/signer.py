@@ -6,9 +6,10 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
+from brokerauth.contract.verdicts import Outcome
 from brokerauth.contract.wire import Request, Response
 from brokerauth.engine.api import session as open_session
-from brokerauth.engine.authflow import Attempt, Flow, Policy, auth_flow, resign
+from brokerauth.engine.authflow import Attempt, Flow, Policy, Result, auth_flow, resign
 from brokerauth.engine.refresh import NotAtHand
 from brokerauth.engine.sessions import Session
 
@@ -110,6 +111,16 @@ class AdapterCore:
                content: bytes) -> Response:
         """A foreign answer to ``attempt``, for the flow to judge."""
         return Response(status, headers, content, attempt.request, attempt.signature)
+
+    def ended(self, result: Result) -> Callable[[], None] | None:
+        """What is left to do now that the flow ended on ``result``, as a session does after
+        a request: a success records the credential's use (for one with an idle limit, at
+        most hourly: a store write, so an event loop runs it in a thread); ``None`` when there
+        is nothing to do, which is almost always."""
+        tokens = self.session.tokens
+        if result.verdict.outcome is Outcome.OK and tokens.use_due():
+            return tokens.note_use
+        return None
 
     def resign(self, attempt: Attempt, method: str, url: str, body: bytes | None) -> Attempt:
         """``attempt`` after the foreign library followed a redirect to ``method url``."""

@@ -253,17 +253,26 @@ class TokenManager:
             return state.token
         return self._source.load()
 
+    def use_due(self) -> bool:
+        """Whether :meth:`note_use` would record a use now (a store write): for a caller that
+        runs it elsewhere (an event loop, in a thread) only when it has something to do."""
+        return self._use_due(self._state)
+
+    def _use_due(self, state: _State | object | None) -> bool:
+        if not isinstance(state, _State) or state.token.idle_timeout is None:
+            return False
+        last = state.token.last_used_at
+        return last is None or self._clock.now() - last >= USE_RECORDED_EVERY
+
     def note_use(self) -> None:
         """A request with the current token succeeded.  For a credential with an idle limit,
         the time is recorded in the store, at most every :data:`USE_RECORDED_EVERY` and never
         waiting for a lock: a busy lock means someone else is writing it anyway."""
         state = self._state
-        if not isinstance(state, _State) or state.token.idle_timeout is None:
+        if not self._use_due(state):
             return
+        assert isinstance(state, _State)
         now = self._clock.now()
-        last = state.token.last_used_at
-        if last is not None and now - last < USE_RECORDED_EVERY:
-            return
         if not self._lock.acquire(blocking=False):
             return
         try:

@@ -118,3 +118,46 @@ def test_horizon_of_a_token_without_any_end_is_unknown() -> None:
     assert ends.works_until is None
     assert ends.must_act_by is None
     assert not ends.login_needed
+
+
+def test_requests_through_the_adapters_record_the_use_as_a_session_does(
+    webull: WebullSandbox, manual_clock: ManualClock, plugin_host: PluginHost, token_home: Path
+) -> None:
+    # A platform that sends through requests or httpx keeps its users' tokens alive by using
+    # them: the adapters record a successful use as a session does (at most hourly), so the
+    # horizon and keep-alive see it. Without it, a token in daily use looked 15 days old.
+    import asyncio
+
+    import httpx
+    import requests
+    from brokerauth.adapters import httpx_auth, requests_auth
+
+    logged_in(webull, manual_clock, plugin_host)
+    url = profile(webull).settings["base_url"].rstrip("/") + ACCOUNTS
+    options = {"clock": manual_clock, "host": plugin_host, "interactive": False}
+
+    def with_requests() -> None:
+        assert requests.get(url, auth=requests_auth(profile(webull), **options),
+                            timeout=10).ok
+
+    def with_httpx() -> None:
+        with httpx.Client(auth=httpx_auth(profile(webull), **options), timeout=10) as client:
+            assert client.get(url).is_success
+
+    def with_async_httpx() -> None:
+        async def go() -> None:
+            async with httpx.AsyncClient(auth=httpx_auth(profile(webull), **options),
+                                         timeout=10) as client:
+                assert (await client.get(url)).is_success
+
+        asyncio.run(go())
+
+    binding = unattended(webull, manual_clock, plugin_host)
+    for send in (with_requests, with_httpx, with_async_httpx):
+        manual_clock.advance(2 * DAY)
+        send()
+        assert binding.load().last_used_at == manual_clock.now(), send.__name__
+        recorded = manual_clock.now()
+        manual_clock.advance(60)  # within the hour: nothing more is written
+        send()
+        assert binding.load().last_used_at == recorded, send.__name__
