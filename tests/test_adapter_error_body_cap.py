@@ -1,7 +1,9 @@
-"""The httpx adapter reads a non-success answer's body (the flow judges it: it may ask for a
+"""The adapters read a non-success answer's body (the flow judges it: it may ask for a
 refresh) up to the profile's ``max_response_bytes``, counted as the transport counts its own
-answers: a larger one is a :class:`ResponseError`, and the rest is not read.  A loopback server
-that sends a huge error body; the profile's cap set low so that the test stays small."""
+answers: a larger one is a :class:`ResponseError`, and the rest is not read; a smaller one is
+the caller's, as its library would have read it.  httpx (sync and async) and requests; a
+loopback server that sends a huge error body; the profile's cap set low so that the test
+stays small."""
 
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
+import requests
 from _hostile import Connection, HostileServer, each_request, head, measure
-from brokerauth.adapters import httpx_auth
+from brokerauth.adapters import httpx_auth, requests_auth
 from brokerauth.contract.errors import ResponseError
 from brokerauth.engine.profiles import Profile
 from brokerauth.toolkit.secrets import Secret
@@ -61,13 +64,20 @@ def small_error(c: Connection, method: str, target: str, headers: dict[str, str]
                        ("Content-Length", str(len(text)))) + text)
 
 
-def _get(mode: str, url: str) -> httpx.Response:
+MODES = ["sync", "async", "requests"]
+
+
+def _get(mode: str, url: str) -> Any:
     base_url = url.rsplit("/", 1)[0]
-    auth = httpx_auth(Profile.from_mapping("wb", {
+    profile = Profile.from_mapping("wb", {
         "broker": "webull", "base_url": base_url, "two_factor": "off",
         "max_response_bytes": CAP,
         "app_key": Secret.from_value("cap-key"), "app_secret": Secret.from_value("cap-secret"),
-    }))
+    })
+    if mode == "requests":
+        with requests.Session() as session:
+            return session.get(url, auth=requests_auth(profile), timeout=10)
+    auth = httpx_auth(profile)
     if mode == "sync":
         with httpx.Client(auth=auth, timeout=10) as client:
             return client.get(url)
@@ -79,7 +89,7 @@ def _get(mode: str, url: str) -> httpx.Response:
     return asyncio.run(go())
 
 
-@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("declared", [False, True], ids=["chunked", "declared"])
 def test_a_huge_error_body_is_refused_past_the_cap(mode: str, declared: bool) -> None:
     sent = [0]
@@ -102,9 +112,11 @@ def test_a_huge_error_body_is_refused_past_the_cap(mode: str, declared: bool) ->
     assert sent[0] < 32 << 20, sent[0]
 
 
-@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("mode", MODES)
 def test_an_error_body_under_the_cap_is_the_callers(mode: str) -> None:
     with HostileServer(each_request(small_error)) as server:
         response = _get(mode, server.url + "/openapi/account/list")
     assert response.status_code == 503
     assert response.json() == {"error_code": "BROKEN", "message": "under the cap"}
+    if mode == "requests":  # read once, kept: iter_content gives it again
+        assert b"".join(response.iter_content(16)) == response.content
