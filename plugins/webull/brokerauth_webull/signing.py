@@ -287,6 +287,9 @@ _TIMESTAMP_MARK: Final = "T" + os.urandom(12).hex()
 #: kept in one.
 _TEMPLATES_MAX: Final = 512
 _TEMPLATE_QUERY: Final = 512
+#: The most query pairs in a request that gets a template (a longer query is not looked at
+#: pair by pair on every call only to be refused).
+_TEMPLATE_PAIRS: Final = 32
 #: The names the string to sign holds whatever the query: a query key among them makes its
 #: entry ``old&new`` (see :func:`_unhashed`), which a template does not model.
 _SIGNED_NAMES: Final = frozenset((HOST, *SIGNED_HEADERS))
@@ -303,7 +306,8 @@ def _templated(request: Request) -> bool:
     """Whether requests like ``request`` get a template: a query of short text pairs, none
     naming a signed header (only such requests are kept, so a signer's templates stay small
     whatever the queries)."""
-    if type(request.host) is not str or type(request.path) is not str:
+    if (type(request.host) is not str or type(request.path) is not str
+            or len(request.params) > _TEMPLATE_PAIRS):
         return False
     size = len(request.path)
     for pair in request.params:
