@@ -50,7 +50,7 @@ import tempfile
 import threading
 import time
 import timeit
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -274,33 +274,55 @@ def _caller(profile: Any, env: dict[str, str], threads: int, ready: Any, orders:
                 with guard:  # noqa: B023
                     failed.append(type(exc).__name__)  # noqa: B023
 
-        workers = [threading.Thread(target=call) for _ in range(threads)]
-        for worker in workers:
-            worker.start()
-        time.sleep(max(0.0, go - time.time()))
-        start.set()
-        for worker in workers:
-            worker.join(timeout=120)
+        _run_at(go, start, [threading.Thread(target=call) for _ in range(threads)])
         results.put((served, failed))
     session.close()
 
 
-class Fleet:
-    """``processes`` spawned callers of ``threads`` threads each, kept alive across rounds."""
+def _run_at(go: float, start: threading.Event, workers: list[threading.Thread]) -> None:
+    """Start ``workers``, let them go at the wall-clock time ``go`` (``start`` set), and wait
+    for them."""
+    for worker in workers:
+        worker.start()
+    time.sleep(max(0.0, go - time.time()))
+    start.set()
+    for worker in workers:
+        worker.join(timeout=120)
 
-    def __init__(self, profile: Any, processes: int, threads: int) -> None:
+
+class _Spawned:
+    """``processes`` spawned children running ``target(*args, ready, orders, results)``, each
+    with an order queue of its own, kept alive across rounds."""
+
+    def __init__(self, processes: int, target: Callable[..., None], *args: Any) -> None:
         context = multiprocessing.get_context("spawn")
         self.ready, self.results = context.Queue(), context.Queue()
         self.orders = [context.Queue() for _ in range(processes)]
         self.children = [
-            context.Process(target=_caller, args=(profile, {}, threads, self.ready, orders,
-                                                  self.results), daemon=True)
+            context.Process(target=target, args=(*args, self.ready, orders, self.results),
+                            daemon=True)
             for orders in self.orders
         ]
         for child in self.children:
             child.start()
         for _ in self.children:
             self.ready.get(timeout=120)
+
+    def close(self) -> None:
+        for orders in self.orders:
+            orders.put(None)
+        for child in self.children:
+            child.join(timeout=30)
+            if child.is_alive():
+                child.kill()
+                child.join(timeout=10)
+
+
+class Fleet(_Spawned):
+    """``processes`` spawned callers of ``threads`` threads each, kept alive across rounds."""
+
+    def __init__(self, profile: Any, processes: int, threads: int) -> None:
+        super().__init__(processes, _caller, profile, {}, threads)
 
     def round(self, old: str) -> tuple[list[float], list[str]]:
         go = time.time() + 0.3
@@ -313,15 +335,6 @@ class Fleet:
             served += s
             failed += f
         return served, failed
-
-    def close(self) -> None:
-        for orders in self.orders:
-            orders.put(None)
-        for child in self.children:
-            child.join(timeout=30)
-            if child.is_alive():
-                child.kill()
-                child.join(timeout=10)
 
 
 def _floor_caller(threads: int, lock_file: str, ready: Any, orders: Any,
@@ -367,34 +380,17 @@ def _floor_caller(threads: int, lock_file: str, ready: Any, orders: Any,
             with guard:  # noqa: B023
                 served.append(time.time() - go)  # noqa: B023
 
-        workers = [threading.Thread(target=first)]
-        workers += [threading.Thread(target=other) for _ in range(threads - 1)]
-        for worker in workers:
-            worker.start()
-        time.sleep(max(0.0, go - time.time()))
-        start.set()
-        for worker in workers:
-            worker.join(timeout=120)
+        _run_at(go, start, [threading.Thread(target=first)]
+                + [threading.Thread(target=other) for _ in range(threads - 1)])
         os.close(fd)
         results.put(served)
 
 
-class FloorFleet:
+class FloorFleet(_Spawned):
     """``processes`` spawned :func:`_floor_caller` children, kept alive across rounds."""
 
     def __init__(self, processes: int, threads: int, lock_file: Path) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.ready, self.results = context.Queue(), context.Queue()
-        self.orders = [context.Queue() for _ in range(processes)]
-        self.children = [
-            context.Process(target=_floor_caller, args=(threads, str(lock_file), self.ready,
-                                                        orders, self.results), daemon=True)
-            for orders in self.orders
-        ]
-        for child in self.children:
-            child.start()
-        for _ in self.children:
-            self.ready.get(timeout=120)
+        super().__init__(processes, _floor_caller, threads, str(lock_file))
 
     def round(self, hold: float) -> float:
         go = time.time() + 0.3
@@ -404,15 +400,6 @@ class FloorFleet:
         for _ in self.children:
             served += self.results.get(timeout=120)
         return max(served)
-
-    def close(self) -> None:
-        for orders in self.orders:
-            orders.put(None)
-        for child in self.children:
-            child.join(timeout=30)
-            if child.is_alive():
-                child.kill()
-                child.join(timeout=10)
 
 
 def scheduling_floor(rows: Rows, folder: Path, hold: float, rounds: int) -> None:
