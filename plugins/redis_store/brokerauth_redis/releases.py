@@ -17,15 +17,17 @@ Redis user who may not subscribe to the pattern (an ACL without the channel righ
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 import redis
 
-__all__ = ["IDLE", "Subscriber"]
+__all__ = ["IDLE", "Subscriber", "close_all"]
 
 log = logging.getLogger("brokerauth.store.redis")
 
@@ -35,6 +37,23 @@ IDLE = 30.0
 #: has been idle long enough (it is woken at once by any announcement).
 _TICK = 0.25
 _LONGEST_BACKOFF = 5.0
+
+
+#: Every subscriber of this process not yet collected (for :func:`close_all`).
+_LIVE: weakref.WeakSet[Subscriber] = weakref.WeakSet()
+
+
+def close_all(within: float = 1.0) -> None:
+    """Close every subscriber of this process, their threads waited for (together) at most
+    ``within`` seconds: at a shutdown, or between tests, so that no listener of a store
+    whose server is gone keeps reconnecting to it.  A store makes a new one at its next
+    wait."""
+    subscribers = list(_LIVE)
+    for subscriber in subscribers:
+        subscriber.close(within=0)
+    deadline = time.monotonic() + within
+    for subscriber in subscribers:
+        subscriber.join(max(0.0, deadline - time.monotonic()))
 
 
 class Subscriber:
@@ -58,6 +77,7 @@ class Subscriber:
         self.closed = False
         self._thread = threading.Thread(target=self._run, name=f"brokerauth-redis-releases {label}",
                                         daemon=True)
+        _LIVE.add(self)
 
     def start(self) -> None:
         self._thread.start()
@@ -95,7 +115,12 @@ class Subscriber:
         with self._guard:
             self.closed = True
         self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
+        self.join(within)
+
+    def join(self, within: float) -> None:
+        """Wait at most ``within`` seconds for the listener thread to end."""
+        if (within > 0 and self._thread.is_alive()
+                and self._thread is not threading.current_thread()):
             self._thread.join(within)
 
     # -- the listener thread ---------------------------------------------------------------
@@ -129,16 +154,18 @@ class Subscriber:
                 with self._guard:
                     self.closed = True
                 return
-            except redis.exceptions.RedisError as problem:
-                # A broken connection: waiters poll meanwhile, and releases are heard again
-                # once subscribed anew.
+            except Exception as problem:
+                # A broken connection (a RedisError, or what the socket layer or the client
+                # raises past it): waiters poll meanwhile, and releases are heard again once
+                # subscribed anew.  Never the end of the listener.
                 log.debug("%s: the subscription to lock releases broke (%s); subscribing "
                           "again", self._label, type(problem).__name__)
                 self._confirmed = False
                 self._settled.clear()
             finally:
                 if pubsub is not None:
-                    pubsub.close()
+                    with contextlib.suppress(Exception):  # a broken connection's closing
+                        pubsub.close()
             if self._stop.wait(backoff) or self._idle():
                 return
             backoff = min(backoff * 2, _LONGEST_BACKOFF)

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from brokerauth.contract.tokens import TokenKey
 from brokerauth.engine.pluginhost import PluginHost
+from brokerauth_redis import releases
 from brokerauth_redis.options import RedisStoreOptions
 from brokerauth_redis.plugin import RedisPlugin
 from cryptography.fernet import Fernet
@@ -18,6 +19,15 @@ def double_installed(bearer_double_installed: None) -> None:
     """The test bench's bearer double (brokerauth_sandbox.bearer) is an installed plugin while
     a module of these tests runs, in this process and in every process it starts (spawned
     fleets), and in no one else's tests."""
+
+
+@pytest.fixture(autouse=True)
+def _no_listener_outlives_its_test() -> Iterator[None]:
+    """Each test's stores listen for lock releases on their own server: their listeners are
+    closed when the test ends, so none keeps reconnecting to a server that is gone while a
+    later test runs (one that counts name lookups, say)."""
+    yield
+    releases.close_all()
 
 
 @pytest.fixture
