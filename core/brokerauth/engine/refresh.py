@@ -221,9 +221,12 @@ class TokenManager:
         return LoginRequiredError(
             f"{self._source.label}: logged out: the token is no longer in the store, so the "
             "copy this process held is not refreshed",
-            hint=f"run `brokerauth login {self._source.label.split('/')[0]}` to use this "
-            "profile again",
+            hint=f"run `{self._login_command()}` to use this profile again",
         )
+
+    def _login_command(self) -> str:
+        """The command a person runs to log this profile in again."""
+        return f"brokerauth login {self._source.label.split('/')[0]}"
 
     # -- reading ---------------------------------------------------------------------------
     def current(self) -> Token | None:
@@ -351,7 +354,7 @@ class TokenManager:
                 raise failure.error(self._source.label)
             raise RefreshError(
                 f"{self._source.label}: the token has expired and could not be refreshed",
-                hint=f"run `brokerauth login {self._source.label.split('/')[0]}`",
+                hint=f"run `{self._login_command()}`",
             )
         return state.token
 
@@ -630,6 +633,6 @@ class TokenManager:
         if token is None:
             raise LoginRequiredError(
                 f"{self._source.label}: the token cannot be refreshed without you",
-                hint=f"run `brokerauth login {self._source.label.split('/')[0]}`",
+                hint=f"run `{self._login_command()}`",
             )
         return failures.cleared(validate_token(token, self._source.label)), True
