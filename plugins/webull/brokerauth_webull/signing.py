@@ -206,13 +206,13 @@ def _assemble(
     body = request.body
     if not body:
         return text
-    return f"{text}%26{_digest(body, algorithm)}"
+    return f"{text}%26{body_digest(body, algorithm)}"
 
 
-def _digest(body: bytes, algorithm: str) -> str:
-    if algorithm == "HMAC-SHA256":
-        return hashlib.sha256(body).hexdigest().upper()
-    return hashlib.md5(body, usedforsecurity=False).hexdigest().upper()
+def _nonce_text(nonce: str) -> str:
+    """The nonce as the string to sign holds it: a hex or alphanumeric one (ours; the SDK's
+    are UUIDs) needs no quoting."""
+    return nonce if nonce.isalnum() and nonce.isascii() else quote(nonce)
 
 
 def _unhashed(
@@ -226,8 +226,7 @@ def _unhashed(
     cached = _QUOTED.get
     host = request.host
     host_entry = _HOST_ENTRY + (cached(host) or _quote_cached(host))
-    # A hex or alphanumeric nonce (ours, the SDK's are UUIDs) needs no quoting.
-    nonce_entry = _NONCE_ENTRY + (nonce if nonce.isalnum() and nonce.isascii() else quote(nonce))
+    nonce_entry = _NONCE_ENTRY + _nonce_text(nonce)
     timestamp_entry = _TIMESTAMP_ENTRY + (cached(timestamp) or _quote_cached(timestamp))
     params = request.params
     if params:
@@ -423,13 +422,12 @@ class Signer:
             return _assemble(request, self._app_key_entry, self._algorithm_entry, timestamp,
                              nonce, self.algorithm)
         head, middle, tail = template
-        if not (nonce.isalnum() and nonce.isascii()):
-            nonce = quote(nonce)
-        stamp = _QUOTED.get(timestamp) or _quote_cached(timestamp)
+        text = (f"{head}{_nonce_text(nonce)}{middle}"
+                f"{_QUOTED.get(timestamp) or _quote_cached(timestamp)}{tail}")
         body = request.body
         if not body:
-            return f"{head}{nonce}{middle}{stamp}{tail}"
-        return f"{head}{nonce}{middle}{stamp}{tail}%26{_digest(body, self.algorithm)}"
+            return text
+        return f"{text}%26{body_digest(body, self.algorithm)}"
 
     def signature(self, to_sign: str) -> str:
         """:func:`signature` with this secret and algorithm."""
