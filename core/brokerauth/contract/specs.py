@@ -6,6 +6,7 @@ to structure a profile's settings, and to list what is installed.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import attrs
@@ -25,7 +26,11 @@ class StrategySpec:
     ``needs`` lists the settings attributes the strategy reads (``app_key``...), so a profile
     that combines it with another broker's settings fails early and clearly.  ``options`` is an
     attrs class for the strategy's own settings, given in a profile as
-    ``store = { name = "file", path = "..." }``.
+    ``store = { name = "file", path = "..." }``.  ``options_from`` gives the options a profile
+    leaves out, from the profile's broker settings, so that one setting can steer the strategy
+    too (the Futu store's folder is the profile's ``token_dir`` unless the store names its own
+    ``path``); it must accept any broker's settings, and ``None`` values in its answer are left
+    out.
     """
 
     kind: StrategyKind
@@ -33,6 +38,7 @@ class StrategySpec:
     description: str = ""
     needs: tuple[str, ...] = ()
     options: type[Any] | None = None
+    options_from: Callable[[Any], Mapping[str, Any]] | None = None
 
 
 @attrs.frozen

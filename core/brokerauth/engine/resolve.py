@@ -109,6 +109,9 @@ def _bind(kind: StrategyKind, key: str, name: str, choice: StrategyChoice | None
         ) from exc
     options = None
     raw_options = dict(choice.options) if choice is not None else {}
+    if spec.options is not None and spec.options_from is not None:
+        implied = {k: v for k, v in spec.options_from(settings).items() if v is not None}
+        raw_options = {**implied, **raw_options}
     if spec.options is not None:
         options = structure_settings(
             converter, raw_options, spec.options, profile, prefix=f"{key}."

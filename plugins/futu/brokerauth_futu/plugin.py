@@ -101,6 +101,9 @@ _INFO: Final = PluginInfo(
             "<client_id>, or path = ...), shared with the SDK; 0600, atomic, locked across "
             "processes",
             options=FutuFileOptions,
+            # The profile's token_dir is where its logins' files go, unless the store names
+            # its own path: one setting, so tokens and registrations never part.
+            options_from=lambda settings: {"path": getattr(settings, "token_dir", None)},
         ),
     ),
     description="Futu OpenAPI: OAuth public client, legacy API-key signing, SDK token file",

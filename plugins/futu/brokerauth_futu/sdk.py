@@ -82,10 +82,6 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:12]
 
 
-def _store(token_dir: str | None) -> dict[str, Any] | str:
-    return {"name": STORE, "path": token_dir} if token_dir else STORE
-
-
 class _Options:
     """What both the OAuth builder and ``Config.new``/``from_env`` pass through unchanged."""
 
@@ -158,7 +154,6 @@ class OAuthBuilder:
     def __init__(self, client_id: str | None = None) -> None:
         self._client_id = client_id
         self._options = _Options()
-        self._token_dir: str | None = None
 
     # -- options ----------------------------------------------------------------------------
     def _set(self, **values: Any) -> OAuthBuilder:
@@ -211,8 +206,7 @@ class OAuthBuilder:
 
     def token_dir(self, path: str | os.PathLike[str]) -> OAuthBuilder:
         """Keep token files (and registrations) here instead of ~/.futu/openapi/tokens."""
-        self._token_dir = os.fspath(path)
-        return self._set(token_dir=self._token_dir)
+        return self._set(token_dir=os.fspath(path))
 
     def clock(self, clock: Clock) -> OAuthBuilder:
         """The clock to read (tests share a manual clock with a sandbox)."""
@@ -229,7 +223,7 @@ class OAuthBuilder:
         table: dict[str, Any] = {"broker": BROKER, "mode": "oauth", **self._options.settings}
         if self._client_id:
             table["client_id"] = self._client_id
-        table["store"] = _store(self._token_dir)
+        table["store"] = STORE  # its folder follows token_dir
         suffix = self._client_id or _digest(
             str(table.get("oauth_base_url") or table.get("environment") or ""),
             str(table.get("redirect_uri") or ""),
@@ -395,7 +389,7 @@ class Config:
             **secrets_,
             **{k: v for k, v in optional.items() if v is not None},
             **extra,
-            "store": _store(folder),
+            "store": STORE,
         }
         # One stored token per app key: the profile name carries a short hash of it (not the
         # key itself, which is a credential).

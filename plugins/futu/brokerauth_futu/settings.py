@@ -279,7 +279,8 @@ class FutuSettings:
         default=None,
         metadata={
             "help": "folder of the SDK's token files (default $FUTU_TOKEN_DIR or "
-            "~/.futu/openapi/tokens); OAuth client registrations are kept there too"
+            "~/.futu/openapi/tokens); OAuth client registrations are kept there too, and the "
+            "futu-file store keeps its files there unless given a path of its own"
         },
     )
     # --- legacy API key ------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """The ``futu-file`` store: OAuth tokens in the Futu SDK's own file, so both share one login.
 
-Layout, with ``T`` the token folder (the store's ``path`` option, else ``$FUTU_TOKEN_DIR``,
-else ``~/.futu/openapi/tokens``, which is ``%USERPROFILE%\\.futu\\openapi\\tokens`` on
-Windows)::
+Layout, with ``T`` the token folder (the store's ``path`` option, else the profile's
+``token_dir``, else ``$FUTU_TOKEN_DIR``, else ``~/.futu/openapi/tokens``, which is
+``%USERPROFILE%\\.futu\\openapi\\tokens`` on Windows)::
 
     T/<client_id>                              the SDK's file: {"client_id", "access_token",
                                                "refresh_token", "expires_at"}

@@ -227,12 +227,12 @@ class FutuSandbox(SandboxServer):
             return next(reversed(self._legacy))
 
     def profile_settings(self) -> dict[str, Any]:
-        """Settings (and the store) pointing a profile here, in :attr:`profile_mode`."""
+        """Settings pointing a profile here, in :attr:`profile_mode` (the store follows
+        ``token_dir``)."""
         folder = self.token_dir
         common: dict[str, Any] = {"base_url": self.base_url, **self.ws_settings()}
         if folder is not None:
             common["token_dir"] = folder
-            common["store"] = {"name": "futu-file", "path": folder}
         if self.profile_mode == "api_key":
             return {
                 **common,
@@ -813,13 +813,12 @@ def _print_banner(sandbox: FutuSandbox) -> None:
         'broker = "futu"\n'
         f'base_url = "{sandbox.base_url}"\n'
         f'token_dir = "{folder}"\n'
-        f'store = {{ name = "futu-file", path = "{folder}" }}\n'
         "\nLegacy API key (export FUTU_APP_KEY, FUTU_APP_SECRET, FUTU_ACCESS_TOKEN first):\n\n"
         "[profiles.futu-sandbox-key]\n"
         'broker = "futu"\n'
         'mode = "api_key"\n'
         f'base_url = "{sandbox.base_url}"\n'
-        f'store = {{ name = "futu-file", path = "{folder}" }}\n',
+        f'token_dir = "{folder}"\n',
         file=out,
     )
     print("Ctrl-C stops.", file=out, flush=True)
