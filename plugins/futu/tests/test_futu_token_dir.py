@@ -58,4 +58,5 @@ def test_a_store_path_of_its_own_wins_for_the_token_files(
     session = open_futu(sandbox, **keys)
     assert session.get("/v1/account/info").ok
     assert "default.json" in {p.name for p in _files(own)}
-    assert _files(elsewhere) == [] and _files(tmp_path / "home") == []
+    assert _files(elsewhere) == []
+    assert _files(tmp_path / "home") == []
