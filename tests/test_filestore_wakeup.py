@@ -234,6 +234,7 @@ class FileSource:
     must not happen: the other process refreshes)."""
 
     label = "wake/default"
+    login_command = "brokerauth login wake"
 
     def __init__(self, options: FileStoreOptions) -> None:
         self.options = options
@@ -428,6 +429,7 @@ CROWD_WAITER = textwrap.dedent("""
 
     class Source:
         label = "wake/default"
+        login_command = "brokerauth login wake"
         def load(self):
             loads.append(1)
             return filestore.load(key, options)

@@ -28,3 +28,17 @@ def test_a_session_holding_the_token_does_not_undo_a_logout(
         holder.get("/api/me")
     assert double.refresh_calls == 0
     assert holder.binding.load() is None  # still logged out
+
+
+@pytest.mark.parametrize("user", [None, "alice"])
+def test_the_hint_names_the_identity_that_must_log_in(
+    double: Any, session_factory: Any, manual_clock: Any, user: str | None
+) -> None:
+    holder = session_factory(double, user=user)
+    assert holder.get("/api/me").status == 200
+    session_factory(double, user=user).logout(revoke=False)
+    manual_clock.advance(double.token_lifetime - 30)
+    with pytest.raises(LoginRequiredError) as caught:
+        holder.get("/api/me")
+    expected = "brokerauth login test" + ("" if user is None else f" --user {user}")
+    assert f"`{expected}`" in (caught.value.hint or "")

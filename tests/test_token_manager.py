@@ -15,6 +15,7 @@ from brokerauth_sandbox.clock import ManualClock
 
 class Source:
     label = "p/default"
+    login_command = "brokerauth login p"
 
     def __init__(self, clock: ManualClock) -> None:
         self.clock = clock

@@ -53,7 +53,6 @@ def run(args: argparse.Namespace, out: Output) -> int:
 
     from brokerauth.contract.errors import LoginRequiredError
     from brokerauth.engine.api import open_binding
-    from brokerauth.engine.notices import login_command
     from brokerauth.engine.refresh import token_state
     from brokerauth.toolkit import privatefiles
     from brokerauth.toolkit.seal import seal_token
@@ -62,7 +61,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     binding = open_binding(args.profile, user=args.user, profiles=args.profiles,
                            interactive=False)
     options = binding.resolved.profile.options
-    login = login_command(binding)
+    login = binding.login_command
     # Under the store's lock: a refresh running meanwhile would rotate the refresh token
     # between our read and the seal, and the sealed one would be dead on arrival.
     with binding.locked("export again"):

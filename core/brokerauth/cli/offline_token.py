@@ -44,7 +44,7 @@ class _Offline:
 
     def __init__(self, binding: ProfileBinding) -> None:
         self._label = binding.label
-        self._hint = f"run `brokerauth login {binding.resolved.name}{binding.user_option}`"
+        self._hint = f"run `{binding.login_command}`"
 
     def error(self) -> LoginRequiredError:
         from brokerauth.contract.errors import LoginRequiredError

@@ -226,6 +226,11 @@ class ProfileBinding:
             return ""
         return f" --user {self.identity}"
 
+    @property
+    def login_command(self) -> str:
+        """The command a person runs to log this profile and identity in again."""
+        return f"brokerauth login {self.resolved.name}{self.user_option}"
+
     def locked(self, then: str) -> AbstractContextManager[None]:
         """The store's lock on this profile and identity, waited for up to the profile's
         ``lock_timeout``; a :class:`~brokerauth.contract.errors.StoreError` if another process
@@ -458,13 +463,11 @@ class ProfileBinding:
 
         where = issued_for if token.broker == self.resolved.broker.id else (
             f"broker {token.broker!r}")
-        user = self.user_option
         raise LoginRequiredError(
             f"{self.label}: the stored token was issued for {where}, but the profile now "
             f"points at {self.home_origin}; it was not sent there",
-            hint=f"if the new address is right, run `brokerauth login {self.resolved.name}"
-            f"{user}` for it; if you did not change the profile, check which profiles file "
-            "is used (`brokerauth profiles`)",
+            hint=f"if the new address is right, run `{self.login_command}` for it; if you did "
+            "not change the profile, check which profiles file is used (`brokerauth profiles`)",
         )
 
     def delete(self) -> bool:

@@ -56,13 +56,13 @@ class Failure:
         retry = self.retry_at()
         return retry is not None and now >= retry
 
-    def error(self, label: str) -> TokenError:
-        """The error every caller that shares this outcome gets."""
-        profile = label.split("/")[0]
+    def error(self, label: str, login_command: str) -> TokenError:
+        """The error every caller that shares this outcome gets; ``login_command`` is what a
+        person runs to log in again."""
         if self.kind == DEAD:
             return LoginRequiredError(
                 f"{label}: the broker refused the refresh token ({self.message})",
-                hint=f"run `brokerauth login {profile}`",
+                hint=f"run `{login_command}`",
             )
         retry = self.retry_at()
         when = f"; next try after {retry:%H:%M:%S} UTC" if retry is not None else ""

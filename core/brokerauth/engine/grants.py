@@ -16,7 +16,6 @@ import attrs
 
 from brokerauth.contract.errors import BrokerAuthError
 from brokerauth.engine.horizons import Horizon, horizon_of
-from brokerauth.engine.notices import login_command
 from brokerauth.engine.refresh import token_state
 
 if TYPE_CHECKING:
@@ -71,7 +70,7 @@ def _grant(binding: ProfileBinding, identity: str, loaded: Token | BrokerAuthErr
     now = one.clock.now()
     if isinstance(loaded, BrokerAuthError):
         yield Grant(binding.resolved.name, identity, "error", horizon_of(None, now),
-                    login_command(one), problem=loaded.message)
+                    one.login_command, problem=loaded.message)
         return
     token = loaded
     ends = horizon_of(token, now)
@@ -79,5 +78,5 @@ def _grant(binding: ProfileBinding, identity: str, loaded: Token | BrokerAuthErr
         return
     state, _ = token_state(token, now, advisory=options.refresh_advisory,
                            mandatory=options.refresh_mandatory)
-    yield Grant(binding.resolved.name, identity, state, ends, login_command(one),
+    yield Grant(binding.resolved.name, identity, state, ends, one.login_command,
                 facts=token.facts() if token else {})

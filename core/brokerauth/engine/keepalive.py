@@ -20,7 +20,7 @@ import attrs
 
 from brokerauth.contract.errors import BrokerAuthError, LoginRequiredError
 from brokerauth.engine.horizons import horizon_of
-from brokerauth.engine.notices import login_command, tell_once
+from brokerauth.engine.notices import tell_once
 
 if TYPE_CHECKING:
     from brokerauth.engine.binding import ProfileBinding
@@ -57,7 +57,7 @@ def keep_alive(binding: ProfileBinding, within: timedelta) -> KeptAlive:
     from brokerauth.engine.sessions import Session
 
     base = KeptAlive(binding.resolved.name, binding.identity, "none")
-    command = login_command(binding)
+    command = binding.login_command
     try:
         token = binding.load()
         if token is None:

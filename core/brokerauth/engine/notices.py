@@ -35,7 +35,7 @@ class ProfileBinding(Protocol):
     label: str
 
     @property
-    def user_option(self) -> str: ...
+    def login_command(self) -> str: ...
 
     def load(self) -> Token | None: ...
 
@@ -48,11 +48,6 @@ LOGGER = "brokerauth.engine.notices"
 MESSAGE_LIMIT = 2000
 #: ``Token.extra`` key prefix: which horizon an event of that kind was last given for.
 TOLD = CORE_EXTRA_PREFIX + "told."
-
-
-def login_command(binding: ProfileBinding) -> str:
-    """The command a person runs to log this profile and identity in again."""
-    return f"brokerauth login {binding.resolved.name}{binding.user_option}"
 
 
 def event(binding: ProfileBinding, kind: EventKind, token: Token | None,
@@ -69,7 +64,7 @@ def event(binding: ProfileBinding, kind: EventKind, token: Token | None,
         must_act_by=horizon.must_act_by,
         # An instruction for the person (a relayed prompt) is kept whole; one line still.
         message=scrub(message, limit=MESSAGE_LIMIT) or "",
-        login_command=login_command(binding) if kind != "refreshed" else None,
+        login_command=binding.login_command if kind != "refreshed" else None,
         login_url=login_url,
     )
 

@@ -60,6 +60,10 @@ class TokenSource(Protocol):
 
     label: str
 
+    @property
+    def login_command(self) -> str:
+        """The command a person runs to log this profile and identity in again."""
+
     def load(self) -> Token | None: ...
 
     def save(self, token: Token) -> None: ...
@@ -221,12 +225,8 @@ class TokenManager:
         return LoginRequiredError(
             f"{self._source.label}: logged out: the token is no longer in the store, so the "
             "copy this process held is not refreshed",
-            hint=f"run `{self._login_command()}` to use this profile again",
+            hint=f"run `{self._source.login_command}` to use this profile again",
         )
-
-    def _login_command(self) -> str:
-        """The command a person runs to log this profile in again."""
-        return f"brokerauth login {self._source.label.split('/')[0]}"
 
     # -- reading ---------------------------------------------------------------------------
     def current(self) -> Token | None:
@@ -351,10 +351,10 @@ class TokenManager:
         if state.token.expired(self._clock.now()):
             failure = failures.failure_of(state.token)
             if failure is not None:
-                raise failure.error(self._source.label)
+                raise failure.error(self._source.label, self._source.login_command)
             raise RefreshError(
                 f"{self._source.label}: the token has expired and could not be refreshed",
-                hint=f"run `{self._login_command()}`",
+                hint=f"run `{self._source.login_command}`",
             )
         return state.token
 
@@ -505,7 +505,7 @@ class TokenManager:
                 ):
                     self._set_failed(base)
                     if wait:
-                        raise failure.error(self._source.label)
+                        raise failure.error(self._source.label, self._source.login_command)
                     logger(LOGGER).debug("%s: the last refresh failed; not trying again yet",
                                          self._source.label)
                     return
@@ -633,6 +633,6 @@ class TokenManager:
         if token is None:
             raise LoginRequiredError(
                 f"{self._source.label}: the token cannot be refreshed without you",
-                hint=f"run `{self._login_command()}`",
+                hint=f"run `{self._source.login_command}`",
             )
         return failures.cleared(validate_token(token, self._source.label)), True

@@ -204,7 +204,6 @@ class Session:
         self, response: Response, outcome: Outcome, code: str | None, message: str | None
     ) -> BrokerAuthError:
         label = self.binding.label
-        profile = self.profile
         if outcome is Outcome.CLOCK_SKEW:
             return ClockSkewError(
                 message or "the broker rejected the request's timestamp",
@@ -217,13 +216,13 @@ class Session:
                 message or f"{label}: the credential was revoked",
                 status=response.status,
                 code=code,
-                hint=f"create new credentials, then run `brokerauth login {profile}`",
+                hint=f"create new credentials, then run `{self.binding.login_command}`",
             )
         if outcome is Outcome.TOKEN_INVALID:
             return AuthenticationError(
                 message or f"{label}: the broker rejected the token even after a refresh",
                 status=response.status,
                 code=code,
-                hint=f"run `brokerauth login {profile}`",
+                hint=f"run `{self.binding.login_command}`",
             )
         return default_error(response)
