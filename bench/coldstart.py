@@ -6,6 +6,10 @@ install's import hooks run at every interpreter start.
 Runs are interleaved (bare interpreter, SDK import, ``brokerauth sign``), after warm-up runs,
 and each one's median is taken.  The target compares whole processes, interpreter start
 included; the times over a bare interpreter (``python -c pass``) are printed as well.
+
+So is a floor: a process that only imports the standard-library modules signing needs and the
+two libraries the design prescribes on that path (attrs for value types, pluggy for the
+hooks), running no line of brokerauth.  No ``brokerauth sign`` built on them can start faster.
 """
 
 from __future__ import annotations
@@ -20,11 +24,16 @@ from common import Report, ms
 
 #: Whole processes: `brokerauth sign` in at most this share of the SDK import's time.
 TARGET = 0.5
+#: What the floor imports: the standard library's part of signing a request from a profile
+#: (argparse, which the design keeps, and tomllib for the profile), then attrs and pluggy.
+DEPENDENCIES = "argparse, tomllib, hashlib, hmac, urllib.parse, datetime, json, attrs, pluggy"
 
 
 def _time(argv: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+    # The first run's output was checked (and its note shown) before any is timed.
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
@@ -40,11 +49,14 @@ def run(report: Report, profiles: Path, env: dict[str, str], quick: bool) -> Non
             "/market-data/stocks/snapshots/list?symbols=AAPL,TSLA&category=US_STOCK",
             "--timestamp", "2024-01-02T03:04:05Z", "--nonce", "7c9e6679",
         ],
+        "floor": [sys.executable, "-c", f"import {DEPENDENCIES}"],
     }
     env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    output = subprocess.run(commands["brokerauth sign"], env=env, check=True,
-                            capture_output=True, text=True).stdout
-    assert "x-signature: " in output, output
+    first = subprocess.run(commands["brokerauth sign"], env=env, check=True,
+                           capture_output=True, text=True)
+    assert "x-signature: " in first.stdout, first.stdout
+    for line in first.stderr.splitlines():
+        print(f"  (brokerauth sign says) {line}")
     for _ in range(3):
         for argv in commands.values():
             _time(argv, env)
@@ -54,7 +66,10 @@ def run(report: Report, profiles: Path, env: dict[str, str], quick: bool) -> Non
             samples[name].append(_time(argv, env))
     median = {name: statistics.median(values) for name, values in samples.items()}
     bare, sdk, ours = median["bare interpreter"], median["SDK import"], median["brokerauth sign"]
+    floor = median["floor"]
     print(f"  bare interpreter {ms(bare)}, SDK import {ms(sdk)}, brokerauth sign {ms(ours)}")
+    print(f"  floor (importing {DEPENDENCIES}, no brokerauth): {ms(floor)}, "
+          f"{floor / sdk:.2f}× the SDK import; brokerauth sign is {ms(ours - floor)} over it")
     whole, over_bare = ours / sdk, (ours - bare) / (sdk - bare)
     report.add("cold start of `brokerauth sign` (webull profile), whole process, regular "
                "install", ms(ours), f"`import webull.core.client` {ms(sdk)}", whole,
@@ -63,5 +78,7 @@ def run(report: Report, profiles: Path, env: dict[str, str], quick: bool) -> Non
         f"Cold start medians of {len(samples['bare interpreter'])} interleaved runs: bare "
         f"interpreter {ms(bare)}, `import webull.core.client` {ms(sdk)}, `brokerauth sign` "
         f"{ms(ours)}; over a bare interpreter: {ms(ours - bare)} against {ms(sdk - bare)}, "
-        f"{over_bare:.2f}×."
+        f"{over_bare:.2f}×. Floor (a process importing only {DEPENDENCIES}): {ms(floor)}, "
+        f"{floor / sdk:.2f}× the SDK import, so the target leaves "
+        f"{ms(max(TARGET * sdk - floor, 0.0))} for brokerauth itself."
     )
