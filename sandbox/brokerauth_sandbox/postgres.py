@@ -32,8 +32,9 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import quote
+
+from brokerauth_sandbox.daemon import FolderDaemon
 
 INSTALL = ("apt-get install postgresql  (Debian/Ubuntu; `make test` does it when run as "
            "root, or `make postgresql`)")
@@ -84,7 +85,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-class PostgresServer:
+class PostgresServer(FolderDaemon):
     """One PostgreSQL cluster and its postmaster on ``127.0.0.1:port``, in a folder of its own.
 
     The cluster is made (``initdb``) on the first :meth:`start`; :meth:`close` stops the server
@@ -191,23 +192,6 @@ class PostgresServer:
         while _live_members(process.pid) and time.monotonic() < deadline:
             time.sleep(0.02)
         (self.data / "postmaster.pid").unlink(missing_ok=True)
-
-    def close(self) -> None:
-        """Stop the server and remove its folder (data, log) for good."""
-        self.stop()
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-    def __enter__(self) -> PostgresServer:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
-        self.close()
 
     # -- clients ---------------------------------------------------------------------------
     def url(self, database: str = "postgres") -> str:
@@ -319,12 +303,6 @@ class PostgresServer:
             return False
         return (self._process is not None and len(lines) >= 8
                 and lines[0].strip() == str(self._process.pid) and lines[7].strip() == "ready")
-
-    def _log_tail(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-3000:]
-        except OSError:
-            return "(no log)"
 
 
 def _server_account() -> pwd.struct_passwd | None:

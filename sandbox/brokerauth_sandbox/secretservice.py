@@ -36,7 +36,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
+
+from brokerauth_sandbox.daemon import FolderDaemon
 
 INSTALL = ("apt-get install gnome-keyring dbus-daemon dbus-bin libsecret-tools  "
            "(Debian/Ubuntu; `make test` does it when run as root, or `make secret-service`)")
@@ -78,7 +79,7 @@ def missing_programs() -> list[str]:
     return [program for program in PROGRAMS if shutil.which(program) is None]
 
 
-class SecretService:
+class SecretService(FolderDaemon):
     """One private D-Bus session bus and one ``gnome-keyring-daemon`` serving the Secret Service
     on it, in a folder of their own; :meth:`close` stops both and removes the folder.
 
@@ -193,23 +194,6 @@ class SecretService:
         process, self._bus = self._bus, None
         _terminate(process)
 
-    def close(self) -> None:
-        """Stop both daemons and remove the folder (keyrings, log) for good."""
-        self.stop()
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-    def __enter__(self) -> SecretService:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
-        self.close()
-
     # -- clients ---------------------------------------------------------------------------
     def call(self, path: str, method: str, *arguments: str,
              destination: str = BUS_NAME) -> str:
@@ -280,12 +264,6 @@ class SecretService:
             raise RuntimeError(f"dbus-daemon gave no address within {TIMEOUT:.0f} s; "
                                f"{self.log}:\n{self._log_tail()}")
         # The address it printed carries the bus's guid; clients need only the path.
-
-    def _log_tail(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-3000:]
-        except OSError:
-            return "(no log)"
 
 
 def _program(name: str) -> str:
