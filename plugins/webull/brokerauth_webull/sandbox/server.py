@@ -33,6 +33,7 @@ from typing import Any, ClassVar, Final, Literal, TypeGuard
 import attrs
 from brokerauth.contract.clock import Clock
 from brokerauth.toolkit.secrets import Secret
+from brokerauth_sandbox.replay import NonceLedger
 from brokerauth_sandbox.server import (
     SandboxRequest,
     SandboxResponse,
@@ -142,8 +143,7 @@ class WebullSandbox(SandboxServer):
         self.quote_topics: dict[tuple[str, str], set[tuple[str, str]]] = {}
         self._apps: dict[str, str] = {self.app_key: self.app_secret}
         self._state = threading.Lock()
-        self._nonces: dict[tuple[str, str], float] = {}
-        self._next_purge = 0.0
+        self._nonces = NonceLedger()
         self._tokens: dict[str, _IssuedToken] = {}
         self._latest_pending: str | None = None
         self._hits: dict[tuple[str, str], collections.deque[float]] = {}
@@ -205,22 +205,11 @@ class WebullSandbox(SandboxServer):
     def authenticate(self, request: SandboxRequest, *, needs_token: bool) -> WebullError | None:
         """Signature, timestamp window, nonce replay, then (if asked) the 2FA token."""
         now = self.server_now()
-        rejection = check_request(
-            path=request.path,
-            params=request.params,
-            headers=request.headers,
-            body=request.body,
-            host=request.host,
-            secret_for=self._secret_for,
-            now=now,
-            window=self.timestamp_window,
-        )
+        rejection = gateway_check(request, secret_for=self._secret_for, nonces=self._nonces,
+                                  now=now, window=self.timestamp_window)
         if rejection is not None:
             return rejection
         app_key = request.headers["x-app-key"]
-        replayed = self.use_nonce(app_key, request.headers["x-signature-nonce"], now)
-        if replayed is not None:
-            return replayed
         if self.require_version and not request.headers.get("x-version"):
             return codes.MISSING_VERSION
         if needs_token and self.two_factor_required:
@@ -230,17 +219,7 @@ class WebullSandbox(SandboxServer):
     def use_nonce(self, app_key: str, nonce: str, now: float) -> WebullError | None:
         """Record ``nonce`` as used by ``app_key``; ``DUPLICATE_NONCE`` if it already was (by
         an HTTP request or a gRPC call: one memory for both, as one gateway would keep)."""
-        with self._state:
-            if now >= self._next_purge:
-                self._nonces = {k: t for k, t in self._nonces.items() if t > now}
-                self._next_purge = now + 1.0
-            seen = (app_key, nonce)
-            if seen in self._nonces:
-                return codes.DUPLICATE_NONCE
-            # A replay carries the same x-timestamp, at most `window` ahead of now, and stays
-            # acceptable until that timestamp + `window`: 2 windows from now at the latest.
-            self._nonces[seen] = now + 2 * self.timestamp_window
-        return None
+        return replay_check(self._nonces, app_key, nonce, now, self.timestamp_window)
 
     def secret_for(self, app_key: str) -> str | None:
         """The secret of ``app_key``, if the sandbox knows that app."""
@@ -445,6 +424,43 @@ class WebullSandbox(SandboxServer):
                 return codes.INVALID_TOKEN
             record.last_used = now
         return None
+
+
+def gateway_check(
+    request: SandboxRequest,
+    *,
+    secret_for: Callable[[str], str | None],
+    nonces: NonceLedger,
+    now: float,
+    window: float,
+) -> WebullError | None:
+    """Webull's gateway, for every emulator of a Webull API: the HMAC signature (the app key's
+    secret from ``secret_for``) and its timestamp window, then nonce replay."""
+    rejection = check_request(
+        path=request.path,
+        params=request.params,
+        headers=request.headers,
+        body=request.body,
+        host=request.host,
+        secret_for=secret_for,
+        now=now,
+        window=window,
+    )
+    if rejection is not None:
+        return rejection
+    return replay_check(nonces, request.headers["x-app-key"],
+                        request.headers["x-signature-nonce"], now, window)
+
+
+def replay_check(
+    nonces: NonceLedger, app_key: str, nonce: str, now: float, window: float
+) -> WebullError | None:
+    """``DUPLICATE_NONCE`` if ``app_key`` already used ``nonce``, else it is recorded."""
+    # A replay carries the same x-timestamp, at most `window` ahead of now, and stays
+    # acceptable until that timestamp + `window`: 2 windows from now at the latest.
+    if nonces.first_use((app_key, nonce), now, keep_until=now + 2 * window):
+        return None
+    return codes.DUPLICATE_NONCE
 
 
 def _strings(value: object) -> TypeGuard[list[str]]:

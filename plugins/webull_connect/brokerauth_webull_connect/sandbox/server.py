@@ -50,6 +50,7 @@ import attrs
 from brokerauth.contract.clock import Clock
 from brokerauth.toolkit.oauth import s256
 from brokerauth.toolkit.secrets import Secret
+from brokerauth_sandbox.replay import NonceLedger
 from brokerauth_sandbox.server import (
     SandboxRequest,
     SandboxResponse,
@@ -58,8 +59,7 @@ from brokerauth_sandbox.server import (
     route,
     serve_until_interrupted,
 )
-from brokerauth_webull.codes import DUPLICATE_NONCE
-from brokerauth_webull.verifier import check_request
+from brokerauth_webull.sandbox.server import gateway_check
 
 from brokerauth_webull_connect import codes
 from brokerauth_webull_connect.codes import WebullError
@@ -253,8 +253,7 @@ class ConnectSandbox(SandboxServer):
         self._revoked_users: set[str] = set()
         #: Access tokens withdrawn one by one (see :meth:`reinstate_user`).
         self._revoked_access: set[str] = set()
-        self._nonces: dict[str, float] = {}
-        self._next_purge = 0.0
+        self._nonces = NonceLedger()
 
     def __repr__(self) -> str:
         try:
@@ -458,29 +457,13 @@ class ConnectSandbox(SandboxServer):
 
     def _authenticate(self, request: SandboxRequest) -> WebullError | None:
         """Webull's gateway: the HMAC signature, its timestamp window, nonce replay."""
-        now = self.server_now()
-        rejection = check_request(
-            path=request.path,
-            params=request.params,
-            headers=request.headers,
-            body=request.body,
-            host=request.host,
+        return gateway_check(
+            request,
             secret_for=lambda key: self.app_secret if key == self.app_key else None,
-            now=now,
+            nonces=self._nonces,
+            now=self.server_now(),
             window=self.timestamp_window,
         )
-        if rejection is not None:
-            return rejection
-        nonce = request.headers["x-signature-nonce"]
-        with self._lock:
-            if now >= self._next_purge:
-                self._nonces = {k: t for k, t in self._nonces.items() if t > now}
-                self._next_purge = now + 1.0
-            if nonce in self._nonces:
-                return DUPLICATE_NONCE
-            # A replay is acceptable at most until its timestamp + window: 2 windows from now.
-            self._nonces[nonce] = now + 2 * self.timestamp_window
-        return None
 
     def _client(self, fields: Mapping[str, str], request: SandboxRequest) -> str | None:
         """The client the request authenticates as, by :attr:`client_auth` alone (RFC 6749
