@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from brokerauth.contract.errors import CorruptStoreError, StoreError
-from brokerauth.contract.tokens import Token
+from brokerauth.contract.tokens import Token, TokenKey
 from brokerauth.toolkit.tokencodec import (
     MAX_TOKEN_BYTES,
     decode_token,
@@ -167,12 +167,12 @@ CORRUPT = {
 @pytest.mark.parametrize("data", CORRUPT.values(), ids=CORRUPT.keys())
 def test_corrupt_data_is_one_clear_error_without_secrets(data: bytes):
     with pytest.raises(CorruptStoreError) as caught:
-        decode_token(data, source=SOURCE, profile="prod")
+        decode_token(data, source=SOURCE, key=TokenKey("prod", "default"))
     error = caught.value
     text = str(error)
     assert SOURCE in error.message
     assert error.hint is not None
-    assert "brokerauth logout prod" in error.hint
+    assert "brokerauth logout prod --user default" in error.hint
     for secret in (ACCESS, REFRESH):
         assert secret not in text
         assert secret not in repr(error)

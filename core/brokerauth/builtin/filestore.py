@@ -406,9 +406,10 @@ def _encrypted(data: bytes) -> bool:
 
 def _opened(data: bytes, path: Path, key: TokenKey, options: FileStoreOptions) -> Token | None:
     """The token in the bytes of the file at ``path``, in clear or sealed."""
+    from brokerauth.toolkit.commands import for_key
     from brokerauth.toolkit.tokencodec import decode_token
 
-    logout = f"`brokerauth logout {key.profile}`"
+    logout = f"`{for_key('logout', key)}`"
     if options.encryption_key is None:
         if _encrypted(data):
             raise StoreError(
@@ -418,7 +419,7 @@ def _opened(data: bytes, path: Path, key: TokenKey, options: FileStoreOptions) -
                 '{ env = "NAME" }, or encryption_key = "keyring" for the key in the OS '
                 f"keyring), or run {logout} and log in again",
             )
-        return decode_token(data, source=str(path), profile=key.profile)
+        return decode_token(data, source=str(path), key=key)
     from brokerauth.toolkit.envelope import open_entry
 
     keys = _keys_of(options)

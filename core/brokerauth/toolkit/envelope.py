@@ -41,6 +41,7 @@ import attrs
 
 from brokerauth.contract.errors import ConfigError, CorruptStoreError, StoreError
 from brokerauth.contract.tokens import Token, TokenKey
+from brokerauth.toolkit.commands import for_key
 from brokerauth.toolkit.secrets import Secret
 from brokerauth.toolkit.settings_checks import MAKE_FERNET_KEY as _GENERATE
 from brokerauth.toolkit.tokencodec import MAX_TOKEN_BYTES, decode_token, encode_token
@@ -207,7 +208,7 @@ def open_entry(
     :raises ForgedEntryError: in clear where a key was given, or sealed for another entry.
     :raises ~brokerauth.contract.errors.StoreError: the entry is encrypted and no key was given.
     """
-    logout = f"`brokerauth logout {key.profile}`"
+    logout = f"`{for_key('logout', key)}`"
     if cipher is None:
         if data is None:
             if clear_generation is None and clear_fence is None:
@@ -219,7 +220,7 @@ def open_entry(
                 "encryption_key",
                 hint='add the key the rest of the fleet uses: encryption_key = { env = "NAME" }',
             )
-        token = decode_token(data, source=source, profile=key.profile)
+        token = decode_token(data, source=source, key=key)
         return Entry(token, clear_generation or 0, clear_fence or 0, authenticated=False)
     if data is None:
         # Nothing sealed: a clear g or f without a value was left by an older version's
@@ -261,14 +262,14 @@ def open_entry(
     if legacy:
         if not separator or header + separator != _legacy_binding(key):
             raise moved()
-        legacy_token = decode_token(body, source=source, profile=key.profile)
+        legacy_token = decode_token(body, source=source, key=key)
         # Nothing sealed but the token: the fence is the clear one, as before the upgrade.
         return Entry(legacy_token, 0, clear_fence or 0, authenticated=False, legacy=True)
     generation, fence = _read_header(header, entry, moved, source=source, logout=logout,
                                      store=store)
     if not separator:
         raise moved()
-    sealed = decode_token(body, source=source, profile=key.profile) if body else None
+    sealed = decode_token(body, source=source, key=key) if body else None
     return Entry(sealed, generation, fence, authenticated=True)
 
 

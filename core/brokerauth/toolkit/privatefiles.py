@@ -867,7 +867,9 @@ def _acquire(
 
 def _logout(key: TokenKey, removed_by_logout: bool) -> str | None:
     """The command that removes a bad file for the user, when there is one."""
-    return f"brokerauth logout {key.profile}" if removed_by_logout else None
+    from brokerauth.toolkit.commands import for_key
+
+    return for_key("logout", key) if removed_by_logout else None
 
 
 def _log_in_again(logout: str | None) -> str:

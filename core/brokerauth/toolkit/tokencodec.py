@@ -24,7 +24,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from brokerauth.contract.errors import CorruptStoreError, StoreError
-from brokerauth.contract.tokens import Token
+from brokerauth.contract.tokens import Token, TokenKey
 from brokerauth.toolkit.converter import make_converter, structure_plain
 
 if TYPE_CHECKING:
@@ -91,18 +91,18 @@ def encode_token(token: Token) -> bytes:
     return data
 
 
-def decode_token(data: bytes, *, source: str, profile: str | None = None) -> Token:
+def decode_token(data: bytes, *, source: str, key: TokenKey | None = None) -> Token:
     """Parse bytes written by :func:`encode_token`.
 
     :param source: the file path or entry name, used in error messages.
-    :param profile: the profile the entry belongs to, to name the exact logout command.
+    :param key: the profile and user the entry belongs to, to name the exact logout command.
     :raises ~brokerauth.contract.errors.CorruptStoreError: the bytes are not a version 1 token.
     """
     remembered = _decoded.get(data) if type(data) is bytes else None
     if remembered is not None:
         return remembered
     forgotten = _forgotten[0]
-    token = _decode(data, source, profile)
+    token = _decode(data, source, key)
     if type(data) is bytes and forgotten == _forgotten[0]:
         if len(_decoded) >= _REMEMBERED:
             try:
@@ -123,27 +123,27 @@ def forget_all() -> None:
     _decoded.clear()
 
 
-def _decode(data: bytes, source: str, profile: str | None) -> Token:
+def _decode(data: bytes, source: str, key: TokenKey | None) -> Token:
     problem = _check_size_and_parse(data)
     if isinstance(problem, str):
-        raise _corrupt(source, profile, problem)
+        raise _corrupt(source, key, problem)
     fields = problem
     version = fields.pop("version", None)
     if version is None:
-        raise _corrupt(source, profile, "it has no format version")
+        raise _corrupt(source, key, "it has no format version")
     if type(version) is not int:
-        raise _corrupt(source, profile, "its format version is not a number")
+        raise _corrupt(source, key, "its format version is not a number")
     if version != FORMAT_VERSION:
         shown = f"format version {version}" if 0 <= version < 10_000 else "an unknown format"
         raise _corrupt(
             source,
-            profile,
+            key,
             f"it has {shown}, and this brokerauth reads version {FORMAT_VERSION} "
             "(was it written by a newer brokerauth?)",
         )
     trouble = _field_problem(fields)
     if trouble is not None:
-        raise _corrupt(source, profile, trouble)
+        raise _corrupt(source, key, trouble)
     # Reading a token is part of most commands' start: cattrs only when the plain way fails.
     token: Token | None = structure_plain(fields, Token)
     if token is not None:
@@ -155,7 +155,7 @@ def _decode(data: bytes, source: str, profile: str | None) -> Token:
     except (cattrs.BaseValidationError, ValueError, TypeError):
         # The checks above should leave nothing for the converter to refuse; cattrs'
         # own messages can quote values, so they are never shown.
-        raise _corrupt(source, profile, "its fields do not form a token") from None
+        raise _corrupt(source, key, "its fields do not form a token") from None
     return token
 
 
@@ -278,8 +278,10 @@ def _show_names(names: list[str]) -> str:
     return ", ".join(shown)
 
 
-def _corrupt(source: str, profile: str | None, problem: str) -> CorruptStoreError:
-    logout = f"brokerauth logout {profile}" if profile else "brokerauth logout PROFILE"
+def _corrupt(source: str, key: TokenKey | None, problem: str) -> CorruptStoreError:
+    from brokerauth.toolkit.commands import for_key
+
+    logout = for_key("logout", key) if key is not None else "brokerauth logout PROFILE"
     return CorruptStoreError(
         f"stored token {source} cannot be read: {problem}",
         hint=f"run `{logout}` (or delete {source}), then log in again; "

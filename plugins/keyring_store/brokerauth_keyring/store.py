@@ -107,7 +107,7 @@ class KeyringStore:
         if text is None:
             return None
         data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else b""
-        return decode_token(data, source=self._source(key), profile=key.profile)
+        return decode_token(data, source=self._source(key), key=key)
 
     def save(self, key: TokenKey, token: Token) -> None:
         from brokerauth.toolkit.tokencodec import encode_token

@@ -54,6 +54,7 @@ import attrs
 import redis
 from brokerauth.contract.errors import ConfigError, StaleTokenError, StoreError
 from brokerauth.contract.tokens import Token, TokenKey
+from brokerauth.toolkit.commands import for_key
 from brokerauth.toolkit.envelope import (
     ENCRYPTED_MARK,
     LEGACY_MARK,
@@ -219,7 +220,7 @@ class RedisStore:
             if value is None:
                 return None
             if not value.startswith(_SEALED_MARKS):
-                return decode_token(value, source=self._source(names), profile=key.profile)
+                return decode_token(value, source=self._source(names), key=key)
             # A sealed value and no key: open_entry says so, in the store's words.
             open_entry(
                 value, key, names.token, None, clear_generation=None, clear_fence=None,
@@ -563,7 +564,7 @@ class RedisStore:
         """Refuse a sealed value older than what is known to exist; put back clear copies
         someone changed."""
         seen = self._seen.get(names.token, 0)
-        logout = f"`brokerauth logout {key.profile}`"
+        logout = f"`{for_key('logout', key)}`"
         replayed_hint = (
             "the entry is left as it is, and a new login replaces it: run "
             f"{logout}, then log in again; unless Redis itself was restored or failed over, "

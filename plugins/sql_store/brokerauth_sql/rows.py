@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from brokerauth.contract.errors import BrokerAuthError, StaleTokenError, StoreError
 from brokerauth.contract.tokens import Token, TokenKey
+from brokerauth.toolkit.commands import for_key
 from brokerauth.toolkit.envelope import ReplayedEntryError, StoreCipher, open_entry, seal_entry
 
 from brokerauth_sql.lock import FencedLock, held_fence
@@ -195,7 +196,7 @@ class RowStore(ABC):
             raise ReplayedEntryError(
                 f"stored token {self._source(key)} is an older value of its row put back: its "
                 f"sealed generation {entry.generation} is below the row's {generation}",
-                hint=f"run `brokerauth logout {key.profile}` and log in again; unless the "
+                hint=f"run `{for_key('logout', key)}` and log in again; unless the "
                 "database was restored from a copy, find out who else can write to it",
             )
         return entry.token

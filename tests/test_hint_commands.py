@@ -1,0 +1,50 @@
+"""The commands hints name act on the profile and user they are about, and stay one
+harmless command whatever a name holds (each name is shell-quoted)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from brokerauth.builtin import filestore
+from brokerauth.builtin.filestore import FileStoreOptions
+from brokerauth.contract.errors import BrokerAuthError
+from brokerauth.contract.tokens import TokenKey
+from brokerauth.toolkit.commands import command, for_key
+
+ODD_NAMES = ["alice", "a b", "x;touch pwned", "$(id)", "`id`", "o'hara", "-rf", "ü@example.com"]
+
+
+@pytest.mark.parametrize("name", ODD_NAMES)
+def test_a_named_user_is_one_word_to_a_shell(name: str, tmp_path: Path) -> None:
+    line = command("logout", "live", name)
+    # What a POSIX shell makes of the pasted hint (with printf standing in for brokerauth):
+    # exactly these words, and nothing run.
+    words = subprocess.run(["sh", "-c", "printf '%s\\n' " + line.removeprefix("brokerauth ")],
+                           capture_output=True, text=True, check=True, cwd=tmp_path,
+                           timeout=10).stdout.splitlines()
+    assert words == ["logout", "live", "--user", name]
+    assert os.listdir(tmp_path) == []  # nothing ran
+
+
+def test_plain_names_are_left_as_they_are() -> None:
+    assert command("login", "live") == "brokerauth login live"
+    assert command("login", "live", "bob-2.x_y@corp") == (
+        "brokerauth login live --user bob-2.x_y@corp")
+    assert for_key("logout", TokenKey("p", "default")) == "brokerauth logout p --user default"
+
+
+@pytest.mark.parametrize("damage", ["garbage", "sealed"])
+def test_a_damaged_entry_of_a_named_user_names_that_user(tmp_path: Path, damage: str) -> None:
+    # Following a hint that names the profile only would log out (and revoke) the profile's
+    # own user, and leave the damaged entry where it is.
+    options = FileStoreOptions(path=str(tmp_path))
+    key = TokenKey("desk", "alice")
+    path = filestore.token_path(key, options)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"{not json" if damage == "garbage" else b"fernet2:" + b"A" * 80)
+    with pytest.raises(BrokerAuthError) as caught:
+        filestore.load(key, options)
+    assert "`brokerauth logout desk --user alice`" in (caught.value.hint or "")
