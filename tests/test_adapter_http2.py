@@ -237,27 +237,6 @@ class H2Front(SandboxServer):
 # -- fixtures ---------------------------------------------------------------------------------
 
 
-class _NotTheServers(logging.Filter):
-    """hpack logs each header it decodes, value and all, at DEBUG: the servers' decoding of the
-    requests they get (their own threads) stays out of the logs; the client's encoding of
-    them stays in, for the secret canary to check."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.threadName or "").startswith(THREAD_PREFIX)
-
-
-@pytest.fixture(autouse=True)
-def quiet_servers() -> Iterator[None]:
-    loggers = [logging.getLogger(name) for name in ("hpack.hpack", "hpack.table")]
-    quiet = _NotTheServers()
-    for logger in loggers:
-        logger.addFilter(quiet)
-    yield
-    for logger in loggers:
-        logger.removeFilter(quiet)
-
-
-
 @pytest.fixture
 def double(manual_clock: ManualClock) -> Iterator[RedirectingDouble]:
     sandbox = RedirectingDouble(manual_clock)

@@ -162,3 +162,17 @@ def test_quiet_http_logs_is_idempotent() -> None:
     quiet_http_logs()
     for name in HTTP_LOGGERS:
         assert logging.getLogger(name).filters.count(redact_query_record) == 1
+
+
+def test_http2_header_coding_logs_no_header_value(caplog: pytest.LogCaptureFixture) -> None:
+    # httpx's HTTP/2 (h2, hpack) logs every header it encodes or decodes at DEBUG, value and
+    # all: hpack masks only Authorization, not a signature, a Webull x-access-token or an
+    # answer's cookie.  Every adapter quiets it, as it quiets urllib3's and httpx's lines.
+    import hpack  # the core's [test] extra brings it, with h2
+    quiet_http_logs()
+    headers = [(":method", "GET"), ("x-access-token", HEADER_CANARY),
+               ("x-signature", HEADER_CANARY + "sig")]
+    with caplog.at_level(logging.DEBUG):
+        block = hpack.Encoder().encode(headers)
+        assert hpack.Decoder().decode(block) == headers
+    assert not [r for r in caplog.records if HEADER_CANARY in r.getMessage()]

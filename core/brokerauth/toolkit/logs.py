@@ -24,6 +24,11 @@ HTTP_LOGGERS = (
     "httpx",
 )
 
+#: HTTP/2's header coder (hpack, under httpx with ``http2=True``) logs each header it encodes
+#: or decodes, value and all (it masks only ``Authorization``), and each header block as
+#: bytes: none of its records can be made safe, so they are dropped.
+HEADER_LOGGERS = ("hpack.hpack", "hpack.table")
+
 #: What a query string is replaced by.
 QUERY_MARK = "?<query>"
 
@@ -36,8 +41,9 @@ def logger(name: str) -> logging.Logger:
 
 def quiet_http_logs() -> None:
     """Make urllib3's and httpx's log records leave out query strings (they carry signatures,
-    tokens and whatever a caller put in a parameter), whoever turns DEBUG on: ``brokerauth -v``
-    or an application's own ``logging`` set-up.
+    tokens and whatever a caller put in a parameter), and drop HTTP/2's header coding records
+    (they carry header values), whoever turns DEBUG on: ``brokerauth -v`` or an application's
+    own ``logging`` set-up.
 
     The filter goes on urllib3's loggers themselves, not on a handler, so it holds for every
     handler added later.  Idempotent and cheap: call it whenever a pool or an adapter is made.
@@ -48,6 +54,15 @@ def quiet_http_logs() -> None:
         target = logging.getLogger(name)
         if redact_query_record not in target.filters:
             target.addFilter(redact_query_record)
+    for name in HEADER_LOGGERS:
+        target = logging.getLogger(name)
+        if drop_record not in target.filters:
+            target.addFilter(drop_record)
+
+
+def drop_record(record: logging.LogRecord) -> bool:
+    """A :mod:`logging` filter that lets no record through."""
+    return False
 
 
 def redact_query_record(record: logging.LogRecord) -> bool:
