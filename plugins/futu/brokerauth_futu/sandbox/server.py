@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import base64
 import collections
-import hashlib
 import hmac
 import html
 import re
@@ -49,11 +48,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import attrs
 from brokerauth.contract.clock import Clock
+from brokerauth.toolkit.oauth import s256
 from brokerauth.toolkit.secrets import Secret
+from brokerauth_sandbox.authserver import bearer_token, redirect_back
 from brokerauth_sandbox.server import (
     SandboxRequest,
     SandboxResponse,
@@ -424,19 +425,20 @@ class FutuSandbox(SandboxServer):
             return _page(400, "Wrong redirect", "The redirect URI is not registered exactly.")
         state = params.get("state")
         if params.get("response_type") != "code":
-            return _redirect(redirect_uri, {"error": "unsupported_response_type"}, state)
+            return redirect_back(redirect_uri, {"error": "unsupported_response_type"}, state)
         if params.get("code_challenge_method") != "S256":
             self._count("pkce_refused")
-            return _redirect(redirect_uri, {"error": "invalid_request",
-                                            "error_description": "PKCE S256 is required"}, state)
+            return redirect_back(
+                redirect_uri, {"error": "invalid_request",
+                               "error_description": "PKCE S256 is required"}, state)
         challenge = params.get("code_challenge", "")
         if not _CHALLENGE.fullmatch(challenge):
             self._count("pkce_refused")
-            return _redirect(redirect_uri, {"error": "invalid_request",
-                                            "error_description": "bad code_challenge"}, state)
+            return redirect_back(redirect_uri, {"error": "invalid_request",
+                                                 "error_description": "bad code_challenge"}, state)
         if not state:
-            return _redirect(redirect_uri, {"error": "invalid_request",
-                                            "error_description": "state is required"}, None)
+            return redirect_back(redirect_uri, {"error": "invalid_request",
+                                                 "error_description": "state is required"}, None)
         pending = _Pending(client_id, redirect_uri, challenge, state, params.get("scope"))
         if self.auto_approve:
             return self._approve(pending)
@@ -453,7 +455,7 @@ class FutuSandbox(SandboxServer):
         if pending is None:
             return _page(400, "Expired", "This authorization request is unknown or was used.")
         if form.get("decision") != "approve":
-            return _redirect(pending.redirect_uri, {"error": "access_denied"}, pending.state)
+            return redirect_back(pending.redirect_uri, {"error": "access_denied"}, pending.state)
         return self._approve(pending)
 
     def _approve(self, pending: _Pending) -> SandboxResponse:
@@ -463,7 +465,7 @@ class FutuSandbox(SandboxServer):
                 pending.client_id, pending.redirect_uri, pending.challenge,
                 self.server_now() + self.code_lifetime, pending.scope,
             )
-        return _redirect(pending.redirect_uri, {"code": code}, pending.state)
+        return redirect_back(pending.redirect_uri, {"code": code}, pending.state)
 
     # -- token endpoint ----------------------------------------------------------------------
     @route("POST", "/oauth2/token")
@@ -504,7 +506,7 @@ class FutuSandbox(SandboxServer):
             if not _VERIFIER.fullmatch(verifier):
                 self.stats["pkce_refused"] += 1
                 return self._invalid_grant("code_verifier missing or malformed")
-            if not hmac.compare_digest(_s256(verifier), code.challenge):
+            if not hmac.compare_digest(s256(verifier), code.challenge):
                 self.stats["pkce_refused"] += 1
                 return self._invalid_grant("code_verifier does not match the challenge")
             grant = secrets.token_hex(8)
@@ -601,7 +603,7 @@ class FutuSandbox(SandboxServer):
             return _futu_error(400, codes.BAD_REQUEST, "expired_at must be an RFC 3339 time")
         if until.tzinfo is None or until.timestamp() <= self.server_now():
             return _futu_error(400, codes.BAD_REQUEST, "expired_at must be a future RFC 3339 time")
-        old = _bearer_value(request)
+        old = bearer_token(request)
         new = secrets.token_urlsafe(32)
         with self._lock:
             self.stats["legacy_refresh"] += 1
@@ -637,7 +639,7 @@ class FutuSandbox(SandboxServer):
     def _authenticate(self, request: SandboxRequest) -> tuple[SandboxResponse | None, str]:
         if request.header(signing.HEADER_KEY) is not None:
             return self._verify_signature(request), "api_key"
-        token = _bearer_value(request)
+        token = bearer_token(request)
         if token is None:
             return SandboxResponse.json(
                 {"error": "invalid_request", "error_description": "no credentials"},
@@ -687,7 +689,7 @@ class FutuSandbox(SandboxServer):
             return _futu_error(401, codes.SIGNATURE_INVALID, "signature does not match")
         with self._lock:
             revoked = self.credential_revoked
-            token_ok = self._legacy_ok(_bearer_value(request) or "")
+            token_ok = self._legacy_ok(bearer_token(request) or "")
         if revoked:
             self._count("revoked_refusal")
             return _futu_error(401, codes.CREDENTIAL_REVOKED, "credential revoked")
@@ -700,26 +702,9 @@ class FutuSandbox(SandboxServer):
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _s256(verifier: str) -> str:
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
 def _loopback_uri(uri: str) -> bool:
     parts = urlsplit(uri)
     return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
-
-
-def _bearer_value(request: SandboxRequest) -> str | None:
-    auth = request.header("authorization") or ""
-    return auth[7:] if auth.startswith("Bearer ") and len(auth) > 7 else None
-
-
-def _redirect(redirect_uri: str, params: dict[str, str], state: str | None) -> SandboxResponse:
-    if state is not None:
-        params = {**params, "state": state}
-    separator = "&" if "?" in redirect_uri else "?"
-    return SandboxResponse.redirect(redirect_uri + separator + urlencode(params))
 
 
 def _oauth_error(status: int, error: str, description: str) -> SandboxResponse:

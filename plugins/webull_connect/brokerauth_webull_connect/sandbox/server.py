@@ -44,12 +44,13 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final, Literal
-from urllib.parse import unquote_plus, urlencode
+from urllib.parse import unquote_plus
 
 import attrs
 from brokerauth.contract.clock import Clock
 from brokerauth.toolkit.oauth import s256
 from brokerauth.toolkit.secrets import Secret
+from brokerauth_sandbox.authserver import bearer_token, redirect_back
 from brokerauth_sandbox.replay import NonceLedger
 from brokerauth_sandbox.server import (
     SandboxRequest,
@@ -396,11 +397,7 @@ class ConnectSandbox(SandboxServer):
         return self._redirect(params, {"code": code})
 
     def _redirect(self, params: Mapping[str, str], answer: dict[str, str]) -> SandboxResponse:
-        if params.get("state"):
-            answer["state"] = params["state"]
-        target = params["redirect_uri"]
-        separator = "&" if "?" in target else "?"
-        return SandboxResponse.redirect(target + separator + urlencode(answer))
+        return redirect_back(params["redirect_uri"], answer, params.get("state") or None)
 
     def _page(self, path: str, params: Mapping[str, str]) -> SandboxResponse:
         hidden = "".join(
@@ -585,8 +582,7 @@ class ConnectSandbox(SandboxServer):
             override = self.api_answers.pop(0) if self.api_answers else None
         if override is not None:
             return None, override
-        auth = request.header("authorization") or ""
-        token = auth[7:] if auth.startswith("Bearer ") else ""
+        token = bearer_token(request) or ""
         now = self.server_now()
         with self._lock:
             record = self._access.get(token)
@@ -632,8 +628,7 @@ class ConnectSandbox(SandboxServer):
 def _page_error(message: str) -> SandboxResponse:
     page = (f'<!doctype html><meta charset="utf-8"><title>Authorization error</title>'
             f"<p>{html.escape(message)}</p>")
-    return SandboxResponse(400, page.encode(), (("Content-Type", "text/html; charset=utf-8"),
-                                                ("Cache-Control", "no-store")))
+    return SandboxResponse.html(page, status=400)
 
 
 def _token_fields(request: SandboxRequest) -> tuple[str, dict[str, str] | None]:
