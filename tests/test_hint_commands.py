@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from brokerauth.builtin import filestore
 from brokerauth.builtin.filestore import FileStoreOptions
+from brokerauth.contract.commands import command, for_key
 from brokerauth.contract.errors import BrokerAuthError
 from brokerauth.contract.tokens import TokenKey
-from brokerauth.toolkit.commands import command, for_key
 
 ODD_NAMES = ["alice", "a b", "x;touch pwned", "$(id)", "`id`", "o'hara", "-rf", "ü@example.com"]
 
@@ -48,3 +49,19 @@ def test_a_damaged_entry_of_a_named_user_names_that_user(tmp_path: Path, damage:
     with pytest.raises(BrokerAuthError) as caught:
         filestore.load(key, options)
     assert "`brokerauth logout desk --user alice`" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize("user", [None, "alice"])
+def test_a_refused_refresh_token_names_the_user_to_log_in(
+    double: Any, session_factory: Any, manual_clock: Any, user: str | None
+) -> None:
+    session = session_factory(double, user=user)
+    assert session.get("/api/me").status == 200
+    double.kill_refresh_tokens()
+    manual_clock.advance(double.token_lifetime + 1)
+    expected = "brokerauth login test" + ("" if user is None else f" --user {user}")
+    for _ in range(2):  # the caller that refreshed, then one that shares its outcome
+        with pytest.raises(BrokerAuthError) as caught:
+            session.get("/api/me")
+        assert f"`{expected}`" in (caught.value.hint or "")
+    assert double.invalid_grants == 1

@@ -89,9 +89,9 @@ def _response(status: int, body: bytes) -> Response:
 
 def test_token_errors_in_rfc_6749_s_dialect_or_the_plugin_s() -> None:
     rfc = token_error(_response(400, b'{"error":"invalid_grant"}'), what="refresh",
-                      profile="p")
+                      login_command="brokerauth login p --user alice")
     assert isinstance(rfc, AuthorizationError)
-    assert "brokerauth login p" in str(rfc)
+    assert "`brokerauth login p --user alice`" in str(rfc)
     # The core knows no broker's codes: a plugin passes its own.
     dialect = TokenErrorDialect(code_fields=("error_code",), message_fields=("message",),
                                 dead_grant=frozenset({"code.dead"}))

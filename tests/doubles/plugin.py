@@ -169,7 +169,7 @@ def token_from_answer(context: FlowContext, response: Response, previous: Token 
         if body.get("error") == "invalid_grant":
             raise LoginRequiredError(
                 f"{context.profile}: the double refused the refresh token",
-                hint=f"run `brokerauth login {context.profile}`",
+                hint=f"run `{context.login_command}`",
             )
     if not response.ok:
         body = _json_or_empty(response)

@@ -406,7 +406,7 @@ def _encrypted(data: bytes) -> bool:
 
 def _opened(data: bytes, path: Path, key: TokenKey, options: FileStoreOptions) -> Token | None:
     """The token in the bytes of the file at ``path``, in clear or sealed."""
-    from brokerauth.toolkit.commands import for_key
+    from brokerauth.contract.commands import for_key
     from brokerauth.toolkit.tokencodec import decode_token
 
     logout = f"`{for_key('logout', key)}`"

@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
+    from brokerauth.contract.commands import command
     from brokerauth.contract.errors import (
         CorruptStoreError,
         SealedTokenError,
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
              f"(store {store!r})")
     if token.refresh_token is not None:
         out.line("  it renews itself here as long as this store is writable; stop using it "
-                 f"where it was exported (`brokerauth logout {opened.profile}{binding.user_option}"
+                 f"where it was exported (`{command('logout', opened.profile, binding.named_user)}"
                  " --no-revoke` there)")
     return 0
 

@@ -52,3 +52,16 @@ class FlowContext:
     interaction: Interaction
     #: The token currently stored for this profile and identity, if any.
     stored: Token | None = None
+    #: What a person runs to log this profile and identity in again, for a flow's hints
+    #: (``--user`` included for an identity other than the profile's own).
+    login_command: str = attrs.field(
+        default=attrs.Factory(lambda self: _login_command(self.profile, self.identity),
+                              takes_self=True),
+    )
+
+
+def _login_command(profile: str, identity: str) -> str:
+    from brokerauth.contract.commands import command
+    from brokerauth.contract.tokens import DEFAULT_IDENTITY
+
+    return command("login", profile, None if identity == DEFAULT_IDENTITY else identity)

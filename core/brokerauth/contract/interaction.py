@@ -162,11 +162,14 @@ class NoOneThere:
         self.default_identity = default_identity
 
     def error(self) -> LoginRequiredError:
-        user = f" --user {self.identity}" if self.identity != self.default_identity else ""
+        from brokerauth.contract.commands import command
+
+        own = self.identity == self.default_identity
         return LoginRequiredError(
             f"{self.profile}/{self.identity}: logging in needs a person, and no one can act in "
             "this run (no terminal, or interactive=False)",
-            hint=f"run `brokerauth login {self.profile}{user}` at a terminal, then run this again",
+            hint=f"run `{command('login', self.profile, None if own else self.identity)}` at a "
+            "terminal, then run this again",
         )
 
     def say(self, message: str) -> None:

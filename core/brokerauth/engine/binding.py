@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from brokerauth.contract.clock import Clock
+from brokerauth.contract.commands import command, user_option
 from brokerauth.contract.errors import (
     BrokerAuthError,
     ConfigError,
@@ -221,15 +222,19 @@ class ProfileBinding:
 
     @property
     def user_option(self) -> str:
-        """`` --user ID`` for a command about this identity, ``""`` for the profile's own."""
-        if self.identity == self.resolved.profile.options.identity:
-            return ""
-        return f" --user {self.identity}"
+        """`` --user ID`` (shell-quoted) for a command about this identity, ``""`` for the
+        profile's own."""
+        return user_option(self.named_user)
 
     @property
     def login_command(self) -> str:
         """The command a person runs to log this profile and identity in again."""
-        return f"brokerauth login {self.resolved.name}{self.user_option}"
+        return command("login", self.resolved.name, self.named_user)
+
+    @property
+    def named_user(self) -> str | None:
+        """This identity, unless it is the profile's own (which commands need not name)."""
+        return None if self.identity == self.resolved.profile.options.identity else self.identity
 
     def locked(self, then: str) -> AbstractContextManager[None]:
         """The store's lock on this profile and identity, waited for up to the profile's
@@ -530,6 +535,7 @@ class ProfileBinding:
             http=FlowHttpClient(self),
             interaction=self.interaction,
             stored=stored,
+            login_command=self.login_command,
         )
 
     def acquire(self, stored: Token | None) -> Token | None:

@@ -109,9 +109,8 @@ def _bind(kind: StrategyKind, key: str, name: str, choice: StrategyChoice | None
         ) from exc
     options = None
     raw_options = dict(choice.options) if choice is not None else {}
-    if spec.options is not None and spec.options_from is not None:
-        implied = {k: v for k, v in spec.options_from(settings).items() if v is not None}
-        raw_options = {**implied, **raw_options}
+    if spec.options_from is not None:
+        raw_options = {**_implied_options(spec, owner, settings), **raw_options}
     if spec.options is not None:
         options = structure_settings(
             converter, raw_options, spec.options, profile, prefix=f"{key}."
@@ -135,6 +134,32 @@ def _bind(kind: StrategyKind, key: str, name: str, choice: StrategyChoice | None
             hint=f"choose a {kind} made for {profile.broker!r}, or remove the override",
         )
     return BoundStrategy(kind, name, owner, spec, options)
+
+
+def _implied_options(spec: StrategySpec, owner: str, settings: Any) -> dict[str, Any]:
+    """The options ``spec.options_from`` derives from the profile's settings, ``None`` values
+    left out.  A plugin's mistake there is the plugin's error, named as such: the profile
+    wrote none of these keys."""
+    derive, options = spec.options_from, spec.options
+    if derive is None or options is None:  # no options to derive
+        return {}
+    try:
+        implied = dict(derive(settings))
+    except Exception as exc:
+        raise PluginError(
+            f"plugin {owner!r}: the {spec.kind} strategy {spec.name!r} failed to derive its "
+            f"options from the profile's settings ({type(exc).__name__})",
+            hint=f"report it to the plugin's authors; choose another {spec.kind} meanwhile",
+        ) from exc
+    fields = {field.name for field in attrs.fields(options)}
+    unknown = sorted(str(k) for k in implied if k not in fields)
+    if unknown:
+        raise PluginError(
+            f"plugin {owner!r}: the {spec.kind} strategy {spec.name!r} derives options it "
+            f"does not have ({', '.join(unknown)})",
+            hint="report it to the plugin's authors",
+        )
+    return {k: v for k, v in implied.items() if v is not None}
 
 
 def structure_settings(

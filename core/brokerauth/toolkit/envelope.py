@@ -39,9 +39,9 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from brokerauth.contract.commands import for_key
 from brokerauth.contract.errors import ConfigError, CorruptStoreError, StoreError
 from brokerauth.contract.tokens import Token, TokenKey
-from brokerauth.toolkit.commands import for_key
 from brokerauth.toolkit.secrets import Secret
 from brokerauth.toolkit.settings_checks import MAKE_FERNET_KEY as _GENERATE
 from brokerauth.toolkit.tokencodec import MAX_TOKEN_BYTES, decode_token, encode_token

@@ -223,14 +223,16 @@ RFC6749: Final = TokenErrorDialect()
 
 
 def token_error(
-    response: Response, *, what: str, login_url: str | None = None, profile: str | None = None,
+    response: Response, *, what: str, login_url: str | None = None,
+    login_command: str | None = None,
     dialect: TokenErrorDialect = RFC6749,
 ) -> BrokerAuthError:
     """A typed error for a refused token request, read in ``dialect``: an
     :class:`AuthorizationError` when the grant is dead, a :class:`BrokerError` otherwise (with a
-    hint to check the client credentials when the client was refused)."""
+    hint to check the client credentials when the client was refused).  ``login_command``
+    (a flow passes its context's) is named in the hint of a dead grant."""
     code, message = dialect.fields(response)
-    login_hint = f"run `brokerauth login {profile}`" if profile else "log in again"
+    login_hint = f"run `{login_command}`" if login_command else "log in again"
     if code in dialect.dead_grant:
         return AuthorizationError(
             f"{what} was refused: {message or code}", login_url=login_url, hint=login_hint

@@ -867,7 +867,7 @@ def _acquire(
 
 def _logout(key: TokenKey, removed_by_logout: bool) -> str | None:
     """The command that removes a bad file for the user, when there is one."""
-    from brokerauth.toolkit.commands import for_key
+    from brokerauth.contract.commands import for_key
 
     return for_key("logout", key) if removed_by_logout else None
 

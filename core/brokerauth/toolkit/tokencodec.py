@@ -279,7 +279,7 @@ def _show_names(names: list[str]) -> str:
 
 
 def _corrupt(source: str, key: TokenKey | None, problem: str) -> CorruptStoreError:
-    from brokerauth.toolkit.commands import for_key
+    from brokerauth.contract.commands import for_key
 
     logout = for_key("logout", key) if key is not None else "brokerauth logout PROFILE"
     return CorruptStoreError(

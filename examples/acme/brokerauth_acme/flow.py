@@ -64,7 +64,7 @@ def _token(context: FlowContext, response: Response, previous: Token | None) -> 
         if body.get("error") == "invalid_grant":
             raise LoginRequiredError(
                 f"{context.profile}: Acme refused the refresh token",
-                hint=f"run `brokerauth login {context.profile}`",
+                hint=f"run `{context.login_command}`",
             )
     if not response.ok:
         body = _json_or_empty(response)

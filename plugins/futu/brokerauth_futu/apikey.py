@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from brokerauth.contract.commands import for_key
 from brokerauth.contract.errors import (
     AuthenticationError,
     BrokerError,
@@ -27,7 +28,7 @@ from brokerauth.contract.errors import (
 )
 from brokerauth.contract.flowcontext import FlowContext, HttpClient
 from brokerauth.contract.scrub import MAX_CODE, response_secrets, scrub
-from brokerauth.contract.tokens import Token
+from brokerauth.contract.tokens import Token, TokenKey
 from brokerauth.contract.verdicts import error_fields
 from brokerauth.toolkit.numbers import time_in_range
 from brokerauth.toolkit.secrets import Secret
@@ -66,7 +67,7 @@ def refresh(context: FlowContext, token: Token) -> Token:
     if token.extra.get(sdkformat.EXTRA_MODE) != _MODE:
         raise LoginRequiredError(
             f"{context.profile}: the stored token is an OAuth login, not an API-key token",
-            hint=f"run `brokerauth logout {context.profile}`",
+            hint=f"run `{for_key('logout', TokenKey(context.profile, context.identity))}`",
         )
     return refresh_access_token(
         context.http, token, context.clock.now() + DEFAULT_VALIDITY, identity=context.identity,

@@ -241,7 +241,7 @@ def acquire(context: FlowContext) -> Token:
     if not response.ok:
         _forget_dead_registration(response, registered, settings, ends, redirect_uri)
         raise token_error(response, what="exchanging the Futu authorization code",
-                          login_url=ends.authorize, profile=context.profile)
+                          login_url=ends.authorize, login_command=context.login_command)
     return _token_from(context, response, client_id=client_id, previous=None)
 
 
@@ -322,12 +322,12 @@ def refresh(context: FlowContext, token: Token) -> Token:
     if token.extra.get(sdkformat.EXTRA_MODE, "oauth") != "oauth":
         raise LoginRequiredError(
             f"{context.profile}: the stored token is an API-key token, not an OAuth login",
-            hint=f"run `brokerauth login {context.profile}`",
+            hint=f"run `{context.login_command}`",
         )
     if not token.refresh_token:
         raise LoginRequiredError(
             f"{context.profile}: the Futu login has no refresh token; log in again",
-            hint=f"run `brokerauth login {context.profile}`",
+            hint=f"run `{context.login_command}`",
         )
     client_id = _token_client_id(token, settings)
     key = TokenKey(context.profile, context.identity)
@@ -350,7 +350,7 @@ def refresh(context: FlowContext, token: Token) -> Token:
         _endpoint_failed(settings, key)
     if not response.ok:
         raise token_error(response, what="refreshing the Futu token", login_url=ends.authorize,
-                          profile=context.profile)
+                          login_command=context.login_command)
     return _token_from(context, response, client_id=client_id, previous=token)
 
 

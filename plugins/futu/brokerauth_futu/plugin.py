@@ -98,8 +98,8 @@ _INFO: Final = PluginInfo(
             kind="store",
             name=STORE,
             description="OAuth logins in the Futu SDK's token file (~/.futu/openapi/tokens/"
-            "<client_id>, or path = ...), shared with the SDK; 0600, atomic, locked across "
-            "processes",
+            "<client_id>, or under the profile's token_dir), shared with the SDK; 0600, "
+            "atomic, locked across processes",
             options=FutuFileOptions,
             # The profile's token_dir is where its logins' files go, unless the store names
             # its own path: one setting, so tokens and registrations never part.

@@ -79,10 +79,12 @@ def token_dir_of(configured: str | None) -> Path:
 
 @attrs.frozen
 class FutuFileOptions:
-    """Options of the ``futu-file`` store: ``store = { name = "futu-file", path = "..." }``."""
+    """Options of the ``futu-file`` store: ``store = { name = "futu-file", path = "..." }``.
+    A profile rarely needs them: the store's folder is the profile's ``token_dir``."""
 
-    #: The folder of the SDK's token files instead of ``$FUTU_TOKEN_DIR`` or
-    #: ``~/.futu/openapi/tokens``; ``~`` is expanded.
+    #: The folder of the SDK's token files instead of the profile's ``token_dir``,
+    #: ``$FUTU_TOKEN_DIR`` or ``~/.futu/openapi/tokens``; ``~`` is expanded.  Only the token
+    #: files move with it: registrations stay in ``token_dir``.
     path: str | None = None
 
 

@@ -57,7 +57,7 @@ def _options(options: Any) -> FutuFileOptions:
         return options
     raise ConfigError(
         f"the futu-file store's options must be FutuFileOptions, not {type(options).__name__}",
-        hint='in a profile: store = { name = "futu-file", path = "..." }',
+        hint='in a profile: token_dir = "..." (the store follows it)',
     )
 
 

@@ -52,9 +52,9 @@ from urllib.parse import urlsplit
 
 import attrs
 import redis
+from brokerauth.contract.commands import for_key
 from brokerauth.contract.errors import ConfigError, StaleTokenError, StoreError
 from brokerauth.contract.tokens import Token, TokenKey
-from brokerauth.toolkit.commands import for_key
 from brokerauth.toolkit.envelope import (
     ENCRYPTED_MARK,
     LEGACY_MARK,

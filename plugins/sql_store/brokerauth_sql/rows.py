@@ -25,9 +25,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from brokerauth.contract.commands import for_key
 from brokerauth.contract.errors import BrokerAuthError, StaleTokenError, StoreError
 from brokerauth.contract.tokens import Token, TokenKey
-from brokerauth.toolkit.commands import for_key
 from brokerauth.toolkit.envelope import ReplayedEntryError, StoreCipher, open_entry, seal_entry
 
 from brokerauth_sql.lock import FencedLock, held_fence

@@ -201,7 +201,7 @@ def _create_verified(context: FlowContext, api: TokenApi, stored: Token | None) 
             raise BrokerError(
                 f"Webull answered {answer.status} for a newly created 2FA token twice",
                 code=answer.status,
-                hint=f"wait a minute and run `brokerauth login {context.profile}` again; if it "
+                hint=f"wait a minute and run `{context.login_command}` again; if it "
                 "persists, check the app's 2FA settings on Webull's API management page",
             )
         replaced = True
@@ -488,7 +488,7 @@ def _login_required(context: FlowContext, status: str) -> LoginRequiredError:
         why = f"the stored 2FA token was never verified ({status})"
     return LoginRequiredError(
         f"{_label(context)}: {why}; a new token must be verified with an SMS code",
-        hint=f"run `brokerauth login {context.profile}`, then {_lower_first(APP_PATH)}",
+        hint=f"run `{context.login_command}`, then {_lower_first(APP_PATH)}",
     )
 
 
@@ -496,7 +496,7 @@ def _timed_out(context: FlowContext, seconds: float) -> VerificationTimeoutError
     return VerificationTimeoutError(
         f"{_label(context)}: verification timed out: the SMS code was not entered in the "
         f"Webull App within {_duration(seconds)}, so the 2FA token was not activated",
-        hint=f"run `brokerauth login {context.profile}` to start again, then "
+        hint=f"run `{context.login_command}` to start again, then "
         f"{_lower_first(APP_PATH)} within 5 minutes",
     )
 

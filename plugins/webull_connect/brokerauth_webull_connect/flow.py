@@ -382,8 +382,7 @@ def authorize_again(context: FlowContext, reason: str) -> AuthorizationRequired:
         settings, profile=context.profile, user=context.identity, now=context.clock.now()
     )
     if settings.loopback:
-        user = "" if context.identity == DEFAULT_IDENTITY else f" --user {context.identity}"
-        hint = (f"run `brokerauth login {context.profile}{user}`, or call login() on the "
+        hint = (f"run `{context.login_command}`, or call login() on the "
                 "session (either opens the Webull login page)")
     else:
         hint = ("send the user to error.login_url and finish with "

@@ -61,7 +61,7 @@ def _token(context: FlowContext, form: dict[str, str], previous: Token | None) -
     })
     if response.status == 400 and b"invalid_grant" in response.content:
         raise LoginRequiredError(f"{context.profile}: the refresh token was refused",
-                                 hint=f"run `brokerauth login {context.profile}`")
+                                 hint=f"run `{context.login_command}`")
     if not response.ok:
         raise BrokerError("the token request was refused", status=response.status)
     return parse_token_answer(token_body(response, what="the token answer"), broker=BROKER,
