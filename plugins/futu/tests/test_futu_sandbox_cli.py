@@ -78,3 +78,22 @@ def test_ctrl_c_after_the_banner_and_more_while_stopping(tmp_path: Path) -> None
                                    "stopping"])
 def test_ctrl_c_at_each_point_is_a_clean_exit(point: str, tmp_path: Path) -> None:
     ctrl_c_at_a_pinned_point(point, COMMAND[2:], tmp_path, LAST_LINE)
+
+
+def test_the_banners_profiles_are_toml_whatever_the_folder(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import tomllib
+    from types import SimpleNamespace
+
+    from brokerauth_futu.sandbox.server import _print_banner
+
+    folder = 'C:\\Users\\o"hara\\tokens'  # a Windows path, and a quote
+    _print_banner(SimpleNamespace(  # type: ignore[arg-type]
+        token_dir=folder, base_url="http://127.0.0.1:1", oauth_base_url="http://127.0.0.1:1/o",
+        app_key="k", app_secret="s", access_token="t"))
+    toml = "\n".join(line for line in capsys.readouterr().out.splitlines()
+                     if line.startswith("[profiles.") or re.match(r"\w+ = ", line))
+    profiles = tomllib.loads(toml)["profiles"]
+    assert {name: p["token_dir"] for name, p in profiles.items()} == {
+        "futu-sandbox": folder, "futu-sandbox-key": folder}

@@ -37,6 +37,7 @@ import base64
 import collections
 import hmac
 import html
+import json
 import re
 import secrets
 import shutil
@@ -782,6 +783,8 @@ def _from_command_line(argv: Sequence[str] | None) -> FutuSandbox:
 
 def _print_banner(sandbox: FutuSandbox) -> None:
     folder = Path(sandbox.token_dir or ".")
+    # A JSON string is a TOML basic string, backslashes of a Windows path escaped.
+    toml_folder = json.dumps(str(folder), ensure_ascii=False)
     out = sys.stdout
     # The credentials are the sandbox's own throwaway ones: printing them is the point.
     print(f"Futu sandbox listening on {sandbox.base_url}", file=out)
@@ -797,13 +800,13 @@ def _print_banner(sandbox: FutuSandbox) -> None:
         "[profiles.futu-sandbox]\n"
         'broker = "futu"\n'
         f'base_url = "{sandbox.base_url}"\n'
-        f'token_dir = "{folder}"\n'
+        f"token_dir = {toml_folder}\n"
         "\nLegacy API key (export FUTU_APP_KEY, FUTU_APP_SECRET, FUTU_ACCESS_TOKEN first):\n\n"
         "[profiles.futu-sandbox-key]\n"
         'broker = "futu"\n'
         'mode = "api_key"\n'
         f'base_url = "{sandbox.base_url}"\n'
-        f'token_dir = "{folder}"\n',
+        f"token_dir = {toml_folder}\n",
         file=out,
     )
     print("Ctrl-C stops.", file=out, flush=True)
