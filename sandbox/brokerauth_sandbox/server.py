@@ -362,8 +362,8 @@ def serve_until_interrupted(
     on_line: Callable[[Any], str] | None = None,
     out: TextIO | None = None,
 ) -> int:
-    """Run a sandbox until Ctrl-C (SIGINT), stop it and return 0: the whole of ``python -m
-    ...sandbox`` and ``brokerauth sandbox``, called first thing in their ``main``.
+    """Run a sandbox until Ctrl-C (SIGINT) or SIGTERM, stop it and return 0: the whole of
+    ``python -m ...sandbox`` and ``brokerauth sandbox``, called first thing in their ``main``.
 
     ``sandbox`` is a function that reads the command line and builds the sandbox (or a sandbox
     not started yet); it is called once SIGINT is taken over. Then the sandbox starts and
@@ -391,10 +391,13 @@ def serve_until_interrupted(
         interrupted = True
         # One stop is enough: a second Ctrl-C must not interrupt the shutdown, nor (Python puts
         # SIG_DFL back for a handler of its own at exit) kill the exiting process.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for stop in stops:
+            signal.signal(stop, signal.SIG_IGN)
 
+    # SIGTERM (a service manager, `docker stop`, `kill`) stops it the same clean way.
+    stops = [signal.SIGINT] + ([signal.SIGTERM] if sys.platform != "win32" else [])
     try:
-        previous = signal.signal(signal.SIGINT, on_sigint)
+        previous = {stop: signal.signal(stop, on_sigint) for stop in stops}
     except KeyboardInterrupt:  # Python's own, just before: nothing was started
         return 0
     # After the handler: a pending SIGINT held by a blocked mask arrives now, as a flag.
@@ -460,8 +463,9 @@ def serve_until_interrupted(
         if not interrupted:  # an error, or --help: SIGINT as it was
             if held is not None:
                 signal.pthread_sigmask(signal.SIG_SETMASK, held)
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            for stop, handler in previous.items():
+                if handler is not None:
+                    signal.signal(stop, handler)
     return 0
 
 

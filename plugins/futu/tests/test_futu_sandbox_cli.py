@@ -97,3 +97,16 @@ def test_the_banners_profiles_are_toml_whatever_the_folder(
     profiles = tomllib.loads(toml)["profiles"]
     assert {name: p["token_dir"] for name, p in profiles.items()} == {
         "futu-sandbox": folder, "futu-sandbox-key": folder}
+
+
+def test_sigterm_is_a_clean_stop_too(tmp_path: Path) -> None:
+    # What a service manager, `docker stop` or `kill` sends: the sandbox's token folder must
+    # not stay behind in the temp folder.
+    import signal
+
+    with Child([*COMMAND, "--port", "0"], tmp_path) as child:
+        folder = Path(field(r"token folder:\s+(\S+)", child.until(LAST_LINE)))
+        assert folder.is_dir()
+        child.process.send_signal(signal.SIGTERM)
+        assert_clean_exit(child)
+    assert not os.path.exists(folder)
