@@ -111,6 +111,39 @@ def test_httpx_adapter_logs_no_query(
     assert not [line for line in lines if CANARY in line]
 
 
+def test_httpx_adapter_debug_shows_no_answer_header_value(
+    double: Any, token_home: Any, manual_clock: Any, caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # httpcore traces every answer's status line and headers at DEBUG, values and all: a
+    # Location with an authorization code in its query, a session cookie.
+    import attrs
+    import httpx
+    from brokerauth.adapters import httpx_auth
+    from brokerauth.engine.profiles import Profile
+
+    dispatch = double.dispatch
+
+    def with_secrets(request: SandboxRequest) -> SandboxResponse:
+        answer: SandboxResponse = dispatch(request)
+        return attrs.evolve(answer, headers=(
+            *answer.headers, ("Set-Cookie", f"session={HEADER_CANARY}"),
+            ("Content-Location", f"/api/me?code={CANARY}")))
+
+    monkeypatch.setattr(double, "dispatch", with_secrets)
+    profile = Profile.from_mapping("adapted", {"broker": "double", **double.profile_settings()})
+    caplog.set_level(logging.DEBUG)
+    with httpx.Client(auth=httpx_auth(profile, clock=manual_clock)) as client:
+        response = client.get(double.base_url + "/api/me")
+    assert response.is_success
+    assert response.headers["set-cookie"] == f"session={HEADER_CANARY}"  # it was sent
+    traced = [r.getMessage() for r in caplog.records if r.name.startswith("httpcore")]
+    assert any("receive_response_headers" in line for line in traced), traced
+    assert any("200" in line for line in traced if "receive_response_headers" in line)
+    shown = [r.getMessage() for r in caplog.records]
+    assert not [line for line in shown if CANARY in line or HEADER_CANARY in line]
+
+
 # --- the filter alone -----------------------------------------------------------------------
 
 

@@ -29,6 +29,13 @@ HTTP_LOGGERS = (
 #: bytes: none of its records can be made safe, so they are dropped.
 HEADER_LOGGERS = ("hpack.hpack", "hpack.table")
 
+#: httpcore's trace loggers (httpx's transport): each record is a step with its arguments,
+#: formatted beforehand; the answer's step carries the status line and every header, value
+#: and all (a ``Location`` with an authorization code, a cookie).
+TRACE_LOGGERS = ("httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy",
+                 "httpcore.socks")
+_ANSWER_STEP = "receive_response_headers.complete"
+
 #: What a query string is replaced by.
 QUERY_MARK = "?<query>"
 
@@ -41,9 +48,9 @@ def logger(name: str) -> logging.Logger:
 
 def quiet_http_logs() -> None:
     """Make urllib3's and httpx's log records leave out query strings (they carry signatures,
-    tokens and whatever a caller put in a parameter), and drop HTTP/2's header coding records
-    (they carry header values), whoever turns DEBUG on: ``brokerauth -v`` or an application's
-    own ``logging`` set-up.
+    tokens and whatever a caller put in a parameter), drop HTTP/2's header coding records and
+    keep only the status of httpcore's trace of an answer (they carry header values),
+    whoever turns DEBUG on: ``brokerauth -v`` or an application's own ``logging`` set-up.
 
     The filter goes on urllib3's loggers themselves, not on a handler, so it holds for every
     handler added later.  Idempotent and cheap: call it whenever a pool or an adapter is made.
@@ -58,11 +65,34 @@ def quiet_http_logs() -> None:
         target = logging.getLogger(name)
         if drop_record not in target.filters:
             target.addFilter(drop_record)
+    for name in TRACE_LOGGERS:
+        target = logging.getLogger(name)
+        if redact_trace_record not in target.filters:
+            target.addFilter(redact_trace_record)
 
 
 def drop_record(record: logging.LogRecord) -> bool:
     """A :mod:`logging` filter that lets no record through."""
     return False
+
+
+def redact_trace_record(record: logging.LogRecord) -> bool:
+    """A :mod:`logging` filter for httpcore's traces: the answer's step keeps its status
+    only, every other step loses its query strings (:func:`redact_query_record`)."""
+    try:
+        message = record.getMessage()
+        if message.startswith(_ANSWER_STEP):
+            import re
+
+            # (b'HTTP/1.1', 200, b'OK', [...]) over HTTP/1.1, (200, [...]) over HTTP/2.
+            status = re.search(r"return_value=\((?:b'[^']*', )?(\d{3})\b", message)
+            record.msg = (f"{_ANSWER_STEP} status={status.group(1)} (headers not logged)"
+                          if status else f"{_ANSWER_STEP} (not logged)")
+            record.args = ()
+            return True
+    except Exception:
+        return False
+    return redact_query_record(record)
 
 
 def redact_query_record(record: logging.LogRecord) -> bool:
