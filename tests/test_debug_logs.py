@@ -209,3 +209,20 @@ def test_http2_header_coding_logs_no_header_value(caplog: pytest.LogCaptureFixtu
         block = hpack.Encoder().encode(headers)
         assert hpack.Decoder().decode(block) == headers
     assert not [r for r in caplog.records if HEADER_CANARY in r.getMessage()]
+
+
+def test_http_client_debuglevel_prints_nothing_of_a_session(
+    double: Any, session_factory: Any, monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # requests' documented debugging recipe: every http.client connection of the process then
+    # prints each request's headers and body (a token, a refresh token, a client secret).
+    import http.client
+
+    monkeypatch.setattr(http.client.HTTPConnection, "debuglevel", 1)
+    session = session_factory(double)
+    assert session.get("/api/me", params={"secretparam": CANARY}).status == 200
+    printed = capfd.readouterr()
+    assert session.token is not None
+    for secret in (session.token.access_token, CANARY, double.client_secret):
+        assert secret not in printed.out + printed.err

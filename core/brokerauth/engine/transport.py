@@ -418,6 +418,10 @@ def _timed_pool_classes() -> dict[str, Any]:
         #: ``time.monotonic()`` by which the current exchange must be over (set by the pool
         #: as each exchange starts).
         deadline: float | None = None
+        #: ``http.client.HTTPConnection.debuglevel = 1`` (a common debugging recipe) makes
+        #: every connection print what it sends and receives, token and body included: not
+        #: these.
+        debuglevel = 0
 
         def connect(self) -> None:
             if self.deadline is not None:
@@ -444,7 +448,7 @@ def _timed_pool_classes() -> dict[str, Any]:
             source: Any = sock
             if deadline is not None and isinstance(sock, socket.socket):
                 source = DeadlineFile(sock, deadline)
-            return answer_class(source, debuglevel, method, url)
+            return answer_class(source, 0, method, url)
 
     class TimedHTTPSConnection(TimedHTTPConnection, HTTPSConnection):
         pass
