@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from brokerauth.contract.clock import Clock
 from brokerauth.contract.wire import Request
 from brokerauth_sandbox.server import SandboxRequest, SandboxResponse
@@ -43,3 +44,14 @@ def test_a_request_built_from_a_url_leaves_none_out_too() -> None:
                                params={"ids": [None, 2], "n": None})
     assert request.params == (("q", "1"), ("ids", "2"))
     assert request.url == "https://api.example.com/v1/x?q=1&ids=2"
+
+
+@pytest.mark.parametrize("url", [
+    "ws://user:pw-SEKRET1@127.0.0.1/x?api_key=SEKRET2#SEKRET3",
+    "mailto:SEKRET1@example.com?subject=SEKRET2",
+    "//SEKRET1@host/x?SEKRET2",
+])
+def test_a_url_refused_as_not_http_is_not_quoted_whole(url: str) -> None:
+    with pytest.raises(ValueError, match="not an absolute http") as caught:
+        Request.from_url("GET", url)
+    assert "SEKRET" not in str(caught.value)

@@ -113,7 +113,10 @@ class Request:
         """Build from an absolute URL; its query (decoded) comes first, then ``params``."""
         parts = urlsplit(url)
         if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-            raise ValueError(f"not an absolute http(s) URL: {url!r}")
+            # Only what is wrong is named: any other part of the URL may hold a credential.
+            what = (f"its scheme is {parts.scheme!r}" if parts.scheme not in _DEFAULT_PORTS
+                    else "it has no host")
+            raise ValueError(f"not an absolute http(s) URL: {what}")
         query = tuple(parse_qsl(parts.query, keep_blank_values=True))
         return cls(
             method=method,
