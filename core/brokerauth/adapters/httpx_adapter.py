@@ -40,16 +40,11 @@ _HopKey = tuple[str, str, str]
 
 def _hop_of(method: bytes | str, scheme: bytes, host: bytes, port: int | None,
             target: bytes) -> tuple[_HopKey, str]:
-    """A hop's identity (method, origin, target) and its absolute URL."""
-    if target[:4].lower() == b"http":  # absolute-form, to a forward proxy
-        url = target.decode("ascii")
-        parsed = httpx.URL(url)
-        origin = f"{parsed.scheme}://{netloc(parsed.scheme, parsed.host, parsed.port)}"
-        path = parsed.raw_path.decode("ascii")
-    else:
-        text = scheme.decode("ascii")
-        origin = f"{text}://{netloc(text, host.decode('ascii'), port)}"
-        path = target.decode("ascii")
+    """A hop's identity (method, origin, target) and its absolute URL (a hop to a forwarding
+    proxy, in absolute-form, is refused before this)."""
+    text = scheme.decode("ascii")
+    origin = f"{text}://{netloc(text, host.decode('ascii'), port)}"
+    path = target.decode("ascii")
     verb = method.decode("ascii") if isinstance(method, bytes) else method
     return (verb.upper(), origin, path), origin + path
 
@@ -196,6 +191,16 @@ class _Hops:
             # request's extensions): no hop of the request, which follows in the tunnel.
             self.tunnelling = True
             return
+        if url.target[:4].lower() == b"http":
+            # Absolute-form: the hop goes to a forwarding proxy (HTTP_PROXY, ALL_PROXY, or the
+            # client's proxy=), which reads it whole: never a signed request.
+            target = httpx.URL(url.target.decode("ascii"))
+            origin = f"{target.scheme}://{netloc(target.scheme, target.host, target.port)}"
+            if origin != self.first[1]:  # a redirect elsewhere is refused as that first
+                self.core.resign(self.attempt, hop.method.decode("ascii"), str(target), None)
+            scheme = url.scheme.decode("ascii")
+            raise self.core.through_proxy(
+                origin, f"{scheme}://{netloc(scheme, url.host.decode('ascii'), url.port)}")
         key, absolute = _hop_of(hop.method, url.scheme, url.host, url.port, url.target)
         if key == self.first and self.signed_first:
             self.signed_first = False  # the request as the flow signed it

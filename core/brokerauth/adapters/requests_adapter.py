@@ -58,12 +58,33 @@ class BrokerAuthRequests(AuthBase):
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         assert request.method is not None
         assert request.url is not None
+        self._refuse_proxy(request.url)
         flow, attempt = self.core.start(request.method, request.url, _body_bytes(request.body))
         _apply(request, attempt, None)
         request._brokerauth = (flow, attempt)  # type: ignore[attr-defined]
         # types-requests leaves register_hook unannotated.
         request.register_hook("response", self._drive)  # type: ignore[no-untyped-call]
         return request
+
+    def _refuse_proxy(self, url: str) -> None:
+        """Refuse an ``http://`` request that the environment's proxy variables would send
+        through a forwarding proxy, which reads it whole.  requests decides its proxies only
+        after signing, so the adapter sees neither a ``proxies=`` argument nor a session's
+        ``trust_env = False``: it goes by the environment, as requests does by default."""
+        if url[:7].lower() != "http://":
+            return  # https is tunnelled (CONNECT): the proxy never reads the request
+        from requests.utils import get_environ_proxies
+
+        proxies = get_environ_proxies(url)  # {} where NO_PROXY exempts the host
+        proxy = proxies.get("http") or proxies.get("all")
+        if proxy:
+            from urllib.parse import urlsplit
+
+            def origin(address: str) -> str:  # no user part: a proxy's may hold a password
+                parts = urlsplit(address if "://" in address else "http://" + address)
+                return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+            raise self.core.through_proxy(origin(url), origin(proxy))
 
     def _read_error(self, attempt: Attempt, response: requests.Response) -> bytes:
         """A non-success answer's body, which the flow judges, read up to the profile's

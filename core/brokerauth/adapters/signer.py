@@ -14,6 +14,7 @@ from brokerauth.engine.refresh import NotAtHand
 from brokerauth.engine.sessions import Session
 
 if TYPE_CHECKING:
+    from brokerauth.contract.errors import OriginError
     from brokerauth.contract.tokens import Token
     from brokerauth.engine.refresh import TokenManager
 
@@ -125,3 +126,19 @@ class AdapterCore:
     def resign(self, attempt: Attempt, method: str, url: str, body: bytes | None) -> Attempt:
         """``attempt`` after the foreign library followed a redirect to ``method url``."""
         return resign(self.session.binding, attempt, method, url, body)
+
+    def through_proxy(self, origin: str, proxy: str) -> OriginError:
+        """The refusal of a signed request to ``origin`` that the foreign library would send
+        through the forwarding proxy ``proxy``: such a proxy is sent the whole request in
+        clear, credentials and all (only an https origin's request is tunnelled, unread)."""
+        from brokerauth.contract.errors import OriginError
+        from brokerauth.contract.scrub import terminal_text
+
+        return OriginError(
+            f"{self.session.binding.label}: {origin} would be reached through the forwarding "
+            f"proxy {terminal_text(proxy)}, which would read the request and its credentials; "
+            "nothing was sent",
+            origin=proxy,
+            hint="exempt the origin from the proxy (NO_PROXY=127.0.0.1,localhost,::1), or "
+            "give the client no proxy for it",
+        )
