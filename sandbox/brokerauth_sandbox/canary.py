@@ -22,7 +22,7 @@ import os
 import sys
 import threading
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -175,13 +175,21 @@ class SecretCanary:
 
     # -- the search ------------------------------------------------------------------------
     def live_object_texts(self) -> Iterator[tuple[str, str]]:
+        renders: list[Callable[[Any], str]] = [repr, str]
+        try:
+            # rich reads an attrs object's fields itself, whatever its __repr__ says.
+            from rich.pretty import pretty_repr
+        except ImportError:
+            pass
+        else:
+            renders.append(pretty_repr)
         for obj in gc.get_objects():
             module = getattr(type(obj), "__module__", "")
             if not isinstance(module, str) or not module.startswith("brokerauth"):
                 continue
             if isinstance(obj, type):
                 continue
-            for render in (repr, str):
+            for render in renders:
                 try:
                     text = render(obj)
                 except Exception:  # noqa: S112 - an object that cannot render shows nothing

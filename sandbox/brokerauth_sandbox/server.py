@@ -38,13 +38,13 @@ _MAX_BODY = 1 << 20
 class SandboxRequest:
     method: str
     path: str
-    query: str
+    query: str = attrs.field(repr=False)
     """The raw query string as received."""
-    params: tuple[tuple[str, str], ...]
+    params: tuple[tuple[str, str], ...] = attrs.field(repr=False)
     """The query decoded, in order."""
-    headers: Mapping[str, str]
+    headers: Mapping[str, str] = attrs.field(repr=False)
     """Lower-cased header names."""
-    body: bytes
+    body: bytes = attrs.field(repr=False)
     host: str
 
     def __repr__(self) -> str:
@@ -73,8 +73,8 @@ class SandboxRequest:
 @attrs.frozen(repr=False)
 class SandboxResponse:
     status: int = 200
-    body: bytes = b""
-    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = attrs.field(default=b"", repr=False)
+    headers: tuple[tuple[str, str], ...] = attrs.field(default=(), repr=False)
 
     def __repr__(self) -> str:
         # A body carries tokens and codes: the status, header names and size only.

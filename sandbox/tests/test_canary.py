@@ -26,11 +26,20 @@ def test_leaks(tmp_path):
      "file"),
     ("global KEEP\n    import brokerauth_leaky\n    KEEP = brokerauth_leaky.Holder(token)",
      "repr() of Holder"),
+    # Its own repr hides the token; a pretty-printer that reads attrs fields does not.
+    ("global KEEP\n    import brokerauth_leaky\n"
+     "    KEEP = brokerauth_leaky.Sealed(token.access_token)", "pretty_repr() of Sealed"),
 ])
 def test_a_leak_fails_the_run(pytester: Any, leak: str, where: str) -> None:
     # A brokerauth-named module whose class shows a token in its repr, as a careless plugin
     # might.
     pytester.makepyfile(brokerauth_leaky=(
+        "import attrs\n"
+        "@attrs.frozen(repr=False)\n"
+        "class Sealed:\n"
+        "    token: str\n"
+        "    def __repr__(self):\n"
+        "        return 'Sealed()'\n"
         "class Holder:\n"
         "    def __init__(self, token):\n"
         "        self.token = token\n"

@@ -40,17 +40,18 @@ def _frozen_mapping(value: Mapping[str, str] | None) -> Mapping[str, str]:
 class Token:
     """One generation of credentials issued by a broker."""
 
-    access_token: str
+    access_token: str = attrs.field(repr=False)
     broker: str
     expires_at: datetime | None = attrs.field(default=None, converter=_aware)
-    refresh_token: str | None = None
+    refresh_token: str | None = attrs.field(default=None, repr=False)
     refresh_expires_at: datetime | None = attrs.field(default=None, converter=_aware)
     token_type: str = "Bearer"
     scope: str | None = None
     identity: str | None = None
     issued_at: datetime | None = attrs.field(default=None, converter=_aware)
     #: Broker-specific, non-secret facts (a 2FA status, a client id).
-    extra: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping, eq=False)
+    extra: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping, eq=False,
+                                          repr=False)
     #: Seconds of disuse after which the credential dies (Webull's 2FA token: 15 days); each
     #: successful use pushes that end back.  ``None``: use does not matter.
     idle_timeout: float | None = attrs.field(default=None, validator=_positive_or_none)

@@ -96,9 +96,10 @@ class Request:
     host: str
     """The endpoint host as configured, with ``:port`` only for a non-default port."""
     path: str
-    params: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_params_tuple)
-    headers: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_headers)
-    body: bytes | None = None
+    params: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_params_tuple,
+                                                      repr=False)
+    headers: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_headers, repr=False)
+    body: bytes | None = attrs.field(default=None, repr=False)
 
     @classmethod
     def from_url(

@@ -66,7 +66,7 @@ def states_match(expected: str, given: str | None) -> bool:
 class Pkce:
     """A PKCE pair; only S256 exists here (RFC 7636 ``plain`` is never offered)."""
 
-    verifier: str
+    verifier: str = attrs.field(repr=False)
     challenge: str
     method: str = "S256"
 

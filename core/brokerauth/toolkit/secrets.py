@@ -30,8 +30,8 @@ class Secret:
 
     env: str | None = None
     file: str | None = None
-    _value: str | None = attrs.field(default=None, alias="value")
-    _cache: list[str] = attrs.field(factory=list, init=False)
+    _value: str | None = attrs.field(default=None, alias="value", repr=False)
+    _cache: list[str] = attrs.field(factory=list, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         given = [x for x in (self.env, self.file, self._value) if x is not None]

@@ -254,7 +254,7 @@ class RedisStoreOptions:
 
     #: The server: ``redis://host:port/db``, ``rediss://`` for TLS, or ``unix:///path``; a URL
     #: with a password must be a secret reference (``{ env = "REDIS_URL" }``).
-    url: str | Secret = attrs.field(default=DEFAULT_URL, validator=_valid_url)
+    url: str | Secret = attrs.field(default=DEFAULT_URL, validator=_valid_url, repr=False)
     #: Prepended to every key, so several fleets (or tests) can share one database.
     key_prefix: str = attrs.field(default="brokerauth", validator=_valid_prefix)
     #: A Fernet key (or several, comma-separated: the first encrypts, all decrypt) as a secret

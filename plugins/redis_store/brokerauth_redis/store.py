@@ -117,7 +117,7 @@ class StaleWriteError(StaleTokenError):
 class _Snapshot:
     """An entry and the fence state around it, read at one instant (:data:`scripts.READ`)."""
 
-    value: bytes | None
+    value: bytes | None = attrs.field(repr=False)
     generation: int | None
     fence: int | None
     counter: int | None

@@ -151,7 +151,7 @@ class SqlStoreOptions:
 
     #: The database: ``sqlite:///<absolute path>`` (text or a secret reference), or a
     #: ``postgresql://`` URL (a secret reference when it holds a password).
-    url: str | Secret = attrs.field(validator=_valid_url)
+    url: str | Secret = attrs.field(validator=_valid_url, repr=False)
     #: A Fernet key (or several, comma-separated: the first encrypts, all decrypt) as a secret
     #: reference; tokens are then encrypted and authenticated at rest.  Off by default for
     #: SQLite, like the file store: the database is a 0600 file in a 0700 folder; needed for

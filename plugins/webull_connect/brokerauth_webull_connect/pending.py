@@ -32,9 +32,9 @@ class PendingLogin:
 
     #: The profile whose settings the login uses and the token is stored for.
     profile: str
-    state: str
+    state: str = attrs.field(repr=False)
     #: Where to send the user's browser (carries ``state``, so it is not shown in ``repr``).
-    url: str
+    url: str = attrs.field(repr=False)
     #: The redirect URI sent in the authorization request (the registered one).
     redirect_uri: str
     created_at: datetime
@@ -42,7 +42,7 @@ class PendingLogin:
     expires_at: datetime
     #: The identity to store the token under; ``None``: Webull's ``identity_id`` for the user.
     user: str | None = None
-    code_verifier: str | None = None
+    code_verifier: str | None = attrs.field(default=None, repr=False)
 
     def expired(self, now: datetime) -> bool:
         return now >= self.expires_at
