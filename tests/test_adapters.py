@@ -87,3 +87,32 @@ def test_httpx_async_client(profile: Profile, double: Any, manual_clock: Any) ->
 
     assert asyncio.run(main()) == [200, 200]
     assert double.refresh_calls == 1
+
+
+@pytest.mark.parametrize("resent", [False, True], ids=["answered", "refreshed and resent"])
+def test_a_response_keeps_nothing_of_the_flow(
+    profile: Profile, double: Any, manual_clock: Any, resent: bool
+) -> None:
+    # Pickle-based response caches and multiprocessing copy responses: the flow's generator,
+    # token and signature must not ride along on the request once the flow is over.
+    import copy
+    import pickle
+
+    auth = requests_auth(profile, clock=manual_clock)
+    with requests.Session() as http:
+        assert http.get(double.base_url + "/api/me", auth=auth).status_code == 200
+        if resent:
+            double.expire_access_tokens()
+        response = http.get(double.base_url + "/api/me", auth=auth)
+        if resent:
+            double.expire_access_tokens()
+        heard: list[int] = []
+        http.get(double.base_url + "/api/me", auth=auth,
+                 hooks={"response": lambda r, **_: heard.append(r.status_code)})
+    assert heard == [200]  # a caller's own hook still runs, once, on the final answer
+    assert response.status_code == 200
+    assert len(response.history) == int(resent)
+    for request in (response.request, *(r.request for r in response.history)):
+        assert not hasattr(request, "_brokerauth")
+    assert pickle.loads(pickle.dumps(response)).status_code == 200
+    assert copy.deepcopy(response).status_code == 200

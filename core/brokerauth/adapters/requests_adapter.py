@@ -118,9 +118,15 @@ class BrokerAuthRequests(AuthBase):
     def _drive(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         """Run the flow on each answer: resend after a refresh or a learned clock, follow a
         same-origin redirect, until the flow is done."""
-        state: tuple[Flow, Attempt] | None = getattr(response.request, "_brokerauth", None)
+        first = response.request
+        state: tuple[Flow, Attempt] | None = getattr(first, "_brokerauth", None)
         if state is None:  # a request requests made itself (it follows no redirect of ours)
             return response
+        # The flow (its generator, token and signature) and this hook are held here only: the
+        # request keeps none of it, so a response can be pickled, copied, or kept in a cache.
+        # The hook list is replaced, not changed: requests is iterating over it.
+        del first._brokerauth  # type: ignore[attr-defined]
+        first.hooks["response"] = [h for h in first.hooks["response"] if h != self._drive]
         flow, attempt = state
         current = response
         while True:
