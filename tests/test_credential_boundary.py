@@ -215,8 +215,15 @@ def test_httpx_next_request_to_another_origin_is_refused(
         response = client.post(double.base_url + "/hop", content=BODY)
         assert response.status_code == 302  # not followed: the caller decides
         assert response.next_request is not None
+        # It carries no signature either: not for a caller who copies its headers, nor in a
+        # repr of them (httpx's masks Authorization only).
+        signature = {"x-double-client", "x-double-timestamp", "x-double-nonce",
+                     "x-double-signature", "authorization"}
+        assert signature.isdisjoint(name.lower() for name in response.next_request.headers)
         with pytest.raises(OriginError):
             client.send(response.next_request)
+        with httpx.Client() as plain, pytest.raises(OriginError):  # it carries the guard
+            plain.send(response.next_request)
     assert recorder.seen == []
 
 

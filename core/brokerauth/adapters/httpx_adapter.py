@@ -169,6 +169,18 @@ class _Hops:
         self.attempt = attempt
         self.signed_first = True
 
+    def unsign(self, response: httpx.Response) -> None:
+        """The flow ended on ``response``: a redirect httpx did not follow has the next hop's
+        request built from the signed one (``response.next_request``), its signature copied
+        but ``Authorization``; it loses it, so that a next request the caller sends by hand,
+        or whose headers it copies, carries no credential (this adapter signs it anew when
+        sent through it)."""
+        following = response.next_request
+        if following is not None:
+            headers = following.headers
+            for name in self.attempt.signature:
+                headers.pop(name, None)
+
     def check(self, info: dict[str, Any]) -> None:
         """A hop's headers are about to be written (``send_request_headers.started``): the
         hop the flow signed passes, a redirect httpx follows is signed anew on the origin and
@@ -355,6 +367,7 @@ class BrokerAuthHttpx(httpx.Auth):
                 self._read_error(hops, response)
             following = self._judge(flow, hops, response)
             if following is None:
+                hops.unsign(response)
                 if hops.left is not None:
                     hops.left()
                 return
@@ -378,6 +391,7 @@ class BrokerAuthHttpx(httpx.Auth):
                 await self._aread_error(hops, response)
                 following = await anyio.to_thread.run_sync(self._judge, flow, hops, response)
             if following is None:
+                hops.unsign(response)
                 if hops.left is not None:  # a store write: off the event loop
                     await anyio.to_thread.run_sync(hops.left)
                 return
