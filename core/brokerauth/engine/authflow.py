@@ -138,8 +138,12 @@ def auth_flow(
         if policy.sign:
             signature = binding.signature_headers(request, token)
             check_headers(signature, made_by=f"{binding.signer_name!r} signer")
+        attempt = Attempt(request, signature, token)
+        # Held by the attempt (whose repr names headers only), not by a variable of this
+        # frame, which an error raised here shows to reports of a traceback's variables.
+        del signature
         try:
-            response = yield Attempt(request, signature, token)
+            response = yield attempt
         except TransportError as failure:
             if retries_left <= 0 or isinstance(failure, DeadlineError):
                 raise

@@ -157,6 +157,9 @@ class Transport:
             "redirect": False,
             "preload_content": False,
         }
+        # The signed headers leave this frame's locals before any error can pass through it:
+        # an error report that shows a traceback's variables (Sentry's default, rich's and
+        # pytest's show_locals) must not show a token or a signature.
         try:
             if type(self.pool) is options.plain_manager:
                 query = request.query_string
@@ -167,9 +170,16 @@ class Transport:
             else:  # a proxy manager, or another the caller gave: its own routing applies
                 raw = self.pool.request(request.method, request.url, **arguments)
         except options.error as exc:
+            del signature
             raise _failed(request, exc, " failed", seconds, deadline, options) from None
-        content = _read_answer(raw, request, options, max_bytes, limit_name, seconds, deadline,
-                               self._timed)
+        finally:
+            del headers, arguments
+        try:
+            content = _read_answer(raw, request, options, max_bytes, limit_name, seconds,
+                                   deadline, self._timed)
+        except BaseException:
+            del signature
+            raise
         return Response(raw.status, raw.headers, content, request, signature)
 
     def _host_pool(self, request: Request, options: _SendOptions) -> Any:
