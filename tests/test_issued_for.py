@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from brokerauth.contract.errors import LoginRequiredError
-from brokerauth.engine.binding import ISSUED_FOR
+from brokerauth.contract.tokens import ISSUED_FOR
 
 
 def test_a_token_issued_for_one_origin_is_not_sent_to_another(

@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 from brokerauth.contract.errors import RefreshError, ResponseError
-from brokerauth.contract.tokens import Token
+from brokerauth.contract.tokens import ISSUED_FOR, Token
 from brokerauth.engine import failures
-from brokerauth.engine.binding import ISSUED_FOR
 
 # The test double's tokens live 600 s: advisory window from 300 s before expiry, mandatory
 # from 60 s.

@@ -157,7 +157,7 @@ def issued_by_the_echo(session: Any) -> None:
     binding = session.binding
     token = binding.load(wherever_issued=True)
     if token is not None:
-        from brokerauth.engine.binding import ISSUED_FOR
+        from brokerauth.contract.tokens import ISSUED_FOR
 
         binding.save(token.replace(extra={k: v for k, v in token.extra.items()
                                           if k != ISSUED_FOR}))

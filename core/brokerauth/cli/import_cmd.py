@@ -47,8 +47,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
         SealedTokenError,
         StaleTokenError,
     )
+    from brokerauth.contract.tokens import ISSUED_FOR
     from brokerauth.engine.api import open_binding
-    from brokerauth.engine.binding import ISSUED_FOR
     from brokerauth.engine.refresh import validate_token
     from brokerauth.toolkit.seal import open_sealed
 

@@ -18,6 +18,9 @@ DEFAULT_IDENTITY = "default"
 #: ``Token.extra`` keys the core writes (the origin a token was issued for, refresh failures)
 #: start with this; the rest are the plugin's.
 CORE_EXTRA_PREFIX = "brokerauth."
+#: ``Token.extra`` key: the origin a stored token was issued for (the core sends a token to
+#: no other; a store that cannot hold ``extra`` must keep this one beside the token).
+ISSUED_FOR = CORE_EXTRA_PREFIX + "issued_for"
 
 
 def _aware(value: datetime | None) -> datetime | None:

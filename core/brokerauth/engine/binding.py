@@ -26,7 +26,7 @@ from brokerauth.contract.errors import (
     SecretUnavailableError,
 )
 from brokerauth.contract.interaction import Interaction
-from brokerauth.contract.tokens import CORE_EXTRA_PREFIX, Token, TokenKey
+from brokerauth.contract.tokens import ISSUED_FOR, Token, TokenKey
 from brokerauth.contract.wire import Request, Response, netloc, normalize_params
 from brokerauth.engine.pluginhost import PluginHost
 from brokerauth.engine.resolve import ResolvedProfile
@@ -41,8 +41,6 @@ if TYPE_CHECKING:
 
 LOGGER = "brokerauth.engine.binding"
 
-#: ``Token.extra`` key: the origin a stored token was issued for.
-ISSUED_FOR = CORE_EXTRA_PREFIX + "issued_for"
 
 
 def new_nonce() -> str:

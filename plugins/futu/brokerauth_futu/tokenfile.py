@@ -32,13 +32,20 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
 from brokerauth.builtin import filestore
 from brokerauth.builtin.filestore import FileStoreOptions
 from brokerauth.contract.errors import ConfigError, StoreError
-from brokerauth.contract.tokens import DEFAULT_IDENTITY, Token, TokenKey
+from brokerauth.contract.tokens import (
+    CORE_EXTRA_PREFIX,
+    DEFAULT_IDENTITY,
+    ISSUED_FOR,
+    Token,
+    TokenKey,
+)
 from brokerauth.toolkit import privatefiles as files
 
 from brokerauth_futu import account, sdkformat
@@ -107,8 +114,9 @@ def _read_pointer(top: Path, key: TokenKey) -> str | None:
     return None if login is None else login[0]
 
 
-def _read_login(top: Path, key: TokenKey) -> tuple[str, dict[str, str]] | None:
-    """The client id of ``key``'s login and its account facts, or ``None``: no pointer."""
+def _read_login(top: Path, key: TokenKey) -> _Login | None:
+    """The client id of ``key``'s login, its account facts and what the SDK's file cannot
+    hold of its token (see :func:`_beside`), or ``None``: no pointer."""
     login = _read_pointer_at(top, key, _pointer_path(top, key))
     if login is None:
         legacy = _legacy_pointer_path(top, key)
@@ -124,7 +132,12 @@ def _remove_legacy_pointer(top: Path, key: TokenKey) -> bool:
     return files.remove(legacy, "login pointer")
 
 
-def _read_pointer_at(top: Path, key: TokenKey, path: Path) -> tuple[str, dict[str, str]] | None:
+#: A login as its pointer records it: the client id, the account facts, and what the SDK's
+#: file cannot hold of the token the pointer was written with.
+_Login = tuple[str, dict[str, str], dict[str, Any]]
+
+
+def _read_pointer_at(top: Path, key: TokenKey, path: Path) -> _Login | None:
     if not files.ensure_folders(top, path.parent, key, create=False):
         return None
     data = files.read_private(path, key, "login pointer", limit=_POINTER_LIMIT)
@@ -141,18 +154,79 @@ def _read_pointer_at(top: Path, key: TokenKey, path: Path) -> tuple[str, dict[st
             hint=f"delete {path} (or log out), then log in again",
         )
     facts = record.get("account")
+    token = record.get("token", {})
+    if not isinstance(token, dict):
+        raise StoreError(f"login pointer {path} is damaged",
+                         hint=f"delete {path} (or log out), then log in again")
     # Facts are only shown, never relied on: a damaged set is dropped, the login kept.
-    return client_id, account.cleaned(facts) if isinstance(facts, dict) else {}
+    return client_id, account.cleaned(facts) if isinstance(facts, dict) else {}, token
 
 
-def _write_pointer(top: Path, key: TokenKey, client_id: str, facts: dict[str, str]) -> None:
+def _write_pointer(top: Path, key: TokenKey, login: _Login) -> None:
+    client_id, facts, token = login
     path = _pointer_path(top, key)
     files.ensure_folders(top, path.parent, key, create=True)
     record: dict[str, object] = {"client_id": client_id}
     if facts:
         record["account"] = facts
+    if token:
+        record["token"] = token
     files.write_private(path, json.dumps(record, ensure_ascii=True).encode("ascii"), key,
                         "login pointer")
+
+
+#: Token fields the SDK's file has no room for, kept in the pointer (times as ISO 8601).
+_BESIDE_TIMES = ("issued_at", "last_used_at", "refresh_expires_at", "hard_expires_at")
+
+
+def _beside(token: Token) -> dict[str, Any]:
+    """What the SDK's file cannot hold of ``token``, none of it secret: the core's records
+    in its ``extra`` (the origin it was issued for, a refused refresh, what was told), its
+    times and scope; with the expiry of the token they belong to."""
+    assert token.expires_at is not None  # it fits the SDK's file
+    kept: dict[str, Any] = {"for": int(token.expires_at.timestamp())}
+    for name in _BESIDE_TIMES:
+        value = getattr(token, name)
+        if value is not None:
+            kept[name] = value.isoformat()
+    if token.scope is not None:
+        kept["scope"] = token.scope
+    if token.idle_timeout is not None:
+        kept["idle_timeout"] = token.idle_timeout
+    core = {k: v for k, v in token.extra.items() if k.startswith(CORE_EXTRA_PREFIX)}
+    if core:
+        kept["extra"] = core
+    return kept
+
+
+def _with_beside(token: Token, kept: dict[str, Any], source: Path) -> Token:
+    """``token`` read from the SDK's file with what its pointer kept.  If the SDK has
+    refreshed the login since (another expiry), only what belongs to the login stays: the
+    origin it was issued for, not the records of the token it replaced."""
+    extra = kept.get("extra", {})
+    if not isinstance(extra, dict) or not all(
+            isinstance(k, str) and k.startswith(CORE_EXTRA_PREFIX) and isinstance(v, str)
+            for k, v in extra.items()):
+        raise StoreError(f"login pointer {source} is damaged",
+                         hint=f"delete {source} (or log out), then log in again")
+    assert token.expires_at is not None
+    if kept.get("for") != int(token.expires_at.timestamp()):
+        origin = extra.get(ISSUED_FOR)
+        return token if origin is None else token.replace(
+            extra={**token.extra, ISSUED_FOR: origin})
+    changes: dict[str, Any] = {}
+    try:
+        for name in _BESIDE_TIMES:
+            if isinstance(kept.get(name), str):
+                changes[name] = datetime.fromisoformat(kept[name])
+        if isinstance(kept.get("scope"), str):
+            changes["scope"] = kept["scope"]
+        if isinstance(kept.get("idle_timeout"), int | float):
+            changes["idle_timeout"] = kept["idle_timeout"]
+        return token.replace(extra={**token.extra, **extra}, **changes)
+    except (ValueError, TypeError):
+        raise StoreError(f"login pointer {source} is damaged",
+                         hint=f"delete {source} (or log out), then log in again") from None
 
 
 # --- the store's operations -------------------------------------------------------------------
@@ -164,11 +238,13 @@ def load(key: TokenKey, options: Any = None) -> Token | None:
     login = _read_login(top, key)
     if login is None:
         return filestore.load(key, _core(top))
-    client_id, facts = login
+    client_id, facts, kept = login
     token = load_sdk_file(top, client_id, key)
-    if token is None or not facts:
-        return token
-    return token.replace(extra={**facts, **token.extra})
+    if token is None:
+        return None
+    if kept:
+        token = _with_beside(token, kept, _pointer_path(top, key))
+    return token.replace(extra={**facts, **token.extra}) if facts else token
 
 
 def load_sdk_file(top: Path, client_id: str, key: TokenKey) -> Token | None:
@@ -195,9 +271,9 @@ def save(key: TokenKey, token: Token, options: Any = None) -> None:
         # Token first, pointer second: a crash between leaves the old pointer (or none),
         # never a pointer to a file that was not written.
         files.write_private(top / client_id, sdkformat.encode(token), key, "Futu token file")
-        login = (client_id, account.of_token(token.extra))
+        login = (client_id, account.of_token(token.extra), _beside(token))
         if _read_pointer_at(top, key, _pointer_path(top, key)) != login:
-            _write_pointer(top, key, *login)
+            _write_pointer(top, key, login)
         _remove_legacy_pointer(top, key)  # after the new one is written
         if _core_token_exists(top, key):
             filestore.delete(key, _core(top))
