@@ -106,3 +106,17 @@ def test_sandbox_command_prints_a_working_profile_and_stops_on_ctrl_c(tmp_path: 
         assert result.returncode == 0, result.stderr
         child.interrupt()  # right after it served a request
         assert_clean_exit(child)
+
+
+@pytest.mark.parametrize("user", [None, "bob"])
+def test_status_names_the_command_for_the_user_shown(
+    live: dict[str, Any], user: str | None
+) -> None:
+    # Following a hint that leaves --user out logs in the profile's own user instead.
+    chosen = [] if user is None else ["--user", user]
+    status = run("status", "live", *chosen, env=live["env"])
+    assert status.returncode == 3
+    expected = "brokerauth login live" + ("" if user is None else f" --user {user}")
+    assert f"run `{expected}`" in status.stdout
+    rows = json.loads(run("status", "live", *chosen, "--json", env=live["env"]).stdout)
+    assert rows["profiles"][0]["command"] == expected

@@ -53,7 +53,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
                                       mandatory=options.refresh_mandatory)
             now = binding.clock.now()
             ends = horizon_of(token, now) if token is not None else None
+            action = "login" if state == "needs login" else "refresh"
             row.update(identity=binding.identity, state=state, seconds_left=left,
+                       command=binding.command(action),
                        expires_at=token.expires_at if token else None,
                        refresh_token=bool(token and token.refresh_token),
                        works_until=ends.works_until if ends else None,
@@ -87,7 +89,6 @@ def run(args: argparse.Namespace, out: Output) -> int:
             if row.get("hint"):
                 out.line(f"  fix: {row['hint']}")
         elif row["state"] in ("needs login", "expired") and not args.json:
-            action = "login" if row["state"] == "needs login" else "refresh"
-            out.line(f"\n{row['profile']}: run `brokerauth {action} {row['profile']}`")
+            out.line(f"\n{row['profile']}: run `{row['command']}`")
     states = {r["state"] for r in rows}
     return 2 if "error" in states else 3 if states & {"needs login"} else 0

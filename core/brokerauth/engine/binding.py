@@ -227,7 +227,12 @@ class ProfileBinding:
     @property
     def login_command(self) -> str:
         """The command a person runs to log this profile and identity in again."""
-        return command("login", self.resolved.name, self.named_user)
+        return self.command("login")
+
+    def command(self, verb: str) -> str:
+        """``brokerauth VERB`` for this profile and identity (``--user`` for an identity other
+        than the profile's own), names shell-quoted."""
+        return command(verb, self.resolved.name, self.named_user)
 
     @property
     def named_user(self) -> str | None:
