@@ -120,3 +120,13 @@ def test_status_names_the_command_for_the_user_shown(
     assert f"run `{expected}`" in status.stdout
     rows = json.loads(run("status", "live", *chosen, "--json", env=live["env"]).stdout)
     assert rows["profiles"][0]["command"] == expected
+
+
+def test_logout_no_revoke_says_the_token_stays_valid(live: dict[str, Any]) -> None:
+    env = live["env"]
+    assert run("login", "live", env=env).returncode == 0
+    logout = run("logout", "live", "--no-revoke", env=env)
+    assert logout.returncode == 0
+    # The double revokes (RFC 7009): "the broker offers no revocation" would be false.
+    assert "not revoked (--no-revoke)" in logout.stdout
+    assert "offers no revocation" not in logout.stdout

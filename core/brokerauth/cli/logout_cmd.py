@@ -26,6 +26,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
         out.line(f"{args.profile}: token revoked by the broker and deleted")
     elif result.problem:
         out.line(f"{args.profile}: token deleted; revocation failed: {result.problem}")
+    elif args.no_revoke:
+        out.line(f"{args.profile}: token deleted, not revoked (--no-revoke): it stays valid at "
+                 "the broker until it expires")
     else:
         out.line(f"{args.profile}: token deleted (the broker offers no revocation; it will "
                  "expire on its own)")
