@@ -82,6 +82,20 @@ def test_a_replaced_profile_changes_only_what_changed(tmp_path: Path) -> None:
     )
 
 
+def test_force_with_a_required_key_left_out_says_the_profile_is_replaced(
+    tmp_path: Path,
+) -> None:
+    # "is required" alone, about a key the file has, reads as init not seeing the file.
+    path = tmp_path / "brokerauth.toml"
+    path.write_bytes(HAND_WRITTEN.encode())
+    result = run("--profiles", str(path), "init", "first", "--broker", "double", "--force",
+                 "--set", "client_id=new")
+    assert result.returncode == 2
+    assert "client_secret is in the existing profile but not in this command" in result.stderr
+    assert "--secret client_secret=" in result.stderr
+    assert path.read_bytes().decode() == HAND_WRITTEN
+
+
 def test_init_runs_at_once_keep_every_profile(tmp_path: Path) -> None:
     path = tmp_path / "brokerauth.toml"
     path.write_bytes(HAND_WRITTEN.encode())

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from brokerauth.cli.output import Output, shown
-from brokerauth.contract.errors import ConfigError
+from brokerauth.contract.errors import ConfigError, ProfileError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -128,15 +128,19 @@ def _run(args: argparse.Namespace, out: Output, *, interactive: bool) -> int:
             out.line(f"other settings keep their defaults; change one with --set KEY=VALUE "
                      f"(`brokerauth plugins` explains {', '.join(optional)})")
 
-    profile = Profile.from_mapping(name, table)
-    resolve_profile(profile, host)  # every mistake is reported before anything is written
-
     if args.profiles:
         path = Path(args.profiles)
     else:
         path = find_profiles_file(None) or candidate_files(None)[-1][1]
     # Through a link to the file it names: a dotfiles link stays a link.
     path = Path(os.path.realpath(path))
+    profile = Profile.from_mapping(name, table)
+    try:
+        resolve_profile(profile, host)  # every mistake is reported before anything is written
+    except ProfileError as exc:
+        if args.force:
+            _left_out(exc, path, name, table)
+        raise
     _check_target(path)
     with _editing(path):
         # Bytes, not text: reading text would turn CRLF line ends into LF behind our back.
@@ -220,6 +224,25 @@ def suggested_env(broker: str, key: str, metadata: Any) -> str:
     if isinstance(named, str) and named:
         return named
     return re.sub(r"[^A-Z0-9]", "_", f"{broker}_{key}".upper())
+
+
+def _left_out(error: ProfileError, path: Path, name: str, table: dict[str, Any]) -> None:
+    """``init --force`` writes the profile as given: if ``error`` is about a key the existing
+    profile has and this command left out, raise it again saying so."""
+    key = (error.key or "").split(".")[0]
+    try:
+        existing = tomllib.loads(path.read_text(encoding="utf-8")).get("profiles", {}).get(name)
+    except (OSError, ValueError, AttributeError):
+        return
+    if not key or key in table or not isinstance(existing, dict) or key not in existing:
+        return
+    raise ProfileError(
+        f"{error.problem}: --force replaces the profile with what this command gives, and "
+        f"{key} is in the existing profile but not in this command",
+        profile=name, key=error.key, file=str(path),
+        hint=f"give it again (--set or --secret {key}=...), with every other key to keep; or "
+        f"edit {path} by hand",
+    ) from None
 
 
 def with_profile(original: str, name: str, table: dict[str, Any], *, force: bool,
