@@ -56,6 +56,21 @@ def test_plugins_lists_installed_plugins_as_json() -> None:
     assert "client_secret" in names["double"]["brokers"][0]["settings"]
 
 
+def test_plugins_broker_lists_each_setting_with_its_default_and_help() -> None:
+    # What `brokerauth init` and the plugins' READMEs send a person to read.
+    shown = run("plugins", "double")
+    assert shown.returncode == 0, shown.stderr
+    assert "the client id the double issued" in shown.stdout
+    data = json.loads(run("plugins", "double", "--json").stdout)
+    settings = {s["key"]: s for s in data["settings"]}
+    assert settings["client_id"]["default"] == "required"
+    assert settings["client_secret"]["help"] == "the client secret (a reference)"
+    assert data["broker"] == "double"
+    unknown = run("plugins", "doubel")
+    assert unknown.returncode == 2
+    assert "did you mean 'double'" in unknown.stderr
+
+
 def test_init_writes_references_never_values(profiles: Path) -> None:
     text = profiles.read_text()
     assert 'env = "DOUBLE_SECRET_CLI"' in text

@@ -126,7 +126,7 @@ def _run(args: argparse.Namespace, out: Output, *, interactive: bool) -> int:
                     and (field.alias or field.name) not in table]
         if optional:
             out.line(f"other settings keep their defaults; change one with --set KEY=VALUE "
-                     f"(`brokerauth plugins` explains {', '.join(optional)})")
+                     f"(`brokerauth plugins {broker}` explains {', '.join(optional)})")
 
     if args.profiles:
         path = Path(args.profiles)

@@ -1,4 +1,6 @@
-"""``brokerauth plugins``: what is installed, and what failed to load and why."""
+"""``brokerauth plugins``: what is installed, and what failed to load and why;
+``brokerauth plugins BROKER``: that broker's settings (each with its default and help), its
+named environments and the strategies a profile gets by default."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from brokerauth.cli.output import Output
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("broker", nargs="?",
+                        help="a broker id: list its settings, environments and defaults")
     parser.add_argument("--traceback", action="store_true",
                         help="show the full traceback of plugins that failed to load")
 
@@ -18,6 +22,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
     from brokerauth.engine.pluginhost import PluginHost
 
     host = PluginHost.create()
+    if args.broker is not None:
+        return _broker(host, args.broker, out)
     host.load_all()
     plugins: list[dict[str, Any]] = []
     for name, loaded in sorted(host.loaded.items()):
@@ -64,6 +70,62 @@ def run(args: argparse.Namespace, out: Output) -> int:
         else:
             out.line("  (run `brokerauth plugins --traceback` for the traceback)")
     return 0
+
+
+def _broker(host: Any, broker_id: str, out: Output) -> int:
+    from brokerauth.contract.scrub import terminal_text
+
+    spec, owner = host.broker(broker_id)
+    settings = _settings(spec.settings)
+    environments = [{"name": e.name, "description": e.description, "hosts": dict(e.hosts)}
+                    for e in spec.environments]
+    out.data({"broker": spec.id, "plugin": owner, "description": spec.description,
+              "signer": spec.signer, "flow": spec.flow, "store": spec.store,
+              "settings": settings, "environments": environments})
+    # A plugin's texts, shown on a terminal: no control character may draw on it.
+    out.line(f"broker {spec.id} (plugin {owner}): {terminal_text(spec.description)}")
+    out.line(f"by default: signer {spec.signer}, flow {spec.flow}, store {spec.store}")
+    out.line("\nsettings (a profile's keys besides broker, store and the common ones):")
+    out.table(["key", "default", "about"],
+              [[s["key"], s["default"], terminal_text(s["help"])] for s in settings])
+    if environments:
+        out.line("\nenvironments (environment = NAME):")
+        out.table(["name", "about"],
+                  [[e["name"], terminal_text(e["description"])] for e in environments])
+    return 0
+
+
+def _settings(cls: type[Any]) -> list[dict[str, str]]:
+    """Each setting's key, its default as a profile would write it (``required`` when there
+    is none; a secret's as the reference it reads, never a value), and its help."""
+    import attrs
+
+    if not attrs.has(cls):
+        return []
+    shown: list[dict[str, str]] = []
+    for field in attrs.fields(cls):
+        default = field.default
+        if default is attrs.NOTHING:
+            text = "required"
+        elif isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            text = "(worked out)"
+        else:
+            text = _default_text(default)
+        shown.append({"key": field.alias or field.name, "default": text,
+                      "help": str(field.metadata.get("help", ""))})
+    return shown
+
+
+def _default_text(value: Any) -> str:
+    from brokerauth.toolkit.secrets import Secret
+
+    if isinstance(value, Secret):
+        return value.source  # env:NAME or file:PATH; a literal default shows as "value"
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _settings_keys(cls: type[Any]) -> list[str]:
