@@ -420,3 +420,18 @@ def test_a_missing_adapter_extra_names_the_install_command(extra: str, module: s
     assert result.returncode == 0, result.stderr
     assert result.stdout.count(f"MissingExtraError {extra} True") == 2
     assert result.stdout.count(f"fix: pip install 'brokerauth[{extra}]'") == 2
+
+
+@pytest.mark.parametrize("argv", [
+    ["--json", "bogus"],
+    ["--json", "keepalive", "--within", "3x"],
+    ["sign", "--json", "--no-such-option"],
+])
+def test_a_usage_error_under_json_is_one_document_on_stdout(argv: list[str]) -> None:
+    result = run(*argv)
+    assert result.returncode == 2
+    assert result.stderr == ""
+    error = json.loads(result.stdout)["error"]
+    assert error["type"] == "UsageError"
+    assert error["message"]
+    assert error["hint"].startswith("see `brokerauth")

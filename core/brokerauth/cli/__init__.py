@@ -17,7 +17,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from brokerauth.cli.output import Output, shown
 
@@ -86,10 +86,24 @@ OPTIONAL_COMMANDS = {"sandbox": "brokerauth-sandbox", "demo": "brokerauth-sandbo
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_TOKEN, EXIT_REMOTE = 0, 1, 2, 3, 4
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors are one JSON document on stdout under
+    ``--json`` (``{"error": {"type": "UsageError", ...}}``), as every other error is: a
+    script reading stdout gets one document whatever went wrong."""
+
+    json_mode = False
+
+    def error(self, message: str) -> NoReturn:
+        if not _Parser.json_mode:
+            super().error(message)
+        Output(json_mode=True).error(message, f"see `{self.prog} --help`", kind="UsageError")
+        self.exit(EXIT_CONFIG)
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; with ``command``, only that command (the others' modules are
     not imported, nor their parsers built), so one command starts without the rest."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="brokerauth",
         description="Sign, obtain, refresh and store credentials for broker APIs.",
         formatter_class=_HelpFormatter,
@@ -99,7 +113,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         help="print the version of brokerauth and of each installed plugin")
     # The same options after the command; SUPPRESS keeps a subcommand from resetting what was
     # given before it.
-    common = argparse.ArgumentParser(add_help=False, formatter_class=_HelpFormatter)
+    common = _Parser(add_help=False, formatter_class=_HelpFormatter)
     _add_common(common, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in _command_modules(command).items():
@@ -286,6 +300,7 @@ def _main(argv: Sequence[str] | None) -> int:
             f"`brokerauth {missing}` comes with {OPTIONAL_COMMANDS[missing]}, which is not "
             "installed", f"pip install {OPTIONAL_COMMANDS[missing]}", kind="PluginError")
         return EXIT_CONFIG
+    _Parser.json_mode = "--json" in argv
     parser = build_parser(command)
     args, extras = parser.parse_known_args(argv)
     if extras and hasattr(args, "profile_option"):
