@@ -435,3 +435,11 @@ def test_a_usage_error_under_json_is_one_document_on_stdout(argv: list[str]) -> 
     assert error["type"] == "UsageError"
     assert error["message"]
     assert error["hint"].startswith("see `brokerauth")
+
+
+@pytest.mark.parametrize("command", ["sign", "request"])
+def test_a_mistyped_method_is_refused_before_anything_is_signed(command: str) -> None:
+    result = run(command, "any-profile", "GTE", "/api/me")
+    assert result.returncode == 2
+    assert "'GTE' is not an HTTP method; did you mean GET?" in result.stderr
+    assert "is not an HTTP" not in run(command, "any-profile", "get", "/api/me").stderr

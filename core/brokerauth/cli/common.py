@@ -206,3 +206,24 @@ def duration(text: str) -> timedelta:
     if not 0 <= amount <= 3650 * 86400:
         raise argparse.ArgumentTypeError(f"{text!r} is out of range")
     return timedelta(seconds=amount * (scale or 1))
+
+
+#: The methods broker APIs use; anything else given on the command line is taken for a typo.
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+def http_method(text: str) -> str:
+    """``text`` as an HTTP method (upper-cased), refused unless it is one broker APIs use:
+    a typo (``GTE``) would otherwise be signed and sent."""
+    method = text.upper()
+    if method in HTTP_METHODS:
+        return method
+    import difflib
+
+    from brokerauth.contract.errors import ConfigError
+    from brokerauth.contract.scrub import terminal_text
+
+    close = difflib.get_close_matches(method, HTTP_METHODS, n=1)
+    guess = f"; did you mean {close[0]}?" if close else ""
+    raise ConfigError(f"{terminal_text(text)!r} is not an HTTP method{guess}",
+                      hint=f"use one of {', '.join(HTTP_METHODS)}")

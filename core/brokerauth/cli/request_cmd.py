@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
+    from brokerauth.cli.common import http_method
+
+    method = http_method(args.method)
     body = None
     if args.data is not None:
         try:
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
                               hint="e.g. -H 'x-version: v3'")
         headers[name.strip()] = value.strip()
     with open_session(args, browser=False) as session:
-        response = session.request(args.method, args.path, params=params or None, json=body,
+        response = session.request(method, args.path, params=params or None, json=body,
                                    headers=headers or None)
     try:
         payload = response.json()

@@ -65,7 +65,10 @@ def parse_time(text: str) -> datetime:
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
+    from brokerauth.cli.common import http_method
     from brokerauth.engine.api import open_binding
+
+    method = http_method(args.method)
 
     headers: dict[str, str] = {}
     for item in args.header:
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         headers[name.strip()] = value.strip()
     binding = open_binding(args.profile, profiles=args.profiles, user=args.user)
     request = binding.build(
-        args.method, args.url, data=args.data.encode() if args.data is not None else None,
+        method, args.url, data=args.data.encode() if args.data is not None else None,
         headers=headers,
     )
     token = None if args.no_token else _token(binding, out)
