@@ -72,6 +72,11 @@ def test_named_file_that_does_not_exist(tmp_path: Path) -> None:
          "client_id", "wrong type"),
         ('[profiles.p]\nbroker = "double"\nclient_id = "c"\nclient_secret = "hunter2"\n',
          "client_secret", "secret reference"),
+        ('[profiles.p]\nbroker = "double"\nclient_id = "c"\nclient_secret = { enV = "S" }\n',
+         "client_secret", "unknown key 'enV'; did you mean 'env'?"),
+        ('[profiles.p]\nbroker = "double"\nclient_id = "c"\n'
+         'client_secret = { hunter2-literal-secret-value = "S" }\n',
+         "client_secret", "must be a secret reference"),
         ('[profiles.p]\nbroker = "double"\nclient_secret = { env = "S" }\n',
          "client_id", "required"),
         ('[profiles.p]\nbroker = "nobroker"\n', "broker", "no installed plugin provides broker"),

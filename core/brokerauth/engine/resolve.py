@@ -257,6 +257,9 @@ def _describe(exc: BaseException, expected: Any) -> tuple[str, str | None]:
     type_name = getattr(expected, "__name__", None) or str(expected).replace("typing.", "")
     if isinstance(exc, KeyError):
         return "is required", "add it to the profile"
+    if type_name == "Secret" and str(exc).startswith("unknown key "):
+        return (f"is not a secret reference: {exc}",
+                'write { env = "NAME" } or { file = "path" }')
     if type_name == "Secret":
         return (
             "must be a secret reference",

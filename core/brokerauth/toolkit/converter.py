@@ -38,6 +38,14 @@ def _structure_secret(value: Any, _: type) -> Secret:
             return Secret(env=value["env"])
         if keys == {"file"} and isinstance(value["file"], str) and value["file"]:
             return Secret(file=value["file"])
+        unknown = sorted(str(k) for k in keys - {"env", "file"})
+        # A key is shown only if it looks like one: a pasted secret must not reach a message.
+        if unknown and len(unknown[0]) <= 20 and unknown[0].isidentifier():
+            import difflib
+
+            close = difflib.get_close_matches(unknown[0].lower(), ("env", "file"), n=1)
+            guess = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown key {unknown[0]!r}{guess}")
     if isinstance(value, str):
         raise ValueError(f"a literal secret is not allowed here; {_SECRET_HELP}")
     raise ValueError(_SECRET_HELP)
