@@ -45,7 +45,8 @@ def test_a_damaged_entry_of_a_named_user_names_that_user(tmp_path: Path, damage:
     key = TokenKey("desk", "alice")
     path = filestore.token_path(key, options)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"{not json" if damage == "garbage" else b"fernet2:" + b"not-a-real-envelope." * 4)
+    sealed = b"fernet2:" + b"not-a-real-envelope." * 4
+    path.write_bytes(b"{not json" if damage == "garbage" else sealed)
     with pytest.raises(BrokerAuthError) as caught:
         filestore.load(key, options)
     assert "`brokerauth logout desk --user alice`" in (caught.value.hint or "")
