@@ -149,17 +149,18 @@ def _read_pointer_at(top: Path, key: TokenKey, path: Path) -> _Login | None:
     except (ValueError, AttributeError):
         record, client_id = {}, None
     if not isinstance(client_id, str) or not sdkformat.valid_client_id(client_id):
-        raise StoreError(
-            f"login pointer {path} is damaged",
-            hint=f"delete {path} (or log out), then log in again",
-        )
+        raise _damaged(path)
     facts = record.get("account")
     token = record.get("token", {})
     if not isinstance(token, dict):
-        raise StoreError(f"login pointer {path} is damaged",
-                         hint=f"delete {path} (or log out), then log in again")
+        raise _damaged(path)
     # Facts are only shown, never relied on: a damaged set is dropped, the login kept.
     return client_id, account.cleaned(facts) if isinstance(facts, dict) else {}, token
+
+
+def _damaged(path: Path) -> StoreError:
+    return StoreError(f"login pointer {path} is damaged",
+                      hint=f"delete {path} (or log out), then log in again")
 
 
 def _write_pointer(top: Path, key: TokenKey, login: _Login) -> None:
@@ -207,8 +208,7 @@ def _with_beside(token: Token, kept: dict[str, Any], source: Path) -> Token:
     if not isinstance(extra, dict) or not all(
             isinstance(k, str) and k.startswith(CORE_EXTRA_PREFIX) and isinstance(v, str)
             for k, v in extra.items()):
-        raise StoreError(f"login pointer {source} is damaged",
-                         hint=f"delete {source} (or log out), then log in again")
+        raise _damaged(source)
     assert token.expires_at is not None
     if kept.get("for") != int(token.expires_at.timestamp()):
         origin = extra.get(ISSUED_FOR)
@@ -225,8 +225,7 @@ def _with_beside(token: Token, kept: dict[str, Any], source: Path) -> Token:
             changes["idle_timeout"] = kept["idle_timeout"]
         return token.replace(extra={**token.extra, **extra}, **changes)
     except (ValueError, TypeError):
-        raise StoreError(f"login pointer {source} is damaged",
-                         hint=f"delete {source} (or log out), then log in again") from None
+        raise _damaged(source) from None
 
 
 # --- the store's operations -------------------------------------------------------------------
