@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from brokerauth.contract.errors import ConfigError, ProfileError
 from brokerauth.contract.specs import STRATEGY_KINDS, StrategyKind
 from brokerauth.contract.tokens import DEFAULT_IDENTITY
 from brokerauth.engine.transport import DEFAULT_RESPONSE_LIMIT
+from brokerauth.toolkit.converter import unknown_key_problem
 
 ENV_PROFILES = "BROKERAUTH_PROFILES"
 LOCAL_FILE = "brokerauth.toml"
@@ -99,16 +100,6 @@ _OPTION_FIELDS = {f.name: f for f in attrs.fields(ProfileOptions)}
 #: The key of a profile's optional notifier (strategy kind ``notifier``).
 NOTIFY_KEY = "notify"
 CORE_KEYS = ("broker", *STRATEGY_KINDS, NOTIFY_KEY, "description", *_OPTION_FIELDS)
-
-
-def unknown_key_problem(key: str, known: Iterable[str]) -> str:
-    """What to say of an unknown key ``key`` of a profile: ``unknown key 'stroe'; did you mean
-    'store'?`` when one of ``known`` (the core's keys and the broker's, or a strategy's
-    options) is close to it."""
-    import difflib
-
-    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
-    return f"unknown key {key!r}" + (f"; did you mean {close[0]!r}?" if close else "")
 
 
 @attrs.frozen

@@ -25,9 +25,8 @@ from brokerauth.engine.profiles import (
     NOTIFY_KEY,
     Profile,
     StrategyChoice,
-    unknown_key_problem,
 )
-from brokerauth.toolkit.converter import make_converter, structure_plain
+from brokerauth.toolkit.converter import make_converter, structure_plain, unknown_key_problem
 
 if TYPE_CHECKING:
     import cattrs

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import types
 from collections import abc
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
@@ -41,14 +41,20 @@ def _structure_secret(value: Any, _: type) -> Secret:
         unknown = sorted(str(k) for k in keys - {"env", "file"})
         # A key is shown only if it looks like one: a pasted secret must not reach a message.
         if unknown and len(unknown[0]) <= 20 and unknown[0].isidentifier():
-            import difflib
-
-            close = difflib.get_close_matches(unknown[0].lower(), ("env", "file"), n=1)
-            guess = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"unknown key {unknown[0]!r}{guess}")
+            raise ValueError(unknown_key_problem(unknown[0], ("env", "file")))
     if isinstance(value, str):
         raise ValueError(f"a literal secret is not allowed here; {_SECRET_HELP}")
     raise ValueError(_SECRET_HELP)
+
+
+def unknown_key_problem(key: str, known: Iterable[str]) -> str:
+    """What to say of an unknown key ``key`` of a profile: ``unknown key 'stroe'; did you mean
+    'store'?`` when one of ``known`` (the core's keys and the broker's, a strategy's options,
+    or a secret reference's) is close to it."""
+    import difflib
+
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f"unknown key {key!r}" + (f"; did you mean {close[0]!r}?" if close else "")
 
 
 def _unstructure_secret(value: Secret) -> dict[str, str]:
