@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 LOGGER = "brokerauth.engine.binding"
 
 
-
 def new_nonce() -> str:
     """128 random bits from the OS: safe across forks, unlike a seeded generator.
 

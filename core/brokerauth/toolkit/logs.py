@@ -57,18 +57,12 @@ def quiet_http_logs() -> None:
     """
     import logging
 
-    for name in HTTP_LOGGERS:
-        target = logging.getLogger(name)
-        if redact_query_record not in target.filters:
-            target.addFilter(redact_query_record)
-    for name in HEADER_LOGGERS:
-        target = logging.getLogger(name)
-        if drop_record not in target.filters:
-            target.addFilter(drop_record)
-    for name in TRACE_LOGGERS:
-        target = logging.getLogger(name)
-        if redact_trace_record not in target.filters:
-            target.addFilter(redact_trace_record)
+    for names, keep in ((HTTP_LOGGERS, redact_query_record), (HEADER_LOGGERS, drop_record),
+                        (TRACE_LOGGERS, redact_trace_record)):
+        for name in names:
+            target = logging.getLogger(name)
+            if keep not in target.filters:
+                target.addFilter(keep)
 
 
 def drop_record(record: logging.LogRecord) -> bool:
