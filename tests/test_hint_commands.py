@@ -30,6 +30,14 @@ def test_a_named_user_is_one_word_to_a_shell(name: str, tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == []  # nothing ran
 
 
+@pytest.mark.parametrize("name", [*ODD_NAMES, "plain-name_2.x@corp", "", "a:b,c=d+e%f/g"])
+def test_names_are_quoted_as_shlex_quotes_them(name: str) -> None:
+    import shlex
+
+    assert command("login", name, name) == (
+        f"brokerauth login {shlex.quote(name)} --user {shlex.quote(name)}")
+
+
 def test_plain_names_are_left_as_they_are() -> None:
     assert command("login", "live") == "brokerauth login live"
     assert command("login", "live", "bob-2.x_y@corp") == (

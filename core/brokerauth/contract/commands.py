@@ -15,21 +15,29 @@ if TYPE_CHECKING:
     from brokerauth.contract.tokens import TokenKey
 
 
+#: The characters ``shlex.quote`` leaves a name as it is for.
+_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_@%+=:,./-")
+
+
+def _quoted(name: str) -> str:
+    """``shlex.quote(name)``; a plain name is returned without importing shlex, which would
+    cost ``brokerauth sign`` half a millisecond of start-up for a hint it builds anyway."""
+    if name and all(c in _PLAIN for c in name):
+        return name
+    import shlex
+
+    return shlex.quote(name)
+
+
 def command(verb: str, profile: str, user: str | None = None) -> str:
     """``brokerauth VERB PROFILE [--user USER]``, names quoted for a POSIX shell; without
     ``user`` the command is about the profile's own user."""
-    import shlex  # only hints need it: kept off the start-up of commands that print none
-
-    return f"brokerauth {verb} {shlex.quote(profile)}{user_option(user)}"
+    return f"brokerauth {verb} {_quoted(profile)}{user_option(user)}"
 
 
 def user_option(user: str | None) -> str:
     """`` --user USER`` (quoted) for a command about ``user``, ``""`` for ``None``."""
-    if user is None:
-        return ""
-    import shlex
-
-    return f" --user {shlex.quote(user)}"
+    return "" if user is None else f" --user {_quoted(user)}"
 
 
 def for_key(verb: str, key: TokenKey) -> str:
