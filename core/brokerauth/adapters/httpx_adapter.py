@@ -43,10 +43,14 @@ def _hop_of(method: bytes | str, scheme: bytes, host: bytes, port: int | None,
     """A hop's identity (method, origin, target) and its absolute URL (a hop to a forwarding
     proxy, in absolute-form, is refused before this)."""
     text = scheme.decode("ascii")
-    origin = f"{text}://{netloc(text, host.decode('ascii'), port)}"
+    origin = _origin(text, host.decode("ascii"), port)
     path = target.decode("ascii")
     verb = method.decode("ascii") if isinstance(method, bytes) else method
     return (verb.upper(), origin, path), origin + path
+
+
+def _origin(scheme: str, host: str, port: int | None) -> str:
+    return f"{scheme}://{netloc(scheme, host, port)}"
 
 
 def _authority_form(target: bytes) -> bool:
@@ -207,12 +211,11 @@ class _Hops:
             # Absolute-form: the hop goes to a forwarding proxy (HTTP_PROXY, ALL_PROXY, or the
             # client's proxy=), which reads it whole: never a signed request.
             target = httpx.URL(url.target.decode("ascii"))
-            origin = f"{target.scheme}://{netloc(target.scheme, target.host, target.port)}"
+            origin = _origin(target.scheme, target.host, target.port)
             if origin != self.first[1]:  # a redirect elsewhere is refused as that first
                 self.core.resign(self.attempt, hop.method.decode("ascii"), str(target), None)
-            scheme = url.scheme.decode("ascii")
             raise self.core.through_proxy(
-                origin, f"{scheme}://{netloc(scheme, url.host.decode('ascii'), url.port)}")
+                origin, _origin(url.scheme.decode("ascii"), url.host.decode("ascii"), url.port))
         key, absolute = _hop_of(hop.method, url.scheme, url.host, url.port, url.target)
         if key == self.first and self.signed_first:
             self.signed_first = False  # the request as the flow signed it
