@@ -35,7 +35,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
             "brokers": [
                 {"id": b.id, "signer": b.signer, "flow": b.flow, "store": b.store,
                  "environments": [e.name for e in b.environments],
-                 "settings": _settings_keys(b.settings)}
+                 "settings": [setting["key"] for setting in _settings(b.settings)]}
                 for b in loaded.info.brokers
             ],
             "strategies": [
@@ -126,11 +126,3 @@ def _default_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def _settings_keys(cls: type[Any]) -> list[str]:
-    import attrs
-
-    if not attrs.has(cls):
-        return []
-    return [f.alias or f.name for f in attrs.fields(cls)]
