@@ -77,6 +77,9 @@ def test_named_file_that_does_not_exist(tmp_path: Path) -> None:
         ('[profiles.p]\nbroker = "double"\nclient_id = "c"\n'
          'client_secret = { hunter2-literal-secret-value = "S" }\n',
          "client_secret", "must be a secret reference"),
+        ('[profiles.p]\nbroker = "double"\nclient_id = "c"\n'
+         'client_secret = { hunter2LiteralKey = "S" }\n',
+         "client_secret", "must be a secret reference"),
         ('[profiles.p]\nbroker = "double"\nclient_secret = { env = "S" }\n',
          "client_id", "required"),
         ('[profiles.p]\nbroker = "nobroker"\n', "broker", "no installed plugin provides broker"),

@@ -39,8 +39,9 @@ def _structure_secret(value: Any, _: type) -> Secret:
         if keys == {"file"} and isinstance(value["file"], str) and value["file"]:
             return Secret(file=value["file"])
         unknown = sorted(str(k) for k in keys - {"env", "file"})
-        # A key is shown only if it looks like one: a pasted secret must not reach a message.
-        if unknown and len(unknown[0]) <= 20 and unknown[0].isidentifier():
+        # A key is shown only if it could be a slip for env or file (short, a name): a
+        # secret pasted as the key must not reach a message.
+        if unknown and len(unknown[0]) <= 6 and unknown[0].isidentifier():
             raise ValueError(unknown_key_problem(unknown[0], ("env", "file")))
     if isinstance(value, str):
         raise ValueError(f"a literal secret is not allowed here; {_SECRET_HELP}")
