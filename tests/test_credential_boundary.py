@@ -240,3 +240,32 @@ def test_a_caller_trace_extension_still_runs(
         response = client.get(double.base_url + "/hop", extensions={"trace": trace})
     assert response.status_code == 200
     assert events.count("http11.send_request_headers.started") == 2
+
+
+SIGNATURE = {"x-double-client", "x-double-timestamp", "x-double-nonce", "x-double-signature",
+             "authorization"}
+
+
+@pytest.mark.parametrize("elsewhere", [False, True], ids=["same-origin", "another-origin"])
+@pytest.mark.parametrize("status", STATUSES)
+def test_requests_allow_redirects_false_gets_the_redirect_unsigned(
+    elsewhere: bool, status: int, profile: Profile, double: RedirectingDouble,
+    recorder: RecordingServer, manual_clock: ManualClock,
+) -> None:
+    double.status = status
+    double.location = recorder.base_url + "/steal" if elsewhere else "/api/landing"
+    auth = requests_auth(profile, clock=manual_clock)
+    with requests.Session() as http:
+        direct = http.post(double.base_url + "/hop", data=BODY, auth=auth, timeout=5,
+                           allow_redirects=False)
+        prepared = http.prepare_request(
+            requests.Request("POST", double.base_url + "/hop", data=BODY, auth=auth))
+        sent = http.send(prepared, allow_redirects=False, timeout=5)
+    for response in (direct, sent):
+        assert response.status_code == status  # not followed: the caller decides
+        assert response.history == []
+        # What requests prepared to send on carries no credential of this origin's.
+        assert response.next is not None
+        assert SIGNATURE.isdisjoint(name.lower() for name in response.next.headers)
+    assert double.landed == []
+    assert recorder.seen == []

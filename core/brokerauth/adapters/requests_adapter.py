@@ -4,10 +4,14 @@ requests follows redirects by itself, copying every header but ``Authorization``
 host, and a 307 or 308 re-sends the body.  So this adapter follows redirects of the requests it
 signs itself, before requests sees them: within the origin, each hop signed anew; a redirect to
 another origin raises :class:`~brokerauth.contract.errors.OriginError`, and nothing is sent there.
+With ``allow_redirects=False`` the 3xx is the caller's, returned with the signature taken off
+the request requests copies into ``response.next``: sent on, that request carries no credential.
 """
 
 from __future__ import annotations
 
+import sys
+from types import FrameType
 from typing import Any
 
 from brokerauth.adapters.extras import missing_extra
@@ -20,7 +24,7 @@ except ModuleNotFoundError as exc:  # the [requests] extra is not installed
 
 from brokerauth.adapters.signer import AdapterCore
 from brokerauth.contract.errors import ResponseError
-from brokerauth.engine.authflow import Attempt, Flow
+from brokerauth.engine.authflow import REDIRECTS, Attempt, Flow
 from brokerauth.engine.transport import _too_large as too_large
 
 _BODY_HEADERS = ("Content-Length", "Content-Type", "Transfer-Encoding")
@@ -36,11 +40,15 @@ def _body_bytes(body: Any) -> bytes | None:
     raise TypeError("brokerauth signs the exact body bytes: streamed bodies cannot be signed")
 
 
+def _unsign(request: requests.PreparedRequest, attempt: Attempt) -> None:
+    for name in attempt.signature:
+        request.headers.pop(name, None)
+
+
 def _apply(request: requests.PreparedRequest, attempt: Attempt,
            previous: Attempt | None) -> None:
     if previous is not None:
-        for name in previous.signature:
-            request.headers.pop(name, None)
+        _unsign(request, previous)
         if attempt.request is not previous.request:  # a redirect: another target
             request.method = attempt.request.method
             request.url = attempt.request.url
@@ -49,6 +57,24 @@ def _apply(request: requests.PreparedRequest, attempt: Attempt,
                 for name in _BODY_HEADERS:
                     request.headers.pop(name, None)
     request.headers.update(attempt.signature)
+
+
+_SEND = requests.Session.send.__code__
+
+
+def _caller_follows_redirects() -> bool:
+    """Whether the ``Session.send`` that runs the response hooks was asked to follow
+    redirects: it takes ``allow_redirects`` out of the arguments it gives its hooks, so it is
+    read from that call's frame (a hook runs two calls below it).  Without one (a caller that
+    runs the hooks itself), redirects are followed, as requests' default is."""
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(4):  # Session.send -> dispatch_hook -> this hook -> here
+        if frame is None:
+            break
+        if frame.f_code is _SEND:
+            return bool(frame.f_locals.get("allow_redirects", True))
+        frame = frame.f_back
+    return True
 
 
 class BrokerAuthRequests(AuthBase):
@@ -129,7 +155,16 @@ class BrokerAuthRequests(AuthBase):
         first.hooks["response"] = [h for h in first.hooks["response"] if h != self._drive]
         flow, attempt = state
         current = response
+        follows = _caller_follows_redirects()
         while True:
+            if current.status_code in REDIRECTS and not follows:
+                # The caller's to follow, or not, with requests: what requests prepares to
+                # send on (``response.next``, copied from the first request) and what a
+                # caller would copy carry no credential, whatever origin it goes to.
+                flow.close()
+                _unsign(first, attempt)
+                _unsign(current.request, attempt)
+                return current
             ok = 200 <= current.status_code < 300
             answer = self.core.answer(attempt, current.status_code, current.headers,
                                       b"" if ok else self._read_error(attempt, current))
