@@ -23,7 +23,6 @@ token or a secret.
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 from collections.abc import Mapping
@@ -40,7 +39,7 @@ from brokerauth.contract.errors import (
     VerificationTimeoutError,
 )
 from brokerauth.contract.flowcontext import FlowContext
-from brokerauth.contract.interaction import require_person
+from brokerauth.contract.interaction import logger, require_person
 from brokerauth.contract.tokens import Token
 from brokerauth.contract.verdicts import error_fields
 from brokerauth.contract.wire import Response
@@ -48,7 +47,8 @@ from brokerauth.toolkit.numbers import epoch_time, whole_number
 
 from brokerauth_webull import codes, endpoints, environments, sdk_token
 
-log = logging.getLogger("brokerauth.webull")
+#: Looked up when a line is logged: ``logging`` stays off ``brokerauth sign``'s start-up.
+LOGGER: Final = "brokerauth.webull"
 
 #: Webull's limit on the token endpoints (the plugin's token budget, which the core enforces).
 RATE_LIMIT: Final = endpoints.TOKEN_BUDGET.calls
@@ -104,7 +104,8 @@ def acquire(context: FlowContext) -> Token | None:
     """
     api = TokenApi(context)
     if not token_required(context, api):
-        log.info("%s: Webull 2FA is off for this account; requests carry no token", _label(context))
+        logger(LOGGER).info("%s: Webull 2FA is off for this account; requests carry no token",
+                            _label(context))
         return None
     stored = _own(context, context.stored)
     if stored is None and context.settings.import_sdk_token:
@@ -145,12 +146,13 @@ def refresh(context: FlowContext, token: Token) -> Token | None:
     if answer.status == codes.NORMAL:
         if _later(answer.expires_at, token.expires_at) and _lasting(answer.expires_at,
                                                                     context.clock.now()):
-            log.info("%s: the Webull 2FA token is still active; expiry extended", _label(context))
+            logger(LOGGER).info("%s: the Webull 2FA token is still active; expiry extended",
+                                _label(context))
             return _token(context, answer, verified_by)
         renewed = api.create(token.access_token)
         if renewed.status == codes.NORMAL:
             same = renewed.token == token.access_token
-            log.info("%s: the Webull 2FA token was renewed", _label(context))
+            logger(LOGGER).info("%s: the Webull 2FA token was renewed", _label(context))
             return _token(context, renewed, verified_by if same else AUTO)
         # It lapsed between check and create, and Webull started a new verification.
         raise _login_required(context, codes.INVALID)
@@ -159,8 +161,8 @@ def refresh(context: FlowContext, token: Token) -> Token | None:
         # Not NORMAL after all (the server now wants the SMS): the user must log in; the
         # pending token it made simply expires.
         if fresh.status == codes.NORMAL:
-            log.info("%s: replaced the lapsed Webull 2FA token (%s) with a new one that Webull "
-                     "verified on its own", _label(context), answer.status)
+            logger(LOGGER).info("%s: replaced the lapsed Webull 2FA token (%s) with a new one "
+                                "that Webull verified on its own", _label(context), answer.status)
             return _token(context, fresh, AUTO)
     raise _login_required(context, answer.status)
 
@@ -187,14 +189,15 @@ def _create_verified(context: FlowContext, api: TokenApi, stored: Token | None) 
     while True:
         if answer.status == codes.NORMAL:
             if stored is not None and answer.token == stored.access_token:
-                log.info("%s: Webull still accepts the stored 2FA token", _label(context))
+                logger(LOGGER).info("%s: Webull still accepts the stored 2FA token",
+                                    _label(context))
                 return _token(context, answer, stored.extra.get(_VERIFIED_BY, ""))
-            log.info("%s: Webull verified the new 2FA token at once", _label(context))
+            logger(LOGGER).info("%s: Webull verified the new 2FA token at once", _label(context))
             return _token(context, answer, AUTO)
         if answer.status == codes.PENDING:
             answer = _wait_for_sms(context, api, answer)
             if answer.status == codes.NORMAL:
-                log.info("%s: the Webull 2FA token was verified", _label(context))
+                logger(LOGGER).info("%s: the Webull 2FA token was verified", _label(context))
                 return _token(context, answer, SMS)
         # INVALID (or EXPIRED straight from create): the token is dead before it was used.
         if replaced:
@@ -205,8 +208,8 @@ def _create_verified(context: FlowContext, api: TokenApi, stored: Token | None) 
                 "persists, check the app's 2FA settings on Webull's API management page",
             )
         replaced = True
-        log.info("%s: Webull answered %s for the 2FA token; creating a new one",
-                 _label(context), answer.status)
+        logger(LOGGER).info("%s: Webull answered %s for the 2FA token; creating a new one",
+                            _label(context), answer.status)
         context.interaction.say(
             f"Webull no longer knows that 2FA token ({answer.status}); requesting a new one."
         )
@@ -239,8 +242,8 @@ def _wait_for_sms(context: FlowContext, api: TokenApi, pending: TokenAnswer) -> 
                 failures += 1
                 if failures >= MAX_POLL_FAILURES:
                     raise
-                log.warning("%s: checking the 2FA token failed (%s); trying again",
-                            _label(context), exc.message)
+                logger(LOGGER).warning("%s: checking the 2FA token failed (%s); trying again",
+                                       _label(context), exc.message)
             else:
                 failures = 0
                 if answer.status in (codes.NORMAL, codes.INVALID):
@@ -266,23 +269,24 @@ def _import_sdk_token(context: FlowContext, api: TokenApi) -> Token | None:
     try:
         found = sdk_token.load_sdk_token(context.settings.sdk_token_dir)
     except StoreError as exc:
-        log.warning("%s: not importing the Webull SDK's token: %s", _label(context), exc.message)
+        logger(LOGGER).warning("%s: not importing the Webull SDK's token: %s", _label(context),
+                               exc.message)
         return None
     if found is None:
-        log.info("%s: no Webull SDK token file to import", _label(context))
+        logger(LOGGER).info("%s: no Webull SDK token file to import", _label(context))
         return None
     status = found.extra.get("status")
     if status != codes.NORMAL or found.expired(context.clock.now()):
-        log.info("%s: the Webull SDK's saved token is %s; not importing it", _label(context),
-                 "expired" if status == codes.NORMAL else status)
+        logger(LOGGER).info("%s: the Webull SDK's saved token is %s; not importing it",
+                            _label(context), "expired" if status == codes.NORMAL else status)
         return None
     answer = api.check(found.access_token)
     if answer.status != codes.NORMAL:
-        log.info("%s: Webull says the SDK's saved token is %s; not importing it",
-                 _label(context), answer.status)
+        logger(LOGGER).info("%s: Webull says the SDK's saved token is %s; not importing it",
+                            _label(context), answer.status)
         return None
-    log.info("%s: imported the token saved by the Webull SDK (its file is left as it was)",
-             _label(context))
+    logger(LOGGER).info("%s: imported the token saved by the Webull SDK (its file is left as it "
+                        "was)", _label(context))
     return _token(context, answer, SDK_IMPORT)
 
 
@@ -345,8 +349,8 @@ class TokenApi:
             if throttled > MAX_THROTTLED:
                 break
             delay = _retry_after(response) or min(RATE_PERIOD, 10.0 * 2 ** (throttled - 1))
-            log.warning("%s: Webull is rate limiting %s (HTTP 429); waiting %.0f s",
-                        _label(self._context), what, delay)
+            logger(LOGGER).warning("%s: Webull is rate limiting %s (HTTP 429); waiting %.0f s",
+                                   _label(self._context), what, delay)
             self._context.clock.sleep(delay)
         if response.ok:
             return response

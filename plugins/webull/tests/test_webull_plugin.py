@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -246,3 +248,32 @@ def test_signing_does_not_import_the_flow_or_the_sandbox() -> None:
     assert "twofactor" not in out
     assert "sandbox" not in out
     assert "brokerauth_webull.signing" in out
+
+
+def test_brokerauth_sign_loads_no_module_it_has_no_use_for(tmp_path: Path) -> None:
+    """``brokerauth sign`` with no token stored (so the 2FA flow is asked for one it can make
+    offline) reads the profile, signs and prints: it must start without logging, the HTTP
+    stack, a shell quoter or a JSON codec, each milliseconds of start-up."""
+    import subprocess
+    import sys
+
+    profiles = tmp_path / "profiles.toml"
+    profiles.write_text('[profiles.p]\nbroker = "webull"\napp_key = { env = "K" }\n'
+                        'app_secret = { env = "S" }\n')
+    unused = ("logging", "shlex", "json", "urllib3", "http", "email", "ssl", "socket",
+              "subprocess", "tempfile", "cattrs", "importlib.metadata")
+    code = (
+        "import sys, io, contextlib\nfrom brokerauth.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        f"    code = main(['sign', '--profiles', {str(profiles)!r}, '-p', 'p', 'GET', '/x'])\n"
+        "assert 'x-signature: ' in out.getvalue(), out.getvalue()\n"
+        f"print(code, sorted(m for m in sys.modules if m.split('.')[0] in {unused!r}\n"
+        f"                   or m in {unused!r}))\n"
+    )
+    env = {**os.environ, "K": "abcdefgh12345678", "S": "0123456789abcdef0123456789abcdef",
+           "BROKERAUTH_HOME": str(tmp_path / "home")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "no token is stored" in result.stderr  # the flow was asked
+    assert result.stdout.strip() == "0 []"
