@@ -47,9 +47,9 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 
 from brokerauth.contract.errors import StoreError
+from brokerauth.contract.interaction import logger
 from brokerauth.contract.tokens import Token, TokenKey
 from brokerauth.toolkit import privatefiles as files
-from brokerauth.toolkit.logs import logger
 from brokerauth.toolkit.secrets import Secret
 
 if TYPE_CHECKING:

@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, Protocol
 import attrs
 
 from brokerauth.contract.errors import DeadlineError, OriginError, ResponseError, TransportError
+from brokerauth.contract.interaction import logger
 from brokerauth.contract.tokens import Token
 from brokerauth.contract.verdicts import OK, Outcome
 from brokerauth.contract.wire import Request, Response
 from brokerauth.toolkit.headers import check_headers
-from brokerauth.toolkit.logs import logger
 
 if TYPE_CHECKING:
     from brokerauth.contract.clock import Clock

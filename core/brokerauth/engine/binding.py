@@ -25,13 +25,12 @@ from brokerauth.contract.errors import (
     ProfileError,
     SecretUnavailableError,
 )
-from brokerauth.contract.interaction import Interaction
+from brokerauth.contract.interaction import Interaction, logger
 from brokerauth.contract.tokens import ISSUED_FOR, Token, TokenKey
 from brokerauth.contract.wire import Request, Response, netloc, normalize_params
 from brokerauth.engine.pluginhost import PluginHost
 from brokerauth.engine.resolve import ResolvedProfile
 from brokerauth.engine.transport import TOKEN_RESPONSE_LIMIT, Transport
-from brokerauth.toolkit.logs import logger
 from brokerauth.toolkit.secrets import Secret
 
 if TYPE_CHECKING:

@@ -15,13 +15,12 @@ from typing import Any, Protocol
 
 from brokerauth.contract.clock import Clock
 from brokerauth.contract.events import CredentialEvent, EventKind
-from brokerauth.contract.interaction import Interaction, Waiting, someone_present
+from brokerauth.contract.interaction import Interaction, Waiting, logger, someone_present
 from brokerauth.contract.scrub import scrub
 from brokerauth.contract.tokens import CORE_EXTRA_PREFIX, Token
 from brokerauth.engine.horizons import horizon_of
 from brokerauth.engine.pluginhost import PluginHost
 from brokerauth.engine.resolve import ResolvedProfile
-from brokerauth.toolkit.logs import logger
 
 
 class ProfileBinding(Protocol):

@@ -38,10 +38,10 @@ from brokerauth.contract.errors import (
     StaleTokenError,
     TokenError,
 )
+from brokerauth.contract.interaction import logger
 from brokerauth.contract.tokens import Token
 from brokerauth.engine import failures
 from brokerauth.toolkit.headers import visible_ascii
-from brokerauth.toolkit.logs import logger
 
 LOGGER = "brokerauth.engine.refresh"
 

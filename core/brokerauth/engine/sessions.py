@@ -18,6 +18,7 @@ from brokerauth.contract.errors import (
     BrokerAuthError,
     ClockSkewError,
 )
+from brokerauth.contract.interaction import logger
 from brokerauth.contract.tokens import Token
 from brokerauth.contract.verdicts import Outcome, default_error
 from brokerauth.contract.wire import Response
@@ -25,7 +26,6 @@ from brokerauth.engine.authflow import Attempt, Policy, auth_flow, run
 from brokerauth.engine.binding import ProfileBinding
 from brokerauth.engine.profiles import ProfileOptions
 from brokerauth.engine.refresh import TokenManager
-from brokerauth.toolkit.logs import logger
 
 if TYPE_CHECKING:
     from types import EllipsisType

@@ -1,8 +1,8 @@
-"""Loggers made on first use, and the HTTP libraries' own log lines kept free of query strings.
+"""The HTTP libraries' own log lines kept free of query strings, signatures and header values.
 
-Importing :mod:`logging` costs several milliseconds of start-up (it brings in threading and
-string formatting); a command that never logs, such as ``brokerauth sign``, need not pay it.
-Modules on that path ask for their logger where they log, which is rare and never per request.
+:mod:`logging` is imported when a filter is installed, not with this module: a command that
+never logs, such as ``brokerauth sign``, need not pay its milliseconds of start-up (modules on
+that path get their logger from :func:`brokerauth.contract.interaction.logger`, on first use).
 """
 
 from __future__ import annotations
@@ -38,12 +38,6 @@ _ANSWER_STEP = "receive_response_headers.complete"
 
 #: What a query string is replaced by.
 QUERY_MARK = "?<query>"
-
-
-def logger(name: str) -> logging.Logger:
-    import logging
-
-    return logging.getLogger(name)
 
 
 def quiet_http_logs() -> None:

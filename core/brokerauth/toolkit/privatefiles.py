@@ -45,8 +45,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
 from brokerauth.contract.errors import SecretUnavailableError, StoreError
+from brokerauth.contract.interaction import logger
 from brokerauth.contract.tokens import TokenKey
-from brokerauth.toolkit.logs import logger
 
 if TYPE_CHECKING:
     import filelock

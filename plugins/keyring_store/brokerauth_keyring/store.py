@@ -36,10 +36,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from brokerauth.contract.errors import StoreError
+from brokerauth.contract.interaction import logger
 from brokerauth.contract.tokens import Token, TokenKey
 from brokerauth.toolkit import keyring_backends
 from brokerauth.toolkit.keyring_backends import SECRET_SERVICE, TRUSTED_BACKENDS, backend_name
-from brokerauth.toolkit.logs import logger
 
 from brokerauth_keyring.options import KeyringStoreOptions
 
