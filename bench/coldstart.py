@@ -27,6 +27,9 @@ TARGET = 0.5
 #: What the floor imports: the standard library's part of signing a request from a profile
 #: (argparse, which the design keeps, and tomllib for the profile), then attrs and pluggy.
 DEPENDENCIES = "argparse, tomllib, hashlib, hmac, urllib.parse, datetime, json, attrs, pluggy"
+#: The same without attrs: what a ``sign`` path whose value types were plain classes could
+#: reach (attrs builds its own validators' classes when imported, and ours at every start).
+WITHOUT_ATTRS = DEPENDENCIES.replace(", attrs", "")
 
 
 def _time(argv: list[str], env: dict[str, str]) -> float:
@@ -50,6 +53,7 @@ def run(report: Report, profiles: Path, env: dict[str, str], quick: bool) -> Non
             "--timestamp", "2024-01-02T03:04:05Z", "--nonce", "7c9e6679",
         ],
         "floor": [sys.executable, "-c", f"import {DEPENDENCIES}"],
+        "floor without attrs": [sys.executable, "-c", f"import {WITHOUT_ATTRS}"],
     }
     env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
     first = subprocess.run(commands["brokerauth sign"], env=env, check=True,
@@ -66,10 +70,11 @@ def run(report: Report, profiles: Path, env: dict[str, str], quick: bool) -> Non
             samples[name].append(_time(argv, env))
     median = {name: statistics.median(values) for name, values in samples.items()}
     bare, sdk, ours = median["bare interpreter"], median["SDK import"], median["brokerauth sign"]
-    floor = median["floor"]
+    floor, plain = median["floor"], median["floor without attrs"]
     print(f"  bare interpreter {ms(bare)}, SDK import {ms(sdk)}, brokerauth sign {ms(ours)}")
     print(f"  floor (importing {DEPENDENCIES}, no brokerauth): {ms(floor)}, "
           f"{floor / sdk:.2f}× the SDK import; brokerauth sign is {ms(ours - floor)} over it")
+    print(f"  floor without attrs: {ms(plain)}, {plain / sdk:.2f}× the SDK import")
     whole, over_bare = ours / sdk, (ours - bare) / (sdk - bare)
     report.add("cold start of `brokerauth sign` (webull profile), whole process, regular "
                "install", ms(ours), f"`import webull.core.client` {ms(sdk)}", whole,
@@ -80,5 +85,6 @@ def run(report: Report, profiles: Path, env: dict[str, str], quick: bool) -> Non
         f"{ms(ours)}; over a bare interpreter: {ms(ours - bare)} against {ms(sdk - bare)}, "
         f"{over_bare:.2f}×. Floor (a process importing only {DEPENDENCIES}): {ms(floor)}, "
         f"{floor / sdk:.2f}× the SDK import, so the target leaves "
-        f"{ms(max(TARGET * sdk - floor, 0.0))} for brokerauth itself."
+        f"{ms(max(TARGET * sdk - floor, 0.0))} for brokerauth itself; without attrs the floor "
+        f"is {ms(plain)}, {plain / sdk:.2f}×."
     )
