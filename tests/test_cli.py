@@ -101,7 +101,7 @@ def test_init_asks_at_a_terminal_only(tmp_path: Path) -> None:
 def test_profiles_checks_each_profile(profiles: Path) -> None:
     bad = run("profiles", "--profiles", str(profiles), env={"DOUBLE_SECRET_CLI": ""})
     assert bad.returncode == 2
-    assert "DOUBLE_SECRET_CLI is not set" in bad.stdout
+    assert "DOUBLE_SECRET_CLI is set but empty" in bad.stdout
     good = run("profiles", "--profiles", str(profiles), "--json",
                env={"DOUBLE_SECRET_CLI": "s3cret"})
     assert good.returncode == 0

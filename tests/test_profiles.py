@@ -124,6 +124,22 @@ def test_unset_secret_is_reported_before_any_request(tmp_path: Path,
     assert "export DOUBLE_SECRET_UNSET" in str(info.value)
 
 
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_secret_variable_is_called_empty_not_unset(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `export X=` or `X="$(cat missing-file)"`: "not set" would send the person to a
+    # variable that is there.
+    monkeypatch.setenv("DOUBLE_SECRET_EMPTY", value)
+    text = ('[profiles.p]\nbroker = "double"\nclient_id = "c"\n'
+            'client_secret = { env = "DOUBLE_SECRET_EMPTY" }\nbase_url = "http://127.0.0.1:9"\n')
+    with pytest.raises(ProfileError) as info:
+        open_profile(tmp_path, text)
+    assert info.value.key == "client_secret"
+    assert "DOUBLE_SECRET_EMPTY is set but empty" in str(info.value)
+    assert "not set" not in str(info.value)
+
+
 def test_unreadable_secret_file(tmp_path: Path) -> None:
     text = ('[profiles.p]\nbroker = "double"\nclient_id = "c"\n'
             f'client_secret = {{ file = "{tmp_path}/missing" }}\n')

@@ -66,10 +66,17 @@ class Secret:
             return self._value
         if self.env is not None:
             value = os.environ.get(self.env)
-            if not value:
+            if value is None:
                 raise SecretUnavailableError(
                     f"environment variable {self.env} is not set",
                     hint=f"export {self.env}=... before running, or point the profile at a file",
+                )
+            if not value.strip():
+                # `export X=`, or `X="$(cat f)"` of a missing file: the variable is there.
+                raise SecretUnavailableError(
+                    f"environment variable {self.env} is set but empty",
+                    hint=f"give {self.env} the secret's value (check what set it), or point "
+                    "the profile at a file",
                 )
             return value
         assert self.file is not None
