@@ -4,6 +4,7 @@ sandbox on loopback."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,11 @@ def test_status_login_request_refresh_logout(live: dict[str, Any]) -> None:
     refresh = run("refresh", "live", "--json", env=env)
     assert refresh.returncode == 0, refresh.stderr
     assert json.loads(refresh.stdout)["refresh_token_rotated"] is True
+    # Times for scripts are RFC 3339 (a "T", an offset): what `date -d`, jq and
+    # datetime.fromisoformat everywhere read, not str()'s "2026-12-02 10:00:00+00:00".
+    row = json.loads(run("status", "live", "--json", env=env).stdout)["profiles"][0]
+    for when in (json.loads(refresh.stdout)["expires_at"], row["expires_at"]):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", when)
     assert double.refresh_calls == 1
 
     logout = run("logout", "live", env=env)

@@ -24,6 +24,16 @@ def shown(text: object, *, lines: bool = True) -> str:
     return terminal_text(raw, lines=lines)
 
 
+def _json_value(value: object) -> object:
+    """What JSON has no type for: a time as RFC 3339 (``2026-12-02T10:00:00+00:00``, as the
+    token store writes it; ``str`` puts a space for the ``T``), anything else as its text."""
+    from datetime import datetime
+
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
 class Output:
     def __init__(self, *, json_mode: bool, stream: TextIO | None = None,
                  errors: TextIO | None = None) -> None:
@@ -41,7 +51,7 @@ class Output:
         if self.json_mode:
             import json  # only in JSON mode: kept out of every command's start-up
 
-            json.dump(payload, self.stream, indent=2, default=str)
+            json.dump(payload, self.stream, indent=2, default=_json_value)
             self.stream.write("\n")
 
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
