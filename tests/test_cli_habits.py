@@ -89,6 +89,19 @@ def test_version_names_brokerauth_and_each_plugin_distribution() -> None:
     assert expected <= shown
 
 
+def test_version_in_json_is_one_document_of_the_same_names() -> None:
+    text = run("--version").stdout.splitlines()
+    for argv in (["--version", "--json"], ["--json", "--version"]):
+        result = run(*argv)
+        assert result.returncode == 0, result.stderr
+        document = json.loads(result.stdout)
+        assert document["brokerauth"] == brokerauth.__version__
+        lines = [f"brokerauth {document['brokerauth']}"] + [
+            f"{d['name']} {d['version']} ({', '.join(d['entry_points'])})"
+            for d in document["distributions"]]
+        assert lines == text
+
+
 @needs_webull
 def test_version_names_each_broker_beside_its_distribution() -> None:
     result = run("--version")

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from brokerauth.cli.output import Output, shown
+from brokerauth.cli.output import Output
 
 if TYPE_CHECKING:
     from brokerauth.contract.errors import BrokerAuthError
@@ -231,9 +231,9 @@ def _missing_command(argv: Sequence[str]) -> str | None:
     return word if word in OPTIONAL_COMMANDS else None
 
 
-def _version_lines() -> list[str]:
-    """``brokerauth VERSION``, then each distribution that adds plugins or commands, with its
-    version: from the metadata only, no plugin imported."""
+def _versions() -> tuple[str, list[tuple[str, str, list[str]]]]:
+    """brokerauth's version, then each distribution that adds plugins or commands: its name,
+    version and entry point names, from the metadata only, no plugin imported."""
     from brokerauth import __version__
     from brokerauth.engine import entrypoints
 
@@ -245,10 +245,22 @@ def _version_lines() -> list[str]:
             if name.lower().replace("_", "-") == "brokerauth":
                 continue
             found.setdefault(name, (version, []))[1].append(entry_point.name)
-    lines = [f"brokerauth {__version__}"]
-    lines.extend(f"{name} {version} ({', '.join(sorted(set(points)))})"
-                 for name, (version, points) in sorted(found.items()))
-    return lines
+    return __version__, [(name, version, sorted(set(points)))
+                         for name, (version, points) in sorted(found.items())]
+
+
+def _print_versions(json_mode: bool) -> None:
+    """``brokerauth VERSION`` and a line for each distribution, or (``--json``) one document:
+    ``{"brokerauth": ..., "distributions": [{"name", "version", "entry_points"}]}``."""
+    own, distributions = _versions()
+    output = Output(json_mode=json_mode)
+    output.data({"brokerauth": own, "distributions": [
+        {"name": name, "version": version, "entry_points": points}
+        for name, version, points in distributions]})
+    # Names from the installed distributions' metadata: shown, never obeyed.
+    output.line(f"brokerauth {own}")
+    for name, version, points in distributions:
+        output.line(f"{name} {version} ({', '.join(points)})")
 
 
 def _add_common(parser: argparse.ArgumentParser, default: object) -> None:
@@ -292,8 +304,7 @@ def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = command_in(argv)
     if command is None and _asks_version(argv):
-        # Names from the installed distributions' metadata: shown, never obeyed.
-        print(shown("\n".join(_version_lines())))
+        _print_versions(json_mode="--json" in argv)
         return EXIT_OK
     if command is None and (missing := _missing_command(argv)):
         Output(json_mode="--json" in argv).error(
