@@ -219,17 +219,32 @@ def _create_verified(context: FlowContext, api: TokenApi, stored: Token | None) 
 def _wait_for_sms(context: FlowContext, api: TokenApi, pending: TokenAnswer) -> TokenAnswer:
     """Poll ``check`` until the token leaves ``PENDING``; returns the ``NORMAL`` or ``INVALID``
     answer, raises on ``EXPIRED`` or when ``verification_timeout`` passes."""
-    settings = context.settings
-    clock = context.clock
-    interval = max(float(settings.poll_interval), MIN_POLL_INTERVAL)
-    timeout = float(settings.verification_timeout)
-    deadline = clock.now() + timedelta(seconds=timeout)
+    timeout = float(context.settings.verification_timeout)
+    deadline = context.clock.now() + timedelta(seconds=timeout)
     window = _duration(min(timeout, SERVER_WINDOW))
     context.interaction.say(
         f"{_label(context)}: Webull sent a verification code by SMS to the phone of your "
         f"Webull account. {APP_PATH} within {window}. (When the Webull App is open with "
         "notifications on, the code window may pop up by itself.)"
     )
+    try:
+        return _poll_pending(context, api, pending, deadline, window)
+    except KeyboardInterrupt:
+        # After the countdown line is put away: the person is told what became of the code
+        # on their phone before the command says "interrupted".
+        context.interaction.say(
+            f"{_label(context)}: stopped waiting for the SMS code; nothing was stored, and "
+            f"the code already sent is of no use now. `{context.login_command}` asks Webull "
+            "for a new code."
+        )
+        raise
+
+
+def _poll_pending(context: FlowContext, api: TokenApi, pending: TokenAnswer,
+                  deadline: datetime, window: str) -> TokenAnswer:
+    clock = context.clock
+    interval = max(float(context.settings.poll_interval), MIN_POLL_INTERVAL)
+    timeout = float(context.settings.verification_timeout)
     failures = 0
     with context.interaction.waiting(
         f"Waiting for the SMS code to be entered in the Webull App ({window} to do it)",

@@ -147,6 +147,40 @@ def test_unverified_token_expires_with_a_clear_error(
     assert user.closed == 1
 
 
+class InterruptingUser(SmsUser):
+    """The person presses Ctrl-C at the second status update, the SMS already sent."""
+
+    def waiting(self, message: str, *, deadline: Any = None) -> Any:
+        waiting = super().waiting(message, deadline=deadline)
+        update = waiting.update
+
+        def interrupted(status: str, *, deadline: Any = None) -> None:
+            update(status, deadline=deadline)
+            if len(self.updates) == 2:
+                raise KeyboardInterrupt
+
+        waiting.update = interrupted
+        return waiting
+
+
+def test_ctrl_c_while_waiting_for_the_sms_says_what_became_of_it(
+    webull: WebullSandbox, open_session: OpenSession, token_home: Path,
+) -> None:
+    user = InterruptingUser(webull, enter_at=None)
+    session = open_session(webull, interaction=user, two_factor="on")
+    with pytest.raises(KeyboardInterrupt):
+        session.get(ACCOUNTS)
+    assert user.closed == 1  # the countdown line was put away first
+    last = user.said[-1]
+    # The code on the phone now: of no use, and a new login sends another.
+    assert "stopped waiting for the SMS code" in last
+    assert "nothing was stored" in last
+    assert "`brokerauth login wb`" in last
+    assert "new code" in last
+    assert webull.count("POST", CREATE) == 1
+    assert session.binding.load() is None
+
+
 def test_a_shorter_verification_timeout_is_ours(
     webull: WebullSandbox, open_session: OpenSession, manual_clock: ManualClock
 ) -> None:
