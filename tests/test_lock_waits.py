@@ -84,3 +84,89 @@ def test_once_the_refresh_is_done_the_next_callers_use_its_token(
     double.refresh_delay = 0
     assert [api.get("/api/me").status for _ in range(3)] == [200] * 3
     assert double.refresh_calls == 1
+
+
+class Told:
+    """An interaction that keeps what it is told (the double's flow needs no person)."""
+
+    def __init__(self) -> None:
+        self.said: list[str] = []
+
+    def say(self, message: str) -> None:
+        self.said.append(message)
+
+    def open_url(self, url: str) -> None:
+        raise AssertionError("no URL to open")
+
+    def waiting(self, message: str, *, deadline: Any = None) -> Any:
+        raise AssertionError("no countdown here")
+
+
+@pytest.mark.parametrize("needs", ["a refresh", "a first token"])
+@pytest.mark.parametrize("held_for", [0.0, 3.0], ids=["a moment", "long"])
+def test_a_long_wait_for_another_process_s_lock_is_told_once(
+    double: Any, session_factory: Any, manual_clock: Any, held_for: float, needs: str
+) -> None:
+    """A refresh holds the store lock for milliseconds: a wait of seconds is a login or a
+    stuck process elsewhere, and the person is told what the command is waiting for rather
+    than left with a silent terminal; a short wait says nothing."""
+    holder = session_factory(double, name="desk")
+    told = Told()
+    waiter = session_factory(double, name="desk", interaction=told)
+    if needs == "a refresh":
+        assert waiter.get("/api/me").status == 200
+        manual_clock.advance(double.token_lifetime + 1)  # expired: the waiter needs the lock
+    locked, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with holder.binding.lock(5) as held:
+            assert held
+            locked.set()
+            time.sleep(0.2)  # the waiter is waiting on the lock now
+            manual_clock.advance(held_for)  # the wait's length, as the waiter's clock reads it
+            time.sleep(0.2)  # ...and its lock checks see that before the release
+        done.set()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert locked.wait(5)
+    assert waiter.get("/api/me").status == 200  # refreshed once the lock was free
+    thread.join(5)
+    assert done.is_set()
+    if not held_for:
+        assert told.said == []
+        return
+    (message,) = told.said
+    assert "desk/default" in message
+    assert "another process" in message
+    assert "waiting up to" in message
+
+
+def test_a_first_token_stored_by_the_lock_holder_is_taken_without_waiting_for_its_release(
+    double: Any, session_factory: Any
+) -> None:
+    """Another process's login stores the token and goes on holding the lock (its notices,
+    a slow disk): a process waiting to obtain one takes it as soon as it is stored."""
+    holder = session_factory(double, name="desk")
+    waiter = session_factory(double, name="desk")
+    token = session_factory(double, name="elsewhere").tokens.current()  # a valid token
+    assert token is not None
+    locked, served = threading.Event(), threading.Event()
+    released_after_served: list[bool] = []
+
+    def hold() -> None:
+        with holder.binding.lock(5) as held:
+            assert held
+            locked.set()
+            time.sleep(0.2)  # the waiter is waiting on the lock now
+            holder.binding.save(token)
+            released_after_served.append(served.wait(5))
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert locked.wait(5)
+    assert waiter.tokens.current() == token
+    served.set()
+    thread.join(10)
+    assert released_after_served == [True]
+    assert double.count("POST", "/oauth/token") <= 1  # only "elsewhere" obtained one

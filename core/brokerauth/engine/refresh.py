@@ -114,6 +114,11 @@ class _State:
 
 _TOKENLESS = object()
 
+#: How long a wait for another process's lock goes untold: a refresh holds it for
+#: milliseconds, so a wait this long is a login or a stuck process, which the person should
+#: hear of rather than watch a silent terminal.
+LOCK_NOTICE_AFTER = timedelta(seconds=2)
+
 
 def _same_token(current: object, seen: _State) -> bool:
     # A failed refresh records itself on the token: the same token, with a record.
@@ -181,7 +186,10 @@ class TokenManager:
         advisory: float = 300.0,
         mandatory: float = 60.0,
         lock_timeout: float = 30.0,
+        tell: Callable[[str], None] | None = None,
     ) -> None:
+        """``tell``: how a person is told of a long wait for another process's lock (the
+        profile's interaction says it)."""
         if mandatory > advisory:
             raise ValueError("the mandatory window must not be longer than the advisory window")
         self._source = source
@@ -189,6 +197,7 @@ class TokenManager:
         self._advisory = timedelta(seconds=advisory)
         self._mandatory = timedelta(seconds=mandatory)
         self._lock_timeout = lock_timeout
+        self._tell = tell
         self._lock = threading.Lock()
         self._state: _State | object | None = None
         #: The mandatory refresh this process's lock holder is doing, if any: the other
@@ -435,8 +444,16 @@ class TokenManager:
             if stored is not None:
                 self._set(stored)
                 return
-        with self._source.lock(self._lock_timeout) as held:
+        lock = self._source.lock(self._lock_timeout)
+        adopted: list[Token] = []
+        if isinstance(lock, StoppableLock):
+            lock.stop_when(self._telling(
+                (lambda: False) if force else self._stored_check(adopted)))
+        with lock as held:
             if not held:
+                if adopted:  # another process's login stored it while we waited
+                    self._set(adopted[0])
+                    return
                 raise RefreshError(
                     f"{self._source.label}: another process holds the token lock "
                     f"(waited {self._lock_timeout:.0f} s)",
@@ -467,7 +484,7 @@ class TokenManager:
             lock = self._source.lock(self._lock_timeout if wait else 0)
             adopted: list[Token] = []
             if wait and isinstance(lock, StoppableLock):
-                lock.stop_when(self._served_check(seen, force, adopted))
+                lock.stop_when(self._telling(self._served_check(seen, force, adopted)))
             with lock as held:
                 if not held:
                     if adopted:
@@ -564,6 +581,44 @@ class TokenManager:
             return False
 
         return check
+
+    def _stored_check(self, adopted: list[Token]) -> Callable[[], bool]:
+        """For a lock's ``stop_when`` while obtaining: whether a token is stored now (kept
+        in ``adopted``), as the read under the lock would find it."""
+
+        def check() -> bool:
+            try:
+                stored = self._source.load()
+            except BrokerAuthError:
+                return False  # the attempts at the lock tell whether the store is there
+            if stored is None:
+                return False
+            adopted.append(stored)
+            return True
+
+        return check
+
+    def _telling(self, check: Callable[[], bool]) -> Callable[[], bool]:
+        """``check``, which also tells the person, once, when the wait for the lock has gone
+        on for :data:`LOCK_NOTICE_AFTER` with the wait not over."""
+        tell = self._tell
+        if tell is None:
+            return check
+        since = self._clock.now()
+        told = False
+
+        def check_and_tell() -> bool:
+            nonlocal told
+            if check():
+                return True
+            if not told and self._clock.now() - since >= LOCK_NOTICE_AFTER:
+                told = True
+                tell(f"{self._source.label}: another process holds the token lock (a refresh "
+                     "or a login under way, or a stuck process); waiting up to "
+                     f"{self._lock_timeout:g} s for it")
+            return False
+
+        return check_and_tell
 
     def _give_notices(self) -> None:
         """Tell the source what happened, now that no store lock is held: a notifier may take

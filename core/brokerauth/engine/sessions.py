@@ -62,6 +62,7 @@ class Session:
             advisory=options.refresh_advisory,
             mandatory=options.refresh_mandatory,
             lock_timeout=options.lock_timeout,
+            tell=binding.interaction.say,
         )
         self._policy = Policy(retries=options.retries)
 
