@@ -268,6 +268,31 @@ def test_init_at_a_terminal_asks_only_the_required_settings(tmp_path: Path) -> N
     )
 
 
+def test_a_broker_typo_at_the_prompt_is_named_and_asked_again(tmp_path: Path) -> None:
+    pytest.importorskip("brokerauth_webull")
+    path = tmp_path / "brokerauth.toml"
+    terminal = Terminal("--profiles", str(path), "init", cwd=tmp_path)
+    terminal.expect("profile name [default]: ")
+    terminal.send(b"mine\n")
+    terminal.expect("broker [webull]: ")
+    terminal.send(b"webul\n")
+    shown = terminal.expect("no installed plugin provides broker 'webul'")
+    for _attempt in range(20):  # asked again, not the end of init
+        if terminal.output.count(b"broker [webull]: ") == 2:
+            break
+        assert terminal._read(1.0), terminal.output.decode(errors="replace")
+    shown = terminal.output.decode(errors="replace")
+    assert shown.count("broker [webull]: ") == 2
+    assert "did you mean 'webull'" in shown.lower()
+    terminal.send(b"webull\n")
+    terminal.expect("environment variable holding it [WEBULL_APP_KEY]: ")
+    terminal.send(b"\n")
+    terminal.expect("environment variable holding it [WEBULL_APP_SECRET]: ")
+    terminal.send(b"\n")
+    assert terminal.finish() == 0
+    assert 'broker = "webull"' in path.read_text()
+
+
 @pytest.mark.parametrize(("key", "code", "words"), [(b"\x04", 1, "input ended"),
                                                     (b"\x03", 130, "interrupted")],
                          ids=["ctrl-d", "ctrl-c"])

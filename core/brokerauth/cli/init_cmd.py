@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from brokerauth.cli.output import Output, shown
-from brokerauth.contract.errors import ConfigError, ProfileError
+from brokerauth.contract.errors import ConfigError, PluginError, ProfileError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,8 +87,19 @@ def _run(args: argparse.Namespace, out: Output, *, interactive: bool) -> int:
         if published and others:
             line += f" (also installed: {', '.join(others)})"
         out.line(line)
-        broker = _ask("broker", suggested[0])
-    spec, _ = host.broker(broker)
+        spec = None
+        for _attempt in range(5):  # a typo is asked again; a run of them ends init
+            broker = _ask("broker", suggested[0])
+            try:
+                spec, _ = host.broker(broker)
+                break
+            except PluginError as exc:
+                out.error(exc.message, exc.hint, kind=type(exc).__name__)
+        if spec is None:
+            raise ConfigError("init: no installed broker was named; nothing was written",
+                              hint="`brokerauth plugins` lists the installed brokers")
+    else:
+        spec, _ = host.broker(broker)
 
     table: dict[str, Any] = {"broker": broker}
     for item in args.set:
