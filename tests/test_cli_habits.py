@@ -274,6 +274,18 @@ def test_sign_takes_the_profile_as_argument_option_or_variable(
     assert "unrecognized arguments: /y" in extra.stderr
 
 
+@pytest.mark.parametrize("argv", [["status", "--bogus"], ["sign", "p", "GET", "/x", "/y"],
+                                  ["plugins", "--bogus"]])
+def test_an_argument_a_command_does_not_take_is_shown_with_that_command_s_usage(
+    argv: list[str]
+) -> None:
+    """The command's own usage line (its arguments), not the top-level one."""
+    result = run(*argv)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"usage: brokerauth {argv[0]} "), result.stderr
+    assert "unrecognized arguments: " in result.stderr
+
+
 @pytest.mark.parametrize("command", sorted(ONE_PROFILE))
 def test_every_one_profile_command_takes_the_variable(
     command: str, profiles: dict[str, str], tmp_path: Path

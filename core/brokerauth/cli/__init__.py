@@ -318,8 +318,9 @@ def _main(argv: Sequence[str] | None) -> int:
         from brokerauth.cli.common import regroup_positionals
 
         extras = regroup_positionals(_subparser(parser, args.command), args, extras)
-    if extras:  # as parse_args says it
-        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    if extras:  # as parse_args says it, with the command's own usage
+        chosen = _subparser(parser, args.command) if args.command else parser
+        chosen.error(f"unrecognized arguments: {' '.join(extras)}")
     if not args.command:
         parser.print_help()
         return EXIT_CONFIG
