@@ -242,12 +242,19 @@ class Terminal:
         return bool(chunk)
 
 
+def _named_profile_mine(path: Path) -> tuple[Terminal, str]:
+    """``init`` at a terminal, told the profile's name (``mine``), at the broker question;
+    and what it has shown."""
+    terminal = Terminal("--profiles", str(path), "init", cwd=path.parent)
+    terminal.expect("profile name [default]: ")
+    terminal.send(b"mine\n")
+    return terminal, terminal.expect("broker [")
+
+
 def test_init_at_a_terminal_asks_only_the_required_settings(tmp_path: Path) -> None:
     pytest.importorskip("brokerauth_webull")
     path = tmp_path / "brokerauth.toml"
-    terminal = Terminal("--profiles", str(path), "init", cwd=tmp_path)
-    terminal.expect("profile name [default]: ")
-    terminal.send(b"mine\n")
+    terminal, _ = _named_profile_mine(path)
     shown = terminal.expect("broker [webull]: ")  # a real broker, never the fictional one
     assert "[acme]" not in shown
     terminal.send(b"\n")
@@ -271,10 +278,7 @@ def test_init_at_a_terminal_asks_only_the_required_settings(tmp_path: Path) -> N
 def test_a_broker_typo_at_the_prompt_is_named_and_asked_again(tmp_path: Path) -> None:
     pytest.importorskip("brokerauth_webull")
     path = tmp_path / "brokerauth.toml"
-    terminal = Terminal("--profiles", str(path), "init", cwd=tmp_path)
-    terminal.expect("profile name [default]: ")
-    terminal.send(b"mine\n")
-    terminal.expect("broker [webull]: ")
+    terminal, _ = _named_profile_mine(path)
     terminal.send(b"webul\n")
     shown = terminal.expect("no installed plugin provides broker 'webul'")
     for _attempt in range(20):  # asked again, not the end of init
@@ -301,10 +305,7 @@ def test_ctrl_d_or_ctrl_c_at_a_prompt_ends_with_one_line(tmp_path: Path, key: by
     path = tmp_path / "brokerauth.toml"
     path.write_bytes(HAND_WRITTEN.encode())
     path.chmod(0o600)
-    terminal = Terminal("--profiles", str(path), "init", cwd=tmp_path)
-    terminal.expect("profile name [default]: ")
-    terminal.send(b"mine\n")
-    terminal.expect("broker [")
+    terminal, _ = _named_profile_mine(path)
     terminal.send(key)
     # A person presses again when nothing happens: a key typed while the line discipline
     # was still being set up for the prompt can be lost (a bounded number of tries).

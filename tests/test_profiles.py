@@ -112,32 +112,27 @@ def test_profile_mistakes_name_file_profile_key_and_fix(
     assert "secret-value" not in message and "hunter2" not in message
 
 
-def test_unset_secret_is_reported_before_any_request(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("DOUBLE_SECRET_UNSET", raising=False)
-    text = ('[profiles.p]\nbroker = "double"\nclient_id = "c"\n'
-            'client_secret = { env = "DOUBLE_SECRET_UNSET" }\nbase_url = "http://127.0.0.1:9"\n')
-    with pytest.raises(ProfileError) as info:
-        open_profile(tmp_path, text)
-    assert info.value.key == "client_secret"
-    assert "DOUBLE_SECRET_UNSET is not set" in str(info.value)
-    assert "export DOUBLE_SECRET_UNSET" in str(info.value)
-
-
-@pytest.mark.parametrize("value", ["", "  "])
-def test_an_empty_secret_variable_is_called_empty_not_unset(
-    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+# Unset, or set but empty (`export X=`, `X="$(cat missing-file)"`): "not set" for the
+# latter would send the person to a variable that is there.
+@pytest.mark.parametrize(("value", "words", "fix"), [
+    (None, "DOUBLE_SECRET_X is not set", "export DOUBLE_SECRET_X"),
+    ("", "DOUBLE_SECRET_X is set but empty", "give DOUBLE_SECRET_X the secret's value"),
+    ("  ", "DOUBLE_SECRET_X is set but empty", "give DOUBLE_SECRET_X the secret's value"),
+], ids=["unset", "empty", "blank"])
+def test_a_missing_secret_variable_is_reported_before_any_request(
+    value: str | None, words: str, fix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # `export X=` or `X="$(cat missing-file)"`: "not set" would send the person to a
-    # variable that is there.
-    monkeypatch.setenv("DOUBLE_SECRET_EMPTY", value)
+    if value is None:
+        monkeypatch.delenv("DOUBLE_SECRET_X", raising=False)
+    else:
+        monkeypatch.setenv("DOUBLE_SECRET_X", value)
     text = ('[profiles.p]\nbroker = "double"\nclient_id = "c"\n'
-            'client_secret = { env = "DOUBLE_SECRET_EMPTY" }\nbase_url = "http://127.0.0.1:9"\n')
+            'client_secret = { env = "DOUBLE_SECRET_X" }\nbase_url = "http://127.0.0.1:9"\n')
     with pytest.raises(ProfileError) as info:
         open_profile(tmp_path, text)
     assert info.value.key == "client_secret"
-    assert "DOUBLE_SECRET_EMPTY is set but empty" in str(info.value)
-    assert "not set" not in str(info.value)
+    assert words in str(info.value)
+    assert fix in str(info.value)
 
 
 def test_unreadable_secret_file(tmp_path: Path) -> None:
