@@ -81,6 +81,22 @@ def test_init_writes_references_never_values(profiles: Path) -> None:
     assert "--force" in again.stderr
 
 
+@pytest.mark.parametrize(("value", "words"), [(None, "which is not set here"),
+                                               ("", "which is set but empty here")])
+def test_init_notes_a_secret_variable_that_will_not_serve(
+    tmp_path: Path, value: str | None, words: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "INIT_SECRET_X"}
+    if value is not None:
+        env["INIT_SECRET_X"] = value
+    args = ("--profiles", str(tmp_path / "p.toml"), "init", "x", "--broker", "double",
+            "--set", "client_id=cid", "--secret", "client_secret=INIT_SECRET_X")
+    result = subprocess.run([BROKERAUTH, *args], capture_output=True, text=True, env=env,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert f"client_secret comes from $INIT_SECRET_X, {words}" in result.stdout
+
+
 def test_init_refuses_an_invalid_profile_before_writing(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
     result = run("--profiles", str(path), "init", "x", "--broker", "double",

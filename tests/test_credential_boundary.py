@@ -264,8 +264,10 @@ def test_requests_allow_redirects_false_gets_the_redirect_unsigned(
     for response in (direct, sent):
         assert response.status_code == status  # not followed: the caller decides
         assert response.history == []
-        # What requests prepared to send on carries no credential of this origin's.
+        # What requests prepared to send on, and the request a caller would copy, carry no
+        # credential of this origin's.
         assert response.next is not None
-        assert SIGNATURE.isdisjoint(name.lower() for name in response.next.headers)
+        for sent_on in (response.next, response.request):
+            assert SIGNATURE.isdisjoint(name.lower() for name in sent_on.headers)
     assert double.landed == []
     assert recorder.seen == []

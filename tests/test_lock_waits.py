@@ -138,8 +138,37 @@ def test_a_long_wait_for_another_process_s_lock_is_told_once(
         return
     (message,) = told.said
     assert "desk/default" in message
-    assert "another process" in message
-    assert "waiting up to" in message
+    assert "held elsewhere" in message
+    assert "waiting up to 27 s more" in message  # lock_timeout 30 s, 3 s waited
+
+
+class Deaf(Told):
+    """An interaction whose output is gone (stderr a closed pipe)."""
+
+    def say(self, message: str) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_notice_that_cannot_be_told_does_not_fail_the_wait(
+    double: Any, session_factory: Any, manual_clock: Any
+) -> None:
+    holder = session_factory(double, name="desk")
+    waiter = session_factory(double, name="desk", interaction=Deaf())
+    locked = threading.Event()
+
+    def hold() -> None:
+        with holder.binding.lock(5) as held:
+            assert held
+            locked.set()
+            time.sleep(0.2)
+            manual_clock.advance(3.0)
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert locked.wait(5)
+    assert waiter.get("/api/me").status == 200
+    thread.join(5)
 
 
 def test_a_first_token_stored_by_the_lock_holder_is_taken_without_waiting_for_its_release(

@@ -154,15 +154,15 @@ class BrokerAuthRequests(AuthBase):
         del first._brokerauth  # type: ignore[attr-defined]
         first.hooks["response"] = [h for h in first.hooks["response"] if h != self._drive]
         flow, attempt = state
+        first_attempt = attempt
         current = response
-        follows = _caller_follows_redirects()
         while True:
-            if current.status_code in REDIRECTS and not follows:
+            if current.status_code in REDIRECTS and not _caller_follows_redirects():
                 # The caller's to follow, or not, with requests: what requests prepares to
                 # send on (``response.next``, copied from the first request) and what a
                 # caller would copy carry no credential, whatever origin it goes to.
                 flow.close()
-                _unsign(first, attempt)
+                _unsign(first, first_attempt)
                 _unsign(current.request, attempt)
                 return current
             ok = 200 <= current.status_code < 300

@@ -184,11 +184,9 @@ class WebhookPlugin:
 def _iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    from datetime import UTC
+    from brokerauth.contract.clock import utc_text
 
-    if moment.tzinfo is None:  # the contract says aware UTC; a naive time is read as UTC
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat()
+    return utc_text(moment)
 
 
 def payload(event: CredentialEvent) -> dict[str, Any]:

@@ -70,7 +70,7 @@ def _run(args: argparse.Namespace, out: Output, *, interactive: bool) -> int:
     from brokerauth.engine.pluginhost import PluginHost
     from brokerauth.engine.profiles import Profile, candidate_files, find_profiles_file
     from brokerauth.engine.resolve import resolve_profile
-    from brokerauth.toolkit.secrets import Secret
+    from brokerauth.toolkit.secrets import Secret, env_problem
 
     host = PluginHost.create()
     name = args.name or _ask("profile name", "default")
@@ -94,7 +94,9 @@ def _run(args: argparse.Namespace, out: Output, *, interactive: bool) -> int:
                 spec, _ = host.broker(broker)
                 break
             except PluginError as exc:
-                out.error(exc.message, exc.hint, kind=type(exc).__name__)
+                # For the person at the prompt, on stderr in JSON mode too: the document on
+                # stdout is the outcome's alone.
+                print(f"error: {shown(exc.message)}", file=out.errors)
         if spec is None:
             raise ConfigError("init: no installed broker was named; nothing was written",
                               hint="`brokerauth plugins` lists the installed brokers")
@@ -157,12 +159,13 @@ def _run(args: argparse.Namespace, out: Output, *, interactive: bool) -> int:
         # Bytes, not text: reading text would turn CRLF line ends into LF behind our back.
         original = profiles_text(path.read_bytes(), path) if path.exists() else ""
         _write(path, with_profile(original, name, table, force=args.force, path=path))
-    unset = [k for k, v in table.items()
-             if isinstance(v, dict) and "env" in v and not os.environ.get(v["env"])]
-    out.data({"file": str(path), "profile": name, "table": table, "unset_secrets": unset})
+    problems = {k: problem for k, v in table.items() if isinstance(v, dict) and "env" in v
+                and (problem := env_problem(os.environ.get(v["env"]))) is not None}
+    out.data({"file": str(path), "profile": name, "table": table,
+              "unset_secrets": list(problems)})
     out.line(f"wrote profile {name!r} to {path}")
-    for key in unset:
-        out.line(f"  note: {key} comes from ${table[key]['env']}, which is not set here")
+    for key, problem in problems.items():
+        out.line(f"  note: {key} comes from ${table[key]['env']}, which {problem} here")
     return 0
 
 

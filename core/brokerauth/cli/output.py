@@ -25,12 +25,14 @@ def shown(text: object, *, lines: bool = True) -> str:
 
 
 def _json_value(value: object) -> object:
-    """What JSON has no type for: a time as RFC 3339 (``2026-12-02T10:00:00+00:00``, as the
-    token store writes it; ``str`` puts a space for the ``T``), anything else as its text."""
+    """What JSON has no type for: a time as RFC 3339 in UTC, as the token store writes it
+    (``str`` puts a space for the ``T``), anything else as its text."""
     from datetime import datetime
 
     if isinstance(value, datetime):
-        return value.isoformat()
+        from brokerauth.contract.clock import utc_text
+
+        return utc_text(value)
     return str(value)
 
 

@@ -24,6 +24,15 @@ class Clock(Protocol):
         ...
 
 
+def utc_text(moment: datetime) -> str:
+    """``moment`` as RFC 3339 text in UTC (``2026-12-02T10:00:00+00:00``), as brokerauth
+    writes every time it records or reports; a naive time is read as UTC, which the contract
+    says every time is."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
+
+
 class SystemClock:
     """The machine's clock."""
 

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 
+from brokerauth.contract.clock import utc_text
 from brokerauth.contract.errors import BrokerAuthError, LoginRequiredError, RefreshError, TokenError
 from brokerauth.contract.tokens import CORE_EXTRA_PREFIX, Token
 
@@ -102,7 +103,7 @@ def record(token: Token, exc: BrokerAuthError, now: datetime) -> Token:
     if len(message) > _MAX_MESSAGE:
         message = message[:_MAX_MESSAGE] + "…"
     extra = {k: v for k, v in token.extra.items() if k not in KEYS}
-    extra.update({KIND: kind, AT: now.astimezone(UTC).isoformat(), COUNT: str(count),
+    extra.update({KIND: kind, AT: utc_text(now), COUNT: str(count),
                   MESSAGE: message})
     return token.replace(extra=extra)
 

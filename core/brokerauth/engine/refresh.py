@@ -611,11 +611,17 @@ class TokenManager:
             nonlocal told
             if check():
                 return True
-            if not told and self._clock.now() - since >= LOCK_NOTICE_AFTER:
+            waited = self._clock.now() - since
+            if not told and waited >= LOCK_NOTICE_AFTER:
                 told = True
-                tell(f"{self._source.label}: another process holds the token lock (a refresh "
-                     "or a login under way, or a stuck process); waiting up to "
-                     f"{self._lock_timeout:g} s for it")
+                left = max(self._lock_timeout - waited.total_seconds(), 0.0)
+                try:
+                    tell(f"{self._source.label}: the token lock is held elsewhere (a refresh "
+                         "or a login under way in another process or session, or a stuck "
+                         f"process); waiting up to {left:.0f} s more for it")
+                except Exception as exc:  # a closed terminal must not fail the wait
+                    logger(LOGGER).debug("%s: telling of the wait failed: %s",
+                                         self._source.label, type(exc).__name__)
             return False
 
         return check_and_tell

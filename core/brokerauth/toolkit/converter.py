@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
 import attrs
 
+from brokerauth.contract.clock import utc_text
 from brokerauth.toolkit.secrets import Secret
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ def make_converter() -> cattrs.Converter:
     for kind, hook in _HOOKS.items():
         converter.register_structure_hook(kind, hook)
     converter.register_unstructure_hook(Secret, _unstructure_secret)
-    converter.register_unstructure_hook(datetime, lambda d: d.astimezone(UTC).isoformat())
+    converter.register_unstructure_hook(datetime, utc_text)
     return converter
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+# Where plugins have imported it from: the one implementation is the contract's.
+from brokerauth.contract.interaction import logger as logger
+
 if TYPE_CHECKING:
     import logging
 

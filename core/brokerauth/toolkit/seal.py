@@ -30,11 +30,12 @@ import hashlib
 import hmac
 import os
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 import attrs
 
+from brokerauth.contract.clock import utc_text
 from brokerauth.contract.errors import CorruptStoreError, SealedTokenError
 from brokerauth.contract.tokens import Token
 from brokerauth.toolkit.tokencodec import MAX_TOKEN_BYTES, decode_token, encode_token
@@ -135,7 +136,7 @@ def seal_token(
     cipher_key, check = _derive(key, salt, cost)
     header = {
         "broker": token.broker, "identity": identity, "profile": profile,
-        "sealed_at": now.astimezone(UTC).isoformat(), "cipher": _CIPHER,
+        "sealed_at": utc_text(now), "cipher": _CIPHER,
         "nonce": _b64(nonce), "kdf": _KDF, "n": cost.n, "r": cost.r, "p": cost.p,
         "salt": _b64(salt), "check": _b64(check),
     }

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Final
 
 import attrs
 
@@ -22,6 +23,19 @@ _resolve_lock = threading.Lock()
 
 #: The largest secret file read; anything bigger is a wrong path, not a secret.
 MAX_SECRET_FILE_BYTES = 64 * 1024
+
+
+UNSET: Final = "is not set"
+
+
+def env_problem(value: str | None) -> str | None:
+    """What is wrong with an environment variable's ``value`` as a secret (``None``: nothing):
+    unset, or set but empty or blank (`export X=`, or `X="$(cat f)"` of a missing file)."""
+    if value is None:
+        return UNSET
+    if not value.strip():
+        return "is set but empty"
+    return None
 
 
 @attrs.frozen(eq=False, repr=False)
@@ -66,18 +80,19 @@ class Secret:
             return self._value
         if self.env is not None:
             value = os.environ.get(self.env)
-            if value is None:
+            problem = env_problem(value)
+            if problem == UNSET:
                 raise SecretUnavailableError(
-                    f"environment variable {self.env} is not set",
+                    f"environment variable {self.env} {problem}",
                     hint=f"export {self.env}=... before running, or point the profile at a file",
                 )
-            if not value.strip():
-                # `export X=`, or `X="$(cat f)"` of a missing file: the variable is there.
+            if problem is not None:
                 raise SecretUnavailableError(
-                    f"environment variable {self.env} is set but empty",
+                    f"environment variable {self.env} {problem}",
                     hint=f"give {self.env} the secret's value (check what set it), or point "
                     "the profile at a file",
                 )
+            assert value is not None
             return value
         assert self.file is not None
         # Imported here: only file secrets need it, and signing with env secrets should not pay.
