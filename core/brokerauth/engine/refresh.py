@@ -448,7 +448,7 @@ class TokenManager:
         adopted: list[Token] = []
         if isinstance(lock, StoppableLock):
             lock.stop_when(self._telling(
-                (lambda: False) if force else self._stored_check(adopted)))
+                (lambda: False) if force else self._served_check(adopted)))
         with lock as held:
             if not held:
                 if adopted:  # another process's login stored it while we waited
@@ -484,7 +484,7 @@ class TokenManager:
             lock = self._source.lock(self._lock_timeout if wait else 0)
             adopted: list[Token] = []
             if wait and isinstance(lock, StoppableLock):
-                lock.stop_when(self._telling(self._served_check(seen, force, adopted)))
+                lock.stop_when(self._telling(self._served_check(adopted, seen, force)))
             with lock as held:
                 if not held:
                     if adopted:
@@ -561,37 +561,21 @@ class TokenManager:
             self._give_notices()
 
     def _served_check(
-        self, seen: Token, force: bool, adopted: list[Token]
+        self, adopted: list[Token], seen: Token | None = None, force: bool = False
     ) -> Callable[[], bool]:
-        """For a lock's ``stop_when``: whether the store holds a usable token other than
-        ``seen`` (kept in ``adopted``), as the re-read under the lock would find."""
+        """For a lock's ``stop_when``: whether the store holds the token the wait is for (kept
+        in ``adopted``), as the read under the lock would find it: a usable one other than
+        ``seen`` for a refresh, any for a first token (no ``seen``)."""
 
         def check() -> bool:
             try:
                 stored = self._source.load()
             except BrokerAuthError:
                 return False  # the attempts at the lock tell whether the store is there
-            if (
-                stored is not None
-                and stored.access_token != seen.access_token
-                and not stored.expired(self._clock.now(), self._window(stored, force))
-            ):
-                adopted.append(stored)
-                return True
-            return False
-
-        return check
-
-    def _stored_check(self, adopted: list[Token]) -> Callable[[], bool]:
-        """For a lock's ``stop_when`` while obtaining: whether a token is stored now (kept
-        in ``adopted``), as the read under the lock would find it."""
-
-        def check() -> bool:
-            try:
-                stored = self._source.load()
-            except BrokerAuthError:
-                return False  # the attempts at the lock tell whether the store is there
-            if stored is None:
+            if stored is None or (seen is not None and (
+                stored.access_token == seen.access_token
+                or stored.expired(self._clock.now(), self._window(stored, force))
+            )):
                 return False
             adopted.append(stored)
             return True
