@@ -30,7 +30,7 @@ from brokerauth.builtin.filestore import FileStoreOptions
 from brokerauth.contract.clock import SystemClock
 from brokerauth.contract.tokens import Token, TokenKey
 from brokerauth.engine.refresh import StoppableLock, TokenManager
-from brokerauth.toolkit import privatefiles
+from brokerauth.toolkit import privatefiles, wokenlock
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="flock wake-ups are POSIX")
 
@@ -330,7 +330,7 @@ def test_a_fifo_at_the_lock_path_does_not_block_the_wait(tmp_path: Path) -> None
     os.mkfifo(fifo)
     done: list[bool] = []
     waiter = threading.Thread(
-        target=lambda: done.append(filestore._wait_for_release(fifo, 0.2)), daemon=True)
+        target=lambda: done.append(wokenlock._wait_for_release(fifo, 0.2)), daemon=True)
     waiter.start()
     waiter.join(PROMPT)
     try:

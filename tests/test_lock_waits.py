@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from brokerauth.contract.errors import BrokerAuthError, RefreshError
+from brokerauth_sandbox.bearer.helpers import Told, while_locked
 
 LOCK_TIMEOUT = 0.3
 #: How long the sandbox holds the refresh: well over LOCK_TIMEOUT.
@@ -86,22 +87,6 @@ def test_once_the_refresh_is_done_the_next_callers_use_its_token(
     assert double.refresh_calls == 1
 
 
-class Told:
-    """An interaction that keeps what it is told (the double's flow needs no person)."""
-
-    def __init__(self) -> None:
-        self.said: list[str] = []
-
-    def say(self, message: str) -> None:
-        self.said.append(message)
-
-    def open_url(self, url: str) -> None:
-        raise AssertionError("no URL to open")
-
-    def waiting(self, message: str, *, deadline: Any = None) -> Any:
-        raise AssertionError("no countdown here")
-
-
 @pytest.mark.parametrize("needs", ["a refresh", "a first token"])
 @pytest.mark.parametrize("held_for", [0.0, 3.0], ids=["a moment", "long"])
 def test_a_long_wait_for_another_process_s_lock_is_told_once(
@@ -116,23 +101,14 @@ def test_a_long_wait_for_another_process_s_lock_is_told_once(
     if needs == "a refresh":
         assert waiter.get("/api/me").status == 200
         manual_clock.advance(double.token_lifetime + 1)  # expired: the waiter needs the lock
-    locked, done = threading.Event(), threading.Event()
 
-    def hold() -> None:
-        with holder.binding.lock(5) as held:
-            assert held
-            locked.set()
-            time.sleep(0.2)  # the waiter is waiting on the lock now
-            manual_clock.advance(held_for)  # the wait's length, as the waiter's clock reads it
-            time.sleep(0.2)  # ...and its lock checks see that before the release
-        done.set()
+    def wait_of(seconds: float) -> None:
+        manual_clock.advance(seconds)  # the wait's length, as the waiter's clock reads it
+        time.sleep(0.2)  # ...and its lock checks see that before the release
 
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert locked.wait(5)
-    assert waiter.get("/api/me").status == 200  # refreshed once the lock was free
-    thread.join(5)
-    assert done.is_set()
+    # Refreshed (or obtained) once the lock was free.
+    assert while_locked(holder, lambda: waiter.get("/api/me").status,
+                        during=lambda: wait_of(held_for)) == 200
     if not held_for:
         assert told.said == []
         return
@@ -154,21 +130,12 @@ def test_a_notice_that_cannot_be_told_does_not_fail_the_wait(
 ) -> None:
     holder = session_factory(double, name="desk")
     waiter = session_factory(double, name="desk", interaction=Deaf())
-    locked = threading.Event()
 
-    def hold() -> None:
-        with holder.binding.lock(5) as held:
-            assert held
-            locked.set()
-            time.sleep(0.2)
-            manual_clock.advance(3.0)
-            time.sleep(0.2)
+    def long_wait() -> None:
+        manual_clock.advance(3.0)
+        time.sleep(0.2)
 
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert locked.wait(5)
-    assert waiter.get("/api/me").status == 200
-    thread.join(5)
+    assert while_locked(holder, lambda: waiter.get("/api/me").status, during=long_wait) == 200
 
 
 def test_a_first_token_stored_by_the_lock_holder_is_taken_without_waiting_for_its_release(
@@ -180,22 +147,6 @@ def test_a_first_token_stored_by_the_lock_holder_is_taken_without_waiting_for_it
     waiter = session_factory(double, name="desk")
     token = session_factory(double, name="elsewhere").tokens.current()  # a valid token
     assert token is not None
-    locked, served = threading.Event(), threading.Event()
-    released_after_served: list[bool] = []
-
-    def hold() -> None:
-        with holder.binding.lock(5) as held:
-            assert held
-            locked.set()
-            time.sleep(0.2)  # the waiter is waiting on the lock now
-            holder.binding.save(token)
-            released_after_served.append(served.wait(5))
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert locked.wait(5)
-    assert waiter.tokens.current() == token
-    served.set()
-    thread.join(10)
-    assert released_after_served == [True]
+    assert while_locked(holder, waiter.tokens.current, during=lambda: holder.binding.save(token),
+                        until_served=True) == token
     assert double.count("POST", "/oauth/token") <= 1  # only "elsewhere" obtained one

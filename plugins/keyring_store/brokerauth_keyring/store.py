@@ -167,13 +167,15 @@ class KeyringStore:
 
     def lock(self, key: TokenKey, timeout: float) -> AbstractContextManager[bool]:
         """An OS file lock on ``key`` in :meth:`lock_root`, shared by every process of the
-        user: it is released the moment its holder exits, however it dies."""
+        user: it is released the moment its holder exits, however it dies, its waiters are
+        woken then, and a wait ends early when the holder has stored what the waiter needs
+        (:class:`brokerauth.toolkit.wokenlock.WokenLock`)."""
         from brokerauth.builtin.filestore import file_name
-        from brokerauth.toolkit import privatefiles
+        from brokerauth.toolkit.wokenlock import WokenLock
 
         root = self.lock_root()
         path = root / file_name(key.profile, "profile") / file_name(key.identity, "identity")
-        return privatefiles.lock(path, key, timeout, top=root)
+        return WokenLock(path, key, timeout, top=root)
 
     def take_call(self, key: TokenKey, budget: CallBudget, now: float) -> float:
         """Count a token-endpoint call in a budget file beside the locks (the file store's

@@ -18,7 +18,12 @@ from brokerauth.contract.tokens import TokenKey
 from brokerauth.engine.profiles import Profile
 from brokerauth_keyring.options import KeyringStoreOptions
 from brokerauth_keyring.plugin import KeyringPlugin
-from brokerauth_sandbox.bearer.helpers import check_one_refresh, expired_everywhere, profile_over
+from brokerauth_sandbox.bearer.helpers import (
+    check_one_refresh,
+    expired_everywhere,
+    profile_over,
+    while_locked,
+)
 from brokerauth_sandbox.fleet import run_fleet
 from keyring_helpers import keyring_store
 
@@ -105,6 +110,29 @@ def test_a_holder_killed_mid_lock_frees_it_within_a_second(
         assert waited < 1.0, f"the lock came free only after {waited:.2f} s"
     finally:
         session.close()
+
+
+def test_a_waiter_takes_the_token_the_lock_holder_stored_without_waiting_for_its_release(
+    sandbox_factory: Any, keyring_env: Any, service_name: str
+) -> None:
+    """Another process refreshed and stored the token, and still holds the lock (its
+    notices, a slow keyring): a session waiting for that refresh takes the stored token as
+    soon as it is there, and is woken by the release otherwise."""
+    double = sandbox_factory("bearer_double", clock=SystemClock())
+    profile = _profile(double, service_name)
+    waiter, holder = brokerauth.session(profile), brokerauth.session(profile)
+    try:
+        assert waiter.get("/api/me").ok
+        old = waiter.token
+        waiter.binding.save(old.replace(expires_at=old.issued_at))
+        waiter.tokens.forget()
+        fresh = old.replace(access_token="stored-by-the-holder")
+        assert while_locked(holder, waiter.tokens.current,
+                            during=lambda: holder.binding.save(fresh), until_served=True) == fresh
+        assert double.refresh_calls == 0
+    finally:
+        waiter.close()
+        holder.close()
 
 
 def test_a_session_keeps_its_valid_token_while_the_keyring_is_locked(

@@ -4,9 +4,10 @@ Why an OS lock rather than a lock row with a lease: SQLite has no sessions, so a
 would need a lease that its holder renews from a thread and others watch expire, with every
 waiter polling the database.  A ``flock`` on a file beside the database dies with its holder
 the instant the process does (``kill -9`` included), costs no writes while held, and needs no
-clock; the file store uses the same lock (:func:`brokerauth.toolkit.privatefiles.lock`, with
-all its checks), so there is one implementation of it.  One lock file per profile and
-identity (``<database>.locks/<hash>.lock``) lets different users refresh in parallel; a
+clock; the file store uses the same lock (:class:`brokerauth.toolkit.wokenlock.WokenLock`,
+with all its checks, and its waiters woken on release), so there is one implementation of
+it.  One lock file per profile and identity (``<database>.locks/<hash>.lock``) lets
+different users refresh in parallel; a
 write transaction (``BEGIN IMMEDIATE``) as the lock would stop every other writer of the
 database for the length of a network call.
 
@@ -21,6 +22,10 @@ the same fence, with a lock that dies with its holder's session in place of the 
 How ``store_token`` finds the fence: as in the Redis store, entering the lock records its
 fence in a :class:`~contextvars.ContextVar` under (store, key), and leaving removes it; the
 core enters the lock and stores the refreshed token in the same thread.
+
+A waiter's ``stop_when`` (the core's "has the holder stored what I wait for?", and its
+notice of a long wait) is handed to the back end's own lock, which calls it between its
+attempts.
 """
 
 from __future__ import annotations
@@ -70,6 +75,15 @@ class FencedLock(AbstractContextManager[bool]):
     def __repr__(self) -> str:
         state = "held" if self._stack is not None else "not held"
         return f"FencedLock({self._key}, {state})"
+
+    def stop_when(self, check: Callable[[], bool]) -> None:
+        """End the wait, entering with ``False``, as soon as ``check()`` is true (see
+        :class:`brokerauth.engine.refresh.StoppableLock`): handed to the back end's lock,
+        which calls it between its attempts.  Call before entering."""
+        stoppable = getattr(self._os_lock, "stop_when", None)
+        if stoppable is None:
+            raise TypeError(f"{self._os_lock!r} cannot end its wait early")
+        stoppable(check)
 
     def __enter__(self) -> bool:
         if self._stack is not None:

@@ -34,9 +34,11 @@ across the broker's network call would hold back vacuum and, with ``SKIP LOCKED`
 waiters poll; an advisory lock is held by the session itself, so it ends with the session:
 a holder killed (``kill -9`` included) closes its socket and the server frees the lock at
 once, and a waiter blocked in ``pg_advisory_lock`` gets it without polling, the wait bounded
-by ``lock_timeout``.  The fence of :mod:`brokerauth_sql.lock` stays, in the row: a holder
-whose session was lost without it knowing (a network cut the server noticed first) cannot
-overwrite what a newer holder or a logout wrote.
+by ``lock_timeout``.  A waiter that can end its wait early (the core's check of whether the
+holder stored the token it waits for, and its notice of a long wait) waits in half-second
+slices with the check between them.  The fence of :mod:`brokerauth_sql.lock` stays, in the
+row: a holder whose session was lost without it knowing (a network cut the server noticed
+first) cannot overwrite what a newer holder or a logout wrote.
 
 Keys of advisory locks are 64 bits of SHA-256 over the purpose and the pair, so each user's
 refresh is independent of the others', and a collision (about one in 2^64 per pair) would
@@ -61,7 +63,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import cache
 from types import TracebackType
@@ -91,6 +93,9 @@ from brokerauth_sql.watchdog import WATCHDOG
 __all__ = ["PostgresStore", "advisory_key"]
 
 _REASON_LIMIT: Final = 300
+#: Seconds of one wait in ``pg_advisory_lock`` when the waiter checks between them whether
+#: its wait is over (:meth:`_SessionLock.stop_when`).
+_WAIT_SLICE: Final = 0.5
 _IDLE: Final = TransactionStatus.IDLE
 #: The advisory lock migrations take (any 64-bit number no row key is likely to be).
 _SCHEMA_LOCK: Final = 0x6272_6F6B_6572_0001
@@ -315,9 +320,14 @@ class PostgresStore(RowStore):
         pool is in use here (a busy pool stays the limit pool_size promises), else a
         connection made now: the pool is reconnecting after an outage, perhaps waiting out
         its backoff."""
-        if len(self._taken) >= self.options.pool_size:
+        if self._all_taken():
             raise self._unreachable(action, key)
         return self._direct(action, key)
+
+    def _all_taken(self) -> bool:
+        """Whether every connection of the pool is in use here: another statement would wait
+        ``connect_timeout`` for one, then fail."""
+        return len(self._taken) >= self.options.pool_size
 
     def _direct(self, action: str, key: TokenKey) -> psycopg.Connection[Any]:
         """A connection made now, outside the pool, when the pool had none to give within
@@ -639,9 +649,17 @@ class _SessionLock(AbstractContextManager[bool]):
         self._pool: ConnectionPool[Any] | None = None
         self._connection: psycopg.Connection[Any] | None = None
         self._context_token: contextvars.Token[dict[tuple[str, TokenKey], Any]] | None = None
+        self._stop_when: Callable[[], bool] | None = None
 
     def __repr__(self) -> str:
         return f"_SessionLock({self._key}, {'held' if self._connection else 'not held'})"
+
+    def stop_when(self, check: Callable[[], bool]) -> None:
+        """End the wait, entering with ``False``, as soon as ``check()`` is true: the wait in
+        ``pg_advisory_lock`` is then made in slices of :data:`_WAIT_SLICE` (the server still
+        hands the lock over the moment it is released), with ``check()`` between them.  Call
+        before entering."""
+        self._stop_when = check
 
     def __enter__(self) -> bool:
         store, action = self._store, "take the refresh lock of"
@@ -675,16 +693,30 @@ class _SessionLock(AbstractContextManager[bool]):
             row = connection.execute("SELECT pg_try_advisory_lock(%s)",
                                      (self._number,)).fetchone()
             return bool(row and row[0])
-        # The wait is bounded by lock_timeout alone, not by the statement limit.
-        connection.execute(
-            "SELECT set_config('lock_timeout', %s, false), "
-            "set_config('statement_timeout', %s, false)",
-            (_milliseconds(self._timeout), _milliseconds(self._timeout + 5)))
+        deadline = time.monotonic() + self._timeout
+        check = self._stop_when
+        # Without a check the wait is one slice, the whole timeout.
+        piece = self._timeout if check is None else min(_WAIT_SLICE, self._timeout)
         try:
-            connection.execute("SELECT pg_advisory_lock(%s)", (self._number,))
-            return True
-        except pg_errors.LockNotAvailable:
-            return False
+            while True:
+                # The wait is bounded by lock_timeout alone, not by the statement limit.
+                connection.execute(
+                    "SELECT set_config('lock_timeout', %s, false), "
+                    "set_config('statement_timeout', %s, false)",
+                    (_milliseconds(piece), _milliseconds(piece + 5)))
+                try:
+                    connection.execute("SELECT pg_advisory_lock(%s)", (self._number,))
+                    return True
+                except pg_errors.LockNotAvailable:
+                    pass
+                left = deadline - time.monotonic()
+                if check is None or left <= 0:
+                    return False
+                # The check reads the store on another connection: with none to spare it
+                # would wait for one, and the wait goes on without it.
+                if not self._store._all_taken() and check():
+                    return False
+                piece = min(_WAIT_SLICE, left)
         finally:
             if not connection.broken:
                 connection.execute(

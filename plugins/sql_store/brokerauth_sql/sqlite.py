@@ -35,6 +35,7 @@ from brokerauth.contract.errors import ConfigError, CorruptStoreError, StoreErro
 from brokerauth.contract.tokens import TokenKey
 from brokerauth.toolkit import privatefiles as files
 from brokerauth.toolkit.secrets import Secret
+from brokerauth.toolkit.wokenlock import WokenLock
 
 from brokerauth_sql.options import SqlStoreOptions, sqlite_path
 from brokerauth_sql.rows import RowStore, StaleWriteError, entry_name, log
@@ -92,11 +93,13 @@ class SqliteStore(RowStore):
 
     def _refresh_lock(self, key: TokenKey, timeout: float) -> AbstractContextManager[bool]:
         """An OS lock on ``<database>.locks/<hash of the pair>`` (:mod:`brokerauth_sql.lock`
-        says why), through the file store's :func:`brokerauth.toolkit.privatefiles.lock`."""
+        says why), the file store's: its waiters are woken when it is released, and a wait
+        ends early when the holder has stored what the waiter needs
+        (:class:`brokerauth.toolkit.wokenlock.WokenLock`)."""
         folder = self.path.parent
         digest = hashlib.sha256(json.dumps([key.profile, key.identity]).encode("ascii"))
         where = folder / f"{self.path.name}.locks" / digest.hexdigest()[:40]
-        return files.lock(where, key, timeout, top=folder)
+        return WokenLock(where, key, timeout, top=folder)
 
     def close(self) -> None:
         """Close this thread's connection (it is opened again if the store is used again)."""

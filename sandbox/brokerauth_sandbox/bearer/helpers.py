@@ -1,6 +1,7 @@
 """What the store plugins' tests do with the bearer double, in one place: tokens of its broker,
-profiles over it, and the fleet check (many processes or threads on one expired token: exactly
-one refresh, no refused grant, the rotated token stored and valid).
+profiles over it, the fleet check (many processes or threads on one expired token: exactly
+one refresh, no refused grant, the rotated token stored and valid), and a waiter on another
+holder's store lock (:func:`while_locked`, :class:`Told`).
 
 The double must be installed (:func:`brokerauth_sandbox.bearer.installed`, or the pytest
 plugin's ``bearer_double_installed`` fixture) for the sessions these helpers open.
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from brokerauth.contract.tokens import Token
 
@@ -24,8 +26,10 @@ if TYPE_CHECKING:
 
     from brokerauth_sandbox.bearer.sandbox import BearerDoubleSandbox
 
-__all__ = ["check_one_refresh", "expired_everywhere", "make_token", "profile_over",
-           "race_sessions", "token_fields"]
+__all__ = ["Told", "check_one_refresh", "expired_everywhere", "make_token", "profile_over",
+           "race_sessions", "token_fields", "while_locked"]
+
+T = TypeVar("T")
 
 
 def make_token(label: str = "t", **changes: Any) -> Token:
@@ -109,3 +113,70 @@ def race_sessions(sessions: Sequence[Session], threads: int, path: str = "/api/m
     for worker in workers:
         worker.join()
     return statuses
+
+
+class Told:
+    """An interaction that keeps what it is told (``said``), for a flow that needs no person:
+    a URL to open or a countdown fails the test."""
+
+    def __init__(self) -> None:
+        self.said: list[str] = []
+
+    def say(self, message: str) -> None:
+        self.said.append(message)
+
+    def open_url(self, url: str) -> None:
+        raise AssertionError("no URL to open")
+
+    def waiting(self, message: str, *, deadline: Any = None) -> Any:
+        raise AssertionError("no countdown here")
+
+
+#: How long the holder of :func:`while_locked` lets the waiter start waiting on the lock.
+SETTLE = 0.3
+
+
+def while_locked(holder: Session, call: Callable[[], T], *,
+                 during: Callable[[], object] = lambda: None, until_served: bool = False,
+                 within: float = 10.0) -> T:
+    """What ``call()`` (a waiter's request, on another session) returns when made while a
+    thread holds ``holder``'s store lock, as another process's refresh or login would.
+
+    The holder takes the lock, leaves the waiter :data:`SETTLE` seconds to be waiting on it,
+    runs ``during`` (store a token, move the waiter's clock), then lets go; with
+    ``until_served`` it keeps the lock until ``call`` has returned, and this asserts that it
+    did so before the release: the waiter took what the holder stored without queueing for
+    the lock."""
+    locked, returned = threading.Event(), threading.Event()
+    held_until_served: list[bool] = []
+    problems: list[BaseException] = []
+
+    def hold() -> None:
+        try:
+            with holder.binding.lock(within) as held:
+                assert held, "the holder did not get the lock"
+                locked.set()
+                time.sleep(SETTLE)
+                during()
+                if until_served:
+                    held_until_served.append(returned.wait(within))
+        except BaseException as exc:  # reported by the caller's thread
+            problems.append(exc)
+            locked.set()
+
+    thread = threading.Thread(target=hold, name="lock-holder")
+    thread.start()
+    try:
+        assert locked.wait(within), "the holder did not get the lock in time"
+        if problems:
+            raise problems[0]
+        result = call()
+    finally:
+        returned.set()
+        thread.join(within + 5)
+    assert not thread.is_alive(), "the holder never let go"
+    if problems:
+        raise problems[0]
+    if until_served:
+        assert held_until_served == [True], "the waiter was served only once the lock was free"
+    return result

@@ -1,0 +1,111 @@
+"""A wait for another process's refresh lock in the SQL store, on both back ends, is what it is
+on the file store: told once when it goes on for seconds (a login or a stuck process
+elsewhere, not a refresh), and ended as soon as the holder has stored the token the waiter
+needs, without queueing for the lock the holder still holds."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+import pytest
+from brokerauth.contract.tokens import TokenKey
+from brokerauth.engine.refresh import StoppableLock
+from brokerauth_sandbox.bearer.helpers import Told, while_locked
+from brokerauth_sql.plugin import SqlPlugin
+
+
+def test_the_refresh_lock_can_end_its_wait_early(options: Any, key: Any) -> None:
+    lock = SqlPlugin().lock_token("sql", key, options, 5.0)
+    assert isinstance(lock, StoppableLock)
+
+
+@pytest.mark.parametrize("held_for", [0.0, 3.0], ids=["a moment", "long"])
+def test_a_long_wait_for_the_refresh_lock_is_told_once(
+    double: Any, session_factory: Any, manual_clock: Any, store_of: Any, held_for: float
+) -> None:
+    store = store_of()
+    holder = session_factory(double, name="desk", store=store)
+    told = Told()
+    waiter = session_factory(double, name="desk", store=store, interaction=told)
+    assert waiter.get("/api/me").status == 200
+    manual_clock.advance(double.token_lifetime + 1)  # expired: the waiter needs the lock
+
+    def wait_of(seconds: float) -> None:
+        manual_clock.advance(seconds)  # the wait's length, as the waiter's clock reads it
+        time.sleep(1.2)  # ...and its checks between slices see that before the release
+
+    # Refreshed once the lock was free.
+    assert while_locked(holder, lambda: waiter.get("/api/me").status,
+                        during=lambda: wait_of(held_for)) == 200
+    assert double.refresh_calls == 1
+    if not held_for:
+        assert told.said == []
+        return
+    (message,) = told.said
+    assert "desk/default" in message
+    assert "held elsewhere" in message
+    assert "waiting up to 27 s more" in message  # lock_timeout 30 s, 3 s waited
+
+
+def test_a_token_stored_by_the_lock_holder_is_taken_without_waiting_for_its_release(
+    double: Any, session_factory: Any, manual_clock: Any, store_of: Any
+) -> None:
+    """Another process refreshed and stored the token, and goes on holding the lock (its
+    notices, a slow server): a process waiting for that refresh takes the token as soon as it
+    is stored."""
+    store = store_of()
+    holder = session_factory(double, name="desk", store=store)
+    waiter = session_factory(double, name="desk", store=store)
+    assert waiter.get("/api/me").status == 200
+    manual_clock.advance(double.token_lifetime + 1)
+    fresh = session_factory(double, name="elsewhere").tokens.current()  # a valid token
+    assert fresh is not None
+    assert while_locked(holder, waiter.tokens.current, during=lambda: holder.binding.save(fresh),
+                        until_served=True) == fresh
+    assert double.refresh_calls == 0  # nobody refreshed: the holder's token served
+
+
+@pytest.mark.postgres_only
+def test_a_waiter_with_no_connection_to_spare_is_still_served_at_the_release(
+    double: Any, session_factory: Any, manual_clock: Any, store_of: Any, options_of: Any
+) -> None:
+    """With every connection of the pool taken by the wait itself (``pool_size = 1``), the
+    check between slices would wait ``connect_timeout`` for a connection: it is skipped, and
+    the waiter gets the lock as soon as the holder (another process, killed here) lets go."""
+    from sql_workers import hold_lock
+
+    waiter = session_factory(double, name="desk", store=store_of(pool_size=1))
+    assert waiter.get("/api/me").status == 200
+    manual_clock.advance(double.token_lifetime + 1)
+    context = multiprocessing.get_context("spawn")
+    ready = context.Queue()
+    child = context.Process(target=hold_lock,
+                            args=(options_of(pool_size=1), TokenKey("desk", "default"), ready))
+    child.start()
+    try:
+        assert ready.get(timeout=60) is True
+        killed_at: list[float] = []
+
+        def kill_soon() -> None:
+            time.sleep(1.0)  # the waiter has checked between slices by now, or tried to
+            assert child.pid is not None
+            os.kill(child.pid, signal.SIGKILL)
+            killed_at.append(time.monotonic())
+
+        killer = threading.Thread(target=kill_soon)
+        killer.start()
+        assert waiter.get("/api/me").status == 200
+        served_at = time.monotonic()
+        killer.join(10)
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join(timeout=10)
+    assert double.refresh_calls == 1
+    waited = served_at - killed_at[0]
+    assert waited < 2.0, f"served {waited:.2f} s after the holder died"
