@@ -283,6 +283,46 @@ def test_a_manager_waiting_for_another_process_takes_its_token_before_the_lock_i
         holder.tell("release")
 
 
+def test_a_wait_checks_the_store_at_most_every_quarter_second_between_releases(
+    holder: Holder, options: FileStoreOptions
+) -> None:
+    """A lock held for long (a login waiting for a person) and polled every 50 ms: the
+    waiter's check, a store read (a D-Bus call on the keyring store), is made at most every
+    :data:`~brokerauth.toolkit.wokenlock.CHECK_EVERY`, not at every poll."""
+    lock = filestore.lock(KEY, options, 1.0)
+    assert isinstance(lock, StoppableLock)
+    checks: list[float] = []
+
+    def never_over() -> bool:
+        checks.append(time.monotonic())
+        return False
+
+    lock.stop_when(never_over)
+    with lock as held:
+        assert held is False  # timed out: the holder holds on
+    assert 2 <= len(checks) <= 1.0 / wokenlock.CHECK_EVERY + 2, len(checks)
+
+
+def test_without_flock_a_wait_still_ends_when_the_holder_has_stored_the_token(
+    holder: Holder, options: FileStoreOptions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the kernel's shared lock is missing (Windows), the wait is filelock's polling
+    one, made in pieces with the check between them: a waiter still takes the stored token
+    while the holder holds the lock."""
+    monkeypatch.setattr(wokenlock, "_CAN_BLOCK", False)
+    lock = filestore.lock(KEY, options, 60)
+    assert isinstance(lock, StoppableLock)
+    lock.stop_when(lambda: filestore.load(KEY, options) is not None)
+    waiter = Waiter(lock)
+    holder.tell("save")
+    assert holder.said() == "saved"
+    saved = time.monotonic()
+    waiter.join(PROMPT + 5)
+    assert waiter.result is False
+    assert waiter.done_at is not None and waiter.done_at - saved < PROMPT
+    assert holder.process.poll() is None  # it never let go
+
+
 def _probe_threads() -> int:
     return sum(1 for thread in threading.enumerate()
                if thread.name == "brokerauth-file-lock-wait")

@@ -14,7 +14,10 @@ whole wait.  A lock found held by a probe of a few system calls (a crowd of proc
 for one refresh) is waited for at once, without a first full attempt: each of them costs the
 machine's CPU while the holder refreshes.
 
-Where ``flock`` is missing (Windows), the wait is filelock's own polling one.
+A wait's ``stop_when`` check (which reads the store) is made right after each release,
+and otherwise at most every :data:`CHECK_EVERY` seconds.  Where ``flock`` is missing
+(Windows), the wait is filelock's own polling one, in pieces of that length with the check
+between them.
 """
 
 from __future__ import annotations
@@ -31,9 +34,11 @@ from typing import Final
 from brokerauth.contract.tokens import TokenKey
 from brokerauth.toolkit import privatefiles as files
 
-__all__ = ["WokenLock"]
+__all__ = ["CHECK_EVERY", "WokenLock"]
 
 _CAN_BLOCK: Final = sys.platform != "win32"
+#: Seconds between two checks of a wait's ``stop_when`` when no release came between them.
+CHECK_EVERY: Final = 0.25
 
 
 class WokenLock(AbstractContextManager[bool]):
@@ -68,9 +73,10 @@ class WokenLock(AbstractContextManager[bool]):
         if self._held is not None:
             raise RuntimeError("a file lock is entered once")
         if not _CAN_BLOCK:
-            return self._attempt(self._timeout)  # filelock's own polling wait
+            return self._polled()
         deadline = None if self._timeout < 0 else time.monotonic() + self._timeout
         first = True
+        check_at = 0.0
         while True:
             # Held by another holder (the crowd waiting for one refresh), as a probe of a few
             # system calls tells: the first attempt, which vets the folders and builds a
@@ -84,8 +90,25 @@ class WokenLock(AbstractContextManager[bool]):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-            _wait_for_release(self._lock_file, min(left, files.LOCK_POLL_INTERVAL))
-            if self._stop_when is not None and self._stop_when():
+            released = _wait_for_release(self._lock_file, min(left, files.LOCK_POLL_INTERVAL))
+            # Right after a release (another waiter won the lock; the holder's token may be
+            # stored), else at most every CHECK_EVERY: each check reads the store.
+            if self._stop_when is not None and (released or time.monotonic() >= check_at):
+                check_at = time.monotonic() + CHECK_EVERY
+                if self._stop_when():
+                    return False
+
+    def _polled(self) -> bool:
+        """Where ``flock`` is missing: filelock's own polling wait, in pieces of
+        :data:`CHECK_EVERY` with the check between them when there is one."""
+        if self._stop_when is None or self._timeout <= 0:
+            return self._attempt(self._timeout)
+        deadline = time.monotonic() + self._timeout
+        while True:
+            left = deadline - time.monotonic()
+            if self._attempt(max(min(left, CHECK_EVERY), 0.0)):
+                return True
+            if deadline - time.monotonic() <= 0 or self._stop_when():
                 return False
 
     def __exit__(self, *exc: object) -> None:

@@ -14,9 +14,9 @@ secrets in clear or keeps nothing (:func:`refusal`), with a :class:`StoreError` 
 the way out.  A back end the store does not know is refused unless the profile names it
 (``backend = "module.Class"``).
 
-The refresh lock is an OS file lock (:func:`brokerauth.toolkit.privatefiles.lock`) in the user's
-brokerauth folder, ``$BROKERAUTH_HOME/keyring/<profile>/<identity>.lock``: the keyring has no
-lock, and a file lock dies with its holder.
+The refresh lock is an OS file lock (:class:`brokerauth.toolkit.wokenlock.WokenLock`, the
+file store's) in the user's brokerauth folder, ``$BROKERAUTH_HOME/keyring/<profile>/
+<identity>.lock``: the keyring has no lock, and a file lock dies with its holder.
 
 Listing asks the Secret Service itself (``SearchItems`` on the ``service`` attribute, then
 each item's attributes): it is exactly what the keyring holds, with no index item that could

@@ -79,11 +79,11 @@ class FencedLock(AbstractContextManager[bool]):
     def stop_when(self, check: Callable[[], bool]) -> None:
         """End the wait, entering with ``False``, as soon as ``check()`` is true (see
         :class:`brokerauth.engine.refresh.StoppableLock`): handed to the back end's lock,
-        which calls it between its attempts.  Call before entering."""
+        which calls it between its attempts; a back end whose lock cannot end its wait early
+        waits until held or timed out, as the protocol allows.  Call before entering."""
         stoppable = getattr(self._os_lock, "stop_when", None)
-        if stoppable is None:
-            raise TypeError(f"{self._os_lock!r} cannot end its wait early")
-        stoppable(check)
+        if stoppable is not None:
+            stoppable(check)
 
     def __enter__(self) -> bool:
         if self._stack is not None:

@@ -36,9 +36,12 @@ a holder killed (``kill -9`` included) closes its socket and the server frees th
 once, and a waiter blocked in ``pg_advisory_lock`` gets it without polling, the wait bounded
 by ``lock_timeout``.  A waiter that can end its wait early (the core's check of whether the
 holder stored the token it waits for, and its notice of a long wait) waits in half-second
-slices with the check between them.  The fence of :mod:`brokerauth_sql.lock` stays, in the
-row: a holder whose session was lost without it knowing (a network cut the server noticed
-first) cannot overwrite what a newer holder or a logout wrote.
+slices with the check between them, made on its own waiting connection.  A wait that times
+out just as the holder lets go may still have been granted the lock: the server is asked,
+so that a lock is never left held by a connection back in the pool.  The fence of
+:mod:`brokerauth_sql.lock` stays, in the row: a holder whose session was lost without it
+knowing (a network cut the server noticed first) cannot overwrite what a newer holder or a
+logout wrote.
 
 Keys of advisory locks are 64 bits of SHA-256 over the purpose and the pair, so each user's
 refresh is independent of the others', and a collision (about one in 2^64 per pair) would
@@ -320,14 +323,9 @@ class PostgresStore(RowStore):
         pool is in use here (a busy pool stays the limit pool_size promises), else a
         connection made now: the pool is reconnecting after an outage, perhaps waiting out
         its backoff."""
-        if self._all_taken():
+        if len(self._taken) >= self.options.pool_size:
             raise self._unreachable(action, key)
         return self._direct(action, key)
-
-    def _all_taken(self) -> bool:
-        """Whether every connection of the pool is in use here: another statement would wait
-        ``connect_timeout`` for one, then fail."""
-        return len(self._taken) >= self.options.pool_size
 
     def _direct(self, action: str, key: TokenKey) -> psycopg.Connection[Any]:
         """A connection made now, outside the pool, when the pool had none to give within
@@ -708,13 +706,14 @@ class _SessionLock(AbstractContextManager[bool]):
                     connection.execute("SELECT pg_advisory_lock(%s)", (self._number,))
                     return True
                 except pg_errors.LockNotAvailable:
-                    pass
-                left = deadline - time.monotonic()
-                if check is None or left <= 0:
+                    if self._granted(connection):
+                        return True
+                if check is None or deadline - time.monotonic() <= 0:
                     return False
-                # The check reads the store on another connection: with none to spare it
-                # would wait for one, and the wait goes on without it.
-                if not self._store._all_taken() and check():
+                if self._checked(connection, check):
+                    return False
+                left = deadline - time.monotonic()  # the check took some of it
+                if left <= 0:
                     return False
                 piece = min(_WAIT_SLICE, left)
         finally:
@@ -723,6 +722,30 @@ class _SessionLock(AbstractContextManager[bool]):
                     "SELECT set_config('lock_timeout', '0', false), "
                     "set_config('statement_timeout', %s, false)",
                     (_milliseconds(self._store.options.busy_timeout),))
+
+    def _granted(self, connection: psycopg.Connection[Any]) -> bool:
+        """Whether this session holds the lock although its wait timed out: a release at the
+        instant ``lock_timeout`` fires grants the lock and still raises the timeout, and a
+        session lock outlives the failed statement.  Taken for not held, it would stay held
+        by a pooled connection, and every other process would wait for it in vain."""
+        number = self._number & 0xFFFF_FFFF_FFFF_FFFF
+        row = connection.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+            "AND pid = pg_backend_pid() AND granted AND objsubid = 1 "
+            "AND classid = %s::bigint::oid AND objid = %s::bigint::oid)",
+            (number >> 32, number & 0xFFFF_FFFF)).fetchone()
+        return bool(row and row[0])
+
+    def _checked(self, connection: psycopg.Connection[Any], check: Callable[[], bool]) -> bool:
+        """``check()``, with the store's statements on this key made on the waiting
+        connection, idle between two slices: the check needs no connection of the pool,
+        which may have none to spare (``pool_size = 1``)."""
+        mine = (self._store._identity, self._key)
+        token = _LOCK_CONNECTIONS.set({**_LOCK_CONNECTIONS.get({}), mine: connection})
+        try:
+            return check()
+        finally:
+            _LOCK_CONNECTIONS.reset(token)
 
     def __exit__(
         self,

@@ -19,9 +19,28 @@ from brokerauth_sandbox.bearer.helpers import Told, while_locked
 from brokerauth_sql.plugin import SqlPlugin
 
 
-def test_the_refresh_lock_can_end_its_wait_early(options: Any, key: Any) -> None:
-    lock = SqlPlugin().lock_token("sql", key, options, 5.0)
-    assert isinstance(lock, StoppableLock)
+def test_the_refresh_lock_s_wait_ends_as_soon_as_its_check_says_so(
+    options: Any, key: Any
+) -> None:
+    plugin = SqlPlugin()
+    holding = plugin.lock_token("sql", key, options, 5.0)
+    waiting = SqlPlugin().lock_token("sql", key, options, 20.0)
+    assert holding is not None
+    assert isinstance(waiting, StoppableLock)
+    calls: list[float] = []
+    started = time.monotonic()
+
+    def over() -> bool:
+        calls.append(time.monotonic() - started)
+        return len(calls) == 3
+
+    waiting.stop_when(over)
+    with holding as held:
+        assert held
+        with waiting as second:
+            assert second is False
+    assert len(calls) == 3
+    assert calls[-1] < 5.0, calls  # long before its 20 s: the check ended it
 
 
 @pytest.mark.parametrize("held_for", [0.0, 3.0], ids=["a moment", "long"])
@@ -109,3 +128,43 @@ def test_a_waiter_with_no_connection_to_spare_is_still_served_at_the_release(
     assert double.refresh_calls == 1
     waited = served_at - killed_at[0]
     assert waited < 2.0, f"served {waited:.2f} s after the holder died"
+
+
+@pytest.mark.postgres_only
+def test_a_wait_that_times_out_as_the_holder_lets_go_never_leaves_the_lock_held(
+    options: Any, key: Any, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A release at the instant a slice's ``lock_timeout`` fires grants the lock to the waiter
+    and still raises the timeout.  The waiter must know it holds the lock: taken for not held,
+    it would go back to the pool still held, and every other process would wait for it in
+    vain.  Slices of 20 ms and releases around their ends make that instant common (a few
+    per hundred waits, on a PostgreSQL server of this machine)."""
+    import random
+
+    import psycopg
+    from brokerauth_sql import postgres
+    from brokerauth_sql.postgres import advisory_key
+
+    monkeypatch.setattr(postgres, "_WAIT_SLICE", 0.02)
+    number = advisory_key("refresh", key)
+    plugin = SqlPlugin()
+    outcomes: list[bool] = []
+    with psycopg.connect(postgres_url, autocommit=True) as holder, \
+            psycopg.connect(postgres_url, autocommit=True) as spy:
+        for _ in range(400):
+            holder.execute("SELECT pg_advisory_lock(%s)", (number,))
+            release = threading.Timer(random.uniform(0.016, 0.024), holder.execute,
+                                      ("SELECT pg_advisory_unlock(%s)", (number,)))
+            lock = plugin.lock_token("sql", key, options, 0.3)
+            assert lock is not None
+            lock.stop_when(lambda: False)
+            release.start()
+            with lock as held:
+                outcomes.append(held)
+            release.join(5)
+            # Nobody holds it now: not the holder, which let go, nor a pooled connection.
+            left = spy.execute("SELECT pid FROM pg_locks WHERE locktype = 'advisory' "
+                               "AND granted AND objsubid = 1").fetchall()
+            assert left == [], f"after {len(outcomes)} waits the lock is still held: {left}"
+    plugin.close()
+    assert all(outcomes)  # every wait ended with the lock, once the holder let go
