@@ -93,9 +93,10 @@ def test_a_token_stored_by_the_lock_holder_is_taken_without_waiting_for_its_rele
 def test_a_waiter_with_no_connection_to_spare_is_still_served_at_the_release(
     double: Any, session_factory: Any, manual_clock: Any, store_of: Any, options_of: Any
 ) -> None:
-    """With every connection of the pool taken by the wait itself (``pool_size = 1``), the
-    check between slices would wait ``connect_timeout`` for a connection: it is skipped, and
-    the waiter gets the lock as soon as the holder (another process, killed here) lets go."""
+    """With every connection of the pool taken by the wait itself (``pool_size = 1``), a
+    check between slices reading on another connection would wait ``connect_timeout`` for
+    one; it reads on the waiting one, and the waiter gets the lock as soon as the holder
+    (another process, killed here) lets go."""
     from sql_workers import hold_lock
 
     waiter = session_factory(double, name="desk", store=store_of(pool_size=1))
