@@ -136,3 +136,87 @@ def test_logout_no_revoke_says_the_token_stays_valid(live: dict[str, Any]) -> No
     # The double revokes (RFC 7009): "the broker offers no revocation" would be false.
     assert "not revoked (--no-revoke)" in logout.stdout
     assert "offers no revocation" not in logout.stdout
+
+
+def _moved(live: dict[str, Any], sandbox_factory: Any) -> tuple[Any, dict[str, str]]:
+    """The live profile logged in, then pointed at another server (its keys copied, so only
+    the origin differs): the stored token was issued for the first."""
+    env = live["env"]
+    assert run("login", "live", env=env).returncode == 0
+    other = sandbox_factory("double", clock=SystemClock())
+    first = live["double"]
+    live["path"].write_text(live["path"].read_text().replace(first.base_url, other.base_url))
+    other.client_id, other.client_secret = first.client_id, first.client_secret
+    return other, env
+
+
+def test_login_replaces_a_token_issued_for_the_profile_s_former_address(
+    live: dict[str, Any], sandbox_factory: Any
+) -> None:
+    """The way out the refusal names works: a login for the new address replaces the token
+    issued for the old one, which is never sent to the new one."""
+    other, env = _moved(live, sandbox_factory)
+    refused = run("request", "live", "GET", "/api/me", env=env)
+    assert refused.returncode == 3
+    assert "run `brokerauth login live`" in refused.stderr
+    login = run("login", "live", env=env)
+    assert login.returncode == 0, login.stderr
+    assert f"issued for {live['double'].base_url}" in login.stdout + login.stderr
+    assert "replaces it" in login.stdout + login.stderr
+    after = run("request", "live", "GET", "/api/me", env=env)
+    assert after.returncode == 0, after.stderr
+    assert other.refresh_calls == 0
+    assert other.count("POST", "/oauth/revoke") == 0  # nothing of the old token went there
+
+
+def test_logout_of_a_moved_profile_says_why_it_did_not_revoke(
+    live: dict[str, Any], sandbox_factory: Any
+) -> None:
+    _, env = _moved(live, sandbox_factory)
+    logout = run("logout", "live", env=env)
+    assert logout.returncode == 0
+    assert "not revoked" in logout.stdout
+    assert f"issued for {live['double'].base_url}" in logout.stdout
+    assert "revocation failed" not in logout.stdout
+
+
+def test_logout_no_revoke_does_not_report_a_revocation_it_did_not_try(
+    live: dict[str, Any], token_home: Path
+) -> None:
+    env = live["env"]
+    assert run("login", "live", env=env).returncode == 0
+    token_file = token_home / "tokens" / "live" / "default.json"
+    assert token_file.exists()
+    token_file.chmod(0o644)  # refused as a token file, whatever is asked of it
+    logout = run("logout", "live", "--no-revoke", env=env)
+    assert logout.returncode == 0, logout.stderr
+    assert "revocation failed" not in logout.stdout
+    assert "not revoked (--no-revoke)" in logout.stdout
+    assert not token_file.exists()
+
+
+def test_a_refresh_the_network_failed_exits_4_not_3(live: dict[str, Any]) -> None:
+    """Exit 3 says "log in again": a cron job pages a person for it.  A refresh that could
+    not reach the broker is an outage (4), as the same outage in `request` is."""
+    env = live["env"]
+    assert run("login", "live", env=env).returncode == 0
+    live["double"].stop()
+    refresh = run("refresh", "live", env=env)
+    assert refresh.returncode == 4, refresh.stderr
+    assert "connection refused" in refresh.stderr
+
+
+def test_logout_whose_revocation_the_broker_failed_exits_4(live: dict[str, Any],
+                                                          token_home: Path) -> None:
+    """The token is deleted here but may stay valid at the broker: a script must not take
+    that for a completed logout."""
+    env = live["env"]
+    assert run("login", "live", env=env).returncode == 0
+    live["double"].fail_revoke = 503
+    logout = run("logout", "live", env=env)
+    assert logout.returncode == 4, logout.stdout + logout.stderr
+    assert "not revoked: the revocation failed" in logout.stdout
+    assert "may stay valid at the broker" in logout.stderr
+    assert not (token_home / "tokens" / "live" / "default.json").exists()
+    data = json.loads(run("logout", "live", "--json", env=env).stdout)
+    assert data["removed"] is False  # deleted the first time

@@ -153,6 +153,52 @@ def test_a_secret_pasted_for_its_variable_is_refused_and_never_written(tmp_path:
     assert pasted not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize("pasted", [
+    "yAmsQ3k9Xc2Lr7Vb4Nw8Tz1Pd6Hj5FH7",  # letters and digits, as many app secrets are
+    "a9f8e7d6c5b4a39281706f5e4d3c2b1a",  # hex
+], ids=["mixed-case", "hex"])
+def test_a_secret_that_could_name_a_variable_is_still_refused_when_it_looks_like_one(
+    tmp_path: Path, pasted: str
+) -> None:
+    """A secret of letters and digits is a valid variable name: pasted where the name goes,
+    it would land in the profiles file (world-readable, meant for sharing) and on screen. A
+    long name with lower-case letters and digits and no ``_``, and no such variable set, is
+    taken for a pasted secret."""
+    path = tmp_path / "brokerauth.toml"
+    result = run("--profiles", str(path), "init", "live", "--broker", "double",
+                 "--set", "client_id=c", "--secret", f"client_secret={pasted}")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "look like the secret itself" in result.stderr
+    assert pasted not in result.stderr + result.stdout
+    assert not path.exists()
+
+
+def test_a_variable_named_like_a_secret_is_taken_when_it_is_set(tmp_path: Path) -> None:
+    path = tmp_path / "brokerauth.toml"
+    name = "prodKey2024secretA"
+    result = subprocess.run([BROKERAUTH, "--profiles", str(path), "init", "live", "--broker",
+                             "double", "--set", "client_id=c", "--secret",
+                             f"client_secret={name}"], capture_output=True, text=True,
+                            timeout=60, stdin=subprocess.DEVNULL,
+                            env={**os.environ, name: "the-value"}, check=False)
+    assert result.returncode == 0, result.stderr
+    assert f'client_secret = {{ env = "{name}" }}' in path.read_text()
+
+
+def test_init_creates_the_file_brokerauth_profiles_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$BROKERAUTH_PROFILES names where profiles are read from, so where init writes: a
+    file not there yet is created, as --profiles creates one."""
+    path = tmp_path / "mine.toml"
+    monkeypatch.setenv("BROKERAUTH_PROFILES", str(path))
+    result = run("init", "live", "--broker", "double", "--set", "client_id=c",
+                 "--secret", "client_secret=LIVE_SECRET")
+    assert result.returncode == 0, result.stderr
+    assert str(path) in result.stdout
+    assert '[profiles.live]' in path.read_text()
+
+
 def test_a_relative_secret_file_is_written_as_an_absolute_path(tmp_path: Path) -> None:
     path = tmp_path / "brokerauth.toml"
     result = subprocess.run([BROKERAUTH, "--profiles", str(path), "init", "live", "--broker",
@@ -320,3 +366,18 @@ def test_ctrl_d_or_ctrl_c_at_a_prompt_ends_with_one_line(tmp_path: Path, key: by
     assert len(errors) == 1 and words in errors[0], text
     assert "unexpected" not in text and "report it" not in text and "Traceback" not in text
     assert path.read_bytes().decode() == HAND_WRITTEN  # nothing written
+
+
+def test_at_a_terminal_a_target_init_cannot_write_is_named_before_any_question(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the profile would go is settled first: a person is not asked every question,
+    then told the answers cannot be written."""
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    monkeypatch.setenv("BROKERAUTH_PROFILES", str(folder))
+    terminal = Terminal("init", cwd=tmp_path)
+    assert terminal.finish() == 2
+    shown = terminal.output.decode(errors="replace")
+    assert f"{folder} is a folder, not a profiles file" in shown
+    assert "profile name" not in shown

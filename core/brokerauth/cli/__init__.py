@@ -369,11 +369,21 @@ def _report(exc: Exception, out: Output, *, verbose: bool) -> int:
 
 def exit_code_of(exc: BrokerAuthError) -> int:
     """The command line's exit code for ``exc``: 2 a profile, plugin, request or store
-    problem; 3 a token a person must renew; 4 the broker or the network."""
+    problem; 3 a token a person must renew; 4 the broker or the network, or a refresh that
+    cannot happen now (try again later)."""
     from brokerauth.contract import errors
 
     if isinstance(exc, errors.ConfigError | errors.PluginError | errors.RequestError):
         return EXIT_CONFIG
+    if isinstance(exc, errors.RefreshError | errors.RateLimitError):
+        # Not "log in again", which a cron job pages a person for: the broker or the way to
+        # it failed (the cause says which), another process holds the lock, or the broker's
+        # token-request limit is spent.  A refused refresh token is a LoginRequiredError.
+        cause = exc.__cause__
+        if isinstance(cause, errors.BrokerAuthError) and not isinstance(cause,
+                                                                         errors.TokenError):
+            return exit_code_of(cause)
+        return EXIT_REMOTE
     if isinstance(exc, errors.TokenError | errors.AuthenticationError):
         return EXIT_TOKEN
     if isinstance(exc, errors.StoreError):

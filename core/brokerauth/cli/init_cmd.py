@@ -68,10 +68,13 @@ def _run(args: argparse.Namespace, out: Output, *, interactive: bool) -> int:
     import attrs
 
     from brokerauth.engine.pluginhost import PluginHost
-    from brokerauth.engine.profiles import Profile, candidate_files, find_profiles_file
+    from brokerauth.engine.profiles import Profile
     from brokerauth.engine.resolve import resolve_profile
     from brokerauth.toolkit.secrets import Secret, env_problem
 
+    # Where it goes, and whether it can be written there, before any question is asked.
+    path = _target(args.profiles)
+    _check_target(path)
     host = PluginHost.create()
     name = args.name or _ask("profile name", "default")
     broker = args.broker
@@ -141,12 +144,6 @@ def _run(args: argparse.Namespace, out: Output, *, interactive: bool) -> int:
             out.line(f"other settings keep their defaults; change one with --set KEY=VALUE "
                      f"(`brokerauth plugins {broker}` explains {', '.join(optional)})")
 
-    if args.profiles:
-        path = Path(args.profiles)
-    else:
-        path = find_profiles_file(None) or candidate_files(None)[-1][1]
-    # Through a link to the file it names: a dotfiles link stays a link.
-    path = Path(os.path.realpath(path))
     profile = Profile.from_mapping(name, table)
     try:
         resolve_profile(profile, host)  # every mistake is reported before anything is written
@@ -154,7 +151,6 @@ def _run(args: argparse.Namespace, out: Output, *, interactive: bool) -> int:
         if args.force:
             _left_out(exc, path, name, table)
         raise
-    _check_target(path)
     with _editing(path):
         # Bytes, not text: reading text would turn CRLF line ends into LF behind our back.
         original = profiles_text(path.read_bytes(), path) if path.exists() else ""
@@ -170,6 +166,21 @@ def _run(args: argparse.Namespace, out: Output, *, interactive: bool) -> int:
 
 
 _BOM = b"\xef\xbb\xbf"
+
+
+def _target(explicit: str | None) -> Path:
+    """The profiles file init writes: ``--profiles``, else ``$BROKERAUTH_PROFILES`` (each
+    created if missing: it is where profiles are read from), else the first that exists of
+    ``./brokerauth.toml`` and the user config file, else the user config file (read from any
+    folder, as a cron job's is).  Through a link to the file it names: a dotfiles link stays
+    a link."""
+    from brokerauth.engine.profiles import ENV_PROFILES, candidate_files
+
+    candidates = candidate_files(explicit)
+    named = [path for reason, path in candidates if reason in ("--profiles", f"${ENV_PROFILES}")]
+    path = named[0] if named else next(
+        (path for _, path in candidates if path.is_file()), candidates[-1][1])
+    return Path(os.path.realpath(path))
 
 
 def _check_target(path: Path) -> None:
@@ -382,7 +393,22 @@ def _variable(key: str, name: str) -> str:
             "did you paste the secret itself? It was not written anywhere",
             hint=f"give the name of the variable that holds it: --secret {key}=MY_VARIABLE",
         )
+    if name not in os.environ and _looks_like_a_secret(name):
+        raise ConfigError(
+            f"{key}: those {len(name)} characters look like the secret itself, not the name "
+            "of the variable holding it (no such variable is set); it was not written "
+            "anywhere",
+            hint=f"put the secret in a variable and give its name: --secret {key}=MY_VARIABLE "
+            "(a variable of this very name is taken once it is set)",
+        )
     return name
+
+
+def _looks_like_a_secret(name: str) -> bool:
+    """Whether a valid variable name reads as a pasted key: long, lower-case letters and
+    digits mixed, no ``_`` (names are words joined by ``_``; hex and base64 keys are not)."""
+    return (len(name) >= 16 and "_" not in name and any(c.islower() for c in name)
+            and any(c.isdigit() for c in name))
 
 
 def _toml_value(text: str) -> Any:

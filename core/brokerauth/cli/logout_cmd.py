@@ -6,6 +6,7 @@ import argparse
 
 from brokerauth.cli.common import add_profile_argument, open_session
 from brokerauth.cli.output import Output
+from brokerauth.cli import EXIT_REMOTE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,18 +19,24 @@ def run(args: argparse.Namespace, out: Output) -> int:
     with open_session(args, browser=False) as session:
         result = session.logout(revoke=not args.no_revoke)
     out.data({"profile": args.profile, "removed": result.removed, "revoked": result.revoked,
-              "problem": result.problem})
+              "problem": result.problem, "revocation_failed": result.failed})
     if not result.removed:
         out.line(f"{args.profile}: no token was stored")
         return 0
     if result.revoked:
         out.line(f"{args.profile}: token revoked by the broker and deleted")
     elif result.problem:
-        out.line(f"{args.profile}: token deleted; revocation failed: {result.problem}")
+        out.line(f"{args.profile}: token deleted, not revoked: {result.problem}")
     elif args.no_revoke:
         out.line(f"{args.profile}: token deleted, not revoked (--no-revoke): it stays valid at "
                  "the broker until it expires")
     else:
         out.line(f"{args.profile}: token deleted (the broker offers no revocation; it will "
                  "expire on its own)")
+    if result.failed:
+        # Deleted here, perhaps still valid at the broker: the revocation asked for did not
+        # happen, which a script must not take for success.
+        print("  fix: it may stay valid at the broker until it expires; revoke it in the "
+              "broker's own settings if it may have leaked", file=out.errors)
+        return EXIT_REMOTE
     return 0

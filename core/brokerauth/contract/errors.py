@@ -127,6 +127,17 @@ class LoginRequiredError(TokenError):
         self.login_url = login_url
 
 
+class IssuedElsewhereError(LoginRequiredError):
+    """The stored token was issued by another broker, or for another origin than the one the
+    profile points at now (the profile was changed, or a planted profile borrowed its name):
+    it is never sent, refreshed or revoked there.  A login for the profile replaces it."""
+
+    def __init__(self, message: str, *, issued_for: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        #: Where the token was issued: an origin, or ``broker 'ID'``.
+        self.issued_for = issued_for
+
+
 class RateLimitError(TokenError):
     """A token-endpoint call would exceed the broker's limit (its budget, counted across
     every process sharing the token store); nothing was sent."""

@@ -465,15 +465,17 @@ class ProfileBinding:
         # it is next stored.
         if token.broker == self.resolved.broker.id and issued_for in (None, self.home_origin):
             return
-        from brokerauth.contract.errors import LoginRequiredError
+        from brokerauth.contract.errors import IssuedElsewhereError
 
         where = issued_for if token.broker == self.resolved.broker.id else (
             f"broker {token.broker!r}")
-        raise LoginRequiredError(
+        raise IssuedElsewhereError(
             f"{self.label}: the stored token was issued for {where}, but the profile now "
             f"points at {self.home_origin}; it was not sent there",
-            hint=f"if the new address is right, run `{self.login_command}` for it; if you did "
-            "not change the profile, check which profiles file is used (`brokerauth profiles`)",
+            issued_for=str(where),
+            hint=f"if the new address is right, run `{self.login_command}`: a login for it "
+            "replaces the token; if you did not change the profile, check which profiles file "
+            "is used (`brokerauth profiles`)",
         )
 
     def delete(self) -> bool:

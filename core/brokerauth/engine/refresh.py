@@ -32,6 +32,7 @@ import attrs
 from brokerauth.contract.clock import Clock
 from brokerauth.contract.errors import (
     BrokerAuthError,
+    IssuedElsewhereError,
     LoginRequiredError,
     RefreshError,
     ResponseError,
@@ -459,7 +460,15 @@ class TokenManager:
                     f"(waited {self._lock_timeout:.0f} s)",
                     hint="wait for the other login to finish, then try again",
                 )
-            stored = self._source.load()
+            try:
+                stored = self._source.load()
+            except IssuedElsewhereError as exc:
+                if not force:
+                    raise
+                # A login for where the profile points now, asked for by the person: it
+                # replaces the token issued elsewhere, which the flow never sees.
+                self._say(f"{exc.message}; this login replaces it")
+                stored = None
             if stored is not None and not force:
                 self._set(stored)
                 return
@@ -599,16 +608,23 @@ class TokenManager:
             if not told and waited >= LOCK_NOTICE_AFTER:
                 told = True
                 left = max(self._lock_timeout - waited.total_seconds(), 0.0)
-                try:
-                    tell(f"{self._source.label}: the token lock is held elsewhere (a refresh "
-                         "or a login under way in another process or session, or a stuck "
-                         f"process); waiting up to {left:.0f} s more for it")
-                except Exception as exc:  # a closed terminal must not fail the wait
-                    logger(LOGGER).debug("%s: telling of the wait failed: %s",
-                                         self._source.label, type(exc).__name__)
+                self._say(f"{self._source.label}: the token lock is held elsewhere (a refresh "
+                          "or a login under way in another process or session, or a stuck "
+                          f"process); waiting up to {left:.0f} s more for it")
             return False
 
         return check_and_tell
+
+    def _say(self, message: str) -> None:
+        """Tell the person ``message``, if someone is told anything (``tell``); a notice
+        that cannot be told (a closed terminal) fails nothing."""
+        if self._tell is None:
+            return
+        try:
+            self._tell(message)
+        except Exception as exc:
+            logger(LOGGER).debug("%s: telling the person failed: %s", self._source.label,
+                                 type(exc).__name__)
 
     def _give_notices(self) -> None:
         """Tell the source what happened, now that no store lock is held: a notifier may take

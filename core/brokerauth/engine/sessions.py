@@ -17,6 +17,7 @@ from brokerauth.contract.errors import (
     AuthenticationError,
     BrokerAuthError,
     ClockSkewError,
+    IssuedElsewhereError,
 )
 from brokerauth.contract.interaction import logger
 from brokerauth.contract.tokens import Token
@@ -43,8 +44,12 @@ class LogoutResult:
     removed: bool
     #: True: the broker revoked it; False: the broker has no revocation; None: not attempted.
     revoked: bool | None = None
-    #: Why revocation (or reading the store) failed, if it did.
+    #: Why the token was not revoked, when revocation was asked for and did not happen: the
+    #: store could not be read, the token was issued elsewhere, or the broker failed it.
     problem: str | None = None
+    #: Whether the broker (or the way to it) failed the revocation: the token may still be
+    #: valid there.
+    failed: bool = False
 
     def __bool__(self) -> bool:
         return self.removed
@@ -173,20 +178,26 @@ class Session:
         and in the store. A failed revocation is reported, and the token deleted anyway."""
         revoked: bool | None = None
         problem: str | None = None
-        try:
-            stored = self.binding.load()
-        except BrokerAuthError as exc:
-            stored, problem = None, exc.message  # a corrupt store: deleting it is the way out
-        if revoke and stored is not None:
+        failed = False
+        stored = None
+        if revoke:
+            try:
+                stored = self.binding.load()
+            except IssuedElsewhereError as exc:
+                problem = (f"it was issued for {exc.issued_for}, where the profile no longer "
+                           "points, so it was not sent anywhere")
+            except BrokerAuthError as exc:
+                problem = exc.message  # a corrupt store: deleting it is the way out
+        if stored is not None:
             try:
                 revoked = self.binding.revoke(stored)
             except BrokerAuthError as exc:
-                problem = exc.message
+                problem, failed = f"the revocation failed: {exc.message}", True
                 logger(LOGGER).warning("%s: revocation failed, deleting the token anyway: %s",
                             self.binding.label, exc.message)
         removed = self.binding.delete()
         self.tokens.forget()
-        return LogoutResult(removed=removed, revoked=revoked, problem=problem)
+        return LogoutResult(removed=removed, revoked=revoked, problem=problem, failed=failed)
 
     def close(self) -> None:
         self.binding.transport.close()
