@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from brokerauth.cli import EXIT_REMOTE
 from brokerauth.cli.common import add_profile_argument, open_session
 from brokerauth.cli.output import Output
-from brokerauth.cli import EXIT_REMOTE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

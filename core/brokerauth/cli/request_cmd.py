@@ -7,7 +7,7 @@ import json
 import sys
 
 from brokerauth.cli.common import add_profile_argument, open_session
-from brokerauth.cli.output import Output
+from brokerauth.cli.output import Output, shown
 from brokerauth.contract.errors import ConfigError
 
 
@@ -46,16 +46,22 @@ def run(args: argparse.Namespace, out: Output) -> int:
             raise ConfigError(f"--header {item!r} is not NAME:VALUE",
                               hint="e.g. -H 'x-version: v3'")
         headers[name.strip()] = value.strip()
+    hint = None
     with open_session(args, browser=False) as session:
         response = session.request(method, args.path, params=params or None, json=body,
                                    headers=headers or None)
+        if not response.ok:
+            # What the broker's plugin says to do about this answer (a refused signature).
+            hint = session.binding.interpret(response).hint
     try:
         payload = response.json()
     except Exception:
         payload = response.text
-    out.data({"status": response.status, "body": payload})
+    out.data({"status": response.status, "body": payload, **({"hint": hint} if hint else {})})
     if not out.json_mode:
         print(f"HTTP {response.status}", file=sys.stderr)
         out.line(json.dumps(payload, indent=2, ensure_ascii=False)
                  if not isinstance(payload, str) else payload)
+        if hint:
+            print(f"  fix: {shown(hint)}", file=sys.stderr)
     return 0 if response.ok else 4

@@ -285,6 +285,8 @@ def interpret_response(
 
     :return: a :class:`~brokerauth.contract.verdicts.Verdict`, or ``None`` to let the core judge by
         RFC 6750 / RFC 6749 rules (a 401 with ``error="invalid_token"`` means refresh once).
+        Its ``hint`` says what the person should do when the broker's answer tells (a refused
+        signature: which settings to check); ``brokerauth request`` shows it.
     """
 
 

@@ -39,6 +39,9 @@ class Verdict:
     outcome: Outcome
     code: str | None = None
     message: str | None = None
+    #: What the person should do about this answer, in the broker's terms (a refused
+    #: signature: "check app_key, app_secret..."); the command line shows it as ``fix:``.
+    hint: str | None = None
 
 
 OK = Verdict(Outcome.OK)

@@ -77,12 +77,19 @@ NO_PENDING_TOKEN: Final = WebullError(
     404, "NO_PENDING_TOKEN", "No PENDING token to verify (unknown, already verified or expired)."
 )
 
+#: What to check when Webull refuses the app's credentials (its signature, its app key).
+CREDENTIALS_HINT: Final = ("check app_key, app_secret and the profile's environment (the app "
+                           "must belong to that environment)")
+
 #: Codes that mean "the access token is unusable: get a new one".
 TOKEN_INVALID_CODES: Final = frozenset({"INVALID_TOKEN", "TOKEN_EXPIRED", "TOKEN_INVALID"})
 #: Codes that mean "your clock is off": learn the offset from ``Date`` and resend once.
 CLOCK_SKEW_CODES: Final = frozenset({"CLOCK_SKEW_EXCEEDED", "TIMESTAMP_EXPIRED"})
 #: Words in an ``UNAUTHORIZED`` message that mean the credential is gone for good.
 REVOKED_WORDS: Final = ("revoked", "disabled")
+#: Codes that mean "the app's credentials were refused": a wrong signature (app secret), an
+#: unknown app key, or an app of another environment (current and older tables).
+CREDENTIAL_CODES: Final = frozenset({"UNAUTHORIZED", "INCORRECT_SIGN", "MISSING_APP_KEY"})
 
 # Token statuses (check and create answers).  SDK 2.x stored them as numbers, in this order.
 PENDING: Final = "PENDING"

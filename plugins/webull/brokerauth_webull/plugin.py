@@ -141,4 +141,6 @@ def interpret_response(broker: str, response: Response) -> Verdict | None:
         lowered = message.lower()
         if any(word in lowered for word in codes.REVOKED_WORDS):
             return Verdict(Outcome.REVOKED, code, message)
+    if code in codes.CREDENTIAL_CODES:
+        return Verdict(Outcome.ERROR, code, message, hint=codes.CREDENTIALS_HINT)
     return Verdict(Outcome.ERROR, code, message)

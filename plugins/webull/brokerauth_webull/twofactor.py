@@ -377,8 +377,7 @@ class TokenApi:
                     "key; another program using this app key may be polling too. Wait a "
                     "minute and try again")
         elif response.status in (401, 403):
-            hint = ("check app_key, app_secret and the profile's environment (the app must "
-                    "belong to that environment)")
+            hint = codes.CREDENTIALS_HINT
         raise BrokerError(
             message or f"Webull refused {what}",
             status=response.status,

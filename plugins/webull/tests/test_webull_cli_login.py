@@ -75,3 +75,22 @@ def test_2fa_login_completes_when_the_code_is_entered(live: dict[str, Any]) -> N
     request = subprocess.run([BROKERAUTH, "request", "wb", "GET", "/openapi/account/list"],
                              capture_output=True, text=True, env=live["env"], timeout=60)
     assert request.returncode == 0, request.stderr
+
+
+def test_a_request_signed_with_a_wrong_app_secret_says_what_to_check(
+    live: dict[str, Any]
+) -> None:
+    """The broker's answer alone ("Header x-signature is invalid.") does not tell a new user
+    which setting is wrong: `request` adds the plugin's fix, as `login` does."""
+    path = Path(live["env"]["BROKERAUTH_PROFILES"])
+    path.write_text(path.read_text().replace('two_factor = "on"', 'two_factor = "off"'))
+    env = {**live["env"], "WB_SECRET": "wrong-" + live["sandbox"].app_secret[6:]}
+    result = subprocess.run([BROKERAUTH, "request", "wb", "GET", "/openapi/account/list"],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 4, result.stderr
+    assert "HTTP 401" in result.stderr
+    assert "fix: check app_key, app_secret and the profile's environment" in result.stderr
+    assert env["WB_SECRET"] not in result.stdout + result.stderr
+    data = subprocess.run([BROKERAUTH, "request", "wb", "GET", "/openapi/account/list",
+                           "--json"], capture_output=True, text=True, env=env, timeout=60)
+    assert json.loads(data.stdout)["hint"].startswith("check app_key, app_secret")
