@@ -69,11 +69,20 @@ def refresh(context: FlowContext, token: Token) -> Token:
             f"{context.profile}: the stored token is an OAuth login, not an API-key token",
             hint=f"run `{for_key('logout', TokenKey(context.profile, context.identity))}`",
         )
-    return refresh_access_token(
+    configured = getattr(context.settings, "access_token", None)
+    new = refresh_access_token(
         context.http, token, context.clock.now() + DEFAULT_VALIDITY, identity=context.identity,
         path=getattr(context.settings, "access_token_refresh_path", REFRESH_PATH),
-        now=context.clock.now(),
+        now=context.clock.now(), configured=configured,
     )
+    if token.access_token == (configured.reveal() if isinstance(configured, Secret) else None):
+        # The first refresh of the configured token: from now on the store's token is the
+        # one used, and the configured one may be refused; a logout would bring it back.
+        context.interaction.say(
+            f"{context.profile}: the access token was refreshed and is kept in the token "
+            f"store, and used from now on; Futu may no longer accept the one in "
+            f"{_where(configured)}, which `brokerauth logout` would leave as the only one")
+    return new
 
 
 def rfc3339(when: datetime) -> str:
@@ -84,12 +93,13 @@ def rfc3339(when: datetime) -> str:
 
 def refresh_access_token(
     http: HttpClient, token: Token, expired_at: datetime, *, identity: str | None,
-    path: str = REFRESH_PATH, now: datetime | None = None,
+    path: str = REFRESH_PATH, now: datetime | None = None, configured: Secret | None = None,
 ) -> Token:
     """Ask Futu for a new legacy access token valid until ``expired_at``.
 
     ``now`` becomes the token's issue time, so a session that loads it later still refreshes
     it inside the usual window before expiry rather than one shrunk to what is left.
+    ``configured`` is the profile's ``access_token``: a refusal's hint names where it is.
 
     :raises ~brokerauth.contract.errors.AuthenticationError: the credential was revoked or the token
         is no longer valid; a new one must come from the developer portal.
@@ -98,7 +108,7 @@ def refresh_access_token(
     until = expired_at.astimezone(UTC).replace(microsecond=0)
     response = http.request("GET", path, params={"expired_at": rfc3339(until)}, token=token)
     if not response.ok:
-        raise _refusal(response)
+        raise _refusal(response, configured)
     body = response.json_object(strict=True)
     data = body.get("data", body)
     code = body.get("code")
@@ -143,7 +153,17 @@ def _expiry(given: Any, requested: datetime, status: int) -> datetime:
     return time_in_range(parsed, "expired_at", status, what=what)
 
 
-def _refusal(response: Any) -> BrokerError:
+def _where(configured: Any) -> str:
+    """Where the profile's access token comes from, as a person would look for it (never
+    its value)."""
+    if isinstance(configured, Secret) and configured.env is not None:
+        return f"${configured.env}"
+    if isinstance(configured, Secret) and configured.file is not None:
+        return f"the file {configured.file}"
+    return "the profile's access_token"
+
+
+def _refusal(response: Any, configured: Secret | None = None) -> BrokerError:
     code, message = error_fields(response)
     if code in codes.REVOKED_CODES or code in codes.TOKEN_INVALID_CODES:
         return AuthenticationError(
@@ -151,7 +171,7 @@ def _refusal(response: Any) -> BrokerError:
             status=response.status,
             code=code,
             hint="create new credentials in Futu's developer portal (User Center), then "
-            "update FUTU_ACCESS_TOKEN (or the profile's access_token)",
+            f"update {_where(configured)}",
         )
     return BrokerError(message or "Futu refused to refresh the access token",
                        status=response.status, code=code)

@@ -240,3 +240,28 @@ def test_rfc3339_takes_naive_times_as_local() -> None:
     assert rfc3339(aware) == "2027-01-02T03:04:05Z"
     naive = datetime(2027, 1, 2, 3, 4, 5)
     assert rfc3339(naive) == rfc3339(naive.astimezone())
+
+
+def test_a_refresh_says_the_configured_token_may_be_retired_and_logout_leaves_only_it(
+    sandbox: FutuSandbox, open_futu: Any, browser: Any
+) -> None:
+    """Futu's refresh of a legacy token gives a new one, kept in the store; the one in the
+    profile may no longer be accepted.  Told once, at the refresh: that the store's token is
+    the one used now, and that a logout would leave only the configured one."""
+    session = open_futu(sandbox)
+    before = list(browser.messages)
+    assert session.refresh() is not None
+    said = [m for m in browser.messages if m not in before]
+    assert any("kept in the token store" in m and "logout" in m for m in said), said
+    assert all(CANARY_TOKEN not in m for m in said)
+
+
+def test_a_refused_refresh_names_the_profile_s_own_variable(monkeypatch: Any) -> None:
+    from brokerauth_futu import apikey
+
+    monkeypatch.setenv("MY_DESK_FUTU_TOKEN", CANARY_TOKEN)
+    answer = _Answer(401, {"code": sorted(codes.TOKEN_INVALID_CODES)[0],
+                           "message": "access token invalid or expired"})
+    error = apikey._refusal(answer.response, Secret(env="MY_DESK_FUTU_TOKEN"))
+    assert "update $MY_DESK_FUTU_TOKEN" in (error.hint or "")
+    assert "FUTU_ACCESS_TOKEN" not in (error.hint or "")
