@@ -189,9 +189,11 @@ def test_a_taken_port_fails_fast_and_clearly() -> None:
     port = blocker.getsockname()[1]
     try:
         started = time.monotonic()
-        with pytest.raises(ConfigError, match=f"port {port} .* already in use"):
+        with pytest.raises(ConfigError, match=f"port {port} .* already in use") as caught:
             LoopbackListener(f"http://localhost:{port}/callback", expected_state="s").start()
         assert time.monotonic() - started < 1.0
+        # Most often the port's holder is this profile's own other login, still waiting.
+        assert "another login of this profile may be waiting on it" in (caught.value.hint or "")
     finally:
         blocker.close()
 

@@ -99,3 +99,65 @@ def test_a_profile_defined_twice_says_which_file_is_used(user: dict[str, Any]) -
     assert "also defined, not used, in" in shown.stdout
     status = run("status", env=user["env"], cwd=user["shared"])
     assert f"profiles from {local}" in status.stdout
+
+
+def test_a_file_reached_twice_is_named_once_among_the_others(user: dict[str, Any]) -> None:
+    """$BROKERAUTH_PROFILES naming ./brokerauth.toml, with --profiles naming a third file:
+    the shadowed file is one file, named once."""
+    local = user["shared"] / "brokerauth.toml"
+    local.write_text(_profile(user["double"].base_url, user["double"].client_id))
+    chosen = user["shared"] / "chosen.toml"
+    chosen.write_text(_profile(user["double"].base_url, user["double"].client_id))
+    env = {**user["env"], "BROKERAUTH_PROFILES": str(local)}
+    result = run("--profiles", str(chosen), "profiles", "--json", env=env, cwd=user["shared"])
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)["profiles"]
+    assert row["also_in"] == [str(local), str(user["config"] / "brokerauth" / "profiles.toml")]
+
+
+def test_a_profiles_file_that_is_not_utf8_says_so_and_where(tmp_path: Path) -> None:
+    path = tmp_path / "brokerauth.toml"
+    path.write_bytes(b'[profiles.live]\nbroker = "double"\n# caf\xe9\n')
+    path.chmod(0o600)
+    with pytest.raises(ProfileError) as caught:
+        load_profiles(path)
+    assert "is not UTF-8 text (line 3)" in caught.value.message
+    assert "UTF-8" in (caught.value.hint or "")
+    assert "permissions" not in (caught.value.hint or "")
+
+
+def test_a_folder_given_as_the_profiles_file_is_named_as_one(tmp_path: Path) -> None:
+    result = run("--profiles", str(tmp_path), "profiles", env={"BROKERAUTH_PROFILES": ""})
+    assert result.returncode == 2
+    assert "is a folder" in result.stderr
+    assert f"fix: name the file in it, e.g. {tmp_path / 'brokerauth.toml'}" in result.stderr
+
+
+def test_profiles_that_are_not_a_table_say_how_to_write_them(tmp_path: Path) -> None:
+    path = tmp_path / "brokerauth.toml"
+    path.write_text("profiles = 3\n")
+    path.chmod(0o600)
+    with pytest.raises(ProfileError) as caught:
+        load_profiles(path)
+    assert caught.value.hint == "profiles live under [profiles.NAME] tables"
+
+
+def test_a_token_folder_that_cannot_be_made_says_what_to_do(
+    tmp_path: Path, sandbox_factory: Any
+) -> None:
+    double = sandbox_factory("double", clock=SystemClock())
+    path = tmp_path / "profiles.toml"
+    path.write_text(_profile(double.base_url, double.client_id))
+    path.chmod(0o600)
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    # A file where a folder should be, and a folder no one may make one in (even root).
+    for home in (blocked / "home", Path("/proc/brokerauth-test-home")):
+        if not home.parent.exists():
+            continue
+        env = {"DOUBLE_LIVE_SECRET": double.client_secret, "BROKERAUTH_PROFILES": str(path),
+               "BROKERAUTH_HOME": str(home)}
+        result = run("login", "live", env=env)
+        assert result.returncode == 2, result.stderr
+        assert "cannot " in result.stderr
+        assert "fix: check that you may write to the folder above it" in result.stderr

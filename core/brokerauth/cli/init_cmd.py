@@ -221,7 +221,9 @@ def profiles_text(data: bytes, path: Path) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+        from brokerauth.engine.profiles import undecodable_line
+
+        line = undecodable_line(data, exc)
         raise ConfigError(f"{path} is not UTF-8 text (line {line}); nothing was written",
                           hint="save it as UTF-8, then run init again") from None
 

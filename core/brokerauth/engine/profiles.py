@@ -53,6 +53,11 @@ def find_profiles_file(explicit: str | os.PathLike[str] | None = None) -> Path |
     """The first profiles file that exists; an explicitly named one must exist."""
     for reason, path in candidate_files(explicit):
         if reason in ("--profiles", f"${ENV_PROFILES}"):
+            if path.is_dir():
+                raise ConfigError(
+                    f"profiles file {str(path)!r} (from {reason}) is a folder",
+                    hint=f"name the file in it, e.g. {path / LOCAL_FILE}",
+                )
             if not path.is_file():
                 raise ConfigError(
                     f"profiles file {str(path)!r} (from {reason}) does not exist",
@@ -277,7 +282,8 @@ def parse_profiles(text: str, *, source: str | None = None) -> ProfileSet:
         )
     tables = document.get("profiles", {})
     if not isinstance(tables, dict):
-        raise ProfileError("'profiles' must be a table", file=source, key="profiles")
+        raise ProfileError("'profiles' must be a table", file=source, key="profiles",
+                           hint="profiles live under [profiles.NAME] tables")
     profiles = {
         name: Profile.from_mapping(name, table, source=source) for name, table in tables.items()
     }
@@ -346,9 +352,12 @@ def other_definitions(
     used, ``used``): shown so nobody wonders which one applies. Files that cannot be read
     safely are left out."""
     others: list[str] = []
+    seen = [used] if used is not None else []
     for _, path in candidate_files(explicit):
-        if not path.is_file() or (used is not None and os.path.samefile(path, used)):
+        # One file reached twice ($BROKERAUTH_PROFILES naming ./brokerauth.toml) is named once.
+        if not path.is_file() or any(os.path.samefile(path, known) for known in seen):
             continue
+        seen.append(str(path))
         try:
             if name in _read_profiles(path):
                 others.append(str(path))
@@ -360,10 +369,24 @@ def other_definitions(
 def _read_profiles(path: Path) -> ProfileSet:
     check_profiles_file(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        data = path.read_bytes()
+    except OSError as exc:
         raise ProfileError(
-            f"cannot be read ({reason})", file=str(path), hint="check the file's permissions"
+            f"cannot be read ({exc.strerror or type(exc).__name__})", file=str(path),
+            hint="check the file's permissions",
+        ) from None
+    try:
+        # Line ends as text mode (universal newlines) reads them.
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    except UnicodeDecodeError as exc:
+        raise ProfileError(
+            f"is not UTF-8 text (line {undecodable_line(data, exc)})", file=str(path),
+            hint="save it as UTF-8, as TOML requires (an editor's \"UTF-8\" encoding, or "
+            "`iconv -f latin1 -t utf-8`)",
         ) from None
     return parse_profiles(text, source=str(path))
+
+
+def undecodable_line(data: bytes, error: UnicodeDecodeError) -> int:
+    """The line of ``data`` where ``error`` (its UTF-8 decoding's) is."""
+    return data[: error.start].count(b"\n") + 1

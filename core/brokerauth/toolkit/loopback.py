@@ -197,8 +197,9 @@ class LoopbackListener:
                 raise ConfigError(
                     f"port {port} on {address} is already in use, so the login callback "
                     "cannot be received",
-                    hint="stop the program using it, or configure another loopback "
-                    "redirect_uri (it must also be registered with the broker)",
+                    hint="another login of this profile may be waiting on it: finish or stop "
+                    "that one; else stop the program using the port, or configure another "
+                    "loopback redirect_uri (it must also be registered with the broker)",
                 ) from None
             raise
 

@@ -153,7 +153,7 @@ def _check_above(top: Path) -> None:
             hint=_ELSEWHERE,
         ) from None
     except OSError as exc:
-        raise _cannot("check the folders above", top, exc) from None
+        raise _cannot("check the folders above", top, exc, _FOLDER_HINT) from None
 
 
 _ELSEWHERE: Final = (
@@ -261,7 +261,7 @@ def _check_folder(folder: Path, *, create: bool) -> bool:
         fd = os.open(folder, _FOLDER_FLAGS)
     except FileNotFoundError:
         if create:
-            raise _cannot("create token folder", folder, None) from None
+            raise _cannot("create token folder", folder, None, _FOLDER_HINT) from None
         return False
     except OSError as exc:
         if os.path.islink(folder):
@@ -312,7 +312,7 @@ def _make_folders(folder: Path) -> None:
         except FileExistsError:
             continue  # another process made it; _check_folder vets the ones that matter
         except OSError as exc:
-            raise _cannot("create token folder", new, exc) from None
+            raise _cannot("create token folder", new, exc, _FOLDER_HINT) from None
         if _POSIX:
             _chmod_new_folder(new)
 
@@ -897,9 +897,14 @@ def _not_a_folder(path: Path) -> StoreError:
     return StoreError(f"{path} is not a folder, where brokerauth keeps tokens", hint="move it away")
 
 
-def _cannot(action: str, path: Path, exc: OSError | None) -> StoreError:
+#: What to do about a token folder that cannot be made.
+_FOLDER_HINT: Final = ("check that you may write to the folder above it; or set BROKERAUTH_HOME "
+                       "(or the store's path) to a folder of your own")
+
+
+def _cannot(action: str, path: Path, exc: OSError | None, hint: str | None = None) -> StoreError:
     detail = f": {_reason(exc)}" if exc is not None else ""
-    return StoreError(f"cannot {action} {path}{detail}")
+    return StoreError(f"cannot {action} {path}{detail}", hint=hint)
 
 
 def _reason(exc: OSError) -> str:
