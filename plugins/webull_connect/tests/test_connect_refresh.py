@@ -67,6 +67,9 @@ def test_reusing_a_rotated_refresh_token_revokes_the_family(
     assert info.value.login_url is not None
     assert connect.invalid_grants == 1
     assert not connect.family_valid(second.refresh_token)
+    # Every token of the login, the access token still in its lifetime included.
+    with pytest.raises(AuthenticationError, match="revoked"):
+        session.get(ACCOUNTS)
     manual_clock.advance(1801)
     with pytest.raises(LoginRequiredError):
         session.get(ACCOUNTS)

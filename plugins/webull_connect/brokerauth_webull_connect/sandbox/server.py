@@ -587,8 +587,11 @@ class ConnectSandbox(SandboxServer):
         with self._lock:
             record = self._access.get(token)
             identity = None
+            # A family revoked for a reused refresh token ends its access tokens too: "every
+            # token of this authorization was revoked", as the refusal says.
             if record is not None and (record.identity in self._revoked_users
-                                       or token in self._revoked_access):
+                                       or token in self._revoked_access
+                                       or record.family in self._revoked_families):
                 error = codes.TOKEN_REVOKED
             elif record is None or now >= record.expires:
                 error = codes.INVALID_TOKEN
