@@ -327,6 +327,57 @@ def test_at_the_end_of_the_input_the_listener_alone_waits(
 
 
 @READS_STDIN
+def test_a_closed_input_is_said_once_after_the_instruction_whatever_the_flow_s_order(
+    listener: LoopbackListener, pipe: tuple[io.TextIOWrapper, int]
+) -> None:
+    """Webull Connect's order: the URL, then the wait.  With standard input closed
+    (``</dev/null``), the person reads the instruction, then once that nothing more can be
+    pasted; the wait does not offer the paste again."""
+    stdin, write = pipe
+    os.close(write)
+    screen = Screen()
+    interaction = TerminalInteraction(open_browser=False, stream=screen, stdin=stdin)
+    interaction.open_url("https://broker.example/authorize?client_id=x")
+    deadline = datetime.now(UTC) + timedelta(seconds=listener.timeout)
+    with interaction.waiting("waiting for the login", deadline=deadline):
+        screen.wait_for("standard input is closed")
+        assert get(good(listener, "browser")) == 200
+        assert listener.wait() == "browser"
+    shown = screen.getvalue()
+    assert shown.count("standard input is closed") == 1, shown
+    assert shown.index("paste the whole address") < shown.index("standard input is closed")
+
+
+@READS_STDIN
+def test_a_browser_that_cannot_be_started_here_is_said_and_the_paste_offered(
+    listener: LoopbackListener, pipe: tuple[io.TextIOWrapper, int],
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No browser on this machine (a server, a container): the person is told to open the
+    URL elsewhere, and may paste where that browser was sent, as with --no-browser."""
+    import webbrowser
+
+    opened: list[str] = []
+
+    def no_browser(url: str) -> bool:
+        opened.append(url)
+        return False  # what webbrowser.open says where it finds none
+
+    monkeypatch.setattr(webbrowser, "open", no_browser)
+    stdin, write = pipe
+    screen = Screen()
+    interaction = TerminalInteraction(open_browser=True, stream=screen, stdin=stdin)
+
+    def paste() -> None:
+        screen.wait_for("paste the whole address")
+        os.write(write, (good(listener) + "\n").encode())
+
+    assert flow(interaction, listener, paste) == CODE
+    assert opened  # it tried
+    assert "No web browser could be started here" in screen.getvalue()
+
+
+@READS_STDIN
 def test_a_last_line_without_a_newline_is_pasted_too(
     listener: LoopbackListener, pipe: tuple[io.TextIOWrapper, int]
 ) -> None:

@@ -59,6 +59,8 @@ class TerminalInteraction:
         self._countdown: Countdown | None = None
         self._outer: dict[Countdown, Countdown] = {}
         self._reader: _PasteReader | None = None
+        #: Standard input has ended (closed, or ``</dev/null``): no paste is offered again.
+        self._input_ended = False
         self._lock = threading.Lock()
 
     def say(self, message: str) -> None:
@@ -66,16 +68,19 @@ class TerminalInteraction:
 
     def open_url(self, url: str) -> None:
         self._show(f"Open this URL to continue:\n  {shown(url, lines=False)}")
-        if self.open_browser:
-            webbrowser.open(url)
-        reader = self._offer_paste()
-        if reader is not None:
-            self._show(
-                f"After you approve, the browser is sent to {reader.receiver.redirect_uri}. If "
-                "that page does not load (the browser is on another machine), paste the whole "
-                "address it shows here and press Enter"
-                + (" (it is not shown as you paste)." if reader.hidden else ".")
-            )
+        if self.open_browser and not webbrowser.open(url):
+            self._show("No web browser could be started here: open the address above in one, "
+                       "on this machine or another.")
+            self.paste = True  # the browser is elsewhere: its redirect may have to be pasted
+        self._offer_paste(announce=self._paste_instruction)
+
+    def _paste_instruction(self, reader: _PasteReader) -> None:
+        self._show(
+            f"After you approve, the browser is sent to {reader.receiver.redirect_uri}. If "
+            "that page does not load (the browser is on another machine), paste the whole "
+            "address it shows here and press Enter"
+            + (" (it is not shown as you paste)." if reader.hidden else ".")
+        )
 
     def waiting(self, message: str, *, deadline: datetime | None = None) -> Countdown:
         return Countdown(message, deadline, self.stream, on_enter=self._entered,
@@ -106,9 +111,14 @@ class TerminalInteraction:
             outer.show()
         self._stop_reading()
 
-    def _offer_paste(self) -> _PasteReader | None:
-        """The paste reader for the redirect the flow waits for, started on first need."""
-        if not self.paste:
+    def _offer_paste(
+        self, announce: Callable[[_PasteReader], None] | None = None
+    ) -> _PasteReader | None:
+        """The paste reader for the redirect the flow waits for, started on first need;
+        ``announce`` tells the person before it reads anything (so that the end of an input
+        already closed is said after the instruction, not before).  Once the input has ended,
+        nothing more is offered."""
+        if not self.paste or self._input_ended:
             return None
         receiver = announced_redirect()
         if receiver is None:
@@ -116,6 +126,8 @@ class TerminalInteraction:
         with self._lock:
             reader = self._reader
             if reader is not None and reader.receiver is receiver and reader.running:
+                if announce is not None:
+                    announce(reader)
                 return reader
         self._stop_reading()
         stdin = self._stdin if self._stdin is not None else sys.stdin
@@ -125,11 +137,17 @@ class TerminalInteraction:
             fd = -1
         if fd < 0 or not _may_read(fd):
             return None
-        reader = _PasteReader(receiver, fd, self._show)
+        reader = _PasteReader(receiver, fd, self._show, on_end=self._ended)
         with self._lock:
             self._reader = reader
+        reader.prepare()
+        if announce is not None:
+            announce(reader)
         reader.start()
         return reader
+
+    def _ended(self) -> None:
+        self._input_ended = True
 
     def _stop_reading(self) -> None:
         with self._lock:
@@ -159,10 +177,12 @@ class _PasteReader:
     in a buffered read could be stopped only by more input, and one that holds the buffer's
     lock at exit aborts the interpreter."""
 
-    def __init__(self, receiver: RedirectReceiver, fd: int, show: Callable[[str], None]) -> None:
+    def __init__(self, receiver: RedirectReceiver, fd: int, show: Callable[[str], None], *,
+                 on_end: Callable[[], None] | None = None) -> None:
         self.receiver = receiver
         self._fd = fd
         self._show = show
+        self._on_end = on_end
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
@@ -176,8 +196,11 @@ class _PasteReader:
     def running(self) -> bool:
         return not self._stopping.is_set()
 
-    def start(self) -> None:
+    def prepare(self) -> None:
+        """Before :meth:`start`: the terminal's echo off (so :attr:`hidden` is known)."""
         self._hide_echo()
+
+    def start(self) -> None:
         self._thread.start()
         # Last: a wait already over stops the reader at once.
         self.receiver.on_done(self.stop)
@@ -290,6 +313,8 @@ class _PasteReader:
             self._show(text)
 
     def _input_ended(self) -> None:
+        if self._on_end is not None:
+            self._on_end()
         if self.receiver.pending:
             self._show("Nothing more can be pasted (standard input is closed); waiting for the "
                        f"browser to reach {self.receiver.redirect_uri}.")
