@@ -362,8 +362,10 @@ def _report(exc: Exception, out: Output, *, verbose: bool) -> int:
                   "run again with --verbose for the traceback, and report it",
                   kind=type(exc).__name__)
         return EXIT_FAILURE
-    out.error(exc.message, exc.hint, kind=type(exc).__name__,
-              login_url=getattr(exc, "login_url", None))
+    # Not an error's login_url: it belongs to a pending login this process ends with (its
+    # state is waited for by no one), so opening it could not finish anything; the hint says
+    # which command logs in.
+    out.error(exc.message, exc.hint, kind=type(exc).__name__)
     return exit_code_of(exc)
 
 

@@ -388,7 +388,8 @@ def authorize_again(context: FlowContext, reason: str) -> AuthorizationRequired:
         hint = ("send the user to error.login_url and finish with "
                 "brokerauth_webull_connect.complete(error.pending, callback_url)")
     return AuthorizationRequired(
-        f"{context.profile}/{context.identity}: {reason}; authorize again",
+        # The reason ends with the server's own words, kept as they are (full stop and all).
+        f"{context.profile}/{context.identity}: authorize again: {reason}",
         pending=pending,
         hint=hint,
     )

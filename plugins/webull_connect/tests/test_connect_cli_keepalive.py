@@ -118,3 +118,18 @@ def test_all_users_goes_through_every_stored_identity(
     assert sorted(row["identity"] for row in rows) == ["default", "second"]
     assert {row["command"] for row in rows} == {"brokerauth login connect",
                                                "brokerauth login connect --user second"}
+
+
+def test_a_refused_refresh_names_the_login_command_and_no_url_it_cannot_finish(
+    live: tuple[Any, dict[str, str]],
+) -> None:
+    """The error's login URL belongs to a pending login that ends with this process: no one
+    waits for its state, so the command line shows the command that logs in instead."""
+    connect, env = live
+    connect.revoke_user(connect.test_identity)
+    result = brokerauth_cli(env, "refresh", "connect")
+    assert result.returncode == 3, result.stderr
+    assert "fix: run `brokerauth login connect`" in result.stderr
+    assert "login url" not in result.stderr
+    assert "/oauth2/authenticate/login" not in result.stderr
+    assert ".;" not in result.stderr
