@@ -220,3 +220,18 @@ def test_logout_whose_revocation_the_broker_failed_exits_4(live: dict[str, Any],
     assert not (token_home / "tokens" / "live" / "default.json").exists()
     data = json.loads(run("logout", "live", "--json", env=env).stdout)
     assert data["removed"] is False  # deleted the first time
+
+
+def test_a_profile_name_from_the_variable_that_names_none_says_where_it_came_from(
+    live: dict[str, Any]
+) -> None:
+    """$BROKERAUTH_PROFILE is set once, in a shell's startup file, and forgotten: the
+    command line shows no name, so the error says where the wrong one came from."""
+    env = {**live["env"], "BROKERAUTH_PROFILE": "lvie"}
+    result = run("login", env=env)
+    assert result.returncode == 2, result.stderr
+    assert "no profile named 'lvie'" in result.stderr
+    assert "the name comes from $BROKERAUTH_PROFILE" in result.stderr
+    assert "fix: fix or unset BROKERAUTH_PROFILE" in result.stderr
+    named = run("login", "lvie", env=env)  # named on the command line: nothing to add
+    assert "BROKERAUTH_PROFILE" not in named.stderr

@@ -135,6 +135,25 @@ def test_a_missing_secret_variable_is_reported_before_any_request(
     assert fix in str(info.value)
 
 
+def test_every_missing_secret_of_a_profile_is_reported_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fixing one only to be told of the next wastes a run (a deploy, a cron slot)."""
+    for name in ("DOUBLE_SECRET_X", "DOUBLE_STORE_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    text = ('[profiles.p]\nbroker = "double"\nclient_id = "c"\n'
+            'client_secret = { env = "DOUBLE_SECRET_X" }\nbase_url = "http://127.0.0.1:9"\n'
+            'store = { name = "file", encryption_key = { env = "DOUBLE_STORE_KEY" } }\n')
+    with pytest.raises(ProfileError) as info:
+        open_profile(tmp_path, text)
+    assert info.value.key == "client_secret"
+    message = str(info.value)
+    assert "DOUBLE_SECRET_X is not set" in message
+    assert "key 'store.encryption_key': environment variable DOUBLE_STORE_KEY is not set" in (
+        message)
+    assert "export DOUBLE_SECRET_X" in message and "export DOUBLE_STORE_KEY" in message
+
+
 def test_unreadable_secret_file(tmp_path: Path) -> None:
     text = ('[profiles.p]\nbroker = "double"\nclient_id = "c"\n'
             f'client_secret = {{ file = "{tmp_path}/missing" }}\n')

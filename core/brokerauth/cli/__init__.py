@@ -348,8 +348,23 @@ def _main(argv: Sequence[str] | None) -> int:
     except BrokenPipeError:
         raise  # the reader went away: nothing to report, and no one to report it to
     except Exception as exc:
-        return _report(exc, out, verbose=args.verbose)
+        return _report(_named_by_variable(exc, args), out, verbose=args.verbose)
     return code
+
+
+def _named_by_variable(exc: Exception, args: argparse.Namespace) -> Exception:
+    """``exc``, saying so when the profile it did not find was named by $BROKERAUTH_PROFILE
+    (set long ago, in a shell's startup file), which the command line did not show."""
+    from brokerauth.cli.common import PROFILE_ENV
+    from brokerauth.contract.errors import UnknownProfileError
+
+    if (isinstance(exc, UnknownProfileError) and getattr(args, "profile_from_env", False)
+            and exc.name == args.profile):
+        return UnknownProfileError(
+            f"{exc.message}; the name comes from ${PROFILE_ENV}", name=exc.name,
+            hint=f"fix or unset {PROFILE_ENV}, or name the profile on the command line"
+            + (f"; {exc.hint}" if exc.hint else ""))
+    return exc
 
 
 def _report(exc: Exception, out: Output, *, verbose: bool) -> int:

@@ -73,8 +73,10 @@ def settle_profile(args: argparse.Namespace,
         raise ConfigError(f"two profiles given: {given!r} and -p {option!r}",
                           hint="name the profile once, as the argument or with -p")
     name = given or option
+    args.profile_from_env = False
     if not name and not args.profile_optional:
         name = os.environ.get(PROFILE_ENV) or None
+        args.profile_from_env = name is not None
     if parser is not None and not given and args.profile_positional:
         _refuse_shifted(parser, args, name, "-p" if option else f"${PROFILE_ENV}")
     if not name and not args.profile_optional:

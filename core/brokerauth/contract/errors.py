@@ -62,6 +62,16 @@ class ProfileError(ConfigError):
         self.problem = problem
 
 
+class UnknownProfileError(ProfileError):
+    """No profile of that name in the profiles file."""
+
+    def __init__(self, problem: str, *, name: str, file: str | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(problem, file=file, hint=hint)
+        #: The name asked for.
+        self.name = name
+
+
 class SecretUnavailableError(ConfigError):
     """A secret reference cannot be resolved (unset variable, unreadable file)."""
 

@@ -150,6 +150,7 @@ def check_secrets(resolved: ResolvedProfile) -> None:
             places.append((options, f"{kind}."))
     if resolved.notifier is not None and resolved.notifier.options is not None:
         places.append((resolved.notifier.options, "notify."))
+    missing: list[tuple[str, SecretUnavailableError]] = []
     for holder, prefix in places:
         for field in getattr(type(holder), "__attrs_attrs__", ()):
             value = getattr(holder, field.name)
@@ -158,13 +159,15 @@ def check_secrets(resolved: ResolvedProfile) -> None:
             try:
                 value.reveal()
             except SecretUnavailableError as exc:
-                raise ProfileError(
-                    exc.message,
-                    profile=resolved.name,
-                    key=prefix + (field.alias or field.name),
-                    file=resolved.profile.source,
-                    hint=exc.hint,
-                ) from None
+                missing.append((prefix + (field.alias or field.name), exc))
+    if not missing:
+        return
+    # Every missing secret at once: fixing one only to be told of the next wastes a run.
+    (key, first), others = missing[0], missing[1:]
+    message = first.message + "".join(f"; key {k!r}: {e.message}" for k, e in others)
+    hints = list(dict.fromkeys(e.hint for _, e in missing if e.hint))
+    raise ProfileError(message, profile=resolved.name, key=key, file=resolved.profile.source,
+                       hint="; ".join(hints) or None)
 
 
 class ProfileBinding:

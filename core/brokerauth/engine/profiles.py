@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from brokerauth.contract.errors import ConfigError, ProfileError
+from brokerauth.contract.errors import ConfigError, ProfileError, UnknownProfileError
 from brokerauth.contract.specs import STRATEGY_KINDS, StrategyKind
 from brokerauth.contract.tokens import DEFAULT_IDENTITY
 from brokerauth.engine.transport import DEFAULT_RESPONSE_LIMIT
@@ -255,8 +255,8 @@ class ProfileSet:
         except KeyError:
             known = ", ".join(sorted(self.profiles)) or "none"
             where = f" in {self.source}" if self.source else ""
-            raise ProfileError(
-                f"no profile named {name!r}{where} (profiles: {known})",
+            raise UnknownProfileError(
+                f"no profile named {name!r}{where} (profiles: {known})", name=name,
                 hint="run `brokerauth profiles` to list them, or `brokerauth init` to add one",
             ) from None
 
