@@ -150,23 +150,33 @@ def _moved(live: dict[str, Any], sandbox_factory: Any) -> tuple[Any, dict[str, s
     return other, env
 
 
-def test_login_replaces_a_token_issued_for_the_profile_s_former_address(
-    live: dict[str, Any], sandbox_factory: Any
+def test_login_replaces_a_token_issued_for_the_profile_s_former_address_only_when_told(
+    live: dict[str, Any], sandbox_factory: Any, token_home: Path
 ) -> None:
-    """The way out the refusal names works: a login for the new address replaces the token
-    issued for the old one, which is never sent to the new one."""
+    """The way out the refusal names works, and only on purpose: replaced, the token is gone
+    from here while still valid where it was issued (a planted profile would have it
+    destroyed), so a login replaces it only with --replace or a yes at a terminal; and
+    nothing of it is ever sent to the new address."""
     other, env = _moved(live, sandbox_factory)
+    old = json.loads((token_home / "tokens" / "live" / "default.json").read_text())
     refused = run("request", "live", "GET", "/api/me", env=env)
     assert refused.returncode == 3
     assert "run `brokerauth login live`" in refused.stderr
-    login = run("login", "live", env=env)
+    plain = run("login", "live", env=env)  # no terminal: no one confirmed
+    assert plain.returncode == 3, plain.stderr
+    assert "run `brokerauth login live --replace`" in plain.stderr
+    assert "stays valid where it was issued" in plain.stderr
+    assert sum(other.calls.values()) == 0  # nothing was sent anywhere
+    login = run("login", "live", "--replace", "--json", env=env)
     assert login.returncode == 0, login.stderr
-    assert f"issued for {live['double'].base_url}" in login.stdout + login.stderr
-    assert "replaces it" in login.stdout + login.stderr
+    assert json.loads(login.stdout)["replaced_token_issued_for"] == live["double"].base_url
+    assert f"issued for {live['double'].base_url}" in login.stderr
+    assert "this login replaces it" in login.stderr
     after = run("request", "live", "GET", "/api/me", env=env)
     assert after.returncode == 0, after.stderr
     assert other.refresh_calls == 0
-    assert other.count("POST", "/oauth/revoke") == 0  # nothing of the old token went there
+    assert other.count("POST", "/oauth/revoke") == 0
+    assert old["access_token"] not in other.seen_tokens
 
 
 def test_logout_of_a_moved_profile_says_why_it_did_not_revoke(
@@ -235,3 +245,28 @@ def test_a_profile_name_from_the_variable_that_names_none_says_where_it_came_fro
     assert "fix: fix or unset BROKERAUTH_PROFILE" in result.stderr
     named = run("login", "lvie", env=env)  # named on the command line: nothing to add
     assert "BROKERAUTH_PROFILE" not in named.stderr
+
+
+@pytest.mark.parametrize(("answer", "replaced"), [(b"y\n", True), (b"\n", False)],
+                         ids=["yes", "default no"])
+def test_at_a_terminal_the_replacement_is_asked(
+    live: dict[str, Any], sandbox_factory: Any, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, answer: bytes, replaced: bool
+) -> None:
+    from test_cli_init_roundtrip import Terminal
+
+    _, env = _moved(live, sandbox_factory)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    terminal = Terminal("login", "live", cwd=tmp_path)
+    terminal.expect("[y/N] ")
+    terminal.send(answer)
+    code = terminal.finish()
+    shown = terminal.output.decode(errors="replace")
+    assert f"issued for {live['double'].base_url}" in shown
+    if replaced:
+        assert code == 0, shown
+        assert "logged in" in shown
+    else:
+        assert code == 3, shown
+        assert "--replace" in shown

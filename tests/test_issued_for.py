@@ -67,3 +67,28 @@ def test_a_token_of_another_broker_is_refused(double: Any, session_factory: Any)
     session.tokens.forget()
     with pytest.raises(LoginRequiredError, match="broker 'webull'"):
         session.get("/api/me")
+
+
+def test_a_login_replaces_a_token_issued_elsewhere_only_when_asked_to(
+    sandbox_factory: Any, session_factory: Any, manual_clock: Any
+) -> None:
+    from brokerauth.contract.errors import IssuedElsewhereError
+
+    first = sandbox_factory("double", clock=manual_clock)
+    other = sandbox_factory("double", clock=manual_clock)
+    session = session_factory(first, name="desk")
+    assert session.get("/api/me").status == 200
+    old = session.binding.load(wherever_issued=True)
+    moved = session_factory(other, name="desk", base_url=other.base_url,
+                            client_id=first.client_id,
+                            client_secret=first.profile_settings()["client_secret"])
+    other.client_id, other.client_secret = first.client_id, first.client_secret
+    with pytest.raises(IssuedElsewhereError) as caught:
+        moved.login()
+    assert caught.value.issued_for == first.base_url
+    assert sum(other.calls.values()) == 0
+    assert moved.binding.load(wherever_issued=True) == old  # kept
+    token = moved.login(replace_elsewhere=True)
+    assert token is not None and token.access_token != old.access_token
+    assert moved.binding.load().extra[ISSUED_FOR] == other.base_url
+    assert other.refresh_calls == 0 and old.access_token not in other.seen_tokens

@@ -10,7 +10,7 @@ from typing import Any
 import brokerauth
 import pytest
 from brokerauth.contract.clock import SystemClock
-from brokerauth.contract.errors import LoginRequiredError, RefreshError
+from brokerauth.contract.errors import AuthenticationError, LoginRequiredError, RefreshError
 from brokerauth.engine import failures
 from brokerauth.engine.profiles import Profile
 from brokerauth_sandbox.fleet import run_fleet
@@ -145,3 +145,29 @@ def test_a_login_clears_a_dead_grant(double: Any, double_session: Any) -> None:
     double_session.login()
     assert failures.failure_of(double_session.binding.load()) is None
     assert double_session.get("/api/me").status == 200
+
+
+@pytest.mark.parametrize("refusal", [
+    LoginRequiredError("the refresh token was refused", hint="run `brokerauth login desk`"),
+    AuthenticationError("the credential was revoked", status=401, code="revoked",
+                        hint="create new credentials in the portal, then update $DESK_TOKEN"),
+], ids=["refused refresh token", "revoked credential"])
+def test_every_caller_adopting_a_refusal_gets_the_tryer_s_exit_code_and_fix(
+    refusal: Any
+) -> None:
+    """The process that tried and each one that adopts its recorded outcome must agree: a
+    cron job reading one exit code, a person reading one fix."""
+    from datetime import UTC, datetime
+
+    from brokerauth.cli import exit_code_of
+    from brokerauth.contract.tokens import Token
+
+    now = datetime(2026, 12, 2, tzinfo=UTC)
+    token = failures.record(Token(access_token="a", broker="double"), refusal, now)
+    failure = failures.failure_of(token)
+    assert failure is not None and failure.kind == failures.DEAD
+    adopted = failure.error("desk/default", "brokerauth login desk")
+    tried = RefreshError("desk/default: refreshing the token failed")
+    tried.__cause__ = refusal
+    assert exit_code_of(adopted) == exit_code_of(tried) == 3
+    assert adopted.hint == refusal.hint

@@ -397,8 +397,7 @@ def exit_code_of(exc: BrokerAuthError) -> int:
         # it failed (the cause says which), another process holds the lock, or the broker's
         # token-request limit is spent.  A refused refresh token is a LoginRequiredError.
         cause = exc.__cause__
-        if isinstance(cause, errors.BrokerAuthError) and not isinstance(cause,
-                                                                         errors.TokenError):
+        if isinstance(cause, errors.BrokerAuthError):
             return exit_code_of(cause)
         return EXIT_REMOTE
     if isinstance(exc, errors.TokenError | errors.AuthenticationError):

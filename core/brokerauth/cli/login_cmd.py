@@ -18,18 +18,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--notify", action="store_true",
                         help="also send the login link and each instruction through the "
                         "profile's notifier (notify = ...), to act from a phone")
+    parser.add_argument("--replace", action="store_true",
+                        help="replace a stored token issued for another address than the "
+                        "profile's (asked at a terminal; it stays valid where it was issued)")
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
+    from brokerauth.contract.errors import IssuedElsewhereError
+
     with open_session(args, browser=not args.no_browser, login=True) as session:
         if args.notify:
             _relay(session)
-        token = session.login()
+        replaced = None
+        try:
+            session.binding.load()
+        except IssuedElsewhereError as exc:
+            # Replaced, it is gone from here while still valid where it was issued: only
+            # with the person's word (or --replace), never because a profile changed.
+            if not (args.replace or _confirmed(exc)):
+                raise IssuedElsewhereError(
+                    exc.message, issued_for=exc.issued_for,
+                    hint="if the profile's new address is right, run "
+                    f"`{session.binding.login_command} --replace`; the token stays valid where "
+                    "it was issued until it expires (revoke it there if it may have "
+                    "leaked)") from None
+            replaced = exc.issued_for
+        token = session.login(replace_elsewhere=replaced is not None)
         now = session.binding.clock.now()
         left = token.seconds_left(now) if token else None
         out.data({"profile": session.profile, "identity": session.identity,
                   "token": token is not None, "expires_at": token.expires_at if token else None,
-                  "seconds_left": left})
+                  "seconds_left": left, "replaced_token_issued_for": replaced})
         if token is None:
             out.line(f"{session.profile}: this profile needs no token; requests are signed only")
         else:
@@ -49,3 +68,19 @@ def _relay(session: Any) -> None:
             hint='add notify = { name = "webhook", url = { env = "HOOK_URL" } } to the profile',
         )
     binding.interaction = Relay(binding.interaction, binding)
+
+
+def _confirmed(exc: Exception) -> bool:
+    """Whether the person at the terminal agrees to replace the token issued elsewhere; no
+    one at a terminal (a script, a pipe) agrees to nothing."""
+    import sys
+
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return False
+    print(f"{exc}", file=sys.stderr)
+    try:
+        answer = input("Replace it with a token for the profile's address? It stays valid "
+                       "where it was issued. [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")

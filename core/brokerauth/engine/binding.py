@@ -476,9 +476,9 @@ class ProfileBinding:
             f"{self.label}: the stored token was issued for {where}, but the profile now "
             f"points at {self.home_origin}; it was not sent there",
             issued_for=str(where),
-            hint=f"if the new address is right, run `{self.login_command}`: a login for it "
-            "replaces the token; if you did not change the profile, check which profiles file "
-            "is used (`brokerauth profiles`)",
+            hint=f"if the new address is right, run `{self.login_command}` and confirm that "
+            "its token replaces this one (which stays valid where it was issued); if you did "
+            "not change the profile, check which profiles file is used (`brokerauth profiles`)",
         )
 
     def delete(self) -> bool:

@@ -5,8 +5,10 @@ When a refresh fails, the token manager stores the token again with a record of 
 ``extra``, so every thread and every process sharing the store sees the record when it takes the
 lock and re-reads the token, and adopts the outcome instead of asking the server again:
 
-* a refresh token the broker refused (``LoginRequiredError``) is dead: nobody asks again until
-  a login replaces the token, so a dead grant costs one call at the server, not one per caller;
+* a refresh token the broker refused (``LoginRequiredError``), or credentials it refused
+  (``AuthenticationError``: revoked), is dead: nobody asks again until a login replaces the
+  token, so a dead grant costs one call at the server, not one per caller, and every caller
+  gets the same error and fix;
 * any other failure (the server down, a malformed answer) may pass: the next try waits for a
   back-off that doubles with each failure in a row, from :data:`BACKOFF_START` to
   :data:`BACKOFF_CAP` seconds.
@@ -21,14 +23,22 @@ from datetime import UTC, datetime, timedelta
 import attrs
 
 from brokerauth.contract.clock import utc_text
-from brokerauth.contract.errors import BrokerAuthError, LoginRequiredError, RefreshError, TokenError
+from brokerauth.contract.errors import (
+    AuthenticationError,
+    BrokerAuthError,
+    LoginRequiredError,
+    RefreshError,
+    TokenError,
+)
 from brokerauth.contract.tokens import CORE_EXTRA_PREFIX, Token
 
 KIND = CORE_EXTRA_PREFIX + "refresh_failure"
 AT = CORE_EXTRA_PREFIX + "refresh_failed_at"
 COUNT = CORE_EXTRA_PREFIX + "refresh_failures"
 MESSAGE = CORE_EXTRA_PREFIX + "refresh_failure_message"
-KEYS = (KIND, AT, COUNT, MESSAGE)
+#: The failure's own fix (never a secret: hints are brokerauth's and its plugins' text).
+HINT = CORE_EXTRA_PREFIX + "refresh_failure_hint"
+KEYS = (KIND, AT, COUNT, MESSAGE, HINT)
 
 #: The grant is dead: only a login helps.
 DEAD = "dead_grant"
@@ -46,6 +56,7 @@ class Failure:
     at: datetime
     count: int
     message: str
+    hint: str | None = None
 
     def retry_at(self) -> datetime | None:
         """When the next try is allowed; ``None`` for a dead grant (only a login)."""
@@ -62,8 +73,8 @@ class Failure:
         person runs to log in again."""
         if self.kind == DEAD:
             return LoginRequiredError(
-                f"{label}: the broker refused the refresh token ({self.message})",
-                hint=f"run `{login_command}`",
+                f"{label}: the broker refused the refresh ({self.message})",
+                hint=self.hint or f"run `{login_command}`",
             )
         retry = self.retry_at()
         when = f"; next try after {retry:%H:%M:%S} UTC" if retry is not None else ""
@@ -91,21 +102,26 @@ def failure_of(token: Token | None) -> Failure | None:
         return None
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
-    return Failure(extra[KIND], at, max(count, 1), extra.get(MESSAGE, ""))
+    return Failure(extra[KIND], at, max(count, 1), extra.get(MESSAGE, ""), extra.get(HINT))
 
 
 def record(token: Token, exc: BrokerAuthError, now: datetime) -> Token:
     """``token`` with ``exc`` recorded as its latest refresh failure."""
     previous = failure_of(token)
     count = previous.count + 1 if previous is not None else 1
-    kind = DEAD if isinstance(exc, LoginRequiredError) else PASSING
-    message = exc.message
-    if len(message) > _MAX_MESSAGE:
-        message = message[:_MAX_MESSAGE] + "…"
+    # A refused refresh token, or credentials the broker refused (revoked): a person must act,
+    # and every caller is told so, with the same exit code as the one that tried.
+    kind = DEAD if isinstance(exc, LoginRequiredError | AuthenticationError) else PASSING
     extra = {k: v for k, v in token.extra.items() if k not in KEYS}
     extra.update({KIND: kind, AT: utc_text(now), COUNT: str(count),
-                  MESSAGE: message})
+                  MESSAGE: _cut(exc.message)})
+    if exc.hint:
+        extra[HINT] = _cut(exc.hint)
     return token.replace(extra=extra)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + "…"
 
 
 def cleared(token: Token) -> Token:

@@ -362,7 +362,7 @@ class TokenManager:
             failure = failures.failure_of(state.token)
             if failure is not None:
                 raise failure.error(self._source.label, self._source.login_command)
-            raise RefreshError(
+            raise LoginRequiredError(
                 f"{self._source.label}: the token has expired and could not be refreshed",
                 hint=f"run `{self._source.login_command}`",
             )
@@ -404,10 +404,17 @@ class TokenManager:
         finally:
             self._give_notices()
 
-    def login(self) -> Token | None:
-        """Obtain a token from the flow even if one is stored (``brokerauth login``)."""
+    def login(self, *, replace_elsewhere: bool = False) -> Token | None:
+        """Obtain a token from the flow even if one is stored (``brokerauth login``).
+
+        A stored token issued for another origin than the profile's now is replaced only
+        with ``replace_elsewhere``: it stays valid where it was issued, and once replaced no
+        copy is left to revoke it with.
+
+        :raises ~brokerauth.contract.errors.IssuedElsewhereError: such a token is stored and
+            ``replace_elsewhere`` is false; nothing was sent."""
         with self._locked():
-            self._obtain(force=True)
+            self._obtain(force=True, replace_elsewhere=replace_elsewhere)
         return self._current_or_raise()
 
     def refresh_now(self) -> Token | None:
@@ -438,7 +445,7 @@ class TokenManager:
         mandatory = min(self._mandatory, lifetime / 4)
         self._state = _State(token, token.expires_at - advisory, token.expires_at - mandatory)
 
-    def _obtain(self, *, force: bool) -> None:
+    def _obtain(self, *, force: bool, replace_elsewhere: bool = False) -> None:
         """Load the stored token, or run the flow under the store lock (caller holds _lock)."""
         if not force:
             stored = self._source.load()
@@ -463,11 +470,11 @@ class TokenManager:
             try:
                 stored = self._source.load()
             except IssuedElsewhereError as exc:
-                if not force:
+                if not (force and replace_elsewhere):
                     raise
-                # A login for where the profile points now, asked for by the person: it
-                # replaces the token issued elsewhere, which the flow never sees.
-                self._say(f"{exc.message}; this login replaces it")
+                # A login for where the profile points now, the replacement confirmed by the
+                # person: the flow never sees the token issued elsewhere.
+                self._say(f"{exc.message}; this login replaces it (it is not revoked there)")
                 stored = None
             if stored is not None and not force:
                 self._set(stored)

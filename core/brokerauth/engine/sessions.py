@@ -165,9 +165,11 @@ class Session:
         """The current token (refreshed or obtained if needed)."""
         return self.tokens.current()
 
-    def login(self) -> Token | None:
-        """Run the profile's flow now, replacing any stored token."""
-        return self.tokens.login()
+    def login(self, *, replace_elsewhere: bool = False) -> Token | None:
+        """Run the profile's flow now, replacing any stored token; one issued for another
+        origin than the profile's only with ``replace_elsewhere`` (see
+        :meth:`~brokerauth.engine.refresh.TokenManager.login`)."""
+        return self.tokens.login(replace_elsewhere=replace_elsewhere)
 
     def refresh(self) -> Token | None:
         """Refresh now, whatever the windows say."""
