@@ -64,7 +64,7 @@ def test_a_folder_is_named_as_one(tmp_path: Path) -> None:
     folder.mkdir()
     result = run(folder)
     _refused(result, f"error: {folder} is a folder, not a profiles file; nothing was written",
-             f"--profiles {folder / 'brokerauth.toml'}")
+             f"e.g. {folder / 'brokerauth.toml'}")
     assert list(folder.iterdir()) == []
 
 
@@ -114,8 +114,9 @@ sys.exit(main(argv))
 """
 
 
+# A write that fails (a full disk) is an error naming the file, not an unexpected one.
 @pytest.mark.parametrize(("how", "code"), [("SIGINT", 130), ("SIGTERM", 128 + signal.SIGTERM),
-                                           ("error", 1)])
+                                           ("error", 2)])
 def test_interrupted_before_the_write_leaves_no_file_where_there_was_none(
     tmp_path: Path, how: str, code: int
 ) -> None:
@@ -134,3 +135,20 @@ def test_interrupted_before_the_write_leaves_no_file_where_there_was_none(
                            stdin=subprocess.DEVNULL, check=False)
     assert again.returncode == code, again.stdout + again.stderr
     assert path.read_bytes() == b"# mine\n"
+
+
+@pytest.mark.parametrize("where", ["under a file", "in /proc"])
+def test_a_target_that_cannot_be_written_is_a_clear_error(tmp_path: Path, where: str) -> None:
+    """Not a traceback ("unexpected FileNotFoundError ... report it") after every question:
+    a folder that cannot be there, or be made, is named with what to do."""
+    if where == "under a file":
+        blocker = tmp_path / "a-file"
+        blocker.write_text("")
+        target = blocker / "profiles" / "brokerauth.toml"
+    else:
+        if not Path("/proc/self").exists():
+            pytest.skip("no /proc here")
+        target = Path("/proc/brokerauth-test/brokerauth.toml")
+    result = run(target)
+    _refused(result, f"error: {target} cannot be written", "nothing was written",
+             "fix: check that its folder exists, or can be made")

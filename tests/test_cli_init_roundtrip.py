@@ -156,7 +156,11 @@ def test_a_secret_pasted_for_its_variable_is_refused_and_never_written(tmp_path:
 @pytest.mark.parametrize("pasted", [
     "yAmsQ3k9Xc2Lr7Vb4Nw8Tz1Pd6Hj5FH7",  # letters and digits, as many app secrets are
     "a9f8e7d6c5b4a39281706f5e4d3c2b1a",  # hex
-], ids=["mixed-case", "hex"])
+    "A1B2C3D4E5F60718293A4B5C6D7E8F90",  # upper-case hex
+    "kK6LpAOK0_CwVhDIvOUT0CnQcNosA5Mp",  # base64url, with its "_"
+    "AKIAIOSFODNN7EXAMPLE",  # an access key id
+    "ghp_16C7e42F292c6912E7710c838347Ae178B4a",  # a token with its prefix
+], ids=["mixed-case", "hex", "upper-hex", "base64url", "key-id", "prefixed"])
 def test_a_secret_that_could_name_a_variable_is_still_refused_when_it_looks_like_one(
     tmp_path: Path, pasted: str
 ) -> None:
@@ -171,6 +175,20 @@ def test_a_secret_that_could_name_a_variable_is_still_refused_when_it_looks_like
     assert "look like the secret itself" in result.stderr
     assert pasted not in result.stderr + result.stdout
     assert not path.exists()
+
+
+@pytest.mark.parametrize("name", ["WEBULL_APP_SECRET", "BROKERAUTH_SANDBOX_WEBULL_APP_SECRET",
+                                  "OAUTH2_CLIENT_SECRET", "MY_KEY_2024", "webullAppSecret",
+                                  "FUTU_ACCESS_TOKEN_V2"])
+def test_ordinary_variable_names_are_taken_though_not_set(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "brokerauth.toml"
+    env = {k: v for k, v in os.environ.items() if k != name}
+    result = subprocess.run([BROKERAUTH, "--profiles", str(path), "init", "live", "--broker",
+                             "double", "--set", "client_id=c", "--secret",
+                             f"client_secret={name}"], capture_output=True, text=True,
+                            timeout=60, stdin=subprocess.DEVNULL, env=env, check=False)
+    assert result.returncode == 0, result.stderr
+    assert f'client_secret = {{ env = "{name}" }}' in path.read_text()
 
 
 def test_a_variable_named_like_a_secret_is_taken_when_it_is_set(tmp_path: Path) -> None:

@@ -151,10 +151,13 @@ def _run(args: argparse.Namespace, out: Output, *, interactive: bool) -> int:
         if args.force:
             _left_out(exc, path, name, table)
         raise
-    with _editing(path):
-        # Bytes, not text: reading text would turn CRLF line ends into LF behind our back.
-        original = profiles_text(path.read_bytes(), path) if path.exists() else ""
-        _write(path, with_profile(original, name, table, force=args.force, path=path))
+    try:
+        with _editing(path):
+            # Bytes, not text: reading text would turn CRLF line ends into LF behind our back.
+            original = profiles_text(path.read_bytes(), path) if path.exists() else ""
+            _write(path, with_profile(original, name, table, force=args.force, path=path))
+    except OSError as exc:  # a folder that cannot be made, a file that cannot be written
+        raise _unwritable(path, exc) from None
     problems = {k: problem for k, v in table.items() if isinstance(v, dict) and "env" in v
                 and (problem := env_problem(os.environ.get(v["env"]))) is not None}
     out.data({"file": str(path), "profile": name, "table": table,
@@ -183,13 +186,28 @@ def _target(explicit: str | None) -> Path:
     return Path(os.path.realpath(path))
 
 
+def _unwritable(path: Path, exc: OSError) -> ConfigError:
+    return ConfigError(
+        f"{path} cannot be written ({exc.strerror or type(exc).__name__}); nothing was "
+        "written", hint="check that its folder exists, or can be made, and that you may write "
+        "there; or name another file (--profiles FILE, or $BROKERAUTH_PROFILES)")
+
+
 def _check_target(path: Path) -> None:
-    """A profiles file init can edit: none yet, or a regular file (through its links)."""
+    """A profiles file init can edit: none yet in a folder it may write to (or make), or a
+    regular file (through its links)."""
     import stat
 
     try:
         mode = path.stat().st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
+        above = path.parent
+        while not above.exists() and above.parent != above:
+            above = above.parent
+        if not above.is_dir():
+            raise _unwritable(path, NotADirectoryError(20, "Not a directory")) from None
+        if not os.access(above, os.W_OK | os.X_OK):
+            raise _unwritable(path, PermissionError(13, "Permission denied")) from None
         return
     except OSError as exc:
         raise ConfigError(f"{path} cannot be read ({exc.strerror or type(exc).__name__}); "
@@ -197,7 +215,7 @@ def _check_target(path: Path) -> None:
                           "permissions, or pass --profiles FILE") from None
     if stat.S_ISDIR(mode):
         raise ConfigError(f"{path} is a folder, not a profiles file; nothing was written",
-                          hint=f"pass --profiles FILE naming a file, e.g. --profiles "
+                          hint=f"name a file (--profiles FILE, or $BROKERAUTH_PROFILES), e.g. "
                           f"{path / 'brokerauth.toml'}")
     if not stat.S_ISREG(mode):
         raise ConfigError(f"{path} is not a regular file; nothing was written",
@@ -407,10 +425,20 @@ def _variable(key: str, name: str) -> str:
 
 
 def _looks_like_a_secret(name: str) -> bool:
-    """Whether a valid variable name reads as a pasted key: long, lower-case letters and
-    digits mixed, no ``_`` (names are words joined by ``_``; hex and base64 keys are not)."""
-    return (len(name) >= 16 and "_" not in name and any(c.islower() for c in name)
-            and any(c.isdigit() for c in name))
+    """Whether a valid variable name reads as a pasted key.  Names are words joined by
+    ``_`` (``WEBULL_APP_SECRET``, ``OAUTH2_TOKEN``); keys are long runs of letters and
+    digits (hex, base64, ``AKIA…``, ``ghp_…``): a run of 12 or more holding both, with at
+    least two digits; of 16 or more, lower-case letters and a digit; of 20 or more, a
+    digit."""
+
+    def keylike(run: str) -> bool:
+        digits = sum(c.isdigit() for c in run)
+        letters = any(c.isalpha() for c in run)
+        return letters and ((len(run) >= 12 and digits >= 2)
+                            or (len(run) >= 16 and digits and any(c.islower() for c in run))
+                            or (len(run) >= 20 and digits > 0))
+
+    return any(keylike(run) for run in name.split("_"))
 
 
 def _toml_value(text: str) -> Any:
