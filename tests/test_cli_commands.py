@@ -270,3 +270,32 @@ def test_at_a_terminal_the_replacement_is_asked(
     else:
         assert code == 3, shown
         assert "--replace" in shown
+
+
+def test_status_of_a_moved_profile_says_a_login_is_needed_and_which(
+    live: dict[str, Any], sandbox_factory: Any
+) -> None:
+    _, env = _moved(live, sandbox_factory)
+    status = run("status", "live", env=env)
+    assert status.returncode == 3, status.stdout + status.stderr
+    assert "needs login" in status.stdout
+    assert f"issued for {live['double'].base_url}" in status.stdout
+    assert "run `brokerauth login live --replace`" in status.stdout
+    row = json.loads(run("status", "live", "--json", env=env).stdout)["profiles"][0]
+    assert (row["state"], row["command"]) == ("needs login", "brokerauth login live --replace")
+
+
+def test_logout_that_could_not_read_the_token_to_revoke_it_says_so_and_exits_2(
+    live: dict[str, Any], token_home: Path
+) -> None:
+    """A token file others could read is refused (it may have been planted, or read): the
+    logout deletes it, as the way out, but revoked nothing, and a script is told."""
+    env = live["env"]
+    assert run("login", "live", env=env).returncode == 0
+    token_file = token_home / "tokens" / "live" / "default.json"
+    token_file.chmod(0o644)
+    logout = run("logout", "live", env=env)
+    assert logout.returncode == 2, logout.stdout + logout.stderr
+    assert "token deleted, not revoked:" in logout.stdout
+    assert "may stay valid at the broker" in logout.stderr
+    assert not token_file.exists()

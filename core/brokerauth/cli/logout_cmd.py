@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from brokerauth.cli import EXIT_REMOTE
+from brokerauth.cli import exit_code_of
 from brokerauth.cli.common import add_profile_argument, open_session
 from brokerauth.cli.output import Output
 
@@ -33,10 +33,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
     else:
         out.line(f"{args.profile}: token deleted (the broker offers no revocation; it will "
                  "expire on its own)")
-    if result.failed:
+    if result.error is not None:
         # Deleted here, perhaps still valid at the broker: the revocation asked for did not
         # happen, which a script must not take for success.
         print("  fix: it may stay valid at the broker until it expires; revoke it in the "
               "broker's own settings if it may have leaked", file=out.errors)
-        return EXIT_REMOTE
+        return exit_code_of(result.error)
     return 0

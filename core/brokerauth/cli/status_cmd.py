@@ -19,7 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, out: Output) -> int:
     from brokerauth.cli.offline_token import flow_token
-    from brokerauth.contract.errors import BrokerAuthError, LoginRequiredError
+    from brokerauth.contract.errors import (
+        BrokerAuthError,
+        IssuedElsewhereError,
+        LoginRequiredError,
+    )
     from brokerauth.contract.scrub import scrub
     from brokerauth.engine.api import open_binding
     from brokerauth.engine.horizons import horizon_of
@@ -62,6 +66,11 @@ def run(args: argparse.Namespace, out: Output) -> int:
                        must_act_by=ends.must_act_by if ends else None,
                        last_used_at=ends.last_used_at if ends else None,
                        facts=token.facts() if token else {})
+        except IssuedElsewhereError as exc:
+            # A login for the profile's address is the way out, as for any missing token.
+            row.update(identity=args.user or profile.options.identity, state="needs login",
+                       command=f"{binding.command('login')} --replace", error=exc.message,
+                       hint=exc.hint)
         except BrokerAuthError as exc:
             row.update(identity=args.user or profile.options.identity, state="error",
                        error=exc.message, hint=exc.hint)
@@ -89,6 +98,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
             if row.get("hint"):
                 out.line(f"  fix: {row['hint']}")
         elif row["state"] in ("needs login", "expired") and not args.json:
-            out.line(f"\n{row['profile']}: run `{row['command']}`")
+            why = f"{row['error']}; " if row.get("error") else ""
+            out.line(f"\n{row['profile']}: {why}run `{row['command']}`")
     states = {r["state"] for r in rows}
     return 2 if "error" in states else 3 if states & {"needs login"} else 0

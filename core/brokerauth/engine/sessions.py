@@ -50,6 +50,10 @@ class LogoutResult:
     #: Whether the broker (or the way to it) failed the revocation: the token may still be
     #: valid there.
     failed: bool = False
+    #: The error that kept the revocation asked for from happening (the store could not be
+    #: read, the broker failed it); ``None`` when it happened, was not asked for, or was
+    #: left out on purpose (a token issued elsewhere).
+    error: BrokerAuthError | None = None
 
     def __bool__(self) -> bool:
         return self.removed
@@ -181,6 +185,7 @@ class Session:
         revoked: bool | None = None
         problem: str | None = None
         failed = False
+        error: BrokerAuthError | None = None
         stored = None
         if revoke:
             try:
@@ -189,17 +194,19 @@ class Session:
                 problem = (f"it was issued for {exc.issued_for}, where the profile no longer "
                            "points, so it was not sent anywhere")
             except BrokerAuthError as exc:
-                problem = exc.message  # a corrupt store: deleting it is the way out
+                # A corrupt store: deleting it is the way out, but nothing could be revoked.
+                problem, error = exc.message, exc
         if stored is not None:
             try:
                 revoked = self.binding.revoke(stored)
             except BrokerAuthError as exc:
-                problem, failed = f"the revocation failed: {exc.message}", True
+                problem, failed, error = f"the revocation failed: {exc.message}", True, exc
                 logger(LOGGER).warning("%s: revocation failed, deleting the token anyway: %s",
                             self.binding.label, exc.message)
         removed = self.binding.delete()
         self.tokens.forget()
-        return LogoutResult(removed=removed, revoked=revoked, problem=problem, failed=failed)
+        return LogoutResult(removed=removed, revoked=revoked, problem=problem, failed=failed,
+                            error=error)
 
     def close(self) -> None:
         self.binding.transport.close()
