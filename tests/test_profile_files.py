@@ -161,3 +161,17 @@ def test_a_token_folder_that_cannot_be_made_says_what_to_do(
         assert result.returncode == 2, result.stderr
         assert "cannot " in result.stderr
         assert "fix: check that you may write to the folder above it" in result.stderr
+
+
+def test_a_profiles_file_with_a_byte_order_mark_says_so_and_how_to_remove_it(
+    tmp_path: Path
+) -> None:
+    """Notepad saves "UTF-8" with a mark that TOML does not allow: not "Invalid statement
+    (line 1, column 1)", but what it is, as init says it."""
+    path = tmp_path / "brokerauth.toml"
+    path.write_bytes(b'\xef\xbb\xbf[profiles.live]\nbroker = "double"\n')
+    path.chmod(0o600)
+    with pytest.raises(ProfileError) as caught:
+        load_profiles(path)
+    assert "starts with a UTF-8 byte order mark (BOM)" in caught.value.message
+    assert f"sed -i '1s/^\\xEF\\xBB\\xBF//' {path}" in (caught.value.hint or "")

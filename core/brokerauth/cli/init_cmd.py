@@ -168,9 +168,6 @@ def _run(args: argparse.Namespace, out: Output, *, interactive: bool) -> int:
     return 0
 
 
-_BOM = b"\xef\xbb\xbf"
-
-
 def _target(explicit: str | None) -> Path:
     """The profiles file init writes: ``--profiles``, else ``$BROKERAUTH_PROFILES`` (each
     created if missing: it is where profiles are read from), else the first that exists of
@@ -229,21 +226,15 @@ def profiles_text(data: bytes, path: Path) -> str:
     A UTF-8 byte order mark is refused, not skipped: TOML is UTF-8 without one, and the
     readers of the file (Python's ``tomllib``, which loads the profiles; tomlkit) refuse it,
     so a profile added after it could never be used.  The file is left byte for byte as it is,
-    and the person is told how to remove the mark."""
-    if data.startswith(_BOM):
-        raise ConfigError(
-            f"{path} starts with a UTF-8 byte order mark (BOM), which TOML does not allow: "
-            "brokerauth could not read it either; nothing was written",
-            hint="save it as UTF-8 without a BOM (most editors offer it; or "
-            f"`sed -i '1s/^\\xEF\\xBB\\xBF//' {path}`), then run init again")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        from brokerauth.engine.profiles import undecodable_line
+    and the person is told how to remove the mark (the profiles' own rule:
+    :func:`brokerauth.engine.profiles.profiles_file_text`)."""
+    from brokerauth.engine.profiles import profiles_file_text
 
-        line = undecodable_line(data, exc)
-        raise ConfigError(f"{path} is not UTF-8 text (line {line}); nothing was written",
-                          hint="save it as UTF-8, then run init again") from None
+    try:
+        return profiles_file_text(data, path)
+    except ProfileError as exc:
+        raise ConfigError(f"{path} {exc.problem}; nothing was written",
+                          hint=f"{exc.hint}, then run init again") from None
 
 
 def broker_choices(host: Any) -> tuple[list[str], list[str]]:

@@ -376,17 +376,33 @@ def _read_profiles(path: Path) -> ProfileSet:
             hint="check the file's permissions",
         ) from None
     try:
-        # Line ends as text mode (universal newlines) reads them.
-        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
-    except UnicodeDecodeError as exc:
+        text = profiles_file_text(data, path)
+    except ProfileError as exc:
+        raise ProfileError(exc.problem, file=str(path), hint=exc.hint) from None
+    # Line ends as text mode (universal newlines) reads them.
+    return parse_profiles(text.replace("\r\n", "\n").replace("\r", "\n"), source=str(path))
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def profiles_file_text(data: bytes, path: Path) -> str:
+    """The text of the profiles file ``path`` holding ``data``, as TOML allows it: UTF-8
+    without a byte order mark (which Python's ``tomllib`` and tomlkit refuse, and some
+    editors write).
+
+    :raises ~brokerauth.contract.errors.ProfileError: a mark, or bytes that are not UTF-8;
+        ``problem`` names it without the file, ``hint`` says how to fix it."""
+    if data.startswith(_BOM):
         raise ProfileError(
-            f"is not UTF-8 text (line {undecodable_line(data, exc)})", file=str(path),
+            "starts with a UTF-8 byte order mark (BOM), which TOML does not allow",
+            hint="save it as UTF-8 without a BOM (most editors offer it; or "
+            f"`sed -i '1s/^\\xEF\\xBB\\xBF//' {path}`)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ProfileError(
+            f"is not UTF-8 text (line {line})",
             hint="save it as UTF-8, as TOML requires (an editor's \"UTF-8\" encoding, or "
-            "`iconv -f latin1 -t utf-8`)",
-        ) from None
-    return parse_profiles(text, source=str(path))
-
-
-def undecodable_line(data: bytes, error: UnicodeDecodeError) -> int:
-    """The line of ``data`` where ``error`` (its UTF-8 decoding's) is."""
-    return data[: error.start].count(b"\n") + 1
+            "`iconv -f latin1 -t utf-8`)") from None

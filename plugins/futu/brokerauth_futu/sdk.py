@@ -484,6 +484,7 @@ class Config:
             new = apikey.refresh_access_token(
                 binding.flow_context(base).http, base, when, identity=binding.identity,
                 path=binding.settings.access_token_refresh_path, now=binding.clock.now(),
+                configured=getattr(binding.settings, "access_token", None),
             )
             validate_token(new, binding.label)
             binding.save(new)

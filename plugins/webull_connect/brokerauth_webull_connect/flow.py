@@ -385,8 +385,9 @@ def authorize_again(context: FlowContext, reason: str) -> AuthorizationRequired:
         hint = (f"run `{context.login_command}`, or call login() on the "
                 "session (either opens the Webull login page)")
     else:
-        hint = ("send the user to error.login_url and finish with "
-                "brokerauth_webull_connect.complete(error.pending, callback_url)")
+        hint = ("log the user in through the platform: send them to error.login_url and "
+                "finish with brokerauth_webull_connect.complete(error.pending, callback_url) "
+                "(the command line logs in only profiles whose redirect_uri is on loopback)")
     return AuthorizationRequired(
         # The reason ends with the server's own words, kept as they are (full stop and all).
         f"{context.profile}/{context.identity}: authorize again: {reason}",
