@@ -10,19 +10,26 @@ from brokerauth.contract.errors import LoginRequiredError
 from brokerauth.contract.tokens import ISSUED_FOR
 
 
-def test_a_token_issued_for_one_origin_is_not_sent_to_another(
-    sandbox_factory: Any, session_factory: Any, manual_clock: Any
-) -> None:
+def _moved(sandbox_factory: Any, session_factory: Any, manual_clock: Any) -> tuple[Any, ...]:
+    """Profile ``desk`` logged in at one server, then the same name pointing at another (its
+    keys copied, so only the origin differs): (first, other, the first session, the moved
+    one)."""
     first = sandbox_factory("double", clock=manual_clock)
     other = sandbox_factory("double", clock=manual_clock)
     session = session_factory(first, name="desk")
     assert session.get("/api/me").status == 200
     assert session.binding.load().extra[ISSUED_FOR] == first.base_url
-    # The same profile name, now pointing at another server (keys copied so only the origin
-    # differs).
     moved = session_factory(other, name="desk", base_url=other.base_url,
                             client_id=first.client_id,
                             client_secret=first.profile_settings()["client_secret"])
+    other.client_id, other.client_secret = first.client_id, first.client_secret
+    return first, other, session, moved
+
+
+def test_a_token_issued_for_one_origin_is_not_sent_to_another(
+    sandbox_factory: Any, session_factory: Any, manual_clock: Any
+) -> None:
+    first, other, _, moved = _moved(sandbox_factory, session_factory, manual_clock)
     with pytest.raises(LoginRequiredError) as caught:
         moved.get("/api/me")
     assert first.base_url in str(caught.value) and other.base_url in str(caught.value)
@@ -74,15 +81,8 @@ def test_a_login_replaces_a_token_issued_elsewhere_only_when_asked_to(
 ) -> None:
     from brokerauth.contract.errors import IssuedElsewhereError
 
-    first = sandbox_factory("double", clock=manual_clock)
-    other = sandbox_factory("double", clock=manual_clock)
-    session = session_factory(first, name="desk")
-    assert session.get("/api/me").status == 200
+    first, other, session, moved = _moved(sandbox_factory, session_factory, manual_clock)
     old = session.binding.load(wherever_issued=True)
-    moved = session_factory(other, name="desk", base_url=other.base_url,
-                            client_id=first.client_id,
-                            client_secret=first.profile_settings()["client_secret"])
-    other.client_id, other.client_secret = first.client_id, first.client_secret
     with pytest.raises(IssuedElsewhereError) as caught:
         moved.login()
     assert caught.value.issued_for == first.base_url

@@ -115,31 +115,11 @@ def test_a_file_reached_twice_is_named_once_among_the_others(user: dict[str, Any
     assert row["also_in"] == [str(local), str(user["config"] / "brokerauth" / "profiles.toml")]
 
 
-def test_a_profiles_file_that_is_not_utf8_says_so_and_where(tmp_path: Path) -> None:
-    path = tmp_path / "brokerauth.toml"
-    path.write_bytes(b'[profiles.live]\nbroker = "double"\n# caf\xe9\n')
-    path.chmod(0o600)
-    with pytest.raises(ProfileError) as caught:
-        load_profiles(path)
-    assert "is not UTF-8 text (line 3)" in caught.value.message
-    assert "UTF-8" in (caught.value.hint or "")
-    assert "permissions" not in (caught.value.hint or "")
-
-
 def test_a_folder_given_as_the_profiles_file_is_named_as_one(tmp_path: Path) -> None:
     result = run("--profiles", str(tmp_path), "profiles", env={"BROKERAUTH_PROFILES": ""})
     assert result.returncode == 2
     assert "is a folder" in result.stderr
     assert f"fix: name the file in it, e.g. {tmp_path / 'brokerauth.toml'}" in result.stderr
-
-
-def test_profiles_that_are_not_a_table_say_how_to_write_them(tmp_path: Path) -> None:
-    path = tmp_path / "brokerauth.toml"
-    path.write_text("profiles = 3\n")
-    path.chmod(0o600)
-    with pytest.raises(ProfileError) as caught:
-        load_profiles(path)
-    assert caught.value.hint == "profiles live under [profiles.NAME] tables"
 
 
 def test_a_token_folder_that_cannot_be_made_says_what_to_do(
@@ -163,15 +143,22 @@ def test_a_token_folder_that_cannot_be_made_says_what_to_do(
         assert "fix: check that you may write to the folder above it" in result.stderr
 
 
-def test_a_profiles_file_with_a_byte_order_mark_says_so_and_how_to_remove_it(
-    tmp_path: Path
+@pytest.mark.parametrize(("content", "problem", "fix"), [
+    (b'[profiles.live]\nbroker = "double"\n# caf\xe9\n', "is not UTF-8 text (line 3)",
+     "save it as UTF-8"),
+    # Notepad's "UTF-8": not "Invalid statement (line 1, column 1)", but what it is.
+    (b'\xef\xbb\xbf[profiles.live]\nbroker = "double"\n',
+     "starts with a UTF-8 byte order mark (BOM)", "sed -i '1s/^\\xEF\\xBB\\xBF//' {path}"),
+    (b"profiles = 3\n", "'profiles' must be a table", "profiles live under [profiles.NAME]"),
+], ids=["latin-1", "bom", "not-a-table"])
+def test_a_profiles_file_that_cannot_be_read_says_what_and_how_to_fix_it(
+    tmp_path: Path, content: bytes, problem: str, fix: str
 ) -> None:
-    """Notepad saves "UTF-8" with a mark that TOML does not allow: not "Invalid statement
-    (line 1, column 1)", but what it is, as init says it."""
     path = tmp_path / "brokerauth.toml"
-    path.write_bytes(b'\xef\xbb\xbf[profiles.live]\nbroker = "double"\n')
+    path.write_bytes(content)
     path.chmod(0o600)
     with pytest.raises(ProfileError) as caught:
         load_profiles(path)
-    assert "starts with a UTF-8 byte order mark (BOM)" in caught.value.message
-    assert f"sed -i '1s/^\\xEF\\xBB\\xBF//' {path}" in (caught.value.hint or "")
+    assert problem in caught.value.message
+    assert fix.format(path=path) in (caught.value.hint or "")
+
