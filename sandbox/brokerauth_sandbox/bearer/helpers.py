@@ -131,6 +131,14 @@ class Told:
     def waiting(self, message: str, *, deadline: Any = None) -> Any:
         raise AssertionError("no countdown here")
 
+    def check_lock_notice(self, label: str, seconds_left: int) -> None:
+        """Assert that the one thing told was the core's notice of a long wait for another
+        holder's lock, naming ``label`` and the seconds of ``lock_timeout`` left."""
+        (message,) = self.said
+        assert label in message, message
+        assert "held elsewhere" in message, message
+        assert f"waiting up to {seconds_left} s more" in message, message
+
 
 #: How long the holder of :func:`while_locked` lets the waiter start waiting on the lock.
 SETTLE = 0.3
