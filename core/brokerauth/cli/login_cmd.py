@@ -75,9 +75,11 @@ def _confirmed(exc: Exception) -> bool:
     one at a terminal (a script, a pipe) agrees to nothing."""
     import sys
 
+    from brokerauth.cli.output import shown
+
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
         return False
-    print(f"{exc}", file=sys.stderr)
+    print(shown(str(exc)), file=sys.stderr)  # names from files: shown, never obeyed
     try:
         answer = input("Replace it with a token for the profile's address? It stays valid "
                        "where it was issued. [y/N] ")

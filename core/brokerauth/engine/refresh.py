@@ -601,8 +601,7 @@ class TokenManager:
     def _telling(self, check: Callable[[], bool]) -> Callable[[], bool]:
         """``check``, which also tells the person, once, when the wait for the lock has gone
         on for :data:`LOCK_NOTICE_AFTER` with the wait not over."""
-        tell = self._tell
-        if tell is None:
+        if self._tell is None:
             return check
         since = self._clock.now()
         told = False
