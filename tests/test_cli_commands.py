@@ -299,3 +299,25 @@ def test_logout_that_could_not_read_the_token_to_revoke_it_says_so_and_exits_2(
     assert "token deleted, not revoked:" in logout.stdout
     assert "may stay valid at the broker" in logout.stderr
     assert not token_file.exists()
+
+
+def test_sign_with_a_token_whose_refresh_was_refused_says_so(
+    live: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from brokerauth.contract.errors import LoginRequiredError
+    from brokerauth.engine import failures
+    from brokerauth.engine.api import open_binding
+
+    env = live["env"]
+    assert run("login", "live", env=env).returncode == 0
+    monkeypatch.setenv("DOUBLE_LIVE_SECRET", env["DOUBLE_LIVE_SECRET"])
+    binding = open_binding("live", profiles=live["path"])
+    token = binding.load()
+    assert token is not None
+    binding.save(failures.record(token, LoginRequiredError("invalid_grant"),
+                                 binding.clock.now()))
+    signed = run("sign", "live", "GET", "/api/me", env=env)
+    assert signed.returncode == 0, signed.stderr
+    assert "the broker refused this token's refresh (invalid_grant)" in signed.stderr
+    assert "fix: run `brokerauth login live`" in signed.stderr
+    assert token.access_token not in signed.stdout + signed.stderr  # masked, as ever

@@ -206,6 +206,15 @@ def _token(binding: ProfileBinding, out: Output) -> Token | None:
 
     stored = binding.load()
     if stored is not None:
+        from brokerauth.engine import failures
+
+        failure = failures.failure_of(stored)
+        if failure is not None and failure.kind == failures.DEAD:
+            # What a request would carry, as asked, but the broker will likely refuse it.
+            print(f"note: {shown(binding.label)}: the broker refused this token's refresh "
+                  f"({shown(failure.message)}); it is attached, but is likely refused too",
+                  file=out.errors)
+            print(f"  fix: run `{shown(binding.login_command)}`", file=out.errors)
         return stored
     try:
         return flow_token(binding)
