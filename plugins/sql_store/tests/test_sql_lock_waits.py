@@ -45,8 +45,12 @@ def test_the_refresh_lock_s_wait_ends_as_soon_as_its_check_says_so(
 
 @pytest.mark.parametrize("held_for", [0.0, 3.0], ids=["a moment", "long"])
 def test_a_long_wait_for_the_refresh_lock_is_told_once(
-    double: Any, session_factory: Any, manual_clock: Any, store_of: Any, held_for: float
+    double: Any, session_factory: Any, manual_clock: Any, store_of: Any, held_for: float,
+    monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from brokerauth_sql import postgres
+
+    monkeypatch.setattr(postgres, "_WAIT_SLICE", 0.1)  # checks between slices come sooner
     store = store_of()
     holder = session_factory(double, name="desk", store=store)
     told = Told()
@@ -56,7 +60,7 @@ def test_a_long_wait_for_the_refresh_lock_is_told_once(
 
     def wait_of(seconds: float) -> None:
         manual_clock.advance(seconds)  # the wait's length, as the waiter's clock reads it
-        time.sleep(1.2)  # ...and its checks between slices see that before the release
+        time.sleep(0.5)  # ...and its checks (every 0.25 s, or per slice) see it first
 
     # Refreshed once the lock was free.
     assert while_locked(holder, lambda: waiter.get("/api/me").status,
@@ -135,15 +139,15 @@ def test_a_wait_that_times_out_as_the_holder_lets_go_never_leaves_the_lock_held(
     """A release at the instant a slice's ``lock_timeout`` fires grants the lock to the waiter
     and still raises the timeout.  The waiter must know it holds the lock: taken for not held,
     it would go back to the pool still held, and every other process would wait for it in
-    vain.  Slices of 20 ms and releases around their ends make that instant common (a few
-    per hundred waits, on a PostgreSQL server of this machine)."""
+    vain.  Slices of 10 ms and releases around their ends make that instant common (about
+    one wait in a hundred, on a PostgreSQL server of this machine)."""
     import random
 
     import psycopg
     from brokerauth_sql import postgres
     from brokerauth_sql.postgres import advisory_key
 
-    monkeypatch.setattr(postgres, "_WAIT_SLICE", 0.02)
+    monkeypatch.setattr(postgres, "_WAIT_SLICE", 0.01)
     number = advisory_key("refresh", key)
     plugin = SqlPlugin()
     outcomes: list[bool] = []
@@ -151,7 +155,7 @@ def test_a_wait_that_times_out_as_the_holder_lets_go_never_leaves_the_lock_held(
             psycopg.connect(postgres_url, autocommit=True) as spy:
         for _ in range(400):
             holder.execute("SELECT pg_advisory_lock(%s)", (number,))
-            release = threading.Timer(random.uniform(0.016, 0.024), holder.execute,
+            release = threading.Timer(random.uniform(0.007, 0.013), holder.execute,
                                       ("SELECT pg_advisory_unlock(%s)", (number,)))
             lock = plugin.lock_token("sql", key, options, 0.3)
             assert lock is not None
