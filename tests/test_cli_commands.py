@@ -318,6 +318,7 @@ def test_sign_with_a_token_whose_refresh_was_refused_says_so(
                                  binding.clock.now()))
     signed = run("sign", "live", "GET", "/api/me", env=env)
     assert signed.returncode == 0, signed.stderr
-    assert "the broker refused this token's refresh (invalid_grant)" in signed.stderr
+    assert "live/default: the broker refused the refresh (invalid_grant); the token is " \
+        "attached, but is likely refused too" in signed.stderr
     assert "fix: run `brokerauth login live`" in signed.stderr
     assert token.access_token not in signed.stdout + signed.stderr  # masked, as ever

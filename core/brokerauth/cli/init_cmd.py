@@ -174,12 +174,12 @@ def _target(explicit: str | None) -> Path:
     ``./brokerauth.toml`` and the user config file, else the user config file (read from any
     folder, as a cron job's is).  Through a link to the file it names: a dotfiles link stays
     a link."""
-    from brokerauth.engine.profiles import ENV_PROFILES, candidate_files
+    from brokerauth.engine.profiles import ENV_PROFILES, candidate_files, find_profiles_file
 
     candidates = candidate_files(explicit)
     named = [path for reason, path in candidates if reason in ("--profiles", f"${ENV_PROFILES}")]
-    path = named[0] if named else next(
-        (path for _, path in candidates if path.is_file()), candidates[-1][1])
+    # Nothing named: where profiles are read from, as every command finds them.
+    path = named[0] if named else find_profiles_file(None) or candidates[-1][1]
     return Path(os.path.realpath(path))
 
 

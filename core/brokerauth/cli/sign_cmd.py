@@ -210,11 +210,13 @@ def _token(binding: ProfileBinding, out: Output) -> Token | None:
 
         failure = failures.failure_of(stored)
         if failure is not None and failure.kind == failures.DEAD:
-            # What a request would carry, as asked, but the broker will likely refuse it.
-            print(f"note: {shown(binding.label)}: the broker refused this token's refresh "
-                  f"({shown(failure.message)}); it is attached, but is likely refused too",
-                  file=out.errors)
-            print(f"  fix: run `{shown(binding.login_command)}`", file=out.errors)
+            # What a request would carry, as asked, but the broker will likely refuse it: told
+            # in the words (and with the fix) every request gets for this record.
+            refused = failure.error(binding.label, binding.login_command)
+            print(f"note: {shown(refused.message)}; the token is attached, but is likely "
+                  "refused too", file=out.errors)
+            if refused.hint:
+                print(f"  fix: {shown(refused.hint)}", file=out.errors)
         return stored
     try:
         return flow_token(binding)
